@@ -1,0 +1,34 @@
+from django.conf import settings
+from django.db import models
+
+from common.fields import EncryptedJSONField, EncryptedTextField
+
+
+class UserPreferences(models.Model):
+    """Per-user settings, created on first use (see accounts.services.preferences_get)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preferences"
+    )
+    use_oauth = models.BooleanField(
+        "use Claude OAuth",
+        default=False,
+        help_text="Run tasks with this user's Claude subscription tokens instead of an API key.",
+    )
+    api_key = EncryptedTextField("Anthropic API key", blank=True, default="")
+    # Only the last four characters, kept in clear so pages can say which key is set.
+    api_key_last4 = models.CharField(max_length=4, blank=True, default="")
+    agent_env = EncryptedJSONField("extra agent environment", blank=True, null=True, default=None)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "user preferences"
+        verbose_name_plural = "user preferences"
+
+    def __str__(self) -> str:
+        return f"Preferences of {self.user}"
+
+    @property
+    def has_api_key(self) -> bool:
+        return bool(self.api_key_last4)

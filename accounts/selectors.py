@@ -1,0 +1,9 @@
+from django.contrib.auth.models import AbstractBaseUser
+
+from .models import UserPreferences
+
+
+def preferences_get(*, user: AbstractBaseUser) -> UserPreferences:
+    """The user's preferences, created with defaults on first use."""
+    preferences, _ = UserPreferences.objects.get_or_create(user=user)
+    return preferences

@@ -1,0 +1,77 @@
+"""A logging filter that removes secrets from every record before any handler writes it."""
+
+import logging
+import re
+from functools import lru_cache
+
+from django.conf import settings
+
+REDACTED = "[redacted]"
+
+# Anthropic keys and OAuth tokens: sk-ant-api03-..., sk-ant-oat01-..., sk-ant-ort01-...
+_ANTHROPIC_TOKEN = re.compile(r"sk-ant-[A-Za-z0-9_\-]+")
+# Values of fields known to be secret, in JSON, keyword, header or query-string form.
+_SECRET_NAMES = (
+    r"access_?token|refresh_?token|accessToken|refreshToken|api_?key|x-api-key|"
+    r"ANTHROPIC_API_KEY|ANTHROPIC_AUTH_TOKEN|CLAUDE_ACCESS_TOKEN|CLAUDE_REFRESH_TOKEN|"
+    r"CLAUDE_CODE_OAUTH_TOKEN|password|secret|client_secret|code_verifier|id_token"
+)
+_SECRET_FIELD = re.compile(
+    rf"""(?P<name>["']?(?:{_SECRET_NAMES})["']?\s*[:=]\s*)(?P<quote>["']?)(?P<value>[^"'\s,;&}}]+)""",
+    re.IGNORECASE,
+)
+_BEARER = re.compile(r"(?P<name>\b(?:Bearer|Basic)\s+)(?P<value>[A-Za-z0-9._~+/=\-]+)")
+
+
+@lru_cache(maxsize=8)
+def _configured_secrets(values: tuple[str, ...]) -> re.Pattern[str] | None:
+    usable = sorted({v for v in values if len(v) >= 8}, key=len, reverse=True)
+    if not usable:
+        return None
+    return re.compile("|".join(re.escape(v) for v in usable))
+
+
+def _settings_secrets() -> tuple[str, ...]:
+    names = (
+        "SECRET_KEY",
+        "ANTHROPIC_API_KEY",
+        "CLAUDE_ACCESS_TOKEN",
+        "CLAUDE_REFRESH_TOKEN",
+    )
+    try:
+        values = [str(getattr(settings, name, "") or "") for name in names]
+        values += [str(k) for k in getattr(settings, "FIELD_ENCRYPTION_KEYS", [])]
+    except Exception:  # settings not configured yet (early import): nothing known to hide
+        return ()
+    return tuple(values)
+
+
+def secrets_redact(text: str) -> str:
+    """Replace anything that looks like a token or a known secret value with [redacted]."""
+    if not text:
+        return text
+    pattern = _configured_secrets(_settings_secrets())
+    if pattern is not None:
+        text = pattern.sub(REDACTED, text)
+    text = _ANTHROPIC_TOKEN.sub(REDACTED, text)
+    text = _SECRET_FIELD.sub(lambda m: f"{m['name']}{m['quote']}{REDACTED}", text)
+    return _BEARER.sub(lambda m: f"{m['name']}{REDACTED}", text)
+
+
+class SecretRedactingFilter(logging.Filter):
+    """Render the message, redact it, and freeze it, so no handler or formatter sees a secret."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: keep the raw template, still redacted
+            message = str(record.msg)
+        record.msg = secrets_redact(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = secrets_redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = secrets_redact(record.stack_info)
+        return True

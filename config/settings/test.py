@@ -1,0 +1,29 @@
+"""Fast, isolated settings for the test suite (DATABASE_URL still picks SQLite or PostgreSQL)."""
+
+from .base import *  # noqa: F403
+from .base import DATABASES
+
+SECRET_KEY = "test-secret-key-not-for-production-0123456789abcdef"
+# Two fixed test keys: the first encrypts, both decrypt.
+FIELD_ENCRYPTION_KEYS = [
+    "0Ti0e5cTsHfCx2hKWRwcQtEbULg8bxxdlgH_cd7tiak=",
+    "R0ZcYkGJ6j-Wz2R4QYjSQZpjbCxbsvVXVN8HMNTaiAg=",
+]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Tests run tasks inline unless a test picks a real worker.
+TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+# Never reach the real endpoint from a test: tests point this at a loopback fake.
+CLAUDE_OAUTH_TOKEN_URL = "http://127.0.0.1:9/v1/oauth/token"
+ANTHROPIC_API_KEY = ""
+CLAUDE_USE_OAUTH = False
+CLAUDE_ACCESS_TOKEN = ""
+CLAUDE_REFRESH_TOKEN = ""
+CLAUDE_EXPIRES_AT = ""
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not :memory:, so threads and processes share one database in locking tests.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}  # noqa: F405

@@ -1,0 +1,36 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_check(**env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "SECRET"))}
+    clean.pop("FIELD_ENCRYPTION_KEYS", None)
+    # Explicit values beat a developer's .env (the environment wins over the file).
+    clean.update({"DJANGO_SETTINGS_MODULE": "config.settings.base", "DJANGO_DEBUG": "false", **env})
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    result = run_check(SECRET_KEY="", FIELD_ENCRYPTION_KEYS="x", PYTHONPATH=str(ROOT))
+    assert result.returncode != 0
+    assert "SECRET_KEY is missing" in result.stderr
+    assert "secrets.token_urlsafe" in result.stderr
+
+
+def test_production_refuses_to_start_without_an_encryption_key():
+    result = run_check(SECRET_KEY="s" * 50, FIELD_ENCRYPTION_KEYS="", PYTHONPATH=str(ROOT))
+    assert result.returncode != 0
+    assert "FIELD_ENCRYPTION_KEYS is empty" in result.stderr
+    assert "Fernet.generate_key" in result.stderr
