@@ -19,6 +19,7 @@ if [ ! -f .env ]; then
 fi
 
 $py manage.py migrate --noinput
+$py manage.py collectstatic --noinput -v0
 $py manage.py admin_bootstrap
 
 host=${HOST:-127.0.0.1}

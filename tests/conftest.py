@@ -2,7 +2,6 @@ import pytest
 from django.contrib.auth import get_user_model
 
 
-
 @pytest.fixture
 def user(db):
     return get_user_model().objects.create_user(username="alice", password="pw-alice-123")

@@ -3,7 +3,6 @@
 `.env.example` lists every variable with a one-line comment.
 """
 
-import sys
 from pathlib import Path
 
 import environ
@@ -16,7 +15,7 @@ env = environ.Env()
 if (BASE_DIR / ".env").is_file():
     env.read_env(BASE_DIR / ".env", overwrite=False)
 
-TESTING = "pytest" in sys.modules or env.bool("DJANGO_TESTING", default=False)
+TESTING = env.bool("DJANGO_TESTING", default=False)  # set by config.settings.test
 
 # --- Core -------------------------------------------------------------------------------------
 DEBUG = env.bool("DJANGO_DEBUG", default=False)

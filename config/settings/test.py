@@ -1,5 +1,10 @@
 """Fast, isolated settings for the test suite (DATABASE_URL still picks SQLite or PostgreSQL)."""
 
+import os
+
+# Tell base.py these are test settings (also in worker processes started by tests).
+os.environ["DJANGO_TESTING"] = "1"
+
 from .base import *  # noqa: F403
 from .base import DATABASES
 

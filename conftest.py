@@ -1,0 +1,1 @@
+pytest_plugins = ["tests.fakes.token_server"]
