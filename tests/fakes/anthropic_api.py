@@ -1,0 +1,355 @@
+"""A fake Anthropic Messages API on 127.0.0.1 for driving the real Claude Code CLI.
+
+    with FakeAnthropicAPI(valid_credentials={"sk-ant-oat01-test"}) as api:
+        env = {"ANTHROPIC_BASE_URL": api.url, ...}
+        ...
+        api.messages_requests()  # recorded POST /v1/messages calls
+
+Every request is recorded (method, path, lower-cased headers, JSON body). ``POST
+/v1/messages`` (any query string) answers like the real API: SSE events (message_start,
+content_block_start/delta/stop, message_delta, message_stop) when ``stream`` is true,
+one JSON message otherwise. The script, so that a run changes a file:
+
+* the request offers the file-writing tool (``Write`` by default, found in ``tools``) and
+  the conversation has no ``tool_result`` yet: answer with a ``tool_use`` of that tool
+  writing ``HELLO_FROM_AGENT.md`` (absolute path, in the working directory named in the
+  system prompt, else ``work_dir``);
+* otherwise: a final text message.
+
+``valid_credentials``: when not None, a request whose ``Authorization: Bearer`` token or
+``x-api-key`` is not in the set gets 401 with an Anthropic-style error body.
+``POST /v1/messages/count_tokens`` answers ``{"input_tokens": N}``. Anything else: 404
+JSON (recorded too).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+HELLO_FILE = "HELLO_FROM_AGENT.md"
+HELLO_CONTENT = "Hello from the agent (written through the fake Anthropic API).\n"
+FINAL_TEXT = "Done: I wrote HELLO_FROM_AGENT.md."
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str  # path without the query string
+    query: str
+    headers: dict[str, str]  # lower-cased names
+    body: Any  # parsed JSON, or the raw text when not JSON, or None
+    status: int = 0  # what the fake answered
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def bearer_token(self) -> str | None:
+        auth = self.headers.get("authorization", "")
+        return auth[7:] if auth.lower().startswith("bearer ") else None
+
+    @property
+    def api_key(self) -> str | None:
+        return self.headers.get("x-api-key")
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text"
+        )
+    return ""
+
+
+def _has_tool_result(messages: list[dict[str, Any]]) -> bool:
+    for m in messages:
+        content = m.get("content")
+        if isinstance(content, list) and any(
+            isinstance(b, dict) and b.get("type") == "tool_result" for b in content
+        ):
+            return True
+    return False
+
+
+class FakeAnthropicAPI:
+    """Threaded HTTP server on 127.0.0.1 (ephemeral port); use as a context manager."""
+
+    def __init__(
+        self,
+        valid_credentials: set[str] | None = None,
+        work_dir: str = "/home/agent/work",
+        write_tool: str = "Write",
+        model: str = "claude-fake-1",
+    ) -> None:
+        self.valid_credentials = valid_credentials
+        self.work_dir = work_dir
+        self.write_tool = write_tool
+        self.model = model
+        self._lock = threading.Lock()
+        self._requests: list[RecordedRequest] = []
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle --------------------------------------------------------------------
+    def start(self) -> FakeAnthropicAPI:
+        fake = self
+
+        class Handler(_Handler):
+            api = fake
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="fake-anthropic-api", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeAnthropicAPI:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "not started"
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # -- recordings -------------------------------------------------------------------
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def _record(self, req: RecordedRequest) -> None:
+        with self._lock:
+            self._requests.append(req)
+
+    def messages_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.method == "POST" and r.path == "/v1/messages"]
+
+    def authenticated_messages_requests(self) -> list[RecordedRequest]:
+        """/v1/messages calls that the fake accepted (answered 200)."""
+        return [r for r in self.messages_requests() if r.status == 200]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._requests.clear()
+
+    # -- behaviour --------------------------------------------------------------------
+    def credentials_ok(self, req: RecordedRequest) -> bool:
+        if self.valid_credentials is None:
+            return True
+        given = [c for c in (req.bearer_token, req.api_key) if c]
+        return bool(given) and all(c in self.valid_credentials for c in given)
+
+    def work_dir_for(self, body: dict[str, Any]) -> str:
+        system = body.get("system")
+        text = _text_of(system) if not isinstance(system, str) else system
+        for m in body.get("messages") or []:
+            text += "\n" + _text_of(m.get("content"))
+        found = re.search(r"(?:Working directory|Primary working directory|cwd):\s*(/\S+)", text)
+        return found.group(1).rstrip(".,;") if found else self.work_dir
+
+    def reply_for(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The assistant message (non-streaming shape) for a /v1/messages request body."""
+        tools = body.get("tools") or []
+        tool = next((t for t in tools if t.get("name") == self.write_tool), None)
+        messages = body.get("messages") or []
+        content: list[dict[str, Any]]
+        if tool is not None and not _has_tool_result(messages):
+            props = (tool.get("input_schema") or {}).get("properties") or {}
+            path_key = next(
+                (k for k in ("file_path", "path", "filename") if k in props), "file_path"
+            )
+            content_key = next((k for k in ("content", "text") if k in props), "content")
+            path = f"{self.work_dir_for(body).rstrip('/')}/{HELLO_FILE}"
+            content = [
+                {"type": "text", "text": f"I will create {HELLO_FILE}."},
+                {
+                    "type": "tool_use",
+                    "id": f"toolu_{uuid.uuid4().hex[:24]}",
+                    "name": tool["name"],
+                    "input": {path_key: path, content_key: HELLO_CONTENT},
+                },
+            ]
+            stop_reason = "tool_use"
+        else:
+            content = [{"type": "text", "text": FINAL_TEXT}]
+            stop_reason = "end_turn"
+        return {
+            "id": f"msg_{uuid.uuid4().hex[:24]}",
+            "type": "message",
+            "role": "assistant",
+            "model": body.get("model") or self.model,
+            "content": content,
+            "stop_reason": stop_reason,
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": 12,
+                "output_tokens": 34,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0,
+            },
+        }
+
+
+def sse_events(message: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The SSE event sequence the real API sends for ``message``."""
+    start = dict(message, content=[], stop_reason=None, stop_sequence=None)
+    start["usage"] = dict(message["usage"], output_tokens=1)
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("message_start", {"type": "message_start", "message": start}),
+        ("ping", {"type": "ping"}),
+    ]
+    for i, block in enumerate(message["content"]):
+        if block["type"] == "text":
+            events.append(
+                (
+                    "content_block_start",
+                    {
+                        "type": "content_block_start",
+                        "index": i,
+                        "content_block": {"type": "text", "text": ""},
+                    },
+                )
+            )
+            delta = {"type": "text_delta", "text": block["text"]}
+        else:  # tool_use
+            events.append(
+                (
+                    "content_block_start",
+                    {
+                        "type": "content_block_start",
+                        "index": i,
+                        "content_block": {
+                            "type": "tool_use",
+                            "id": block["id"],
+                            "name": block["name"],
+                            "input": {},
+                        },
+                    },
+                )
+            )
+            delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
+        events.append(
+            ("content_block_delta", {"type": "content_block_delta", "index": i, "delta": delta})
+        )
+        events.append(("content_block_stop", {"type": "content_block_stop", "index": i}))
+    events.append(
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+                "usage": {"output_tokens": message["usage"]["output_tokens"]},
+            },
+        )
+    )
+    events.append(("message_stop", {"type": "message_stop"}))
+    return events
+
+
+class _Handler(BaseHTTPRequestHandler):
+    api: FakeAnthropicAPI
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def _read(self) -> RecordedRequest:
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        body: Any = None
+        if raw:
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = raw.decode("utf-8", "replace")
+        return RecordedRequest(
+            method=self.command,
+            path=parts.path,
+            query=parts.query,
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+        )
+
+    def _json(self, req: RecordedRequest, status: int, payload: Any) -> None:
+        req.status = status
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("request-id", f"req_fake_{uuid.uuid4().hex[:16]}")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _handle(self) -> None:
+        req = self._read()
+        self.api._record(req)
+        if req.method == "POST" and req.path in ("/v1/messages", "/v1/messages/count_tokens"):
+            if not self.api.credentials_ok(req):
+                self._json(
+                    req,
+                    401,
+                    {
+                        "type": "error",
+                        "error": {
+                            "type": "authentication_error",
+                            "message": "invalid x-api-key"
+                            if req.api_key
+                            else "Invalid bearer token",
+                        },
+                    },
+                )
+                return
+            body = req.body if isinstance(req.body, dict) else {}
+            if req.path.endswith("/count_tokens"):
+                self._json(req, 200, {"input_tokens": max(1, len(json.dumps(body)) // 4)})
+                return
+            message = self.api.reply_for(body)
+            req.extra["reply"] = message
+            if body.get("stream"):
+                self._stream(req, message)
+            else:
+                self._json(req, 200, message)
+            return
+        self._json(
+            req,
+            404,
+            {"type": "error", "error": {"type": "not_found_error", "message": "Not found"}},
+        )
+
+    def _stream(self, req: RecordedRequest, message: dict[str, Any]) -> None:
+        req.status = 200
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.send_header("request-id", f"req_fake_{uuid.uuid4().hex[:16]}")
+        self.end_headers()
+        for name, data in sse_events(message):
+            self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+            self.wfile.flush()
+        self.close_connection = True
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
