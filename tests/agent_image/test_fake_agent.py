@@ -12,9 +12,9 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.agent_image.conftest import sandbox_env
 from tests.agent_image.helpers import AgentRun, input_tar, make_bare_repo, run_agent
 from tests.fakes.anthropic_api import FakeAnthropicAPI
+from tests.fakes.docker_env import sandbox_env
 from tests.fakes.proxy_recorder import ProxyRecorder
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(300)]

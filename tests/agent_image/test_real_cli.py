@@ -14,9 +14,9 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.agent_image.conftest import CLI_VERSION, sandbox_env
 from tests.agent_image.helpers import AgentRun, make_bare_repo, run_agent
 from tests.fakes.anthropic_api import HELLO_FILE, FakeAnthropicAPI
+from tests.fakes.docker_env import CLI_VERSION, sandbox_env
 from tests.fakes.proxy_recorder import ProxyRecorder
 
 pytestmark = [pytest.mark.docker, pytest.mark.realcli, pytest.mark.timeout(600)]
@@ -145,6 +145,27 @@ def test_c_setup_token_minimal_credentials(
     }
     with FakeAnthropicAPI(valid_credentials={SETUP_TOKEN}) as api:
         run = _run(docker_client, cli_image, tmp_path, api, proxy, credentials=creds)
+    _assert_success(run)
+    for r in api.messages_requests():
+        assert r.headers.get("authorization") == f"Bearer {SETUP_TOKEN}"
+        assert "oauth-2025-04-20" in r.headers.get("anthropic-beta", "")
+    _assert_no_token_endpoint(proxy)
+    assert SETUP_TOKEN not in run.inspect_json
+
+
+def test_c2_setup_token_via_secret_env(
+    docker_client: docker.DockerClient, cli_image: str, tmp_path: Path, proxy: ProxyRecorder
+) -> None:
+    """CLAUDE_CODE_OAUTH_TOKEN (what `claude setup-token` prints) as a secret env var."""
+    with FakeAnthropicAPI(valid_credentials={SETUP_TOKEN}) as api:
+        run = _run(
+            docker_client,
+            cli_image,
+            tmp_path,
+            api,
+            proxy,
+            secret_env={"CLAUDE_CODE_OAUTH_TOKEN": SETUP_TOKEN},
+        )
     _assert_success(run)
     for r in api.messages_requests():
         assert r.headers.get("authorization") == f"Bearer {SETUP_TOKEN}"

@@ -1,0 +1,136 @@
+#!/bin/bash
+# agent-entrypoint -- runs one Claude Code task inside a claude-runner agent container.
+# The full contract is in agent/README.md. In short:
+#   inputs  /home/agent/task/prompt.txt            the prompt (fed to claude on stdin)
+#           /home/agent/.claude/.credentials.json  OAuth credentials (claudeAiOauth), optional
+#           /home/agent/task/secret-env/NAME       one secret env var per file (exported, then
+#                                                  the directory is deleted)
+#           env REPO_URL, REPO_BRANCH, CLAUDE_MODEL, CLAUDE_MAX_BUDGET_USD, ANTHROPIC_BASE_URL, ...
+#   outputs /home/agent/out/{stream.jsonl,result.json,diff.patch,changed_files.txt,exit_code}
+#   exit    the agent's exit code; 2 = bad input (before the agent ran); 3 = clone failed
+#   SIGTERM (docker stop) is passed on to the agent; outputs are still written.
+set -uo pipefail
+
+H=/home/agent
+TASK="$H/task"
+OUT="$H/out"
+WORK="$H/work"
+SECRETS="$TASK/secret-env"
+CREDS="${CLAUDE_CONFIG_DIR:-$H/.claude}/.credentials.json"
+EMPTY_TREE=4b825dc642cb6eb9a060e54bf8d69288fbee4904
+
+mkdir -p "$OUT"
+
+say() { echo "agent-entrypoint: $*" >&2; }
+
+finish() {
+    echo "$1" >"$OUT/exit_code"
+    exit "$1"
+}
+
+# An error before the agent ran: stderr, a result line (stdout + result.json), exit code.
+fail_early() {
+    local code="$1" msg="$2"
+    say "$msg"
+    jq -cn --arg m "$msg" --argjson c "$code" \
+        '{type: "result", subtype: "entrypoint_error", is_error: true, result: $m,
+          entrypoint_exit_code: $c}' | tee "$OUT/result.json"
+    finish "$code"
+}
+
+# URL without user:password@ (for messages).
+redact_url() { printf '%s' "$1" | sed -E 's#://[^/@]*@#://***@#'; }
+
+# 1. Secret environment: one file per variable, exact content; then remove the files.
+if [ -d "$SECRETS" ]; then
+    for f in "$SECRETS"/* "$SECRETS"/.[!.]*; do
+        [ -f "$f" ] || continue
+        name="${f##*/}"
+        if [[ "$name" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]]; then
+            value="$(cat -- "$f"; printf x)"   # keep trailing newlines exactly
+            export "$name=${value%x}"
+        else
+            say "ignoring secret-env file with invalid variable name: $name"
+        fi
+    done
+    rm -rf -- "$SECRETS" 2>/dev/null || true
+    if [ -e "$SECRETS" ]; then
+        # Not removable (e.g. put there owned by root): at least empty what we can.
+        find "$SECRETS" -type f -exec rm -f {} + 2>/dev/null || true
+        say "warning: could not remove $SECRETS (owner must be uid 1000)"
+    fi
+    unset f name value
+fi
+
+# 2. Inputs.
+[ -r "$TASK/prompt.txt" ] || fail_early 2 "missing $TASK/prompt.txt"
+# An API key silently beats OAuth in the CLI: refuse the mix instead of guessing.
+if { [ -e "$CREDS" ] || [ -n "${CLAUDE_CODE_OAUTH_TOKEN:-}" ]; } &&
+    [ -n "${ANTHROPIC_API_KEY:-}${ANTHROPIC_AUTH_TOKEN:-}" ]; then
+    fail_early 2 "both API key and OAuth given"
+fi
+[ -n "${REPO_URL:-}" ] || fail_early 2 "REPO_URL is not set"
+
+# 3. Clone.
+clone_args=()
+case "$REPO_URL" in
+    https://* | http://*) clone_args+=(--depth 1) ;;
+esac
+[ -n "${REPO_BRANCH:-}" ] && clone_args+=(--branch "$REPO_BRANCH")
+rm -rf "$WORK"
+if ! git clone --quiet "${clone_args[@]}" -- "$REPO_URL" "$WORK" 2>"$OUT/clone.log"; then
+    sed -E 's#://[^/@]*@#://***@#g' "$OUT/clone.log" >&2
+    rm -f "$OUT/clone.log"
+    fail_early 3 "git clone failed: $(redact_url "$REPO_URL")${REPO_BRANCH:+ (branch $REPO_BRANCH)}"
+fi
+rm -f "$OUT/clone.log"
+cd "$WORK" || fail_early 3 "clone produced no $WORK"
+base_rev="$(git rev-parse --verify -q HEAD || echo "$EMPTY_TREE")"
+
+# 4. Run the agent: prompt on stdin, stream-json to stdout and stream.jsonl.
+args=(-p --output-format stream-json --verbose --dangerously-skip-permissions)
+[ -n "${CLAUDE_MODEL:-}" ] && args+=(--model "$CLAUDE_MODEL")
+[ -n "${CLAUDE_MAX_BUDGET_USD:-}" ] && args+=(--max-budget-usd "$CLAUDE_MAX_BUDGET_USD")
+#    SIGTERM/SIGINT (docker stop, a runner's timeout) are passed on to the agent's whole
+#    process group; the results below are still written, so a stopped run has its diff.
+fifo="$(mktemp -u /tmp/agent-stream.XXXXXX)"
+mkfifo -m 0600 "$fifo"
+tee "$OUT/stream.jsonl" <"$fifo" &
+tee_pid=$!
+setsid claude "${args[@]}" <"$TASK/prompt.txt" >"$fifo" &
+agent_pid=$!
+stopping=""
+# shellcheck disable=SC2317  # called by the trap
+on_signal() {
+    stopping=1
+    say "got a stop signal; stopping the agent"
+    kill -TERM -- "-$agent_pid" 2>/dev/null || kill -TERM "$agent_pid" 2>/dev/null || true
+}
+trap on_signal TERM INT
+while :; do
+    wait "$agent_pid"
+    rc=$?
+    kill -0 "$agent_pid" 2>/dev/null || break   # a trap interrupted wait: wait again
+done
+trap - TERM INT
+# Leftover children of the agent keep the fifo open: end them so tee sees EOF.
+kill -TERM -- "-$agent_pid" 2>/dev/null || true
+for _ in $(seq 1 50); do kill -0 "$tee_pid" 2>/dev/null || break; sleep 0.1; done
+kill -KILL -- "-$agent_pid" 2>/dev/null || true
+wait "$tee_pid" 2>/dev/null || true
+rm -f "$fifo"
+[ -n "$stopping" ] && say "agent stopped (exit $rc)"
+
+# 5. Results: last result line, the diff against the cloned revision (also covers commits
+#    the agent made), changed files.
+jq -R -c 'fromjson? | select(type == "object" and .type == "result")' "$OUT/stream.jsonl" \
+    2>/dev/null | tail -n 1 >"$OUT/result.json.tmp"
+if [ -s "$OUT/result.json.tmp" ]; then
+    mv "$OUT/result.json.tmp" "$OUT/result.json"
+else
+    rm -f "$OUT/result.json.tmp"
+fi
+git add -A >/dev/null 2>&1 || say "git add -A failed"
+git diff --cached --binary "$base_rev" >"$OUT/diff.patch" || say "git diff failed"
+git diff --cached --name-status "$base_rev" >"$OUT/changed_files.txt" || true
+finish "$rc"

@@ -1,0 +1,129 @@
+#!/bin/sh
+# FAKE `claude` for the claude-runner-agent:test image (sh + jq). NOT Claude Code.
+# Called like the real CLI: claude -p [flags...] [PROMPT]; without a PROMPT argument the
+# prompt is read from stdin. Runs in the repository (cwd). What it does, in order:
+#  1. SLEEP:<n> in the prompt: sleep n seconds first.
+#  2. Checks auth exactly as given to it; on a problem prints an is_error result and exits 1:
+#     - OAuth: $HOME/.claude/.credentials.json ($CLAUDE_CONFIG_DIR if set) must be
+#       {"claudeAiOauth": {...}} with a non-empty accessToken, scopes containing
+#       user:inference, and refreshToken empty or absent.  (CLAUDE_CODE_OAUTH_TOKEN also
+#       counts as OAuth, source "env".)
+#     - API key: ANTHROPIC_API_KEY set and no credentials file.
+#     - both an API key and OAuth: error "both API key and OAuth given"; neither: "Not logged in".
+#  3. Writes /home/agent/out/auth-report.json: {"method": "oauth"|"api_key", "source",
+#     "token_sha256", "refresh_token_present", "expires_at", "scopes", "env_names"}
+#     (never the token itself; env_names = names of all env vars, no values).
+#  4. Prints stream-json lines: system/init, assistant, result.
+#  5. Changes the repo: AGENT_NOTES.md = the prompt; DELETE:<path> removes <path>;
+#     MODIFY:<path> appends a line to <path>. PRINT_SECRET prints the token / API key in an
+#     assistant message (to test log redaction). FAIL: result is_error true, exit 1
+#     (after making the changes). REPORT_AUTH: the result text is the auth report (JSON).
+set -u
+
+OUTDIR="${FAKE_CLAUDE_OUT:-/home/agent/out}"
+CREDS="${CLAUDE_CONFIG_DIR:-$HOME/.claude}/.credentials.json"
+SESSION="fake-$(date +%s)-$$"
+START_MS="$(date +%s%3N)"
+
+prompt=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -p | --print | --verbose | --dangerously-skip-permissions) ;;
+        --version) echo "0.0.0-fake (Fake Claude Code)"; exit 0 ;;
+        --output-format | --model | --max-budget-usd | --input-format) shift ;;
+        -*) ;;
+        *) prompt="$1" ;;
+    esac
+    shift
+done
+[ -n "$prompt" ] || prompt="$(cat)"
+
+emit_result() { # $1 = is_error (true|false), $2 = text
+    jq -cn --argjson e "$1" --arg r "$2" --arg s "$SESSION" \
+        --argjson d "$(($(date +%s%3N) - START_MS))" \
+        '{type: "result", subtype: "success", is_error: $e, result: $r, session_id: $s,
+          num_turns: 1, duration_ms: $d, total_cost_usd: 0,
+          usage: {input_tokens: 1, output_tokens: 1}}'
+}
+die() { emit_result true "$1"; echo "fake-claude: $1" >&2; exit 1; }
+has() { printf '%s' "$prompt" | grep -q -- "$1"; }
+args_of() { printf '%s' "$prompt" | grep -o -- "$1:[^[:space:]]*" | cut -d: -f2-; }
+
+# 1. SLEEP
+for n in $(args_of SLEEP); do sleep "$n"; done
+
+# 2. auth
+api_key="${ANTHROPIC_API_KEY:-}"
+if [ -n "$api_key" ] && { [ -e "$CREDS" ] || [ -n "${CLAUDE_CODE_OAUTH_TOKEN:-}" ]; }; then
+    die "both API key and OAuth given"
+fi
+refresh_present=false
+expires_at=null
+scopes='[]'
+if [ -e "$CREDS" ]; then
+    method=oauth
+    source="credentials_file"
+    jq -e '.claudeAiOauth | type == "object"' "$CREDS" >/dev/null 2>&1 ||
+        die "credentials file is not in the claudeAiOauth format"
+    token="$(jq -r '.claudeAiOauth.accessToken // ""' "$CREDS")"
+    [ -n "$token" ] || die "credentials file has no accessToken"
+    scopes="$(jq -c '.claudeAiOauth.scopes // []' "$CREDS")"
+    printf '%s' "$scopes" | jq -e 'index("user:inference") != null' >/dev/null ||
+        die "scopes do not include user:inference"
+    if [ -n "$(jq -r '.claudeAiOauth.refreshToken // ""' "$CREDS")" ]; then
+        refresh_present=true
+        die "refreshToken is present (the container must not be able to refresh)"
+    fi
+    expires_at="$(jq -c '.claudeAiOauth.expiresAt // null' "$CREDS")"
+elif [ -n "${CLAUDE_CODE_OAUTH_TOKEN:-}" ]; then
+    method=oauth
+    source="env"
+    token="$CLAUDE_CODE_OAUTH_TOKEN"
+    scopes='["user:inference"]'
+elif [ -n "$api_key" ]; then
+    method=api_key
+    source="env"
+    token="$api_key"
+else
+    die "Not logged in · Please run /login"
+fi
+
+# 3. auth report
+mkdir -p "$OUTDIR"
+jq -n --arg m "$method" --arg src "$source" \
+    --arg h "$(printf '%s' "$token" | sha256sum | cut -d' ' -f1)" \
+    --argjson r "$refresh_present" --argjson x "$expires_at" --argjson s "$scopes" \
+    '{method: $m, source: $src, token_sha256: $h, refresh_token_present: $r,
+      expires_at: $x, scopes: $s, env_names: (env | keys | sort)}' \
+    >"$OUTDIR/auth-report.json"
+
+# 4. stream-json
+jq -cn --arg s "$SESSION" --arg c "$(pwd)" \
+    --arg k "$([ "$method" = api_key ] && echo ANTHROPIC_API_KEY || echo none)" \
+    '{type: "system", subtype: "init", session_id: $s, cwd: $c, model: "fake-claude",
+      apiKeySource: $k, claude_code_version: "0.0.0-fake", tools: [], permissionMode:
+      "bypassPermissions"}'
+assistant() {
+    jq -cn --arg t "$1" --arg s "$SESSION" \
+        '{type: "assistant", session_id: $s, message: {id: "msg_fake", type: "message",
+          role: "assistant", model: "fake-claude", content: [{type: "text", text: $t}],
+          stop_reason: null, usage: {input_tokens: 1, output_tokens: 1}}}'
+}
+assistant "Working on it (fake, $method)."
+has PRINT_SECRET && assistant "secret: $token"
+
+# 5. repo changes
+printf '%s\n' "$prompt" >AGENT_NOTES.md
+for p in $(args_of DELETE); do rm -f -- "$p"; done
+for p in $(args_of MODIFY); do echo "modified by fake-claude" >>"$p"; done
+
+if has FAIL; then
+    emit_result true "fake failure requested (FAIL)"
+    exit 1
+fi
+# REPORT_AUTH: the auth report becomes the result text, so a runner's test can read it back.
+if has REPORT_AUTH; then
+    emit_result false "$(jq -c . "$OUTDIR/auth-report.json")"
+else
+    emit_result false "done (fake)"
+fi
