@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.fakes.token_server"]
+pytest_plugins = ["tests.fakes.token_server", "tests.fakes.docker_env"]

@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.signals import worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 
@@ -10,3 +11,11 @@ app = Celery("claude_runner")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # The Django tasks are registered with Celery when their modules are imported.
 app.autodiscover_tasks(["tasks"], related_name="background")
+
+
+@worker_ready.connect
+def _recover_on_start(**_: object) -> None:
+    # Settle tasks and containers a dead worker left on this host before taking new work.
+    from tasks.services import tasks_recover
+
+    tasks_recover()

@@ -6,5 +6,6 @@ from . import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("accounts/", include("accounts.urls")),
+    path("tasks/", include("tasks.urls")),
     path("admin/", admin.site.urls),
 ]

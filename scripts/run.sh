@@ -32,7 +32,7 @@ stop() {
 }
 trap stop EXIT INT TERM
 $py manage.py runserver --noreload "$host:$port" & pids+=($!)
-$py manage.py db_worker & pids+=($!)
+$py manage.py run_worker & pids+=($!)
 echo "App on http://$host:$port/ (worker running). Ctrl-C stops both."
 # Stop everything as soon as either process ends.
 wait -n "${pids[@]}"

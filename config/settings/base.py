@@ -210,3 +210,26 @@ LOGGING = {
         "oauth_tokens": {"level": "DEBUG" if ANTHROPIC_DEBUG else LOG_LEVEL},
     },
 }
+
+# --- Agent containers ---------------------------------------------------------------------------
+# The image that runs Claude Code (agent/README.md; scripts/build-agent-images.sh builds it).
+AGENT_IMAGE = env.str("AGENT_IMAGE", default="claude-runner-agent:2.1.332")
+AGENT_TIMEOUT_SECONDS = env.int("AGENT_TIMEOUT_SECONDS", default=30 * 60)
+AGENT_MEMORY_LIMIT = env.str("AGENT_MEMORY_LIMIT", default="4g")
+AGENT_CPUS = env.float("AGENT_CPUS", default=2.0)
+AGENT_NETWORK_MODE = env.str("AGENT_NETWORK_MODE", default="bridge")
+# Task worker processes started by `manage.py run_worker` (tasks at once on one host).
+AGENT_MAX_CONCURRENT_TASKS = env.int("AGENT_MAX_CONCURRENT_TASKS", default=2)
+# file:// repositories (bind-mounted read-only): for development and tests only.
+AGENT_ALLOW_LOCAL_REPOS = env.bool("AGENT_ALLOW_LOCAL_REPOS", default=False)
+# Also give the container CLAUDE_ACCESS_TOKEN / CLAUDE_REFRESH_TOKEN (the original design's names).
+AGENT_PASS_TOKEN_ENV = env.bool("AGENT_PASS_TOKEN_ENV", default=False)
+# Let the CLI in the container hold the refresh token (and rotate it); the server then reads the
+# credentials file back after the run. Off: the server is the only refresher of a token chain.
+AGENT_ALLOW_TOKEN_ROTATION = env.bool("AGENT_ALLOW_TOKEN_ROTATION", default=False)
+# Extra non-secret environment for every agent container, as JSON,
+# e.g. {"ANTHROPIC_BASE_URL": "https://proxy.example", "HTTPS_PROXY": "http://proxy:3128"}
+AGENT_EXTRA_ENV = env.json("AGENT_EXTRA_ENV", default={})
+AGENT_LOG_MAX_BYTES = env.int("AGENT_LOG_MAX_BYTES", default=256 * 1024)
+AGENT_DIFF_MAX_BYTES = env.int("AGENT_DIFF_MAX_BYTES", default=2 * 1024 * 1024)
+AGENT_PROMPT_MAX_CHARS = env.int("AGENT_PROMPT_MAX_CHARS", default=100_000)

@@ -1,6 +1,7 @@
 """Fast, isolated settings for the test suite (DATABASE_URL still picks SQLite or PostgreSQL)."""
 
 import os
+import tempfile
 
 # Tell base.py these are test settings (also in worker processes started by tests).
 os.environ["DJANGO_TESTING"] = "1"
@@ -20,15 +21,25 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
-# Tests run tasks inline unless a test picks a real worker.
-TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+# Tests run tasks inline; worker processes started by a test set TEST_REAL_TASKS=1 and keep
+# the backend that TASKS_ENGINE picks (database or celery).
+if not os.environ.get("TEST_REAL_TASKS"):
+    TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
 # Never reach the real endpoint from a test: tests point this at a loopback fake.
-CLAUDE_OAUTH_TOKEN_URL = "http://127.0.0.1:9/v1/oauth/token"
+CLAUDE_OAUTH_TOKEN_URL = os.environ.get(
+    "TEST_TOKEN_URL", "http://127.0.0.1:9/v1/oauth/token"
+)
 ANTHROPIC_API_KEY = ""
 CLAUDE_USE_OAUTH = False
 CLAUDE_ACCESS_TOKEN = ""
 CLAUDE_REFRESH_TOKEN = ""
 CLAUDE_EXPIRES_AT = ""
+# One test database per test run (pid), so parallel runs on one machine never share one.
+_RUN = os.getpid()
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not :memory:, so threads and processes share one database in locking tests.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}  # noqa: F405
+    DATABASES["default"]["TEST"] = {
+        "NAME": os.path.join(tempfile.gettempdir(), f"claude-runner-test-{_RUN}.sqlite3")
+    }
+else:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{_RUN}"}

@@ -27,7 +27,7 @@ def test_login_page_is_public_and_login_works(client, user):
         reverse("accounts:login"), {"username": "alice", "password": "pw-alice-123"}
     )
     assert response.status_code == 302
-    assert client.get("/").status_code == 200
+    assert client.get(reverse("tasks:list")).status_code == 200
 
 
 @pytest.mark.django_db
@@ -39,10 +39,10 @@ def test_wrong_password_says_so(client, user):
 
 @pytest.mark.django_db
 def test_logout_is_a_post_and_ends_the_session(user_client):
-    assert user_client.get("/").status_code == 200
+    assert user_client.get(reverse("tasks:list")).status_code == 200
     response = user_client.post(reverse("accounts:logout"))
     assert response.status_code == 302
-    assert user_client.get("/").status_code == 302
+    assert user_client.get(reverse("tasks:list")).status_code == 302
 
 
 @pytest.mark.django_db
@@ -60,7 +60,7 @@ def test_signup_can_be_turned_on(client, settings):
     )
     assert response.status_code == 302
     assert get_user_model().objects.filter(username="carol").exists()
-    assert client.get("/").status_code == 200
+    assert client.get(reverse("tasks:list")).status_code == 200
 
 
 @pytest.mark.django_db

@@ -1,0 +1,24 @@
+from django.contrib import admin
+
+from .models import CodingTask
+
+
+@admin.register(CodingTask)
+class CodingTaskAdmin(admin.ModelAdmin):
+    list_display = (
+        "pk",
+        "owner",
+        "status",
+        "auth_method",
+        "auth_source",
+        "created_at",
+        "finished_at",
+    )
+    list_filter = ("status", "auth_method", "agent")
+    search_fields = ("owner__username", "repo_url")
+    list_select_related = ("owner",)
+    readonly_fields = [f.name for f in CodingTask._meta.fields]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
+        return False  # tasks are submitted by users through the app

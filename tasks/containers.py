@@ -1,0 +1,251 @@
+"""The Docker side of a task: one container, created, fed, started, watched, emptied, removed.
+
+Follows agent/README.md (the agent container contract). Secrets reach the container only as
+files written with put_archive before start (never env, command, labels or name), so
+`docker inspect` shows none of them.
+"""
+
+import io
+import logging
+import os
+import tarfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import docker
+import requests
+from docker.errors import DockerException, NotFound
+from docker.models.containers import Container
+
+logger = logging.getLogger("tasks.containers")
+
+APP_LABEL = "claude-runner"
+HOME = "/home/agent"
+TASK_DIR = f"{HOME}/task"
+OUT_DIR = f"{HOME}/out"
+CREDENTIALS_PATH = f"{HOME}/.claude/.credentials.json"
+AGENT_UID = AGENT_GID = 1000
+STOP_GRACE_SECONDS = 10
+
+
+@dataclass
+class InputFile:
+    path: str  # absolute path inside the container
+    data: bytes
+    mode: int = 0o600
+
+
+@dataclass
+class ContainerSpec:
+    image: str
+    env: dict[str, str]  # non-secret only: it is visible in docker inspect
+    files: list[InputFile]
+    labels: dict[str, str]
+    name: str
+    timeout_seconds: float
+    network_mode: str = "bridge"
+    mem_limit: str | None = None
+    nano_cpus: int | None = None
+    volumes: dict[str, dict[str, str]] = field(default_factory=dict)
+    read_back: list[str] = field(default_factory=list)  # extra files to collect after the run
+
+
+@dataclass
+class ContainerOutcome:
+    container_id: str
+    exit_code: int | None
+    timed_out: bool = False
+    cancelled: bool = False
+    outputs: dict[str, bytes] = field(default_factory=dict)  # files of /home/agent/out
+    read_back: dict[str, bytes] = field(default_factory=dict)
+
+
+class ContainerError(Exception):
+    """The engine could not run the container; the message says what to do."""
+
+
+def docker_client() -> docker.DockerClient:
+    try:
+        return docker.from_env(timeout=60)
+    except DockerException as exc:
+        raise ContainerError(
+            f"Cannot reach the Docker engine ({exc}). Start it (scripts/docker-engine.sh start) "
+            "and set DOCKER_HOST."
+        ) from exc
+
+
+_engine_ids: dict[str, str] = {}
+
+
+def engine_id(client: docker.DockerClient) -> str:
+    """The engine's own id (stable per host), asked once per DOCKER_HOST."""
+    key = os.environ.get("DOCKER_HOST", "")
+    if key not in _engine_ids:
+        _engine_ids[key] = str(client.info().get("ID", ""))
+    return _engine_ids[key]
+
+
+def _tar(files: list[InputFile]) -> bytes:
+    buffer = io.BytesIO()
+    now = int(time.time())
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        made: set[str] = set()
+        for item in files:
+            # Explicit directory entries owned by the agent user: put_archive would otherwise
+            # create missing parents as root, and the agent could not delete its secret files.
+            parent = item.path.rsplit("/", 1)[0]
+            dirs = []
+            while parent.startswith(HOME + "/") and parent not in made:
+                dirs.append(parent)
+                parent = parent.rsplit("/", 1)[0]
+            for directory in reversed(dirs):
+                info = tarfile.TarInfo(directory.lstrip("/"))
+                info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o700, now
+                info.uid, info.gid, info.uname, info.gname = AGENT_UID, AGENT_GID, "agent", "agent"
+                tar.addfile(info)
+                made.add(directory)
+            info = tarfile.TarInfo(item.path.lstrip("/"))
+            info.size, info.mode, info.mtime = len(item.data), item.mode, now
+            info.uid, info.gid, info.uname, info.gname = AGENT_UID, AGENT_GID, "agent", "agent"
+            tar.addfile(info, io.BytesIO(item.data))
+    return buffer.getvalue()
+
+
+def _untar(chunks: object, max_bytes: int) -> dict[str, bytes]:
+    data = b"".join(chunks)  # type: ignore[arg-type]
+    files: dict[str, bytes] = {}
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        for member in tar.getmembers():
+            if not member.isfile():
+                continue
+            handle = tar.extractfile(member)
+            name = member.name.split("/", 1)[1] if "/" in member.name else member.name
+            files[name] = handle.read(max_bytes + 1) if handle else b""
+    return files
+
+
+def container_run(
+    *,
+    client: docker.DockerClient,
+    spec: ContainerSpec,
+    on_started: Callable[[str], None],
+    on_output: Callable[[bytes], None],
+    should_cancel: Callable[[], bool],
+    max_output_bytes: int,
+) -> ContainerOutcome:
+    """Run the container to the end, a timeout or a cancel; always remove it."""
+    try:
+        container: Container = client.containers.create(
+            spec.image,
+            environment=spec.env,
+            labels=spec.labels,
+            name=spec.name,
+            network_mode=spec.network_mode,
+            mem_limit=spec.mem_limit,
+            nano_cpus=spec.nano_cpus,
+            volumes=spec.volumes or None,
+            detach=True,
+        )
+    except docker.errors.ImageNotFound as exc:
+        raise ContainerError(
+            f"The agent image {spec.image} is not on this Docker engine. Build it with "
+            "scripts/build-agent-images.sh (or set AGENT_IMAGE)."
+        ) from exc
+    except DockerException as exc:
+        raise ContainerError(f"Docker could not create the container: {exc}") from exc
+    try:
+        if not container.put_archive("/", _tar(spec.files)):
+            raise ContainerError("Docker refused the task's input files.")
+        container.start()
+        on_started(container.id)
+        outcome = _watch(container, spec, on_output, should_cancel)
+        outcome.outputs = _collect(container, OUT_DIR, max_output_bytes)
+        for path in spec.read_back:
+            outcome.read_back.update(_collect(container, path, max_output_bytes))
+        return outcome
+    finally:
+        try:
+            container.remove(force=True)
+        except NotFound:
+            pass
+        except DockerException:
+            logger.exception("Could not remove container %s", container.id)
+
+
+def _watch(
+    container: Container,
+    spec: ContainerSpec,
+    on_output: Callable[[bytes], None],
+    should_cancel: Callable[[], bool],
+) -> ContainerOutcome:
+    exited = threading.Event()
+    result: dict[str, int] = {}
+
+    def wait() -> None:
+        try:
+            result["code"] = container.wait()["StatusCode"]
+        except (DockerException, requests.RequestException):
+            logger.exception("Waiting for container %s failed", container.id)
+        finally:
+            exited.set()
+
+    def stream() -> None:
+        try:
+            for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
+                on_output(chunk)
+        except (DockerException, requests.RequestException):
+            logger.warning("Log stream of container %s ended early", container.id)
+
+    waiter = threading.Thread(target=wait, daemon=True)
+    streamer = threading.Thread(target=stream, daemon=True)
+    waiter.start()
+    streamer.start()
+    deadline = time.monotonic() + spec.timeout_seconds
+    timed_out = cancelled = False
+    next_cancel_check = time.monotonic() + 1
+    # The waiter thread wakes us the moment the container exits; we only poll for cancel/timeout.
+    while not exited.wait(timeout=0.2):
+        now = time.monotonic()
+        if now >= deadline:
+            timed_out = True
+        elif now >= next_cancel_check:
+            next_cancel_check = now + 1
+            cancelled = should_cancel()
+        if timed_out or cancelled:
+            # SIGTERM first: the entrypoint stops the agent and still writes the partial diff.
+            container.stop(timeout=STOP_GRACE_SECONDS)
+            exited.wait(timeout=STOP_GRACE_SECONDS + 30)
+            break
+    streamer.join(timeout=10)
+    return ContainerOutcome(
+        container_id=container.id,
+        exit_code=result.get("code"),
+        timed_out=timed_out,
+        cancelled=cancelled,
+    )
+
+
+def _collect(container: Container, path: str, max_bytes: int) -> dict[str, bytes]:
+    try:
+        chunks, _ = container.get_archive(path)
+    except NotFound:
+        return {}
+    return _untar(chunks, max_bytes)
+
+
+def containers_ours(client: docker.DockerClient) -> list[Container]:
+    """Every container of this app on this engine (by label), running or not."""
+    return client.containers.list(all=True, filters={"label": f"app={APP_LABEL}"})
+
+
+def container_stop_remove(client: docker.DockerClient, container_id: str) -> bool:
+    try:
+        container = client.containers.get(container_id)
+    except NotFound:
+        return False
+    if container.labels.get("app") != APP_LABEL:
+        return False  # never touch a container that is not ours
+    container.remove(force=True)
+    return True

@@ -1,0 +1,86 @@
+from django.conf import settings
+from django.db import models
+
+
+class TaskStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+    TIMED_OUT = "timed_out", "Timed out"
+
+
+FINISHED_STATUSES = (
+    TaskStatus.SUCCEEDED,
+    TaskStatus.FAILED,
+    TaskStatus.CANCELLED,
+    TaskStatus.TIMED_OUT,
+)
+
+
+class AgentKind(models.TextChoices):
+    CLAUDE = "claude", "Claude Code"
+    # Room for more agents (e.g. codex): each needs an image and an output parser.
+
+
+class CodingTask(models.Model):
+    """One prompt run by an agent against one repository, in one container."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="coding_tasks"
+    )
+    repo_url = models.CharField("repository URL", max_length=2000)
+    branch = models.CharField(max_length=255, blank=True, default="")
+    prompt = models.TextField()
+    agent = models.CharField(max_length=16, choices=AgentKind.choices, default=AgentKind.CLAUDE)
+    status = models.CharField(
+        max_length=16, choices=TaskStatus.choices, default=TaskStatus.QUEUED, db_index=True
+    )
+    cancel_requested = models.BooleanField(default=False)
+
+    # How it authenticated (never the credential itself).
+    auth_method = models.CharField(max_length=16, blank=True, default="")
+    auth_source = models.CharField(max_length=16, blank=True, default="")
+    auth_refreshed = models.BooleanField(default=False)
+    auth_fallback = models.BooleanField(default=False)
+    auth_note = models.TextField(blank=True, default="")
+
+    # Where it ran: the Docker engine's id, so recovery on one host never judges another's.
+    engine_id = models.CharField(max_length=128, blank=True, default="")
+    runner = models.CharField(max_length=255, blank=True, default="")  # host:pid of the worker
+    container_id = models.CharField(max_length=128, blank=True, default="")
+    exit_code = models.IntegerField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    # The agent's own result object (stream-json "result" line).
+    result_text = models.TextField(blank=True, default="")
+    result_is_error = models.BooleanField(null=True, blank=True)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    num_turns = models.IntegerField(null=True, blank=True)
+    session_id = models.CharField(max_length=128, blank=True, default="")
+
+    diff = models.TextField(blank=True, default="")
+    diff_truncated = models.BooleanField(default=False)
+    changed_files = models.JSONField(default=list, blank=True)
+    error_message = models.TextField(blank=True, default="")
+    log = models.TextField(blank=True, default="")
+    log_truncated = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["owner", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"Task {self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+    @property
+    def can_cancel(self) -> bool:
+        return self.status in (TaskStatus.QUEUED, TaskStatus.RUNNING) and not self.cancel_requested

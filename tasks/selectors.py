@@ -1,0 +1,32 @@
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+
+from .models import CodingTask
+
+
+def tasks_for_user(*, user: AbstractBaseUser) -> QuerySet[CodingTask]:
+    return CodingTask.objects.filter(owner=user).defer("log", "diff", "prompt")
+
+
+def task_get_for_user(*, user: AbstractBaseUser, task_id: int) -> CodingTask:
+    """The user's own task; another user's task is a 404, as if it did not exist."""
+    return get_object_or_404(CodingTask, pk=task_id, owner=user)
+
+
+def diff_lines(*, diff: str) -> list[tuple[str, str]]:
+    """(css class, line) pairs for a coloured diff."""
+    lines = []
+    for line in diff.splitlines():
+        if line.startswith(("diff --git", "+++ ", "--- ", "new file", "deleted file", "index ")):
+            css = "file"
+        elif line.startswith("@@"):
+            css = "hunk"
+        elif line.startswith("+"):
+            css = "add"
+        elif line.startswith("-"):
+            css = "del"
+        else:
+            css = ""
+        lines.append((css, line))
+    return lines

@@ -1,0 +1,129 @@
+"""Actions on coding tasks: submit, cancel, recover after a worker died."""
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from .background import run_coding_task
+from .containers import (
+    container_stop_remove,
+    containers_ours,
+    docker_client,
+    engine_id,
+)
+from .models import FINISHED_STATUSES, AgentKind, CodingTask, TaskStatus
+from .validation import branch_name_check, prompt_check, repo_url_check
+
+logger = logging.getLogger("tasks.services")
+
+
+@transaction.atomic
+def task_create(
+    *,
+    owner: AbstractBaseUser,
+    repo_url: str,
+    prompt: str,
+    branch: str = "",
+    agent: str = AgentKind.CLAUDE,
+) -> CodingTask:
+    """Check the input and queue the task. Raises TaskInputError with the field at fault."""
+    task = CodingTask.objects.create(
+        owner=owner,
+        repo_url=repo_url_check(url=repo_url),
+        branch=branch_name_check(branch=branch),
+        prompt=prompt_check(prompt=prompt),
+        agent=agent,
+    )
+    # After commit, so a worker never picks up a task row it cannot see yet.
+    transaction.on_commit(lambda: run_coding_task.enqueue(task.pk))
+    logger.info("Task %s queued for user %s", task.pk, owner.pk)
+    return task
+
+
+def task_cancel(*, task: CodingTask) -> str:
+    """Cancel a queued task at once; ask the worker to stop a running one. Returns the status."""
+    now = timezone.now()
+    if CodingTask.objects.filter(pk=task.pk, status=TaskStatus.QUEUED).update(
+        status=TaskStatus.CANCELLED,
+        cancel_requested=True,
+        finished_at=now,
+        error_message="Cancelled before it started.",
+    ):
+        return TaskStatus.CANCELLED
+    # Running: the worker checks this flag every second, stops and removes the container.
+    CodingTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING).update(cancel_requested=True)
+    task.refresh_from_db()
+    return task.status
+
+
+@dataclass
+class RecoveryReport:
+    tasks_failed: int = 0
+    containers_removed: int = 0
+
+
+def tasks_recover() -> RecoveryReport:
+    """On worker start: settle what a dead worker left behind on this host's Docker engine.
+
+    - a running task whose container is gone, or whose worker process on this host is dead,
+      is marked failed (its container, if any, is removed);
+    - a container of ours whose task has finished (or no longer exists) is removed.
+    Containers without our label are never touched; tasks on other engines are not judged.
+    """
+    report = RecoveryReport()
+    client = docker_client()
+    engine = engine_id(client)
+    ours = {c.id: c for c in containers_ours(client)}
+    running = {c_id for c_id, c in ours.items() if c.status in ("created", "running", "restarting")}
+    stale_after = timedelta(seconds=settings.AGENT_TIMEOUT_SECONDS + 300)
+    for task in CodingTask.objects.filter(status=TaskStatus.RUNNING, engine_id=engine):
+        reason = ""
+        if task.container_id not in running:
+            reason = "its container is gone (the worker or the Docker engine stopped)"
+        elif _runner_dead(task.runner):
+            reason = "the worker running it stopped"
+        elif task.started_at and timezone.now() - task.started_at > stale_after:
+            reason = "it ran far past the time limit without a worker watching it"
+        if not reason:
+            continue
+        if task.container_id in ours:
+            container_stop_remove(client, task.container_id)
+            report.containers_removed += 1
+        CodingTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING).update(
+            status=TaskStatus.FAILED,
+            finished_at=timezone.now(),
+            error_message=f"The task was interrupted: {reason}. Submit it again.",
+        )
+        report.tasks_failed += 1
+        logger.warning("Recovered task %s: %s", task.pk, reason)
+    live_ids = set(
+        CodingTask.objects.exclude(status__in=FINISHED_STATUSES).values_list("pk", flat=True)
+    )
+    for container in ours.values():
+        task_id = container.labels.get("claude-runner.task-id", "")
+        if task_id.isdigit() and int(task_id) in live_ids:
+            continue
+        if container_stop_remove(client, container.id):
+            report.containers_removed += 1
+            logger.warning("Removed orphaned container %s (task %s)", container.short_id, task_id)
+    return report
+
+
+def _runner_dead(runner: str) -> bool:
+    host, _, pid = runner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another host's worker: not ours to judge
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False

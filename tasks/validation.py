@@ -1,0 +1,102 @@
+"""Checks on what a user submits, done before any container exists."""
+
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+
+class TaskInputError(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+_BAD_REF_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
+# Legal for git, but never in a real branch and a classic injection vector: refused too.
+_SHELL_CHARS = re.compile(r"[$;`|&<>()'\"!]")
+
+
+def branch_name_check(*, branch: str) -> str:
+    """A branch name as `git check-ref-format --branch` would accept it ("" = default branch)."""
+    name = branch.strip()
+    if not name:
+        return ""
+    problem = None
+    if len(name) > 255:
+        problem = "is longer than 255 characters; git would refuse it"
+    elif name.startswith("-"):
+        problem = "starts with '-'; git would refuse it"
+    elif _BAD_REF_CHARS.search(name):
+        problem = (
+            "contains a space, a control character or one of ~ ^ : ? * [ \\; git would refuse it"
+        )
+    elif _SHELL_CHARS.search(name):
+        problem = "contains one of $ ; ` | & < > ( ) ' \" !, which this server does not accept"
+    elif ".." in name or "@{" in name or "//" in name:
+        problem = "contains '..', '@{' or '//'; git would refuse it"
+    elif name == "@" or name.startswith("/") or name.endswith(("/", ".")):
+        problem = "is '@', or starts with '/', or ends with '/' or '.'; git would refuse it"
+    elif any(part.startswith(".") or part.endswith(".lock") for part in name.split("/")):
+        problem = "has a part that starts with '.' or ends with '.lock'; git would refuse it"
+    if problem:
+        raise TaskInputError("branch", f"The branch name {problem}.")
+    return name
+
+
+def repo_url_check(*, url: str) -> str:
+    """An https URL (or file:// when local repositories are allowed), without credentials."""
+    url = url.strip()
+    if not url:
+        raise TaskInputError(
+            "repo_url", "Enter the repository URL, e.g. https://github.com/you/project.git"
+        )
+    if len(url) > 2000 or re.search(r"[\x00-\x20\x7f]", url):
+        raise TaskInputError("repo_url", "The URL has spaces or control characters in it.")
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "file":
+        if not settings.AGENT_ALLOW_LOCAL_REPOS:
+            raise TaskInputError(
+                "repo_url",
+                "Local file:// repositories are turned off on this server; use an https URL.",
+            )
+        path = Path(parts.path)
+        if parts.netloc or not path.is_absolute() or ".." in path.parts:
+            raise TaskInputError("repo_url", "Use file:///absolute/path/to/repo.git")
+        if not path.is_dir():
+            raise TaskInputError("repo_url", f"No repository at {path} on this server.")
+        return url
+    if scheme != "https":
+        raise TaskInputError(
+            "repo_url",
+            "Only https:// repository URLs are accepted (not ssh, git, http or local paths).",
+        )
+    if parts.username or parts.password or "@" in parts.netloc:
+        raise TaskInputError(
+            "repo_url",
+            "Remove the user name or token from the URL: credentials in a URL would be visible "
+            "in the container's settings.",
+        )
+    if not parts.hostname or ("." not in parts.hostname and parts.hostname != "localhost"):
+        raise TaskInputError("repo_url", "The URL needs a host name, e.g. https://github.com/...")
+    if not parts.path.strip("/"):
+        raise TaskInputError("repo_url", "The URL needs the repository path after the host.")
+    return url
+
+
+def prompt_check(*, prompt: str) -> str:
+    text = prompt.replace("\r\n", "\n")
+    if not text.strip():
+        raise TaskInputError("prompt", "Write what the agent should do.")
+    if "\x00" in text:
+        raise TaskInputError("prompt", "The prompt contains a NUL character.")
+    if len(text) > settings.AGENT_PROMPT_MAX_CHARS:
+        raise TaskInputError(
+            "prompt",
+            f"The prompt is {len(text):,} characters; the limit is "
+            f"{settings.AGENT_PROMPT_MAX_CHARS:,}.",
+        )
+    return text

@@ -1,0 +1,49 @@
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from .forms import TaskForm
+from .selectors import diff_lines, task_get_for_user, tasks_for_user
+from .services import task_cancel, task_create
+from .validation import TaskInputError
+
+
+@require_http_methods(["GET", "POST"])
+def task_list(request: HttpRequest) -> HttpResponse:
+    form = TaskForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            task = task_create(owner=request.user, **form.cleaned_data)
+        except TaskInputError as exc:
+            form.add_error(exc.field, exc.message)
+        else:
+            messages.success(request, f"Task {task.pk} queued.")
+            return redirect("tasks:detail", task_id=task.pk)
+    page = Paginator(tasks_for_user(user=request.user), 25).get_page(request.GET.get("page"))
+    return render(request, "tasks/list.html", {"form": form, "page": page})
+
+
+def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
+    task = task_get_for_user(user=request.user, task_id=task_id)
+    context = {"task": task, "diff": diff_lines(diff=task.diff)}
+    # HTMX polls only the live part while the task runs.
+    template = "tasks/_live.html" if request.htmx else "tasks/detail.html"
+    response = render(request, template, context)
+    if request.htmx and task.is_finished:
+        response["HX-Refresh"] = "true"  # show the full result once, then stop polling
+    return response
+
+
+@require_POST
+def task_cancel_view(request: HttpRequest, task_id: int) -> HttpResponse:
+    task = task_get_for_user(user=request.user, task_id=task_id)
+    status = task_cancel(task=task)
+    if status == "cancelled":
+        messages.success(request, "Task cancelled.")
+    elif status == "running":
+        messages.info(request, "Stopping the task; its container will be removed.")
+    else:
+        messages.warning(request, f"The task has already {task.get_status_display().lower()}.")
+    return redirect("tasks:detail", task_id=task.pk)

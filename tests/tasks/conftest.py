@@ -1,0 +1,106 @@
+import contextlib
+import hashlib
+import json
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from accounts.selectors import preferences_get
+from tasks.models import CodingTask
+
+
+@pytest.fixture
+def agent_settings(settings, docker_host, test_image, monkeypatch):
+    """Tasks run in the fake-claude image on the project's Docker engine, with no network."""
+    monkeypatch.setenv("DOCKER_HOST", docker_host)
+    settings.AGENT_IMAGE = test_image
+    settings.AGENT_NETWORK_MODE = "none"
+    settings.AGENT_ALLOW_LOCAL_REPOS = True
+    settings.AGENT_TIMEOUT_SECONDS = 120
+    settings.AGENT_EXTRA_ENV = {}
+    return settings
+
+
+@pytest.fixture
+def local_repo(tmp_path) -> str:
+    """file:// URL of a bare repository with three files and a `feature` branch."""
+    src, bare = tmp_path / "src", tmp_path / "repo.git"
+    src.mkdir()
+    (src / "README.md").write_text("# Demo\n")
+    (src / "old.txt").write_text("to be deleted\n")
+    (src / "keep.txt").write_text("line one\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    subprocess.run([*git, "init", "-q", "-b", "main", str(src)], check=True)
+    subprocess.run([*git, "-C", str(src), "add", "-A"], check=True)
+    subprocess.run([*git, "-C", str(src), "commit", "-q", "-m", "initial"], check=True)
+    subprocess.run([*git, "-C", str(src), "branch", "feature"], check=True)
+    subprocess.run(["git", "clone", "-q", "--bare", str(src), str(bare)], check=True)
+    bare.chmod(0o755)
+    return f"file://{bare}"
+
+
+def set_api_key(user, key: str) -> None:
+    prefs = preferences_get(user=user)
+    prefs.api_key, prefs.api_key_last4 = key, key[-4:]
+    prefs.save()
+
+
+def auth_report(task: CodingTask) -> dict:
+    """What the fake claude saw inside the container (prompt keyword REPORT_AUTH)."""
+    return json.loads(task.result_text)
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class InspectWatcher:
+    """Captures `docker inspect` of the task's container while it runs."""
+
+    def __init__(self, client, label: str = "app=claude-runner") -> None:
+        self.client, self.label = client, label
+        self.inspected: list[dict] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "InspectWatcher":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for container in self.client.containers.list(filters={"label": self.label}):
+                # The container may be removed between list and inspect.
+                with contextlib.suppress(Exception):
+                    self.inspected.append(self.client.api.inspect_container(container.id))
+            time.sleep(0.1)
+
+    @property
+    def text(self) -> str:
+        return json.dumps(self.inspected)
+
+
+def wait_for(predicate, timeout: float = 60, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
+
+
+def db_env_for_subprocess() -> dict[str, str]:
+    """DATABASE_URL of the test database, for worker processes started by a test."""
+    s = connection.settings_dict
+    if connection.vendor == "postgresql":
+        return {"DATABASE_URL": f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"}
+    return {"DATABASE_URL": f"sqlite:///{Path(s['NAME'])}"}

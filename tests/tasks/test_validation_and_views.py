@@ -1,0 +1,190 @@
+"""Bad input is refused before any container exists; pages show only the owner's tasks."""
+
+import pytest
+from django.urls import reverse
+
+from tasks.models import CodingTask, TaskStatus
+from tasks.validation import TaskInputError, branch_name_check, repo_url_check
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    ("url", "phrase"),
+    [
+        ("ssh://git@github.com/a/b.git", "Only https://"),
+        ("git@github.com:a/b.git", "Only https://"),
+        ("http://github.com/a/b.git", "Only https://"),
+        ("ext::sh -c touch% /tmp/pwned", "spaces or control"),
+        ("--upload-pack=touch /tmp/pwned", "spaces or control"),
+        ("-oProxyCommand=id", "Only https://"),
+        ("https://github.com/a/b.git;rm -rf /", "spaces or control"),
+        ("https://user:ghp_secret@github.com/a/b.git", "Remove the user name or token"),
+        ("https://github.com", "repository path"),
+        ("https:///a/b.git", "host name"),
+        ("file:///etc", "turned off"),
+        ("", "Enter the repository URL"),
+        ("https://github.com/a/b\n.git", "spaces or control"),
+    ],
+)
+def test_bad_repository_urls_are_refused(url, phrase):
+    with pytest.raises(TaskInputError, match=phrase) as info:
+        repo_url_check(url=url)
+    assert info.value.field == "repo_url"
+
+
+def test_https_and_allowed_local_urls_pass(settings, tmp_path):
+    assert repo_url_check(url=" https://github.com/a/b.git ") == "https://github.com/a/b.git"
+    settings.AGENT_ALLOW_LOCAL_REPOS = True
+    assert repo_url_check(url=f"file://{tmp_path}") == f"file://{tmp_path}"
+    with pytest.raises(TaskInputError, match="No repository"):
+        repo_url_check(url=f"file://{tmp_path}/missing")
+    with pytest.raises(TaskInputError, match="absolute"):
+        repo_url_check(url=f"file://{tmp_path}/../etc")
+
+
+@pytest.mark.parametrize(
+    "branch",
+    [
+        "--help",
+        "-f",
+        "a..b",
+        "$(id)",
+        "a b",
+        "a;rm",
+        "x~1",
+        "x^",
+        "a:b",
+        "a?",
+        "a*",
+        "a[b",
+        "a\\b",
+        "/a",
+        "a/",
+        "a//b",
+        "a.",
+        ".hidden",
+        "a/.x",
+        "x.lock",
+        "@",
+        "a@{1}",
+        "a\x00b",
+        "x" * 256,
+    ],
+)
+def test_bad_branch_names_are_refused(branch):
+    with pytest.raises(TaskInputError, match=r"^The branch name "):
+        branch_name_check(branch=branch)
+
+
+@pytest.mark.parametrize("branch", ["main", "feature/x-1", "release-2.0", "user@host", ""])
+def test_good_branch_names_pass(branch):
+    assert branch_name_check(branch=branch) == branch
+
+
+def test_submit_form_refuses_injection_and_creates_nothing(user_client):
+    response = user_client.post(
+        reverse("tasks:list"),
+        {"repo_url": "https://github.com/a/b.git", "branch": "--upload-pack=id", "prompt": "x"},
+    )
+    assert response.status_code == 200
+    assert b"git would refuse it" in response.content
+    assert CodingTask.objects.count() == 0
+
+
+def test_submit_form_keeps_what_was_typed_on_error(user_client):
+    response = user_client.post(
+        reverse("tasks:list"),
+        {"repo_url": "ssh://git@x/y.git", "branch": "main", "prompt": "keep this prompt"},
+    )
+    assert b"Only https://" in response.content
+    assert b"keep this prompt" in response.content
+
+
+def test_empty_prompt_is_refused(user_client):
+    response = user_client.post(
+        reverse("tasks:list"), {"repo_url": "https://github.com/a/b.git", "prompt": "   "}
+    )
+    assert b"Write what the agent should do" in response.content or b"required" in response.content
+    assert CodingTask.objects.count() == 0
+
+
+def test_submit_queues_and_redirects(user_client, user, settings):
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    response = user_client.post(
+        reverse("tasks:list"),
+        {"repo_url": "https://github.com/a/b.git", "branch": "", "prompt": "add tests"},
+    )
+    task = CodingTask.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("tasks:detail", args=[task.pk])
+    assert task.owner == user and task.status == TaskStatus.QUEUED
+
+
+def make_task(owner, **extra):
+    values = {"repo_url": "https://github.com/a/b.git", "prompt": "p"}
+    return CodingTask.objects.create(owner=owner, **{**values, **extra})
+
+
+def test_list_shows_own_tasks_newest_first(user_client, user, other_user):
+    first = make_task(user, prompt="first")
+    second = make_task(user, prompt="second", status=TaskStatus.SUCCEEDED)
+    theirs = make_task(other_user, repo_url="https://github.com/other/secret.git")
+    content = user_client.get(reverse("tasks:list")).content.decode()
+    assert content.index(f'tasks/{second.pk}/"') < content.index(f'tasks/{first.pk}/"')
+    assert "badge-succeeded" in content
+    assert "other/secret" not in content and f"tasks/{theirs.pk}/" not in content
+
+
+def test_another_users_task_is_a_404(user_client, other_user):
+    theirs = make_task(other_user)
+    assert user_client.get(reverse("tasks:detail", args=[theirs.pk])).status_code == 404
+    assert user_client.post(reverse("tasks:cancel", args=[theirs.pk])).status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.status == TaskStatus.QUEUED
+
+
+def test_detail_polls_while_running_and_shows_the_diff_when_done(user_client, user):
+    running = make_task(user, status=TaskStatus.RUNNING, log="Claude Code started\n")
+    page = user_client.get(reverse("tasks:detail", args=[running.pk])).content.decode()
+    assert 'hx-trigger="every 2s"' in page and "Claude Code started" in page
+    fragment = user_client.get(reverse("tasks:detail", args=[running.pk]), HTTP_HX_REQUEST="true")
+    assert b"<html" not in fragment.content and b"task-live" in fragment.content
+
+    done = make_task(
+        user,
+        status=TaskStatus.SUCCEEDED,
+        diff="diff --git a/x b/x\n@@ -1 +1 @@\n-old\n+new\n",
+        changed_files=[{"status": "M", "path": "x"}],
+        result_text="All done.",
+    )
+    page = user_client.get(reverse("tasks:detail", args=[done.pk])).content.decode()
+    assert "every 2s" not in page
+    assert '<span class="add">+new</span>' in page and '<span class="del">-old</span>' in page
+    assert "All done." in page and "modified" in page
+    finished = user_client.get(reverse("tasks:detail", args=[done.pk]), HTTP_HX_REQUEST="true")
+    assert finished["HX-Refresh"] == "true"
+
+
+def test_cancel_queued_task_from_the_page(user_client, user):
+    task = make_task(user)
+    response = user_client.post(reverse("tasks:cancel", args=[task.pk]), follow=True)
+    task.refresh_from_db()
+    assert task.status == TaskStatus.CANCELLED
+    assert b"Task cancelled." in response.content
+
+
+def test_cancel_needs_post_and_csrf(client, user):
+    from django.test import Client
+
+    task = make_task(user)
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(user)
+    assert strict.post(reverse("tasks:cancel", args=[task.pk])).status_code == 403
+    assert strict.get(reverse("tasks:cancel", args=[task.pk])).status_code == 405
+    task.refresh_from_db()
+    assert task.status == TaskStatus.QUEUED
+
+
+def test_home_goes_to_tasks(user_client):
+    assert user_client.get("/")["Location"] == reverse("tasks:list")

@@ -1,0 +1,171 @@
+"""Real worker processes: the database worker, Celery on Redis, and recovery after a kill."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import docker
+import pytest
+import redis
+
+from tasks.models import CodingTask, TaskStatus
+from tasks.services import task_create, tasks_recover
+from tests.tasks.conftest import db_env_for_subprocess, set_api_key, wait_for
+
+pytestmark = [pytest.mark.docker, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parents[2]
+REDIS_URL = "redis://127.0.0.1:6379/14"
+
+
+def worker_env(docker_host: str, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        **db_env_for_subprocess(),
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "TEST_REAL_TASKS": "1",
+        "DOCKER_HOST": docker_host,
+        "AGENT_IMAGE": "claude-runner-agent:test",
+        "AGENT_NETWORK_MODE": "none",
+        "AGENT_ALLOW_LOCAL_REPOS": "true",
+        "PYTHONPATH": str(ROOT),
+        **extra,
+    }
+
+
+def test_database_worker_runs_a_submitted_task(agent_settings, user, local_repo, docker_host):
+    agent_settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    set_api_key(user, "sk-ant-api03-db-worker-key-0060")
+    task = task_create(owner=user, repo_url=local_repo, prompt="through the db worker")
+    assert CodingTask.objects.get(pk=task.pk).status == TaskStatus.QUEUED
+    worker = subprocess.run(
+        [sys.executable, "manage.py", "db_worker", "--batch", "--no-startup-delay"],
+        cwd=ROOT,
+        env=worker_env(docker_host, TASKS_ENGINE="database"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert worker.returncode == 0, worker.stderr[-3000:]
+    task.refresh_from_db()
+    assert task.status == TaskStatus.SUCCEEDED, (task.error_message, worker.stderr[-2000:])
+    assert any(f["path"] == "AGENT_NOTES.md" for f in task.changed_files)
+
+
+def test_celery_worker_on_redis_runs_a_submitted_task(
+    agent_settings, user, local_repo, docker_host
+):
+    try:
+        redis.Redis.from_url(REDIS_URL).flushdb()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis at 127.0.0.1:6379 is needed for the Celery path: {exc}")
+    agent_settings.CELERY_BROKER_URL = REDIS_URL
+    agent_settings.CELERY_RESULT_BACKEND = REDIS_URL
+    env = worker_env(
+        docker_host,
+        TASKS_ENGINE="celery",
+        CELERY_BROKER_URL=REDIS_URL,
+        CELERY_RESULT_BACKEND=REDIS_URL,
+    )
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        from config.celery import app
+
+        app.conf.broker_url = REDIS_URL
+        app.conf.result_backend = REDIS_URL
+        agent_settings.TASKS = {
+            "default": {
+                "BACKEND": "django_tasks_celery.CeleryBackend",
+                "OPTIONS": {"CELERY_APP": "config.celery.app"},
+            }
+        }
+        set_api_key(user, "sk-ant-api03-celery-key-0061")
+        task = task_create(owner=user, repo_url=local_repo, prompt="through celery")
+        wait_for(lambda: CodingTask.objects.get(pk=task.pk).is_finished, timeout=90, interval=0.5)
+        task.refresh_from_db()
+        assert task.status == TaskStatus.SUCCEEDED, task.error_message
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            output, _ = worker.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            output, _ = worker.communicate()
+    assert "run_coding_task" in output  # the Celery worker, not this process, ran it
+
+
+def test_recovery_after_a_killed_worker(agent_settings, user, local_repo, docker_host):
+    agent_settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    set_api_key(user, "sk-ant-api03-recovery-key-0062")
+    task = task_create(owner=user, repo_url=local_repo, prompt="SLEEP:120")
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "db_worker", "--no-startup-delay"],
+        cwd=ROOT,
+        env=worker_env(docker_host, TASKS_ENGINE="database"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = docker.from_env(environment={"DOCKER_HOST": docker_host})
+    try:
+        running = wait_for(
+            lambda: (
+                CodingTask.objects.filter(pk=task.pk, status="running")
+                .exclude(container_id="")
+                .first()
+            )
+        )
+        worker.kill()  # SIGKILL: no cleanup at all
+        worker.wait(timeout=10)
+        assert client.containers.get(running.container_id).status == "running"
+
+        # Someone else's container, and a leftover of ours for a finished task.
+        stranger = client.containers.create(
+            "claude-runner-agent:test", command=["true"], labels={"app": "something-else"}
+        )
+        finished = CodingTask.objects.create(
+            owner=user, repo_url=local_repo, prompt="old", status=TaskStatus.SUCCEEDED
+        )
+        leftover = client.containers.create(
+            "claude-runner-agent:test",
+            labels={"app": "claude-runner", "claude-runner.task-id": str(finished.pk)},
+        )
+
+        report = tasks_recover()  # what a starting worker does first
+
+        task.refresh_from_db()
+        assert task.status == TaskStatus.FAILED
+        assert "interrupted" in task.error_message and "Submit it again" in task.error_message
+        assert report.tasks_failed == 1 and report.containers_removed == 2
+        with pytest.raises(docker.errors.NotFound):
+            client.containers.get(running.container_id)
+        with pytest.raises(docker.errors.NotFound):
+            client.containers.get(leftover.id)
+        assert client.containers.get(stranger.id)  # never touch what is not ours
+        stranger.remove(force=True)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
