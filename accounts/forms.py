@@ -1,6 +1,175 @@
+from dataclasses import dataclass, field
+
+from django import forms
 from django.contrib.auth.forms import UserCreationForm
+from django.urls import reverse
+from django.utils import timezone
+
+from oauth_tokens.formats import ParsedCredential, TokenFormatError, credential_input_parse
+
+from .services import (
+    InputDescription,
+    SettingsInputError,
+    agent_env_describe,
+    agent_env_parse,
+    api_key_describe,
+    api_key_parse,
+    credential_input_describe,
+)
 
 
 class SignupForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):
         fields = ("username",)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input: which part (None = the whole input) and why."""
+
+    field: str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class FieldFeedback:
+    """What to show next to a field: problems, or what was understood, or a hint."""
+
+    problems: list[Problem] = field(default_factory=list)
+    understood: InputDescription | None = None
+    hint: str = ""
+
+
+_EMPTY_HINTS = {
+    "oauth_tokens": "Empty: your saved tokens are kept.",
+    "api_key": "Empty: your saved key is kept.",
+    "agent_env": "Empty: your saved variables are kept.",
+}
+_NOTHING_SAVED_HINTS = {
+    "oauth_tokens": "Paste your tokens to see what they contain before saving.",
+    "api_key": "Optional.",
+    "agent_env": "Optional.",
+}
+
+TOKENS_PLACEHOLDER = """{"claudeAiOauth": {"accessToken": "sk-ant-oat01-...", \
+"refreshToken": "sk-ant-ort01-...", "expiresAt": 1767225600000, "scopes": ["user:inference"]}}
+
+or a setup token on its own: sk-ant-oat01-..."""
+ENV_PLACEHOLDER = '{"GITHUB_TOKEN": "ghp_...", "NODE_ENV": "test"}'
+
+
+class CodeAgentSettingsForm(forms.Form):
+    """Every field is validated by the one function that owns its rule; the live check on each
+    keystroke binds this same form, so it can never disagree with saving."""
+
+    LIVE_FIELDS = ("oauth_tokens", "api_key", "agent_env")
+
+    use_oauth = forms.BooleanField(
+        required=False, label="Use Claude OAuth (Claude Max subscribers)"
+    )
+    oauth_tokens = forms.CharField(
+        required=False,
+        strip=False,
+        label="Claude OAuth tokens",
+        widget=forms.Textarea(
+            attrs={
+                "rows": 7,
+                "class": "code",
+                "spellcheck": "false",
+                "autocomplete": "off",
+                "autocapitalize": "off",
+                "placeholder": TOKENS_PLACEHOLDER,
+            }
+        ),
+    )
+    api_key = forms.CharField(
+        required=False,
+        label="Anthropic API key",
+        # Write-only: the key is never rendered back, not even after an error.
+        widget=forms.PasswordInput(
+            render_value=False,
+            attrs={"autocomplete": "off", "spellcheck": "false", "placeholder": "sk-ant-api03-..."},
+        ),
+    )
+    agent_env = forms.CharField(
+        required=False,
+        strip=False,
+        label="Extra environment variables for the agent",
+        widget=forms.Textarea(
+            attrs={
+                "rows": 4,
+                "class": "code",
+                "spellcheck": "false",
+                "autocomplete": "off",
+                "autocapitalize": "off",
+                "placeholder": ENV_PLACEHOLDER,
+            }
+        ),
+    )
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.problems: dict[str, list[Problem]] = {}
+        for name in self.LIVE_FIELDS:
+            self.fields[name].widget.attrs.update(
+                {
+                    # Debounced live check; only this field is sent (CSRF travels in a header).
+                    "hx-post": reverse("accounts:code_agent_settings_validate", args=[name]),
+                    "hx-trigger": "input changed delay:400ms",
+                    "hx-target": f"#{name}-feedback",
+                    "hx-params": name,
+                    "hx-sync": "this:replace",
+                    "aria-describedby": f"{name}-help {name}-feedback",
+                }
+            )
+
+    def _rejection(
+        self, name: str, exc: TokenFormatError | SettingsInputError
+    ) -> forms.ValidationError:
+        # Keep the field path apart so the page can show "which field, why".
+        self.problems.setdefault(name, []).append(Problem(exc.field, exc.message))
+        return forms.ValidationError(str(exc), code="invalid")
+
+    def clean_oauth_tokens(self) -> ParsedCredential | None:
+        raw = self.cleaned_data["oauth_tokens"]
+        if not raw.strip():
+            return None
+        try:
+            return credential_input_parse(raw=raw)
+        except TokenFormatError as exc:
+            raise self._rejection("oauth_tokens", exc) from None
+
+    def clean_api_key(self) -> str:
+        try:
+            return api_key_parse(raw=self.cleaned_data["api_key"])
+        except SettingsInputError as exc:
+            raise self._rejection("api_key", exc) from None
+
+    def clean_agent_env(self) -> dict[str, str] | None:
+        try:
+            return agent_env_parse(raw=self.cleaned_data["agent_env"])
+        except SettingsInputError as exc:
+            raise self._rejection("agent_env", exc) from None
+
+    def feedback(self, name: str, *, saved: bool = False) -> FieldFeedback:
+        """The note beside a field. ``saved``: whether something is saved that empty keeps."""
+        if not self.is_bound:
+            return FieldFeedback(hint=(_EMPTY_HINTS if saved else _NOTHING_SAVED_HINTS)[name])
+        if name in self.problems:
+            return FieldFeedback(problems=self.problems[name])
+        if name in self.errors:  # a rule of the field itself, not of our parsers
+            return FieldFeedback(problems=[Problem(None, e) for e in self.errors[name]])
+        value = self.cleaned_data.get(name)
+        if value is None or value == "":
+            return FieldFeedback(hint=(_EMPTY_HINTS if saved else _NOTHING_SAVED_HINTS)[name])
+        if name == "oauth_tokens":
+            understood = credential_input_describe(parsed=value, now=timezone.now())
+        elif name == "api_key":
+            understood = api_key_describe(key=value)
+        else:
+            understood = agent_env_describe(env=value)
+        return FieldFeedback(understood=understood)
+
+    @property
+    def problem_count(self) -> int:
+        return sum(len(errors) for errors in self.errors.values())

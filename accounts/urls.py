@@ -15,4 +15,30 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("signup/", views.signup, name="signup"),
+    path("settings/code-agent/", views.code_agent_settings, name="code_agent_settings"),
+    path(
+        "settings/code-agent/validate/<slug:field>/",
+        views.code_agent_settings_validate,
+        name="code_agent_settings_validate",
+    ),
+    path(
+        "settings/code-agent/tokens/refresh/",
+        views.code_agent_tokens_refresh,
+        name="code_agent_tokens_refresh",
+    ),
+    path(
+        "settings/code-agent/tokens/remove/",
+        views.code_agent_tokens_remove,
+        name="code_agent_tokens_remove",
+    ),
+    path(
+        "settings/code-agent/api-key/remove/",
+        views.code_agent_api_key_remove,
+        name="code_agent_api_key_remove",
+    ),
+    path(
+        "settings/code-agent/environment/remove/",
+        views.code_agent_env_remove,
+        name="code_agent_env_remove",
+    ),
 ]

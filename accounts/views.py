@@ -4,9 +4,19 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
-from .forms import SignupForm
+from oauth_tokens.services import credential_remove
+
+from .forms import CodeAgentSettingsForm, SignupForm
+from .services import (
+    agent_env_remove,
+    api_key_remove,
+    code_agent_saved_inputs,
+    code_agent_settings_save,
+    code_agent_status_get,
+    user_credential_refresh,
+)
 
 
 @login_not_required
@@ -22,3 +32,90 @@ def signup(request: HttpRequest) -> HttpResponse:
         messages.success(request, "Welcome! Your account is ready.")
         return redirect(settings.LOGIN_REDIRECT_URL)
     return render(request, "accounts/signup.html", {"form": form})
+
+
+# --- Settings, Code agent ---------------------------------------------------------------------
+
+_SETTINGS_URL = "accounts:code_agent_settings"
+
+
+@require_http_methods(["GET", "POST"])
+def code_agent_settings(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        form = CodeAgentSettingsForm(request.POST)
+        if form.is_valid():
+            changes = code_agent_settings_save(user=request.user, **form.cleaned_data)
+            messages.success(
+                request,
+                ("Settings saved: " + "; ".join(changes) + ".")
+                if changes
+                else "Settings saved. Nothing had changed.",
+            )
+            return redirect(_SETTINGS_URL)
+        status = code_agent_status_get(user=request.user)
+    else:
+        status = code_agent_status_get(user=request.user)
+        form = CodeAgentSettingsForm(initial={"use_oauth": status.use_oauth})
+    saved = code_agent_saved_inputs(user=request.user)
+    feedback = {name: form.feedback(name, saved=saved[name]) for name in form.LIVE_FIELDS}
+    return render(
+        request,
+        "accounts/code_agent_settings.html",
+        {"form": form, "status": status, "feedback": feedback},
+    )
+
+
+@require_POST
+def code_agent_settings_validate(request: HttpRequest, field: str) -> HttpResponse:
+    """Live validation of one field, as the user types: the same form as saving."""
+    if field not in CodeAgentSettingsForm.LIVE_FIELDS:
+        raise Http404("No such field.")
+    form = CodeAgentSettingsForm({field: request.POST.get(field, "")})
+    form.is_valid()
+    saved = code_agent_saved_inputs(user=request.user)[field]
+    return render(
+        request,
+        "accounts/_field_feedback.html",
+        {"name": field, "fb": form.feedback(field, saved=saved)},
+    )
+
+
+@require_POST
+def code_agent_tokens_refresh(request: HttpRequest) -> HttpResponse:
+    outcome = user_credential_refresh(user=request.user)
+    if request.htmx:
+        # The status card, and the method panel out of band: a failed refresh can change it.
+        return render(
+            request,
+            "accounts/_token_refresh_response.html",
+            {"status": code_agent_status_get(user=request.user), "outcome": outcome},
+        )
+    (messages.success if outcome.ok else messages.error)(request, outcome.message)
+    return redirect(_SETTINGS_URL)
+
+
+@require_POST
+def code_agent_tokens_remove(request: HttpRequest) -> HttpResponse:
+    if credential_remove(owner=request.user):
+        messages.success(request, "Your OAuth tokens were removed.")
+    else:
+        messages.info(request, "No OAuth tokens were saved.")
+    return redirect(_SETTINGS_URL)
+
+
+@require_POST
+def code_agent_api_key_remove(request: HttpRequest) -> HttpResponse:
+    if api_key_remove(user=request.user):
+        messages.success(request, "Your API key was removed.")
+    else:
+        messages.info(request, "No API key was saved.")
+    return redirect(_SETTINGS_URL)
+
+
+@require_POST
+def code_agent_env_remove(request: HttpRequest) -> HttpResponse:
+    if agent_env_remove(user=request.user):
+        messages.success(request, "Your extra environment variables were removed.")
+    else:
+        messages.info(request, "No extra environment variables were saved.")
+    return redirect(_SETTINGS_URL)

@@ -26,9 +26,7 @@ STORAGES = {
 if not os.environ.get("TEST_REAL_TASKS"):
     TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
 # Never reach the real endpoint from a test: tests point this at a loopback fake.
-CLAUDE_OAUTH_TOKEN_URL = os.environ.get(
-    "TEST_TOKEN_URL", "http://127.0.0.1:9/v1/oauth/token"
-)
+CLAUDE_OAUTH_TOKEN_URL = os.environ.get("TEST_TOKEN_URL", "http://127.0.0.1:9/v1/oauth/token")
 ANTHROPIC_API_KEY = ""
 CLAUDE_USE_OAUTH = False
 CLAUDE_ACCESS_TOKEN = ""
