@@ -22,6 +22,23 @@ $py manage.py migrate --noinput
 $py manage.py collectstatic --noinput -v0
 $py manage.py admin_bootstrap
 
+# Tasks need a Docker engine and the agent image. Use the machine's engine if one answers;
+# else, as root, start the project's own (it has no bridge network, so agents use the host's).
+docker_ok() { $py -c 'import docker; docker.from_env().ping()' >/dev/null 2>&1; }
+if ! docker_ok && [ "$(id -u)" = 0 ] && scripts/docker-engine.sh start >/dev/null; then
+  eval "$(scripts/docker-engine.sh env)"
+  export AGENT_NETWORK_MODE=${AGENT_NETWORK_MODE:-host}
+fi
+if docker_ok; then
+  image=$(DJANGO_SETTINGS_MODULE=config.settings.base $py -c 'import django; django.setup(); from django.conf import settings; print(settings.AGENT_IMAGE)' 2>/dev/null || echo claude-runner-agent:2.1.332)
+  if ! $py -c "import docker, sys; docker.from_env().images.get(sys.argv[1])" "$image" >/dev/null 2>&1; then
+    echo "Building the agent image $image offline (about a minute the first time)..."
+    scripts/build-agent-images.sh cli || echo "Could not build $image: tasks will fail until it exists."
+  fi
+else
+  echo "No Docker engine: pages work, tasks fail until one runs (as root: scripts/docker-engine.sh start)."
+fi
+
 host=${HOST:-127.0.0.1}
 port=${PORT:-8000}
 pids=()
