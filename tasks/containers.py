@@ -5,6 +5,7 @@ files written with put_archive before start (never env, command, labels or name)
 `docker inspect` shows none of them.
 """
 
+import hashlib
 import io
 import logging
 import os
@@ -16,12 +17,14 @@ from dataclasses import dataclass, field
 
 import docker
 import requests
+from django.conf import settings
 from docker.errors import DockerException, NotFound
 from docker.models.containers import Container
 
 logger = logging.getLogger("tasks.containers")
 
 APP_LABEL = "claude-runner"
+INSTANCE_LABEL = "claude-runner.instance"
 HOME = "/home/agent"
 TASK_DIR = f"{HOME}/task"
 OUT_DIR = f"{HOME}/out"
@@ -235,9 +238,24 @@ def _collect(container: Container, path: str, max_bytes: int) -> dict[str, bytes
     return _untar(chunks, max_bytes)
 
 
+def instance_id() -> str:
+    """Which installation a container belongs to, so two installations (or a test run) sharing
+    one engine never clean up each other's containers. One-way: reveals nothing of the key."""
+    return hashlib.sha256(f"claude-runner:{settings.SECRET_KEY}".encode()).hexdigest()[:16]
+
+
+def container_labels(*, task_id: int) -> dict[str, str]:
+    return {
+        "app": APP_LABEL,
+        INSTANCE_LABEL: instance_id(),
+        "claude-runner.task-id": str(task_id),
+    }
+
+
 def containers_ours(client: docker.DockerClient) -> list[Container]:
-    """Every container of this app on this engine (by label), running or not."""
-    return client.containers.list(all=True, filters={"label": f"app={APP_LABEL}"})
+    """Every container of this installation on this engine (by label), running or not."""
+    labels = [f"app={APP_LABEL}", f"{INSTANCE_LABEL}={instance_id()}"]
+    return client.containers.list(all=True, filters={"label": labels})
 
 
 def container_stop_remove(client: docker.DockerClient, container_id: str) -> bool:
@@ -245,7 +263,7 @@ def container_stop_remove(client: docker.DockerClient, container_id: str) -> boo
         container = client.containers.get(container_id)
     except NotFound:
         return False
-    if container.labels.get("app") != APP_LABEL:
+    if container.labels.get(INSTANCE_LABEL) != instance_id():
         return False  # never touch a container that is not ours
     container.remove(force=True)
     return True

@@ -29,13 +29,13 @@ from oauth_tokens.services import (
 )
 
 from .containers import (
-    APP_LABEL,
     CREDENTIALS_PATH,
     TASK_DIR,
     ContainerError,
     ContainerOutcome,
     ContainerSpec,
     InputFile,
+    container_labels,
     container_run,
     docker_client,
     engine_id,
@@ -265,7 +265,7 @@ def _run(task: CodingTask, log: TaskLog) -> None:
         image=settings.AGENT_IMAGE,
         env=inputs.env,
         files=inputs.files,
-        labels={"app": APP_LABEL, "claude-runner.task-id": str(task.pk)},
+        labels=container_labels(task_id=task.pk),
         name=f"claude-runner-task-{task.pk}-{int(time.time())}",
         timeout_seconds=settings.AGENT_TIMEOUT_SECONDS,
         network_mode=settings.AGENT_NETWORK_MODE,

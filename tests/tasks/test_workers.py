@@ -10,6 +10,7 @@ import docker
 import pytest
 import redis
 
+from tasks.containers import INSTANCE_LABEL, container_labels
 from tasks.models import CodingTask, TaskStatus
 from tasks.services import task_create, tasks_recover
 from tests.tasks.conftest import db_env_for_subprocess, set_api_key, wait_for
@@ -142,16 +143,21 @@ def test_recovery_after_a_killed_worker(agent_settings, user, local_repo, docker
         worker.wait(timeout=10)
         assert client.containers.get(running.container_id).status == "running"
 
-        # Someone else's container, and a leftover of ours for a finished task.
+        # Someone else's container, another installation's, and a leftover of ours for a
+        # finished task.
         stranger = client.containers.create(
             "claude-runner-agent:test", command=["true"], labels={"app": "something-else"}
         )
         finished = CodingTask.objects.create(
             owner=user, repo_url=local_repo, prompt="old", status=TaskStatus.SUCCEEDED
         )
+        other_install = client.containers.create(
+            "claude-runner-agent:test",
+            labels={**container_labels(task_id=finished.pk), INSTANCE_LABEL: "another-install"},
+        )
         leftover = client.containers.create(
             "claude-runner-agent:test",
-            labels={"app": "claude-runner", "claude-runner.task-id": str(finished.pk)},
+            labels=container_labels(task_id=finished.pk),
         )
 
         report = tasks_recover()  # what a starting worker does first
@@ -165,7 +171,9 @@ def test_recovery_after_a_killed_worker(agent_settings, user, local_repo, docker
         with pytest.raises(docker.errors.NotFound):
             client.containers.get(leftover.id)
         assert client.containers.get(stranger.id)  # never touch what is not ours
+        assert client.containers.get(other_install.id)
         stranger.remove(force=True)
+        other_install.remove(force=True)
     finally:
         if worker.poll() is None:
             worker.kill()
