@@ -21,7 +21,9 @@ os.environ.setdefault(
     "DOCKER_HOST",
     subprocess.run(
         [str(ROOT / "scripts/docker-engine.sh"), "env"], capture_output=True, text=True, check=True
-    ).stdout.split("=", 1)[1].strip(),
+    )
+    .stdout.split("=", 1)[1]
+    .strip(),
 )
 django_setup()
 
