@@ -9,6 +9,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 
 app = Celery("claude_runner")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+# Keep Django's LOGGING (with its secret-redacting filter) instead of Celery's own handlers.
+app.conf.worker_hijack_root_logger = False
 # The Django tasks are registered with Celery when their modules are imported.
 app.autodiscover_tasks(["tasks"], related_name="background")
 

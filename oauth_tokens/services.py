@@ -10,16 +10,19 @@ who needs the credential meanwhile waits for the claim to end and takes its outc
 
 import hashlib
 import logging
+import queue
 import secrets
+import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from accounts.selectors import preferences_get
@@ -328,12 +331,20 @@ def credential_ensure_fresh(
         return FreshnessResult(ok=True, snapshot=_snapshot(credential))
     if not credential.is_refreshable or credential.status == CredentialStatus.INVALID:
         return _without_refresh(credential, now)
-    return _refresh_single_flight(credential_id, force=force, buffer=buffer)
+    try:
+        return _refresh_single_flight(credential_id, force=force, buffer=buffer)
+    except OAuthCredential.DoesNotExist:
+        return FreshnessResult(ok=False, error="the tokens were removed", permanent=True)
 
 
 def _mark_used(credential: OAuthCredential, now: datetime, buffer: timedelta) -> None:
     status = credential_status_compute(credential=credential, now=now, buffer=buffer)
-    OAuthCredential.objects.filter(pk=credential.pk).update(last_used_at=now, status=status)
+    sticky = [CredentialStatus.INVALID, CredentialStatus.REFRESH_FAILED]
+    # One UPDATE; a failure recorded by someone else since our read is never overwritten.
+    OAuthCredential.objects.filter(pk=credential.pk).update(
+        last_used_at=now,
+        status=Case(When(status__in=sticky, then=F("status")), default=Value(status)),
+    )
 
 
 def _no_refresh_reason(credential: OAuthCredential, *, expired: bool) -> str:
@@ -362,20 +373,22 @@ def _refresh_single_flight(
     credential_id: int, *, force: bool, buffer: timedelta
 ) -> FreshnessResult:
     claim = secrets.token_hex(16)
-    waited_for_other = False
+    count_seen: int | None = None  # refresh_count when we began waiting for another flight
     while True:
         with transaction.atomic():
             credential = OAuthCredential.objects.select_for_update().get(pk=credential_id)
             now = timezone.now()
             # Re-read under the lock: another flight may have refreshed it meanwhile.
             still_due = credential_needs_refresh(credential=credential, now=now, buffer=buffer)
-            if waited_for_other and not still_due:
-                return FreshnessResult(ok=True, refreshed=True, snapshot=_snapshot(credential))
-            if not force and not still_due and not waited_for_other:
+            if count_seen is not None:
+                # We waited for another flight: its outcome is ours (never a second request).
+                if credential.refresh_count != count_seen:
+                    return FreshnessResult(ok=True, refreshed=True, snapshot=_snapshot(credential))
+                if credential.status in (CredentialStatus.REFRESH_FAILED, CredentialStatus.INVALID):
+                    return _failure_result(credential, now, credential.last_refresh_error)
                 return FreshnessResult(ok=True, snapshot=_snapshot(credential))
-            if waited_for_other:
-                # The flight we waited for failed; its outcome is ours (no second request).
-                return _failure_result(credential, now, credential.last_refresh_error)
+            if not force and not still_due:
+                return FreshnessResult(ok=True, snapshot=_snapshot(credential))
             claim_live = bool(
                 credential.refresh_claim
                 and credential.refresh_claimed_until
@@ -388,12 +401,13 @@ def _refresh_single_flight(
                     last_refresh_attempt_at=now,
                 )
                 refresh_token = credential.refresh_token
-                old_refresh = credential.refresh_token
+            count_before = credential.refresh_count
         if claim_live:
-            waited_for_other = _claim_wait(credential_id)
+            if _claim_wait(credential_id):
+                count_seen = count_before
             continue
         break
-    return _refresh_and_save(credential_id, claim, refresh_token, old_refresh)
+    return _refresh_and_save(credential_id, claim, refresh_token)
 
 
 def _claim_wait(credential_id: int) -> bool:
@@ -406,17 +420,17 @@ def _claim_wait(credential_id: int) -> bool:
         row = (
             OAuthCredential.objects.filter(pk=credential_id)
             .values("refresh_claim", "refresh_claimed_until")
-            .get()
+            .first()
         )
+        if row is None:
+            return True  # removed meanwhile: the caller's re-read will say so
         if not row["refresh_claim"]:
             return True
         if row["refresh_claimed_until"] <= timezone.now():
             return False
 
 
-def _refresh_and_save(
-    credential_id: int, claim: str, refresh_token: str, old_refresh: str
-) -> FreshnessResult:
+def _refresh_and_save(credential_id: int, claim: str, refresh_token: str) -> FreshnessResult:
     try:
         grant = token_refresh_request(refresh_token=refresh_token, config=refresh_config())
     except RefreshError as exc:
@@ -433,7 +447,7 @@ def _refresh_and_save(
     values: dict[str, Any] = {
         "access_token": grant.access_token,
         # Rotation: keep the new refresh token; the old one only if none came back.
-        "refresh_token": grant.refresh_token or old_refresh,
+        "refresh_token": grant.refresh_token or refresh_token,
         "expires_at": now + timedelta(seconds=expires_in),
         "status": CredentialStatus.VALID,
         "last_refreshed_at": now,
@@ -447,11 +461,18 @@ def _refresh_and_save(
     if grant.scopes:
         values["scopes"] = list(grant.scopes)
     with transaction.atomic():
-        # Only token and health columns are written: never a stale copy of the whole row.
-        OAuthCredential.objects.filter(pk=credential_id).update(
+        # Only token and health columns, and only while our claim stands: if the user saved
+        # new tokens meanwhile, this grant belongs to the replaced chain and is dropped.
+        saved = OAuthCredential.objects.filter(pk=credential_id, refresh_claim=claim).update(
             **values, refresh_count=F("refresh_count") + 1
         )
         credential = OAuthCredential.objects.get(pk=credential_id)
+    if not saved:
+        logger.warning(
+            "OAuth credential %s was replaced while it was being refreshed; kept the new tokens",
+            credential_id,
+        )
+        return FreshnessResult(ok=True, snapshot=_snapshot(credential))
     logger.info(
         "Refreshed OAuth credential %s (%s) after %s attempt(s); %s",
         credential_id,
@@ -466,7 +487,7 @@ def _refresh_failure_save(credential_id: int, claim: str, exc: RefreshError) -> 
     now = timezone.now()
     message = str(exc)  # the client already keeps tokens and server text out of it
     with transaction.atomic():
-        OAuthCredential.objects.filter(pk=credential_id).update(
+        saved = OAuthCredential.objects.filter(pk=credential_id, refresh_claim=claim).update(
             status=CredentialStatus.INVALID if exc.permanent else CredentialStatus.REFRESH_FAILED,
             last_refresh_error=message,
             consecutive_failures=F("consecutive_failures") + 1,
@@ -475,6 +496,8 @@ def _refresh_failure_save(credential_id: int, claim: str, exc: RefreshError) -> 
             updated_at=now,
         )
         credential = OAuthCredential.objects.get(pk=credential_id)
+    if not saved:  # replaced meanwhile: the failure was the old chain's, not these tokens'
+        return FreshnessResult(ok=True, snapshot=_snapshot(credential))
     logger.warning(
         "OAuth refresh of credential %s (%s) failed (%s, %s attempt(s), permanent=%s): %s",
         credential_id,
@@ -573,24 +596,32 @@ def _oauth_failure_message(source: str, result: FreshnessResult) -> str:
     return f"{prefix}: {result.error}"
 
 
-def auth_method_resolve(*, user: AbstractBaseUser, refresh: bool = True) -> AuthResolution:
+def auth_method_resolve(
+    *, user: AbstractBaseUser, refresh: bool = True, buffer_seconds: int | None = None
+) -> AuthResolution:
     """Decide how the user's next task authenticates: the one rule, for tasks and pages alike.
 
     Priority: the user's OAuth (toggle on and tokens saved) > the global OAuth
     (CLAUDE_USE_OAUTH=true) > an API key (the user's, else ANTHROPIC_API_KEY). When the chosen
     OAuth cannot be made valid and an API key exists, fall back to it and say so.
     With refresh=False nothing is refreshed or written: a preview for the settings page.
+    buffer_seconds: how long the token must stay valid (a task passes its own time limit).
     Raises AuthUnavailable when nothing can be used.
     """
     preferences = preferences_get(user=user)
+    # A preview (the settings page) logs quietly; a real choice before a task is worth a line.
+    info = logger.info if refresh else logger.debug
+    warn = logger.warning if refresh else logger.debug
     choice = _oauth_choice(user, preferences.use_oauth)
     oauth_error = ""
     if choice is not None:
         oauth_error = choice.error
         if choice.credential is not None:
-            resolution, oauth_error = _oauth_resolve(choice, refresh=refresh)
+            resolution, oauth_error = _oauth_resolve(
+                choice, refresh=refresh, buffer_seconds=buffer_seconds
+            )
             if resolution is not None:
-                logger.info(
+                info(
                     "Auth for user %s: OAuth from %s%s",
                     user.pk,
                     choice.source,
@@ -600,7 +631,7 @@ def auth_method_resolve(*, user: AbstractBaseUser, refresh: bool = True) -> Auth
     api_key, key_source = _api_key(preferences.api_key)
     if api_key:
         if oauth_error:
-            logger.warning(
+            warn(
                 "Auth for user %s: OAuth failed, falling back to the API key from %s: %s",
                 user.pk,
                 key_source,
@@ -614,7 +645,7 @@ def auth_method_resolve(*, user: AbstractBaseUser, refresh: bool = True) -> Auth
                 else "The server's API key (ANTHROPIC_API_KEY) is used: Claude OAuth is off "
                 "and you have not saved an API key."
             )
-            logger.info("Auth for user %s: API key from %s", user.pk, key_source)
+            info("Auth for user %s: API key from %s", user.pk, key_source)
         return AuthResolution(
             method=AuthMethod.API_KEY,
             source=key_source,
@@ -624,7 +655,7 @@ def auth_method_resolve(*, user: AbstractBaseUser, refresh: bool = True) -> Auth
             api_key=api_key,
         )
     if oauth_error:
-        logger.warning("Auth for user %s: unavailable: %s", user.pk, oauth_error)
+        warn("Auth for user %s: unavailable: %s", user.pk, oauth_error)
         raise AuthUnavailable(oauth_error)
     raise AuthUnavailable(
         "No way to authenticate: turn on Claude OAuth and save your tokens on the Code agent "
@@ -638,13 +669,15 @@ def _api_key(user_key: str) -> tuple[str, str]:
     return settings.ANTHROPIC_API_KEY, AuthSource.ENVIRONMENT
 
 
-def _oauth_resolve(choice: _OAuthChoice, *, refresh: bool) -> tuple[AuthResolution | None, str]:
+def _oauth_resolve(
+    choice: _OAuthChoice, *, refresh: bool, buffer_seconds: int | None
+) -> tuple[AuthResolution | None, str]:
     credential = choice.credential
     assert credential is not None
     whose = "your" if choice.source == AuthSource.USER else "the server's global"
     if not refresh:
         return _oauth_preview(choice, credential, whose)
-    result = credential_ensure_fresh(credential_id=credential.pk)
+    result = credential_ensure_fresh(credential_id=credential.pk, buffer_seconds=buffer_seconds)
     if not result.ok:
         return None, _oauth_failure_message(choice.source, result)
     reason = f"Claude OAuth with {whose} tokens"
@@ -696,3 +729,180 @@ def _oauth_preview(
         ),
         "",
     )
+
+
+# --- refreshing many (the refresh_tokens command and the admin action) -------------------------
+
+
+class RefreshOutcomeKind:
+    REFRESHED = "refreshed"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class RefreshOutcome:
+    credential_id: int
+    owner: str  # username, or "" for a global credential
+    outcome: str  # RefreshOutcomeKind
+    reason: str = ""  # why skipped or failed; never holds a token
+    permanent: bool = False  # failed for good: the user must save new tokens
+
+    @property
+    def label(self) -> str:
+        return f"{self.owner or 'global'} (credential {self.credential_id})"
+
+
+@dataclass
+class RefreshManySummary:
+    selected: int
+    outcomes: list[RefreshOutcome] = field(default_factory=list)
+    interrupted: bool = False
+    seconds: float = 0.0
+
+    def of(self, kind: str) -> list[RefreshOutcome]:
+        return [outcome for outcome in self.outcomes if outcome.outcome == kind]
+
+    @property
+    def refreshed(self) -> int:
+        return len(self.of(RefreshOutcomeKind.REFRESHED))
+
+    @property
+    def skipped(self) -> int:
+        return len(self.of(RefreshOutcomeKind.SKIPPED))
+
+    @property
+    def failed(self) -> int:
+        return len(self.of(RefreshOutcomeKind.FAILED))
+
+    @property
+    def not_attempted(self) -> int:
+        return self.selected - len(self.outcomes)
+
+
+def _refresh_one(credential_id: int, *, force: bool, within_seconds: int | None) -> RefreshOutcome:
+    """One credential through credential_ensure_fresh, classified for a summary."""
+    row = (
+        OAuthCredential.objects.filter(pk=credential_id)
+        .values("owner__username", "expires_at", "status", "kind")
+        .first()
+    )
+    if row is None:
+        return RefreshOutcome(credential_id, "", RefreshOutcomeKind.SKIPPED, "deleted meanwhile")
+    owner = row["owner__username"] or ""
+
+    def skipped(reason: str) -> RefreshOutcome:
+        return RefreshOutcome(credential_id, owner, RefreshOutcomeKind.SKIPPED, reason)
+
+    if row["kind"] != CredentialKind.REFRESHABLE:
+        return skipped("not refreshable (a long-lived setup token)")
+    if row["status"] == CredentialStatus.INVALID:
+        return skipped("marked invalid; the user must save new tokens")
+    buffer = refresh_buffer() if within_seconds is None else timedelta(seconds=within_seconds)
+    expires_at = row["expires_at"]
+    if not force and (expires_at is None or expires_at - timezone.now() > buffer):
+        # Checked before the service so a credential refreshed elsewhere since the selection
+        # is not counted as used (the service's not-due path stamps last_used_at).
+        return skipped("not due any more (refreshed elsewhere)")
+    try:
+        result = credential_ensure_fresh(
+            credential_id=credential_id, force=force, buffer_seconds=within_seconds
+        )
+    except OAuthCredential.DoesNotExist:
+        return skipped("deleted meanwhile")
+    except Exception as exc:  # one broken credential must not stop the others
+        logger.exception("Refreshing OAuth credential %s failed unexpectedly", credential_id)
+        return RefreshOutcome(
+            credential_id, owner, RefreshOutcomeKind.FAILED, f"unexpected {type(exc).__name__}"
+        )
+    if result.ok and result.refreshed:
+        return RefreshOutcome(credential_id, owner, RefreshOutcomeKind.REFRESHED)
+    if result.ok and not result.stale:
+        # Re-read under the lock: another process refreshed it between our read and our claim.
+        return skipped("already fresh (refreshed elsewhere meanwhile)")
+    reason = result.error or "refresh failed"
+    if result.stale:
+        reason += " (the current access token still works for now)"
+    return RefreshOutcome(
+        credential_id, owner, RefreshOutcomeKind.FAILED, redact(reason), result.permanent
+    )
+
+
+def credentials_refresh_many(
+    *,
+    credential_ids: Sequence[int],
+    force: bool = False,
+    within_seconds: int | None = None,
+    concurrency: int = 8,
+    stop: threading.Event | None = None,
+    on_outcome: Callable[[RefreshOutcome], None] | None = None,
+) -> RefreshManySummary:
+    """Refresh many credentials, `concurrency` at a time, each through the single-flight
+    credential_ensure_fresh, so a task (or another host running this) refreshing the same
+    credential at the same moment never causes a second token request.
+
+    force: refresh even if not due. within_seconds: the window that makes one due (default the
+    buffer). Setting `stop` (or Ctrl-C in the calling thread) takes no new work; refreshes in
+    flight run to the end so no rotated token is lost, and the summary says interrupted.
+    on_outcome is called in the calling thread, once per credential, as results come in.
+    """
+    ids = list(credential_ids)
+    summary = RefreshManySummary(selected=len(ids))
+    stop = stop if stop is not None else threading.Event()
+    started = time.monotonic()
+    work: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for credential_id in ids:
+        work.put(credential_id)
+    results: queue.SimpleQueue[RefreshOutcome] = queue.SimpleQueue()
+
+    def worker() -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    credential_id = work.get_nowait()
+                except queue.Empty:
+                    return
+                results.put(_refresh_one(credential_id, force=force, within_seconds=within_seconds))
+        finally:
+            connection.close()  # each thread has its own connection; don't leak it
+
+    threads = [
+        threading.Thread(target=worker, name=f"oauth-refresh-{i}", daemon=False)
+        for i in range(max(1, min(concurrency, len(ids))))
+    ]
+    for thread in threads:
+        thread.start()
+
+    def take(outcome: RefreshOutcome) -> None:
+        summary.outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
+
+    while any(thread.is_alive() for thread in threads):
+        try:
+            take(results.get(timeout=0.1))
+        except queue.Empty:
+            continue
+        except KeyboardInterrupt:
+            # Stop taking work but wait for the refreshes in flight: a request the token
+            # endpoint answered must be saved, or the rotated refresh token is lost.
+            stop.set()
+    for thread in threads:
+        thread.join()
+    while True:
+        try:
+            take(results.get_nowait())
+        except queue.Empty:
+            break
+    summary.interrupted = stop.is_set()
+    summary.seconds = time.monotonic() - started
+    logger.info(
+        "Refreshed %d, skipped %d, failed %d of %d OAuth credentials in %.1f s%s",
+        summary.refreshed,
+        summary.skipped,
+        summary.failed,
+        summary.selected,
+        summary.seconds,
+        " (interrupted)" if summary.interrupted else "",
+    )
+    return summary

@@ -12,8 +12,9 @@ import os
 import tarfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import docker
 import requests
@@ -31,12 +32,14 @@ OUT_DIR = f"{HOME}/out"
 CREDENTIALS_PATH = f"{HOME}/.claude/.credentials.json"
 AGENT_UID = AGENT_GID = 1000
 STOP_GRACE_SECONDS = 10
+# What the runner reads back from /home/agent/out (stream.jsonl may be huge: not read).
+OUTPUT_FILES = {"result.json", "diff.patch", "changed_files.txt", "exit_code"}
 
 
 @dataclass
 class InputFile:
     path: str  # absolute path inside the container
-    data: bytes
+    data: bytes = field(repr=False)  # may be a credential
     mode: int = 0o600
 
 
@@ -44,7 +47,7 @@ class InputFile:
 class ContainerSpec:
     image: str
     env: dict[str, str]  # non-secret only: it is visible in docker inspect
-    files: list[InputFile]
+    files: list[InputFile] = field(repr=False)
     labels: dict[str, str]
     name: str
     timeout_seconds: float
@@ -82,7 +85,7 @@ def docker_client() -> docker.DockerClient:
 _engine_ids: dict[str, str] = {}
 
 
-def engine_id(client: docker.DockerClient) -> str:
+def engine_id(*, client: docker.DockerClient) -> str:
     """The engine's own id (stable per host), asked once per DOCKER_HOST."""
     key = os.environ.get("DOCKER_HOST", "")
     if key not in _engine_ids:
@@ -116,15 +119,38 @@ def _tar(files: list[InputFile]) -> bytes:
     return buffer.getvalue()
 
 
-def _untar(chunks: object, max_bytes: int) -> dict[str, bytes]:
-    data = b"".join(chunks)  # type: ignore[arg-type]
+class _ChunkReader(io.RawIOBase):
+    """A file-like view of the docker SDK's archive chunks, so the tar is read as a stream."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        while not self._buffer:
+            try:
+                self._buffer = next(self._chunks)
+            except StopIteration:
+                return 0
+        size = min(len(target), len(self._buffer))
+        target[:size] = self._buffer[:size]
+        self._buffer = self._buffer[size:]
+        return size
+
+
+def _untar(chunks: Iterator[bytes], *, wanted: set[str] | None, max_bytes: int) -> dict[str, bytes]:
+    """The wanted files (by name below the archived folder), each cut at max_bytes + 1 so the
+    caller can tell it was cut. Nothing else is held in memory, however much the agent wrote."""
     files: dict[str, bytes] = {}
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        for member in tar.getmembers():
-            if not member.isfile():
+    with tarfile.open(fileobj=io.BufferedReader(_ChunkReader(chunks)), mode="r|") as tar:
+        for member in tar:
+            name = member.name.split("/", 1)[1] if "/" in member.name else member.name
+            if not member.isfile() or (wanted is not None and name not in wanted):
                 continue
             handle = tar.extractfile(member)
-            name = member.name.split("/", 1)[1] if "/" in member.name else member.name
             files[name] = handle.read(max_bytes + 1) if handle else b""
     return files
 
@@ -164,9 +190,9 @@ def container_run(
         container.start()
         on_started(container.id)
         outcome = _watch(container, spec, on_output, should_cancel)
-        outcome.outputs = _collect(container, OUT_DIR, max_output_bytes)
+        outcome.outputs = _collect(container, OUT_DIR, OUTPUT_FILES, max_output_bytes)
         for path in spec.read_back:
-            outcome.read_back.update(_collect(container, path, max_output_bytes))
+            outcome.read_back.update(_collect(container, path, None, max_output_bytes))
         return outcome
     finally:
         try:
@@ -230,12 +256,14 @@ def _watch(
     )
 
 
-def _collect(container: Container, path: str, max_bytes: int) -> dict[str, bytes]:
+def _collect(
+    container: Container, path: str, wanted: set[str] | None, max_bytes: int
+) -> dict[str, bytes]:
     try:
         chunks, _ = container.get_archive(path)
     except NotFound:
         return {}
-    return _untar(chunks, max_bytes)
+    return _untar(chunks, wanted=wanted, max_bytes=max_bytes)
 
 
 def instance_id() -> str:
@@ -252,13 +280,13 @@ def container_labels(*, task_id: int) -> dict[str, str]:
     }
 
 
-def containers_ours(client: docker.DockerClient) -> list[Container]:
+def containers_ours(*, client: docker.DockerClient) -> list[Container]:
     """Every container of this installation on this engine (by label), running or not."""
     labels = [f"app={APP_LABEL}", f"{INSTANCE_LABEL}={instance_id()}"]
     return client.containers.list(all=True, filters={"label": labels})
 
 
-def container_stop_remove(client: docker.DockerClient, container_id: str) -> bool:
+def container_stop_remove(*, client: docker.DockerClient, container_id: str) -> bool:
     try:
         container = client.containers.get(container_id)
     except NotFound:

@@ -10,6 +10,7 @@ import os
 import socket
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -45,7 +46,6 @@ from .models import CodingTask, TaskStatus
 logger = logging.getLogger("tasks.runner")
 
 LOG_FLUSH_SECONDS = 1.0
-EXIT_BAD_INPUT = 2
 EXIT_CLONE_FAILED = 3
 
 
@@ -57,40 +57,52 @@ def runner_ident() -> str:
 # --- the log ----------------------------------------------------------------------------------
 
 
+MAX_LINE_BYTES = 64 * 1024
+
+
 class TaskLog:
     """Collects container output line by line, redacted, capped (tail kept), flushed to the row.
 
-    Whole lines are redacted, so a token split across two chunks is still caught.
+    Whole lines are redacted, so a token split across two chunks is still caught; a runaway
+    line with no newline is left out rather than cut (a cut could split a token).
     """
 
     def __init__(self, *, task_id: int, secrets: list[str], max_bytes: int) -> None:
         self.task_id = task_id
         self.secrets = [s for s in secrets if s]
         self.max_bytes = max_bytes
-        self.text = ""
+        self.lines: deque[str] = deque()
+        self.size = 0
         self.truncated = False
         self.partial = b""
+        self.skipping = False  # inside a runaway line, until its newline
         self.result_line: dict[str, Any] | None = None
         self._lock = threading.Lock()
         self._last_flush = 0.0
+
+    @property
+    def text(self) -> str:
+        return "".join(self.lines)
 
     def feed(self, chunk: bytes) -> None:
         with self._lock:
             self.partial += chunk
             *lines, self.partial = self.partial.split(b"\n")
-            if len(self.partial) > 64 * 1024:  # a runaway line without newline
-                lines.append(self.partial)
-                self.partial = b""
+            if self.skipping and lines:
+                lines, self.skipping = lines[1:], False  # the rest of the runaway line
             for raw in lines:
                 self._append(raw.decode("utf-8", "replace"))
+            if len(self.partial) > MAX_LINE_BYTES:
+                self._append(f"[runner] a line over {MAX_LINE_BYTES} bytes was left out")
+                self.partial, self.skipping = b"", True
         if time.monotonic() - self._last_flush >= LOG_FLUSH_SECONDS:
             self.flush()
 
     def finish(self) -> None:
         with self._lock:
-            if self.partial:
+            if self.partial and not self.skipping:
                 self._append(self.partial.decode("utf-8", "replace"))
-                self.partial = b""
+            self.partial = b""
         self.flush()
 
     def note(self, line: str) -> None:
@@ -104,22 +116,24 @@ class TaskLog:
             self._last_flush = time.monotonic()
         CodingTask.objects.filter(pk=self.task_id).update(log=text, log_truncated=truncated)
 
+    def redact(self, text: str) -> str:
+        """This run's own secret values, then anything that looks like a token; no NULs
+        (PostgreSQL text cannot hold them)."""
+        for secret in self.secrets:
+            text = text.replace(secret, "[redacted]")
+        return secrets_redact(text).replace("\x00", "")
+
     def _append(self, line: str) -> None:
-        line = self._redact(_readable(line, self))
+        line = self.redact(_readable(line, self))
         if not line:
             return
-        self.text += line + "\n"
-        encoded = self.text.encode()
-        if len(encoded) > self.max_bytes:
-            # Keep the tail: the end of a run says most about how it went.
-            self.text = encoded[-self.max_bytes :].decode("utf-8", "ignore")
-            self.text = self.text.split("\n", 1)[-1]
+        line += "\n"
+        self.lines.append(line)
+        self.size += len(line.encode())
+        # Keep the tail: the end of a run says most about how it went.
+        while self.size > self.max_bytes and len(self.lines) > 1:
+            self.size -= len(self.lines.popleft().encode())
             self.truncated = True
-
-    def _redact(self, line: str) -> str:
-        for secret in self.secrets:
-            line = line.replace(secret, "[redacted]")
-        return secrets_redact(line)
 
 
 def _readable(line: str, log: TaskLog) -> str:
@@ -161,7 +175,7 @@ class _Inputs:
     env: dict[str, str]
     files: list[InputFile]
     volumes: dict[str, dict[str, str]] = field(default_factory=dict)
-    secrets: list[str] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list, repr=False)
     read_back: list[str] = field(default_factory=list)
 
 
@@ -178,9 +192,10 @@ def _inputs(task: CodingTask, auth: AuthResolution, agent_env: dict[str, str]) -
     files = [InputFile(f"{TASK_DIR}/prompt.txt", task.prompt.encode(), 0o600)]
     secrets: list[str] = []
     read_back: list[str] = []
-    # The user's extra variables may hold secrets: files, not env.
+    # The user's extra variables may hold secrets: files, not env, and redacted like tokens.
     for name, value in agent_env.items():
         files.append(_secret_file(name, value))
+        secrets.append(value)
     if auth.method == AuthMethod.OAUTH and auth.oauth is not None:
         snap = auth.oauth
         rotation = settings.AGENT_ALLOW_TOKEN_ROTATION and bool(snap.refresh_token)
@@ -220,8 +235,10 @@ def _inputs(task: CodingTask, auth: AuthResolution, agent_env: dict[str, str]) -
 def task_run(*, task_id: int) -> None:
     """Run a queued task to its end. Safe to call twice: only a queued task is started."""
     started = timezone.now()
+    # Who runs it is recorded with the claim, so recovery can judge it even if this worker
+    # dies before a container exists.
     claimed = CodingTask.objects.filter(pk=task_id, status=TaskStatus.QUEUED).update(
-        status=TaskStatus.RUNNING, started_at=started
+        status=TaskStatus.RUNNING, started_at=started, runner=runner_ident()
     )
     if not claimed:
         logger.info("Task %s is not queued any more (cancelled or already run); skipping", task_id)
@@ -232,8 +249,8 @@ def task_run(*, task_id: int) -> None:
         _run(task, log)
     except Exception as exc:
         logger.exception("Task %s crashed in the runner", task_id)
-        _finish(task.pk, TaskStatus.FAILED, error=f"The runner failed unexpectedly: {exc}")
-        log.note(f"runner error: {exc}")
+        reason = log.redact(str(exc))
+        _finish(task.pk, TaskStatus.FAILED, error=f"The runner failed unexpectedly: {reason}")
 
 
 def _run(task: CodingTask, log: TaskLog) -> None:
@@ -244,7 +261,11 @@ def _run(task: CodingTask, log: TaskLog) -> None:
         _finish(task.pk, TaskStatus.FAILED, error="Your account is disabled; the task was not run.")
         return
     try:
-        auth = auth_method_resolve(user=task.owner)
+        # Valid for the whole run: the container has no refresh token to renew it with.
+        auth = auth_method_resolve(
+            user=task.owner,
+            buffer_seconds=settings.AGENT_TIMEOUT_SECONDS + settings.CLAUDE_OAUTH_REFRESH_BUFFER,
+        )
     except AuthUnavailable as exc:
         log.note(str(exc))
         _finish(task.pk, TaskStatus.FAILED, error=str(exc))
@@ -274,15 +295,18 @@ def _run(task: CodingTask, log: TaskLog) -> None:
         volumes=inputs.volumes,
         read_back=inputs.read_back,
     )
-    engine = engine_id(client)
+    engine = engine_id(client=client)
+    CodingTask.objects.filter(pk=task.pk).update(engine_id=engine)
 
     def started(container_id: str) -> None:
-        CodingTask.objects.filter(pk=task.pk).update(
-            container_id=container_id, engine_id=engine, runner=runner_ident()
-        )
+        CodingTask.objects.filter(pk=task.pk).update(container_id=container_id)
 
     def should_cancel() -> bool:
         return CodingTask.objects.filter(pk=task.pk, cancel_requested=True).exists()
+
+    if should_cancel():  # cancelled while auth was chosen: no container at all
+        _finish(task.pk, TaskStatus.CANCELLED, error="Cancelled at your request.")
+        return
 
     try:
         outcome = container_run(
@@ -309,10 +333,10 @@ def _record_outcome(task: CodingTask, outcome: ContainerOutcome, log: TaskLog) -
     max_diff = settings.AGENT_DIFF_MAX_BYTES
     values: dict[str, Any] = {
         "exit_code": outcome.exit_code,
-        "diff": log._redact(diff_bytes[:max_diff].decode("utf-8", "replace")),
+        "diff": log.redact(diff_bytes[:max_diff].decode("utf-8", "replace")),
         "diff_truncated": len(diff_bytes) > max_diff,
         "changed_files": _changed_files(outcome.outputs.get("changed_files.txt", b"")),
-        "result_text": log._redact(str(result.get("result", "") or ""))[:20000],
+        "result_text": log.redact(str(result.get("result", "") or ""))[:20000],
         "result_is_error": result.get("is_error") if result else None,
         "cost_usd": _decimal(result.get("total_cost_usd")),
         "num_turns": result.get("num_turns") if isinstance(result.get("num_turns"), int) else None,
@@ -344,12 +368,13 @@ def _verdict(outcome: ContainerOutcome, result: dict[str, Any]) -> tuple[str, st
     if outcome.cancelled:
         return TaskStatus.CANCELLED, "Cancelled at your request."
     text = str(result.get("result", "") or "").strip()
-    if outcome.exit_code == EXIT_CLONE_FAILED:
+    entrypoint_error = result.get("subtype") == "entrypoint_error"
+    if entrypoint_error and outcome.exit_code == EXIT_CLONE_FAILED:
         return TaskStatus.FAILED, (
             "Could not clone the repository. Check the URL and branch, and that the "
             f"repository is reachable from the worker. {text}"
         ).strip()
-    if outcome.exit_code == EXIT_BAD_INPUT:
+    if entrypoint_error:
         return TaskStatus.FAILED, f"The agent container refused its input: {text}"
     if result.get("api_error_status") in (401, 403):
         return TaskStatus.FAILED, (
@@ -387,7 +412,8 @@ def _decimal(value: Any) -> Decimal | None:
 
 
 def _finish(task_id: int, status: str, *, error: str = "", **values: Any) -> None:
-    CodingTask.objects.filter(pk=task_id).update(
+    # Only a running task is finished here: recovery may have settled it already.
+    CodingTask.objects.filter(pk=task_id, status=TaskStatus.RUNNING).update(
         status=status, error_message=error, finished_at=timezone.now(), **values
     )
     logger.info("Task %s finished: %s", task_id, status)

@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from .background import run_coding_task
@@ -72,36 +73,43 @@ class RecoveryReport:
 def tasks_recover() -> RecoveryReport:
     """On worker start: settle what a dead worker left behind on this host's Docker engine.
 
-    - a running task whose container is gone, or whose worker process on this host is dead,
-      is marked failed (its container, if any, is removed);
-    - a container of ours whose task has finished (or no longer exists) is removed.
-    Containers without our label are never touched; tasks on other engines are not judged.
+    - a running task whose worker process on this host is dead, or (run from another host on
+      this engine) whose container is gone, is marked failed; its container, if any, removed;
+    - a container of this installation whose task has finished (or no longer exists) is removed.
+    Containers of other installations or without our labels are never touched; tasks on other
+    engines are not judged; a task whose worker is alive on this host is left to that worker.
     """
     report = RecoveryReport()
     client = docker_client()
-    engine = engine_id(client)
-    ours = {c.id: c for c in containers_ours(client)}
+    engine = engine_id(client=client)
+    ours = {c.id: c for c in containers_ours(client=client)}
     running = {c_id for c_id, c in ours.items() if c.status in ("created", "running", "restarting")}
     stale_after = timedelta(seconds=settings.AGENT_TIMEOUT_SECONDS + 300)
-    for task in CodingTask.objects.filter(status=TaskStatus.RUNNING, engine_id=engine):
-        reason = ""
-        if task.container_id not in running:
-            reason = "its container is gone (the worker or the Docker engine stopped)"
-        elif _runner_dead(task.runner):
+    here = socket.gethostname()
+    candidates = CodingTask.objects.filter(status=TaskStatus.RUNNING).filter(
+        Q(engine_id=engine) | Q(engine_id="", runner__startswith=f"{here}:")
+    )
+    for task in candidates:
+        host, _, pid = task.runner.rpartition(":")
+        if host == here:
+            if _pid_alive(pid):
+                continue  # a live worker on this host owns it
             reason = "the worker running it stopped"
+        elif task.container_id not in running:
+            reason = "its container is gone (the worker or the Docker engine stopped)"
         elif task.started_at and timezone.now() - task.started_at > stale_after:
             reason = "it ran far past the time limit without a worker watching it"
-        if not reason:
+        else:
             continue
         if task.container_id in ours:
-            container_stop_remove(client, task.container_id)
+            container_stop_remove(client=client, container_id=task.container_id)
             report.containers_removed += 1
-        CodingTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING).update(
+        settled = CodingTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING).update(
             status=TaskStatus.FAILED,
             finished_at=timezone.now(),
             error_message=f"The task was interrupted: {reason}. Submit it again.",
         )
-        report.tasks_failed += 1
+        report.tasks_failed += settled
         logger.warning("Recovered task %s: %s", task.pk, reason)
     live_ids = set(
         CodingTask.objects.exclude(status__in=FINISHED_STATUSES).values_list("pk", flat=True)
@@ -110,20 +118,19 @@ def tasks_recover() -> RecoveryReport:
         task_id = container.labels.get("claude-runner.task-id", "")
         if task_id.isdigit() and int(task_id) in live_ids:
             continue
-        if container_stop_remove(client, container.id):
+        if container_stop_remove(client=client, container_id=container.id):
             report.containers_removed += 1
             logger.warning("Removed orphaned container %s (task %s)", container.short_id, task_id)
     return report
 
 
-def _runner_dead(runner: str) -> bool:
-    host, _, pid = runner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False  # another host's worker: not ours to judge
+def _pid_alive(pid: str) -> bool:
+    if not pid.isdigit():
+        return False
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
-        return True
-    except PermissionError:
         return False
-    return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True

@@ -58,17 +58,7 @@ def repo_url_check(*, url: str) -> str:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme == "file":
-        if not settings.AGENT_ALLOW_LOCAL_REPOS:
-            raise TaskInputError(
-                "repo_url",
-                "Local file:// repositories are turned off on this server; use an https URL.",
-            )
-        path = Path(parts.path)
-        if parts.netloc or not path.is_absolute() or ".." in path.parts:
-            raise TaskInputError("repo_url", "Use file:///absolute/path/to/repo.git")
-        if not path.is_dir():
-            raise TaskInputError("repo_url", f"No repository at {path} on this server.")
-        return url
+        return _local_repo_check(parts.netloc, parts.path)
     if scheme != "https":
         raise TaskInputError(
             "repo_url",
@@ -84,7 +74,39 @@ def repo_url_check(*, url: str) -> str:
         raise TaskInputError("repo_url", "The URL needs a host name, e.g. https://github.com/...")
     if not parts.path.strip("/"):
         raise TaskInputError("repo_url", "The URL needs the repository path after the host.")
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        raise TaskInputError(
+            "repo_url",
+            "Remove the ?query or #fragment from the URL: a clone URL needs neither, and a "
+            "token in it would be visible in the container's settings.",
+        )
     return url
+
+
+def _local_repo_check(netloc: str, raw_path: str) -> str:
+    """file:// only below AGENT_LOCAL_REPOS_ROOT, and only a git repository: the folder is
+    mounted into the container, so anything else could expose the server's own files."""
+    if not settings.AGENT_ALLOW_LOCAL_REPOS:
+        raise TaskInputError(
+            "repo_url",
+            "Local file:// repositories are turned off on this server; use an https URL.",
+        )
+    path = Path(raw_path)
+    if netloc or not path.is_absolute() or ".." in path.parts:
+        raise TaskInputError("repo_url", "Use file:///absolute/path/to/repo.git")
+    root = settings.AGENT_LOCAL_REPOS_ROOT
+    if not root:
+        raise TaskInputError(
+            "repo_url", "Local repositories need AGENT_LOCAL_REPOS_ROOT set on the server."
+        )
+    resolved = path.resolve()
+    is_repo = (resolved / "HEAD").is_file() or (resolved / ".git").exists()
+    if not resolved.is_relative_to(Path(root).resolve()) or not is_repo:
+        # One message for both, so the form does not reveal which server paths exist.
+        raise TaskInputError(
+            "repo_url", f"No git repository at that path under {root} on this server."
+        )
+    return f"file://{resolved}"
 
 
 def prompt_check(*, prompt: str) -> str:

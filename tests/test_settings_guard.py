@@ -34,3 +34,17 @@ def test_production_refuses_to_start_without_an_encryption_key():
     assert result.returncode != 0
     assert "FIELD_ENCRYPTION_KEYS is empty" in result.stderr
     assert "Fernet.generate_key" in result.stderr
+
+
+def test_env_example_documents_every_variable_the_settings_read():
+    import re
+
+    base = (ROOT / "config/settings/base.py").read_text()
+    read = set(re.findall(r'env\.\w+\(\s*"([A-Z_]+)"', base)) - {"DJANGO_TESTING"}
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    documented = {}
+    for previous, line in zip(["", *lines], lines, strict=False):
+        if m := re.match(r"([A-Z_]+)=", line):
+            documented[m[1]] = previous.startswith("#")
+    assert read <= set(documented), sorted(read - set(documented))
+    assert all(documented[name] for name in read), "each variable needs a comment line above it"

@@ -220,8 +220,11 @@ AGENT_CPUS = env.float("AGENT_CPUS", default=2.0)
 AGENT_NETWORK_MODE = env.str("AGENT_NETWORK_MODE", default="bridge")
 # Task worker processes started by `manage.py run_worker` (tasks at once on one host).
 AGENT_MAX_CONCURRENT_TASKS = env.int("AGENT_MAX_CONCURRENT_TASKS", default=2)
+CELERY_WORKER_CONCURRENCY = AGENT_MAX_CONCURRENT_TASKS
 # file:// repositories (bind-mounted read-only): for development and tests only.
 AGENT_ALLOW_LOCAL_REPOS = env.bool("AGENT_ALLOW_LOCAL_REPOS", default=False)
+# The only folder local repositories may come from (they are mounted into the container).
+AGENT_LOCAL_REPOS_ROOT = env.str("AGENT_LOCAL_REPOS_ROOT", default="")
 # Also give the container CLAUDE_ACCESS_TOKEN / CLAUDE_REFRESH_TOKEN (the original design's names).
 AGENT_PASS_TOKEN_ENV = env.bool("AGENT_PASS_TOKEN_ENV", default=False)
 # Let the CLI in the container hold the refresh token (and rotate it); the server then reads the

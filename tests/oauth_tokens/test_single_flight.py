@@ -93,3 +93,60 @@ def test_four_processes_cause_one_refresh(oauth_settings, token_server, make_cre
     expected = hashlib.sha256(token_server.last_grant["access_token"].encode()).hexdigest()
     assert all(a["ok"] for a in answers)
     assert {a["sha"] for a in answers} == {expected}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tokens_saved_during_a_refresh_are_not_overwritten_by_it(
+    oauth_settings, token_server, make_credential, user
+):
+    from oauth_tokens.formats import credential_input_parse
+    from oauth_tokens.models import OAuthCredential
+    from oauth_tokens.services import credential_store
+
+    token_server.delay_seconds = 0.6
+    credential = make_credential(user, expires_in=-10)
+    outcome = {}
+
+    def refresh() -> None:
+        try:
+            outcome["result"] = credential_ensure_fresh(credential_id=credential.pk)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=refresh)
+    thread.start()
+    time.sleep(0.2)  # the refresh is in flight now
+    pasted = "sk-ant-oat01-pasted-while-refreshing-0123456789"
+    credential_store(owner=user, parsed=credential_input_parse(raw=pasted))
+    thread.join(timeout=30)
+
+    row = OAuthCredential.objects.get(pk=credential.pk)
+    assert row.access_token == pasted  # the user's new tokens win
+    assert row.kind == "setup_token" and row.refresh_count == 0
+    assert outcome["result"].ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_waiters_of_a_failed_flight_share_its_failure_and_send_nothing_more(
+    oauth_settings, token_server, make_credential, user
+):
+    token_server.delay_seconds = 0.4
+    token_server.fail_next(503, times=50)
+    oauth_settings.CLAUDE_OAUTH_MAX_ATTEMPTS = 1
+    credential = make_credential(user, expires_in=120)  # due (inside the buffer), not expired
+    results = []
+
+    def ask() -> None:
+        try:
+            results.append(credential_ensure_fresh(credential_id=credential.pk))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=ask) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert token_server.request_count == 1
+    assert len(results) == 5
+    assert all(r.ok and r.stale and not r.refreshed for r in results)

@@ -2,6 +2,7 @@ import contextlib
 import hashlib
 import json
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ def agent_settings(settings, docker_host, test_image, monkeypatch):
     settings.AGENT_IMAGE = test_image
     settings.AGENT_NETWORK_MODE = "none"
     settings.AGENT_ALLOW_LOCAL_REPOS = True
+    settings.AGENT_LOCAL_REPOS_ROOT = tempfile.gettempdir()
     settings.AGENT_TIMEOUT_SECONDS = 120
     settings.AGENT_EXTRA_ENV = {}
     return settings

@@ -97,7 +97,9 @@ def test_user_agent_env_reaches_the_container_as_secret_files(
     with InspectWatcher(docker_client) as watcher:
         task = task_create(owner=user, repo_url=local_repo, prompt="REPORT_AUTH SLEEP:1")
     task.refresh_from_db()
+    assert task.status == TaskStatus.SUCCEEDED, task.error_message
     assert "GITHUB_TOKEN" in auth_report(task)["env_names"]
+    assert watcher.inspected, "the container was never seen running"
     assert "ghp_should_not_show_in_inspect" not in watcher.text
 
 

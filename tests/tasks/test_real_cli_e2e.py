@@ -77,6 +77,7 @@ def test_api_key_method_with_the_real_cli(cli_env, user, local_repo, token_serve
     set_api_key(user, key)
     task = task_create(owner=user, repo_url=local_repo, prompt=PROMPT)
     assert_task_succeeded_with_the_file(task)
+    assert api.authenticated_messages_requests(), api.requests
     for call in api.authenticated_messages_requests():
         assert call.headers["x-api-key"] == key
         assert "authorization" not in call.headers
@@ -96,6 +97,7 @@ def test_setup_token_with_the_real_cli(cli_env, user, local_repo, token_server):
     prefs.save()
     task = task_create(owner=user, repo_url=local_repo, prompt=PROMPT)
     assert_task_succeeded_with_the_file(task)
+    assert api.authenticated_messages_requests(), api.requests
     for call in api.authenticated_messages_requests():
         assert call.headers["authorization"] == f"Bearer {token}"
         assert "oauth-2025-04-20" in call.headers.get("anthropic-beta", "")

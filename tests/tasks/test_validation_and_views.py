@@ -25,6 +25,8 @@ pytestmark = pytest.mark.django_db
         ("file:///etc", "turned off"),
         ("", "Enter the repository URL"),
         ("https://github.com/a/b\n.git", "spaces or control"),
+        ("https://github.com/a/b.git?access_token=ghp_x", "query"),
+        ("https://github.com/a/b.git#frag", "fragment"),
     ],
 )
 def test_bad_repository_urls_are_refused(url, phrase):
@@ -33,14 +35,26 @@ def test_bad_repository_urls_are_refused(url, phrase):
     assert info.value.field == "repo_url"
 
 
-def test_https_and_allowed_local_urls_pass(settings, tmp_path):
+def test_https_urls_pass():
     assert repo_url_check(url=" https://github.com/a/b.git ") == "https://github.com/a/b.git"
+
+
+def test_local_repositories_only_below_the_root_and_only_git(settings, tmp_path):
+    repo = tmp_path / "root" / "repo.git"
+    repo.mkdir(parents=True)
+    (repo / "HEAD").write_text("ref: refs/heads/main\n")
     settings.AGENT_ALLOW_LOCAL_REPOS = True
-    assert repo_url_check(url=f"file://{tmp_path}") == f"file://{tmp_path}"
-    with pytest.raises(TaskInputError, match="No repository"):
-        repo_url_check(url=f"file://{tmp_path}/missing")
+    settings.AGENT_LOCAL_REPOS_ROOT = ""
+    with pytest.raises(TaskInputError, match="AGENT_LOCAL_REPOS_ROOT"):
+        repo_url_check(url=f"file://{repo}")
+    settings.AGENT_LOCAL_REPOS_ROOT = str(tmp_path / "root")
+    assert repo_url_check(url=f"file://{repo}") == f"file://{repo}"
+    # Outside the root, a plain folder, or a missing path: one answer that reveals nothing.
+    for path in ("/etc", "/work/main", str(tmp_path / "root"), str(tmp_path / "root/nope")):
+        with pytest.raises(TaskInputError, match="No git repository at that path"):
+            repo_url_check(url=f"file://{path}")
     with pytest.raises(TaskInputError, match="absolute"):
-        repo_url_check(url=f"file://{tmp_path}/../etc")
+        repo_url_check(url=f"file://{repo}/../../etc")
 
 
 @pytest.mark.parametrize(
@@ -105,8 +119,18 @@ def test_empty_prompt_is_refused(user_client):
     response = user_client.post(
         reverse("tasks:list"), {"repo_url": "https://github.com/a/b.git", "prompt": "   "}
     )
-    assert b"Write what the agent should do" in response.content or b"required" in response.content
+    assert b"This field is required" in response.content
     assert CodingTask.objects.count() == 0
+
+
+def test_prompt_checks_say_what_is_wrong(settings):
+    from tasks.validation import prompt_check
+
+    with pytest.raises(TaskInputError, match="Write what the agent should do"):
+        prompt_check(prompt=" \n ")
+    settings.AGENT_PROMPT_MAX_CHARS = 10
+    with pytest.raises(TaskInputError, match="11 characters; the limit is 10"):
+        prompt_check(prompt="x" * 11)
 
 
 def test_submit_queues_and_redirects(user_client, user, settings):

@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import docker
@@ -31,6 +32,7 @@ def worker_env(docker_host: str, **extra: str) -> dict[str, str]:
         "AGENT_IMAGE": "claude-runner-agent:test",
         "AGENT_NETWORK_MODE": "none",
         "AGENT_ALLOW_LOCAL_REPOS": "true",
+        "AGENT_LOCAL_REPOS_ROOT": tempfile.gettempdir(),
         "PYTHONPATH": str(ROOT),
         **extra,
     }
