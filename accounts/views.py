@@ -4,6 +4,7 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from oauth_tokens.services import credential_remove
@@ -39,6 +40,11 @@ def signup(request: HttpRequest) -> HttpResponse:
 _SETTINGS_URL = "accounts:code_agent_settings"
 
 
+# Error pages and reporters must never show what was pasted into these fields.
+_SECRET_FIELDS = ("oauth_tokens", "api_key", "agent_env")
+
+
+@sensitive_post_parameters(*_SECRET_FIELDS)
 @require_http_methods(["GET", "POST"])
 def code_agent_settings(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
@@ -65,6 +71,7 @@ def code_agent_settings(request: HttpRequest) -> HttpResponse:
     )
 
 
+@sensitive_post_parameters(*_SECRET_FIELDS)
 @require_POST
 def code_agent_settings_validate(request: HttpRequest, field: str) -> HttpResponse:
     """Live validation of one field, as the user types: the same form as saving."""

@@ -13,10 +13,17 @@ from django.db import models
 from .encryption import text_decrypt, text_encrypt
 
 
-class EncryptedTextField(models.TextField):
-    """A text value encrypted at rest. The empty string is stored as is: it means "not set"."""
-
+class _EncryptedMixin:
     encrypted = True
+    name: str
+
+    def _label(self) -> str:
+        model = getattr(self, "model", None)
+        return f"{model._meta.label}.{self.name}" if model else self.name
+
+
+class EncryptedTextField(_EncryptedMixin, models.TextField):
+    """A text value encrypted at rest. The empty string is stored as is: it means "not set"."""
 
     def get_prep_value(self, value: Any) -> Any:
         value = super().get_prep_value(value)
@@ -29,15 +36,9 @@ class EncryptedTextField(models.TextField):
             return value
         return text_decrypt(ciphertext=value, label=self._label())
 
-    def _label(self) -> str:
-        model = getattr(self, "model", None)
-        return f"{model._meta.label}.{self.name}" if model else self.name
 
-
-class EncryptedJSONField(models.TextField):
+class EncryptedJSONField(_EncryptedMixin, models.TextField):
     """A JSON value (dict, list, ...) encrypted at rest as one text column."""
-
-    encrypted = True
 
     def get_prep_value(self, value: Any) -> Any:
         if value is None:
@@ -59,10 +60,6 @@ class EncryptedJSONField(models.TextField):
 
     def value_to_string(self, obj: models.Model) -> str:
         return json.dumps(self.value_from_object(obj), cls=DjangoJSONEncoder)
-
-    def _label(self) -> str:
-        model = getattr(self, "model", None)
-        return f"{model._meta.label}.{self.name}" if model else self.name
 
 
 def encrypted_fields(model: type[models.Model]) -> list[models.Field]:
