@@ -878,17 +878,22 @@ def credentials_refresh_many(
         if on_outcome is not None:
             on_outcome(outcome)
 
-    while any(thread.is_alive() for thread in threads):
-        try:
-            take(results.get(timeout=0.1))
-        except queue.Empty:
-            continue
-        except KeyboardInterrupt:
-            # Stop taking work but wait for the refreshes in flight: a request the token
-            # endpoint answered must be saved, or the rotated refresh token is lost.
-            stop.set()
-    for thread in threads:
-        thread.join()
+    try:
+        while any(thread.is_alive() for thread in threads):
+            try:
+                take(results.get(timeout=0.1))
+            except queue.Empty:
+                continue
+            except KeyboardInterrupt:
+                # Stop taking work but wait for the refreshes in flight: a request the token
+                # endpoint answered must be saved, or the rotated refresh token is lost.
+                stop.set()
+    except BaseException:
+        stop.set()  # on_outcome failed (say, a closed stdout): no new work, then give up
+        raise
+    finally:
+        for thread in threads:
+            thread.join()
     while True:
         try:
             take(results.get_nowait())
