@@ -400,14 +400,13 @@ def _refresh_single_flight(
                     refresh_claimed_until=now + _claim_ttl(),
                     last_refresh_attempt_at=now,
                 )
-                refresh_token = credential.refresh_token
             count_before = credential.refresh_count
         if claim_live:
             if _claim_wait(credential_id):
                 count_seen = count_before
             continue
         break
-    return _refresh_and_save(credential_id, claim, refresh_token)
+    return _refresh_and_save(credential, claim)
 
 
 def _claim_wait(credential_id: int) -> bool:
@@ -430,7 +429,12 @@ def _claim_wait(credential_id: int) -> bool:
             return False
 
 
-def _refresh_and_save(credential_id: int, claim: str, refresh_token: str) -> FreshnessResult:
+def _refresh_and_save(credential: OAuthCredential, claim: str) -> FreshnessResult:
+    """The token request for a credential we hold the claim on, and one UPDATE with its outcome.
+
+    `credential` is the row as read under the lock when the claim was taken.
+    """
+    credential_id, refresh_token = credential.pk, credential.refresh_token
     try:
         grant = token_refresh_request(refresh_token=refresh_token, config=refresh_config())
     except RefreshError as exc:
@@ -460,19 +464,22 @@ def _refresh_and_save(credential_id: int, claim: str, refresh_token: str) -> Fre
     }
     if grant.scopes:
         values["scopes"] = list(grant.scopes)
-    with transaction.atomic():
-        # Only token and health columns, and only while our claim stands: if the user saved
-        # new tokens meanwhile, this grant belongs to the replaced chain and is dropped.
-        saved = OAuthCredential.objects.filter(pk=credential_id, refresh_claim=claim).update(
-            **values, refresh_count=F("refresh_count") + 1
-        )
-        credential = OAuthCredential.objects.get(pk=credential_id)
+    # One UPDATE of token and health columns, only while our claim stands: if the user saved
+    # new tokens meanwhile, this grant belongs to the replaced chain and is dropped.
+    saved = OAuthCredential.objects.filter(pk=credential_id, refresh_claim=claim).update(
+        **values, refresh_count=F("refresh_count") + 1
+    )
     if not saved:
         logger.warning(
             "OAuth credential %s was replaced while it was being refreshed; kept the new tokens",
             credential_id,
         )
-        return FreshnessResult(ok=True, snapshot=_snapshot(credential))
+        return FreshnessResult(
+            ok=True, snapshot=_snapshot(OAuthCredential.objects.get(pk=credential_id))
+        )
+    for name, value in values.items():
+        setattr(credential, name, value)
+    credential.refresh_count += 1
     logger.info(
         "Refreshed OAuth credential %s (%s) after %s attempt(s); %s",
         credential_id,
@@ -780,13 +787,13 @@ class RefreshManySummary:
         return self.selected - len(self.outcomes)
 
 
-def _refresh_one(credential_id: int, *, force: bool, within_seconds: int | None) -> RefreshOutcome:
-    """One credential through credential_ensure_fresh, classified for a summary."""
-    row = (
-        OAuthCredential.objects.filter(pk=credential_id)
-        .values("owner__username", "expires_at", "status", "kind")
-        .first()
-    )
+def _refresh_one(
+    credential_id: int, row: dict[str, Any] | None, *, force: bool, within_seconds: int | None
+) -> RefreshOutcome:
+    """One credential through the single-flight refresh, classified for a summary.
+
+    `row` was read for the whole batch in one query (owner, expiry, status, kind).
+    """
     if row is None:
         return RefreshOutcome(credential_id, "", RefreshOutcomeKind.SKIPPED, "deleted meanwhile")
     owner = row["owner__username"] or ""
@@ -805,9 +812,8 @@ def _refresh_one(credential_id: int, *, force: bool, within_seconds: int | None)
         # is not counted as used (the service's not-due path stamps last_used_at).
         return skipped("not due any more (refreshed elsewhere)")
     try:
-        result = credential_ensure_fresh(
-            credential_id=credential_id, force=force, buffer_seconds=within_seconds
-        )
+        # Straight to the locked re-read: the batch read above stands in for the plain one.
+        result = _refresh_single_flight(credential_id, force=force, buffer=buffer)
     except OAuthCredential.DoesNotExist:
         return skipped("deleted meanwhile")
     except Exception as exc:  # one broken credential must not stop the others
@@ -848,6 +854,12 @@ def credentials_refresh_many(
     """
     ids = list(credential_ids)
     summary = RefreshManySummary(selected=len(ids))
+    rows: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(ids), 5000):  # bounded IN lists
+        for row in OAuthCredential.objects.filter(pk__in=ids[start : start + 5000]).values(
+            "pk", "owner__username", "expires_at", "status", "kind"
+        ):
+            rows[row["pk"]] = row
     stop = stop if stop is not None else threading.Event()
     started = time.monotonic()
     work: queue.SimpleQueue[int] = queue.SimpleQueue()
@@ -862,7 +874,14 @@ def credentials_refresh_many(
                     credential_id = work.get_nowait()
                 except queue.Empty:
                     return
-                results.put(_refresh_one(credential_id, force=force, within_seconds=within_seconds))
+                results.put(
+                    _refresh_one(
+                        credential_id,
+                        rows.get(credential_id),
+                        force=force,
+                        within_seconds=within_seconds,
+                    )
+                )
         finally:
             connection.close()  # each thread has its own connection; don't leak it
 

@@ -15,6 +15,7 @@ import json
 import logging
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -63,6 +64,17 @@ _MAX_ERROR_FIELD_CHARS = 200
 _TOKEN_RE = re.compile(r"sk-ant-[A-Za-z0-9_-]+")
 _OPAQUE_RE = re.compile(r"[A-Za-z0-9_-]{20,}")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+_local = threading.local()
+
+
+def _thread_session() -> requests.Session:
+    """One session per thread: connections and adapters are reused across refreshes."""
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = _local.session = requests.Session()
+    return session
 
 
 def redact(text: str) -> str:
@@ -187,13 +199,8 @@ def token_refresh_request(
             code="invalid_grant",
             attempts=0,
         )
-    own_session = session is None
-    http = requests.Session() if session is None else session
-    try:
-        return _refresh_with_retries(refresh_token, config, http, sleep, clock)
-    finally:
-        if own_session:
-            http.close()
+    http = session if session is not None else _thread_session()
+    return _refresh_with_retries(refresh_token, config, http, sleep, clock)
 
 
 def _refresh_with_retries(
@@ -337,7 +344,7 @@ def _handle_response(
 ) -> TokenGrant | _Failure:
     """Return a grant, a retryable failure, or raise a final RefreshError."""
     status = response.status_code
-    logger.info("token refresh attempt %d/%d: HTTP %d", attempt, config.max_attempts, status)
+    logger.debug("token refresh attempt %d/%d: HTTP %d", attempt, config.max_attempts, status)
     if status == 200:
         return _parse_grant(response, attempt)
     if status == 429 or status >= 500:
