@@ -24,6 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.timesince import timesince, timeuntil
 
+from common.errors import InputError
 from oauth_tokens.formats import (
     API_KEY_PREFIX,
     MAX_INPUT_BYTES,
@@ -67,16 +68,8 @@ def admin_user_ensure(*, username: str = "admin") -> tuple[str, str | None]:
 # --- validating the other inputs of the settings page -----------------------------------------
 
 
-class SettingsInputError(ValueError):
-    """Input the settings page cannot accept. ``field`` names the part that is wrong, if any."""
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.message}" if self.field else self.message
+class SettingsInputError(InputError):
+    """Input the settings page cannot accept."""
 
 
 # Real keys are about 108 characters; much shorter means it was cut off while copying.

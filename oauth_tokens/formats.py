@@ -1,7 +1,7 @@
 """The one parser of pasted Claude credentials and the one renderer of the CLI's credentials file.
 
-Stdlib only, no Django: the settings page, management commands, the environment loader and the
-task runner all import it, and its tests run without settings.
+Stdlib only (and the plain common.errors), no Django: the settings page, management commands,
+the environment loader and the task runner all import it.
 
 Accepted input (see claude-oauth-facts.md and the original design):
 - the Claude CLI's file ``{"claudeAiOauth": {"accessToken", "refreshToken", "expiresAt", ...}}``;
@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
+
+from common.errors import InputError
 
 __all__ = [
     "API_KEY_PREFIX",
@@ -89,16 +91,8 @@ _SHAPES_HINT = (
 )
 
 
-class TokenFormatError(ValueError):
+class TokenFormatError(InputError):
     """Input that is not a usable credential. ``field`` is None when the whole input is wrong."""
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.message}" if self.field else self.message
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keep `field` across pickling (e.g. errors handed between worker processes).

@@ -6,12 +6,12 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from common.errors import InputError
 
-class TaskInputError(ValueError):
+
+class TaskInputError(InputError):
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
+        super().__init__(message, field=field)
 
 
 _BAD_REF_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")

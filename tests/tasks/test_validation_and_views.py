@@ -87,7 +87,7 @@ def test_local_repositories_only_below_the_root_and_only_git(settings, tmp_path)
     ],
 )
 def test_bad_branch_names_are_refused(branch):
-    with pytest.raises(TaskInputError, match=r"^The branch name "):
+    with pytest.raises(TaskInputError, match=r"^branch: The branch name "):
         branch_name_check(branch=branch)
 
 
