@@ -20,8 +20,10 @@ from .services import (
     CredentialSnapshot,
     EnvironmentTokensError,
     credential_ensure_fresh,
+    credential_expired,
     credential_store,
     environment_credential_get,
+    grant_expiry,
     refresh_config,
 )
 from .token_client import RefreshError, token_refresh_request
@@ -121,7 +123,7 @@ class ClaudeOAuthManager:
             return True, None
         if not memory.refresh_token:
             self.last_error = "no refresh token"
-            return not self._really_expired(memory), None
+            return not credential_expired(credential=memory, now=timezone.now()), None
         try:
             grant = token_refresh_request(
                 refresh_token=memory.refresh_token, config=refresh_config()
@@ -129,8 +131,8 @@ class ClaudeOAuthManager:
         except RefreshError as exc:
             self.last_error = str(exc)
             logger.warning("OAuth token refresh failed: %s", exc)
-            return not self._really_expired(memory), None
-        expires_at = timezone.now() + timedelta(seconds=grant.expires_in or 3600)
+            return not credential_expired(credential=memory, now=timezone.now()), None
+        expires_at = grant_expiry(grant=grant, now=timezone.now())
         refresh = grant.refresh_token or memory.refresh_token
         self._memory = ParsedCredential(
             kind=memory.kind,
@@ -144,10 +146,6 @@ class ClaudeOAuthManager:
         )
         logger.info("OAuth token refreshed")
         return True, _flat(grant.access_token, refresh, expires_at)
-
-    @staticmethod
-    def _really_expired(parsed: ParsedCredential) -> bool:
-        return parsed.expires_at is not None and parsed.expires_at <= timezone.now()
 
 
 def _flat(access_token: str, refresh_token: str, expires_at: Any) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from .formats import (
 )
 from .models import CredentialKind, CredentialSource, CredentialStatus, OAuthCredential
 from .selectors import credential_status_compute
-from .token_client import RefreshConfig, RefreshError, redact, token_refresh_request
+from .token_client import RefreshConfig, RefreshError, TokenGrant, redact, token_refresh_request
 
 logger = logging.getLogger("oauth_tokens.services")
 
@@ -304,8 +304,15 @@ def credential_needs_refresh(
     return credential.expires_at is not None and credential.expires_at - now <= buffer
 
 
-def _really_expired(credential: OAuthCredential, now: datetime) -> bool:
+def credential_expired(*, credential: OAuthCredential | ParsedCredential, now: datetime) -> bool:
+    """Really expired, not merely inside the refresh buffer."""
     return credential.expires_at is not None and credential.expires_at <= now
+
+
+def grant_expiry(*, grant: TokenGrant, now: datetime) -> datetime:
+    """When a fresh grant's access token expires (a short life if the endpoint did not say)."""
+    expires_in = grant.expires_in if grant.expires_in is not None else _DEFAULT_EXPIRES_IN
+    return now + timedelta(seconds=expires_in)
 
 
 def credential_ensure_fresh(
@@ -358,7 +365,7 @@ def _no_refresh_reason(credential: OAuthCredential, *, expired: bool) -> str:
 
 def _without_refresh(credential: OAuthCredential, now: datetime) -> FreshnessResult:
     """A credential we cannot (or must not) refresh: usable until it really expires."""
-    expired = _really_expired(credential, now)
+    expired = credential_expired(credential=credential, now=now)
     why = _no_refresh_reason(credential, expired=expired)
     if not expired:
         OAuthCredential.objects.filter(pk=credential.pk).update(last_used_at=now)
@@ -447,12 +454,11 @@ def _refresh_and_save(credential: OAuthCredential, claim: str) -> FreshnessResul
         )
         raise
     now = timezone.now()
-    expires_in = grant.expires_in if grant.expires_in is not None else _DEFAULT_EXPIRES_IN
     values: dict[str, Any] = {
         "access_token": grant.access_token,
         # Rotation: keep the new refresh token; the old one only if none came back.
         "refresh_token": grant.refresh_token or refresh_token,
-        "expires_at": now + timedelta(seconds=expires_in),
+        "expires_at": grant_expiry(grant=grant, now=now),
         "status": CredentialStatus.VALID,
         "last_refreshed_at": now,
         "last_refresh_error": "",
@@ -519,7 +525,7 @@ def _refresh_failure_save(credential_id: int, claim: str, exc: RefreshError) -> 
 
 def _failure_result(credential: OAuthCredential, now: datetime, message: str) -> FreshnessResult:
     permanent = credential.status == CredentialStatus.INVALID
-    if not _really_expired(credential, now):
+    if not credential_expired(credential=credential, now=now):
         # Only inside the buffer: the old access token still works, use it.
         OAuthCredential.objects.filter(pk=credential.pk).update(last_used_at=now)
         return FreshnessResult(
@@ -713,7 +719,7 @@ def _oauth_preview(
 ) -> tuple[AuthResolution | None, str]:
     now = timezone.now()
     due = credential_needs_refresh(credential=credential, now=now, buffer=refresh_buffer())
-    expired = _really_expired(credential, now)
+    expired = credential_expired(credential=credential, now=now)
     if expired and (credential.status == CredentialStatus.INVALID or not credential.is_refreshable):
         return None, _oauth_failure_message(
             choice.source,
