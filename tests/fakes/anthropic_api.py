@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
+
+from tests.fakes.loopback import LoopbackServer
 
 HELLO_FILE = "HELLO_FROM_AGENT.md"
 HELLO_CONTENT = "Hello from the agent (written through the fake Anthropic API).\n"
@@ -78,8 +79,10 @@ def _has_tool_result(messages: list[dict[str, Any]]) -> bool:
     return False
 
 
-class FakeAnthropicAPI:
+class FakeAnthropicAPI(LoopbackServer[RecordedRequest]):
     """Threaded HTTP server on 127.0.0.1 (ephemeral port); use as a context manager."""
+
+    name = "fake-anthropic-api"
 
     def __init__(
         self,
@@ -88,60 +91,11 @@ class FakeAnthropicAPI:
         write_tool: str = "Write",
         model: str = "claude-fake-1",
     ) -> None:
+        super().__init__()
         self.valid_credentials = valid_credentials
         self.work_dir = work_dir
         self.write_tool = write_tool
         self.model = model
-        self._lock = threading.Lock()
-        self._requests: list[RecordedRequest] = []
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle --------------------------------------------------------------------
-    def start(self) -> FakeAnthropicAPI:
-        fake = self
-
-        class Handler(_Handler):
-            api = fake
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="fake-anthropic-api", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeAnthropicAPI:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "not started"
-        return self._server.server_address[1]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    # -- recordings -------------------------------------------------------------------
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._lock:
-            return list(self._requests)
-
-    def _record(self, req: RecordedRequest) -> None:
-        with self._lock:
-            self._requests.append(req)
 
     def messages_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == "POST" and r.path == "/v1/messages"]
@@ -269,7 +223,7 @@ def sse_events(message: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    api: FakeAnthropicAPI
+    owner: FakeAnthropicAPI
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
@@ -305,9 +259,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         req = self._read()
-        self.api._record(req)
+        self.owner._record(req)
         if req.method == "POST" and req.path in ("/v1/messages", "/v1/messages/count_tokens"):
-            if not self.api.credentials_ok(req):
+            if not self.owner.credentials_ok(req):
                 self._json(
                     req,
                     401,
@@ -326,7 +280,7 @@ class _Handler(BaseHTTPRequestHandler):
             if req.path.endswith("/count_tokens"):
                 self._json(req, 200, {"input_tokens": max(1, len(json.dumps(body)) // 4)})
                 return
-            message = self.api.reply_for(body)
+            message = self.owner.reply_for(body)
             req.extra["reply"] = message
             if body.get("stream"):
                 self._stream(req, message)
@@ -353,3 +307,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
+
+
+FakeAnthropicAPI.handler = _Handler

@@ -13,11 +13,12 @@ connection is then closed. Nothing leaves the machine.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
+
+from tests.fakes.loopback import LoopbackServer
 
 TOKEN_HOSTS = ("platform.claude.com", "console.anthropic.com")
 TOKEN_PATH = "/v1/oauth/token"
@@ -37,56 +38,10 @@ class ProxiedRequest:
         return self.host in TOKEN_HOSTS or TOKEN_PATH in self.path
 
 
-class ProxyRecorder:
+class ProxyRecorder(LoopbackServer[ProxiedRequest]):
     """Threaded recording proxy on 127.0.0.1 (ephemeral port); a context manager."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._requests: list[ProxiedRequest] = []
-        self._server: ThreadingHTTPServer | None = None
-
-    def start(self) -> ProxyRecorder:
-        recorder = self
-
-        class Handler(_Handler):
-            proxy = recorder
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(
-            target=self._server.serve_forever, name="proxy-recorder", daemon=True
-        ).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> ProxyRecorder:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "not started"
-        return self._server.server_address[1]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def requests(self) -> list[ProxiedRequest]:
-        with self._lock:
-            return list(self._requests)
-
-    def _record(self, req: ProxiedRequest) -> None:
-        with self._lock:
-            self._requests.append(req)
+    name = "proxy-recorder"
 
     def hosts(self) -> set[str]:
         return {r.host for r in self.requests}
@@ -96,7 +51,7 @@ class ProxyRecorder:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    proxy: ProxyRecorder
+    owner: ProxyRecorder
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -121,7 +76,7 @@ class _Handler(BaseHTTPRequestHandler):
                 headers,
             )
             status = 502
-        self.proxy._record(req)
+        self.owner._record(req)
         body = b"claude-runner test proxy: nothing is forwarded\n"
         self.send_response(status)
         self.send_header("Content-Type", "text/plain")
@@ -134,3 +89,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_CONNECT = do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
     do_OPTIONS = _handle
+
+
+ProxyRecorder.handler = _Handler
