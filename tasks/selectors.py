@@ -6,7 +6,7 @@ from .models import CodingTask
 
 
 def tasks_for_user(*, user: AbstractBaseUser) -> QuerySet[CodingTask]:
-    return CodingTask.objects.filter(owner=user).defer("log", "diff", "prompt")
+    return CodingTask.objects.filter(owner=user).defer("log", "diff")
 
 
 def task_get_for_user(*, user: AbstractBaseUser, task_id: int) -> CodingTask:
