@@ -208,3 +208,27 @@ def test_oauth_failure_falls_back_to_the_api_key_and_says_so(
     assert "Invalid OAuth tokens in user preferences" in task.auth_note
     assert auth_report(task)["method"] == "api_key"
     assert OAuthCredential.objects.get(pk=credential.pk).status == "invalid"
+
+
+def test_rotation_allowed_gives_the_refresh_token_and_saves_what_the_cli_rotated(
+    agent_settings, oauth_settings, make_credential, user, local_repo, docker_client
+):
+    agent_settings.AGENT_ALLOW_TOKEN_ROTATION = True
+    agent_settings.AGENT_PASS_TOKEN_ENV = True
+    enable_oauth(user)
+    credential = make_credential(user, expires_in=8 * 3600)
+    given_refresh = credential.refresh_token
+    with InspectWatcher(docker_client) as watcher:
+        task = task_create(owner=user, repo_url=local_repo, prompt="REPORT_AUTH ROTATE SLEEP:1")
+    task.refresh_from_db()
+    assert task.status == TaskStatus.SUCCEEDED, task.error_message
+    report = auth_report(task)
+    assert report["refresh_token_present"] is True
+    # The original design's variables, as secret files: present by name, not in inspect.
+    assert {"CLAUDE_ACCESS_TOKEN", "CLAUDE_REFRESH_TOKEN"} <= set(report["env_names"])
+    assert watcher.inspected and given_refresh not in watcher.text
+    credential.refresh_from_db()
+    assert credential.refresh_token.startswith("sk-ant-ort01-rotated-in-container-")
+    assert credential.access_token.startswith("sk-ant-oat01-rotated-in-container-")
+    assert credential.refresh_count == 1
+    assert credential.refresh_token not in task.log
