@@ -43,6 +43,7 @@ from oauth_tokens.services import (
     AuthUnavailable,
     auth_method_resolve,
     credential_ensure_fresh,
+    credential_expired,
     credential_store,
     refresh_buffer,
 )
@@ -311,7 +312,7 @@ def credential_input_describe(*, parsed: ParsedCredential, now: datetime) -> Inp
         ("Subscription", parsed.subscription_type or "not stated"),
     ]
     warnings = []
-    expired = parsed.expires_at is not None and parsed.expires_at <= now
+    expired = credential_expired(credential=parsed, now=now)
     if expired and parsed.kind == CredentialKind.SETUP_TOKEN:
         warnings.append(
             "This token has expired and has no refresh token, so tasks would fail with it. "

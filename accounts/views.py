@@ -101,28 +101,35 @@ def code_agent_tokens_refresh(request: HttpRequest) -> HttpResponse:
     return redirect(_SETTINGS_URL)
 
 
+def _removed(request: HttpRequest, *, removed: bool, what: str, saved: str) -> HttpResponse:
+    """Say what a Remove button did and go back to the settings page."""
+    if removed:
+        messages.success(request, f"{what} removed.")
+    else:
+        messages.info(request, f"No {saved} saved.")
+    return redirect(_SETTINGS_URL)
+
+
 @require_POST
 def code_agent_tokens_remove(request: HttpRequest) -> HttpResponse:
-    if credential_remove(owner=request.user):
-        messages.success(request, "Your OAuth tokens were removed.")
-    else:
-        messages.info(request, "No OAuth tokens were saved.")
-    return redirect(_SETTINGS_URL)
+    removed = credential_remove(owner=request.user)
+    return _removed(
+        request, removed=removed, what="Your OAuth tokens were", saved="OAuth tokens were"
+    )
 
 
 @require_POST
 def code_agent_api_key_remove(request: HttpRequest) -> HttpResponse:
-    if api_key_remove(user=request.user):
-        messages.success(request, "Your API key was removed.")
-    else:
-        messages.info(request, "No API key was saved.")
-    return redirect(_SETTINGS_URL)
+    removed = api_key_remove(user=request.user)
+    return _removed(request, removed=removed, what="Your API key was", saved="API key was")
 
 
 @require_POST
 def code_agent_env_remove(request: HttpRequest) -> HttpResponse:
-    if agent_env_remove(user=request.user):
-        messages.success(request, "Your extra environment variables were removed.")
-    else:
-        messages.info(request, "No extra environment variables were saved.")
-    return redirect(_SETTINGS_URL)
+    removed = agent_env_remove(user=request.user)
+    return _removed(
+        request,
+        removed=removed,
+        what="Your extra environment variables were",
+        saved="extra environment variables were",
+    )

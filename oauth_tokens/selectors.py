@@ -50,14 +50,17 @@ def credential_status_annotate(
     )
 
 
+def credentials_refreshable() -> QuerySet[OAuthCredential]:
+    """Credentials the server can refresh: a refresh token, and not marked invalid (only the
+    user can fix those, by saving new tokens)."""
+    return OAuthCredential.objects.filter(
+        ~Q(status=CredentialStatus.INVALID), kind=CredentialKind.REFRESHABLE
+    ).exclude(refresh_token="")
+
+
 def credentials_due(*, now: datetime, within: timedelta) -> QuerySet[OAuthCredential]:
     """Refreshable credentials whose access token expires within the window (or already has)."""
-    return OAuthCredential.objects.filter(
-        ~Q(status=CredentialStatus.INVALID),
-        kind="refreshable",
-        expires_at__isnull=False,
-        expires_at__lte=now + within,
-    ).exclude(refresh_token="")
+    return credentials_refreshable().filter(expires_at__isnull=False, expires_at__lte=now + within)
 
 
 # --- health for operators (admin changelist, dashboard, refresh_tokens) -------------------------
@@ -209,14 +212,10 @@ def credentials_refresh_targets(
     *, now: datetime, within: timedelta | None, usernames: Sequence[str] = ()
 ) -> list[RefreshTarget]:
     """Refreshable credentials to refresh, soonest expiry first (so an interrupted run has done
-    the most urgent ones). within=None: all of them, due or not. Invalid ones are left out: only
-    the user can fix those, by saving new tokens."""
-    if within is None:
-        queryset = OAuthCredential.objects.filter(
-            ~Q(status=CredentialStatus.INVALID), kind=CredentialKind.REFRESHABLE
-        ).exclude(refresh_token="")
-    else:
-        queryset = credentials_due(now=now, within=within)
+    the most urgent ones). within=None: all of them, due or not."""
+    queryset = (
+        credentials_refreshable() if within is None else credentials_due(now=now, within=within)
+    )
     if usernames:
         queryset = queryset.filter(owner__username__in=list(usernames))
     rows = queryset.order_by(F("expires_at").asc(nulls_last=True), "pk").values_list(
