@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.utils import timezone
 
+from accounts.selectors import preferences_get
 from common.logging import secrets_redact
 from oauth_tokens.services import (
     AuthMethod,
@@ -254,8 +255,6 @@ def task_run(*, task_id: int) -> None:
 
 
 def _run(task: CodingTask, log: TaskLog) -> None:
-    from accounts.selectors import preferences_get
-
     # Re-check the owner may still run tasks: the account may have been disabled meanwhile.
     if not task.owner.is_active:
         _finish(task.pk, TaskStatus.FAILED, error="Your account is disabled; the task was not run.")
