@@ -1,5 +1,6 @@
 """Fast, isolated settings for the test suite (DATABASE_URL still picks SQLite or PostgreSQL)."""
 
+import hashlib
 import os
 import tempfile
 
@@ -7,9 +8,12 @@ import tempfile
 os.environ["DJANGO_TESTING"] = "1"
 
 from .base import *  # noqa: F403
-from .base import DATABASES
+from .base import BASE_DIR, DATABASES
 
-SECRET_KEY = "test-secret-key-not-for-production-0123456789abcdef"
+# Per checkout: the key names the installation that owns containers, so two checkouts testing on
+# one engine never clean up each other's containers.
+_CHECKOUT = hashlib.sha256(str(BASE_DIR).encode()).hexdigest()[:32]
+SECRET_KEY = f"test-secret-key-not-for-production-{_CHECKOUT}"
 # Two fixed test keys: the first encrypts, both decrypt.
 FIELD_ENCRYPTION_KEYS = [
     "0Ti0e5cTsHfCx2hKWRwcQtEbULg8bxxdlgH_cd7tiak=",
