@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from oauth_tokens.formats import ParsedCredential, TokenFormatError, credential_input_parse
 
-from .services import (
+from .parsers import (
     InputDescription,
     SettingsInputError,
     agent_env_describe,

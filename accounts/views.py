@@ -10,12 +10,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 from oauth_tokens.services import credential_remove
 
 from .forms import CodeAgentSettingsForm, SignupForm
+from .selectors import code_agent_saved_inputs, code_agent_status_get
 from .services import (
     agent_env_remove,
     api_key_remove,
-    code_agent_saved_inputs,
     code_agent_settings_save,
-    code_agent_status_get,
     user_credential_refresh,
 )
 

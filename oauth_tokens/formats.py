@@ -3,12 +3,14 @@
 Stdlib only (and the plain common.errors), no Django: the settings page, management commands,
 the environment loader and the task runner all import it.
 
-Accepted input (see claude-oauth-facts.md and the original design):
+Accepted input (see docs/claude-cli-contract.md#credentials-file):
 - the Claude CLI's file ``{"claudeAiOauth": {"accessToken", "refreshToken", "expiresAt", ...}}``;
-- the original design's flat JSON ``{"access_token", "refresh_token", "expires_at"}``;
+- a flat JSON ``{"access_token", "refresh_token", "expires_at"}`` (the project's first format);
 - a bare setup token from ``claude setup-token`` (``sk-ant-oat...``), optionally as a JSON string.
 
 The renderer only ever writes the CLI's shape: the CLI does not read the flat one.
+
+Token prefixes and the check of a token's characters live here and nowhere else.
 
 Every message is meant for the user. None of them contains a token value or any part of one:
 they name the field and say what was expected, and at most quote a well-known type marker
@@ -30,6 +32,7 @@ from typing import Any
 from common.errors import InputError
 
 __all__ = [
+    "ANTHROPIC_PREFIX",
     "API_KEY_PREFIX",
     "DEFAULT_SCOPES",
     "EXPIRY_MAX",
@@ -48,6 +51,7 @@ __all__ = [
     "credentials_file_dumps",
     "credentials_file_render",
     "expiry_parse",
+    "token_bad_character",
 ]
 
 INFERENCE_SCOPE = "user:inference"
@@ -62,10 +66,10 @@ _MAX_LABEL_CHARS = 200
 _MIN_SETUP_TOKEN_CHARS = 20
 
 # Public type markers, not secrets.
-SETUP_TOKEN_PREFIX = "sk-ant-oat"  # noqa: S105
-REFRESH_TOKEN_PREFIX = "sk-ant-ort"  # noqa: S105
-API_KEY_PREFIX = "sk-ant-api"
-_ANTHROPIC_PREFIX = "sk-ant-"
+ANTHROPIC_PREFIX = "sk-ant-"
+SETUP_TOKEN_PREFIX = ANTHROPIC_PREFIX + "oat"
+REFRESH_TOKEN_PREFIX = ANTHROPIC_PREFIX + "ort"
+API_KEY_PREFIX = ANTHROPIC_PREFIX + "api"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EXPIRY_MIN = datetime(2020, 1, 1, tzinfo=UTC)
@@ -100,6 +104,8 @@ class TokenFormatError(InputError):
 
 
 class CredentialKind(StrEnum):
+    """The one definition (oauth_tokens.models gives the column its labels from it)."""
+
     REFRESHABLE = "refreshable"
     # A static access token: nothing to refresh it with.
     SETUP_TOKEN = "setup_token"  # noqa: S105
@@ -177,22 +183,33 @@ def _token_check(value: Any, *, field: str | None, what: str = "The token") -> s
             "Copy only the token.",
             field=field,
         )
-    for position, char in enumerate(token, start=1):
-        # Position only, never the character: it is part of the secret.
-        if char.isspace():
-            raise TokenFormatError(
-                f"{what} contains a space or line break (at character {position}). A terminal "
-                "may have wrapped it: copy it again as one line.",
-                field=field,
-            )
-        if not char.isascii() or not char.isprintable():
-            raise TokenFormatError(
-                f"{what} contains a character that is not printable ASCII (at character "
-                f"{position}), such as a control character, a curly quote or an invisible "
-                "character added by an editor. Copy it again from the source.",
-                field=field,
-            )
+    bad = token_bad_character(token)
+    # Position only, never the character: it is part of the secret.
+    if bad is not None and bad[1] == "space":
+        raise TokenFormatError(
+            f"{what} contains a space or line break (at character {bad[0]}). A terminal "
+            "may have wrapped it: copy it again as one line.",
+            field=field,
+        )
+    if bad is not None:
+        raise TokenFormatError(
+            f"{what} contains a character that is not printable ASCII (at character "
+            f"{bad[0]}), such as a control character, a curly quote or an invisible "
+            "character added by an editor. Copy it again from the source.",
+            field=field,
+        )
     return token
+
+
+def token_bad_character(token: str) -> tuple[int, str] | None:
+    """The first character a token (or key) cannot hold: (1-based position, "space" or
+    "unprintable"), or None. Callers word the message; none of them may quote the character."""
+    for position, char in enumerate(token, start=1):
+        if char.isspace():
+            return position, "space"
+        if not (char.isascii() and char.isprintable()):
+            return position, "unprintable"
+    return None
 
 
 def _label_check(value: Any, *, field: str) -> str:
@@ -583,13 +600,13 @@ def _text_parse(text: str) -> ParsedCredential:
     stripped = text.strip()
     if not stripped:
         raise TokenFormatError("No credentials were given. " + _SHAPES_HINT)
-    if stripped.startswith(_ANTHROPIC_PREFIX):
+    if stripped.startswith(ANTHROPIC_PREFIX):
         return _bare_token_parse(stripped)
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
         # error.msg never contains the document; lineno/colno point into what the user pasted.
-        if _ANTHROPIC_PREFIX in text:
+        if ANTHROPIC_PREFIX in text:
             raise TokenFormatError(
                 "The input is not valid JSON and not a bare token. Paste only the token itself "
                 "(starting with sk-ant-oat), without a variable name, or the whole credentials "
@@ -602,7 +619,7 @@ def _text_parse(text: str) -> ParsedCredential:
     except RecursionError:
         raise TokenFormatError("The JSON is nested too deeply. " + _SHAPES_HINT) from None
     if isinstance(value, str):
-        if not value.strip().startswith(_ANTHROPIC_PREFIX):
+        if not value.strip().startswith(ANTHROPIC_PREFIX):
             raise TokenFormatError(
                 "A JSON string here must be a setup token from `claude setup-token` (it starts "
                 "with sk-ant-oat). " + _SHAPES_HINT

@@ -25,8 +25,6 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
-from accounts.selectors import preferences_get
-
 from .formats import (
     ParsedCredential,
     TokenFormatError,
@@ -610,7 +608,12 @@ def _oauth_failure_message(source: str, result: FreshnessResult) -> str:
 
 
 def auth_method_resolve(
-    *, user: AbstractBaseUser, refresh: bool = True, buffer_seconds: int | None = None
+    *,
+    user: AbstractBaseUser,
+    use_oauth: bool,
+    user_api_key: str,
+    refresh: bool = True,
+    buffer_seconds: int | None = None,
 ) -> AuthResolution:
     """Decide how the user's next task authenticates: the one rule, for tasks and pages alike.
 
@@ -619,13 +622,15 @@ def auth_method_resolve(
     OAuth cannot be made valid and an API key exists, fall back to it and say so.
     With refresh=False nothing is refreshed or written: a preview for the settings page.
     buffer_seconds: how long the token must stay valid (a task passes its own time limit).
+    use_oauth, user_api_key: the user's preferences (the toggle, and their saved API key or ""),
+    passed in by the caller (accounts.selectors.auth_method_for_user) so this app never reads
+    accounts.
     Raises AuthUnavailable when nothing can be used.
     """
-    preferences = preferences_get(user=user)
     # A preview (the settings page) logs quietly; a real choice before a task is worth a line.
     info = logger.info if refresh else logger.debug
     warn = logger.warning if refresh else logger.debug
-    choice = _oauth_choice(user, preferences.use_oauth)
+    choice = _oauth_choice(user, use_oauth)
     oauth_error = ""
     if choice is not None:
         oauth_error = choice.error
@@ -641,7 +646,7 @@ def auth_method_resolve(
                     " (refreshed)" if resolution.refreshed else "",
                 )
                 return resolution
-    api_key, key_source = _api_key(preferences.api_key)
+    api_key, key_source = _api_key(user_api_key)
     if api_key:
         if oauth_error:
             warn(

@@ -20,13 +20,12 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.utils import timezone
 
-from accounts.selectors import preferences_get
+from accounts.selectors import auth_method_for_user, preferences_get
 from common.logging import secrets_redact
 from oauth_tokens.services import (
     AuthMethod,
     AuthResolution,
     AuthUnavailable,
-    auth_method_resolve,
     credential_rotation_save,
 )
 
@@ -261,7 +260,7 @@ def _run(task: CodingTask, log: TaskLog) -> None:
         return
     try:
         # Valid for the whole run: the container has no refresh token to renew it with.
-        auth = auth_method_resolve(
+        auth = auth_method_for_user(
             user=task.owner,
             buffer_seconds=settings.AGENT_TIMEOUT_SECONDS + settings.CLAUDE_OAUTH_REFRESH_BUFFER,
         )
