@@ -6,6 +6,7 @@ Inputs arrive checked (accounts.parsers, oauth_tokens.formats); reads are in acc
 
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
@@ -13,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from common.humanize import expiry_words
+from common.services import model_update
 from oauth_tokens.formats import ParsedCredential, credential_input_parse
 from oauth_tokens.models import CredentialSource, OAuthCredential
 from oauth_tokens.selectors import credential_for_user
@@ -50,24 +52,20 @@ def code_agent_settings_save(
     """
     preferences = UserPreferences.objects.select_for_update().get(pk=preferences_get(user=user).pk)
     changes: list[str] = []
-    update_fields = ["updated_at"]
+    data: dict[str, Any] = {"use_oauth": use_oauth}
     if preferences.use_oauth != use_oauth:
-        preferences.use_oauth = use_oauth
-        update_fields.append("use_oauth")
         changes.append("Claude OAuth turned " + ("on" if use_oauth else "off"))
     if api_key:
-        preferences.api_key, preferences.api_key_last4 = api_key, api_key[-4:]
-        update_fields += ["api_key", "api_key_last4"]
+        data.update(api_key=api_key, api_key_last4=api_key[-4:])
         changes.append(f"API key ending in …{api_key[-4:]} saved")
     if agent_env is not None:
-        preferences.agent_env = agent_env or None
-        update_fields.append("agent_env")
+        data["agent_env"] = agent_env or None
         changes.append(
             f"{len(agent_env)} environment variable{'s' if len(agent_env) != 1 else ''} saved"
             if agent_env
             else "extra environment variables removed"
         )
-    preferences.save(update_fields=update_fields)
+    model_update(instance=preferences, fields=data, data=data)
     if oauth_tokens is not None:
         credential_store(owner=user, parsed=oauth_tokens, source=CredentialSource.USER)
         changes.append(f"OAuth tokens saved ({KIND_LABELS[oauth_tokens.kind]})")
@@ -84,8 +82,7 @@ def agent_env_remove(*, user: AbstractBaseUser) -> bool:
     preferences = preferences_get(user=user)
     if not preferences.agent_env:
         return False
-    preferences.agent_env = None
-    preferences.save(update_fields=["agent_env", "updated_at"])
+    model_update(instance=preferences, fields=["agent_env"], data={"agent_env": None})
     return True
 
 

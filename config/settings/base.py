@@ -145,7 +145,7 @@ STORAGES = {
 # Serve straight from the apps' folders too, so `make run` works without collectstatic.
 WHITENOISE_USE_FINDERS = True
 
-# --- Claude auth (names from the original design) ----------------------------------------------
+# --- Claude auth (docs/claude-cli-contract.md#environment-precedence) ---------------------------
 ANTHROPIC_API_KEY = env.str("ANTHROPIC_API_KEY", default="")
 CLAUDE_USE_OAUTH = env.bool("CLAUDE_USE_OAUTH", default=False)
 CLAUDE_ACCESS_TOKEN = env.str("CLAUDE_ACCESS_TOKEN", default="")
@@ -225,7 +225,8 @@ CELERY_WORKER_CONCURRENCY = AGENT_MAX_CONCURRENT_TASKS
 AGENT_ALLOW_LOCAL_REPOS = env.bool("AGENT_ALLOW_LOCAL_REPOS", default=False)
 # The only folder local repositories may come from (they are mounted into the container).
 AGENT_LOCAL_REPOS_ROOT = env.str("AGENT_LOCAL_REPOS_ROOT", default="")
-# Also give the container CLAUDE_ACCESS_TOKEN / CLAUDE_REFRESH_TOKEN (the original design's names).
+# Also give the container CLAUDE_ACCESS_TOKEN / CLAUDE_REFRESH_TOKEN
+# (docs/claude-cli-contract.md#environment-precedence).
 AGENT_PASS_TOKEN_ENV = env.bool("AGENT_PASS_TOKEN_ENV", default=False)
 # Let the CLI in the container hold the refresh token (and rotate it); the server then reads the
 # credentials file back after the run. Off: the server is the only refresher of a token chain.

@@ -25,7 +25,7 @@ from oauth_tokens.token_client import (
 )
 from tests.fakes.token_server import FakeTokenServer
 
-# Literal values from claude-oauth-facts.md: what the real CLI sends.
+# What the real CLI sends: docs/claude-cli-contract.md#refresh-request.
 CLI_CLIENT_ID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e"
 CLI_SCOPE = (
     "user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload"
