@@ -2,7 +2,6 @@ from dataclasses import dataclass, field
 
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
-from django.urls import reverse
 from django.utils import timezone
 
 from oauth_tokens.formats import ParsedCredential, TokenFormatError, credential_input_parse
@@ -111,16 +110,12 @@ class CodeAgentSettingsForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.problems: dict[str, list[Problem]] = {}
         for name in self.LIVE_FIELDS:
-            self.fields[name].widget.attrs.update(
-                {
-                    # Debounced live check; only this field is sent (CSRF travels in a header).
-                    "hx-post": reverse("accounts:code_agent_settings_validate", args=[name]),
-                    "hx-trigger": "input changed delay:400ms",
-                    "hx-target": f"#{name}-feedback",
-                    "hx-params": name,
-                    "hx-sync": "this:replace",
-                    "aria-describedby": f"{name}-help {name}-feedback",
-                }
+            # The live check's hx-* attributes are in these widget templates, not in code.
+            widget = self.fields[name].widget
+            widget.template_name = (
+                "accounts/widgets/live_textarea.html"
+                if isinstance(widget, forms.Textarea)
+                else "accounts/widgets/live_input.html"
             )
 
     def _rejection(

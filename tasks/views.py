@@ -3,6 +3,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRefresh
 
 from .forms import TaskForm
 from .selectors import diff_lines, task_get_for_user, tasks_for_user
@@ -30,10 +31,9 @@ def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
     context = {"task": task, "diff": diff_lines(diff=task.diff)}
     # HTMX polls only the live part while the task runs.
     template = "tasks/_live.html" if request.htmx else "tasks/detail.html"
-    response = render(request, template, context)
     if request.htmx and task.is_finished:
-        response["HX-Refresh"] = "true"  # show the full result once, then stop polling
-    return response
+        return HttpResponseClientRefresh()  # show the full result once, then stop polling
+    return render(request, template, context)
 
 
 @require_POST
