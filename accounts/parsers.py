@@ -16,13 +16,14 @@ from common.humanize import expiry_words
 from oauth_tokens.formats import (
     ANTHROPIC_PREFIX,
     API_KEY_PREFIX,
+    KIND_ACCESS_TOKEN,
+    KIND_REFRESH_TOKEN,
     MAX_INPUT_BYTES,
-    REFRESH_TOKEN_PREFIX,
-    SETUP_TOKEN_PREFIX,
     CredentialKind,
     InputFormat,
     ParsedCredential,
     token_bad_character,
+    token_kind_by_prefix,
 )
 from oauth_tokens.services import credential_expired
 
@@ -36,6 +37,14 @@ API_KEY_MIN_CHARS = 40
 API_KEY_MAX_CHARS = 512
 
 
+_API_KEY_WRONG_KIND = {
+    KIND_ACCESS_TOKEN: "This is a Claude OAuth token (it starts with sk-ant-oat), not an API key. "
+    "Paste it in the Claude OAuth tokens box instead, and leave this field empty.",
+    KIND_REFRESH_TOKEN: "This is a Claude OAuth refresh token (it starts with sk-ant-ort), not an "
+    "API key. Paste the whole credentials JSON in the Claude OAuth tokens box instead.",
+}
+
+
 def api_key_parse(*, raw: str) -> str:
     """A pasted Anthropic API key, checked; "" when nothing was given (keep the saved one).
 
@@ -44,16 +53,9 @@ def api_key_parse(*, raw: str) -> str:
     key = raw.strip()
     if not key:
         return ""
-    if key.startswith(SETUP_TOKEN_PREFIX):
-        raise SettingsInputError(
-            "This is a Claude OAuth token (it starts with sk-ant-oat), not an API key. Paste it "
-            "in the Claude OAuth tokens box instead, and leave this field empty."
-        )
-    if key.startswith(REFRESH_TOKEN_PREFIX):
-        raise SettingsInputError(
-            "This is a Claude OAuth refresh token (it starts with sk-ant-ort), not an API key. "
-            "Paste the whole credentials JSON in the Claude OAuth tokens box instead."
-        )
+    wrong = _API_KEY_WRONG_KIND.get(token_kind_by_prefix(key) or "")
+    if wrong:
+        raise SettingsInputError(wrong)
     if key.startswith(("{", "[", '"')):
         raise SettingsInputError(
             "This looks like JSON, not an API key. OAuth credentials go in the Claude OAuth "

@@ -38,6 +38,9 @@ __all__ = [
     "EXPIRY_MAX",
     "EXPIRY_MIN",
     "INFERENCE_SCOPE",
+    "KIND_ACCESS_TOKEN",
+    "KIND_API_KEY",
+    "KIND_REFRESH_TOKEN",
     "MAX_INPUT_BYTES",
     "MAX_TOKEN_CHARS",
     "REFRESH_TOKEN_PREFIX",
@@ -52,6 +55,7 @@ __all__ = [
     "credentials_file_render",
     "expiry_parse",
     "token_bad_character",
+    "token_kind_by_prefix",
 ]
 
 INFERENCE_SCOPE = "user:inference"
@@ -70,6 +74,15 @@ ANTHROPIC_PREFIX = "sk-ant-"
 SETUP_TOKEN_PREFIX = ANTHROPIC_PREFIX + "oat"
 REFRESH_TOKEN_PREFIX = ANTHROPIC_PREFIX + "ort"
 API_KEY_PREFIX = ANTHROPIC_PREFIX + "api"
+# What each prefix marks, for token_kind_by_prefix.
+KIND_API_KEY = "api_key"
+KIND_ACCESS_TOKEN = "access_token"  # noqa: S105 (a kind's name)
+KIND_REFRESH_TOKEN = "refresh_token"  # noqa: S105 (a kind's name)
+_PREFIX_KINDS = {
+    API_KEY_PREFIX: KIND_API_KEY,
+    SETUP_TOKEN_PREFIX: KIND_ACCESS_TOKEN,
+    REFRESH_TOKEN_PREFIX: KIND_REFRESH_TOKEN,
+}
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EXPIRY_MIN = datetime(2020, 1, 1, tzinfo=UTC)
@@ -199,6 +212,15 @@ def _token_check(value: Any, *, field: str | None, what: str = "The token") -> s
             field=field,
         )
     return token
+
+
+def token_kind_by_prefix(token: str) -> str | None:
+    """Which kind of Anthropic secret a string is by its public prefix (KIND_API_KEY,
+    KIND_ACCESS_TOKEN for OAuth access and setup tokens, KIND_REFRESH_TOKEN), or None."""
+    for prefix, kind in _PREFIX_KINDS.items():
+        if token.startswith(prefix):
+            return kind
+    return None
 
 
 def token_bad_character(token: str) -> tuple[int, str] | None:
@@ -389,23 +411,32 @@ def expiry_parse(*, value: Any, field: str = "expires_at") -> datetime | None:
 # Parsing
 
 
+_BARE_TOKEN_WRONG_KIND = {
+    KIND_API_KEY: "This is an Anthropic API key (it starts with sk-ant-api), not a Claude login. "
+    "Put it in the API key field instead.",
+    KIND_REFRESH_TOKEN: "This is a refresh token on its own (it starts with sk-ant-ort), which is "
+    "not enough. Paste the whole credentials JSON (~/.claude/.credentials.json), or a setup token "
+    "from `claude setup-token`.",
+}
+_BARE_TOKEN_UNKNOWN = "This is not a kind of Anthropic token that can be used here. " + _SHAPES_HINT
+_ACCESS_TOKEN_WRONG_KIND = {
+    KIND_REFRESH_TOKEN: "This is a refresh token (it starts with sk-ant-ort), not an access token. "
+    "Check that the two tokens are not swapped.",
+    KIND_API_KEY: "This is an Anthropic API key (it starts with sk-ant-api), not an OAuth access "
+    "token. Put it in the API key field instead.",
+}
+_REFRESH_TOKEN_WRONG_KIND = {
+    KIND_ACCESS_TOKEN: "This is an access token (it starts with sk-ant-oat), not a refresh token. "
+    "Check that the two tokens are not swapped.",
+    KIND_API_KEY: "This is an Anthropic API key (it starts with sk-ant-api), not a refresh token.",
+}
+
+
 def _bare_token_parse(token: str) -> ParsedCredential:
     """A lone string: only a setup token is usable; name the other known kinds."""
-    if token.startswith(API_KEY_PREFIX):
-        raise TokenFormatError(
-            "This is an Anthropic API key (it starts with sk-ant-api), not a Claude login. "
-            "Put it in the API key field instead."
-        )
-    if token.startswith(REFRESH_TOKEN_PREFIX):
-        raise TokenFormatError(
-            "This is a refresh token on its own (it starts with sk-ant-ort), which is not "
-            "enough. Paste the whole credentials JSON (~/.claude/.credentials.json), or a "
-            "setup token from `claude setup-token`."
-        )
-    if not token.startswith(SETUP_TOKEN_PREFIX):
-        raise TokenFormatError(
-            "This is not a kind of Anthropic token that can be used here. " + _SHAPES_HINT
-        )
+    kind = token_kind_by_prefix(token)
+    if kind != KIND_ACCESS_TOKEN:
+        raise TokenFormatError(_BARE_TOKEN_WRONG_KIND.get(kind or "", _BARE_TOKEN_UNKNOWN))
     token = _token_check(token, field=None, what="The setup token")
     if len(token) < _MIN_SETUP_TOKEN_CHARS:
         raise TokenFormatError(
@@ -428,18 +459,9 @@ def _access_token_check(obj: Mapping[str, Any], key: str, *, field: str) -> str:
     if key not in obj or obj[key] is None:
         raise TokenFormatError("The access token is missing; it is required.", field=field)
     token = _token_check(obj[key], field=field, what="The access token")
-    if token.startswith(REFRESH_TOKEN_PREFIX):
-        raise TokenFormatError(
-            "This is a refresh token (it starts with sk-ant-ort), not an access token. "
-            "Check that the two tokens are not swapped.",
-            field=field,
-        )
-    if token.startswith(API_KEY_PREFIX):
-        raise TokenFormatError(
-            "This is an Anthropic API key (it starts with sk-ant-api), not an OAuth access "
-            "token. Put it in the API key field instead.",
-            field=field,
-        )
+    wrong = _ACCESS_TOKEN_WRONG_KIND.get(token_kind_by_prefix(token) or "")
+    if wrong:
+        raise TokenFormatError(wrong, field=field)
     return token
 
 
@@ -449,17 +471,9 @@ def _refresh_token_check(obj: Mapping[str, Any], key: str, *, field: str, access
     if value is None or (isinstance(value, str) and not value.strip()):
         return ""
     token = _token_check(value, field=field, what="The refresh token")
-    if token.startswith(SETUP_TOKEN_PREFIX):
-        raise TokenFormatError(
-            "This is an access token (it starts with sk-ant-oat), not a refresh token. "
-            "Check that the two tokens are not swapped.",
-            field=field,
-        )
-    if token.startswith(API_KEY_PREFIX):
-        raise TokenFormatError(
-            "This is an Anthropic API key (it starts with sk-ant-api), not a refresh token.",
-            field=field,
-        )
+    wrong = _REFRESH_TOKEN_WRONG_KIND.get(token_kind_by_prefix(token) or "")
+    if wrong:
+        raise TokenFormatError(wrong, field=field)
     if token == access:
         raise TokenFormatError(
             "The refresh token is the same as the access token. Copy both again.", field=field
