@@ -22,6 +22,7 @@ from oauth_tokens.formats import (
     CredentialKind,
     InputFormat,
     ParsedCredential,
+    json_type_name,
     token_bad_character,
     token_kind_by_prefix,
 )
@@ -141,17 +142,8 @@ class _Pairs(list):
 
 
 def _json_type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, _Pairs | dict):
-        return "an object"
-    if isinstance(value, list):
-        return "a list"
-    return "text"
+    # A parsed object arrives as _Pairs (a list): name it as the object it was.
+    return "an object" if isinstance(value, _Pairs) else json_type_name(value)
 
 
 def agent_env_parse(*, raw: str) -> dict[str, str] | None:

@@ -54,6 +54,7 @@ __all__ = [
     "credentials_file_dumps",
     "credentials_file_render",
     "expiry_parse",
+    "json_type_name",
     "token_bad_character",
     "token_kind_by_prefix",
 ]
@@ -159,7 +160,7 @@ class ParsedCredential:
 # Small helpers
 
 
-def _type_name(value: Any) -> str:
+def json_type_name(value: Any) -> str:
     """Name a value's type the way a user who pasted JSON would."""
     if value is None:
         return "null"
@@ -186,7 +187,7 @@ def _date_text(ms: int) -> str:
 def _token_check(value: Any, *, field: str | None, what: str = "The token") -> str:
     """Validate one token string and return it without surrounding whitespace."""
     if not isinstance(value, str):
-        raise TokenFormatError(f"{what} must be text, found {_type_name(value)}.", field=field)
+        raise TokenFormatError(f"{what} must be text, found {json_type_name(value)}.", field=field)
     token = value.strip()
     if not token:
         raise TokenFormatError(f"{what} is empty.", field=field)
@@ -239,7 +240,9 @@ def _label_check(value: Any, *, field: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise TokenFormatError(f"Expected text or null, found {_type_name(value)}.", field=field)
+        raise TokenFormatError(
+            f"Expected text or null, found {json_type_name(value)}.", field=field
+        )
     label = value.strip()
     if len(label) > _MAX_LABEL_CHARS or not (label.isascii() and label.isprintable()):
         raise TokenFormatError(
@@ -255,7 +258,7 @@ def _scopes_check(values: Any, *, field: str) -> tuple[str, ...]:
     if isinstance(values, str) or not isinstance(values, list | tuple):
         raise TokenFormatError(
             f'Expected a list of scope names such as ["user:inference"], found '
-            f"{_type_name(values)}.",
+            f"{json_type_name(values)}.",
             field=field,
         )
     scopes: list[str] = []
@@ -263,7 +266,7 @@ def _scopes_check(values: Any, *, field: str) -> tuple[str, ...]:
         item_field = f"{field}[{index}]"
         if not isinstance(item, str):
             raise TokenFormatError(
-                f"Expected a scope name (text), found {_type_name(item)}.", field=item_field
+                f"Expected a scope name (text), found {json_type_name(item)}.", field=item_field
             )
         scope = item.strip()
         if (
@@ -402,7 +405,7 @@ def expiry_parse(*, value: Any, field: str = "expires_at") -> datetime | None:
         return _expiry_from_datetime(moment, field=field)
     raise TokenFormatError(
         "Expected a Unix time in seconds or milliseconds, or an ISO 8601 date such as "
-        f"2026-12-01T10:00:00Z; found {_type_name(value)}.",
+        f"2026-12-01T10:00:00Z; found {json_type_name(value)}.",
         field=field,
     )
 
@@ -523,7 +526,7 @@ def _flat_parse(obj: Mapping[str, Any]) -> ParsedCredential:
         if not isinstance(scope, str):
             raise TokenFormatError(
                 "Expected the scopes as space-separated text such as "
-                f'"user:inference user:profile", found {_type_name(scope)}.',
+                f'"user:inference user:profile", found {json_type_name(scope)}.',
                 field="scope",
             )
         parsed_scopes = _scopes_check(scope.split(), field="scope")
@@ -554,7 +557,8 @@ def _cli_parse(inner: Any) -> ParsedCredential:
         )
     if not isinstance(inner, Mapping):
         raise TokenFormatError(
-            f"Expected an object {{...}}, found {_type_name(inner)}. Copy the whole file again.",
+            f"Expected an object {{...}}, found {json_type_name(inner)}. "
+            "Copy the whole file again.",
             field=_CLI,
         )
     access_field = f"{_CLI}.accessToken"
@@ -642,7 +646,7 @@ def _text_parse(text: str) -> ParsedCredential:
     if isinstance(value, Mapping):
         return _mapping_parse(value)
     raise TokenFormatError(
-        f"Expected a JSON object {{...}} or a setup token, found {_type_name(value)}. "
+        f"Expected a JSON object {{...}} or a setup token, found {json_type_name(value)}. "
         + _SHAPES_HINT
     )
 
@@ -663,7 +667,7 @@ def credential_input_parse(*, raw: str | bytes | Mapping[str, Any]) -> ParsedCre
         raise TokenFormatError("No credentials were given. " + _SHAPES_HINT)
     else:
         raise TokenFormatError(
-            f"Expected text, bytes or a mapping, found {_type_name(raw)}. " + _SHAPES_HINT
+            f"Expected text, bytes or a mapping, found {json_type_name(raw)}. " + _SHAPES_HINT
         )
     if size > MAX_INPUT_BYTES:
         raise TokenFormatError(
