@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 from django.utils.timesince import timesince, timeuntil
@@ -344,7 +344,7 @@ def agent_env_describe(*, env: dict[str, str]) -> InputDescription:
 @transaction.atomic
 def code_agent_settings_save(
     *,
-    user: AbstractBaseUser,
+    user: User,
     use_oauth: bool,
     oauth_tokens: ParsedCredential | None,
     api_key: str,
@@ -380,12 +380,12 @@ def code_agent_settings_save(
     return changes
 
 
-def api_key_remove(*, user: AbstractBaseUser) -> bool:
+def api_key_remove(*, user: User) -> bool:
     updated = UserPreferences.objects.filter(user=user).exclude(api_key_last4="")
     return bool(updated.update(api_key="", api_key_last4="", updated_at=timezone.now()))
 
 
-def agent_env_remove(*, user: AbstractBaseUser) -> bool:
+def agent_env_remove(*, user: User) -> bool:
     # Encrypted columns cannot be filtered on, so read first.
     preferences = preferences_get(user=user)
     if not preferences.agent_env:
@@ -401,7 +401,7 @@ class RefreshOutcome:
     message: str
 
 
-def user_credential_refresh(*, user: AbstractBaseUser) -> RefreshOutcome:
+def user_credential_refresh(*, user: User) -> RefreshOutcome:
     """ "Refresh now": force a refresh of the user's saved tokens and say what happened."""
     credential = credential_for_user(user=user)
     if credential is None:
@@ -497,7 +497,7 @@ def token_status_get(*, credential: OAuthCredential, now: datetime) -> TokenStat
 
 
 def method_preview_get(
-    *, user: AbstractBaseUser, api_key_last4: str, tokens: TokenStatus | None = None
+    *, user: User, api_key_last4: str, tokens: TokenStatus | None = None
 ) -> MethodPreview:
     try:
         resolution = auth_method_resolve(user=user, refresh=False)
@@ -535,7 +535,7 @@ def method_preview_get(
     )
 
 
-def code_agent_saved_inputs(*, user: AbstractBaseUser) -> dict[str, bool]:
+def code_agent_saved_inputs(*, user: User) -> dict[str, bool]:
     """Per input of the page: whether something is saved (which an empty field keeps)."""
     preferences = preferences_get(user=user)
     return {
@@ -545,7 +545,7 @@ def code_agent_saved_inputs(*, user: AbstractBaseUser) -> dict[str, bool]:
     }
 
 
-def code_agent_status_get(*, user: AbstractBaseUser) -> CodeAgentStatus:
+def code_agent_status_get(*, user: User) -> CodeAgentStatus:
     preferences = preferences_get(user=user)
     credential = credential_for_user(user=user)
     now = timezone.now()
@@ -632,7 +632,7 @@ def claude_credentials_read(
     return _credentials_file_read(default), str(default)
 
 
-def credential_import(*, user: AbstractBaseUser, raw: bytes | str) -> OAuthCredential:
+def credential_import(*, user: User, raw: bytes | str) -> OAuthCredential:
     """Store a Claude installation's login for the user, through the one parser.
 
     Raises TokenFormatError when the input is not usable.

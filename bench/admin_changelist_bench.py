@@ -10,6 +10,7 @@ import statistics
 import sys
 import time
 from datetime import timedelta
+from typing import Any
 
 from _setup import ROOT, django_setup
 
@@ -57,7 +58,7 @@ def credentials_add(start: int, stop: int) -> None:
 def measure(client: Client, url: str) -> tuple[float, int]:
     queries: list[str] = []
 
-    def count(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+    def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
         queries.append(sql)
         return execute(sql, params, many, context)
 

@@ -14,13 +14,13 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
@@ -153,7 +153,7 @@ def _token_fields(parsed: ParsedCredential) -> dict[str, Any]:
 
 @transaction.atomic
 def credential_store(
-    *, owner: AbstractBaseUser, parsed: ParsedCredential, source: str = CredentialSource.USER
+    *, owner: User, parsed: ParsedCredential, source: str = CredentialSource.USER
 ) -> OAuthCredential:
     """Save (or replace) a user's credential from parsed input."""
     credential, _ = OAuthCredential.objects.update_or_create(
@@ -169,7 +169,7 @@ def credential_store(
     return credential
 
 
-def credential_remove(*, owner: AbstractBaseUser) -> bool:
+def credential_remove(*, owner: User) -> bool:
     deleted, _ = OAuthCredential.objects.filter(owner=owner).delete()
     if deleted:
         logger.info("Removed the OAuth credential of user %s", owner.pk)
@@ -432,7 +432,8 @@ def _claim_wait(credential_id: int) -> bool:
             return True  # removed meanwhile: the caller's re-read will say so
         if not row["refresh_claim"]:
             return True
-        if row["refresh_claimed_until"] <= timezone.now():
+        until = row["refresh_claimed_until"]
+        if until is None or until <= timezone.now():
             return False
 
 
@@ -578,7 +579,7 @@ class _OAuthChoice:
     error: str = ""  # set when the choice is already known to be unusable
 
 
-def _oauth_choice(user: AbstractBaseUser, use_oauth: bool) -> _OAuthChoice | None:
+def _oauth_choice(user: User, use_oauth: bool) -> _OAuthChoice | None:
     """Which OAuth credential the priority order picks, if any."""
     if use_oauth:
         credential = OAuthCredential.objects.filter(owner=user).first()
@@ -610,7 +611,7 @@ def _oauth_failure_message(source: str, result: FreshnessResult) -> str:
 
 
 def auth_method_resolve(
-    *, user: AbstractBaseUser, refresh: bool = True, buffer_seconds: int | None = None
+    *, user: User, refresh: bool = True, buffer_seconds: int | None = None
 ) -> AuthResolution:
     """Decide how the user's next task authenticates: the one rule, for tasks and pages alike.
 
@@ -794,7 +795,7 @@ class RefreshManySummary:
 
 
 def _refresh_one(
-    credential_id: int, row: dict[str, Any] | None, *, force: bool, within_seconds: int | None
+    credential_id: int, row: Mapping[str, Any] | None, *, force: bool, within_seconds: int | None
 ) -> RefreshOutcome:
     """One credential through the single-flight refresh, classified for a summary.
 
@@ -860,7 +861,7 @@ def credentials_refresh_many(
     """
     ids = list(credential_ids)
     summary = RefreshManySummary(selected=len(ids))
-    rows: dict[int, dict[str, Any]] = {}
+    rows: dict[int, Mapping[str, Any]] = {}
     for start in range(0, len(ids), 5000):  # bounded IN lists
         for row in OAuthCredential.objects.filter(pk__in=ids[start : start + 5000]).values(
             "pk", "owner__username", "expires_at", "status", "kind"
