@@ -9,7 +9,7 @@ test:
 test-fast:
 	scripts/test.sh -m "not docker and not realcli and not browser" $(ARGS)
 lint:
-	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/djlint templates --lint --check
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/djlint templates --lint
 # mypy with django-stubs; settings in pyproject.toml.
 typecheck:
 	scripts/venv.sh requirements-dev.txt
