@@ -1,4 +1,5 @@
 from dataclasses import dataclass, field
+from typing import Any
 
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
@@ -106,7 +107,7 @@ class CodeAgentSettingsForm(forms.Form):
         ),
     )
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.problems: dict[str, list[Problem]] = {}
         for name in self.LIVE_FIELDS:
@@ -153,7 +154,7 @@ class CodeAgentSettingsForm(forms.Form):
         if name in self.problems:
             return FieldFeedback(problems=self.problems[name])
         if name in self.errors:  # a rule of the field itself, not of our parsers
-            return FieldFeedback(problems=[Problem(None, e) for e in self.errors[name]])
+            return FieldFeedback(problems=[Problem(None, str(e)) for e in self.errors[name]])
         value = self.cleaned_data.get(name)
         if value is None or value == "":
             return FieldFeedback(hint=(_EMPTY_HINTS if saved else _NOTHING_SAVED_HINTS)[name])

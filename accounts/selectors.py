@@ -6,7 +6,7 @@ last four characters.
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from common.humanize import expiry_words, time_ago_words
@@ -24,14 +24,14 @@ from oauth_tokens.services import (
 from .models import UserPreferences
 
 
-def preferences_get(*, user: AbstractBaseUser) -> UserPreferences:
+def preferences_get(*, user: User) -> UserPreferences:
     """The user's preferences, created with defaults on first use."""
     preferences, _ = UserPreferences.objects.get_or_create(user=user)
     return preferences
 
 
 def auth_method_for_user(
-    *, user: AbstractBaseUser, refresh: bool = True, buffer_seconds: int | None = None
+    *, user: User, refresh: bool = True, buffer_seconds: int | None = None
 ) -> AuthResolution:
     """oauth_tokens' one auth-method rule, fed with this user's preferences (see
     auth_method_resolve for the rule; raises AuthUnavailable when nothing can be used)."""
@@ -109,7 +109,7 @@ def token_status_get(*, credential: OAuthCredential, now: datetime) -> TokenStat
 
 
 def method_preview_get(
-    *, user: AbstractBaseUser, api_key_last4: str, tokens: TokenStatus | None = None
+    *, user: User, api_key_last4: str, tokens: TokenStatus | None = None
 ) -> MethodPreview:
     try:
         resolution = auth_method_for_user(user=user, refresh=False)
@@ -147,7 +147,7 @@ def method_preview_get(
     )
 
 
-def code_agent_saved_inputs(*, user: AbstractBaseUser) -> dict[str, bool]:
+def code_agent_saved_inputs(*, user: User) -> dict[str, bool]:
     """Per input of the page: whether something is saved (which an empty field keeps)."""
     preferences = preferences_get(user=user)
     return {
@@ -157,7 +157,7 @@ def code_agent_saved_inputs(*, user: AbstractBaseUser) -> dict[str, bool]:
     }
 
 
-def code_agent_status_get(*, user: AbstractBaseUser) -> CodeAgentStatus:
+def code_agent_status_get(*, user: User) -> CodeAgentStatus:
     preferences = preferences_get(user=user)
     credential = credential_for_user(user=user)
     now = timezone.now()

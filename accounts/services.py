@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -40,7 +40,7 @@ def admin_user_ensure(*, username: str = "admin") -> tuple[str, str | None]:
 @transaction.atomic
 def code_agent_settings_save(
     *,
-    user: AbstractBaseUser,
+    user: User,
     use_oauth: bool,
     oauth_tokens: ParsedCredential | None,
     api_key: str,
@@ -72,12 +72,12 @@ def code_agent_settings_save(
     return changes
 
 
-def api_key_remove(*, user: AbstractBaseUser) -> bool:
+def api_key_remove(*, user: User) -> bool:
     updated = UserPreferences.objects.filter(user=user).exclude(api_key_last4="")
     return bool(updated.update(api_key="", api_key_last4="", updated_at=timezone.now()))
 
 
-def agent_env_remove(*, user: AbstractBaseUser) -> bool:
+def agent_env_remove(*, user: User) -> bool:
     # Encrypted columns cannot be filtered on, so read first.
     preferences = preferences_get(user=user)
     if not preferences.agent_env:
@@ -94,7 +94,7 @@ class RefreshNowResult:
     message: str
 
 
-def user_credential_refresh(*, user: AbstractBaseUser) -> RefreshNowResult:
+def user_credential_refresh(*, user: User) -> RefreshNowResult:
     """ "Refresh now": force a refresh of the user's saved tokens and say what happened."""
     credential = credential_for_user(user=user)
     if credential is None:
@@ -129,7 +129,7 @@ def user_credential_refresh(*, user: AbstractBaseUser) -> RefreshNowResult:
 # --- importing from a local Claude installation -----------------------------------------------
 
 
-def credential_import(*, user: AbstractBaseUser, raw: bytes | str) -> OAuthCredential:
+def credential_import(*, user: User, raw: bytes | str) -> OAuthCredential:
     """Store a Claude installation's login for the user, through the one parser.
 
     Raises TokenFormatError when the input is not usable.

@@ -10,6 +10,7 @@ import statistics
 import sys
 import time
 from datetime import timedelta
+from typing import Any
 
 from _setup import ROOT, bench_credentials_create, django_setup
 
@@ -45,7 +46,7 @@ def credentials_add(start: int, stop: int) -> None:
 def measure(client: Client, url: str) -> tuple[float, int]:
     queries: list[str] = []
 
-    def count(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+    def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
         queries.append(sql)
         return execute(sql, params, many, context)
 

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from .formats import ParsedCredential, TokenFormatError, credential_input_parse
@@ -38,7 +38,7 @@ logger = logging.getLogger("oauth_tokens.manager")
 
 
 class ClaudeOAuthManager:
-    def __init__(self, *, owner: AbstractBaseUser | None = None) -> None:
+    def __init__(self, *, owner: User | None = None) -> None:
         self.owner = owner
         self.credential_id: int | None = None
         self.last_error = ""

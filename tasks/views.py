@@ -1,9 +1,11 @@
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRefresh
+
+from common.http import AuthenticatedRequest
 
 from .forms import TaskForm
 from .selectors import diff_lines, task_get_for_user, tasks_for_user
@@ -12,7 +14,7 @@ from .validation import TaskInputError
 
 
 @require_http_methods(["GET", "POST"])
-def task_list(request: HttpRequest) -> HttpResponse:
+def task_list(request: AuthenticatedRequest) -> HttpResponse:
     form = TaskForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -26,7 +28,7 @@ def task_list(request: HttpRequest) -> HttpResponse:
     return render(request, "tasks/list.html", {"form": form, "page": page})
 
 
-def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
+def task_detail(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
     task = task_get_for_user(user=request.user, task_id=task_id)
     context = {"task": task, "diff": diff_lines(diff=task.diff)}
     # HTMX polls only the live part while the task runs.
@@ -37,7 +39,7 @@ def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
 
 
 @require_POST
-def task_cancel_view(request: HttpRequest, task_id: int) -> HttpResponse:
+def task_cancel_view(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
     task = task_get_for_user(user=request.user, task_id=task_id)
     status = task_cancel(task=task)
     if status == "cancelled":

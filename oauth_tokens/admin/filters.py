@@ -41,8 +41,8 @@ class ExpiryWindowFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value():
-            return credentials_in_expiry_window(queryset, window=self.value(), now=timezone.now())
+        if window := self.value():
+            return credentials_in_expiry_window(queryset, window=window, now=timezone.now())
         return queryset
 
 

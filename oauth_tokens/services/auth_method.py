@@ -4,7 +4,7 @@ import logging
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from oauth_tokens.models import CredentialStatus, OAuthCredential
@@ -64,7 +64,7 @@ class _OAuthChoice:
     error: str = ""  # set when the choice is already known to be unusable
 
 
-def _oauth_choice(user: AbstractBaseUser, use_oauth: bool) -> _OAuthChoice | None:
+def _oauth_choice(user: User, use_oauth: bool) -> _OAuthChoice | None:
     """Which OAuth credential the priority order picks, if any."""
     if use_oauth:
         credential = OAuthCredential.objects.filter(owner=user).first()
@@ -97,7 +97,7 @@ def _oauth_failure_message(source: str, result: FreshnessResult) -> str:
 
 def auth_method_resolve(
     *,
-    user: AbstractBaseUser,
+    user: User,
     use_oauth: bool,
     user_api_key: str,
     refresh: bool = True,

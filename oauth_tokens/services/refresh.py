@@ -250,7 +250,8 @@ def _claim_wait(credential_id: int) -> bool:
             return True  # removed meanwhile: the caller's re-read will say so
         if not row["refresh_claim"]:
             return True
-        if row["refresh_claimed_until"] <= timezone.now():
+        until = row["refresh_claimed_until"]
+        if until is None or until <= timezone.now():  # no expiry counts as stale
             return False
 
 

@@ -6,7 +6,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -71,7 +71,7 @@ class RefreshManySummary:
 
 
 def _refresh_one(
-    credential_id: int, row: dict[str, Any] | None, *, force: bool, within_seconds: int | None
+    credential_id: int, row: Mapping[str, Any] | None, *, force: bool, within_seconds: int | None
 ) -> CredentialRefreshOutcome:
     """One credential through the single-flight refresh, classified for a summary.
 
@@ -139,7 +139,7 @@ def credentials_refresh_many(
     """
     ids = list(credential_ids)
     summary = RefreshManySummary(selected=len(ids))
-    rows: dict[int, dict[str, Any]] = {}
+    rows: dict[int, Mapping[str, Any]] = {}
     for start in range(0, len(ids), 5000):  # bounded IN lists
         for row in OAuthCredential.objects.filter(pk__in=ids[start : start + 5000]).values(
             "pk", "owner__username", "expires_at", "status", "kind"

@@ -4,7 +4,7 @@ and saving tokens a container's CLI rotated."""
 import logging
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -43,7 +43,7 @@ def token_fields(parsed: ParsedCredential) -> dict[str, Any]:
 
 @transaction.atomic
 def credential_store(
-    *, owner: AbstractBaseUser, parsed: ParsedCredential, source: str = CredentialSource.USER
+    *, owner: User, parsed: ParsedCredential, source: str = CredentialSource.USER
 ) -> OAuthCredential:
     """Save (or replace) a user's credential from parsed input."""
     credential, _ = OAuthCredential.objects.update_or_create(
@@ -59,7 +59,7 @@ def credential_store(
     return credential
 
 
-def credential_remove(*, owner: AbstractBaseUser) -> bool:
+def credential_remove(*, owner: User) -> bool:
     deleted, _ = OAuthCredential.objects.filter(owner=owner).delete()
     if deleted:
         logger.info("Removed the OAuth credential of user %s", owner.pk)

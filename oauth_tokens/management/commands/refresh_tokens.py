@@ -171,7 +171,7 @@ class Command(BaseCommand):
             stop.set()
 
         # Signals reach only the main thread; elsewhere (tests calling in a thread) skip them.
-        handlers: dict[int, Any] = {}
+        handlers: dict[signal.Signals, Any] = {}
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGINT, signal.SIGTERM):
                 handlers[signum] = signal.signal(signum, on_signal)
