@@ -16,7 +16,9 @@ def test_check_deploy_with_the_documented_production_values_reports_nothing(tmp_
         "DJANGO_CSRF_TRUSTED_ORIGINS",
     ):
         assert name in values, f"README's Production block does not set {name}"
-    result = manage(production_env(tmp_path, **values), "check", "--deploy", "--fail-level", "DEBUG")
+    result = manage(
+        production_env(tmp_path, **values), "check", "--deploy", "--fail-level", "DEBUG"
+    )
     assert result.stderr == ""
     assert result.stdout == ALL_CLEAR
     assert result.returncode == 0
