@@ -86,10 +86,10 @@ def address_is_forbidden(ip: str | IPAddress) -> str | None:
         return "shared (CGNAT) address"
     if address.is_multicast:
         return "multicast address"
-    if address.is_private:
-        return "private address"
     if address.is_reserved:
         return "reserved address"
+    if address.is_private:
+        return "private address"
     if not address.is_global:
         return "not a public address"
     return None
@@ -295,7 +295,8 @@ def egress_name_check(*, host: str, port: int, policy: EgressPolicy) -> EgressDe
     name = _host_normalize(host)
 
     def refuse(reason: str) -> EgressDecision:
-        return EgressDecision(name or host, port, False, reason)
+        # The log names the host as the container spelled it (easier to recognise).
+        return EgressDecision(host.strip().strip("[]").lower() or name, port, False, reason)
 
     if not 1 <= port <= 65535:
         return refuse("invalid port")
