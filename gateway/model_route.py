@@ -12,6 +12,7 @@ same credential and is allowed for the CLI's token counting; every other path is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -33,6 +34,9 @@ logger = logging.getLogger("gateway")
 ALLOWED_CALLS = frozenset({("POST", "/v1/messages"), ("POST", "/v1/messages/count_tokens")})
 # Response headers we re-frame (the body is decoded and sent chunked) or never pass on.
 _RESPONSE_DROP = frozenset({"content-length", "content-encoding"})
+_WRITE_HIGH_WATER = 256 * 1024
+_DISCARD_MAX = 1024 * 1024
+_DISCARD_SECONDS = 5.0
 
 
 class ModelRoute:
@@ -65,6 +69,7 @@ class ModelRoute:
                 f"model request refused: {request.method} {path} without this task's "
                 "placeholder credential"
             )
+            await _discard_body(reader, request)
             await answer(
                 writer, 401, "The gateway refused this credential.", close=True, api_error=True
             )
@@ -73,6 +78,7 @@ class ModelRoute:
             self._log(
                 f"model request refused: {request.method} {path} is not a call Claude Code needs"
             )
+            await _discard_body(reader, request)
             await answer(
                 writer,
                 403,
@@ -173,10 +179,12 @@ class ModelRoute:
         )
         writer.write(response_head(response.status, headers, reason=response.reason or ""))
         try:
+            transport = writer.transport
             async for chunk in response.content.iter_any():
-                writer.writelines((b"%x\r\n" % len(chunk), chunk, b"\r\n"))
+                writer.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
                 counter.feed(chunk)  # after the write: counting never delays a byte
-                await writer.drain()
+                if transport.get_write_buffer_size() > _WRITE_HIGH_WATER:
+                    await writer.drain()  # a slow reader: wait rather than buffer without end
         except (aiohttp.ClientError, TimeoutError) as exc:
             # The answer is cut: end the client's connection without the last chunk so it
             # sees a broken response, not a short complete one.
@@ -187,6 +195,17 @@ class ModelRoute:
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         return keep_alive
+
+
+async def _discard_body(reader: asyncio.StreamReader, request: Request) -> None:
+    """Read a refused request's (small) body before answering, so the client is not cut off
+    mid-send and sees the refusal rather than a broken pipe."""
+    length = request.header("content-length") or ""
+    if request.header("transfer-encoding") or not length.isdigit() or int(length) > _DISCARD_MAX:
+        return
+    with contextlib.suppress(HttpError, TimeoutError, ConnectionError):
+        async with asyncio.timeout(_DISCARD_SECONDS):
+            await body_read(reader, request)
 
 
 def _connection_names(response: aiohttp.ClientResponse) -> set[str]:

@@ -26,7 +26,8 @@ Knobs (plain attributes, changeable while running): ``rejected_credentials`` (to
 answer these error statuses, e.g. 429 or 529), ``response_headers`` (added to every
 /v1/messages answer, e.g. ``anthropic-ratelimit-*``), ``hold_last_event`` (a stream waits for
 ``release_last_event`` before its last event; ``held_timed_out`` says if it had to give up),
-``final_text`` and ``text_deltas`` (the final answer's text, sent in that many deltas).
+``final_text`` and ``text_deltas`` (the final answer's text, sent in that many deltas),
+``event_delay_seconds`` (a pause between stream events, like a model producing tokens).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -113,6 +115,7 @@ class FakeAnthropicAPI(LoopbackServer[RecordedRequest]):
         self.held_timed_out = False
         self.final_text = FINAL_TEXT
         self.text_deltas = 1
+        self.event_delay_seconds = 0.0  # pause before each event after the first (pacing)
 
     def messages_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == "POST" and r.path == "/v1/messages"]
@@ -353,6 +356,8 @@ class _Handler(BaseHTTPRequestHandler):
             last = n == len(events) - 1
             if last and self.owner.hold_last_event and not self.owner.release_last_event.wait(10):
                 self.owner.held_timed_out = True
+            if n and self.owner.event_delay_seconds:
+                time.sleep(self.owner.event_delay_seconds)
             self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
             self.wfile.flush()
         self.close_connection = True
