@@ -10,7 +10,8 @@ from common.errors import InputError
 
 
 class TaskInputError(InputError):
-    def __init__(self, field: str, message: str) -> None:
+    # field None: about the submission as a whole (e.g. the owner's task limits).
+    def __init__(self, field: str | None, message: str) -> None:
         super().__init__(message, field=field)
 
 
