@@ -11,7 +11,7 @@ from oauth_tokens.formats import API_KEY_PREFIX, REFRESH_TOKEN_PREFIX, SETUP_TOK
 
 # Any text, surrogates included (JSON escapes produce them; form posts cannot carry them).
 any_text = st.text(max_size=200)
-form_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=200)
+form_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=200)
 
 token_body = st.text(
     st.characters(min_codepoint=0x21, max_codepoint=0x7E) | st.sampled_from(" \t\n\u00a0\u200b“"),
