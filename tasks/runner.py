@@ -291,6 +291,7 @@ def _run(task: CodingTask, log: TaskLog) -> None:
         network_mode=settings.AGENT_NETWORK_MODE,
         mem_limit=settings.AGENT_MEMORY_LIMIT or None,
         nano_cpus=int(settings.AGENT_CPUS * 1e9) if settings.AGENT_CPUS else None,
+        pids_limit=settings.AGENT_PIDS_LIMIT or None,
         volumes=inputs.volumes,
         read_back=inputs.read_back,
     )

@@ -217,7 +217,12 @@ AGENT_IMAGE = env.str("AGENT_IMAGE", default="claude-runner-agent:2.1.332")
 AGENT_TIMEOUT_SECONDS = env.int("AGENT_TIMEOUT_SECONDS", default=30 * 60)
 AGENT_MEMORY_LIMIT = env.str("AGENT_MEMORY_LIMIT", default="4g")
 AGENT_CPUS = env.float("AGENT_CPUS", default=2.0)
-AGENT_NETWORK_MODE = env.str("AGENT_NETWORK_MODE", default="bridge")
+# "none": the task's gateway socket is its only way out (model API and allowed hosts).
+# UNSAFE escape hatch: any other Docker network lets the agent reach whatever that network
+# reaches, bypassing the gateway's egress rules (README "Security model").
+AGENT_NETWORK_MODE = env.str("AGENT_NETWORK_MODE", default="none")
+# Most processes (and threads) one agent container may run.
+AGENT_PIDS_LIMIT = env.int("AGENT_PIDS_LIMIT", default=512)
 # Task worker processes started by `manage.py run_worker` (tasks at once on one host).
 AGENT_MAX_CONCURRENT_TASKS = env.int("AGENT_MAX_CONCURRENT_TASKS", default=2)
 CELERY_WORKER_CONCURRENCY = AGENT_MAX_CONCURRENT_TASKS
