@@ -68,10 +68,10 @@ if [ -S "$GATEWAY_SOCKET" ]; then
     socat "TCP-LISTEN:$GATEWAY_PORT,bind=127.0.0.1,fork,reuseaddr" \
         "UNIX-CONNECT:$GATEWAY_SOCKET" </dev/null >/dev/null 2>/tmp/gateway-relay.log &
     relay_pid=$!
-    for _ in $(seq 1 100); do
+    for ((tries = 0; tries < 200; tries++)); do   # up to about 2 s
         gateway_listening && break
         kill -0 "$relay_pid" 2>/dev/null || break
-        sleep 0.02
+        sleep 0.01
     done
     if ! gateway_listening; then
         cat /tmp/gateway-relay.log >&2 2>/dev/null
