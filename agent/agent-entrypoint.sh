@@ -79,6 +79,10 @@ if [ -S "$GATEWAY_SOCKET" ]; then
     fi
     gateway=1
     gateway_env
+elif [ "${AGENT_GATEWAY_REQUIRED:-}" = 1 ]; then
+    # The runner started a gateway but its socket is not here: e.g. a remote Docker engine,
+    # where the bind mount names a folder on the engine's host, not the worker's.
+    fail_early 4 "the gateway socket $GATEWAY_SOCKET is not there; the socket folder must be on the Docker engine's host"
 fi
 
 # URL without user:password@ (for messages).

@@ -204,3 +204,22 @@ def test_a_bad_relay_port_stops_before_the_agent(
     assert run.outcome.exit_code == 4, run.describe()
     assert b"AGENT_GATEWAY_PORT is not a port number" in run.outcome.outputs["result.json"]
     assert run.diff == ""
+
+
+def test_a_required_gateway_that_is_not_mounted_stops_before_the_agent(
+    docker_client: docker.DockerClient, probe_image: str, repo: Path, tmp_path: Path
+) -> None:
+    # What a remote engine does: the bind mount finds an empty folder on its own host.
+    empty = tmp_path / "no-socket-here"
+    empty.mkdir()
+    run = run_task_container(
+        docker_client,
+        probe_image,
+        repo,
+        prompt="hello",
+        gateway_dir=str(empty),
+        env={"AGENT_GATEWAY_REQUIRED": "1"},
+    )
+    assert run.outcome.exit_code == 4, run.describe()
+    assert b"must be on the Docker engine's host" in run.outcome.outputs["result.json"]
+    assert "PROBE" not in run.output  # the agent never ran
