@@ -1,9 +1,24 @@
-.PHONY: run test lint
+<<<<<<< HEAD
+.PHONY: run test test-fast lint typecheck
 # Set up (venv, .env, database, admin) and run the web server and the task worker.
+=======
+.PHONY: run dev test lint
+# Set up (venv, .env, database, admin) and run the web server (gunicorn) and the task worker.
+>>>>>>> hardening
 run:
 	scripts/run.sh
+# The same setup, then runserver with DJANGO_DEBUG=true (auto-reload) and the task worker.
+dev:
+	scripts/dev.sh
 # Run the whole test suite (DATABASE_URL=postgres://... for PostgreSQL).
 test:
 	scripts/test.sh $(ARGS)
+# The inner loop: everything but the Docker, real-CLI and browser tests.
+test-fast:
+	scripts/test.sh -m "not docker and not realcli and not browser" $(ARGS)
 lint:
-	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/djlint templates --lint
+# mypy with django-stubs; settings in pyproject.toml.
+typecheck:
+	scripts/venv.sh requirements-dev.txt
+	.venv/bin/mypy .

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.http import HttpRequest
 
 from .models import UserPreferences
 
@@ -21,5 +22,5 @@ class UserPreferencesAdmin(admin.ModelAdmin):
     def agent_env_names(self, obj: UserPreferences) -> str:
         return ", ".join(sorted(obj.agent_env or {})) or "none"
 
-    def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # created on first use

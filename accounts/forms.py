@@ -1,13 +1,13 @@
 from dataclasses import dataclass, field
+from typing import Any
 
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
-from django.urls import reverse
 from django.utils import timezone
 
 from oauth_tokens.formats import ParsedCredential, TokenFormatError, credential_input_parse
 
-from .services import (
+from .parsers import (
     InputDescription,
     SettingsInputError,
     agent_env_describe,
@@ -107,20 +107,16 @@ class CodeAgentSettingsForm(forms.Form):
         ),
     )
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.problems: dict[str, list[Problem]] = {}
         for name in self.LIVE_FIELDS:
-            self.fields[name].widget.attrs.update(
-                {
-                    # Debounced live check; only this field is sent (CSRF travels in a header).
-                    "hx-post": reverse("accounts:code_agent_settings_validate", args=[name]),
-                    "hx-trigger": "input changed delay:400ms",
-                    "hx-target": f"#{name}-feedback",
-                    "hx-params": name,
-                    "hx-sync": "this:replace",
-                    "aria-describedby": f"{name}-help {name}-feedback",
-                }
+            # The live check's hx-* attributes are in these widget templates, not in code.
+            widget = self.fields[name].widget
+            widget.template_name = (
+                "accounts/widgets/live_textarea.html"
+                if isinstance(widget, forms.Textarea)
+                else "accounts/widgets/live_input.html"
             )
 
     def _rejection(
@@ -158,7 +154,7 @@ class CodeAgentSettingsForm(forms.Form):
         if name in self.problems:
             return FieldFeedback(problems=self.problems[name])
         if name in self.errors:  # a rule of the field itself, not of our parsers
-            return FieldFeedback(problems=[Problem(None, e) for e in self.errors[name]])
+            return FieldFeedback(problems=[Problem(None, str(e)) for e in self.errors[name]])
         value = self.cleaned_data.get(name)
         if value is None or value == "":
             return FieldFeedback(hint=(_EMPTY_HINTS if saved else _NOTHING_SAVED_HINTS)[name])

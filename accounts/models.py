@@ -5,7 +5,7 @@ from common.fields import EncryptedJSONField, EncryptedTextField
 
 
 class UserPreferences(models.Model):
-    """Per-user settings, created on first use (see accounts.services.preferences_get)."""
+    """Per-user settings, created on first use (see accounts.selectors.preferences_get)."""
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preferences"

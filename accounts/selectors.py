@@ -1,9 +1,173 @@
-from django.contrib.auth.models import AbstractBaseUser
+"""Reads for accounts: a user's preferences, the auth method their next task would use, and what
+the Code agent settings page shows. No function here returns a token or an API key beyond its
+last four characters.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.auth.models import User
+from django.utils import timezone
+
+from common.humanize import expiry_words, time_ago_words
+from oauth_tokens.models import CredentialStatus, OAuthCredential
+from oauth_tokens.selectors import credential_for_user, credential_status_compute
+from oauth_tokens.services import (
+    AuthMethod,
+    AuthResolution,
+    AuthSource,
+    AuthUnavailable,
+    auth_method_resolve,
+    refresh_buffer,
+)
 
 from .models import UserPreferences
 
 
-def preferences_get(*, user: AbstractBaseUser) -> UserPreferences:
+def preferences_get(*, user: User) -> UserPreferences:
     """The user's preferences, created with defaults on first use."""
     preferences, _ = UserPreferences.objects.get_or_create(user=user)
     return preferences
+
+
+def auth_method_for_user(
+    *, user: User, refresh: bool = True, buffer_seconds: int | None = None
+) -> AuthResolution:
+    """oauth_tokens' one auth-method rule, fed with this user's preferences (see
+    auth_method_resolve for the rule; raises AuthUnavailable when nothing can be used)."""
+    preferences = preferences_get(user=user)
+    return auth_method_resolve(
+        user=user,
+        use_oauth=preferences.use_oauth,
+        user_api_key=preferences.api_key,
+        refresh=refresh,
+        buffer_seconds=buffer_seconds,
+    )
+
+
+# --- what the Code agent settings page shows ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenStatus:
+    """A saved credential's health, without its tokens."""
+
+    kind: str
+    source: str
+    status: str
+    status_label: str
+    expires: str
+    last_refreshed: str
+    last_error: str
+    scopes: str
+    subscription: str
+    refreshable: bool
+
+
+@dataclass(frozen=True)
+class MethodPreview:
+    """Which method the next task uses (auth_method_resolve without refreshing)."""
+
+    available: bool
+    step: int  # 1 user OAuth, 2 global OAuth, 3 API key, 0 none
+    title: str
+    reason: str
+    warning: str = ""
+
+
+@dataclass(frozen=True)
+class CodeAgentStatus:
+    use_oauth: bool
+    tokens: TokenStatus | None
+    api_key_last4: str
+    agent_env_names: list[str]
+    method: MethodPreview
+
+
+_FAILED_STATUSES = (CredentialStatus.INVALID, CredentialStatus.REFRESH_FAILED)
+
+
+def token_status_get(*, credential: OAuthCredential, now: datetime) -> TokenStatus:
+    status = credential_status_compute(credential=credential, now=now, buffer=refresh_buffer())
+    if status == CredentialStatus.EXPIRED and credential.is_refreshable:
+        status_label = "Expired (will be refreshed before the next task)"
+    else:
+        status_label = CredentialStatus(status).label
+    return TokenStatus(
+        kind=credential.get_kind_display(),
+        source=credential.get_source_display(),
+        status=status,
+        status_label=status_label,
+        expires=expiry_words(expires_at=credential.expires_at, now=now),
+        last_refreshed=time_ago_words(moment=credential.last_refreshed_at, now=now),
+        last_error=credential.last_refresh_error,
+        scopes=", ".join(credential.scopes or []) or "none",
+        subscription=credential.subscription_type or "not stated",
+        # An invalid chain cannot be refreshed again; only new tokens help.
+        refreshable=credential.is_refreshable and status != CredentialStatus.INVALID,
+    )
+
+
+def method_preview_get(
+    *, user: User, api_key_last4: str, tokens: TokenStatus | None = None
+) -> MethodPreview:
+    try:
+        resolution = auth_method_for_user(user=user, refresh=False)
+    except AuthUnavailable as exc:
+        return MethodPreview(
+            available=False, step=0, title="None: tasks cannot start", reason=str(exc)
+        )
+    if resolution.method == AuthMethod.OAUTH:
+        user_source = resolution.source == AuthSource.USER
+        step = 1 if user_source else 2
+        title = (
+            "Your Claude OAuth tokens" if user_source else "The server's global Claude OAuth tokens"
+        )
+    else:
+        step = 3
+        title = (
+            f"Your API key (ending in …{api_key_last4})"
+            if resolution.source == AuthSource.USER
+            else "The server's API key (ANTHROPIC_API_KEY)"
+        )
+    warning = ""
+    if resolution.fallback:
+        warning = "Claude OAuth is on but cannot be used, so the API key runs your tasks."
+    elif step == 1 and tokens is not None and tokens.status in _FAILED_STATUSES:
+        # Still usable until the access token expires, but it will not be renewed.
+        warning = (
+            f"Your saved tokens could not be refreshed, so they stop working when the access "
+            f"token expires, {tokens.expires}. Paste new tokens, or try “Refresh now”."
+            if tokens.refreshable
+            else f"Your saved tokens can no longer be refreshed, so they stop working when the "
+            f"access token expires, {tokens.expires}. Paste new tokens."
+        )
+    return MethodPreview(
+        available=True, step=step, title=title, reason=resolution.reason, warning=warning
+    )
+
+
+def code_agent_saved_inputs(*, user: User) -> dict[str, bool]:
+    """Per input of the page: whether something is saved (which an empty field keeps)."""
+    preferences = preferences_get(user=user)
+    return {
+        "oauth_tokens": OAuthCredential.objects.filter(owner=user).exists(),
+        "api_key": preferences.has_api_key,
+        "agent_env": bool(preferences.agent_env),
+    }
+
+
+def code_agent_status_get(*, user: User) -> CodeAgentStatus:
+    preferences = preferences_get(user=user)
+    credential = credential_for_user(user=user)
+    now = timezone.now()
+    tokens = None if credential is None else token_status_get(credential=credential, now=now)
+    return CodeAgentStatus(
+        use_oauth=preferences.use_oauth,
+        tokens=tokens,
+        api_key_last4=preferences.api_key_last4,
+        agent_env_names=sorted(preferences.agent_env or {}),
+        method=method_preview_get(
+            user=user, api_key_last4=preferences.api_key_last4, tokens=tokens
+        ),
+    )

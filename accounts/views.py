@@ -7,15 +7,15 @@ from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
+from common.http import AuthenticatedRequest
 from oauth_tokens.services import credential_remove
 
 from .forms import CodeAgentSettingsForm, SignupForm
+from .selectors import code_agent_saved_inputs, code_agent_status_get
 from .services import (
     agent_env_remove,
     api_key_remove,
-    code_agent_saved_inputs,
     code_agent_settings_save,
-    code_agent_status_get,
     user_credential_refresh,
 )
 
@@ -46,7 +46,7 @@ _SECRET_FIELDS = ("oauth_tokens", "api_key", "agent_env")
 
 @sensitive_post_parameters(*_SECRET_FIELDS)
 @require_http_methods(["GET", "POST"])
-def code_agent_settings(request: HttpRequest) -> HttpResponse:
+def code_agent_settings(request: AuthenticatedRequest) -> HttpResponse:
     if request.method == "POST":
         form = CodeAgentSettingsForm(request.POST)
         if form.is_valid():
@@ -73,7 +73,7 @@ def code_agent_settings(request: HttpRequest) -> HttpResponse:
 
 @sensitive_post_parameters(*_SECRET_FIELDS)
 @require_POST
-def code_agent_settings_validate(request: HttpRequest, field: str) -> HttpResponse:
+def code_agent_settings_validate(request: AuthenticatedRequest, field: str) -> HttpResponse:
     """Live validation of one field, as the user types: the same form as saving."""
     if field not in CodeAgentSettingsForm.LIVE_FIELDS:
         raise Http404("No such field.")
@@ -88,7 +88,7 @@ def code_agent_settings_validate(request: HttpRequest, field: str) -> HttpRespon
 
 
 @require_POST
-def code_agent_tokens_refresh(request: HttpRequest) -> HttpResponse:
+def code_agent_tokens_refresh(request: AuthenticatedRequest) -> HttpResponse:
     outcome = user_credential_refresh(user=request.user)
     if request.htmx:
         # The status card, and the method panel out of band: a failed refresh can change it.
@@ -101,7 +101,9 @@ def code_agent_tokens_refresh(request: HttpRequest) -> HttpResponse:
     return redirect(_SETTINGS_URL)
 
 
-def _removed(request: HttpRequest, *, removed: bool, what: str, saved: str) -> HttpResponse:
+def _removed(
+    request: AuthenticatedRequest, *, removed: bool, what: str, saved: str
+) -> HttpResponse:
     """Say what a Remove button did and go back to the settings page."""
     if removed:
         messages.success(request, f"{what} removed.")
@@ -111,7 +113,7 @@ def _removed(request: HttpRequest, *, removed: bool, what: str, saved: str) -> H
 
 
 @require_POST
-def code_agent_tokens_remove(request: HttpRequest) -> HttpResponse:
+def code_agent_tokens_remove(request: AuthenticatedRequest) -> HttpResponse:
     removed = credential_remove(owner=request.user)
     return _removed(
         request, removed=removed, what="Your OAuth tokens were", saved="OAuth tokens were"
@@ -119,13 +121,13 @@ def code_agent_tokens_remove(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def code_agent_api_key_remove(request: HttpRequest) -> HttpResponse:
+def code_agent_api_key_remove(request: AuthenticatedRequest) -> HttpResponse:
     removed = api_key_remove(user=request.user)
     return _removed(request, removed=removed, what="Your API key was", saved="API key was")
 
 
 @require_POST
-def code_agent_env_remove(request: HttpRequest) -> HttpResponse:
+def code_agent_env_remove(request: AuthenticatedRequest) -> HttpResponse:
     removed = agent_env_remove(user=request.user)
     return _removed(
         request,

@@ -3,7 +3,10 @@
 import os
 import sys
 import tempfile
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,3 +25,33 @@ def django_setup() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+
+
+def bench_credentials_create(
+    *, start: int, stop: int, extra: Callable[[int, Any, datetime], dict[str, Any]]
+) -> list[Any]:
+    """Users bench{start..stop-1}, each with a refreshable OAuth credential; `extra(i, user,
+    now)` gives the fields that differ between benchmarks (expiry, status, refresh token...)."""
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from oauth_tokens.models import OAuthCredential
+
+    user_model = get_user_model()
+    users = user_model.objects.bulk_create(
+        [user_model(username=f"bench{i:06d}") for i in range(start, stop)], batch_size=2000
+    )
+    now = timezone.now()
+    return OAuthCredential.objects.bulk_create(
+        [
+            OAuthCredential(
+                owner=user,
+                kind="refreshable",
+                source="user",
+                access_token="sk-ant-oat01-bench-access",
+                **{"refresh_token": "sk-ant-ort01-bench-refresh", **extra(i, user, now)},
+            )
+            for i, user in enumerate(users, start=start)
+        ],
+        batch_size=2000,
+    )

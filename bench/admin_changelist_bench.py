@@ -10,8 +10,9 @@ import statistics
 import sys
 import time
 from datetime import timedelta
+from typing import Any
 
-from _setup import ROOT, django_setup
+from _setup import ROOT, bench_credentials_create, django_setup
 
 django_setup()
 sys.path.insert(0, str(ROOT))
@@ -21,43 +22,31 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 from django.urls import reverse  # noqa: E402
-from django.utils import timezone  # noqa: E402
 
-from oauth_tokens.models import CredentialStatus, OAuthCredential  # noqa: E402
+from oauth_tokens.models import CredentialStatus  # noqa: E402
 
 ROUNDS = 15
 
 
 def credentials_add(start: int, stop: int) -> None:
     """Credentials spread over every status and the next 9 days, as in a real deployment."""
-    users = get_user_model().objects.bulk_create(
-        [get_user_model()(username=f"bench{i:06d}") for i in range(start, stop)], batch_size=2000
-    )
-    now = timezone.now()
     statuses = list(CredentialStatus.values)
-    OAuthCredential.objects.bulk_create(
-        [
-            OAuthCredential(
-                owner=user,
-                kind="refreshable",
-                source="user",
-                access_token="sk-ant-oat01-bench-access",
-                refresh_token="sk-ant-ort01-bench-refresh",
-                expires_at=now + timedelta(minutes=(i * 37) % (9 * 24 * 60) - 60),
-                status=statuses[i % len(statuses)],
-                consecutive_failures=i % 3,
-                last_refresh_error="OAuth token endpoint failed: HTTP 503" if i % 3 else "",
-            )
-            for i, user in enumerate(users, start=start)
-        ],
-        batch_size=2000,
+    bench_credentials_create(
+        start=start,
+        stop=stop,
+        extra=lambda i, user, now: {
+            "expires_at": now + timedelta(minutes=(i * 37) % (9 * 24 * 60) - 60),
+            "status": statuses[i % len(statuses)],
+            "consecutive_failures": i % 3,
+            "last_refresh_error": "OAuth token endpoint failed: HTTP 503" if i % 3 else "",
+        },
     )
 
 
 def measure(client: Client, url: str) -> tuple[float, int]:
     queries: list[str] = []
 
-    def count(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+    def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
         queries.append(sql)
         return execute(sql, params, many, context)
 

@@ -7,6 +7,7 @@ Run: .venv/bin/python bench/oauth_valid_path.py [N]
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from _setup import ROOT, django_setup
@@ -25,7 +26,7 @@ from oauth_tokens.services import credential_ensure_fresh  # noqa: E402
 from tests.fakes.token_server import FakeTokenServer  # noqa: E402
 
 
-def timed(fn, n: int) -> float:
+def timed(fn: Callable[[], object], n: int) -> float:
     samples = []
     for _ in range(5):
         start = time.perf_counter()

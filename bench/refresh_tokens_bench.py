@@ -21,7 +21,7 @@ import time
 from datetime import timedelta
 from multiprocessing.connection import Connection
 
-from _setup import ROOT, django_setup
+from _setup import ROOT, bench_credentials_create, django_setup
 
 
 def _serve(conn: Connection, delay: float) -> None:
@@ -66,10 +66,8 @@ def main() -> None:
     django_setup()
     sys.path.insert(0, str(ROOT))
     from django.conf import settings
-    from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import connection
-    from django.utils import timezone
 
     from oauth_tokens.models import OAuthCredential
     from tests.fakes.token_server import FakeTokenServer, _new_token
@@ -89,25 +87,15 @@ def main() -> None:
     settings.CLAUDE_OAUTH_TIMEOUT = 10.0
 
     started = time.perf_counter()
-    users = get_user_model().objects.bulk_create(
-        [get_user_model()(username=f"bench{i:06d}") for i in range(n)], batch_size=2000
-    )
-    now = timezone.now()
-    OAuthCredential.objects.bulk_create(
-        [
-            OAuthCredential(
-                owner=user,
-                kind="refreshable",
-                source="user",
-                access_token="sk-ant-oat01-bench-access",
-                refresh_token=token,
-                # All due: expired a while ago up to just inside the buffer.
-                expires_at=now + timedelta(seconds=(i % 600) - 300),
-                scopes=["user:inference"],
-            )
-            for i, (user, token) in enumerate(zip(users, tokens, strict=True))
-        ],
-        batch_size=2000,
+    bench_credentials_create(
+        start=0,
+        stop=n,
+        extra=lambda i, user, now: {
+            "refresh_token": tokens[i],
+            # All due: expired a while ago up to just inside the buffer.
+            "expires_at": now + timedelta(seconds=(i % 600) - 300),
+            "scopes": ["user:inference"],
+        },
     )
     setup_seconds = time.perf_counter() - started
 

@@ -40,6 +40,10 @@ class EncryptedTextField(_EncryptedMixin, models.TextField):
 class EncryptedJSONField(_EncryptedMixin, models.TextField):
     """A JSON value (dict, list, ...) encrypted at rest as one text column."""
 
+    # For django-stubs: the attribute holds decoded JSON, not the column's text.
+    _pyi_private_set_type: Any
+    _pyi_private_get_type: Any
+
     def get_prep_value(self, value: Any) -> Any:
         if value is None:
             return None

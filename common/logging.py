@@ -1,4 +1,8 @@
-"""A logging filter that removes secrets from every record before any handler writes it."""
+"""The one redaction: secrets_redact, and a logging filter that applies it to every record
+before any handler writes it. Other redactions (the task log's, token_client's for server text)
+are layered on secrets_redact rather than repeating it.
+
+Importable before settings are configured (then only the patterns apply)."""
 
 import logging
 import re

@@ -3,12 +3,14 @@
 Stdlib only (and the plain common.errors), no Django: the settings page, management commands,
 the environment loader and the task runner all import it.
 
-Accepted input (see claude-oauth-facts.md and the original design):
+Accepted input (see docs/claude-cli-contract.md#credentials-file):
 - the Claude CLI's file ``{"claudeAiOauth": {"accessToken", "refreshToken", "expiresAt", ...}}``;
-- the original design's flat JSON ``{"access_token", "refresh_token", "expires_at"}``;
+- a flat JSON ``{"access_token", "refresh_token", "expires_at"}`` (the project's first format);
 - a bare setup token from ``claude setup-token`` (``sk-ant-oat...``), optionally as a JSON string.
 
 The renderer only ever writes the CLI's shape: the CLI does not read the flat one.
+
+Token prefixes and the check of a token's characters live here and nowhere else.
 
 Every message is meant for the user. None of them contains a token value or any part of one:
 they name the field and say what was expected, and at most quote a well-known type marker
@@ -30,11 +32,15 @@ from typing import Any
 from common.errors import InputError
 
 __all__ = [
+    "ANTHROPIC_PREFIX",
     "API_KEY_PREFIX",
     "DEFAULT_SCOPES",
     "EXPIRY_MAX",
     "EXPIRY_MIN",
     "INFERENCE_SCOPE",
+    "KIND_ACCESS_TOKEN",
+    "KIND_API_KEY",
+    "KIND_REFRESH_TOKEN",
     "MAX_INPUT_BYTES",
     "MAX_TOKEN_CHARS",
     "REFRESH_TOKEN_PREFIX",
@@ -48,6 +54,9 @@ __all__ = [
     "credentials_file_dumps",
     "credentials_file_render",
     "expiry_parse",
+    "json_type_name",
+    "token_bad_character",
+    "token_kind_by_prefix",
 ]
 
 INFERENCE_SCOPE = "user:inference"
@@ -62,10 +71,19 @@ _MAX_LABEL_CHARS = 200
 _MIN_SETUP_TOKEN_CHARS = 20
 
 # Public type markers, not secrets.
-SETUP_TOKEN_PREFIX = "sk-ant-oat"  # noqa: S105
-REFRESH_TOKEN_PREFIX = "sk-ant-ort"  # noqa: S105
-API_KEY_PREFIX = "sk-ant-api"
-_ANTHROPIC_PREFIX = "sk-ant-"
+ANTHROPIC_PREFIX = "sk-ant-"
+SETUP_TOKEN_PREFIX = ANTHROPIC_PREFIX + "oat"
+REFRESH_TOKEN_PREFIX = ANTHROPIC_PREFIX + "ort"
+API_KEY_PREFIX = ANTHROPIC_PREFIX + "api"
+# What each prefix marks, for token_kind_by_prefix.
+KIND_API_KEY = "api_key"
+KIND_ACCESS_TOKEN = "access_token"  # noqa: S105 (a kind's name)
+KIND_REFRESH_TOKEN = "refresh_token"  # noqa: S105 (a kind's name)
+_PREFIX_KINDS = {
+    API_KEY_PREFIX: KIND_API_KEY,
+    SETUP_TOKEN_PREFIX: KIND_ACCESS_TOKEN,
+    REFRESH_TOKEN_PREFIX: KIND_REFRESH_TOKEN,
+}
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EXPIRY_MIN = datetime(2020, 1, 1, tzinfo=UTC)
@@ -100,6 +118,8 @@ class TokenFormatError(InputError):
 
 
 class CredentialKind(StrEnum):
+    """The one definition (oauth_tokens.models gives the column its labels from it)."""
+
     REFRESHABLE = "refreshable"
     # A static access token: nothing to refresh it with.
     SETUP_TOKEN = "setup_token"  # noqa: S105
@@ -140,7 +160,7 @@ class ParsedCredential:
 # Small helpers
 
 
-def _type_name(value: Any) -> str:
+def json_type_name(value: Any) -> str:
     """Name a value's type the way a user who pasted JSON would."""
     if value is None:
         return "null"
@@ -167,7 +187,7 @@ def _date_text(ms: int) -> str:
 def _token_check(value: Any, *, field: str | None, what: str = "The token") -> str:
     """Validate one token string and return it without surrounding whitespace."""
     if not isinstance(value, str):
-        raise TokenFormatError(f"{what} must be text, found {_type_name(value)}.", field=field)
+        raise TokenFormatError(f"{what} must be text, found {json_type_name(value)}.", field=field)
     token = value.strip()
     if not token:
         raise TokenFormatError(f"{what} is empty.", field=field)
@@ -177,22 +197,42 @@ def _token_check(value: Any, *, field: str | None, what: str = "The token") -> s
             "Copy only the token.",
             field=field,
         )
-    for position, char in enumerate(token, start=1):
-        # Position only, never the character: it is part of the secret.
-        if char.isspace():
-            raise TokenFormatError(
-                f"{what} contains a space or line break (at character {position}). A terminal "
-                "may have wrapped it: copy it again as one line.",
-                field=field,
-            )
-        if not char.isascii() or not char.isprintable():
-            raise TokenFormatError(
-                f"{what} contains a character that is not printable ASCII (at character "
-                f"{position}), such as a control character, a curly quote or an invisible "
-                "character added by an editor. Copy it again from the source.",
-                field=field,
-            )
+    bad = token_bad_character(token)
+    # Position only, never the character: it is part of the secret.
+    if bad is not None and bad[1] == "space":
+        raise TokenFormatError(
+            f"{what} contains a space or line break (at character {bad[0]}). A terminal "
+            "may have wrapped it: copy it again as one line.",
+            field=field,
+        )
+    if bad is not None:
+        raise TokenFormatError(
+            f"{what} contains a character that is not printable ASCII (at character "
+            f"{bad[0]}), such as a control character, a curly quote or an invisible "
+            "character added by an editor. Copy it again from the source.",
+            field=field,
+        )
     return token
+
+
+def token_kind_by_prefix(token: str) -> str | None:
+    """Which kind of Anthropic secret a string is by its public prefix (KIND_API_KEY,
+    KIND_ACCESS_TOKEN for OAuth access and setup tokens, KIND_REFRESH_TOKEN), or None."""
+    for prefix, kind in _PREFIX_KINDS.items():
+        if token.startswith(prefix):
+            return kind
+    return None
+
+
+def token_bad_character(token: str) -> tuple[int, str] | None:
+    """The first character a token (or key) cannot hold: (1-based position, "space" or
+    "unprintable"), or None. Callers word the message; none of them may quote the character."""
+    for position, char in enumerate(token, start=1):
+        if char.isspace():
+            return position, "space"
+        if not (char.isascii() and char.isprintable()):
+            return position, "unprintable"
+    return None
 
 
 def _label_check(value: Any, *, field: str) -> str:
@@ -200,7 +240,9 @@ def _label_check(value: Any, *, field: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise TokenFormatError(f"Expected text or null, found {_type_name(value)}.", field=field)
+        raise TokenFormatError(
+            f"Expected text or null, found {json_type_name(value)}.", field=field
+        )
     label = value.strip()
     if len(label) > _MAX_LABEL_CHARS or not (label.isascii() and label.isprintable()):
         raise TokenFormatError(
@@ -216,7 +258,7 @@ def _scopes_check(values: Any, *, field: str) -> tuple[str, ...]:
     if isinstance(values, str) or not isinstance(values, list | tuple):
         raise TokenFormatError(
             f'Expected a list of scope names such as ["user:inference"], found '
-            f"{_type_name(values)}.",
+            f"{json_type_name(values)}.",
             field=field,
         )
     scopes: list[str] = []
@@ -224,7 +266,7 @@ def _scopes_check(values: Any, *, field: str) -> tuple[str, ...]:
         item_field = f"{field}[{index}]"
         if not isinstance(item, str):
             raise TokenFormatError(
-                f"Expected a scope name (text), found {_type_name(item)}.", field=item_field
+                f"Expected a scope name (text), found {json_type_name(item)}.", field=item_field
             )
         scope = item.strip()
         if (
@@ -363,7 +405,7 @@ def expiry_parse(*, value: Any, field: str = "expires_at") -> datetime | None:
         return _expiry_from_datetime(moment, field=field)
     raise TokenFormatError(
         "Expected a Unix time in seconds or milliseconds, or an ISO 8601 date such as "
-        f"2026-12-01T10:00:00Z; found {_type_name(value)}.",
+        f"2026-12-01T10:00:00Z; found {json_type_name(value)}.",
         field=field,
     )
 
@@ -372,23 +414,32 @@ def expiry_parse(*, value: Any, field: str = "expires_at") -> datetime | None:
 # Parsing
 
 
+_BARE_TOKEN_WRONG_KIND = {
+    KIND_API_KEY: "This is an Anthropic API key (it starts with sk-ant-api), not a Claude login. "
+    "Put it in the API key field instead.",
+    KIND_REFRESH_TOKEN: "This is a refresh token on its own (it starts with sk-ant-ort), which is "
+    "not enough. Paste the whole credentials JSON (~/.claude/.credentials.json), or a setup token "
+    "from `claude setup-token`.",
+}
+_BARE_TOKEN_UNKNOWN = "This is not a kind of Anthropic token that can be used here. " + _SHAPES_HINT
+_ACCESS_TOKEN_WRONG_KIND = {
+    KIND_REFRESH_TOKEN: "This is a refresh token (it starts with sk-ant-ort), not an access token. "
+    "Check that the two tokens are not swapped.",
+    KIND_API_KEY: "This is an Anthropic API key (it starts with sk-ant-api), not an OAuth access "
+    "token. Put it in the API key field instead.",
+}
+_REFRESH_TOKEN_WRONG_KIND = {
+    KIND_ACCESS_TOKEN: "This is an access token (it starts with sk-ant-oat), not a refresh token. "
+    "Check that the two tokens are not swapped.",
+    KIND_API_KEY: "This is an Anthropic API key (it starts with sk-ant-api), not a refresh token.",
+}
+
+
 def _bare_token_parse(token: str) -> ParsedCredential:
     """A lone string: only a setup token is usable; name the other known kinds."""
-    if token.startswith(API_KEY_PREFIX):
-        raise TokenFormatError(
-            "This is an Anthropic API key (it starts with sk-ant-api), not a Claude login. "
-            "Put it in the API key field instead."
-        )
-    if token.startswith(REFRESH_TOKEN_PREFIX):
-        raise TokenFormatError(
-            "This is a refresh token on its own (it starts with sk-ant-ort), which is not "
-            "enough. Paste the whole credentials JSON (~/.claude/.credentials.json), or a "
-            "setup token from `claude setup-token`."
-        )
-    if not token.startswith(SETUP_TOKEN_PREFIX):
-        raise TokenFormatError(
-            "This is not a kind of Anthropic token that can be used here. " + _SHAPES_HINT
-        )
+    kind = token_kind_by_prefix(token)
+    if kind != KIND_ACCESS_TOKEN:
+        raise TokenFormatError(_BARE_TOKEN_WRONG_KIND.get(kind or "", _BARE_TOKEN_UNKNOWN))
     token = _token_check(token, field=None, what="The setup token")
     if len(token) < _MIN_SETUP_TOKEN_CHARS:
         raise TokenFormatError(
@@ -411,18 +462,9 @@ def _access_token_check(obj: Mapping[str, Any], key: str, *, field: str) -> str:
     if key not in obj or obj[key] is None:
         raise TokenFormatError("The access token is missing; it is required.", field=field)
     token = _token_check(obj[key], field=field, what="The access token")
-    if token.startswith(REFRESH_TOKEN_PREFIX):
-        raise TokenFormatError(
-            "This is a refresh token (it starts with sk-ant-ort), not an access token. "
-            "Check that the two tokens are not swapped.",
-            field=field,
-        )
-    if token.startswith(API_KEY_PREFIX):
-        raise TokenFormatError(
-            "This is an Anthropic API key (it starts with sk-ant-api), not an OAuth access "
-            "token. Put it in the API key field instead.",
-            field=field,
-        )
+    wrong = _ACCESS_TOKEN_WRONG_KIND.get(token_kind_by_prefix(token) or "")
+    if wrong:
+        raise TokenFormatError(wrong, field=field)
     return token
 
 
@@ -432,17 +474,9 @@ def _refresh_token_check(obj: Mapping[str, Any], key: str, *, field: str, access
     if value is None or (isinstance(value, str) and not value.strip()):
         return ""
     token = _token_check(value, field=field, what="The refresh token")
-    if token.startswith(SETUP_TOKEN_PREFIX):
-        raise TokenFormatError(
-            "This is an access token (it starts with sk-ant-oat), not a refresh token. "
-            "Check that the two tokens are not swapped.",
-            field=field,
-        )
-    if token.startswith(API_KEY_PREFIX):
-        raise TokenFormatError(
-            "This is an Anthropic API key (it starts with sk-ant-api), not a refresh token.",
-            field=field,
-        )
+    wrong = _REFRESH_TOKEN_WRONG_KIND.get(token_kind_by_prefix(token) or "")
+    if wrong:
+        raise TokenFormatError(wrong, field=field)
     if token == access:
         raise TokenFormatError(
             "The refresh token is the same as the access token. Copy both again.", field=field
@@ -492,7 +526,7 @@ def _flat_parse(obj: Mapping[str, Any]) -> ParsedCredential:
         if not isinstance(scope, str):
             raise TokenFormatError(
                 "Expected the scopes as space-separated text such as "
-                f'"user:inference user:profile", found {_type_name(scope)}.',
+                f'"user:inference user:profile", found {json_type_name(scope)}.',
                 field="scope",
             )
         parsed_scopes = _scopes_check(scope.split(), field="scope")
@@ -523,7 +557,8 @@ def _cli_parse(inner: Any) -> ParsedCredential:
         )
     if not isinstance(inner, Mapping):
         raise TokenFormatError(
-            f"Expected an object {{...}}, found {_type_name(inner)}. Copy the whole file again.",
+            f"Expected an object {{...}}, found {json_type_name(inner)}. "
+            "Copy the whole file again.",
             field=_CLI,
         )
     access_field = f"{_CLI}.accessToken"
@@ -583,13 +618,13 @@ def _text_parse(text: str) -> ParsedCredential:
     stripped = text.strip()
     if not stripped:
         raise TokenFormatError("No credentials were given. " + _SHAPES_HINT)
-    if stripped.startswith(_ANTHROPIC_PREFIX):
+    if stripped.startswith(ANTHROPIC_PREFIX):
         return _bare_token_parse(stripped)
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
         # error.msg never contains the document; lineno/colno point into what the user pasted.
-        if _ANTHROPIC_PREFIX in text:
+        if ANTHROPIC_PREFIX in text:
             raise TokenFormatError(
                 "The input is not valid JSON and not a bare token. Paste only the token itself "
                 "(starting with sk-ant-oat), without a variable name, or the whole credentials "
@@ -602,7 +637,7 @@ def _text_parse(text: str) -> ParsedCredential:
     except RecursionError:
         raise TokenFormatError("The JSON is nested too deeply. " + _SHAPES_HINT) from None
     if isinstance(value, str):
-        if not value.strip().startswith(_ANTHROPIC_PREFIX):
+        if not value.strip().startswith(ANTHROPIC_PREFIX):
             raise TokenFormatError(
                 "A JSON string here must be a setup token from `claude setup-token` (it starts "
                 "with sk-ant-oat). " + _SHAPES_HINT
@@ -611,7 +646,7 @@ def _text_parse(text: str) -> ParsedCredential:
     if isinstance(value, Mapping):
         return _mapping_parse(value)
     raise TokenFormatError(
-        f"Expected a JSON object {{...}} or a setup token, found {_type_name(value)}. "
+        f"Expected a JSON object {{...}} or a setup token, found {json_type_name(value)}. "
         + _SHAPES_HINT
     )
 
@@ -632,7 +667,7 @@ def credential_input_parse(*, raw: str | bytes | Mapping[str, Any]) -> ParsedCre
         raise TokenFormatError("No credentials were given. " + _SHAPES_HINT)
     else:
         raise TokenFormatError(
-            f"Expected text, bytes or a mapping, found {_type_name(raw)}. " + _SHAPES_HINT
+            f"Expected text, bytes or a mapping, found {json_type_name(raw)}. " + _SHAPES_HINT
         )
     if size > MAX_INPUT_BYTES:
         raise TokenFormatError(

@@ -1,9 +1,15 @@
-"""The original design's ClaudeOAuthManager, kept as a thin face over oauth_tokens.services.
+"""ClaudeOAuthManager: the public API of the project's original design, kept as a thin,
+documented facade over oauth_tokens.services.
 
-Two modes, as in the design: tokens from the environment (the global credential in the database,
-refreshed with single flight) or tokens handed in as a dict. A dict given together with an owner
-is stored for that user; without one it stays in memory and `ensure_valid_token()` returns the
-refreshed tokens for the caller to save, as the original did.
+The app's own code (views, the task runner, the admin, commands) calls oauth_tokens.services
+directly; this class is for code written against the original API, and its test
+(tests/oauth_tokens/test_manager.py) keeps it working. It holds no rule of its own: parsing is
+oauth_tokens.formats, storing, seeding and refreshing are the services.
+
+Two modes: tokens from the environment (the global credential in the database, refreshed with
+single flight; docs/claude-cli-contract.md#environment-precedence) or tokens handed in as a dict.
+A dict given together with an owner is stored for that user; without one it stays in memory and
+`ensure_valid_token()` returns the refreshed tokens for the caller to save.
 """
 
 import logging
@@ -11,7 +17,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from .formats import ParsedCredential, TokenFormatError, credential_input_parse
@@ -32,7 +38,7 @@ logger = logging.getLogger("oauth_tokens.manager")
 
 
 class ClaudeOAuthManager:
-    def __init__(self, *, owner: AbstractBaseUser | None = None) -> None:
+    def __init__(self, *, owner: User | None = None) -> None:
         self.owner = owner
         self.credential_id: int | None = None
         self.last_error = ""

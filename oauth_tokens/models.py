@@ -4,10 +4,13 @@ from django.db.models import Q
 
 from common.fields import EncryptedTextField
 
+from .formats import CredentialKind
 
-class CredentialKind(models.TextChoices):
-    REFRESHABLE = "refreshable", "Refreshable (access + refresh token)"
-    SETUP_TOKEN = "setup_token", "Long-lived token (claude setup-token)"
+# The parser owns the kinds (it decides them); the column only adds labels for people.
+CREDENTIAL_KIND_CHOICES = [
+    (CredentialKind.REFRESHABLE.value, "Refreshable (access + refresh token)"),
+    (CredentialKind.SETUP_TOKEN.value, "Long-lived token (claude setup-token)"),
+]
 
 
 class CredentialSource(models.TextChoices):
@@ -38,7 +41,7 @@ class OAuthCredential(models.Model):
         related_name="oauth_credential",
         help_text="Empty for the global credential from the server environment.",
     )
-    kind = models.CharField(max_length=16, choices=CredentialKind.choices)
+    kind = models.CharField(max_length=16, choices=CREDENTIAL_KIND_CHOICES)
     source = models.CharField(max_length=16, choices=CredentialSource.choices)
     access_token = EncryptedTextField()
     refresh_token = EncryptedTextField(blank=True, default="")

@@ -5,14 +5,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Case, CharField, Count, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from .models import CredentialKind, CredentialStatus, OAuthCredential
 
 
-def credential_for_user(*, user: AbstractBaseUser) -> OAuthCredential | None:
+def credential_for_user(*, user: User) -> OAuthCredential | None:
     return OAuthCredential.objects.filter(owner=user).first()
 
 

@@ -1,11 +1,13 @@
 """HTTP side of a Claude OAuth refresh: one POST to the token endpoint, with bounded retries.
 
-No database and no Django: stdlib + requests only, so it can be imported and tested without
-settings. The caller passes a RefreshConfig built from settings and stores the TokenGrant.
+No database and no settings of its own: the caller passes a RefreshConfig built from settings
+and stores the TokenGrant. Its one project import is common.logging's redaction, which works
+before settings are configured, so this module still runs in a bare process (bench/).
 
-The request mirrors what the real Claude Code CLI sends (see claude-oauth-facts.md): a JSON
-body with grant_type, refresh_token, client_id and scope. Refresh tokens rotate and are
-single use, so a 400 invalid_grant is final and never retried.
+The request mirrors what the real Claude Code CLI sends
+(docs/claude-cli-contract.md#refresh-request): a JSON body with grant_type, refresh_token,
+client_id and scope. Refresh tokens rotate and are single use, so a 400 invalid_grant is final
+and never retried.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+
+from common.logging import REDACTED, secrets_redact
 
 __all__ = [
     "DEFAULT_CLIENT_ID",
@@ -61,7 +65,6 @@ _OAUTH_ERROR_CODES = frozenset(
 )
 _MAX_ERROR_FIELD_CHARS = 200
 
-_TOKEN_RE = re.compile(r"sk-ant-[A-Za-z0-9_-]+")
 _OPAQUE_RE = re.compile(r"[A-Za-z0-9_-]{20,}")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]+")
 
@@ -78,9 +81,14 @@ def _thread_session() -> requests.Session:
 
 
 def redact(text: str) -> str:
-    """Hide anything that could be a credential in server-supplied text before showing it."""
-    text = _TOKEN_RE.sub("[redacted]", text)
-    text = _OPAQUE_RE.sub("[redacted]", text)
+    """Hide anything that could be a credential in server-supplied text before showing it.
+
+    Layered on common.logging.secrets_redact (the one redaction: token shapes, secret fields,
+    configured secrets); added here for text from a remote server: any long opaque run (a token
+    of a shape we do not know), control characters, and a length cap.
+    """
+    text = secrets_redact(text)
+    text = _OPAQUE_RE.sub(REDACTED, text)
     # Log/HTML safety: no newlines or control characters from a remote server.
     text = _CONTROL_RE.sub(" ", text).strip()
     if len(text) > _MAX_ERROR_FIELD_CHARS:

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.http import HttpRequest
 
 from .models import CodingTask
 
@@ -20,5 +21,5 @@ class CodingTaskAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in CodingTask._meta.fields]
     date_hierarchy = "created_at"
 
-    def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # tasks are submitted by users through the app

@@ -220,7 +220,7 @@ def container_run(
         if not container.put_archive(HOME, _tar(spec.files)):
             raise ContainerError("Docker refused the task's input files.")
         container.start()
-        on_started(container.id)
+        on_started(container_id_of(container))
         outcome = _watch(container, spec, on_output, should_cancel)
         outcome.outputs = _collect(container, OUT_DIR, OUTPUT_FILES, max_output_bytes)
         for path in spec.read_back:
@@ -281,7 +281,7 @@ def _watch(
             break
     streamer.join(timeout=10)
     return ContainerOutcome(
-        container_id=container.id,
+        container_id=container_id_of(container),
         exit_code=result.get("code"),
         timed_out=timed_out,
         cancelled=cancelled,
@@ -316,6 +316,13 @@ def containers_ours(*, client: docker.DockerClient) -> list[Container]:
     """Every container of this installation on this engine (by label), running or not."""
     labels = [f"app={APP_LABEL}", f"{INSTANCE_LABEL}={instance_id()}"]
     return client.containers.list(all=True, filters={"label": labels})
+
+
+def container_id_of(container: Container) -> str:
+    """Docker's types allow a model without an id; a container the engine gave us has one."""
+    if not container.id:
+        raise ContainerError("Docker returned a container without an id.")
+    return container.id
 
 
 def container_stop_remove(*, client: docker.DockerClient, container_id: str) -> bool:

@@ -1,15 +1,15 @@
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
 from .models import CodingTask
 
 
-def tasks_for_user(*, user: AbstractBaseUser) -> QuerySet[CodingTask]:
+def tasks_for_user(*, user: User) -> QuerySet[CodingTask]:
     return CodingTask.objects.filter(owner=user).defer("log", "diff")
 
 
-def task_get_for_user(*, user: AbstractBaseUser, task_id: int) -> CodingTask:
+def task_get_for_user(*, user: User, task_id: int) -> CodingTask:
     """The user's own task; another user's task is a 404, as if it did not exist."""
     return get_object_or_404(CodingTask, pk=task_id, owner=user)
 

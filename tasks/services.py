@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from .background import run_coding_task
 from .containers import (
+    container_id_of,
     container_stop_remove,
     containers_ours,
     docker_client,
@@ -28,7 +29,7 @@ logger = logging.getLogger("tasks.services")
 @transaction.atomic
 def task_create(
     *,
-    owner: AbstractBaseUser,
+    owner: User,
     repo_url: str,
     prompt: str,
     branch: str = "",
@@ -118,7 +119,7 @@ def tasks_recover() -> RecoveryReport:
         task_id = container.labels.get("claude-runner.task-id", "")
         if task_id.isdigit() and int(task_id) in live_ids:
             continue
-        if container_stop_remove(client=client, container_id=container.id):
+        if container_stop_remove(client=client, container_id=container_id_of(container)):
             report.containers_removed += 1
             logger.warning("Removed orphaned container %s (task %s)", container.short_id, task_id)
     return report

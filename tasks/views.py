@@ -1,8 +1,11 @@
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRefresh
+
+from common.http import AuthenticatedRequest
 
 from .forms import TaskForm
 from .selectors import diff_lines, task_get_for_user, tasks_for_user
@@ -11,7 +14,7 @@ from .validation import TaskInputError
 
 
 @require_http_methods(["GET", "POST"])
-def task_list(request: HttpRequest) -> HttpResponse:
+def task_list(request: AuthenticatedRequest) -> HttpResponse:
     form = TaskForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -25,19 +28,18 @@ def task_list(request: HttpRequest) -> HttpResponse:
     return render(request, "tasks/list.html", {"form": form, "page": page})
 
 
-def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
+def task_detail(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
     task = task_get_for_user(user=request.user, task_id=task_id)
     context = {"task": task, "diff": diff_lines(diff=task.diff)}
     # HTMX polls only the live part while the task runs.
     template = "tasks/_live.html" if request.htmx else "tasks/detail.html"
-    response = render(request, template, context)
     if request.htmx and task.is_finished:
-        response["HX-Refresh"] = "true"  # show the full result once, then stop polling
-    return response
+        return HttpResponseClientRefresh()  # show the full result once, then stop polling
+    return render(request, template, context)
 
 
 @require_POST
-def task_cancel_view(request: HttpRequest, task_id: int) -> HttpResponse:
+def task_cancel_view(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
     task = task_get_for_user(user=request.user, task_id=task_id)
     status = task_cancel(task=task)
     if status == "cancelled":

@@ -3,6 +3,7 @@
 import json
 import logging
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 PAGE = reverse("accounts:code_agent_settings")
 REFRESH = reverse("accounts:code_agent_tokens_refresh")
-HTMX = {"HTTP_HX_REQUEST": "true"}
+HTMX: dict[str, Any] = {"HTTP_HX_REQUEST": "true"}
 
 ACCESS = "sk-ant-oat01-page-test-access-token-0123456789"
 SETUP_TOKEN = "sk-ant-oat01-setup-token-for-the-page-0123456789abcdef"

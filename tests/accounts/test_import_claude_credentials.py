@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from accounts.services import CredentialsNotFound, claude_credentials_read
+from accounts.local_install import CredentialsNotFound, claude_credentials_read
 from oauth_tokens.models import CredentialSource, OAuthCredential
 
 pytestmark = pytest.mark.django_db

@@ -216,6 +216,7 @@ def run_agent(
             credentials_after = next(iter(creds.values()), None)
         except docker.errors.NotFound:
             credentials_after = None
+        assert container.id
         inspect = client.api.inspect_container(container.id)
     finally:
         container.remove(force=True)

@@ -51,7 +51,7 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def page(browser):  # type: ignore[no-untyped-def]
+def page(browser):
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     page = context.new_page()
     page.set_default_timeout(10_000)
@@ -60,7 +60,7 @@ def page(browser):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def screenshot(page):  # type: ignore[no-untyped-def]
+def screenshot(page):
     """Save a full-page screenshot under test-output/screenshots/ (git-ignored)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
@@ -73,7 +73,7 @@ def screenshot(page):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def logged_in_page(page, live_server, user):  # type: ignore[no-untyped-def]
+def logged_in_page(page, live_server, user):
     """The `alice` user, logged in through the real login form."""
     page.goto(f"{live_server.url}/accounts/login/")
     page.fill("#id_username", "alice")

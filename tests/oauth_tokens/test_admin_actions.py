@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from oauth_tokens import admin as credentials_admin
+from oauth_tokens.admin import credentials as credentials_admin
 from oauth_tokens.models import CredentialStatus, OAuthCredential
 from oauth_tokens.services import credential_ensure_fresh
 

@@ -5,9 +5,9 @@ import logging
 
 import pytest
 
-from accounts.selectors import preferences_get
+from accounts.selectors import auth_method_for_user, preferences_get
 from oauth_tokens.models import CredentialSource, OAuthCredential
-from oauth_tokens.services import AuthUnavailable, auth_method_resolve
+from oauth_tokens.services import AuthUnavailable
 
 pytestmark = pytest.mark.django_db
 
@@ -61,9 +61,9 @@ def test_priority_table(combo, oauth_settings, env_oauth, make_credential, user)
     want = expected(*combo)
     if want[0] == "error":
         with pytest.raises(AuthUnavailable, match=want[1]):
-            auth_method_resolve(user=user)
+            auth_method_for_user(user=user)
         return
-    result = auth_method_resolve(user=user)
+    result = auth_method_for_user(user=user)
     assert (result.method, result.source) == want
     # OAuth asked for but no tokens anywhere: the API key runs it, and the result says why.
     assert result.fallback is (toggle and not tokens and not global_on)
@@ -85,7 +85,7 @@ def test_user_oauth_refresh_failure_falls_back_to_api_key(
     credential = make_credential(user, expires_in=-30)
     token_server.revoke(credential.refresh_token)
 
-    result = auth_method_resolve(user=user)
+    result = auth_method_for_user(user=user)
     assert result.method == "api_key" and result.fallback
     assert result.api_key == USER_KEY
     assert result.oauth_error.startswith("Invalid OAuth tokens in user preferences:")
@@ -101,7 +101,7 @@ def test_transient_failure_without_api_key_says_refresh_failed(
     make_credential(user, expires_in=-30)
     token_server.fail_next(503, times=10)
     with pytest.raises(AuthUnavailable, match=r"^OAuth token refresh failed: .*503"):
-        auth_method_resolve(user=user)
+        auth_method_for_user(user=user)
 
 
 def test_invalid_tokens_without_api_key_fails_with_the_design_message(
@@ -111,7 +111,7 @@ def test_invalid_tokens_without_api_key_fails_with_the_design_message(
     credential = make_credential(user, expires_in=-30)
     token_server.revoke(credential.refresh_token)
     with pytest.raises(AuthUnavailable, match=r"^Invalid OAuth tokens in user preferences: "):
-        auth_method_resolve(user=user)
+        auth_method_for_user(user=user)
 
 
 def test_expired_token_is_refreshed_before_the_task(
@@ -119,7 +119,7 @@ def test_expired_token_is_refreshed_before_the_task(
 ):
     set_prefs(user, use_oauth=True)
     make_credential(user, expires_in=-30)
-    result = auth_method_resolve(user=user)
+    result = auth_method_for_user(user=user)
     assert result.method == "oauth" and result.refreshed
     assert result.oauth.access_token == token_server.last_grant["access_token"]
 
@@ -128,7 +128,7 @@ def test_preview_never_refreshes_or_writes(oauth_settings, token_server, make_cr
     set_prefs(user, use_oauth=True)
     credential = make_credential(user, expires_in=-30)
     before = OAuthCredential.objects.get(pk=credential.pk).updated_at
-    result = auth_method_resolve(user=user, refresh=False)
+    result = auth_method_for_user(user=user, refresh=False)
     assert result.method == "oauth" and result.refresh_due
     assert "refreshed before the task" in result.reason
     assert token_server.request_count == 0
@@ -139,7 +139,7 @@ def test_global_oauth_with_empty_access_token_says_missing(oauth_settings, user)
     oauth_settings.CLAUDE_USE_OAUTH = True
     oauth_settings.CLAUDE_ACCESS_TOKEN = ""
     with pytest.raises(AuthUnavailable, match=r"^Missing OAuth tokens: .*CLAUDE_ACCESS_TOKEN"):
-        auth_method_resolve(user=user)
+        auth_method_for_user(user=user)
 
 
 def test_global_oauth_with_bad_expiry_names_the_variable(oauth_settings, user):
@@ -148,7 +148,7 @@ def test_global_oauth_with_bad_expiry_names_the_variable(oauth_settings, user):
     oauth_settings.CLAUDE_REFRESH_TOKEN = "sk-ant-ort01-global-refresh-from-env"
     oauth_settings.CLAUDE_EXPIRES_AT = "tomorrow"
     with pytest.raises(AuthUnavailable, match="CLAUDE_EXPIRES_AT"):
-        auth_method_resolve(user=user)
+        auth_method_for_user(user=user)
 
 
 class TestEnvironmentSeeding:
@@ -157,7 +157,7 @@ class TestEnvironmentSeeding:
     ):
         env_oauth()
         oauth_settings.CLAUDE_EXPIRES_AT = "2021-01-01T00:00:00Z"  # expired: forces a refresh
-        first = auth_method_resolve(user=user)
+        first = auth_method_for_user(user=user)
         assert first.source == "environment" and first.refreshed
         row = OAuthCredential.objects.get(owner__isnull=True)
         assert row.source == CredentialSource.ENVIRONMENT
@@ -165,7 +165,7 @@ class TestEnvironmentSeeding:
         assert rotated != oauth_settings.CLAUDE_REFRESH_TOKEN
 
         # A "restart" with the same environment keeps the rotated token, no re-seed.
-        second = auth_method_resolve(user=other_user)
+        second = auth_method_for_user(user=other_user)
         assert not second.refreshed
         assert OAuthCredential.objects.get(pk=row.pk).refresh_token == rotated
         assert OAuthCredential.objects.filter(owner__isnull=True).count() == 1
@@ -174,12 +174,12 @@ class TestEnvironmentSeeding:
         self, oauth_settings, env_oauth, token_server, user, caplog
     ):
         env_oauth()
-        auth_method_resolve(user=user)
+        auth_method_for_user(user=user)
         row = OAuthCredential.objects.get(owner__isnull=True)
         oauth_settings.CLAUDE_ACCESS_TOKEN = "sk-ant-oat01-a-brand-new-access-token"
         oauth_settings.CLAUDE_REFRESH_TOKEN = token_server.issue()
         caplog.set_level(logging.INFO)
-        result = auth_method_resolve(user=user)
+        result = auth_method_for_user(user=user)
         assert result.oauth.access_token == "sk-ant-oat01-a-brand-new-access-token"
         reseeded = OAuthCredential.objects.get(owner__isnull=True)
         assert reseeded.pk == row.pk

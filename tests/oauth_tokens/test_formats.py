@@ -38,7 +38,7 @@ REFRESH = "sk-ant-ort01-" + REFRESH_BODY
 API_KEY = "sk-ant-api03-" + ACCESS_BODY
 
 INFERENCE_ONLY = ("user:inference",)
-# From claude-oauth-facts.md: expiresAt 1795914568578 ms.
+# docs/claude-cli-contract.md#credentials-file: expiresAt 1795914568578 ms.
 FACTS_EXPIRES_MS = 1795914568578
 FACTS_EXPIRES = datetime(2026, 11, 29, 1, 9, 28, 578000, tzinfo=UTC)
 DEC_1 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
@@ -84,7 +84,7 @@ def parse_error(raw: Any) -> TokenFormatError:
 
 
 # ---------------------------------------------------------------------------------------------
-# Accepted: the original design's flat JSON
+# Accepted: the flat JSON (the project's first format)
 
 
 @pytest.mark.parametrize(
@@ -702,7 +702,7 @@ def test_render_produces_the_cli_shape_with_milliseconds() -> None:
         subscription_type="max",
         rate_limit_tier="default_claude_max_20x",
     )
-    assert rendered == cli_file()  # exactly the example in claude-oauth-facts.md
+    assert rendered == cli_file()  # docs/claude-cli-contract.md#credentials-file
     assert isinstance(rendered["claudeAiOauth"]["expiresAt"], int)
 
 

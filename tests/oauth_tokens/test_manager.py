@@ -1,4 +1,4 @@
-"""The original design's ClaudeOAuthManager API on top of the services."""
+"""ClaudeOAuthManager, the facade kept from the project's first design, on top of the services."""
 
 import json
 import time

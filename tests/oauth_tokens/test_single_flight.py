@@ -30,6 +30,7 @@ def test_twenty_threads_cause_one_refresh(oauth_settings, token_server, make_cre
             barrier.wait()
             result = credential_ensure_fresh(credential_id=credential.pk)
             assert result.ok, result.error
+            assert result.snapshot is not None
             tokens.append(result.snapshot.access_token)
         except BaseException as exc:  # reported below; a thread must not swallow it
             errors.append(exc)

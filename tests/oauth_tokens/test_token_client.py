@@ -9,6 +9,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from typing import Any
 
 import pytest
 import requests
@@ -25,7 +26,7 @@ from oauth_tokens.token_client import (
 )
 from tests.fakes.token_server import FakeTokenServer
 
-# Literal values from claude-oauth-facts.md: what the real CLI sends.
+# What the real CLI sends: docs/claude-cli-contract.md#refresh-request.
 CLI_CLIENT_ID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e"
 CLI_SCOPE = (
     "user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload"
@@ -55,7 +56,7 @@ class FakeClock:
 
 def config(url: str, **overrides: float) -> RefreshConfig:
     # Small backoff so retry tests stay fast even where real sleeps happen.
-    values: dict[str, float] = {"backoff_base_seconds": 0.01, "backoff_max_seconds": 0.05}
+    values: dict[str, Any] = {"backoff_base_seconds": 0.01, "backoff_max_seconds": 0.05}
     values.update(overrides)
     return RefreshConfig(token_url=url, client_id=DEFAULT_CLIENT_ID, scope=DEFAULT_SCOPE, **values)
 
@@ -112,6 +113,7 @@ def test_success_sends_exactly_the_cli_request_and_rotates(
     assert grant.account_email == "user@example.com"
     assert grant.attempts == 1
     # The new refresh token works; the old one is spent.
+    assert grant.refresh_token is not None
     assert token_server.is_valid(grant.refresh_token)
     assert not token_server.is_valid(old)
 

@@ -224,7 +224,8 @@ def test_rotation_allowed_gives_the_refresh_token_and_saves_what_the_cli_rotated
     assert task.status == TaskStatus.SUCCEEDED, task.error_message
     report = auth_report(task)
     assert report["refresh_token_present"] is True
-    # The original design's variables, as secret files: present by name, not in inspect.
+    # CLAUDE_ACCESS_TOKEN etc. (docs/claude-cli-contract.md#environment-precedence), as secret
+    # files: present by name, not in inspect.
     assert {"CLAUDE_ACCESS_TOKEN", "CLAUDE_REFRESH_TOKEN"} <= set(report["env_names"])
     assert watcher.inspected and given_refresh not in watcher.text
     credential.refresh_from_db()

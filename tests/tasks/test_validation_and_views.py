@@ -212,16 +212,3 @@ def test_cancel_needs_post_and_csrf(client, user):
 
 def test_home_goes_to_tasks(user_client):
     assert user_client.get("/")["Location"] == reverse("tasks:list")
-
-
-def test_an_auth_rejection_from_the_api_says_what_to_do():
-    from tasks.containers import ContainerOutcome
-    from tasks.runner import _verdict
-
-    status, message = _verdict(
-        ContainerOutcome(container_id="c", exit_code=1),
-        {"type": "result", "is_error": True, "api_error_status": 401, "result": "401"},
-    )
-    assert status == TaskStatus.FAILED
-    assert "rejected the credentials (HTTP 401)" in message
-    assert "Code agent settings page" in message

@@ -1,7 +1,6 @@
 import json
 import signal
 import threading
-import time
 from datetime import timedelta
 from types import FrameType
 from typing import Any
@@ -9,14 +8,17 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
-from django.utils.timesince import timesince, timeuntil
 
 from oauth_tokens.selectors import RefreshTarget, credentials_refresh_targets
 from oauth_tokens.services import (
+    CredentialRefreshOutcome,
     RefreshManySummary,
-    RefreshOutcome,
     RefreshOutcomeKind,
+    RefreshProgress,
     credentials_refresh_many,
+    refresh_dry_run_json,
+    refresh_summary_json,
+    refresh_target_words,
 )
 
 EXIT_OK = 0
@@ -26,8 +28,6 @@ EXIT_INTERRUPTED = 130  # Ctrl-C / SIGTERM: stopped early, the summary is partia
 
 DEFAULT_CONCURRENCY = 8  # parallel token requests; the real endpoint rate-limits bursts
 MAX_CONCURRENCY = 256
-_PROGRESS_EVERY_SECONDS = 0.1
-_BAR_WIDTH = 30
 
 
 class Command(BaseCommand):
@@ -108,19 +108,19 @@ class Command(BaseCommand):
             raise CommandError(
                 "No refreshable credential for: " + ", ".join(missing), returncode=EXIT_USAGE
             )
-        context = {
-            "mode": "all" if options["all"] else "users" if user else "window",
-            "window": window,
-        }
+        mode = "all" if options["all"] else "users" if user else "window"
         if options["dry_run"]:
-            self._dry_run(targets, context)
+            self._dry_run(targets, mode=mode, window=window)
             return
         summary = self._run(targets, force=force, window=window, concurrency=concurrency)
         code = (
             EXIT_INTERRUPTED if summary.interrupted else EXIT_FAILED if summary.failed else EXIT_OK
         )
         if self._json:
-            self.stdout.write(_dumps(_summary_json(summary, context, code)))
+            payload = refresh_summary_json(
+                summary=summary, mode=mode, window=window, exit_code=code
+            )
+            self.stdout.write(_dumps(payload))
         else:
             self._summary_print(summary, concurrency=concurrency, window=window, missing=missing)
         if code == EXIT_INTERRUPTED:
@@ -133,29 +133,17 @@ class Command(BaseCommand):
 
     # -- dry run ------------------------------------------------------------------------------
 
-    def _dry_run(self, targets: list[RefreshTarget], context: dict[str, Any]) -> None:
+    def _dry_run(self, targets: list[RefreshTarget], *, mode: str, window: int | None) -> None:
         if self._json:
-            payload = {
-                **_context_json(context),
-                "dry_run": True,
-                "selected": len(targets),
-                "results": [
-                    {
-                        "credential_id": target.credential_id,
-                        "owner": target.owner or None,
-                        "outcome": "would_refresh",
-                        "expires_at": target.expires_at.isoformat() if target.expires_at else None,
-                    }
-                    for target in targets
-                ],
-            }
-            self.stdout.write(_dumps(payload))
+            self.stdout.write(
+                _dumps(refresh_dry_run_json(targets=targets, mode=mode, window=window))
+            )
             return
         now = timezone.now()
         for target in targets:
             self.stdout.write(
                 f"would refresh {target.owner or 'global'} (credential {target.credential_id}): "
-                f"{_expiry_words(target, now)}"
+                f"{refresh_target_words(target=target, now=now)}"
             )
         self.stdout.write(f"Dry run: {len(targets)} credential(s) would be refreshed.")
 
@@ -165,9 +153,9 @@ class Command(BaseCommand):
         self, targets: list[RefreshTarget], *, force: bool, window: int | None, concurrency: int
     ) -> RefreshManySummary:
         stop = threading.Event()
-        progress = _Progress(self.stdout, total=len(targets)) if self._bar_wanted() else None
+        progress = RefreshProgress(self.stdout, total=len(targets)) if self._bar_wanted() else None
 
-        def on_outcome(outcome: RefreshOutcome) -> None:
+        def on_outcome(outcome: CredentialRefreshOutcome) -> None:
             if progress is not None:
                 progress.add(outcome)
             elif not self._json and self._verbosity >= 1:
@@ -183,7 +171,7 @@ class Command(BaseCommand):
             stop.set()
 
         # Signals reach only the main thread; elsewhere (tests calling in a thread) skip them.
-        handlers: dict[int, Any] = {}
+        handlers: dict[signal.Signals, Any] = {}
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGINT, signal.SIGTERM):
                 handlers[signum] = signal.signal(signum, on_signal)
@@ -208,7 +196,7 @@ class Command(BaseCommand):
             return False
         return self.stdout.isatty()
 
-    def _outcome_print(self, outcome: RefreshOutcome) -> None:
+    def _outcome_print(self, outcome: CredentialRefreshOutcome) -> None:
         line = f"{outcome.outcome} {outcome.label}"
         if outcome.reason:
             line += f": {outcome.reason}"
@@ -255,98 +243,8 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(line))
 
 
-class _Progress:
-    """A one-line progress bar redrawn in place, at most ten times a second."""
-
-    def __init__(self, out: Any, *, total: int) -> None:
-        self.out = out
-        self.total = total
-        self.counts = {
-            RefreshOutcomeKind.REFRESHED: 0,
-            RefreshOutcomeKind.SKIPPED: 0,
-            RefreshOutcomeKind.FAILED: 0,
-        }
-        self.started = time.monotonic()
-        self.drawn_at = 0.0
-        self.width = 0
-
-    @property
-    def done(self) -> int:
-        return sum(self.counts.values())
-
-    def add(self, outcome: RefreshOutcome) -> None:
-        self.counts[outcome.outcome] += 1
-        now = time.monotonic()
-        if now - self.drawn_at >= _PROGRESS_EVERY_SECONDS or self.done == self.total:
-            self.drawn_at = now
-            self.draw()
-
-    def draw(self) -> None:
-        share = self.done / self.total if self.total else 1.0
-        filled = int(share * _BAR_WIDTH)
-        line = (
-            f"[{'#' * filled}{'-' * (_BAR_WIDTH - filled)}] {self.done}/{self.total} "
-            f"{share:4.0%}  refreshed {self.counts[RefreshOutcomeKind.REFRESHED]}, "
-            f"skipped {self.counts[RefreshOutcomeKind.SKIPPED]}, "
-            f"failed {self.counts[RefreshOutcomeKind.FAILED]}  "
-            f"{time.monotonic() - self.started:.1f} s"
-        )
-        self.width = max(self.width, len(line))
-        self.out.write("\r" + line.ljust(self.width), ending="")
-        self.out.flush()
-
-    def clear(self) -> None:
-        if self.width:
-            self.out.write("\r" + " " * self.width + "\r", ending="")
-            self.out.flush()
-
-    def finish(self) -> None:
-        self.draw()
-        self.out.write("")  # end the bar's line
-
-
 def _buffer_seconds() -> int:
     return int(settings.CLAUDE_OAUTH_REFRESH_BUFFER)
-
-
-def _expiry_words(target: RefreshTarget, now: Any) -> str:
-    if target.expires_at is None:
-        return "never expires"
-    exact = target.expires_at.isoformat(timespec="seconds")
-    if target.expires_at <= now:
-        return f"expired {timesince(target.expires_at, now)} ago ({exact})"
-    return f"expires in {timeuntil(target.expires_at, now)} ({exact})"
-
-
-def _context_json(context: dict[str, Any]) -> dict[str, Any]:
-    return {"mode": context["mode"], "within_seconds": context["window"]}
-
-
-def _summary_json(
-    summary: RefreshManySummary, context: dict[str, Any], code: int
-) -> dict[str, Any]:
-    return {
-        **_context_json(context),
-        "dry_run": False,
-        "selected": summary.selected,
-        "refreshed": summary.refreshed,
-        "skipped": summary.skipped,
-        "failed": summary.failed,
-        "not_attempted": summary.not_attempted,
-        "interrupted": summary.interrupted,
-        "seconds": round(summary.seconds, 3),
-        "exit_code": code,
-        "results": [
-            {
-                "credential_id": outcome.credential_id,
-                "owner": outcome.owner or None,
-                "outcome": outcome.outcome,
-                "reason": outcome.reason,
-                "permanent": outcome.permanent,
-            }
-            for outcome in summary.outcomes
-        ],
-    }
 
 
 def _dumps(payload: dict[str, Any]) -> str:

@@ -5,13 +5,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from accounts.services import (
-    CredentialsNotFound,
-    claude_credentials_read,
-    code_agent_status_get,
-    credential_import,
-    token_status_get,
-)
+from accounts.local_install import CredentialsNotFound, claude_credentials_read
+from accounts.selectors import code_agent_status_get, token_status_get
+from accounts.services import credential_import
 from oauth_tokens.formats import TokenFormatError
 
 

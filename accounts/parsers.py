@@ -1,0 +1,274 @@
+"""The two other inputs of the Code agent settings page, checked: the API key and the agent's
+extra environment; and, for every input, what was understood from it (no secrets).
+
+Pasted OAuth credentials are parsed only by oauth_tokens.formats.credential_input_parse. Messages
+never quote a secret: a key pasted in the wrong field must not be echoed back.
+"""
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from common.errors import InputError
+from common.humanize import expiry_words
+from oauth_tokens.formats import (
+    ANTHROPIC_PREFIX,
+    API_KEY_PREFIX,
+    KIND_ACCESS_TOKEN,
+    KIND_REFRESH_TOKEN,
+    MAX_INPUT_BYTES,
+    CredentialKind,
+    InputFormat,
+    ParsedCredential,
+    json_type_name,
+    token_bad_character,
+    token_kind_by_prefix,
+)
+from oauth_tokens.services import credential_expired
+
+
+class SettingsInputError(InputError):
+    """Input the settings page cannot accept."""
+
+
+# Real keys are about 108 characters; much shorter means it was cut off while copying.
+API_KEY_MIN_CHARS = 40
+API_KEY_MAX_CHARS = 512
+
+
+_API_KEY_WRONG_KIND = {
+    KIND_ACCESS_TOKEN: "This is a Claude OAuth token (it starts with sk-ant-oat), not an API key. "
+    "Paste it in the Claude OAuth tokens box instead, and leave this field empty.",
+    KIND_REFRESH_TOKEN: "This is a Claude OAuth refresh token (it starts with sk-ant-ort), not an "
+    "API key. Paste the whole credentials JSON in the Claude OAuth tokens box instead.",
+}
+
+
+def api_key_parse(*, raw: str) -> str:
+    """A pasted Anthropic API key, checked; "" when nothing was given (keep the saved one).
+
+    Messages never quote the input: a secret pasted in the wrong field must not be echoed.
+    """
+    key = raw.strip()
+    if not key:
+        return ""
+    wrong = _API_KEY_WRONG_KIND.get(token_kind_by_prefix(key) or "")
+    if wrong:
+        raise SettingsInputError(wrong)
+    if key.startswith(("{", "[", '"')):
+        raise SettingsInputError(
+            "This looks like JSON, not an API key. OAuth credentials go in the Claude OAuth "
+            "tokens box; here paste only the key, which starts with sk-ant-api."
+        )
+    bad = token_bad_character(key)
+    if bad is not None and bad[1] == "space":
+        raise SettingsInputError(
+            f"The key contains a space or line break (at character {bad[0]}). Copy it "
+            "again as one line."
+        )
+    if bad is not None:
+        raise SettingsInputError(
+            f"The key contains a character that is not printable ASCII (at character "
+            f"{bad[0]}), such as a curly quote or an invisible character. Copy it again "
+            "from the Anthropic Console."
+        )
+    if not key.startswith(API_KEY_PREFIX):
+        if "=" in key[:40]:
+            raise SettingsInputError(
+                "Paste only the key itself (it starts with sk-ant-api), without a variable "
+                "name such as ANTHROPIC_API_KEY=."
+            )
+        raise SettingsInputError(
+            "This is not an Anthropic API key: those start with sk-ant-api. Create one in the "
+            "Anthropic Console under API keys."
+        )
+    if len(key) < API_KEY_MIN_CHARS:
+        raise SettingsInputError(
+            f"The key is only {len(key)} characters long; it looks cut off. Copy the whole key."
+        )
+    if len(key) > API_KEY_MAX_CHARS:
+        raise SettingsInputError(
+            f"The key is {len(key):,} characters long; at most {API_KEY_MAX_CHARS} are allowed. "
+            "Copy only the key."
+        )
+    return key
+
+
+AGENT_ENV_MAX_VARIABLES = 50
+AGENT_ENV_MAX_VALUE_BYTES = 4 * 1024
+_ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ENV_NAME_MAX_CHARS = 128
+
+_USE_API_KEY_FIELD = "use the API key field on this page instead"
+_USE_OAUTH_BOX = "use the Claude OAuth tokens box on this page instead"
+_SET_BY_SERVER = "the server sets it for every task"
+# Names the server sets itself, or that would change how the agent authenticates: the CLI lets
+# an API key silently beat OAuth, so these must only ever come from the auth settings.
+AGENT_ENV_RESERVED: dict[str, str] = {
+    "ANTHROPIC_API_KEY": _USE_API_KEY_FIELD,
+    "ANTHROPIC_AUTH_TOKEN": _USE_API_KEY_FIELD,
+    "CLAUDE_CODE_OAUTH_TOKEN": _USE_OAUTH_BOX,
+    "CLAUDE_ACCESS_TOKEN": _USE_OAUTH_BOX,
+    "CLAUDE_REFRESH_TOKEN": _USE_OAUTH_BOX,
+    "CLAUDE_EXPIRES_AT": _USE_OAUTH_BOX,
+    "CLAUDE_USE_OAUTH": "use the “Use Claude OAuth” checkbox on this page instead",
+    "ANTHROPIC_BASE_URL": _SET_BY_SERVER,
+    "HOME": _SET_BY_SERVER,
+    "PATH": _SET_BY_SERVER,
+    "REPO_URL": _SET_BY_SERVER,
+    "REPO_BRANCH": _SET_BY_SERVER,
+    "CLAUDE_CONFIG_DIR": _SET_BY_SERVER,
+}
+
+_ENV_EXAMPLE = '{"GITHUB_TOKEN": "ghp_...", "NODE_ENV": "test"}'
+
+
+def _env_name_label(name: str, position: int) -> str:
+    # Quote a name only when it looks like one: a key pasted by mistake must not be echoed.
+    if (
+        0 < len(name) <= 64
+        and name.isascii()
+        and name.isprintable()
+        and ANTHROPIC_PREFIX not in name
+    ):
+        return name
+    return f"variable #{position}"
+
+
+class _Pairs(list):
+    """A JSON object as its (name, value) pairs, so repeated names can be reported."""
+
+
+def _json_type_name(value: Any) -> str:
+    # A parsed object arrives as _Pairs (a list): name it as the object it was.
+    return "an object" if isinstance(value, _Pairs) else json_type_name(value)
+
+
+def agent_env_parse(*, raw: str) -> dict[str, str] | None:
+    """The agent's extra environment: a JSON object of variable names to text values.
+
+    None when nothing was given (keep what is saved); {} clears it.
+    """
+    if not raw.strip():
+        return None
+    if len(raw.encode("utf-8", "surrogatepass")) > MAX_INPUT_BYTES:
+        raise SettingsInputError(
+            f"The input is larger than {MAX_INPUT_BYTES // 1024} KiB; keep only the variables "
+            "the agent needs."
+        )
+    try:
+        # Pairs, not a dict: json.loads would silently keep only the last of two equal names.
+        value = json.loads(raw, object_pairs_hook=_Pairs)
+    except json.JSONDecodeError as error:
+        raise SettingsInputError(
+            f"The input is not valid JSON: {error.msg} at line {error.lineno}, column "
+            f"{error.colno}. Write an object such as {_ENV_EXAMPLE}."
+        ) from None
+    except RecursionError:
+        raise SettingsInputError("The JSON is nested too deeply.") from None
+    if not isinstance(value, _Pairs):
+        raise SettingsInputError(
+            f"Expected a JSON object of names to values, such as {_ENV_EXAMPLE}; found "
+            f"{_json_type_name(value)}."
+        )
+    if len(value) > AGENT_ENV_MAX_VARIABLES:
+        raise SettingsInputError(
+            f"There are {len(value)} variables; at most {AGENT_ENV_MAX_VARIABLES} are allowed."
+        )
+    env: dict[str, str] = {}
+    for position, (name, item) in enumerate(value, start=1):
+        label = _env_name_label(name, position)
+        if not name:
+            raise SettingsInputError("A variable name is empty.", field=label)
+        if not _ENV_NAME_RE.fullmatch(name) or len(name) > _ENV_NAME_MAX_CHARS:
+            raise SettingsInputError(
+                "Not a valid variable name: use letters, digits and underscores, not starting "
+                "with a digit (for example GITHUB_TOKEN).",
+                field=label,
+            )
+        reserved = AGENT_ENV_RESERVED.get(name.upper())
+        if reserved:
+            raise SettingsInputError(
+                f"{name.upper()} cannot be set here, because it would override how the agent "
+                f"authenticates or runs: {reserved}.",
+                field=label,
+            )
+        if name in env:
+            raise SettingsInputError("This name appears twice; keep only one of them.", field=label)
+        if not isinstance(item, str):
+            item_type = _json_type_name(item)
+            hint = ' Put it in quotes, for example "8080".' if item_type == "a number" else ""
+            raise SettingsInputError(f"Expected text, found {item_type}.{hint}", field=label)
+        if "\x00" in item:
+            raise SettingsInputError(
+                "The value contains a NUL character, which an environment variable cannot hold.",
+                field=label,
+            )
+        size = len(item.encode("utf-8", "surrogatepass"))
+        if size > AGENT_ENV_MAX_VALUE_BYTES:
+            raise SettingsInputError(
+                f"The value is {size:,} bytes; at most {AGENT_ENV_MAX_VALUE_BYTES:,} (4 KiB) are "
+                "allowed.",
+                field=label,
+            )
+        env[name] = item
+    return env
+
+
+# --- describing what was understood (no secrets) ----------------------------------------------
+
+
+_FORMAT_LABELS = {
+    InputFormat.CLI: "Claude CLI credentials file (claudeAiOauth)",
+    InputFormat.FLAT: "JSON with access_token",
+    InputFormat.SETUP_TOKEN: "setup token from `claude setup-token`",
+}
+KIND_LABELS = {
+    CredentialKind.REFRESHABLE: "refreshable (access token + refresh token)",
+    CredentialKind.SETUP_TOKEN: "long-lived token, no refresh token",
+}
+
+
+@dataclass(frozen=True)
+class InputDescription:
+    """What was understood from a valid input, as (label, value) lines, plus warnings."""
+
+    facts: list[tuple[str, str]]
+    warnings: list[str] = field(default_factory=list)
+
+
+def credential_input_describe(*, parsed: ParsedCredential, now: datetime) -> InputDescription:
+    facts = [
+        ("Format", _FORMAT_LABELS[parsed.input_format]),
+        ("Kind", KIND_LABELS[parsed.kind]),
+        ("Expires", expiry_words(expires_at=parsed.expires_at, now=now)),
+        ("Scopes", ", ".join(parsed.scopes)),
+        ("Subscription", parsed.subscription_type or "not stated"),
+    ]
+    warnings = []
+    expired = credential_expired(credential=parsed, now=now)
+    if expired and parsed.kind == CredentialKind.SETUP_TOKEN:
+        warnings.append(
+            "This token has expired and has no refresh token, so tasks would fail with it. "
+            "Create a new one with `claude setup-token`."
+        )
+    elif expired:
+        warnings.append(
+            "The access token has expired; the server will refresh it before the next task."
+        )
+    return InputDescription(facts=facts, warnings=warnings)
+
+
+def api_key_describe(*, key: str) -> InputDescription:
+    return InputDescription(facts=[("Understood", f"an Anthropic API key ending in …{key[-4:]}")])
+
+
+def agent_env_describe(*, env: dict[str, str]) -> InputDescription:
+    if not env:
+        return InputDescription(
+            facts=[("Understood", "no variables: saving removes the saved ones")]
+        )
+    count = f"{len(env)} variable{'s' if len(env) != 1 else ''}"
+    return InputDescription(facts=[("Understood", count), ("Names", ", ".join(env))])

@@ -1,0 +1,50 @@
+"""Times and expiries in words, for pages, the admin, commands and logs (one home for them)."""
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from django.utils.timesince import timesince, timeuntil
+
+
+def utc_text(moment: datetime) -> str:
+    """ "2026-01-01 10:00 UTC"."""
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def expiry_words(
+    *,
+    expires_at: datetime | None,
+    now: datetime,
+    never: str = "never (no expiry given)",
+    future: str = "in",
+    exact: Callable[[datetime], str] | None = utc_text,
+) -> str:
+    """ "in 7 hours, 59 minutes (2026-01-01 10:00 UTC)", "expired 2 days ago (...)" or `never`.
+
+    future: the words before the time left ("in", "expires in"); exact: how the moment itself
+    is written in brackets after the words (None: not at all).
+    """
+    if expires_at is None:
+        return never
+    if expires_at > now:
+        words = f"{future} {timeuntil(expires_at, now)}"
+    else:
+        words = f"expired {timesince(expires_at, now)} ago"
+    return f"{words} ({exact(expires_at)})" if exact is not None else words
+
+
+def time_ago_words(*, moment: datetime | None, now: datetime, never: str = "never") -> str:
+    """ "just now (...)" or "3 hours ago (2026-01-01 10:00 UTC)"; `never` when there is none."""
+    if moment is None:
+        return never
+    if (now - moment).total_seconds() < 60:
+        return f"just now ({utc_text(moment)})"
+    return f"{timesince(moment, now)} ago ({utc_text(moment)})"
+
+
+def seconds_left_words(*, expires_at: datetime | None, now: datetime) -> str:
+    """For logs, exact to the second: "3599 s left", "expired 12 s ago" or "never expires"."""
+    if expires_at is None:
+        return "never expires"
+    seconds = int((expires_at - now).total_seconds())
+    return f"{seconds} s left" if seconds >= 0 else f"expired {-seconds} s ago"

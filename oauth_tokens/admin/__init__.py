@@ -1,0 +1,7 @@
+"""Token health in the admin, one module per part: filters, display helpers (badges, expiry),
+the dashboard's context, and the ModelAdmin with its actions (credentials.py, which registers
+it on import)."""
+
+from .credentials import OAuthCredentialAdmin
+
+__all__ = ["OAuthCredentialAdmin"]

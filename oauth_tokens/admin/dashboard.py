@@ -1,0 +1,96 @@
+"""The token-health dashboard: its context (counts, lists, an expiry chart drawn as SVG)."""
+
+from datetime import datetime
+from typing import Any
+
+from django.urls import reverse
+from django.utils.dateformat import format as date_format
+
+from ..models import CredentialStatus, OAuthCredential
+from ..selectors import ExpiryBucket, credential_health_dashboard
+from .display import (
+    credential_status_badge,
+    expiry_html,
+    last_error_html,
+    now_and_buffer,
+    owner_text,
+    status_badge_html,
+)
+
+
+def dashboard_context() -> dict[str, Any]:
+    """What the dashboard template shows (the admin view adds the admin site's own context)."""
+    now, buffer = now_and_buffer()
+    dashboard = credential_health_dashboard(now=now, buffer=buffer)
+    changelist = reverse("admin:oauth_tokens_oauthcredential_changelist")
+    return {
+        "title": "Token health",
+        "dashboard": dashboard,
+        "changelist_url": changelist,
+        "status_rows": [
+            {
+                "badge": status_badge_html(value),
+                "count": dashboard.status_counts[value],
+                "url": f"{changelist}?status={value}",
+            }
+            for value in CredentialStatus.values
+        ],
+        "expiring_hour": [_row(c, now) for c in dashboard.expiring_hour],
+        "expiring_day": [_row(c, now) for c in dashboard.expiring_day],
+        "failures": [_row(c, now) for c in dashboard.failures],
+        "chart": _expiry_chart(dashboard.expiry_days),
+        "buffer_minutes": int(buffer.total_seconds() // 60),
+    }
+
+
+def _row(credential: OAuthCredential, now: datetime) -> dict[str, Any]:
+    return {
+        "owner": owner_text(credential),
+        "url": reverse("admin:oauth_tokens_oauthcredential_change", args=[credential.pk]),
+        "kind": credential.get_kind_display(),
+        "status": credential_status_badge(credential),
+        "expires": expiry_html(credential.expires_at, now),
+        "failures": credential.consecutive_failures,
+        "error": last_error_html(credential),
+        "last_attempt": credential.last_refresh_attempt_at,
+    }
+
+
+# Geometry of the server-rendered SVG bar chart (no scripts).
+_CHART_BAR = 56
+_CHART_GAP = 14
+_CHART_HEIGHT = 140
+_CHART_TOP = 18  # room for the count above the tallest bar
+_CHART_LABEL = 34  # room for two lines of day label under the bars
+
+
+def _expiry_chart(buckets: list[ExpiryBucket]) -> dict[str, Any]:
+    peak = max((bucket.count for bucket in buckets), default=0) or 1
+    bars = []
+    for i, bucket in enumerate(buckets):
+        height = round(bucket.count / peak * _CHART_HEIGHT) if bucket.count else 0
+        x = _CHART_GAP + i * (_CHART_BAR + _CHART_GAP)
+        y = _CHART_TOP + _CHART_HEIGHT - height
+        bars.append(
+            {
+                "x": x,
+                "y": y,
+                "height": height,
+                "width": _CHART_BAR,
+                "centre": x + _CHART_BAR // 2,
+                "count": bucket.count,
+                "count_y": y - 4,
+                "weekday": "Today" if i == 0 else date_format(bucket.day, "D"),
+                "date": date_format(bucket.day, "j M"),
+                "title": f"{bucket.count} expire on {date_format(bucket.day, 'l j F')}",
+            }
+        )
+    baseline = _CHART_TOP + _CHART_HEIGHT
+    return {
+        "bars": bars,
+        "width": _CHART_GAP + len(buckets) * (_CHART_BAR + _CHART_GAP),
+        "height": baseline + _CHART_LABEL,
+        "baseline": baseline,
+        "label_y": baseline + 14,
+        "label2_y": baseline + 28,
+    }

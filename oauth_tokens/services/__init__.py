@@ -1,0 +1,88 @@
+"""Actions on Claude OAuth credentials, one module per job:
+
+- storing: save, remove, mark invalid, save tokens a container rotated;
+- environment: the global credential seeded from CLAUDE_* variables;
+- refresh: refreshing one credential with single flight (and the refresh settings);
+- refresh_many: many at once, and how a run is shown (progress bar, JSON);
+- auth_method: how a task authenticates.
+
+Import from here (`from oauth_tokens.services import X`); the modules are the layout, this is
+the interface.
+"""
+
+from .auth_method import (
+    INVALID_TOKENS_ENV,
+    INVALID_TOKENS_USER,
+    MISSING_TOKENS,
+    REFRESH_FAILED,
+    AuthMethod,
+    AuthResolution,
+    AuthSource,
+    AuthUnavailable,
+    auth_method_resolve,
+)
+from .environment import EnvironmentTokensError, environment_credential_get
+from .refresh import (
+    CredentialSnapshot,
+    FreshnessResult,
+    credential_ensure_fresh,
+    credential_expired,
+    credential_needs_refresh,
+    grant_expiry,
+    refresh_buffer,
+    refresh_config,
+)
+from .refresh_many import (
+    CredentialRefreshOutcome,
+    RefreshManySummary,
+    RefreshOutcomeKind,
+    RefreshProgress,
+    credentials_refresh_many,
+    refresh_dry_run_json,
+    refresh_summary_json,
+    refresh_target_words,
+)
+from .storing import (
+    credential_mark_invalid,
+    credential_remove,
+    credential_rotation_save,
+    credential_store,
+)
+
+# The old name of CredentialRefreshOutcome, for branches written before the rename.
+RefreshOutcome = CredentialRefreshOutcome
+
+__all__ = [
+    "INVALID_TOKENS_ENV",
+    "INVALID_TOKENS_USER",
+    "MISSING_TOKENS",
+    "REFRESH_FAILED",
+    "AuthMethod",
+    "AuthResolution",
+    "AuthSource",
+    "AuthUnavailable",
+    "CredentialRefreshOutcome",
+    "CredentialSnapshot",
+    "EnvironmentTokensError",
+    "FreshnessResult",
+    "RefreshManySummary",
+    "RefreshOutcome",
+    "RefreshOutcomeKind",
+    "RefreshProgress",
+    "auth_method_resolve",
+    "credential_ensure_fresh",
+    "credential_expired",
+    "credential_mark_invalid",
+    "credential_needs_refresh",
+    "credential_remove",
+    "credential_rotation_save",
+    "credential_store",
+    "credentials_refresh_many",
+    "environment_credential_get",
+    "grant_expiry",
+    "refresh_buffer",
+    "refresh_config",
+    "refresh_dry_run_json",
+    "refresh_summary_json",
+    "refresh_target_words",
+]

@@ -1,0 +1,101 @@
+"""Reading a finished container: its result (result.json, else the stream's result line), the
+diff and changed files, and the verdict a user sees (docs/claude-cli-contract.md#output-formats,
+docs/claude-cli-contract.md#usage-limits-and-auth-failures).
+"""
+
+import json
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.conf import settings
+
+from .containers import ContainerOutcome
+from .models import TaskStatus
+from .task_log import TaskLog
+
+EXIT_CLONE_FAILED = 3
+
+
+def outcome_values(*, outcome: ContainerOutcome, log: TaskLog) -> tuple[str, str, dict[str, Any]]:
+    """A finished container as the task's status, error message and result columns."""
+    result = _result(outcome, log)
+    diff_bytes = outcome.outputs.get("diff.patch", b"")
+    max_diff = settings.AGENT_DIFF_MAX_BYTES
+    values: dict[str, Any] = {
+        "exit_code": outcome.exit_code,
+        "diff": log.redact(diff_bytes[:max_diff].decode("utf-8", "replace")),
+        "diff_truncated": len(diff_bytes) > max_diff,
+        "changed_files": _changed_files(outcome.outputs.get("changed_files.txt", b"")),
+        "result_text": log.redact(str(result.get("result", "") or ""))[:20000],
+        "result_is_error": result.get("is_error") if result else None,
+        "cost_usd": _decimal(result.get("total_cost_usd")),
+        "num_turns": result.get("num_turns") if isinstance(result.get("num_turns"), int) else None,
+        "session_id": str(result.get("session_id", ""))[:128],
+    }
+    status, error = outcome_verdict(outcome, result)
+    return status, error, values
+
+
+def _result(outcome: ContainerOutcome, log: TaskLog) -> dict[str, Any]:
+    raw = outcome.outputs.get("result.json", b"").strip()
+    if raw:
+        try:
+            parsed = json.loads(raw)
+            if isinstance(parsed, dict):
+                return parsed
+        except ValueError:
+            pass
+    return log.result_line or {}
+
+
+def outcome_verdict(outcome: ContainerOutcome, result: dict[str, Any]) -> tuple[str, str]:
+    minutes = settings.AGENT_TIMEOUT_SECONDS / 60
+    if outcome.timed_out:
+        return TaskStatus.TIMED_OUT, (
+            f"The agent ran longer than the limit of {minutes:g} minutes and was stopped. "
+            "Changes made so far are shown below."
+        )
+    if outcome.cancelled:
+        return TaskStatus.CANCELLED, "Cancelled at your request."
+    text = str(result.get("result", "") or "").strip()
+    entrypoint_error = result.get("subtype") == "entrypoint_error"
+    if entrypoint_error and outcome.exit_code == EXIT_CLONE_FAILED:
+        return TaskStatus.FAILED, (
+            "Could not clone the repository. Check the URL and branch, and that the "
+            f"repository is reachable from the worker. {text}"
+        ).strip()
+    if entrypoint_error:
+        return TaskStatus.FAILED, f"The agent container refused its input: {text}"
+    if result.get("api_error_status") in (401, 403):
+        return TaskStatus.FAILED, (
+            "Claude rejected the credentials "
+            f"(HTTP {result['api_error_status']}). Save fresh OAuth tokens or a valid API key "
+            "on the Code agent settings page."
+        )
+    if outcome.exit_code == 0 and result and not result.get("is_error"):
+        return TaskStatus.SUCCEEDED, ""
+    if not result:
+        return TaskStatus.FAILED, (
+            f"The agent exited with code {outcome.exit_code} without a result; see the log."
+        )
+    return TaskStatus.FAILED, (
+        f"The agent reported an error (exit code {outcome.exit_code}): {text or 'no details'}"
+    )
+
+
+def _changed_files(raw: bytes) -> list[dict[str, str]]:
+    files = []
+    for line in raw.decode("utf-8", "replace").splitlines():
+        status, _, path = line.partition("\t")
+        if path:
+            files.append({"status": status[:1], "path": path.split("\t")[-1]})
+    return files
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        return Decimal(str(value)).quantize(Decimal("0.000001"))
+    except InvalidOperation:
+        return None

@@ -1,0 +1,121 @@
+"""A task's log: container output collected line by line, redacted, capped, saved to the row."""
+
+import json
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from common.logging import secrets_redact
+
+from .models import CodingTask
+
+LOG_FLUSH_SECONDS = 1.0
+MAX_LINE_BYTES = 64 * 1024
+
+
+class TaskLog:
+    """Collects container output line by line, redacted, capped (tail kept), flushed to the row.
+
+    Whole lines are redacted, so a token split across two chunks is still caught; a runaway
+    line with no newline is left out rather than cut (a cut could split a token).
+    """
+
+    def __init__(self, *, task_id: int, secrets: list[str], max_bytes: int) -> None:
+        self.task_id = task_id
+        self.secrets = [s for s in secrets if s]
+        self.max_bytes = max_bytes
+        self.lines: deque[str] = deque()
+        self.size = 0
+        self.truncated = False
+        self.partial = b""
+        self.skipping = False  # inside a runaway line, until its newline
+        self.result_line: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+        self._last_flush = 0.0
+
+    @property
+    def text(self) -> str:
+        return "".join(self.lines)
+
+    def feed(self, chunk: bytes) -> None:
+        with self._lock:
+            self.partial += chunk
+            *lines, self.partial = self.partial.split(b"\n")
+            if self.skipping and lines:
+                lines, self.skipping = lines[1:], False  # the rest of the runaway line
+            for raw in lines:
+                self._append(raw.decode("utf-8", "replace"))
+            if len(self.partial) > MAX_LINE_BYTES:
+                self._append(f"[runner] a line over {MAX_LINE_BYTES} bytes was left out")
+                self.partial, self.skipping = b"", True
+        if time.monotonic() - self._last_flush >= LOG_FLUSH_SECONDS:
+            self.flush()
+
+    def finish(self) -> None:
+        with self._lock:
+            if self.partial and not self.skipping:
+                self._append(self.partial.decode("utf-8", "replace"))
+            self.partial = b""
+        self.flush()
+
+    def note(self, line: str) -> None:
+        with self._lock:
+            self._append(f"[runner] {line}")
+        self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            text, truncated = self.text, self.truncated
+            self._last_flush = time.monotonic()
+        CodingTask.objects.filter(pk=self.task_id).update(log=text, log_truncated=truncated)
+
+    def redact(self, text: str) -> str:
+        """This run's own secret values, then anything that looks like a token; no NULs
+        (PostgreSQL text cannot hold them)."""
+        for secret in self.secrets:
+            text = text.replace(secret, "[redacted]")
+        return secrets_redact(text).replace("\x00", "")
+
+    def _append(self, line: str) -> None:
+        line = self.redact(_readable(line, self))
+        if not line:
+            return
+        line += "\n"
+        self.lines.append(line)
+        self.size += len(line.encode())
+        # Keep the tail: the end of a run says most about how it went.
+        while self.size > self.max_bytes and len(self.lines) > 1:
+            self.size -= len(self.lines.popleft().encode())
+            self.truncated = True
+
+
+def _readable(line: str, log: TaskLog) -> str:
+    """One stream-json line as a short human line; other lines as they are."""
+    stripped = line.strip()
+    if not stripped.startswith("{"):
+        return line.rstrip()
+    try:
+        event = json.loads(stripped)
+    except ValueError:
+        return line.rstrip()
+    kind = event.get("type")
+    if kind == "system" and event.get("subtype") == "init":
+        return (
+            f"Claude Code {event.get('claude_code_version', '?')} started "
+            f"(model {event.get('model', '?')}, auth {event.get('apiKeySource', '?')})"
+        )
+    if kind == "assistant":
+        parts = []
+        for block in (event.get("message") or {}).get("content") or []:
+            if block.get("type") == "text" and block.get("text"):
+                parts.append(block["text"].strip())
+            elif block.get("type") == "tool_use":
+                target = (block.get("input") or {}).get("file_path") or ""
+                parts.append(f"-> {block.get('name')}({target})")
+        return "\n".join(parts)
+    if kind == "result":
+        log.result_line = event
+        verdict = "error" if event.get("is_error") else "done"
+        return f"Result ({verdict}): {str(event.get('result', '')).strip()}"
+    return ""  # tool results and other chatter: kept in stream.jsonl, not in the log
