@@ -121,6 +121,99 @@ AGENT_ENV_RESERVED: dict[str, str] = {
     "REPO_BRANCH": _SET_BY_SERVER,
     "CLAUDE_CONFIG_DIR": _SET_BY_SERVER,
 }
+# Names that change how programs run or where traffic goes (issue 11): a variable is enough to
+# make git run a shell command (GIT_CONFIG_* with an ext:: rewrite), load code into every
+# process (LD_PRELOAD, NODE_OPTIONS, BASH_ENV) or send traffic past the task's gateway.
+_RUNS_OTHER_CODE = (
+    "it makes programs run other code than they would (git, the shell, Node.js, the loader)"
+)
+_MOVES_TRAFFIC = (
+    "it changes where the agent's network traffic goes or which certificates it trusts; the "
+    "task's gateway decides that"
+)
+_AUTH_OR_MODEL = (
+    "it would change how Claude Code signs in or where it sends its requests; the server sets "
+    "these itself"
+)
+_ENV_EXACT_RULES: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "BASH_ENV",
+            "ENV",
+            "NODE_OPTIONS",
+            "GIT_ASKPASS",
+            "SSH_ASKPASS",
+            "GIT_EXEC_PATH",
+            "GIT_TEMPLATE_DIR",
+            "GIT_PROXY_COMMAND",
+            "PROMPT_COMMAND",
+            "SHELLOPTS",
+            "BASHOPTS",
+            "IFS",
+            "GCONV_PATH",
+            "PYTHONSTARTUP",
+            "PYTHONPATH",
+            "PYTHONHOME",
+            "PERL5OPT",
+            "PERL5LIB",
+            "RUBYOPT",
+            "RUBYLIB",
+        ),
+        _RUNS_OTHER_CODE,
+    ),
+    **dict.fromkeys(
+        (
+            "NODE_TLS_REJECT_UNAUTHORIZED",
+            "NODE_EXTRA_CA_CERTS",
+            "CURL_CA_BUNDLE",
+            "REQUESTS_CA_BUNDLE",
+            "GIT_SSL_NO_VERIFY",
+            "GIT_SSL_CAINFO",
+            "GIT_SSL_CAPATH",
+            "HOSTALIASES",
+            "RES_OPTIONS",
+            "LOCALDOMAIN",
+        ),
+        _MOVES_TRAFFIC,
+    ),
+}
+_ENV_PREFIX_RULES: tuple[tuple[str, str], ...] = (
+    ("GIT_CONFIG", _RUNS_OTHER_CODE),  # GIT_CONFIG, _COUNT, _KEY_n, _VALUE_n, _PARAMETERS, ...
+    ("GIT_SSH", _RUNS_OTHER_CODE),  # GIT_SSH, GIT_SSH_COMMAND, GIT_SSH_VARIANT
+    ("LD_", _RUNS_OTHER_CODE),
+    ("DYLD_", _RUNS_OTHER_CODE),
+    ("SSL_CERT_", _MOVES_TRAFFIC),
+    ("ANTHROPIC_", _AUTH_OR_MODEL),
+    ("CLAUDE_", _AUTH_OR_MODEL),
+    ("AGENT_", _SET_BY_SERVER),
+)
+
+
+def agent_env_name_refusal(*, name: str) -> str | None:
+    """Why the agent's extra environment may not hold this name (None: it may). The one rule,
+    for the settings form, the settings page's report on saved variables, and the runner."""
+    upper = name.upper()
+    reason = AGENT_ENV_RESERVED.get(upper) or _ENV_EXACT_RULES.get(upper)
+    if reason is None and upper.endswith("_PROXY"):  # HTTPS_PROXY, no_proxy, ALL_PROXY, ...
+        reason = _MOVES_TRAFFIC
+    if reason is None:
+        reason = next((r for prefix, r in _ENV_PREFIX_RULES if upper.startswith(prefix)), None)
+    return reason
+
+
+def agent_env_usable(*, env: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Saved variables split into those a task may use and those it may not (name -> why).
+    Variables saved before a rule existed are reported, never silently used."""
+    usable: dict[str, str] = {}
+    refused: dict[str, str] = {}
+    for name, value in env.items():
+        reason = agent_env_name_refusal(name=name)
+        if reason is None:
+            usable[name] = value
+        else:
+            refused[name] = reason
+    return usable, refused
+
 
 _ENV_EXAMPLE = '{"GITHUB_TOKEN": "ghp_...", "NODE_ENV": "test"}'
 
@@ -188,11 +281,11 @@ def agent_env_parse(*, raw: str) -> dict[str, str] | None:
                 "with a digit (for example GITHUB_TOKEN).",
                 field=label,
             )
-        reserved = AGENT_ENV_RESERVED.get(name.upper())
-        if reserved:
+        refusal = agent_env_name_refusal(name=name)
+        if refusal:
             raise SettingsInputError(
                 f"{name.upper()} cannot be set here, because it would override how the agent "
-                f"authenticates or runs: {reserved}.",
+                f"authenticates or runs: {refusal}.",
                 field=label,
             )
         if name in env:

@@ -3,7 +3,7 @@ the Code agent settings page shows. No function here returns a token or an API k
 last four characters.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.contrib.auth.models import User
@@ -22,6 +22,7 @@ from oauth_tokens.services import (
 )
 
 from .models import UserPreferences
+from .parsers import agent_env_usable
 
 
 def preferences_get(*, user: User) -> UserPreferences:
@@ -82,6 +83,8 @@ class CodeAgentStatus:
     api_key_last4: str
     agent_env_names: list[str]
     method: MethodPreview
+    # Saved variables a task will not get (a rule came after they were saved): name -> why.
+    agent_env_refused: dict[str, str] = field(default_factory=dict)
 
 
 _FAILED_STATUSES = (CredentialStatus.INVALID, CredentialStatus.REFRESH_FAILED)
@@ -162,11 +165,13 @@ def code_agent_status_get(*, user: User) -> CodeAgentStatus:
     credential = credential_for_user(user=user)
     now = timezone.now()
     tokens = None if credential is None else token_status_get(credential=credential, now=now)
+    _, refused = agent_env_usable(env=preferences.agent_env or {})
     return CodeAgentStatus(
         use_oauth=preferences.use_oauth,
         tokens=tokens,
         api_key_last4=preferences.api_key_last4,
         agent_env_names=sorted(preferences.agent_env or {}),
+        agent_env_refused=dict(sorted(refused.items())),
         method=method_preview_get(
             user=user, api_key_last4=preferences.api_key_last4, tokens=tokens
         ),

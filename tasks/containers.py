@@ -69,7 +69,6 @@ class ContainerSpec:
     volumes: dict[str, dict[str, str]] = field(default_factory=dict)
     # Host directory holding this task's gateway socket; mounted read-only at GATEWAY_MOUNT.
     gateway_dir: str | None = None
-    read_back: list[str] = field(default_factory=list)  # extra files to collect after the run
 
 
 @dataclass
@@ -79,7 +78,6 @@ class ContainerOutcome:
     timed_out: bool = False
     cancelled: bool = False
     outputs: dict[str, bytes] = field(default_factory=dict)  # files of /home/agent/out
-    read_back: dict[str, bytes] = field(default_factory=dict)
 
 
 class ContainerError(Exception):
@@ -223,8 +221,6 @@ def container_run(
         on_started(container_id_of(container))
         outcome = _watch(container, spec, on_output, should_cancel)
         outcome.outputs = _collect(container, OUT_DIR, OUTPUT_FILES, max_output_bytes)
-        for path in spec.read_back:
-            outcome.read_back.update(_collect(container, path, None, max_output_bytes))
         return outcome
     finally:
         try:

@@ -43,7 +43,10 @@ prompt="$(cat)"
 args_of() { printf '%s' "$prompt" | grep -o -- "$1:[^[:space:]]*" | cut -d: -f2-; }
 
 : >"$FINDINGS"
-emit() { printf '%s\n' "$*" | tee -a "$FINDINGS"; }
+emit() { # builtins only: there are thousands of lines
+    printf '%s\n' "$*"
+    printf '%s\n' "$*" >>"$FINDINGS"
+}
 
 # report KIND LABEL < data: the data hex-encoded, in chunks.
 report() {
@@ -73,14 +76,14 @@ find /home /tmp /run /etc /var /opt /srv /mnt /root \
         report file "$f" <"$f" 2>/dev/null
     done
 
-# 1c. token-shaped text in every readable file
+# 1c. token-shaped text in every readable file (one grep over the whole tree)
 find / \( -path /proc -o -path /sys -o -path /dev \) -prune -o \
-    -type f -readable -size -$((MAX_SCAN_BYTES + 1))c -print0 2>/dev/null |
-    while IFS= read -r -d '' f; do
-        [ "$f" = "$FINDINGS" ] && continue
-        grep -a -o -E "$PATTERN" -- "$f" 2>/dev/null | sort -u | while IFS= read -r m; do
-            printf '%s' "$m" | report match "$f"
-        done
+    -type f -readable -size -$((MAX_SCAN_BYTES + 1))c ! -path "$FINDINGS" -print0 2>/dev/null |
+    xargs -0 -r grep -a -o -H -E "$PATTERN" -- 2>/dev/null | sort -u |
+    while IFS= read -r hit; do
+        f="${hit%%:claude-runner-placeholder-*}"
+        f="${f%%:sk-ant-*}"
+        printf '%s' "${hit#"$f":}" | report match "$f"
     done
 
 # 1d. what the process may do: identity, capabilities, writable places
