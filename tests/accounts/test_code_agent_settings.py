@@ -631,3 +631,21 @@ def test_method_warns_when_saved_tokens_cannot_be_renewed(user_client, user, mak
     panel = method_panel(user_client)
     assert "Your Claude OAuth tokens" in panel
     assert "can no longer be refreshed, so they stop working when the access token expires" in panel
+
+
+def test_saved_variables_that_break_the_rules_are_reported_not_hidden(user_client, user):
+    """Variables saved before the rules existed stay saved (the user decides), but the page
+    says which ones tasks will not get, and why."""
+    prefs = preferences_get(user=user)
+    prefs.agent_env = {"GITHUB_TOKEN": "ghp_x", "GIT_CONFIG_COUNT": "1", "https_proxy": "http://x"}
+    prefs.save()
+    html = user_client.get(PAGE).content.decode()
+    assert 'id="agent-env-refused"' in html
+    report = html.split('id="agent-env-refused"', 1)[1].split("</div>", 1)[0]
+    assert "<code>GIT_CONFIG_COUNT</code>: it makes programs run other code" in report
+    assert "<code>https_proxy</code>: it changes where the agent" in report
+    assert "GITHUB_TOKEN" not in report
+    assert "ghp_x" not in html and "http://x" not in html  # values are never shown
+    # Saving clean variables clears the report.
+    save(user_client, agent_env='{"GITHUB_TOKEN": "ghp_y"}')
+    assert 'id="agent-env-refused"' not in user_client.get(PAGE).content.decode()

@@ -227,3 +227,31 @@ def test_cancel_needs_post_and_csrf(client, user):
 
 def test_home_goes_to_tasks(user_client):
     assert user_client.get("/")["Location"] == reverse("tasks:list")
+
+
+def test_the_task_page_shows_what_the_gateway_saw(user_client, user):
+    done = make_task(
+        user,
+        status=TaskStatus.SUCCEEDED,
+        result_text="All done.",
+        api_requests=3,
+        input_tokens=1200,
+        output_tokens=345,
+        cache_creation_input_tokens=7,
+        cache_read_input_tokens=890,
+        api_status_429=1,
+        api_status_529=0,
+        ratelimit_headers={"anthropic-ratelimit-unified-status": "allowed_warning"},
+    )
+    page = user_client.get(reverse("tasks:detail", args=[done.pk])).content.decode()
+    assert "Model API usage" in page
+    assert "<dt>Requests</dt><dd>3</dd>" in page
+    assert "<dt>Input tokens</dt><dd>1200</dd>" in page
+    assert "<dt>Output tokens</dt><dd>345</dd>" in page
+    assert "7 written, 890 read" in page
+    assert "1 rate limited (429), 0 overloaded (529)" in page
+    assert "anthropic-ratelimit-unified-status</code>: allowed_warning" in page
+    # A task that never reached the gateway (e.g. failed before it) shows no usage section.
+    failed = make_task(user, status=TaskStatus.FAILED, error_message="No way to authenticate")
+    page = user_client.get(reverse("tasks:detail", args=[failed.pk])).content.decode()
+    assert "Model API usage" not in page
