@@ -7,12 +7,14 @@ never quote a secret: a key pasted in the wrong field must not be echoed back.
 
 import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from common.errors import InputError
 from common.humanize import expiry_words
+from common.logging import REDACT_MIN_CHARS
 from oauth_tokens.formats import (
     ANTHROPIC_PREFIX,
     API_KEY_PREFIX,
@@ -22,11 +24,14 @@ from oauth_tokens.formats import (
     CredentialKind,
     InputFormat,
     ParsedCredential,
+    json_int_checked,
     json_type_name,
     token_bad_character,
     token_kind_by_prefix,
 )
 from oauth_tokens.services import credential_expired
+
+from .env_rules import env_name_behaviour_refusal
 
 
 class SettingsInputError(InputError):
@@ -121,98 +126,12 @@ AGENT_ENV_RESERVED: dict[str, str] = {
     "REPO_BRANCH": _SET_BY_SERVER,
     "CLAUDE_CONFIG_DIR": _SET_BY_SERVER,
 }
-# Names that change how programs run or where traffic goes (issue 11): a variable is enough to
-# make git run a shell command (GIT_CONFIG_* with an ext:: rewrite), load code into every
-# process (LD_PRELOAD, NODE_OPTIONS, BASH_ENV) or send traffic past the task's gateway.
-_RUNS_OTHER_CODE = (
-    "it makes programs run other code than they would (git, the shell, Node.js, the loader)"
-)
-_MOVES_TRAFFIC = (
-    "it changes where the agent's network traffic goes or which certificates it trusts; the "
-    "task's gateway decides that"
-)
-_AUTH_OR_MODEL = (
-    "it would change how Claude Code signs in or where it sends its requests; the server sets "
-    "these itself"
-)
-_ENV_EXACT_RULES: dict[str, str] = {
-    **dict.fromkeys(
-        (
-            "BASH_ENV",
-            "ENV",
-            "NODE_OPTIONS",
-            "GIT_ASKPASS",
-            "SSH_ASKPASS",
-            "GIT_EXEC_PATH",
-            "GIT_TEMPLATE_DIR",
-            "GIT_PROXY_COMMAND",
-            "PROMPT_COMMAND",
-            "SHELLOPTS",
-            "BASHOPTS",
-            "IFS",
-            "GCONV_PATH",
-            "PYTHONSTARTUP",
-            "PYTHONPATH",
-            "PYTHONHOME",
-            "PERL5OPT",
-            "PERL5LIB",
-            "RUBYOPT",
-            "RUBYLIB",
-        ),
-        _RUNS_OTHER_CODE,
-    ),
-    **dict.fromkeys(
-        (
-            "NODE_TLS_REJECT_UNAUTHORIZED",
-            "NODE_EXTRA_CA_CERTS",
-            "CURL_CA_BUNDLE",
-            "REQUESTS_CA_BUNDLE",
-            "GIT_SSL_NO_VERIFY",
-            "GIT_SSL_CAINFO",
-            "GIT_SSL_CAPATH",
-            "HOSTALIASES",
-            "RES_OPTIONS",
-            "LOCALDOMAIN",
-        ),
-        _MOVES_TRAFFIC,
-    ),
-}
-_ENV_PREFIX_RULES: tuple[tuple[str, str], ...] = (
-    ("GIT_CONFIG", _RUNS_OTHER_CODE),  # GIT_CONFIG, _COUNT, _KEY_n, _VALUE_n, _PARAMETERS, ...
-    ("GIT_SSH", _RUNS_OTHER_CODE),  # GIT_SSH, GIT_SSH_COMMAND, GIT_SSH_VARIANT
-    ("LD_", _RUNS_OTHER_CODE),
-    ("DYLD_", _RUNS_OTHER_CODE),
-    ("SSL_CERT_", _MOVES_TRAFFIC),
-    ("ANTHROPIC_", _AUTH_OR_MODEL),
-    ("CLAUDE_", _AUTH_OR_MODEL),
-    ("AGENT_", _SET_BY_SERVER),
-)
 
 
 def agent_env_name_refusal(*, name: str) -> str | None:
-    """Why the agent's extra environment may not hold this name (None: it may). The one rule,
-    for the settings form, the settings page's report on saved variables, and the runner."""
-    upper = name.upper()
-    reason = AGENT_ENV_RESERVED.get(upper) or _ENV_EXACT_RULES.get(upper)
-    if reason is None and upper.endswith("_PROXY"):  # HTTPS_PROXY, no_proxy, ALL_PROXY, ...
-        reason = _MOVES_TRAFFIC
-    if reason is None:
-        reason = next((r for prefix, r in _ENV_PREFIX_RULES if upper.startswith(prefix)), None)
-    return reason
-
-
-def agent_env_usable(*, env: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
-    """Saved variables split into those a task may use and those it may not (name -> why).
-    Variables saved before a rule existed are reported, never silently used."""
-    usable: dict[str, str] = {}
-    refused: dict[str, str] = {}
-    for name, value in env.items():
-        reason = agent_env_name_refusal(name=name)
-        if reason is None:
-            usable[name] = value
-        else:
-            refused[name] = reason
-    return usable, refused
+    """Why the agent's extra environment may not hold this name (None: it may): reserved for
+    the auth settings or the server, or it changes how programs run or where traffic goes."""
+    return AGENT_ENV_RESERVED.get(name.upper()) or env_name_behaviour_refusal(name=name)
 
 
 _ENV_EXAMPLE = '{"GITHUB_TOKEN": "ghp_...", "NODE_ENV": "test"}'
@@ -253,7 +172,9 @@ def agent_env_parse(*, raw: str) -> dict[str, str] | None:
         )
     try:
         # Pairs, not a dict: json.loads would silently keep only the last of two equal names.
-        value = json.loads(raw, object_pairs_hook=_Pairs)
+        value = json.loads(
+            raw, object_pairs_hook=_Pairs, parse_int=json_int_checked(SettingsInputError)
+        )
     except json.JSONDecodeError as error:
         raise SettingsInputError(
             f"The input is not valid JSON: {error.msg} at line {error.lineno}, column "
@@ -273,41 +194,133 @@ def agent_env_parse(*, raw: str) -> dict[str, str] | None:
     env: dict[str, str] = {}
     for position, (name, item) in enumerate(value, start=1):
         label = _env_name_label(name, position)
-        if not name:
-            raise SettingsInputError("A variable name is empty.", field=label)
-        if not _ENV_NAME_RE.fullmatch(name) or len(name) > _ENV_NAME_MAX_CHARS:
-            raise SettingsInputError(
-                "Not a valid variable name: use letters, digits and underscores, not starting "
-                "with a digit (for example GITHUB_TOKEN).",
-                field=label,
-            )
-        refusal = agent_env_name_refusal(name=name)
-        if refusal:
-            raise SettingsInputError(
-                f"{name.upper()} cannot be set here, because it would override how the agent "
-                f"authenticates or runs: {refusal}.",
-                field=label,
-            )
         if name in env:
             raise SettingsInputError("This name appears twice; keep only one of them.", field=label)
+        # The name's rules first, so a reserved name is named as such whatever its value.
+        problem = agent_env_variable_problem(name=name, value=item if isinstance(item, str) else "")
+        if problem:
+            raise SettingsInputError(problem, field=label)
         if not isinstance(item, str):
             item_type = _json_type_name(item)
             hint = ' Put it in quotes, for example "8080".' if item_type == "a number" else ""
             raise SettingsInputError(f"Expected text, found {item_type}.{hint}", field=label)
-        if "\x00" in item:
-            raise SettingsInputError(
-                "The value contains a NUL character, which an environment variable cannot hold.",
-                field=label,
-            )
-        size = len(item.encode("utf-8", "surrogatepass"))
-        if size > AGENT_ENV_MAX_VALUE_BYTES:
-            raise SettingsInputError(
-                f"The value is {size:,} bytes; at most {AGENT_ENV_MAX_VALUE_BYTES:,} (4 KiB) are "
-                "allowed.",
-                field=label,
-            )
         env[name] = item
     return env
+
+
+# --- the rules for one variable ----------------------------------------------------------------
+# One list, used both to refuse input and to report variables saved before a rule existed (those
+# are also left out of tasks). Each rule takes (name, value) and returns what is wrong, in words
+# for the user that never quote the value, or None. Add rules as entries; the first that fails
+# is reported.
+
+EnvRule = Callable[[str, str], str | None]
+
+
+def _env_name_valid(name: str, value: str) -> str | None:
+    if not name:
+        return "A variable name is empty."
+    if not _ENV_NAME_RE.fullmatch(name) or len(name) > _ENV_NAME_MAX_CHARS:
+        return (
+            "Not a valid variable name: use letters, digits and underscores, not starting "
+            "with a digit (for example GITHUB_TOKEN)."
+        )
+    return None
+
+
+def _env_name_not_reserved(name: str, value: str) -> str | None:
+    reserved = agent_env_name_refusal(name=name)
+    if reserved:
+        return (
+            f"{name.upper()} cannot be set here, because it would override how the agent "
+            f"authenticates or runs: {reserved}."
+        )
+    return None
+
+
+def _env_value_no_nul(name: str, value: str) -> str | None:
+    if "\x00" in value:
+        return "The value contains a NUL character, which an environment variable cannot hold."
+    return None
+
+
+def _env_value_encodable(name: str, value: str) -> str | None:
+    # A lone surrogate (JSON "\ud800") is valid JSON but not text any program can read: every
+    # task would fail writing it. Position only; the character is part of the value.
+    for position, char in enumerate(value, start=1):
+        if "\ud800" <= char <= "\udfff":
+            return (
+                f"The value contains an unpaired surrogate (at character {position}), which "
+                "cannot be written as UTF-8. Copy the value again from its source."
+            )
+    return None
+
+
+def _env_value_size(name: str, value: str) -> str | None:
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > AGENT_ENV_MAX_VALUE_BYTES:
+        return (
+            f"The value is {size:,} bytes; at most {AGENT_ENV_MAX_VALUE_BYTES:,} (4 KiB) are "
+            "allowed."
+        )
+    return None
+
+
+AGENT_ENV_RULES: list[EnvRule] = [
+    _env_name_valid,
+    _env_name_not_reserved,
+    _env_value_no_nul,
+    _env_value_encodable,
+    _env_value_size,
+]
+
+
+def agent_env_variable_problem(*, name: str, value: str) -> str | None:
+    """What is wrong with one variable by AGENT_ENV_RULES (the first rule that fails), or None."""
+    for rule in AGENT_ENV_RULES:
+        problem = rule(name, value)
+        if problem:
+            return problem
+    return None
+
+
+@dataclass(frozen=True)
+class SavedVariableProblem:
+    """A saved variable that today's rules refuse: its label (never a secret) and why."""
+
+    label: str
+    message: str
+
+
+def agent_env_saved_problems(*, env: Mapping[str, Any]) -> list[SavedVariableProblem]:
+    """Saved variables that break a rule (saved before the rule existed): tasks leave them out."""
+    problems = []
+    for position, (name, value) in enumerate(env.items(), start=1):
+        if not isinstance(value, str):
+            problem: str | None = f"Expected text, found {json_type_name(value)}."
+        else:
+            problem = agent_env_variable_problem(name=name, value=value)
+        if problem:
+            problems.append(SavedVariableProblem(_env_name_label(name, position), problem))
+    return problems
+
+
+def agent_env_usable(*, env: Mapping[str, Any]) -> dict[str, str]:
+    """The saved variables a task may get: those that pass every rule today."""
+    return {
+        name: value
+        for name, value in env.items()
+        if isinstance(value, str) and agent_env_variable_problem(name=name, value=value) is None
+    }
+
+
+def agent_env_unprotected(*, env: Mapping[str, Any]) -> list[str]:
+    """Names of saved values too short to be hidden in task logs (see common.logging)."""
+    return [
+        _env_name_label(name, position)
+        for position, (name, value) in enumerate(env.items(), start=1)
+        if isinstance(value, str) and value and len(value) < REDACT_MIN_CHARS
+    ]
 
 
 # --- describing what was understood (no secrets) ----------------------------------------------

@@ -24,8 +24,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from accounts.parsers import agent_env_usable
-from accounts.selectors import auth_method_for_user, preferences_get
+from accounts.selectors import agent_env_for_task, auth_method_for_user
 from gateway.credentials import api_key_provider, oauth_provider
 from gateway.runtime import GatewayUsage, TaskGateway, UpstreamAuth, placeholder_new
 from oauth_tokens.services import AuthMethod, AuthResolution, AuthUnavailable
@@ -95,9 +94,12 @@ def _run(task: CodingTask, log: TaskLog) -> None:
         auth_note=auth.reason,
     )
     log.note(auth.reason)
-    agent_env, refused = agent_env_usable(env=preferences_get(user=task.owner).agent_env or {})
-    for name, reason in refused.items():
-        log.note(f"Your extra variable {name} was not used: {reason}")
+    agent_env, left_out = agent_env_for_task(user=task.owner)
+    for problem in left_out:
+        log.note(
+            f"Saved environment variable {problem.label} left out: {problem.message} "
+            "Replace it on the settings page."
+        )
     if should_cancel(task):  # cancelled while auth was chosen: no gateway, no container
         _finish(task.pk, TaskStatus.CANCELLED, error="Cancelled at your request.")
         return

@@ -11,6 +11,7 @@ from accounts.parsers import (
     SettingsInputError,
     agent_env_name_refusal,
     agent_env_parse,
+    agent_env_saved_problems,
     agent_env_usable,
     api_key_parse,
 )
@@ -113,11 +114,10 @@ def test_every_proxy_variable_is_refused(stem):
     assert agent_env_name_refusal(name=f"{stem}_proxy")
 
 
-def test_saved_variables_are_split_into_usable_and_refused():
-    usable, refused = agent_env_usable(
-        env={"GITHUB_TOKEN": "t", "LD_PRELOAD": "/x.so", "https_proxy": "http://evil"}
-    )
-    assert usable == {"GITHUB_TOKEN": "t"}
-    assert set(refused) == {"LD_PRELOAD", "https_proxy"}
-    assert "run other code" in refused["LD_PRELOAD"]
-    assert "network traffic" in refused["https_proxy"]
+def test_saved_variables_that_break_a_name_rule_are_left_out_and_reported():
+    env = {"GITHUB_TOKEN": "t", "LD_PRELOAD": "/x.so", "https_proxy": "http://evil"}
+    assert agent_env_usable(env=env) == {"GITHUB_TOKEN": "t"}
+    problems = {p.label: p.message for p in agent_env_saved_problems(env=env)}
+    assert set(problems) == {"LD_PRELOAD", "https_proxy"}
+    assert "run other code" in problems["LD_PRELOAD"]
+    assert "network traffic" in problems["https_proxy"]
