@@ -15,6 +15,9 @@ from .rules import RefreshAttempts
 
 USER_AGENT_ASYNC = f"{USER_AGENT_PREFIX} aiohttp/{aiohttp.__version__}"
 
+# A settings mistake, not a network failure: never retried.
+_BAD_URL_ERRORS = (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError)
+
 
 def token_session_new(*, concurrency: int) -> aiohttp.ClientSession:
     """A session for a run of refreshes: at most `concurrency` connections, reused when the
@@ -60,7 +63,7 @@ async def token_refresh_request_async(
                 body = await response.read()
         except TimeoutError:  # aiohttp's ServerTimeoutError is one too
             attempts.timed_out(timeout)
-        except aiohttp.InvalidURL as exc:  # includes a non-HTTP scheme
+        except _BAD_URL_ERRORS as exc:
             raise attempts.bad_url(exc) from None
         except (aiohttp.ClientError, OSError) as exc:
             attempts.connection_failed(exc)
