@@ -4,12 +4,13 @@ flight's outcome. Every function here runs in the batch's database thread."""
 
 import logging
 import secrets
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -158,16 +159,15 @@ def answers_save(answers: list[Answer]) -> tuple[list[CredentialRefreshOutcome],
     """Write a batch of answers in one transaction, each only while our claim stands (if the
     user saved new tokens meanwhile, the answer belongs to the replaced chain and is dropped).
     Returns the outcomes and the time.monotonic() of the commit."""
+    grants = [answer for answer in answers if answer.grant is not None]
     outcomes = []
     with transaction.atomic():
+        saved = _grants_save(grants)
         for answer in answers:
             item, target = answer.item, answer.item.target
             ours = OAuthCredential.objects.filter(pk=target.credential_id, refresh_claim=item.claim)
             if answer.grant is not None:
-                values = refresh_grant_values(
-                    grant=answer.grant, old_refresh_token=item.refresh_token, now=answer.now
-                )
-                if ours.update(**values, refresh_count=F("refresh_count") + 1):
+                if target.credential_id in saved:
                     outcome = CredentialRefreshOutcome(
                         target.credential_id, target.owner, RefreshOutcomeKind.REFRESHED
                     )
@@ -184,6 +184,75 @@ def answers_save(answers: list[Answer]) -> tuple[list[CredentialRefreshOutcome],
                 outcome = outcome_failed(target, f"unexpected {answer.unexpected}")
             outcomes.append(outcome)
     return outcomes, time.monotonic()
+
+
+def _grant_values(answer: Answer) -> dict[str, Any]:
+    assert answer.grant is not None
+    return refresh_grant_values(
+        grant=answer.grant, old_refresh_token=answer.item.refresh_token, now=answer.now
+    )
+
+
+def _grants_save(answers: list[Answer]) -> set[int]:
+    """Save grants, each only while our claim stands; the ids saved.
+
+    One UPDATE ... FROM (VALUES ...) RETURNING for the whole batch where the database has it
+    (PostgreSQL, SQLite 3.35+): a statement per row costs a query compilation each and, on
+    SQLite, a hand-over of the GIL each, which the event loop thread makes slow to get back.
+    The columns are refresh_grant_values', the one rule for what a grant writes.
+    """
+    if not answers:
+        return set()
+    one_statement = connection.vendor == "postgresql" or (
+        connection.vendor == "sqlite" and sqlite3.sqlite_version_info >= (3, 35)
+    )
+    if not one_statement:
+        saved = set()
+        for answer in answers:
+            item = answer.item
+            rows = OAuthCredential.objects.filter(
+                pk=item.target.credential_id, refresh_claim=item.claim
+            )
+            if rows.update(**_grant_values(answer), refresh_count=F("refresh_count") + 1):
+                saved.add(item.target.credential_id)
+        return saved
+    rows = [_grant_values(answer) for answer in answers]
+    # scopes only when the endpoint sent some: NULL keeps the stored ones.
+    names = [name for name in rows[0] if name != "scopes"] + ["scopes"]
+    meta = OAuthCredential._meta
+    fields = [meta.get_field(name) for name in names]
+    pk_field, claim_field = meta.pk, meta.get_field("refresh_claim")
+    assert pk_field is not None
+    cast = connection.vendor == "postgresql"  # VALUES columns get no type from the target there
+
+    def slot(column: Any) -> str:
+        return f"CAST(%s AS {column.db_type(connection)})" if cast else "%s"
+
+    quote = connection.ops.quote_name
+    row_sql = "(" + ", ".join(slot(f) for f in [pk_field, claim_field, *fields]) + ")"
+    params: list[Any] = []
+    for answer, values in zip(answers, rows, strict=True):
+        params += [answer.item.target.credential_id, answer.item.claim]
+        for name, model_field in zip(names, fields, strict=True):
+            value = values.get(name)
+            prepared = None if value is None else model_field.get_db_prep_save(value, connection)
+            params.append(prepared)
+    sets = [f"{quote(f.column)} = v_{f.column}" for f in fields if f.name != "scopes"]
+    scopes = meta.get_field("scopes").column
+    sets.append(f"{quote(scopes)} = COALESCE(v_{scopes}, {quote(scopes)})")
+    count = quote(meta.get_field("refresh_count").column)
+    sets.append(f"{count} = {count} + 1")
+    # Only names from the model's own metadata are spliced in; every value is a parameter.
+    sql = (
+        f"WITH v (v_id, v_claim, {', '.join('v_' + f.column for f in fields)}) AS "  # noqa: S608
+        f"(VALUES {', '.join([row_sql] * len(answers))}) "
+        f"UPDATE {quote(meta.db_table)} SET {', '.join(sets)} FROM v "
+        f"WHERE {quote(pk_field.column)} = v_id "
+        f"AND {quote(claim_field.column)} = v_claim RETURNING {quote(pk_field.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {row[0] for row in cursor.fetchall()}
 
 
 def _failure_outcome(answer: Answer) -> CredentialRefreshOutcome:
