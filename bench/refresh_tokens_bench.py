@@ -16,6 +16,7 @@ import argparse
 import io
 import json
 import multiprocessing
+import os
 import sys
 import time
 from datetime import timedelta
@@ -35,7 +36,13 @@ def _serve(conn: Connection, delay: float) -> None:
             server.issue(token)
         conn.send(server.url)
         conn.recv()  # "stop"
-        conn.send({"requests": server.request_count, "refreshes": server.refresh_count})
+        conn.send(
+            {
+                "requests": server.request_count,
+                "refreshes": server.refresh_count,
+                "cpu": time.process_time(),
+            }
+        )
 
 
 class _ServerProcess:
@@ -47,7 +54,7 @@ class _ServerProcess:
         self.conn.send(tokens)
         self.url: str = self.conn.recv()
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> dict[str, float]:
         self.conn.send("stop")
         stats = self.conn.recv()
         self.process.join(timeout=10)
@@ -87,6 +94,7 @@ def main() -> None:
     settings.CLAUDE_OAUTH_TIMEOUT = 10.0
 
     started = time.perf_counter()
+    load_before = os.getloadavg()[0]
     bench_credentials_create(
         start=0,
         stop=n,
@@ -145,6 +153,12 @@ def main() -> None:
     print(
         f"CPU of this process during the run: {cpu:.2f} s = {cpu / n * 1000:.2f} ms per refresh; "
         f"as a ratio to the ideal: {cpu / ideal:.2f}"
+    )
+    print(
+        f"slowest save of a rotated token: {summary['slowest_save_seconds'] * 1000:.0f} ms; "
+        f"token server CPU: {stats.get('cpu', 0):.2f} s (own process, from its start); "
+        f"load average (1 min) before {load_before:.2f}, after {os.getloadavg()[0]:.2f} "
+        f"on {os.cpu_count()} CPUs"
     )
     assert summary["refreshed"] == n and summary["failed"] == 0, summary
     assert stats["requests"] == n, "one request per credential, no more"

@@ -160,30 +160,29 @@ def answers_save(answers: list[Answer]) -> tuple[list[CredentialRefreshOutcome],
     user saved new tokens meanwhile, the answer belongs to the replaced chain and is dropped).
     Returns the outcomes and the time.monotonic() of the commit."""
     grants = [answer for answer in answers if answer.grant is not None]
-    outcomes = []
     with transaction.atomic():
         saved = _grants_save(grants)
-        for answer in answers:
-            item, target = answer.item, answer.item.target
-            ours = OAuthCredential.objects.filter(pk=target.credential_id, refresh_claim=item.claim)
-            if answer.grant is not None:
-                if target.credential_id in saved:
-                    outcome = CredentialRefreshOutcome(
-                        target.credential_id, target.owner, RefreshOutcomeKind.REFRESHED
-                    )
-                else:
-                    outcome = outcome_skipped(target, _REPLACED)
-            elif answer.error is not None:
-                values = refresh_failure_values(error=answer.error, now=answer.now)
-                if ours.update(**values, consecutive_failures=F("consecutive_failures") + 1):
-                    outcome = _failure_outcome(answer)
-                else:
-                    outcome = outcome_skipped(target, _REPLACED)
-            else:
-                ours.update(refresh_claim="", refresh_claimed_until=None)
-                outcome = outcome_failed(target, f"unexpected {answer.unexpected}")
-            outcomes.append(outcome)
+        outcomes = [_answer_outcome(answer, saved) for answer in answers]
     return outcomes, time.monotonic()
+
+
+def _answer_outcome(answer: Answer, grants_saved: set[int]) -> CredentialRefreshOutcome:
+    """The outcome of one answer; a failure's columns are written here, one UPDATE each (rare)."""
+    item, target = answer.item, answer.item.target
+    if answer.grant is not None:
+        if target.credential_id not in grants_saved:
+            return outcome_skipped(target, _REPLACED)
+        return CredentialRefreshOutcome(
+            target.credential_id, target.owner, RefreshOutcomeKind.REFRESHED
+        )
+    ours = OAuthCredential.objects.filter(pk=target.credential_id, refresh_claim=item.claim)
+    if answer.error is None:
+        ours.update(refresh_claim="", refresh_claimed_until=None)
+        return outcome_failed(target, f"unexpected {answer.unexpected}")
+    values = refresh_failure_values(error=answer.error, now=answer.now)
+    if not ours.update(**values, consecutive_failures=F("consecutive_failures") + 1):
+        return outcome_skipped(target, _REPLACED)
+    return _failure_outcome(answer)
 
 
 def _grant_values(answer: Answer) -> dict[str, Any]:

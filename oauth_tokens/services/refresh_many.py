@@ -218,6 +218,7 @@ def refresh_summary_json(
         "not_attempted": summary.not_attempted,
         "interrupted": summary.interrupted,
         "seconds": round(summary.seconds, 3),
+        "slowest_save_seconds": round(summary.slowest_save_seconds, 3),
         "exit_code": exit_code,
         "results": [
             {

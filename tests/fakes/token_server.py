@@ -116,6 +116,7 @@ class FakeTokenServer:
         self._requests: list[RecordedRequest] = []
         self._grants: dict[str, dict[str, Any]] = {}
         self._last_grant: dict[str, Any] | None = None
+        self._issued_at: dict[str, float] = {}
         self._refresh_count = 0
         self._httpd = _Server((host, port), _Handler)
         self._httpd.fake = self
@@ -227,6 +228,13 @@ class FakeTokenServer:
             return dict(self._grants)
 
     @property
+    def issued_at(self) -> dict[str, float]:
+        """Rotated refresh token → time.monotonic() when this server issued it (before sending
+        the answer): how long a client keeps a rotated token unsaved is measured from here."""
+        with self._lock:
+            return dict(self._issued_at)
+
+    @property
     def last_grant(self) -> dict[str, Any] | None:
         with self._lock:
             return self._last_grant
@@ -303,6 +311,7 @@ class FakeTokenServer:
                 grant["refresh_token"] = new
                 self._valid.discard(used)
                 self._valid.add(new)
+                self._issued_at[new] = time.monotonic()
             self._grants[used] = grant
             self._last_grant = grant
             self._refresh_count += 1
