@@ -92,6 +92,8 @@ class _BatchRun:
         self.answers: list[Answer] = []
         self.answers_ready = asyncio.Event()
         self.answering_done = False
+        self.saves_caught_up = asyncio.Event()  # set while less than a batch waits unsaved
+        self.saves_caught_up.set()
         self.unstarted: list[Claimed] = []
         self.waiters: set[asyncio.Task[None]] = set()
         self.slowest_save = 0.0
@@ -169,6 +171,9 @@ class _BatchRun:
 
     async def _worker(self) -> None:
         while (item := await self.queue.get()) is not None:
+            # Backpressure: when the database falls behind, start no new request until it has
+            # caught up, so answers (rotated tokens) never pile up unsaved.
+            await self.saves_caught_up.wait()
             if self.stop.is_set():
                 self.unstarted.append(item)
                 continue
@@ -192,6 +197,8 @@ class _BatchRun:
     def _answer_add(self, answer: Answer) -> None:
         self.answers.append(answer)
         self.answers_ready.set()
+        if len(self.answers) >= _SAVE_BATCH_MAX:
+            self.saves_caught_up.clear()
 
     async def _saver(self) -> None:
         while True:
@@ -223,6 +230,8 @@ class _BatchRun:
                         ROTATION_SAVE_MAX_SECONDS * 1000,
                     )
                 self.slowest_save = max(self.slowest_save, slowest)
+            if len(self.answers) < _SAVE_BATCH_MAX:
+                self.saves_caught_up.set()
             for outcome in outcomes:
                 self.take(outcome)
 
