@@ -8,10 +8,10 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Field, Q
 from django.utils import timezone
 
 from oauth_tokens.models import CredentialKind, CredentialStatus, OAuthCredential
@@ -103,7 +103,7 @@ def chunk_claim(
         refresh_claimed_until=now + claim_ttl(config),
         last_refresh_attempt_at=now,
     )
-    rows: dict[int, dict[str, Any]] = {}
+    rows: dict[int, Any] = {}
     if count:
         for row in OAuthCredential.objects.filter(pk__in=list(by_id), refresh_claim=claim).values(
             "pk", "refresh_token", "expires_at"
@@ -126,22 +126,22 @@ def chunk_claim(
             )
         }
         for pk in rest:
-            target, row = by_id[pk], found.get(pk)
-            if row is None:
+            target, other = by_id[pk], found.get(pk)
+            if other is None:
                 outcomes.append(outcome_skipped(target, DELETED))
-            elif row["kind"] != CredentialKind.REFRESHABLE:
+            elif other["kind"] != CredentialKind.REFRESHABLE:
                 outcomes.append(outcome_skipped(target, NOT_REFRESHABLE))
-            elif row["status"] == CredentialStatus.INVALID:
+            elif other["status"] == CredentialStatus.INVALID:
                 outcomes.append(outcome_skipped(target, MARKED_INVALID))
-            elif row["refresh_claim"] and row["refresh_claimed_until"]:
-                held.append(Held(target, row["refresh_count"]))  # live, or just ended
+            elif other["refresh_claim"] and other["refresh_claimed_until"]:
+                held.append(Held(target, other["refresh_count"]))  # live, or just ended
             else:
                 outcomes.append(outcome_skipped(target, ALREADY_FRESH))
     return claimed, outcomes, held
 
 
 def other_flight_read(credential_id: int) -> dict[str, Any] | None:
-    return (
+    row: Any = (
         OAuthCredential.objects.filter(pk=credential_id)
         .values(
             "refresh_claim",
@@ -153,6 +153,7 @@ def other_flight_read(credential_id: int) -> dict[str, Any] | None:
         )
         .first()
     )
+    return row
 
 
 def answers_save(answers: list[Answer]) -> tuple[list[CredentialRefreshOutcome], float]:
@@ -215,39 +216,46 @@ def _grants_save(answers: list[Answer]) -> set[int]:
             if rows.update(**_grant_values(answer), refresh_count=F("refresh_count") + 1):
                 saved.add(item.target.credential_id)
         return saved
-    rows = [_grant_values(answer) for answer in answers]
+    values_rows = [_grant_values(answer) for answer in answers]
     # scopes only when the endpoint sent some: NULL keeps the stored ones.
-    names = [name for name in rows[0] if name != "scopes"] + ["scopes"]
+    names = [name for name in values_rows[0] if name != "scopes"] + ["scopes"]
     meta = OAuthCredential._meta
-    fields = [meta.get_field(name) for name in names]
-    pk_field, claim_field = meta.pk, meta.get_field("refresh_claim")
-    assert pk_field is not None
-    cast = connection.vendor == "postgresql"  # VALUES columns get no type from the target there
 
-    def slot(column: Any) -> str:
-        return f"CAST(%s AS {column.db_type(connection)})" if cast else "%s"
+    def column_of(name: str) -> Field[Any, Any]:
+        return cast(Field[Any, Any], meta.get_field(name))
+
+    def name_of(column: Field[Any, Any]) -> str:
+        assert column.column is not None
+        return column.column
+
+    fields = [column_of(name) for name in names]
+    pk_field, claim_field = column_of("id"), column_of("refresh_claim")
+    typed = connection.vendor == "postgresql"  # VALUES columns get no type from the target there
+
+    def slot(column: Field[Any, Any]) -> str:
+        return f"CAST(%s AS {column.db_type(connection)})" if typed else "%s"
 
     quote = connection.ops.quote_name
     row_sql = "(" + ", ".join(slot(f) for f in [pk_field, claim_field, *fields]) + ")"
     params: list[Any] = []
-    for answer, values in zip(answers, rows, strict=True):
+    for answer, values in zip(answers, values_rows, strict=True):
         params += [answer.item.target.credential_id, answer.item.claim]
         for name, model_field in zip(names, fields, strict=True):
             value = values.get(name)
             prepared = None if value is None else model_field.get_db_prep_save(value, connection)
             params.append(prepared)
-    sets = [f"{quote(f.column)} = v_{f.column}" for f in fields if f.name != "scopes"]
-    scopes = meta.get_field("scopes").column
+    sets = [f"{quote(name_of(f))} = v_{name_of(f)}" for f in fields if f.name != "scopes"]
+    scopes = name_of(column_of("scopes"))
     sets.append(f"{quote(scopes)} = COALESCE(v_{scopes}, {quote(scopes)})")
-    count = quote(meta.get_field("refresh_count").column)
+    count = quote(name_of(column_of("refresh_count")))
     sets.append(f"{count} = {count} + 1")
     # Only names from the model's own metadata are spliced in; every value is a parameter.
     sql = (
-        f"WITH v (v_id, v_claim, {', '.join('v_' + f.column for f in fields)}) AS "  # noqa: S608
+        f"WITH v (v_id, v_claim, {', '.join('v_' + name_of(f) for f in fields)}) AS "  # noqa: S608
         f"(VALUES {', '.join([row_sql] * len(answers))}) "
         f"UPDATE {quote(meta.db_table)} SET {', '.join(sets)} FROM v "
-        f"WHERE {quote(pk_field.column)} = v_id "
-        f"AND {quote(claim_field.column)} = v_claim RETURNING {quote(pk_field.column)}"
+        f"WHERE {quote(name_of(pk_field))} = v_id "
+        f"AND {quote(name_of(claim_field))} = v_claim RETURNING {quote(name_of(pk_field))}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -55,7 +55,7 @@ def credentials_refresh_many(
     """
     ids = list(credential_ids)
     summary = RefreshManySummary(selected=len(ids))
-    rows: dict[int, dict[str, Any]] = {}
+    rows: dict[int, Any] = {}
     for start in range(0, len(ids), 5000):  # bounded IN lists
         for row in OAuthCredential.objects.filter(pk__in=ids[start : start + 5000]).values(
             "pk", "owner__username", "expires_at", "status", "kind"
@@ -73,15 +73,15 @@ def credentials_refresh_many(
     now = timezone.now()
     targets = []
     for credential_id in ids:
-        row = rows.get(credential_id)
-        target = BatchTarget(credential_id, (row and row["owner__username"]) or "")
-        if row is None:
+        info = rows.get(credential_id)
+        target = BatchTarget(credential_id, (info and info["owner__username"]) or "")
+        if info is None:
             take(outcome_skipped(target, DELETED))
-        elif row["kind"] != CredentialKind.REFRESHABLE:
+        elif info["kind"] != CredentialKind.REFRESHABLE:
             take(outcome_skipped(target, NOT_REFRESHABLE))
-        elif row["status"] == CredentialStatus.INVALID:
+        elif info["status"] == CredentialStatus.INVALID:
             take(outcome_skipped(target, MARKED_INVALID))
-        elif not force and (row["expires_at"] is None or row["expires_at"] - now > buffer):
+        elif not force and (info["expires_at"] is None or info["expires_at"] - now > buffer):
             # Refreshed elsewhere since the caller selected it (the claim re-checks it too).
             take(outcome_skipped(target, "not due any more (refreshed elsewhere)"))
         else:
