@@ -97,6 +97,7 @@ class _BatchRun:
         self.unstarted: list[Claimed] = []
         self.waiters: set[asyncio.Task[None]] = set()
         self.slowest_save = 0.0
+        self.saves_over_bound = 0  # answers that waited longer than the bound to be committed
         self.failure: BaseException | None = None
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="oauth-refresh-db")
 
@@ -221,8 +222,10 @@ class _BatchRun:
                     None,
                 )
             if committed_at is not None:
-                slowest = max(committed_at - answer.at for answer in batch)
+                waits = [committed_at - answer.at for answer in batch]
+                slowest = max(waits)
                 if slowest > ROTATION_SAVE_MAX_SECONDS:
+                    self.saves_over_bound += sum(w > ROTATION_SAVE_MAX_SECONDS for w in waits)
                     logger.warning(
                         "OAuth refresh: %d answer(s) took %.0f ms to be saved (aim: %.0f ms)",
                         len(batch),
@@ -272,14 +275,15 @@ def credentials_refresh_batch(
     concurrency: int,
     stop: threading.Event,
     on_outcome: Callable[[CredentialRefreshOutcome], None],
-) -> float:
+) -> tuple[float, int]:
     """Refresh `targets` (in order) on one event loop in this thread, `concurrency` token
     requests at a time; on_outcome is called here, once per credential that got an outcome.
-    Returns the longest an answer waited to be committed, in seconds."""
+    Returns the longest an answer waited to be committed (seconds), and how many answers waited
+    longer than ROTATION_SAVE_MAX_SECONDS."""
     run = _BatchRun(
         force=force, buffer=buffer, concurrency=concurrency, stop=stop, on_outcome=on_outcome
     )
     asyncio.run(run.main(targets))
     if run.failure is not None:
         raise run.failure
-    return run.slowest_save
+    return run.slowest_save, run.saves_over_bound

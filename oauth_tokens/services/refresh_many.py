@@ -87,7 +87,7 @@ def credentials_refresh_many(
         else:
             targets.append(target)
     if targets and not stop.is_set():
-        summary.slowest_save_seconds = credentials_refresh_batch(
+        summary.slowest_save_seconds, summary.saves_over_bound = credentials_refresh_batch(
             targets=targets,
             force=force,
             buffer=buffer,
@@ -219,6 +219,7 @@ def refresh_summary_json(
         "interrupted": summary.interrupted,
         "seconds": round(summary.seconds, 3),
         "slowest_save_seconds": round(summary.slowest_save_seconds, 3),
+        "saves_over_bound": summary.saves_over_bound,
         "exit_code": exit_code,
         "results": [
             {

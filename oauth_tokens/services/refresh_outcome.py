@@ -30,6 +30,7 @@ class RefreshManySummary:
     seconds: float = 0.0
     # The longest a token endpoint's answer (a rotated refresh token) waited to be committed.
     slowest_save_seconds: float = 0.0
+    saves_over_bound: int = 0  # answers that waited longer than ROTATION_SAVE_MAX_SECONDS
 
     def of(self, kind: str) -> list[CredentialRefreshOutcome]:
         return [outcome for outcome in self.outcomes if outcome.outcome == kind]
