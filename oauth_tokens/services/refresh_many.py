@@ -52,6 +52,7 @@ def credentials_refresh_many(
     buffer). Setting `stop` (or Ctrl-C) takes no new work; refreshes in flight run to the end
     and are saved so no rotated token is lost, and the summary says interrupted.
     on_outcome is called in the calling thread, once per credential, as results come in.
+    Runs its own event loop: call it from synchronous code (a thread with no running loop).
     """
     ids = list(credential_ids)
     summary = RefreshManySummary(selected=len(ids))

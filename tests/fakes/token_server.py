@@ -72,7 +72,8 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "FakeClaudeOAuth/1.0"
-    # HTTP/1.0 closes each connection after one answer: simple and never leaks idle threads.
+    # HTTP/1.0 closes each connection after one answer: simple and never leaks idle threads
+    # (keep_alive=True picks _KeepAliveHandler instead).
     protocol_version = "HTTP/1.0"
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -85,6 +86,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.fake._handle(self)
 
     do_PUT = do_DELETE = do_PATCH = do_GET
+
+
+class _KeepAliveHandler(_Handler):
+    # HTTP/1.1: a connection serves request after request until the client closes it, as a real
+    # endpoint does (benchmarks; a thread stays per open connection).
+    protocol_version = "HTTP/1.1"
 
 
 class FakeTokenServer:
@@ -100,6 +107,7 @@ class FakeTokenServer:
         account_email: str = "user@example.com",
         host: str = "127.0.0.1",
         port: int = 0,
+        keep_alive: bool = False,
     ) -> None:
         # Behaviour knobs; plain attributes so tests can change them while running.
         self.rotate = rotate  # False: answer without refresh_token and keep the old one valid
@@ -118,7 +126,7 @@ class FakeTokenServer:
         self._last_grant: dict[str, Any] | None = None
         self._issued_at: dict[str, float] = {}
         self._refresh_count = 0
-        self._httpd = _Server((host, port), _Handler)
+        self._httpd = _Server((host, port), _KeepAliveHandler if keep_alive else _Handler)
         self._httpd.fake = self
         self._thread: threading.Thread | None = None
 
