@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import F, Field, Q
 from django.utils import timezone
 
@@ -238,12 +238,21 @@ def _grants_save(answers: list[Answer]) -> set[int]:
     quote = connection.ops.quote_name
     row_sql = "(" + ", ".join(slot(f) for f in [pk_field, claim_field, *fields]) + ")"
     params: list[Any] = []
+    db = connections[DEFAULT_DB_ALIAS]  # the real wrapper: the proxy costs a lookup per use
+    same: dict[tuple[str, Any], Any] = {}  # an answer's times are one value in four columns
     for answer, values in zip(answers, values_rows, strict=True):
         params += [answer.item.target.credential_id, answer.item.claim]
         for name, model_field in zip(names, fields, strict=True):
             value = values.get(name)
-            prepared = None if value is None else model_field.get_db_prep_save(value, connection)
-            params.append(prepared)
+            if value is None:
+                params.append(None)
+            elif isinstance(value, datetime):
+                key = (model_field.get_internal_type(), value)
+                if key not in same:
+                    same[key] = model_field.get_db_prep_save(value, db)
+                params.append(same[key])
+            else:
+                params.append(model_field.get_db_prep_save(value, db))
     sets = [f"{quote(name_of(f))} = v_{name_of(f)}" for f in fields if f.name != "scopes"]
     scopes = name_of(column_of("scopes"))
     sets.append(f"{quote(scopes)} = COALESCE(v_{scopes}, {quote(scopes)})")
