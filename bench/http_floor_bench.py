@@ -7,7 +7,8 @@ twice in the same run:
 Both drive the same rules (oauth_tokens/token_client/rules.py). Prints wall time as a ratio to
 the ideal N x DELAY / C and the CPU per request of this process: no refresh command built on a
 client can beat its client's ratio on the same machine.
-Run: .venv/bin/python bench/http_floor_bench.py [N] [C] [DELAY]
+Run: .venv/bin/python bench/http_floor_bench.py [N] [C] [DELAY] [--keep-alive]
+     (--keep-alive: the server keeps connections open, HTTP/1.1, as a real endpoint does)
 """
 
 import asyncio
@@ -24,10 +25,10 @@ from _setup import ROOT
 sys.path.insert(0, str(ROOT))
 
 
-def _serve(conn: Connection, delay: float, n: int) -> None:
+def _serve(conn: Connection, delay: float, n: int, keep_alive: bool) -> None:
     from tests.fakes.token_server import FakeTokenServer
 
-    with FakeTokenServer(delay_seconds=delay) as server:
+    with FakeTokenServer(delay_seconds=delay, keep_alive=keep_alive) as server:
         conn.send(([server.issue() for _ in range(2 * n)], server.url))
         conn.recv()
         conn.send(server.refresh_count)
@@ -40,9 +41,11 @@ def _measure(run: Callable[[], object]) -> tuple[float, float]:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
-    concurrency = int(sys.argv[2]) if len(sys.argv) > 2 else 64
-    delay = float(sys.argv[3]) if len(sys.argv) > 3 else 0.05
+    keep_alive = "--keep-alive" in sys.argv
+    argv = [arg for arg in sys.argv[1:] if arg != "--keep-alive"]
+    n = int(argv[0]) if len(argv) > 0 else 2000
+    concurrency = int(argv[1]) if len(argv) > 1 else 64
+    delay = float(argv[2]) if len(argv) > 2 else 0.05
     from oauth_tokens.token_client import (
         RefreshConfig,
         token_refresh_request,
@@ -51,7 +54,7 @@ def main() -> None:
     )
 
     parent, child = multiprocessing.Pipe()
-    server = multiprocessing.Process(target=_serve, args=(child, delay, n))
+    server = multiprocessing.Process(target=_serve, args=(child, delay, n, keep_alive))
     server.start()
     tokens, url = parent.recv()
     config = RefreshConfig(token_url=url)
@@ -87,7 +90,10 @@ def main() -> None:
     server.join()
     assert refreshed == 2 * n, f"the server granted {refreshed} of {2 * n}"
     ideal = n * delay / concurrency
-    print(f"{n} token requests each, {concurrency} at a time, server answers after {delay:g} s")
+    print(
+        f"{n} token requests each, {concurrency} at a time, server answers after {delay:g} s, "
+        f"{'keep-alive (HTTP/1.1)' if keep_alive else 'a connection per request (HTTP/1.0)'}"
+    )
     print(f"load average (1 min) before {load:.2f}, after {os.getloadavg()[0]:.2f}")
     for name, (cpu, wall) in results.items():
         print(
