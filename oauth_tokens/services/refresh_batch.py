@@ -105,6 +105,12 @@ class _BatchRun:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
 
+    def _give_up(self, exc: BaseException) -> None:
+        """Start nothing new, let the refreshes in flight end and be saved, raise at the end."""
+        logger.exception("OAuth batch refresh: stopping after an error")
+        self.failure = self.failure or exc
+        self.stop.set()
+
     def take(self, outcome: CredentialRefreshOutcome) -> None:
         try:
             self.on_outcome(outcome)
@@ -148,17 +154,21 @@ class _BatchRun:
             for start in range(0, len(targets), self.concurrency):
                 if self.stop.is_set():
                     break
-                claimed, outcomes, held = await self.db(
-                    chunk_claim,
-                    targets[start : start + self.concurrency],
-                    force=self.force,
-                    buffer=self.buffer,
-                    config=self.config,
-                )
+                try:
+                    claimed, outcomes, held = await self.db(
+                        chunk_claim,
+                        targets[start : start + self.concurrency],
+                        force=self.force,
+                        buffer=self.buffer,
+                        config=self.config,
+                    )
+                except Exception as exc:  # the database went away, say
+                    self._give_up(exc)
+                    break
                 for outcome in outcomes:
                     self.take(outcome)
                 for other in held:
-                    task = asyncio.create_task(self._other_flight_wait(other))
+                    task = asyncio.create_task(self._other_flight_guarded(other))
                     self.waiters.add(task)
                     task.add_done_callback(self.waiters.discard)
                 for n, item in enumerate(claimed):
@@ -237,6 +247,12 @@ class _BatchRun:
                 self.saves_caught_up.set()
             for outcome in outcomes:
                 self.take(outcome)
+
+    async def _other_flight_guarded(self, held: Held) -> None:
+        try:
+            await self._other_flight_wait(held)
+        except Exception as exc:
+            self._give_up(exc)
 
     async def _other_flight_wait(self, held: Held) -> None:
         """Wait for someone else's claim to end and take its outcome (never a second request);

@@ -179,3 +179,30 @@ def test_stopping_gives_back_the_claims_not_started(oauth_settings, token_server
     assert all(row.refresh_claim == "" for row in rows)
     # Every rotation the server made was saved.
     assert {r.refresh_token for r in rows if r.refresh_count} == set(token_server.issued_at)
+
+
+def test_a_database_error_stops_new_work_but_saves_what_is_in_flight(
+    oauth_settings, token_server, make_credential, monkeypatch
+):
+    from oauth_tokens.services import refresh_batch
+
+    token_server.delay_seconds = 0.3
+    credentials = _credentials(make_credential, 6, expires_in=-60)
+    claims = []
+    original = refresh_batch.chunk_claim
+
+    def claim_then_fail(*args, **kwargs):
+        if claims:
+            raise RuntimeError("the database went away")
+        claims.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(refresh_batch, "chunk_claim", claim_then_fail)
+
+    with pytest.raises(RuntimeError, match="went away"):
+        credentials_refresh_many(credential_ids=[c.pk for c in credentials], concurrency=2)
+
+    assert token_server.refresh_count == 2  # the first chunk only
+    rows = OAuthCredential.objects.filter(pk__in=[c.pk for c in credentials])
+    assert {r.refresh_token for r in rows if r.refresh_count} == set(token_server.issued_at)
+    assert all(row.refresh_claim == "" for row in rows)
