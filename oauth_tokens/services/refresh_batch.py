@@ -14,9 +14,11 @@ claim on is waited for, as the single refresh does, and takes that flight's outc
 Rotated tokens are durable quickly: the token endpoint has spent the old refresh token the moment
 it answers, so until the answer is committed the only copy of the new one is in this process.
 The saver never waits to fill a batch: it writes whatever has arrived (at most _SAVE_BATCH_MAX
-answers, one transaction) as soon as the previous batch is committed, which keeps every answer
-unsaved for less than ROTATION_SAVE_MAX_SECONDS (tests/oauth_tokens/test_refresh_batch.py
-measures it; a slower save is logged as a warning).
+answers, one transaction) as soon as the previous batch is committed, and no new request
+starts while a full batch waits, which keeps every answer unsaved for less than
+ROTATION_SAVE_MAX_SECONDS (tests/oauth_tokens/test_refresh_batch.py measures it from outside).
+A commit stalled by the machine (an fsync, a starved process) can take longer: such answers are
+counted (summary.saves_over_bound) and logged as a warning.
 
 A claim is never held longer than its TTL: each refresh must end within
 config.max_total_seconds of its chunk's claim (passed to the client as a deadline, however long
