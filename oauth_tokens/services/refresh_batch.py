@@ -32,7 +32,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -285,6 +285,19 @@ class _BatchRun:
             held = again[0]
 
 
+def _loop_run(main: Coroutine[Any, Any, None]) -> None:
+    """asyncio.run here, or in a thread of its own when this thread already runs a loop (an
+    async server's thread, or Playwright's sync API in the browser tests): asyncio.run refuses
+    to nest, and the batch must not depend on where it is called from."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(main)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="refresh-batch") as pool:
+        pool.submit(asyncio.run, main).result()
+
+
 def credentials_refresh_batch(
     *,
     targets: list[BatchTarget],
@@ -294,14 +307,15 @@ def credentials_refresh_batch(
     stop: threading.Event,
     on_outcome: Callable[[CredentialRefreshOutcome], None],
 ) -> tuple[float, int]:
-    """Refresh `targets` (in order) on one event loop in this thread, `concurrency` token
-    requests at a time; on_outcome is called here, once per credential that got an outcome.
+    """Refresh `targets` (in order) on one event loop, `concurrency` token
+    requests at a time; on_outcome is called on the loop's thread, once per credential that got
+    an outcome.
     Returns the longest an answer waited to be committed (seconds), and how many answers waited
     longer than ROTATION_SAVE_MAX_SECONDS."""
     run = _BatchRun(
         force=force, buffer=buffer, concurrency=concurrency, stop=stop, on_outcome=on_outcome
     )
-    asyncio.run(run.main(targets))
+    _loop_run(run.main(targets))
     if run.failure is not None:
         raise run.failure
     return run.slowest_save, run.saves_over_bound
