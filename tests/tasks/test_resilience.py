@@ -245,3 +245,46 @@ def test_a_queued_task_waits_for_the_engine_and_runs_when_it_is_back(
     assert task.status == TaskStatus.SUCCEEDED, (task.error_message, output[-3000:])
     assert task.engine_wait_since is None and task.error_message == ""
     assert any(f["path"] == "AGENT_NOTES.md" for f in task.changed_files)
+
+
+@pytest.mark.django_db
+def test_the_wait_for_the_engine_ends_failed_after_the_longest_wait(
+    settings, user, local_repo, monkeypatch, tmp_path
+):
+    """No engine at all (a socket path nobody listens on): each try re-queues the task with a
+    growing delay; once AGENT_ENGINE_MAX_WAIT has passed it fails with the engine's message."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tasks.engine_wait import engine_retry_delay
+    from tasks.runner import task_run
+
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    settings.AGENT_ENGINE_MAX_WAIT = 600
+    settings.AGENT_ENGINE_RETRY_SECONDS = 5
+    settings.AGENT_ENGINE_RETRY_MAX_SECONDS = 60
+    set_api_key(user, "sk-ant-api03-no-engine-key-0072")
+    task = CodingTask.objects.create(owner=user, repo_url=local_repo, prompt="no engine")
+
+    task_run(task_id=task.pk)
+    task.refresh_from_db()
+    assert task.status == TaskStatus.QUEUED and task.waiting_for_engine
+    assert task.started_at is None and task.runner == ""
+    assert 4 <= (task.engine_retry_at - task.engine_wait_since).total_seconds() <= 6
+    assert task.auth_method == ""  # no credential was touched for a run that cannot happen
+
+    # Later tries wait about as long as already waited, at most a minute.
+    assert engine_retry_delay(waited=timedelta(seconds=20)) == timedelta(seconds=20)
+    assert engine_retry_delay(waited=timedelta(seconds=500)) == timedelta(seconds=60)
+
+    CodingTask.objects.filter(pk=task.pk).update(
+        engine_wait_since=timezone.now() - timedelta(seconds=601)
+    )
+    task_run(task_id=task.pk)
+    task.refresh_from_db()
+    assert task.status == TaskStatus.FAILED
+    assert task.error_message.startswith("Cannot reach the Docker engine")
+    assert (
+        "waited 10 minutes" in task.error_message and "AGENT_ENGINE_MAX_WAIT" in task.error_message
+    )
