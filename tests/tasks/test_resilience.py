@@ -288,3 +288,74 @@ def test_the_wait_for_the_engine_ends_failed_after_the_longest_wait(
     assert (
         "waited 10 minutes" in task.error_message and "AGENT_ENGINE_MAX_WAIT" in task.error_message
     )
+
+
+def test_celery_sweep_takes_over_the_task_of_a_killed_pool_process(
+    agent_settings, user, local_repo, docker_host, gateway_socket_root
+):
+    """Celery replaces a killed pool process by itself; its task is taken over by the worker's
+    periodic sweep and still succeeds with its diff."""
+    import redis
+
+    from tests.tasks.test_workers import REDIS_URL
+
+    try:
+        redis.Redis.from_url(REDIS_URL).flushdb()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis at 127.0.0.1:6379 is needed for the Celery path: {exc}")
+    agent_settings.CELERY_BROKER_URL = agent_settings.CELERY_RESULT_BACKEND = REDIS_URL
+    worker = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "prefork"),
+            *("--concurrency", "1", "--loglevel", "INFO", "--without-gossip"),
+            *("--without-mingle", "--without-heartbeat"),
+        ],
+        cwd=ROOT,
+        env=worker_env(
+            docker_host,
+            TASKS_ENGINE="celery",
+            CELERY_BROKER_URL=REDIS_URL,
+            CELERY_RESULT_BACKEND=REDIS_URL,
+            AGENT_GATEWAY_SOCKET_ROOT=gateway_socket_root,
+            AGENT_RECOVERY_SWEEP_SECONDS="2",
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        from config.celery import app
+
+        app.conf.broker_url = app.conf.result_backend = REDIS_URL
+        agent_settings.TASKS = {
+            "default": {
+                "BACKEND": "django_tasks_celery.CeleryBackend",
+                "OPTIONS": {"CELERY_APP": "config.celery.app"},
+            }
+        }
+        set_api_key(user, "sk-ant-api03-celery-takeover-0073")
+        task = task_create(owner=user, repo_url=local_repo, prompt="SLEEP:8 MODIFY:keep.txt")
+        running = wait_for(
+            lambda: (
+                CodingTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING)
+                .exclude(container_id="")
+                .first()
+            ),
+            timeout=60,
+        )
+        pool_process = int(running.runner.rpartition(":")[2])
+        assert pool_process != worker.pid
+        os.kill(pool_process, signal.SIGKILL)
+        wait_for(
+            lambda: CodingTask.objects.filter(
+                pk=task.pk, runner__endswith=f":{worker.pid}"
+            ).exists(),
+            timeout=20,
+        )
+        wait_for(lambda: CodingTask.objects.get(pk=task.pk).is_finished, timeout=90)
+    finally:
+        output = _stop(worker)
+    task.refresh_from_db()
+    assert task.status == TaskStatus.SUCCEEDED, (task.error_message, output[-3000:])
+    assert "modified by fake-claude" in task.diff and "taken over" in task.log
