@@ -80,6 +80,18 @@ class CodingTask(models.Model):
     log = models.TextField(blank=True, default="")
     log_truncated = models.BooleanField(default=False)
 
+    # What another worker needs to take over a running task whose worker died (tasks.recovery):
+    # a new gateway on the same socket (its folder is still mounted into the container), with
+    # the same placeholder and credential. The placeholder is worthless outside that socket and
+    # is cleared when the task ends; never a real token here.
+    gateway_dir = models.CharField(max_length=512, blank=True, default="")
+    gateway_placeholder = models.CharField(max_length=128, blank=True, default="")
+    gateway_credential_id = models.IntegerField(null=True, blank=True)  # OAuth; None: API key
+
+    # Queued again because the Docker engine could not be reached (tasks.engine_wait).
+    engine_wait_since = models.DateTimeField(null=True, blank=True)
+    engine_retry_at = models.DateTimeField(null=True, blank=True)
+
     class Meta:
         ordering = ["-created_at", "-pk"]
         indexes = [models.Index(fields=["owner", "-created_at"])]
@@ -90,6 +102,10 @@ class CodingTask(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED_STATUSES
+
+    @property
+    def waiting_for_engine(self) -> bool:
+        return self.status == TaskStatus.QUEUED and self.engine_wait_since is not None
 
     @property
     def can_cancel(self) -> bool:
