@@ -31,7 +31,11 @@ def preferences_get(*, user: User) -> UserPreferences:
 
 
 def auth_method_for_user(
-    *, user: User, refresh: bool = True, buffer_seconds: int | None = None
+    *,
+    user: User,
+    refresh: bool = True,
+    buffer_seconds: int | None = None,
+    api_key_only: bool = False,
 ) -> AuthResolution:
     """oauth_tokens' one auth-method rule, fed with this user's preferences (see
     auth_method_resolve for the rule; raises AuthUnavailable when nothing can be used)."""
@@ -42,6 +46,7 @@ def auth_method_for_user(
         user_api_key=preferences.api_key,
         refresh=refresh,
         buffer_seconds=buffer_seconds,
+        api_key_only=api_key_only,
     )
 
 

@@ -9,6 +9,8 @@ class TaskStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
     TIMED_OUT = "timed_out", "Timed out"
+    # Stopped by a subscription usage limit; queued again by itself after the reset.
+    WAITING = "waiting", "Waiting for reset"
 
 
 FINISHED_STATUSES = (
@@ -70,6 +72,27 @@ class CodingTask(models.Model):
     log = models.TextField(blank=True, default="")
     log_truncated = models.BooleanField(default=False)
 
+    # Usage limits and rejected credentials (tasks.limits); never a secret.
+    limit_verdict = models.CharField(max_length=16, blank=True, default="")  # LimitVerdict
+    limit_window = models.CharField(max_length=32, blank=True, default="")
+    limit_detail = models.CharField(max_length=255, blank=True, default="")
+    limited_until = models.DateTimeField(null=True, blank=True)  # the reset, as announced
+    resume_after = models.DateTimeField(null=True, blank=True, db_index=True)  # reset + jitter
+    limit_waits = models.PositiveIntegerField(default=0)  # times it waited for a reset
+    waiting_since = models.DateTimeField(null=True, blank=True)  # start of the current wait
+    limit_waited_seconds = models.PositiveIntegerField(default=0)  # earlier waits, summed
+    force_api_key = models.BooleanField(default=False)  # "run now with my API key"
+    auth_rejected = models.BooleanField(default=False)  # the API refused the credential
+    # Which OAuth credential ran it (none for an API key); a plain id, so history outlives it.
+    auth_credential_id = models.IntegerField(null=True, blank=True)
+
+    # What it used, from the CLI's result (tokens summed over the run).
+    tokens_input = models.PositiveBigIntegerField(null=True, blank=True)
+    tokens_output = models.PositiveBigIntegerField(null=True, blank=True)
+    tokens_cache_creation = models.PositiveBigIntegerField(null=True, blank=True)
+    tokens_cache_read = models.PositiveBigIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+
     class Meta:
         ordering = ["-created_at", "-pk"]
         indexes = [models.Index(fields=["owner", "-created_at"])]
@@ -83,4 +106,19 @@ class CodingTask(models.Model):
 
     @property
     def can_cancel(self) -> bool:
-        return self.status in (TaskStatus.QUEUED, TaskStatus.RUNNING) and not self.cancel_requested
+        return (
+            self.status in (TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.WAITING)
+            and not self.cancel_requested
+        )
+
+    @property
+    def credential_label(self) -> str:
+        """Which credential ran it, in words: user OAuth, global OAuth, user key, server key."""
+        if not self.auth_method:
+            return ""
+        user = self.auth_source == "user"
+        if self.auth_method == "oauth":
+            label = "user OAuth" if user else "global OAuth"
+        else:
+            label = "user API key" if user else "server API key"
+        return f"{label} (fallback)" if self.auth_fallback else label

@@ -152,6 +152,8 @@ CLAUDE_ACCESS_TOKEN = env.str("CLAUDE_ACCESS_TOKEN", default="")
 CLAUDE_REFRESH_TOKEN = env.str("CLAUDE_REFRESH_TOKEN", default="")
 CLAUDE_EXPIRES_AT = env.str("CLAUDE_EXPIRES_AT", default="")
 ANTHROPIC_DEBUG = env.bool("ANTHROPIC_DEBUG", default=False)
+# Only members of this group may use the global OAuth and ANTHROPIC_API_KEY; empty: everyone.
+CLAUDE_GLOBAL_CREDENTIALS_GROUP = env.str("CLAUDE_GLOBAL_CREDENTIALS_GROUP", default="")
 
 # The refresh endpoint is undocumented: every value is a setting (defaults as the CLI sends).
 CLAUDE_OAUTH_TOKEN_URL = env.str(

@@ -4,12 +4,20 @@
 - environment: the global credential seeded from CLAUDE_* variables;
 - refresh: refreshing one credential with single flight (and the refresh settings);
 - refresh_many: many at once, and how a run is shown (progress bar, JSON);
-- auth_method: how a task authenticates.
+- auth_method: how a task authenticates (and who may use the global credentials);
+- audit: the audit trail, a credential's usage-limit state, a credential the API rejected.
 
 Import from here (`from oauth_tokens.services import X`); the modules are the layout, this is
 the interface.
 """
 
+from .audit import (
+    credential_audit_record,
+    credential_kind_used,
+    credential_limit_record,
+    credential_limited_until,
+    credential_rejected,
+)
 from .auth_method import (
     INVALID_TOKENS_ENV,
     INVALID_TOKENS_USER,
@@ -20,6 +28,7 @@ from .auth_method import (
     AuthSource,
     AuthUnavailable,
     auth_method_resolve,
+    global_credentials_allowed,
 )
 from .environment import EnvironmentTokensError, environment_credential_get
 from .refresh import (
@@ -70,15 +79,21 @@ __all__ = [
     "RefreshOutcomeKind",
     "RefreshProgress",
     "auth_method_resolve",
+    "credential_audit_record",
     "credential_ensure_fresh",
     "credential_expired",
+    "credential_kind_used",
+    "credential_limit_record",
+    "credential_limited_until",
     "credential_mark_invalid",
     "credential_needs_refresh",
+    "credential_rejected",
     "credential_remove",
     "credential_rotation_save",
     "credential_store",
     "credentials_refresh_many",
     "environment_credential_get",
+    "global_credentials_allowed",
     "grant_expiry",
     "refresh_buffer",
     "refresh_config",
