@@ -72,6 +72,10 @@ class OAuthCredential(models.Model):
     refresh_claim = models.CharField(max_length=32, blank=True, default="")
     refresh_claimed_until = models.DateTimeField(null=True, blank=True)
 
+    # When the user (or the environment) last saved these tokens: a setup token lasts about a
+    # year from then (notifications warn before). Null on rows saved before this column.
+    saved_at = models.DateTimeField(null=True, blank=True)
+
     # Usage limits of the subscription behind it, as the last task saw them (tasks.limits).
     limited_until = models.DateTimeField(null=True, blank=True)  # rejected until this moment
     limit_status = models.CharField(max_length=16, blank=True, default="")  # rejected/warning

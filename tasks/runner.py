@@ -22,6 +22,7 @@ from oauth_tokens.services import (
     credential_rotation_save,
 )
 
+from . import limit_actions
 from .containers import (
     ContainerError,
     ContainerOutcome,
@@ -33,7 +34,7 @@ from .containers import (
 )
 from .inputs import container_inputs
 from .models import CodingTask, TaskStatus
-from .outcome import outcome_values
+from .outcome import outcome_result, outcome_values, run_limit_of
 from .task_log import TaskLog
 
 logger = logging.getLogger("tasks.runner")
@@ -75,7 +76,10 @@ def _run(task: CodingTask, log: TaskLog) -> None:
         auth = auth_method_for_user(
             user=task.owner,
             buffer_seconds=settings.AGENT_TIMEOUT_SECONDS + settings.CLAUDE_OAUTH_REFRESH_BUFFER,
+            api_key_only=task.force_api_key,
         )
+        # A subscription known to be limited: wait from the start, or the user's API key.
+        auth, waiting = limit_actions.limited_before_start(task=task, auth=auth)
     except AuthUnavailable as exc:
         log.note(str(exc))
         _finish(task.pk, TaskStatus.FAILED, error=str(exc))
@@ -84,10 +88,16 @@ def _run(task: CodingTask, log: TaskLog) -> None:
         auth_method=auth.method,
         auth_source=auth.source,
         auth_refreshed=auth.refreshed,
-        auth_fallback=auth.fallback,
+        auth_fallback=auth.fallback or task.force_api_key,
         auth_note=auth.reason,
+        auth_credential_id=auth.oauth.credential_id if auth.oauth else None,
     )
     log.note(auth.reason)
+    if waiting is not None:
+        status, error, values = waiting
+        log.note(error)
+        _finish(task.pk, status, error=error, **values)
+        return
     inputs = container_inputs(
         task=task, auth=auth, agent_env=preferences_get(user=task.owner).agent_env or {}
     )
@@ -134,22 +144,36 @@ def _run(task: CodingTask, log: TaskLog) -> None:
         _finish(task.pk, TaskStatus.FAILED, error=str(exc))
         return
     log.finish()
-    _record_outcome(task, outcome, log)
+    _record_outcome(task, outcome, log, auth)
     if outcome.read_back and auth.oauth is not None:
         _rotation_save(auth, outcome.read_back)
 
 
-def _record_outcome(task: CodingTask, outcome: ContainerOutcome, log: TaskLog) -> None:
-    status, error, values = outcome_values(outcome=outcome, log=log)
+def _record_outcome(
+    task: CodingTask, outcome: ContainerOutcome, log: TaskLog, auth: AuthResolution
+) -> None:
+    limit = run_limit_of(
+        log=log, result=outcome_result(outcome=outcome, log=log), now=timezone.now()
+    )
+    status, error, values = outcome_values(outcome=outcome, log=log, limit=limit)
+    status, error, values = limit_actions.limits_after_run(
+        task=task, auth=auth, limit=limit, status=status, error=error, values=values
+    )
     _finish(task.pk, status, error=error, **values)
 
 
 def _finish(task_id: int, status: str, *, error: str = "", **values: Any) -> None:
     # Only a running task is finished here: recovery may have settled it already.
-    CodingTask.objects.filter(pk=task_id, status=TaskStatus.RUNNING).update(
-        status=status, error_message=error, finished_at=timezone.now(), **values
+    waiting = status == TaskStatus.WAITING
+    finished = CodingTask.objects.filter(pk=task_id, status=TaskStatus.RUNNING).update(
+        status=status,
+        error_message=error,
+        finished_at=None if waiting else timezone.now(),
+        **values,
     )
     logger.info("Task %s finished: %s", task_id, status)
+    if finished:
+        limit_actions.task_settled(task_id=task_id, status=status)
 
 
 def _rotation_save(auth: AuthResolution, read_back: dict[str, bytes]) -> None:

@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "accounts",
     "oauth_tokens",
     "tasks",
+    "notifications",
+    "usage",
 ]
 
 MIDDLEWARE = [
@@ -239,3 +241,38 @@ AGENT_EXTRA_ENV = env.json("AGENT_EXTRA_ENV", default={})
 AGENT_LOG_MAX_BYTES = env.int("AGENT_LOG_MAX_BYTES", default=256 * 1024)
 AGENT_DIFF_MAX_BYTES = env.int("AGENT_DIFF_MAX_BYTES", default=2 * 1024 * 1024)
 AGENT_PROMPT_MAX_CHARS = env.int("AGENT_PROMPT_MAX_CHARS", default=100_000)
+# Usage limits (tasks.waiting): a limited task waits for the reset and runs again by itself,
+# for at most this many seconds of waiting in all (past it, it fails and says so).
+AGENT_LIMIT_MAX_WAIT = env.int("AGENT_LIMIT_MAX_WAIT", default=24 * 3600)
+# Up to this many seconds are added to a reset time, so waiting tasks do not all start at once.
+AGENT_LIMIT_JITTER_SECONDS = env.int("AGENT_LIMIT_JITTER_SECONDS", default=120)
+
+# --- Notifications (notifications/) -------------------------------------------------------------
+# Outgoing email, as a URL: smtp://user:password@host:587 (add ?tls=True), consolemail://, ...
+_EMAIL = env.email_url("EMAIL_URL", default="consolemail://")
+_SMTP_OPTIONS = {
+    "host": _EMAIL.get("EMAIL_HOST", ""),
+    "port": _EMAIL.get("EMAIL_PORT") or 25,
+    "username": _EMAIL.get("EMAIL_HOST_USER", ""),
+    "password": _EMAIL.get("EMAIL_HOST_PASSWORD", ""),
+    "use_tls": bool(_EMAIL.get("EMAIL_USE_TLS", False)),
+    "use_ssl": bool(_EMAIL.get("EMAIL_USE_SSL", False)),
+    "timeout": 10,
+}
+MAILERS = {
+    "default": {
+        "BACKEND": _EMAIL["EMAIL_BACKEND"],
+        "OPTIONS": _SMTP_OPTIONS if _EMAIL["EMAIL_BACKEND"].endswith("smtp.EmailBackend") else {},
+    }
+}
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="claude-runner@localhost")
+# The address of this site as users reach it, for links in notifications ("" leaves them out).
+NOTIFICATIONS_SITE_URL = env.str("NOTIFICATIONS_SITE_URL", default="")
+NOTIFICATIONS_SUBJECT_PREFIX = env.str("NOTIFICATIONS_SUBJECT_PREFIX", default="[Claude Runner] ")
+# Delivery tries before giving up (shown in the admin), and the first retry's delay (doubling).
+NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=6)
+NOTIFICATIONS_RETRY_BASE_SECONDS = env.int("NOTIFICATIONS_RETRY_BASE_SECONDS", default=60)
+# Warn when OAuth tokens fail to refresh this many times in a row.
+NOTIFICATIONS_REFRESH_FAILURES = env.int("NOTIFICATIONS_REFRESH_FAILURES", default=3)
+# Warn when a refresh chain has not been refreshed for this many days.
+NOTIFICATIONS_IDLE_CHAIN_DAYS = env.int("NOTIFICATIONS_IDLE_CHAIN_DAYS", default=30)

@@ -40,6 +40,7 @@ def token_fields(parsed: ParsedCredential) -> dict[str, Any]:
         "scopes": list(parsed.scopes),
         "subscription_type": parsed.subscription_type,
         "rate_limit_tier": parsed.rate_limit_tier,
+        "saved_at": timezone.now(),
         # New tokens start with a clean bill of health.
         "status": CredentialStatus.VALID,
         "last_refresh_error": "",

@@ -18,7 +18,8 @@ from tasks.limits import (
 NOW = datetime(2026, 12, 1, 21, 30, tzinfo=UTC)
 RESET = int((NOW + timedelta(hours=2, minutes=36)).timestamp())
 
-# As measured with the real CLI 2.1.332 (docs/claude-cli-contract.md#usage-limits-and-auth-failures).
+# As measured with the real CLI 2.1.332
+# (docs/claude-cli-contract.md#usage-limits-and-auth-failures).
 REJECTED = {
     "status": "rejected",
     "resetsAt": RESET,
@@ -134,7 +135,7 @@ def test_the_table_and_the_wordings_test_stay_in_step():
     [
         "You've hit your limit · resets sometime soon",
         "5-hour limit reached ∙ resets 25pm",
-        "You’ve hit your session limit · resets 2pm (Mars/Olympus)",
+        "You\u2019ve hit your session limit · resets 2pm (Mars/Olympus)",
         "Claude AI usage limit reached|notanumber",
     ],
 )
