@@ -1,11 +1,10 @@
 """Where a webhook may be posted: public addresses only, like an agent's egress. Loopback only
 for a host:port the test settings list (AGENT_EGRESS_TEST_ALLOW_LOOPBACK, refused outside tests).
 
-The address classes are judged by one function, _address_forbidden; once gateway.egress is on
-main it becomes gateway.egress.address_is_forbidden (the one home of those rules).
+The address classes are gateway.egress's (the one home of those rules); the agents' host
+allow-list does not apply: a webhook may go to any public host.
 """
 
-import ipaddress
 import socket
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -13,35 +12,15 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from common.errors import InputError
+from gateway.egress import address_is_forbidden, loopback_allowances_parse
 
 MAX_URL = 2000
 
 
-def _address_forbidden(ip: str) -> str | None:
-    """Why a webhook may never go to this address (None: public)."""
-    address = ipaddress.ip_address(ip.split("%")[0])
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    if address.is_loopback:
-        return "loopback address"
-    if address.is_link_local:
-        return "link-local address"
-    if address.is_private or address in ipaddress.ip_network("100.64.0.0/10"):
-        return "private address"
-    if address.is_multicast or address.is_reserved or address.is_unspecified:
-        return "reserved address"
-    return None
-
-
-def _test_loopback() -> set[tuple[str, int]]:
-    if not getattr(settings, "TESTING", False):
-        return set()
-    allowed = set()
-    for entry in getattr(settings, "AGENT_EGRESS_TEST_ALLOW_LOOPBACK", []) or []:
-        host, _, port = str(entry).rpartition(":")
-        if port.isdigit():
-            allowed.add((host.strip("[]").lower(), int(port)))
-    return allowed
+def _test_loopback() -> frozenset[tuple[str, int]]:
+    if not getattr(settings, "TESTING", False):  # never honoured outside test settings
+        return frozenset()
+    return loopback_allowances_parse(settings.AGENT_EGRESS_TEST_ALLOW_LOOPBACK)
 
 
 def _resolve(host: str, port: int) -> list[str]:
@@ -76,7 +55,7 @@ def webhook_url_check(
     if not addresses:
         raise InputError(f"The webhook host {host} does not resolve.")
     for address in addresses:
-        reason = _address_forbidden(address)
+        reason = address_is_forbidden(address)
         if reason and not (loopback_ok and reason == "loopback address"):
             raise InputError(
                 f"The webhook host {host} is a {reason} ({address}); webhooks only go to "

@@ -23,7 +23,9 @@ class Message:
 
 
 def site_url(path: str) -> str:
-    return f"{settings.NOTIFICATIONS_SITE_URL.rstrip('/')}{path}" if path else ""
+    """An absolute link, or "" when NOTIFICATIONS_SITE_URL is not set (no half links)."""
+    base = settings.NOTIFICATIONS_SITE_URL.rstrip("/")
+    return f"{base}{path}" if base and path else ""
 
 
 def user_secret_values(*, user: User) -> list[str]:

@@ -91,10 +91,10 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(base * 2 ** max(0, attempts - 1), 6 * 3600))
 
 
-def delivery_send(*, delivery_id: int) -> str:
+def delivery_send(*, delivery_id: int, now: datetime | None = None) -> str:
     """Send one delivery if it is pending and due and nobody else is sending it. Returns its
     status afterwards."""
-    now = timezone.now()
+    now = now or timezone.now()
     claimed = (
         Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING)
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
@@ -113,7 +113,7 @@ def delivery_send(*, delivery_id: int) -> str:
         give_up = delivery.attempts >= settings.NOTIFICATIONS_MAX_ATTEMPTS or isinstance(
             exc, InputError
         )
-        retry_at = None if give_up else timezone.now() + _backoff(delivery.attempts)
+        retry_at = None if give_up else now + _backoff(delivery.attempts)
         Delivery.objects.filter(pk=delivery_id).update(
             status=DeliveryStatus.FAILED if give_up else DeliveryStatus.PENDING,
             last_error=error,
@@ -172,7 +172,7 @@ def deliveries_due_send(*, now: datetime | None = None, limit: int = 200) -> int
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]
     )
-    return sum(delivery_send(delivery_id=pk) == DeliveryStatus.SENT for pk in list(due))
+    return sum(delivery_send(delivery_id=pk, now=now) == DeliveryStatus.SENT for pk in list(due))
 
 
 def notification_settings_save(
