@@ -5,6 +5,7 @@ backoff in the background, give up after NOTIFICATIONS_MAX_ATTEMPTS and show it 
 
 import logging
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -34,13 +35,19 @@ def settings_get(*, user: User) -> NotificationSettings:
     return found
 
 
+def email_available() -> bool:
+    """Email is set up on this server (EMAIL_URL, or a test's own mailer)."""
+    backend = str((settings.MAILERS.get("default") or {}).get("BACKEND", ""))
+    return bool(backend) and not backend.endswith("dummy.EmailBackend")
+
+
 def channels_for(*, user: User, kind: str) -> list[str]:
     """The channels this user hears about this kind of event on."""
     chosen = settings_get(user=user)
     if kind not in (chosen.events or []):
         return []
-    channels = []
-    if chosen.email_enabled and user.email:
+    channels: list[str] = []
+    if chosen.email_enabled and user.email and email_available():
         channels.append(Channel.EMAIL)
     if chosen.webhook_url:
         channels.append(Channel.WEBHOOK)
@@ -71,7 +78,7 @@ def notify(*, event: Event) -> list[int]:
                 continue  # already recorded: by a retry, or by another worker
             created.append(delivery.pk)
     for delivery_id in created:
-        transaction.on_commit(lambda d=delivery_id: _enqueue(d, None))
+        transaction.on_commit(partial(_enqueue, delivery_id, None))
     return created
 
 

@@ -9,7 +9,7 @@ from common.http import AuthenticatedRequest
 
 from .forms import NotificationSettingsForm
 from .models import Delivery
-from .services import notification_settings_save, settings_get
+from .services import email_available, notification_settings_save, settings_get
 
 
 @sensitive_post_parameters("webhook_url")
@@ -39,5 +39,5 @@ def notification_settings(request: AuthenticatedRequest) -> HttpResponse:
     return render(
         request,
         "notifications/settings.html",
-        {"form": form, "chosen": chosen, "recent": recent},
+        {"form": form, "chosen": chosen, "recent": recent, "email_available": email_available()},
     )

@@ -26,7 +26,7 @@ from .waiting import task_resume, wait_plan, wait_schedule
 
 logger = logging.getLogger("tasks.runner")
 
-_EVENTS = {
+_EVENTS: dict[str, str] = {
     TaskStatus.SUCCEEDED: TaskEvent.SUCCEEDED,
     TaskStatus.FAILED: TaskEvent.FAILED,
     TaskStatus.TIMED_OUT: TaskEvent.FAILED,

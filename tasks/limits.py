@@ -21,6 +21,8 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from common.humanize import limit_window_words
+
 
 class LimitVerdict(StrEnum):
     NONE = "none"
@@ -59,17 +61,7 @@ NO_LIMIT = RunLimit(LimitVerdict.NONE)
 # A "successful" answer this short that starts with limit words is the limit message itself.
 _WHOLE_ANSWER_MAX = 200
 
-WINDOW_WORDS = {
-    "five_hour": "five-hour",
-    "seven_day": "weekly",
-    "seven_day_opus": "weekly (Opus)",
-    "seven_day_sonnet": "weekly (Sonnet)",
-    "monthly": "monthly",
-}
-
-
-def window_words(window: str) -> str:
-    return WINDOW_WORDS.get(window, window.replace("_", " ")) if window else "usage"
+window_words = limit_window_words  # one home: common.humanize
 
 
 # --- the result text ----------------------------------------------------------------------------

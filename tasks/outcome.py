@@ -34,7 +34,7 @@ def outcome_values(
         limit = run_limit_of(log=log, result=result, now=datetime.now().astimezone())
     diff_bytes = outcome.outputs.get("diff.patch", b"")
     max_diff = settings.AGENT_DIFF_MAX_BYTES
-    usage = result.get("usage") if isinstance(result.get("usage"), dict) else {}
+    usage: Mapping[str, Any] = result["usage"] if isinstance(result.get("usage"), dict) else {}
     values: dict[str, Any] = {
         "exit_code": outcome.exit_code,
         "diff": log.redact(diff_bytes[:max_diff].decode("utf-8", "replace")),

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from common.humanize import utc_text
+from common.humanize import limited_until_words, utc_text
 
 from .limits import RunLimit, window_words
 from .models import CodingTask, TaskStatus
@@ -120,13 +120,3 @@ def wait_words(*, task: CodingTask, now: datetime) -> str:
     if task.status != TaskStatus.WAITING:
         return ""
     return limited_until_words(until=task.limited_until or task.resume_after, now=now)
-
-
-def limited_until_words(*, until: datetime | None, now: datetime) -> str:
-    if until is None:
-        return "limited (no reset time given)"
-    left = max(0, int((until - now).total_seconds()))
-    hours, minutes = divmod((left + 59) // 60, 60)
-    span = f"{hours} h {minutes} min" if hours else f"{minutes} min"
-    clock = timezone.localtime(until).strftime("%H:%M")
-    return f"limited until {clock} (in {span})" if left else f"limited until {clock} (now)"

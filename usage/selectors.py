@@ -1,4 +1,5 @@
-"""What a user's tasks used: by day over the last 30 days, and the subscription's limit state."""
+"""What a user's tasks used, by day over the last 30 days (the limit state is
+accounts.selectors.limit_state_get, shared with the settings page)."""
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -9,11 +10,7 @@ from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from accounts.selectors import auth_method_for_user
-from oauth_tokens.models import OAuthCredential
-from oauth_tokens.services import AuthMethod, AuthUnavailable
 from tasks.models import CodingTask
-from tasks.waiting import limited_until_words
 
 DAYS = 30
 TOKEN_FIELDS = ("tokens_input", "tokens_output", "tokens_cache_creation", "tokens_cache_read")
@@ -67,52 +64,3 @@ def usage_by_day(*, user: User, now: datetime, days: int = DAYS) -> list[UsageDa
             )
         )
     return result
-
-
-@dataclass(frozen=True)
-class LimitState:
-    """The usage limit of the subscription the user's next task would use."""
-
-    applies: bool  # the next task uses a Claude subscription (OAuth)
-    whose: str  # "your" / "the server's shared"
-    limited: str  # "limited until 14:00 (in 2 h 10 min)" or ""
-    warning: str  # "92% of the weekly limit used" or ""
-    checked: str  # when a task last reported it
-
-
-def limit_state_get(*, user: User, now: datetime) -> LimitState:
-    try:
-        resolution = auth_method_for_user(user=user, refresh=False)
-    except AuthUnavailable:
-        return LimitState(False, "", "", "", "")
-    if resolution.method != AuthMethod.OAUTH:
-        return LimitState(False, "", "", "", "")
-    user_source = resolution.source == "user"
-    credential = (
-        OAuthCredential.objects.filter(owner=user).first()
-        if user_source
-        else OAuthCredential.objects.filter(owner__isnull=True).first()
-    )
-    whose = "your" if user_source else "the server's shared"
-    if credential is None:
-        return LimitState(True, whose, "", "", "")
-    from tasks.limits import window_words
-
-    limited = ""
-    if credential.limit_status == "rejected" and (
-        credential.limited_until is None or credential.limited_until > now
-    ):
-        limited = limited_until_words(until=credential.limited_until, now=now)
-        limited = f"{limited}, {window_words(credential.limit_window)} limit"
-    warning = ""
-    if credential.limit_status == "allowed_warning":
-        share = (
-            f"{credential.limit_utilization:.0%} of the "
-            if credential.limit_utilization is not None
-            else "close to the "
-        )
-        warning = f"{share}{window_words(credential.limit_window)} limit used"
-    checked = ""
-    if credential.limit_seen_at:
-        checked = timezone.localtime(credential.limit_seen_at).strftime("%Y-%m-%d %H:%M")
-    return LimitState(True, whose, limited, warning, checked)

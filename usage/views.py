@@ -2,10 +2,11 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from accounts.selectors import limit_state_get
 from common.http import AuthenticatedRequest
 
 from .chart import usage_chart
-from .selectors import limit_state_get, usage_by_day
+from .selectors import usage_by_day
 
 
 def usage_page(request: AuthenticatedRequest) -> HttpResponse:

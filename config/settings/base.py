@@ -354,22 +354,29 @@ AGENT_LIMIT_JITTER_SECONDS = env.int("AGENT_LIMIT_JITTER_SECONDS", default=120)
 
 # --- Notifications (notifications/) -------------------------------------------------------------
 # Outgoing email, as a URL: smtp://user:password@host:587 (add ?tls=True), consolemail://, ...
-_EMAIL = env.email_url("EMAIL_URL", default="consolemail://")
-_SMTP_OPTIONS = {
-    "host": _EMAIL.get("EMAIL_HOST", ""),
-    "port": _EMAIL.get("EMAIL_PORT") or 25,
-    "username": _EMAIL.get("EMAIL_HOST_USER", ""),
-    "password": _EMAIL.get("EMAIL_HOST_PASSWORD", ""),
-    "use_tls": bool(_EMAIL.get("EMAIL_USE_TLS", False)),
-    "use_ssl": bool(_EMAIL.get("EMAIL_USE_SSL", False)),
-    "timeout": 10,
+# Empty: no email is sent (the email channel is off). consolemail:// prints instead (development).
+EMAIL_URL = env.str("EMAIL_URL", default="")
+# Without EMAIL_URL a mailer that drops everything (Django wants a default one).
+MAILERS: dict[str, dict[str, object]] = {
+    "default": {"BACKEND": "django.core.mail.backends.dummy.EmailBackend"}
 }
-MAILERS = {
-    "default": {
+if EMAIL_URL:
+    _EMAIL = env.email_url_config(EMAIL_URL)
+    _smtp = _EMAIL["EMAIL_BACKEND"].endswith("smtp.EmailBackend")
+    MAILERS["default"] = {
         "BACKEND": _EMAIL["EMAIL_BACKEND"],
-        "OPTIONS": _SMTP_OPTIONS if _EMAIL["EMAIL_BACKEND"].endswith("smtp.EmailBackend") else {},
+        "OPTIONS": {
+            "host": _EMAIL.get("EMAIL_HOST", ""),
+            "port": _EMAIL.get("EMAIL_PORT") or 25,
+            "username": _EMAIL.get("EMAIL_HOST_USER", ""),
+            "password": _EMAIL.get("EMAIL_HOST_PASSWORD", ""),
+            "use_tls": bool(_EMAIL.get("EMAIL_USE_TLS", False)),
+            "use_ssl": bool(_EMAIL.get("EMAIL_USE_SSL", False)),
+            "timeout": 10,
+        }
+        if _smtp
+        else {},
     }
-}
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="claude-runner@localhost")
 # The address of this site as users reach it, for links in notifications ("" leaves them out).
 NOTIFICATIONS_SITE_URL = env.str("NOTIFICATIONS_SITE_URL", default="")
