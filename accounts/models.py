@@ -25,6 +25,20 @@ class UserPreferences(models.Model):
         choices=[("wait", "Wait for the reset"), ("api_key", "Fall back to my API key")],
         default="wait",
     )
+    # Per-user task limits; empty means the server's default (AGENT_MAX_*_TASKS_PER_USER).
+    max_running_tasks = models.PositiveSmallIntegerField(
+        "most tasks running at once",
+        null=True,
+        blank=True,
+        help_text="Empty: the server's default (AGENT_MAX_RUNNING_TASKS_PER_USER).",
+    )
+    max_queued_tasks = models.PositiveSmallIntegerField(
+        "most tasks waiting to start",
+        null=True,
+        blank=True,
+        help_text="Empty: the server's default (AGENT_MAX_QUEUED_TASKS_PER_USER). "
+        "0 with 0 running stops this user from submitting tasks.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -5,11 +5,13 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from common.errors import InputError
 from common.http import AuthenticatedRequest
+from common.logging import REDACT_MIN_CHARS
 from oauth_tokens.services import credential_remove
 
 from .forms import CodeAgentSettingsForm, SignupForm
@@ -53,6 +55,7 @@ _SETTINGS_URL = "accounts:code_agent_settings"
 _SECRET_FIELDS = ("oauth_tokens", "api_key", "agent_env")
 
 
+@never_cache
 @sensitive_post_parameters(*_SECRET_FIELDS)
 @require_http_methods(["GET", "POST"])
 def code_agent_settings(request: AuthenticatedRequest) -> HttpResponse:
@@ -76,7 +79,13 @@ def code_agent_settings(request: AuthenticatedRequest) -> HttpResponse:
     return render(
         request,
         "accounts/code_agent_settings.html",
-        {"form": form, "status": status, "feedback": feedback, **_limits_context(request)},
+        {
+            "form": form,
+            "status": status,
+            "feedback": feedback,
+            "redact_min_chars": REDACT_MIN_CHARS,
+            **_limits_context(request),
+        },
     )
 
 
@@ -100,6 +109,7 @@ def code_agent_when_limited(request: AuthenticatedRequest) -> HttpResponse:
     return redirect(_SETTINGS_URL)
 
 
+@never_cache
 @sensitive_post_parameters(*_SECRET_FIELDS)
 @require_POST
 def code_agent_settings_validate(request: AuthenticatedRequest, field: str) -> HttpResponse:
@@ -116,6 +126,7 @@ def code_agent_settings_validate(request: AuthenticatedRequest, field: str) -> H
     )
 
 
+@never_cache
 @require_POST
 def code_agent_tokens_refresh(request: AuthenticatedRequest) -> HttpResponse:
     outcome = user_credential_refresh(user=request.user)
@@ -141,6 +152,7 @@ def _removed(
     return redirect(_SETTINGS_URL)
 
 
+@never_cache
 @require_POST
 def code_agent_tokens_remove(request: AuthenticatedRequest) -> HttpResponse:
     removed = credential_remove(owner=request.user)
@@ -149,12 +161,14 @@ def code_agent_tokens_remove(request: AuthenticatedRequest) -> HttpResponse:
     )
 
 
+@never_cache
 @require_POST
 def code_agent_api_key_remove(request: AuthenticatedRequest) -> HttpResponse:
     removed = api_key_remove(user=request.user)
     return _removed(request, removed=removed, what="Your API key was", saved="API key was")
 
 
+@never_cache
 @require_POST
 def code_agent_env_remove(request: AuthenticatedRequest) -> HttpResponse:
     removed = agent_env_remove(user=request.user)

@@ -239,6 +239,8 @@ CLAUDE_OAUTH_TIMEOUT = env.float("CLAUDE_OAUTH_TIMEOUT", default=10.0)
 CLAUDE_OAUTH_REFRESH_BUFFER = env.int("CLAUDE_OAUTH_REFRESH_BUFFER", default=300)
 CLAUDE_OAUTH_MAX_ATTEMPTS = env.int("CLAUDE_OAUTH_MAX_ATTEMPTS", default=4)
 CLAUDE_OAUTH_MAX_TOTAL_SECONDS = env.float("CLAUDE_OAUTH_MAX_TOTAL_SECONDS", default=30.0)
+# "Refresh now" on the settings page: at most one refresh per credential in this many seconds.
+CLAUDE_OAUTH_REFRESH_NOW_COOLDOWN = env.int("CLAUDE_OAUTH_REFRESH_NOW_COOLDOWN", default=30)
 
 # --- Per-task model gateway and egress (gateway/) -------------------------------------------------
 # Where the gateway sends the container's model requests, with the real credential added.
@@ -388,3 +390,7 @@ NOTIFICATIONS_RETRY_BASE_SECONDS = env.int("NOTIFICATIONS_RETRY_BASE_SECONDS", d
 NOTIFICATIONS_REFRESH_FAILURES = env.int("NOTIFICATIONS_REFRESH_FAILURES", default=3)
 # Warn when a refresh chain has not been refreshed for this many days.
 NOTIFICATIONS_IDLE_CHAIN_DAYS = env.int("NOTIFICATIONS_IDLE_CHAIN_DAYS", default=30)
+# Per-user limits, checked when a task is submitted (an admin can set other numbers for one
+# user under User preferences): tasks running at once, and tasks waiting for a worker.
+AGENT_MAX_RUNNING_TASKS_PER_USER = env.int("AGENT_MAX_RUNNING_TASKS_PER_USER", default=2)
+AGENT_MAX_QUEUED_TASKS_PER_USER = env.int("AGENT_MAX_QUEUED_TASKS_PER_USER", default=5)
