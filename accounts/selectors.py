@@ -251,7 +251,7 @@ class LimitState:
     """The usage limit of the subscription the user's next task would use."""
 
     applies: bool  # the next task uses a Claude subscription (OAuth)
-    whose: str  # "your" / "the server's shared"
+    whose: str  # "your" / "the server's shared" ("nobody": no credential, tasks cannot start)
     limited: str  # "limited until 14:00 (in 2 h 10 min), five-hour limit" or ""
     warning: str  # "92% of the weekly limit used" or ""
     checked: str  # when a task last reported it
@@ -261,7 +261,7 @@ def limit_state_get(*, user: User, now: datetime) -> LimitState:
     try:
         resolution = auth_method_for_user(user=user, refresh=False)
     except AuthUnavailable:
-        return LimitState(False, "", "", "", "")
+        return LimitState(False, "nobody", "", "", "")  # no credential at all yet
     if resolution.method != AuthMethod.OAUTH:
         return LimitState(False, "", "", "", "")
     user_source = resolution.source == AuthSource.USER

@@ -345,3 +345,46 @@ def test_the_notifications_page_saves_choices_and_never_shows_the_webhook(
     assert chosen.webhook_url  # kept: an empty field keeps it
     client.post(url, {"events": [], "remove_webhook": "on"})
     assert settings_get(user=listener).webhook_url == ""
+
+
+@pytest.mark.django_db
+def test_the_audit_log_is_filterable_and_append_only(admin_client, listener):
+    from oauth_tokens.models import AuditAction, CredentialAuditEvent
+    from oauth_tokens.services import credential_audit_record
+
+    credential_audit_record(
+        action=AuditAction.USED,
+        credential_kind="server_api_key",
+        user=listener,
+        task_id=7,
+        outcome="succeeded",
+        detail=f"key {API_KEY} used",
+    )
+    credential_audit_record(
+        action=AuditAction.REFRESH_FAILED, credential_kind="global_oauth", outcome="transient"
+    )
+    event = CredentialAuditEvent.objects.get(action=AuditAction.USED)
+    assert API_KEY not in event.detail and "[redacted]" in event.detail
+    url = reverse("admin:oauth_tokens_credentialauditevent_changelist")
+    page = admin_client.get(url + "?action__exact=used").content.decode()
+    assert "carol" in page and "succeeded" in page and "transient" not in page
+    assert admin_client.get(url + "add/").status_code == 403
+    change = admin_client.get(url + f"{event.pk}/change/")
+    assert change.status_code == 200 and 'name="_save"' not in change.content.decode()
+    assert admin_client.post(url + f"{event.pk}/delete/").status_code == 403
+    with pytest.raises(ValueError, match="append-only"):
+        event.save()
+    with pytest.raises(ValueError, match="append-only"):
+        event.delete()
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_usage_by_user(admin_client, listener):
+    make_task(listener, tokens_input=1000, tokens_output=200, cost_usd="1.5", limit_waits=1)
+    make_task(listener, tokens_input=10, tokens_output=2, cost_usd="0.5")
+    old = make_task(listener, tokens_input=99999)
+    CodingTask.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=40))
+    page = admin_client.get(reverse("admin:usage_userusage_changelist")).content.decode()
+    row = page[page.index("carol") :][:1500]
+    assert ">2<" in row and ">1010<" in row and ">202<" in row and "2.0000" in row
+    assert "99999" not in page
