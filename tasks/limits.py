@@ -242,6 +242,16 @@ def _from_event(info: Mapping[str, Any], verdict: LimitVerdict) -> RunLimit:
     )
 
 
+def _warning_window(info: Mapping[str, Any]) -> RunLimit | None:
+    windows = info.get("unifiedWindows")
+    if not isinstance(windows, Mapping):
+        return None
+    for name, window in windows.items():
+        if isinstance(window, Mapping) and window.get("status") == "allowed_warning":
+            return _from_event({**window, "rateLimitType": name}, LimitVerdict.WARNING)
+    return None
+
+
 _HEADER = "anthropic-ratelimit-unified-"
 _HEADER_WINDOWS = {"5h": "five_hour", "7d": "seven_day"}
 
@@ -315,10 +325,14 @@ def run_limit_parse(
         return found
     if limit_status:
         return RunLimit(LimitVerdict.LIMITED, LimitSource.RESULT, http_status=429)
-    # Close to a limit: the latest warning, from the stream first, then the headers.
+    # Close to a limit: the latest warning, from the stream first, then the headers. The CLI
+    # may say it only per window (status "allowed", a window "allowed_warning").
     for info, status in zip(reversed(infos), reversed(statuses), strict=True):
         if status == "allowed_warning":
             return _from_event(info, LimitVerdict.WARNING)
+        window = _warning_window(info)
+        if window is not None:
+            return window
     if header_status == "allowed_warning":
         return _from_headers(headers, LimitVerdict.WARNING, None)
     return NO_LIMIT

@@ -204,6 +204,24 @@ def test_allowed_warning_is_a_warning_with_its_window_and_utilization():
     )
 
 
+def test_a_warning_given_only_for_one_window_is_a_warning():
+    # What the real CLI prints when the headers carry no surpassed threshold.
+    info = {
+        "status": "allowed",
+        "rateLimitType": "seven_day",
+        "unifiedWindows": {
+            "seven_day": {"utilization": 0.92, "resetsAt": RESET, "status": "allowed_warning"}
+        },
+    }
+    limit = parse(rate_limit_events=[info], result={"is_error": False, "result": "done"})
+    assert (limit.verdict, limit.window, limit.utilization) == (
+        LimitVerdict.WARNING,
+        "seven_day",
+        0.92,
+    )
+    assert limit.resets_at == datetime.fromtimestamp(RESET, UTC)
+
+
 def test_an_ordinary_run_is_not_limited():
     limit = parse(rate_limit_events=[{"status": "allowed"}], result={"is_error": False})
     assert limit.verdict == LimitVerdict.NONE
