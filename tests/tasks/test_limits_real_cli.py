@@ -40,7 +40,7 @@ def cli_env(agent_settings, cli_image):
         agent_settings.AGENT_NETWORK_MODE = "host"
         agent_settings.AGENT_EXTRA_ENV = sandbox_env(api, proxy)
         agent_settings.AGENT_LIMIT_JITTER_SECONDS = 1
-        api.proxy = proxy  # type: ignore[attr-defined]
+        api.proxy = proxy
         yield api
 
 
