@@ -127,6 +127,7 @@ AUTH_FAILURE_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"invalid x-api-key", re.I),
 )
 
+_JUST_PASSED = timedelta(hours=1)
 _MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _MONTHS = {name: number for number, name in enumerate(_MONTH_NAMES, 1)}
 _CLOCK = re.compile(
@@ -173,7 +174,9 @@ def clock_parse(text: str, *, now: datetime) -> datetime | None:
             moment = moment.replace(year=moment.year + 1)
         return moment.astimezone(UTC)
     moment = local_now.replace(hour=hour, minute=minute, second=0, microsecond=0)
-    if moment <= local_now:
+    # A time up to an hour ago is that moment (just passed, or clocks a little apart), not
+    # tomorrow: the window has reset already.
+    if moment <= local_now - _JUST_PASSED:
         moment += timedelta(days=1)
     return moment.astimezone(UTC)
 

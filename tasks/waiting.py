@@ -27,14 +27,23 @@ logger = logging.getLogger("tasks.waiting")
 
 # A limit whose reset time could not be read is retried after this long.
 UNKNOWN_RESET_WAIT = timedelta(hours=1)
+# A limit said to have reset already is retried after this long.
+PAST_RESET_WAIT = timedelta(minutes=5)
 
 
 def wait_plan(
     *, task: CodingTask, limit: RunLimit, now: datetime
 ) -> tuple[str, str, dict[str, Any]]:
     """Status, message and columns for a task a limit stopped: waiting, or failed past the cap."""
-    reset = limit.resets_at if limit.resets_at and limit.resets_at > now else None
-    resume = (reset or now + UNKNOWN_RESET_WAIT) + timedelta(
+    reset = limit.resets_at
+    if reset is None:
+        start = now + UNKNOWN_RESET_WAIT
+    elif reset <= now:
+        # Said to have reset already (clocks apart?): try again soon, not in a tight loop.
+        start = now + PAST_RESET_WAIT
+    else:
+        start = reset
+    resume = start + timedelta(
         seconds=random.uniform(0, settings.AGENT_LIMIT_JITTER_SECONDS)  # noqa: S311
     )
     waited = task.limit_waited_seconds

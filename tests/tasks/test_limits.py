@@ -232,7 +232,8 @@ def test_an_ordinary_run_is_not_limited():
     [
         ("12:06am (UTC)", datetime(2026, 12, 2, 0, 6, tzinfo=UTC)),
         ("10pm", datetime(2026, 12, 1, 22, tzinfo=UTC)),
-        ("9pm", datetime(2026, 12, 2, 21, tzinfo=UTC)),  # already past today: tomorrow
+        ("8pm", datetime(2026, 12, 2, 20, tzinfo=UTC)),  # long past today: tomorrow
+        ("9pm", datetime(2026, 12, 1, 21, tzinfo=UTC)),  # just passed: that moment
         ("14:00", datetime(2026, 12, 2, 14, tzinfo=UTC)),
         ("Jan 2, 3am", datetime(2027, 1, 2, 3, tzinfo=UTC)),
         ("13pm", None),
