@@ -9,6 +9,8 @@
 #   outputs /home/agent/out/{stream.jsonl,result.json,diff.patch,changed_files.txt,exit_code}
 #   exit    the agent's exit code; 2 = bad input (before the agent ran); 3 = clone failed
 #   SIGTERM (docker stop) is passed on to the agent; outputs are still written.
+#   gateway /run/claude-runner-gateway/gateway.sock, when mounted: the only way out of the
+#           container (model API and egress proxy); relayed to 127.0.0.1:$AGENT_GATEWAY_PORT.
 set -uo pipefail
 
 H=/home/agent
@@ -19,7 +21,8 @@ SECRETS="$TASK/secret-env"
 CREDS="${CLAUDE_CONFIG_DIR:-$H/.claude}/.credentials.json"
 EMPTY_TREE=4b825dc642cb6eb9a060e54bf8d69288fbee4904
 
-mkdir -p "$OUT"
+GATEWAY_SOCKET=/run/claude-runner-gateway/gateway.sock
+GATEWAY_PORT="${AGENT_GATEWAY_PORT:-8080}"
 
 say() { echo "agent-entrypoint: $*" >&2; }
 
@@ -37,6 +40,50 @@ fail_early() {
           entrypoint_exit_code: $c}' | tee "$OUT/result.json"
     finish "$code"
 }
+
+# 0. The gateway relay, before anything else runs: the task's only way out is the Unix socket
+#    its runner mounted; socat makes it a local HTTP endpoint for the CLI (ANTHROPIC_BASE_URL)
+#    and an HTTP proxy for everything else (git, npm, pip honour *_proxy).
+gateway_listening() {
+    # LISTEN (0A) on 127.0.0.1:port in /proc/net/tcp; asking by connecting would open a
+    # connection to the gateway.
+    local hex
+    hex="$(printf '0100007F:%04X' "$GATEWAY_PORT")"
+    awk -v a="$hex" '$2 == a && $4 == "0A" { found = 1 } END { exit !found }' /proc/net/tcp
+}
+gateway_env() {
+    local url="http://127.0.0.1:$GATEWAY_PORT"
+    export ANTHROPIC_BASE_URL="$url"
+    export HTTPS_PROXY="$url" HTTP_PROXY="$url" https_proxy="$url" http_proxy="$url"
+    export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
+    export CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1
+}
+gateway=""
+mkdir -p "$OUT"
+if [ -S "$GATEWAY_SOCKET" ]; then
+    if ! [[ "$GATEWAY_PORT" =~ ^[0-9]+$ ]] || [ "$GATEWAY_PORT" -lt 1 ] ||
+        [ "$GATEWAY_PORT" -gt 65535 ]; then
+        fail_early 4 "AGENT_GATEWAY_PORT is not a port number: $GATEWAY_PORT"
+    fi
+    socat "TCP-LISTEN:$GATEWAY_PORT,bind=127.0.0.1,fork,reuseaddr" \
+        "UNIX-CONNECT:$GATEWAY_SOCKET" </dev/null >/dev/null 2>/tmp/gateway-relay.log &
+    relay_pid=$!
+    for ((tries = 0; tries < 200; tries++)); do   # up to about 2 s
+        gateway_listening && break
+        kill -0 "$relay_pid" 2>/dev/null || break
+        sleep 0.01
+    done
+    if ! gateway_listening; then
+        cat /tmp/gateway-relay.log >&2 2>/dev/null
+        fail_early 4 "the gateway relay did not start on 127.0.0.1:$GATEWAY_PORT"
+    fi
+    gateway=1
+    gateway_env
+elif [ "${AGENT_GATEWAY_REQUIRED:-}" = 1 ]; then
+    # The runner started a gateway but its socket is not here: e.g. a remote Docker engine,
+    # where the bind mount names a folder on the engine's host, not the worker's.
+    fail_early 4 "the gateway socket $GATEWAY_SOCKET is not there; the socket folder must be on the Docker engine's host"
+fi
 
 # URL without user:password@ (for messages).
 redact_url() { printf '%s' "$1" | sed -E 's#://[^/@]*@#://***@#'; }
@@ -61,6 +108,8 @@ if [ -d "$SECRETS" ]; then
     fi
     unset f name value
 fi
+# The gateway's addresses win over anything the inputs set.
+[ -n "$gateway" ] && gateway_env
 
 # 2. Inputs.
 [ -r "$TASK/prompt.txt" ] || fail_early 2 "missing $TASK/prompt.txt"

@@ -65,6 +65,16 @@ class CodingTask(models.Model):
     num_turns = models.IntegerField(null=True, blank=True)
     session_id = models.CharField(max_length=128, blank=True, default="")
 
+    # What the task's gateway saw of the model API (tasks.runner records gateway.GatewayUsage).
+    api_requests = models.IntegerField(null=True, blank=True)
+    input_tokens = models.BigIntegerField(null=True, blank=True)
+    output_tokens = models.BigIntegerField(null=True, blank=True)
+    cache_creation_input_tokens = models.BigIntegerField(null=True, blank=True)
+    cache_read_input_tokens = models.BigIntegerField(null=True, blank=True)
+    api_status_429 = models.IntegerField(null=True, blank=True)
+    api_status_529 = models.IntegerField(null=True, blank=True)
+    ratelimit_headers = models.JSONField(default=dict, blank=True)  # last anthropic-ratelimit-*
+
     diff = models.TextField(blank=True, default="")
     diff_truncated = models.BooleanField(default=False)
     changed_files = models.JSONField(default=list, blank=True)
@@ -85,12 +95,7 @@ class CodingTask(models.Model):
     auth_rejected = models.BooleanField(default=False)  # the API refused the credential
     # Which OAuth credential ran it (none for an API key); a plain id, so history outlives it.
     auth_credential_id = models.IntegerField(null=True, blank=True)
-
-    # What it used, from the CLI's result (tokens summed over the run).
-    tokens_input = models.PositiveBigIntegerField(null=True, blank=True)
-    tokens_output = models.PositiveBigIntegerField(null=True, blank=True)
-    tokens_cache_creation = models.PositiveBigIntegerField(null=True, blank=True)
-    tokens_cache_read = models.PositiveBigIntegerField(null=True, blank=True)
+    # The agent's own time, from the CLI's result (tokens: the gateway's counts above).
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:

@@ -20,6 +20,7 @@ from .models import TaskStatus
 from .task_log import TaskLog
 
 EXIT_CLONE_FAILED = 3
+EXIT_GATEWAY_FAILED = 4
 
 
 def outcome_values(
@@ -34,7 +35,6 @@ def outcome_values(
         limit = run_limit_of(log=log, result=result, now=datetime.now().astimezone())
     diff_bytes = outcome.outputs.get("diff.patch", b"")
     max_diff = settings.AGENT_DIFF_MAX_BYTES
-    usage: Mapping[str, Any] = result["usage"] if isinstance(result.get("usage"), dict) else {}
     values: dict[str, Any] = {
         "exit_code": outcome.exit_code,
         "diff": log.redact(diff_bytes[:max_diff].decode("utf-8", "replace")),
@@ -45,14 +45,10 @@ def outcome_values(
         "cost_usd": _decimal(result.get("total_cost_usd")),
         "num_turns": result.get("num_turns") if isinstance(result.get("num_turns"), int) else None,
         "session_id": str(result.get("session_id", ""))[:128],
-        "tokens_input": _count(usage, "input_tokens"),
-        "tokens_output": _count(usage, "output_tokens"),
-        "tokens_cache_creation": _count(usage, "cache_creation_input_tokens"),
-        "tokens_cache_read": _count(usage, "cache_read_input_tokens"),
         "duration_ms": _count(result, "duration_ms"),
         **limit_values(limit),
     }
-    status, error = outcome_verdict(outcome, result, limit)
+    status, error = outcome_verdict(outcome, result, limit, egress_refusals=log.egress_refusals)
     return status, error, values
 
 
@@ -114,7 +110,11 @@ def auth_rejected_message(limit: RunLimit) -> str:
 
 
 def outcome_verdict(
-    outcome: ContainerOutcome, result: Mapping[str, Any], limit: RunLimit = NO_LIMIT
+    outcome: ContainerOutcome,
+    result: Mapping[str, Any],
+    limit: RunLimit = NO_LIMIT,
+    *,
+    egress_refusals: list[str] | None = None,
 ) -> tuple[str, str]:
     minutes = settings.AGENT_TIMEOUT_SECONDS / 60
     if outcome.timed_out:
@@ -127,10 +127,22 @@ def outcome_verdict(
     text = str(result.get("result", "") or "").strip()
     entrypoint_error = result.get("subtype") == "entrypoint_error"
     if entrypoint_error and outcome.exit_code == EXIT_CLONE_FAILED:
+        if egress_refusals:
+            # The clone went through the gateway, which refused the host: say which and why.
+            return TaskStatus.FAILED, (
+                "Could not clone the repository: the task's network rules refused it "
+                f"({'; '.join(dict.fromkeys(egress_refusals))}). Agents reach only public hosts "
+                f"on this server's allow list (AGENT_EGRESS_ALLOW). {text}"
+            ).strip()
         return TaskStatus.FAILED, (
             "Could not clone the repository. Check the URL and branch, and that the "
             f"repository is reachable from the worker. {text}"
         ).strip()
+    if entrypoint_error and outcome.exit_code == EXIT_GATEWAY_FAILED:
+        return TaskStatus.FAILED, (
+            f"The agent container could not reach its gateway: {text} This is a server "
+            "problem, not yours: the operator must run the worker on the Docker engine's host."
+        )
     if entrypoint_error:
         return TaskStatus.FAILED, f"The agent container refused its input: {text}"
     if limit.auth_failed or result.get("api_error_status") in (401, 403):

@@ -35,6 +35,7 @@ class TaskLog:
         # What says whether a usage limit or a rejected credential stopped the run (tasks.limits).
         self.rate_limit_events: list[dict[str, Any]] = []  # the rate_limit_info objects
         self.assistant_errors: list[str] = []  # "rate_limit", "authentication_failed", ...
+        self.egress_refusals: list[str] = []  # the gateway's "egress refused: ..." lines
         self._lock = threading.Lock()
         self._last_flush = 0.0
 
@@ -67,6 +68,14 @@ class TaskLog:
         with self._lock:
             self._append(f"[runner] {line}")
         self.flush()
+
+    def gateway_line(self, line: str) -> None:
+        """A line from the task's gateway (its own thread): kept, saved with the next flush.
+        Never a database write here: the gateway's thread must stay quick."""
+        with self._lock:
+            if line.startswith("egress refused:") and len(self.egress_refusals) < 100:
+                self.egress_refusals.append(self.redact(line))
+            self._append(f"[gateway] {line}")
 
     def flush(self) -> None:
         with self._lock:

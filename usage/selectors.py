@@ -13,7 +13,6 @@ from django.utils import timezone
 from tasks.models import CodingTask
 
 DAYS = 30
-TOKEN_FIELDS = ("tokens_input", "tokens_output", "tokens_cache_creation", "tokens_cache_read")
 
 
 @dataclass(frozen=True)
@@ -41,10 +40,11 @@ def usage_by_day(*, user: User, now: datetime, days: int = DAYS) -> list[UsageDa
         .values("day")
         .annotate(
             tasks=Count("pk"),
-            tokens_input=Coalesce(Sum("tokens_input"), 0),
-            tokens_output=Coalesce(Sum("tokens_output"), 0),
-            cache_creation=Coalesce(Sum("tokens_cache_creation"), 0),
-            cache_read=Coalesce(Sum("tokens_cache_read"), 0),
+            # What the task's gateway counted of the model API's answers.
+            tokens_input=Coalesce(Sum("input_tokens"), 0),
+            tokens_output=Coalesce(Sum("output_tokens"), 0),
+            cache_creation=Coalesce(Sum("cache_creation_input_tokens"), 0),
+            cache_read=Coalesce(Sum("cache_read_input_tokens"), 0),
             cost=Sum("cost_usd"),
         )
     )

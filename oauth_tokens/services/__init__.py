@@ -54,7 +54,6 @@ from .refresh_many import (
 from .storing import (
     credential_mark_invalid,
     credential_remove,
-    credential_rotation_save,
     credential_store,
 )
 
@@ -89,7 +88,6 @@ __all__ = [
     "credential_needs_refresh",
     "credential_rejected",
     "credential_remove",
-    "credential_rotation_save",
     "credential_store",
     "credentials_refresh_many",
     "environment_credential_get",

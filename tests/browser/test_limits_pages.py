@@ -58,8 +58,8 @@ def test_the_usage_page_charts_the_last_30_days(logged_in_page, live_server, scr
             repo_url="https://github.com/acme/app.git",
             prompt="p",
             status=TaskStatus.SUCCEEDED,
-            tokens_input=tokens,
-            tokens_output=tokens // 4,
+            input_tokens=tokens,
+            output_tokens=tokens // 4,
             cost_usd=Decimal("0.10"),
         )
         CodingTask.objects.filter(pk=task.pk).update(created_at=now - timedelta(days=days_ago))

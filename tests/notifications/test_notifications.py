@@ -380,9 +380,9 @@ def test_the_audit_log_is_filterable_and_append_only(admin_client, listener):
 
 @pytest.mark.django_db
 def test_the_admin_shows_usage_by_user(admin_client, listener):
-    make_task(listener, tokens_input=1000, tokens_output=200, cost_usd="1.5", limit_waits=1)
-    make_task(listener, tokens_input=10, tokens_output=2, cost_usd="0.5")
-    old = make_task(listener, tokens_input=99999)
+    make_task(listener, input_tokens=1000, output_tokens=200, cost_usd="1.5", limit_waits=1)
+    make_task(listener, input_tokens=10, output_tokens=2, cost_usd="0.5")
+    old = make_task(listener, input_tokens=99999)
     CodingTask.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=40))
     page = admin_client.get(reverse("admin:usage_userusage_changelist")).content.decode()
     row = page[page.index("carol") :][:1500]

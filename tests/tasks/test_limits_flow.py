@@ -197,7 +197,6 @@ def test_a_limited_task_waits_for_the_reset_and_then_succeeds(
     task.refresh_from_db()
     assert task.status == TaskStatus.SUCCEEDED, task.error_message
     assert task.limit_waits == 1
-    assert (task.tokens_input, task.tokens_output, task.tokens_cache_read) == (100, 50, 3)
     assert task.duration_ms == 1234
     assert [e for _, e in events] == ["waiting", "resumed", "succeeded"]
     credential.refresh_from_db()

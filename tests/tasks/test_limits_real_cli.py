@@ -17,8 +17,8 @@ from oauth_tokens.services import credential_store
 from tasks.models import CodingTask, TaskStatus
 from tasks.services import task_create
 from tests.fakes.anthropic_api import FakeAnthropicAPI
-from tests.fakes.docker_env import CLI_IMAGE, sandbox_env
-from tests.fakes.proxy_recorder import ProxyRecorder
+from tests.fakes.docker_env import CLI_IMAGE
+from tests.fakes.smtp_server import SMTPServer
 from tests.tasks.conftest import wait_for
 from tests.tasks.test_workers import ROOT, worker_env
 
@@ -33,23 +33,19 @@ PROMPT = "Create the hello file, please."
 SETUP_TOKEN = "sk-ant-oat01-limits-real-cli-setup-token-abcdefghijklmnop"
 
 
+EXTRA_ENV = {"DISABLE_TELEMETRY": "1", "DISABLE_ERROR_REPORTING": "1"}
+
+
 @pytest.fixture
 def cli_env(agent_settings, cli_image):
-    with FakeAnthropicAPI() as api, ProxyRecorder() as proxy:
+    """The real CLI in its hardened container (no network); the task's gateway forwards its
+    model calls to the fake API on loopback (ANTHROPIC_API_URL)."""
+    with FakeAnthropicAPI() as api:
         agent_settings.AGENT_IMAGE = cli_image
-        agent_settings.AGENT_NETWORK_MODE = "host"
-        agent_settings.AGENT_EXTRA_ENV = sandbox_env(api, proxy)
+        agent_settings.ANTHROPIC_API_URL = api.url
+        agent_settings.AGENT_EXTRA_ENV = EXTRA_ENV
         agent_settings.AGENT_LIMIT_JITTER_SECONDS = 1
-        api.proxy = proxy
         yield api
-
-
-def _proxy_of(api):
-    return api.proxy
-
-
-def cli_image_name() -> str:
-    return CLI_IMAGE
 
 
 @pytest.fixture
@@ -78,12 +74,21 @@ def test_a_rejected_five_hour_window_makes_the_task_wait(cli_env, setup_token_us
 
 
 @pytest.mark.parametrize(("answer", "status"), [("auth_expired", 401), ("auth_revoked", 403)])
-def test_a_rejected_token_fails_the_task_and_marks_it_dead(
-    cli_env, setup_token_user, local_repo, answer, status
+def test_a_rejected_token_fails_the_task_marks_it_dead_and_notifies(
+    cli_env, setup_token_user, local_repo, answer, status, settings
 ):
     api = cli_env
     getattr(api, answer)()
-    task = task_create(owner=setup_token_user, repo_url=local_repo, prompt=PROMPT)
+    setup_token_user.email = "alice@example.test"
+    setup_token_user.save()
+    with SMTPServer() as smtp:
+        settings.MAILERS = smtp.mailers()
+        task = task_create(owner=setup_token_user, repo_url=local_repo, prompt=PROMPT)
+        subjects = sorted(m["Subject"] for m in smtp.messages)
+    assert subjects == [
+        f"[Claude Runner] Task {task.pk} failed",
+        "[Claude Runner] Your Claude OAuth tokens stopped working",
+    ]
     task.refresh_from_db()
     assert task.status == TaskStatus.FAILED, task.log
     assert task.auth_rejected
@@ -112,13 +117,12 @@ def test_a_limited_task_resumes_on_its_own_in_a_worker_after_the_reset(
     api = cli_env
     reset = timezone.now() + timedelta(seconds=8)
     api.limit_rejected(int(reset.timestamp()))
-    cli_env_vars = sandbox_env(api, _proxy_of(api))
     env = worker_env(
         docker_host,
         TASKS_ENGINE="database",
-        AGENT_IMAGE=cli_image_name(),
-        AGENT_NETWORK_MODE="host",
-        AGENT_EXTRA_ENV=json.dumps(cli_env_vars),
+        AGENT_IMAGE=CLI_IMAGE,
+        ANTHROPIC_API_URL=api.url,
+        AGENT_EXTRA_ENV=json.dumps(EXTRA_ENV),
         AGENT_LIMIT_JITTER_SECONDS="1",
     )
     settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
