@@ -388,3 +388,21 @@ def test_the_admin_shows_usage_by_user(admin_client, listener):
     row = page[page.index("carol") :][:1500]
     assert ">2<" in row and ">1010<" in row and ">202<" in row and "2.0000" in row
     assert "99999" not in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_refresh_tokens_run_is_also_the_periodic_notifications_run(smtp, listener):
+    from django.core.management import call_command
+
+    OAuthCredential.objects.create(
+        owner=listener,
+        kind=CredentialKind.SETUP_TOKEN,
+        source=CredentialSource.USER,
+        access_token=ACCESS,
+        saved_at=timezone.now() - timedelta(days=359),
+    )
+    call_command("refresh_tokens", "--json")
+    assert len(smtp.messages) == 1
+    assert "stops working in about 7 days" in body_of(smtp.messages[0])
+    call_command("notifications_periodic")  # the sibling command for cron: nothing new
+    assert len(smtp.messages) == 1
