@@ -7,6 +7,7 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 
 from common.humanize import utc_text
+from oauth_tokens.models import OAuthCredential
 from tasks.models import CodingTask
 
 from .messages import Message, site_url
@@ -142,11 +143,8 @@ def refresh_failing_event(
 
 
 def credential_aging_event(
-    *, credential: "object", stage: str, deadline: datetime | None, text: str
+    *, credential: OAuthCredential, stage: str, deadline: datetime | None, subject: str, text: str
 ) -> Event:
-    from oauth_tokens.models import OAuthCredential
-
-    assert isinstance(credential, OAuthCredential)
     recipients, whose = _credential_whose(credential.owner_id)
     saved = (credential.saved_at or credential.created_at).date().isoformat()
     url = site_url(reverse("accounts:code_agent_settings"))
@@ -155,7 +153,7 @@ def credential_aging_event(
         key=f"credential:{credential.pk}:aging:{saved}:{stage}",
         recipients=recipients,
         message=Message(
-            subject=f"{whose}: {text.split('.')[0]}",
+            subject=f"{whose}: {subject}",
             text=f"{whose}: {text}\n{url}".strip(),
             fields={
                 "event": EventKind.CREDENTIAL_AGING,

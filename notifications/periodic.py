@@ -51,7 +51,12 @@ def credentials_aging_check(*, now: datetime) -> int:
                 "setup-token` again and save the new token."
             )
             event = credential_aging_event(
-                credential=credential, stage=f"{stage}d", deadline=deadline, text=text
+                credential=credential,
+                stage=f"{stage}d",
+                deadline=deadline,
+                subject=f"the setup token stops working in about {stage} day"
+                + ("s" if stage != 1 else ""),
+                text=text,
             )
         elif credential.kind == CredentialKind.REFRESHABLE:
             last = credential.last_refreshed_at or saved
@@ -63,7 +68,11 @@ def credentials_aging_check(*, now: datetime) -> int:
                 "left unused this long may stop working; run a task or press Refresh now."
             )
             event = credential_aging_event(
-                credential=credential, stage=f"idle-{last:%Y%m%d}", deadline=None, text=text
+                credential=credential,
+                stage=f"idle-{last:%Y%m%d}",
+                deadline=None,
+                subject="not refreshed for a long time",
+                text=text,
             )
         else:
             continue

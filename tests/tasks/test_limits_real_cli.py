@@ -1,6 +1,7 @@
 """Usage limits and dead credentials with the REAL Claude Code CLI (2.1.332) against the fake
-Anthropic API answering as the real one does (docs/claude-cli-contract.md#usage-limits-and-auth-
-failures): the task ends in the right state, and a limited task resumes on its own."""
+Anthropic API answering as the real one does
+(docs/claude-cli-contract.md#usage-limits-and-auth-failures): the task ends in the right state,
+and a limited task resumes on its own."""
 
 import json
 import subprocess
