@@ -9,6 +9,7 @@ import sys
 from datetime import timedelta
 
 import pytest
+import redis
 from django.utils import timezone
 
 from accounts.selectors import preferences_get
@@ -111,40 +112,58 @@ def test_allowed_warning_is_recorded_and_the_task_succeeds(cli_env, setup_token_
     assert credential.limit_window == "seven_day"
 
 
+CELERY_REDIS_URL = "redis://127.0.0.1:6379/13"
+
+
+def _start_worker(engine: str, env: dict[str, str], settings) -> subprocess.Popen:
+    """A real worker of the given engine; the test process enqueues to the same engine."""
+    if engine == "database":
+        settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+        command = [sys.executable, "manage.py", "db_worker", "--no-startup-delay", "--no-reload"]
+        command += ["--interval", "0.5"]
+    else:
+        try:
+            redis.Redis.from_url(CELERY_REDIS_URL).flushdb()
+        except redis.RedisError as exc:
+            pytest.fail(f"Redis at 127.0.0.1:6379 is needed for the Celery path: {exc}")
+        from config.celery import app
+
+        app.conf.broker_url = app.conf.result_backend = CELERY_REDIS_URL
+        settings.CELERY_BROKER_URL = settings.CELERY_RESULT_BACKEND = CELERY_REDIS_URL
+        settings.TASKS = {
+            "default": {
+                "BACKEND": "django_tasks_celery.CeleryBackend",
+                "OPTIONS": {"CELERY_APP": "config.celery.app"},
+            }
+        }
+        env.update(CELERY_BROKER_URL=CELERY_REDIS_URL, CELERY_RESULT_BACKEND=CELERY_REDIS_URL)
+        command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo"]
+        command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    return subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+
+
+@pytest.mark.parametrize("engine", ["database", "celery"])
 def test_a_limited_task_resumes_on_its_own_in_a_worker_after_the_reset(
-    cli_env, setup_token_user, local_repo, docker_host, settings
+    cli_env, setup_token_user, local_repo, docker_host, settings, engine
 ):
-    """A real database worker: the resume is a django.tasks run scheduled with run_after."""
+    """A real worker of each engine: the resume is a django.tasks run scheduled with run_after
+    (Celery's eta), no sweep involved."""
     api = cli_env
     reset = timezone.now() + timedelta(seconds=8)
     api.limit_rejected(int(reset.timestamp()))
     env = worker_env(
         docker_host,
-        TASKS_ENGINE="database",
+        TASKS_ENGINE=engine,
         AGENT_IMAGE=CLI_IMAGE,
         ANTHROPIC_API_URL=api.url,
         AGENT_EXTRA_ENV=json.dumps(EXTRA_ENV),
         AGENT_LIMIT_JITTER_SECONDS="1",
     )
-    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
-    task = task_create(owner=setup_token_user, repo_url=local_repo, prompt=PROMPT)
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "manage.py",
-            "db_worker",
-            "--no-startup-delay",
-            "--no-reload",
-            "--interval",
-            "0.5",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    worker = _start_worker(engine, env, settings)
     try:
+        task = task_create(owner=setup_token_user, repo_url=local_repo, prompt=PROMPT)
         waiting = wait_for(
             lambda: CodingTask.objects.filter(pk=task.pk, status=TaskStatus.WAITING).first(),
             timeout=120,
@@ -152,10 +171,9 @@ def test_a_limited_task_resumes_on_its_own_in_a_worker_after_the_reset(
         api.answer_normally()  # the window has reset by the time the task runs again
         assert waiting.resume_after >= reset.replace(microsecond=0)
         done = wait_for(
-            lambda: (
-                CodingTask.objects.filter(pk=task.pk, status=TaskStatus.SUCCEEDED).first()
-                or CodingTask.objects.filter(pk=task.pk, status=TaskStatus.FAILED).first()
-            ),
+            lambda: CodingTask.objects.filter(
+                pk=task.pk, status__in=(TaskStatus.SUCCEEDED, TaskStatus.FAILED)
+            ).first(),
             timeout=180,
         )
     finally:
