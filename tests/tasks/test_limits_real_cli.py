@@ -128,7 +128,7 @@ def _start_worker(engine: str, env: dict[str, str], settings) -> subprocess.Pope
             pytest.fail(f"Redis at 127.0.0.1:6379 is needed for the Celery path: {exc}")
         from config.celery import app
 
-        app.conf.broker_url = app.conf.result_backend = CELERY_REDIS_URL
+        app.conf.update(broker_url=CELERY_REDIS_URL, result_backend=CELERY_REDIS_URL)
         settings.CELERY_BROKER_URL = settings.CELERY_RESULT_BACKEND = CELERY_REDIS_URL
         settings.TASKS = {
             "default": {
