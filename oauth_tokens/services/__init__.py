@@ -3,7 +3,8 @@
 - storing: save, remove, mark invalid, save tokens a container rotated;
 - environment: the global credential seeded from CLAUDE_* variables;
 - refresh: refreshing one credential with single flight (and the refresh settings);
-- refresh_many: many at once, and how a run is shown (progress bar, JSON);
+- refresh_many: many at once (on one event loop: refresh_batch, refresh_batch_db), and how a
+  run is shown (progress bar, JSON);
 - auth_method: how a task authenticates (and who may use the global credentials);
 - audit: the audit trail, a credential's usage-limit state, a credential the API rejected.
 
@@ -34,6 +35,7 @@ from .environment import EnvironmentTokensError, environment_credential_get
 from .refresh import (
     CredentialSnapshot,
     FreshnessResult,
+    claim_ttl,
     credential_ensure_fresh,
     credential_expired,
     credential_needs_refresh,
@@ -41,6 +43,7 @@ from .refresh import (
     refresh_buffer,
     refresh_config,
 )
+from .refresh_batch import ROTATION_SAVE_MAX_SECONDS
 from .refresh_many import (
     CredentialRefreshOutcome,
     RefreshManySummary,
@@ -65,6 +68,7 @@ __all__ = [
     "INVALID_TOKENS_USER",
     "MISSING_TOKENS",
     "REFRESH_FAILED",
+    "ROTATION_SAVE_MAX_SECONDS",
     "AuthMethod",
     "AuthResolution",
     "AuthSource",
@@ -78,6 +82,7 @@ __all__ = [
     "RefreshOutcomeKind",
     "RefreshProgress",
     "auth_method_resolve",
+    "claim_ttl",
     "credential_audit_record",
     "credential_ensure_fresh",
     "credential_expired",

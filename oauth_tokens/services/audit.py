@@ -4,6 +4,7 @@ usage-limit state, and marking a credential dead after the API rejected it.
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.db.models import Q
@@ -12,6 +13,7 @@ from django.utils import timezone
 from common.logging import secrets_redact
 from oauth_tokens.models import (
     AuditAction,
+    CredentialAuditEvent,
     CredentialKindUsed,
     CredentialStatus,
     OAuthCredential,
@@ -45,8 +47,6 @@ def credential_audit_record(
     detail: str = "",
 ) -> None:
     """Append one audit event. Never raises: the trail must not break what it records."""
-    from oauth_tokens.models import CredentialAuditEvent
-
     try:
         if user is None and user_id is not None:
             user = User.objects.filter(pk=user_id).first()
@@ -64,12 +64,14 @@ def credential_audit_record(
         logger.exception("Could not write a credential audit event (%s)", action)
 
 
+def _kind_of(credential: OAuthCredential) -> str:
+    return CredentialKindUsed.USER_OAUTH if credential.owner_id else CredentialKindUsed.GLOBAL_OAUTH
+
+
 def credential_audit_of(credential: OAuthCredential) -> dict[str, object]:
     """The audit fields that name a stored OAuth credential."""
     return {
-        "credential_kind": CredentialKindUsed.USER_OAUTH
-        if credential.owner_id
-        else CredentialKindUsed.GLOBAL_OAUTH,
+        "credential_kind": _kind_of(credential),
         "user_id": credential.owner_id,
         "credential_id": credential.pk,
     }
@@ -206,3 +208,42 @@ def refresh_failure_announce(*, credential: OAuthCredential, reason: str, perman
             reason=f"the refresh was refused: {reason}",
             event_id=f"{credential.pk}:{timezone.now().timestamp():.0f}",
         )
+
+
+def batch_audit_record(*, outcomes: list[Any], failed_ids: list[int]) -> None:
+    """A batch refresh's trail (refresh_tokens, the admin action): one INSERT for the refreshed
+    ones; each failure (rare) announced like a single refresh's. Never raises."""
+    try:
+        refreshed = [o.credential_id for o in outcomes if o.outcome == "refreshed"]
+        failed = {o.credential_id: o for o in outcomes if o.outcome == "failed"}
+        rows = {
+            c.pk: c
+            for c in OAuthCredential.objects.filter(pk__in=[*refreshed, *failed]).select_related(
+                "owner"
+            )
+        }
+
+        def username(credential: OAuthCredential) -> str:
+            return credential.owner.get_username() if credential.owner is not None else ""
+
+        CredentialAuditEvent.objects.bulk_create(
+            [
+                CredentialAuditEvent(
+                    user=rows[pk].owner,
+                    username=username(rows[pk]),
+                    credential_kind=_kind_of(rows[pk]),
+                    credential_id=pk,
+                    action=AuditAction.REFRESHED,
+                    outcome="batch",
+                )
+                for pk in refreshed
+                if pk in rows
+            ]
+        )
+        for pk, outcome in failed.items():
+            if pk in rows and pk in failed_ids:
+                refresh_failure_announce(
+                    credential=rows[pk], reason=outcome.reason, permanent=outcome.permanent
+                )
+    except Exception:
+        logger.exception("Could not record a batch refresh in the audit log")

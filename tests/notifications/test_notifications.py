@@ -406,3 +406,27 @@ def test_the_refresh_tokens_run_is_also_the_periodic_notifications_run(smtp, lis
     assert "stops working in about 7 days" in body_of(smtp.messages[0])
     call_command("notifications_periodic")  # the sibling command for cron: nothing new
     assert len(smtp.messages) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refresh_tokens_run_is_audited_and_a_refused_chain_notifies(
+    smtp, listener, other_user, oauth_settings, token_server, make_credential
+):
+    from django.core.management import call_command
+
+    from oauth_tokens.models import AuditAction, CredentialAuditEvent
+
+    other_user.email = "bob@example.test"
+    other_user.save()
+    good = make_credential(listener, expires_in=60)
+    dead = make_credential(other_user, expires_in=60)
+    token_server.revoke(dead.refresh_token)  # the endpoint answers invalid_grant
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="1 credential"):
+        call_command("refresh_tokens")
+    audit = set(CredentialAuditEvent.objects.values_list("credential_id", "action", "outcome"))
+    assert (good.pk, AuditAction.REFRESHED, "batch") in audit
+    assert (dead.pk, AuditAction.REFRESH_FAILED, "permanent") in audit
+    assert [m["To"] for m in smtp.messages] == ["bob@example.test"]
+    assert "stopped working" in smtp.messages[0]["Subject"]
