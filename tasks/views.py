@@ -2,15 +2,18 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
+from accounts.selectors import preferences_get
 from common.http import AuthenticatedRequest
 
 from .forms import TaskForm
 from .selectors import diff_lines, task_get_for_user, tasks_for_user
-from .services import task_cancel, task_create
+from .services import task_cancel, task_create, task_run_now_with_api_key
 from .validation import TaskInputError
+from .waiting import wait_words
 
 
 @require_http_methods(["GET", "POST"])
@@ -30,7 +33,12 @@ def task_list(request: AuthenticatedRequest) -> HttpResponse:
 
 def task_detail(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
     task = task_get_for_user(user=request.user, task_id=task_id)
-    context = {"task": task, "diff": diff_lines(diff=task.diff)}
+    context = {
+        "task": task,
+        "diff": diff_lines(diff=task.diff),
+        "wait_words": wait_words(task=task, now=timezone.now()),
+        "has_api_key": preferences_get(user=request.user).has_api_key,
+    }
     # HTMX polls only the live part while the task runs.
     template = "tasks/_live.html" if request.htmx else "tasks/detail.html"
     if request.htmx and task.is_finished:
@@ -48,4 +56,14 @@ def task_cancel_view(request: AuthenticatedRequest, task_id: int) -> HttpRespons
         messages.info(request, "Stopping the task; its container will be removed.")
     else:
         messages.warning(request, f"The task has already {task.get_status_display().lower()}.")
+    return redirect("tasks:detail", task_id=task.pk)
+
+
+@require_POST
+def task_run_now_with_api_key_view(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
+    task = task_get_for_user(user=request.user, task_id=task_id)
+    if task_run_now_with_api_key(task=task):
+        messages.success(request, "Running now with your API key.")
+    else:
+        messages.warning(request, "The task is not waiting any more, or you have no API key saved.")
     return redirect("tasks:detail", task_id=task.pk)
