@@ -147,9 +147,7 @@ def entrypoint_relay() -> tuple[list[str], str]:
     """socat's global options and its TCP-LISTEN options as agent/agent-entrypoint.sh runs it,
     so the bench measures the relay containers really use."""
     script = (ROOT / "agent" / "agent-entrypoint.sh").read_text()
-    found = re.search(
-        r'^\s*socat((?:\s+-\S+)*)\s+"TCP-LISTEN:\$GATEWAY_PORT,([^"]*)"', script, re.M
-    )
+    found = re.search(r'^\s*socat\b([^"\n]*)"TCP-LISTEN:\$GATEWAY_PORT,([^"]*)"', script, re.M)
     if found is None:
         raise SystemExit("no socat TCP-LISTEN line found in agent/agent-entrypoint.sh")
     return found.group(1).split(), found.group(2)
