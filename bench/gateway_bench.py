@@ -62,6 +62,9 @@ def _serve_api(conn: Connection, events: int, delay: float) -> None:
 
 
 class Provider:
+    def cached(self) -> str | None:
+        return REAL_TOKEN
+
     def current(self) -> str:
         return REAL_TOKEN
 

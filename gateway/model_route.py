@@ -96,7 +96,8 @@ class ModelRoute:
             return False
         keep_alive = request.keep_alive
         try:
-            secret = await asyncio.to_thread(self._provider.current)
+            # In memory and not near expiry (nearly always): no hop to a worker thread.
+            secret = self._provider.cached() or await asyncio.to_thread(self._provider.current)
         except Exception as exc:
             why = str(exc) if isinstance(exc, CredentialUnavailable) else type(exc).__name__
             self._log(f"model request failed: no usable credential ({why})")
