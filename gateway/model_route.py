@@ -97,7 +97,9 @@ class ModelRoute:
         keep_alive = request.keep_alive
         try:
             # In memory and not near expiry (nearly always): no hop to a worker thread.
-            secret = self._provider.cached() or await asyncio.to_thread(self._provider.current)
+            secret = self._provider.cached()
+            if secret is None:
+                secret = await asyncio.to_thread(self._provider.current)
         except Exception as exc:
             why = str(exc) if isinstance(exc, CredentialUnavailable) else type(exc).__name__
             self._log(f"model request failed: no usable credential ({why})")
