@@ -1,7 +1,9 @@
 """Notifications: real SMTP and a webhook on loopback; once per event; never a secret."""
 
 import json
+import logging
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -430,3 +432,34 @@ def test_a_refresh_tokens_run_is_audited_and_a_refused_chain_notifies(
     assert (dead.pk, AuditAction.REFRESH_FAILED, "permanent") in audit
     assert [m["To"] for m in smtp.messages] == ["bob@example.test"]
     assert "stopped working" in smtp.messages[0]["Subject"]
+
+
+@pytest.mark.django_db
+def test_a_failed_webhook_send_never_records_or_logs_the_url_path(
+    settings, listener, admin_client, client, caplog
+):
+    # A Slack webhook's path is its secret; a refused connection must not leak it anywhere.
+    secret = "T0AAAA/B0BBBB/XoXoSecretWebhookPathToken1234567890"
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now: the send is refused
+    settings.AGENT_EGRESS_TEST_ALLOW_LOOPBACK = [f"127.0.0.1:{port}"]
+    chosen = settings_get(user=listener)
+    chosen.email_enabled = False
+    chosen.webhook_url = f"http://127.0.0.1:{port}/services/{secret}?token=q-{secret}"
+    chosen.save()
+    caplog.set_level(logging.WARNING, logger="notifications")
+    announce(make_task(listener))
+    deliveries_due_send()
+    delivery = Delivery.objects.get()
+    assert delivery.status == DeliveryStatus.PENDING and delivery.attempts == 1
+    assert "ECONNREFUSED" in delivery.last_error  # the reason, without the URL
+    assert "XoXo" not in delivery.last_error and "/services" not in delivery.last_error
+    assert "XoXo" not in caplog.text and "ECONNREFUSED" in caplog.text
+    admin_page = admin_client.get(reverse("admin:notifications_delivery_changelist"))
+    assert "ECONNREFUSED" in admin_page.content.decode()
+    assert "XoXo" not in admin_page.content.decode()
+    client.force_login(listener)
+    own_page = client.get(reverse("notifications:settings")).content.decode()
+    assert "ECONNREFUSED" in own_page and "XoXo" not in own_page
