@@ -180,6 +180,12 @@ def _failure_describe(exc: BaseException, *, channel: str) -> str:
     return type(exc).__name__
 
 
+def _slack_escape(text: str) -> str:
+    """Slack-compatible receivers read <!channel>, <url|label> and & entities in `text` as
+    markup; an agent's words must stay words (Slack's rule: escape exactly these three)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _send(delivery: Delivery) -> None:
     user = delivery.recipient
     if delivery.channel == Channel.EMAIL:
@@ -198,7 +204,8 @@ def _send(delivery: Delivery) -> None:
     url, _addresses = webhook_url_check(url=chosen.webhook_url)  # again: DNS may have changed
     import requests
 
-    payload = {"text": f"*{delivery.subject}*\n{delivery.text}", **delivery.fields}
+    text = f"*{_slack_escape(delivery.subject)}*\n{_slack_escape(delivery.text)}"
+    payload = {"text": text, **delivery.fields}
     answer = requests.post(url, json=payload, timeout=WEBHOOK_TIMEOUT, allow_redirects=False)
     if answer.status_code >= 300:
         raise WebhookAnswered(f"the webhook answered HTTP {answer.status_code}")

@@ -19,7 +19,7 @@ from django.utils import timezone
 from accounts.selectors import preferences_get
 from notifications.models import Delivery, DeliveryStatus, EventKind
 from notifications.periodic import credentials_aging_check, periodic_run
-from notifications.services import deliveries_due_send, settings_get
+from notifications.services import deliveries_due_send, delivery_send, settings_get
 from oauth_tokens.models import CredentialKind, CredentialSource, OAuthCredential
 from oauth_tokens.services import credential_rejected
 from oauth_tokens.signals import credential_refresh_failed
@@ -463,3 +463,24 @@ def test_a_failed_webhook_send_never_records_or_logs_the_url_path(
     client.force_login(listener)
     own_page = client.get(reverse("notifications:settings")).content.decode()
     assert "ECONNREFUSED" in own_page and "XoXo" not in own_page
+
+
+@pytest.mark.django_db
+def test_agent_text_in_a_webhook_cannot_ping_everyone_or_hide_a_link(webhook, listener):
+    # Slack-compatible receivers read <!channel>, <url|label> and & in `text` as markup.
+    delivery = Delivery.objects.create(
+        key="escape",
+        recipient=listener,
+        event=EventKind.TASK_FAILED,
+        channel="webhook",
+        subject="Task <!here> failed",
+        text="<!channel> see <https://evil.example|the diff> & more",
+        fields={"task_title": "<!channel>"},
+    )
+    assert delivery_send(delivery_id=delivery.pk) == DeliveryStatus.SENT
+    (body,) = webhook.bodies
+    assert body["text"] == (
+        "*Task &lt;!here&gt; failed*\n"
+        "&lt;!channel&gt; see &lt;https://evil.example|the diff&gt; &amp; more"
+    )
+    assert body["task_title"] == "<!channel>"  # structured fields stay raw JSON
