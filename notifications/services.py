@@ -20,7 +20,7 @@ from django.utils import timezone
 from common.errors import InputError
 from common.logging import secrets_redact
 
-from .egress import webhook_url_check
+from .egress import webhook_post, webhook_url_check
 from .events import Event
 from .messages import message_scrub
 from .models import Channel, Delivery, DeliveryStatus, EventKind, NotificationSettings
@@ -201,14 +201,13 @@ def _send(delivery: Delivery) -> None:
     chosen = settings_get(user=user)
     if not chosen.webhook_url:
         raise InputError("The webhook was removed.")
-    url, _addresses = webhook_url_check(url=chosen.webhook_url)  # again: DNS may have changed
-    import requests
-
+    # Checked again (DNS may have changed), and sent to exactly the addresses checked.
+    url, addresses = webhook_url_check(url=chosen.webhook_url)
     text = f"*{_slack_escape(delivery.subject)}*\n{_slack_escape(delivery.text)}"
     payload = {"text": text, **delivery.fields}
-    answer = requests.post(url, json=payload, timeout=WEBHOOK_TIMEOUT, allow_redirects=False)
-    if answer.status_code >= 300:
-        raise WebhookAnswered(f"the webhook answered HTTP {answer.status_code}")
+    status = webhook_post(url=url, addresses=addresses, payload=payload, timeout=WEBHOOK_TIMEOUT)
+    if status >= 300:
+        raise WebhookAnswered(f"the webhook answered HTTP {status}")
 
 
 def deliveries_due_send(*, now: datetime | None = None, limit: int = 200) -> int:

@@ -484,3 +484,55 @@ def test_agent_text_in_a_webhook_cannot_ping_everyone_or_hide_a_link(webhook, li
         "&lt;!channel&gt; see &lt;https://evil.example|the diff&gt; &amp; more"
     )
     assert body["task_title"] == "<!channel>"  # structured fields stay raw JSON
+
+
+@pytest.mark.django_db
+def test_a_webhook_is_sent_to_the_address_that_was_checked_not_a_rebound_one(monkeypatch, listener):
+    # DNS rebinding: the name answers a public address for the check, loopback afterwards.
+    # Nothing may reach the loopback listener; and no traffic leaves loopback in this test:
+    # a connection to any other address is recorded and refused here, never made.
+    import urllib3.util.connection
+
+    listener_socket = socket.socket()
+    listener_socket.bind(("127.0.0.1", 0))
+    listener_socket.listen(5)
+    listener_socket.settimeout(0.5)
+    port = listener_socket.getsockname()[1]
+    public = "93.184.216.34"
+    lookups: list[str] = []
+    real_getaddrinfo = socket.getaddrinfo
+
+    def rebinding(host, *args, **kwargs):
+        if host == "rebind.example":
+            lookups.append(host)
+            host = public if len(lookups) % 2 else "127.0.0.1"
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    dialled: list[str] = []
+    real_connect = urllib3.util.connection.create_connection
+
+    def loopback_only(address, *args, **kwargs):
+        dialled.append(address[0])
+        if address[0] == public:
+            raise ConnectionRefusedError(111, "refused by the test: not loopback")
+        return real_connect(address, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    monkeypatch.setattr(urllib3.util.connection, "create_connection", loopback_only)
+    chosen = settings_get(user=listener)
+    chosen.email_enabled = False
+    chosen.webhook_url = f"https://rebind.example:{port}/hook"
+    chosen.save()
+    delivery = Delivery.objects.create(
+        key="rebind", recipient=listener, event=EventKind.TASK_FAILED, channel="webhook"
+    )
+    try:
+        assert delivery_send(delivery_id=delivery.pk) == DeliveryStatus.PENDING
+        with pytest.raises(TimeoutError):
+            listener_socket.accept()  # nothing reached loopback
+    finally:
+        listener_socket.close()
+    assert lookups == ["rebind.example"]  # resolved once, for the check
+    assert dialled == [public]  # and connected to what the check saw
+    delivery.refresh_from_db()
+    assert "ECONNREFUSED" in delivery.last_error
