@@ -536,3 +536,12 @@ def test_a_webhook_is_sent_to_the_address_that_was_checked_not_a_rebound_one(mon
     assert dialled == [public]  # and connected to what the check saw
     delivery.refresh_from_db()
     assert "ECONNREFUSED" in delivery.last_error
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_the_notifications_page_is_never_cached(client, listener, method):
+    # It shows the webhook's host and the deliveries' errors.
+    client.force_login(listener)
+    response = getattr(client, method)(reverse("notifications:settings"), {"events": []})
+    assert "no-store" in response["Cache-Control"]
