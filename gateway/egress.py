@@ -7,10 +7,10 @@ Two layers, both always applied:
    ``:port`` (``gitlab.com:443``), and ``*`` (any public host). A wildcard never matches an IP
    literal; an IP literal is reachable only when listed as such.
 2. Address classes that are refused whatever the list says (loopback, private, link-local,
-   CGNAT, cloud metadata, unspecified, multicast, reserved, and IPv6 forms that embed one of
-   those), judged on the RESOLVED addresses. The caller connects to an address this module
-   checked, never resolves again, so a DNS answer that changes between check and connect
-   (rebinding) gains nothing.
+   IPv6 site-local, CGNAT, cloud metadata, unspecified, multicast, reserved, documentation,
+   and IPv6 forms that embed one of those), judged on the RESOLVED addresses. The caller
+   connects to an address this module checked, never resolves again, so a DNS answer that
+   changes between check and connect (rebinding) gains nothing.
 
 The Anthropic API host is refused for tunnels too: the model is reached through the gateway's
 API route, which swaps the placeholder for the real credential; a tunnel would carry only the
@@ -50,6 +50,8 @@ _PORT = re.compile(r"^[1-9][0-9]{0,4}$")
 _METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# IPv6 documentation range of RFC 9637 (2024), which Python 3.12 still calls global.
+_DOC_V6 = ipaddress.ip_network("3fff::/20")
 _LOCALHOST_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
 
 
@@ -84,6 +86,11 @@ def address_is_forbidden(ip: str | IPAddress) -> str | None:
         return "link-local address"
     if isinstance(address, ipaddress.IPv4Address) and address in _CGNAT:
         return "shared (CGNAT) address"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.is_site_local:  # fec0::/10: deprecated, yet still routed inside some sites
+            return "site-local address"
+        if address in _DOC_V6:
+            return "documentation address"
     if address.is_multicast:
         return "multicast address"
     if address.is_reserved:

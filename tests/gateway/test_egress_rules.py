@@ -145,11 +145,43 @@ def test_matching_exact_subdomains_ports_and_ip_literals() -> None:
         ("2002:a00:1::", "private address, embedded in an IPv6 address"),  # 6to4 of 10.0.0.1
         ("64:ff9b::a9fe:a9fe", "cloud metadata address, embedded in an IPv6 address"),
         ("fe80::1%eth0", "IPv6 address with a zone"),
+        ("fec0::1", "site-local address"),  # deprecated, yet routed inside some networks
+        ("feff:ffff::1", "site-local address"),
+        ("3fff::1", "documentation address"),  # RFC 9637, unknown to Python 3.12
         ("not-an-ip", "not an IP address"),
     ],
 )
 def test_forbidden_address_classes(address: str, reason: str) -> None:
     assert address_is_forbidden(address) == reason
+
+
+_SPECIAL_NETWORKS = (
+    # Where plain random addresses rarely land: every range Python marks special, and more.
+    *("fec0::/10", "fc00::/7", "fe80::/10", "::/8", "100::/64", "2001::/23", "2001:db8::/32"),
+    *("ff00::/8", "3fff::/20", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8"),
+    *("169.254.0.0/16", "192.0.0.0/24", "192.0.2.0/24", "198.18.0.0/15", "198.51.100.0/24"),
+    *("203.0.113.0/24", "240.0.0.0/4", "0.0.0.0/8", "100.64.0.0/10", "224.0.0.0/4"),
+)
+
+
+@given(
+    st.one_of(
+        st.ip_addresses(),
+        st.sampled_from(_SPECIAL_NETWORKS).flatmap(lambda net: st.ip_addresses(network=net)),
+    )
+)
+def test_every_address_python_calls_special_is_forbidden(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+) -> None:
+    if isinstance(address, ipaddress.IPv6Address) and (
+        address.ipv4_mapped or address.sixtofour or address in ipaddress.ip_network("64:ff9b::/96")
+    ):
+        return  # judged by the IPv4 address inside (tested above)
+    special = address.is_private or address.is_reserved or not address.is_global
+    if isinstance(address, ipaddress.IPv6Address):
+        special = special or address.is_site_local
+    if special:
+        assert address_is_forbidden(address) is not None, address
 
 
 @pytest.mark.parametrize(
