@@ -52,6 +52,8 @@ _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 # IPv6 documentation range of RFC 9637 (2024), which Python 3.12 still calls global.
 _DOC_V6 = ipaddress.ip_network("3fff::/20")
+# Every label decimal, octal or 0x-hex: an IPv4 address in one of inet_aton's spellings.
+_NUMERIC_NAME = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+))*$")
 _LOCALHOST_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
 
 
@@ -117,6 +119,13 @@ def host_literal_is_forbidden(host: str) -> str | None:
     if name in _LOCALHOST_NAMES or name.endswith(".localhost"):
         return "loopback name"
     address = _ip_literal(name)
+    if address is None and _NUMERIC_NAME.match(name):
+        # 127.1, 0x7f.0.0.1, 0177.0.0.1, 2130706433: git and curl resolve these with
+        # inet_aton, which reads them as IPv4 addresses. No real host name looks like this.
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(name))
+        except OSError:
+            return "malformed IPv4 address"
     if address is not None:
         return address_is_forbidden(address)
     return None

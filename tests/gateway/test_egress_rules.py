@@ -204,10 +204,41 @@ def test_public_addresses_pass(address: str) -> None:
         ("10.1.1.1", True),
         ("github.com", False),
         ("140.82.112.3", False),
+        # Shorthand IPv4 forms that git's resolver (inet_aton) reads as addresses
+        ("127.1", True),
+        ("0x7f.0.0.1", True),
+        ("0177.0.0.1", True),
+        ("2130706433", True),
+        ("0x7f000001", True),
+        ("10.1", True),
+        ("169.254.43518", True),
+        ("1.2.3.4.5", True),  # all numeric, yet no address: refused too
+        ("2364305411", False),  # 140.82.112.3
+        ("cafe.be", False),  # hex letters, yet a name
+        ("1password.com", False),
     ],
 )
 def test_host_literal_check_for_repository_urls(host: str, forbidden: bool) -> None:
     assert bool(host_literal_is_forbidden(host)) is forbidden
+
+
+@given(
+    st.ip_addresses(v=4),
+    st.lists(st.sampled_from(["{:d}", "0{:o}", "0x{:x}", "0X{:X}"]), min_size=4, max_size=4),
+    st.integers(min_value=1, max_value=4),
+)
+def test_every_spelling_of_an_ipv4_address_is_judged_as_that_address(
+    address: ipaddress.IPv4Address, styles: list[str], parts: int
+) -> None:
+    # a.b.c.d, a.b.cd, a.bcd and abcd, each part in decimal, octal or hex: all mean `address`.
+    value = int(address)
+    widths = {1: [32], 2: [8, 24], 3: [8, 8, 16], 4: [8, 8, 8, 8]}[parts]
+    numbers = []
+    for width in reversed(widths):
+        numbers.insert(0, value & ((1 << width) - 1))
+        value >>= width
+    host = ".".join(style.format(n) for style, n in zip(styles, numbers, strict=False))
+    assert host_literal_is_forbidden(host) == address_is_forbidden(address), host
 
 
 def test_sync_check_judges_every_resolved_address_and_keeps_the_checked_ones() -> None:

@@ -39,6 +39,10 @@ pytestmark = pytest.mark.django_db
         ("https://[::ffff:10.0.0.1]/x.git", "private address, embedded in an IPv6 address"),
         ("https://100.64.0.1/x.git", "CGNAT"),
         ("https://0.0.0.0/x.git", "unspecified address"),
+        ("https://127.1/x.git", "a loopback address"),
+        ("https://0x7f.0.0.1/x.git", "a loopback address"),
+        ("https://0177.0.0.1/x.git", "a loopback address"),
+        ("https://2130706433/x.git", "a loopback address"),
         ("https://github.com:99999/a/b.git", "port"),
     ],
 )
