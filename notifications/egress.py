@@ -74,8 +74,8 @@ def webhook_post(*, url: str, addresses: list[str], payload: dict[str, Any], tim
     addresses it checked (in order, the next one when a connection fails). TLS: SNI and the
     certificate are checked against the URL's host name; the Host header is the URL's own.
     No redirects. Returns the HTTP status."""
-    import requests.certs
     import urllib3
+    from requests.utils import DEFAULT_CA_BUNDLE_PATH
     from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
     parts = urlsplit(url)
@@ -94,7 +94,7 @@ def webhook_post(*, url: str, addresses: list[str], payload: dict[str, Any], tim
                 timeout=timeout,
                 retries=False,
                 cert_reqs="CERT_REQUIRED",
-                ca_certs=requests.certs.where(),
+                ca_certs=DEFAULT_CA_BUNDLE_PATH,
                 server_hostname=host,
                 assert_hostname=host,
             )

@@ -233,7 +233,7 @@ def test_every_spelling_of_an_ipv4_address_is_judged_as_that_address(
     # a.b.c.d, a.b.cd, a.bcd and abcd, each part in decimal, octal or hex: all mean `address`.
     value = int(address)
     widths = {1: [32], 2: [8, 24], 3: [8, 8, 16], 4: [8, 8, 8, 8]}[parts]
-    numbers = []
+    numbers: list[int] = []
     for width in reversed(widths):
         numbers.insert(0, value & ((1 << width) - 1))
         value >>= width
