@@ -7,10 +7,10 @@ Two layers, both always applied:
    ``:port`` (``gitlab.com:443``), and ``*`` (any public host). A wildcard never matches an IP
    literal; an IP literal is reachable only when listed as such.
 2. Address classes that are refused whatever the list says (loopback, private, link-local,
-   CGNAT, cloud metadata, unspecified, multicast, reserved, and IPv6 forms that embed one of
-   those), judged on the RESOLVED addresses. The caller connects to an address this module
-   checked, never resolves again, so a DNS answer that changes between check and connect
-   (rebinding) gains nothing.
+   IPv6 site-local, CGNAT, cloud metadata, unspecified, multicast, reserved, documentation,
+   and IPv6 forms that embed one of those), judged on the RESOLVED addresses. The caller
+   connects to an address this module checked, never resolves again, so a DNS answer that
+   changes between check and connect (rebinding) gains nothing.
 
 The Anthropic API host is refused for tunnels too: the model is reached through the gateway's
 API route, which swaps the placeholder for the real credential; a tunnel would carry only the
@@ -50,6 +50,10 @@ _PORT = re.compile(r"^[1-9][0-9]{0,4}$")
 _METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# IPv6 documentation range of RFC 9637 (2024), which Python 3.12 still calls global.
+_DOC_V6 = ipaddress.ip_network("3fff::/20")
+# Every label decimal, octal or 0x-hex: an IPv4 address in one of inet_aton's spellings.
+_NUMERIC_NAME = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+))*$")
 _LOCALHOST_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
 
 
@@ -84,6 +88,11 @@ def address_is_forbidden(ip: str | IPAddress) -> str | None:
         return "link-local address"
     if isinstance(address, ipaddress.IPv4Address) and address in _CGNAT:
         return "shared (CGNAT) address"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.is_site_local:  # fec0::/10: deprecated, yet still routed inside some sites
+            return "site-local address"
+        if address in _DOC_V6:
+            return "documentation address"
     if address.is_multicast:
         return "multicast address"
     if address.is_reserved:
@@ -110,6 +119,13 @@ def host_literal_is_forbidden(host: str) -> str | None:
     if name in _LOCALHOST_NAMES or name.endswith(".localhost"):
         return "loopback name"
     address = _ip_literal(name)
+    if address is None and _NUMERIC_NAME.match(name):
+        # 127.1, 0x7f.0.0.1, 0177.0.0.1, 2130706433: git and curl resolve these with
+        # inet_aton, which reads them as IPv4 addresses. No real host name looks like this.
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(name))
+        except OSError:
+            return "malformed IPv4 address"
     if address is not None:
         return address_is_forbidden(address)
     return None

@@ -17,6 +17,7 @@ from http import HTTPStatus
 
 MAX_HEAD_BYTES = 64 * 1024
 MAX_BODY_BYTES = 64 * 1024 * 1024  # a model request with images and long context fits
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 # Connection-level headers, never forwarded in either direction (RFC 9110 7.6.1).
@@ -135,12 +136,10 @@ async def _chunked_read(reader: asyncio.StreamReader) -> bytes:
         while True:
             line = await reader.readuntil(b"\r\n")
             size_text = line[:-2].split(b";", 1)[0].strip()
-            if not size_text or len(size_text) > 16:
+            # Hex digits only: int(x, 16) also takes "-1", "0x2", "+2" and "1_0".
+            if not _CHUNK_SIZE.fullmatch(size_text):
                 raise HttpError(400, "malformed chunk size")
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise HttpError(400, "malformed chunk size") from None
+            size = int(size_text, 16)
             if size == 0:
                 while (await reader.readuntil(b"\r\n")) != b"\r\n":
                     pass  # trailer fields: dropped

@@ -63,7 +63,12 @@ class ModelRoute:
         self, request: Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> bool:
         """Serve one request; True when the connection may carry another."""
-        path = urlsplit(request.target).path
+        target = request.target
+        # Exactly one "/" first: urlsplit reads "//evil.example/v1/messages" as a host and
+        # the path "/v1/messages". Such a target stays a whole path, which no call matches.
+        parts = urlsplit(target) if not target.startswith("//") else None
+        path = parts.path if parts is not None else target.split("?", 1)[0]
+        query = parts.query if parts is not None else ""
         if not placeholder_matches(request.headers, self._placeholder):
             self._log(
                 f"model request refused: {request.method} {path} without this task's "
@@ -111,7 +116,7 @@ class ModelRoute:
                 api_error=True,
             )
             return keep_alive
-        return await self._forward(request, body, secret, writer, path, keep_alive)
+        return await self._forward(request, body, secret, writer, path, query, keep_alive)
 
     async def _forward(
         self,
@@ -120,9 +125,11 @@ class ModelRoute:
         secret: str,
         writer: asyncio.StreamWriter,
         path: str,
+        query: str,
         keep_alive: bool,
     ) -> bool:
-        url = self._api_url + request.target
+        # From the checked path and its query only, never the raw target.
+        url = self._api_url + path + (f"?{query}" if query else "")
         drop = request.connection_headers()
         for attempt in (1, 2):
             headers = upstream_headers(request.headers, drop=drop, auth=self._auth, secret=secret)

@@ -1,12 +1,17 @@
 """Where a webhook may be posted: public addresses only, like an agent's egress. Loopback only
 for a host:port the test settings list (AGENT_EGRESS_TEST_ALLOW_LOOPBACK, refused outside tests).
 
+The send connects to an address the check approved, never resolving again: a DNS answer that
+changes between check and connect (rebinding) reaches nothing new.
+
 The address classes are gateway.egress's (the one home of those rules); the agents' host
 allow-list does not apply: a webhook may go to any public host.
 """
 
+import json
 import socket
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -62,3 +67,51 @@ def webhook_url_check(
                 "public addresses."
             )
     return url, addresses
+
+
+def webhook_post(*, url: str, addresses: list[str], payload: dict[str, Any], timeout: float) -> int:
+    """POST the payload as JSON to a URL webhook_url_check approved, connected to one of the
+    addresses it checked (in order, the next one when a connection fails). TLS: SNI and the
+    certificate are checked against the URL's host name; the Host header is the URL's own.
+    No redirects. Returns the HTTP status."""
+    import urllib3
+    from requests.utils import DEFAULT_CA_BUNDLE_PATH
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    headers = {"Host": parts.netloc, "Content-Type": "application/json"}
+    body = json.dumps(payload).encode()
+    failure: Exception | None = None
+    for address in addresses:
+        pool: urllib3.HTTPConnectionPool
+        if parts.scheme == "https":
+            pool = urllib3.HTTPSConnectionPool(
+                address,
+                port,
+                timeout=timeout,
+                retries=False,
+                cert_reqs="CERT_REQUIRED",
+                ca_certs=DEFAULT_CA_BUNDLE_PATH,
+                server_hostname=host,
+                assert_hostname=host,
+            )
+        else:
+            pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False)
+        try:
+            with pool:
+                return pool.urlopen(
+                    "POST",
+                    target,
+                    body=body,
+                    headers=headers,
+                    redirect=False,
+                    retries=False,
+                    assert_same_host=False,
+                ).status
+        except (NewConnectionError, ConnectTimeoutError) as exc:
+            failure = exc  # this address is unreachable: try the next one checked
+    assert failure is not None  # webhook_url_check never returns no addresses
+    raise failure

@@ -3,7 +3,10 @@ a unique key), send each delivery once (claimed by one conditional UPDATE), retr
 backoff in the background, give up after NOTIFICATIONS_MAX_ATTEMPTS and show it in the admin.
 """
 
+import errno
 import logging
+import os
+import ssl
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -17,7 +20,7 @@ from django.utils import timezone
 from common.errors import InputError
 from common.logging import secrets_redact
 
-from .egress import webhook_url_check
+from .egress import webhook_post, webhook_url_check
 from .events import Event
 from .messages import message_scrub
 from .models import Channel, Delivery, DeliveryStatus, EventKind, NotificationSettings
@@ -116,7 +119,7 @@ def delivery_send(*, delivery_id: int, now: datetime | None = None) -> str:
     try:
         _send(delivery)
     except Exception as exc:
-        error = secrets_redact(f"{type(exc).__name__}: {exc}")[:1000]
+        error = secrets_redact(_failure_describe(exc, channel=delivery.channel))[:1000]
         give_up = delivery.attempts >= settings.NOTIFICATIONS_MAX_ATTEMPTS or isinstance(
             exc, InputError
         )
@@ -145,6 +148,44 @@ def delivery_send(*, delivery_id: int, now: datetime | None = None) -> str:
     return DeliveryStatus.SENT
 
 
+class WebhookAnswered(RuntimeError):
+    """The webhook answered, but not with success (the message is ours: safe to show)."""
+
+
+def _failure_describe(exc: BaseException, *, channel: str) -> str:
+    """What to record and log about a failed send. A webhook's URL path is its secret (Slack's
+    are), and requests' and urllib3's messages repeat the URL: for those only the exception's
+    class and the operating system's or TLS's reason."""
+    if channel != Channel.WEBHOOK or isinstance(exc, InputError | WebhookAnswered):
+        return f"{type(exc).__name__}: {exc}"
+    seen: set[int] = set()
+    stack: list[object] = [exc]
+    while stack:
+        found = stack.pop()
+        if not isinstance(found, BaseException) or id(found) in seen:
+            continue
+        seen.add(id(found))
+        if isinstance(found, ssl.SSLError):
+            return f"{type(exc).__name__} (TLS: {found.reason or type(found).__name__})"
+        if isinstance(found, OSError) and isinstance(found.errno, int):
+            code = found.errno
+            if code > 0:
+                reason = f"{errno.errorcode.get(code, code)}: {os.strerror(code)}"
+            else:  # a resolver (getaddrinfo) error: its own short text, never the name
+                reason = f"resolver error {code}"
+            return f"{type(exc).__name__} ({reason})"
+        # requests and urllib3 keep the cause in args (MaxRetryError.reason) or the chain
+        stack.extend([found.__cause__, found.__context__, getattr(found, "reason", None)])
+        stack.extend(found.args)
+    return type(exc).__name__
+
+
+def _slack_escape(text: str) -> str:
+    """Slack-compatible receivers read <!channel>, <url|label> and & entities in `text` as
+    markup; an agent's words must stay words (Slack's rule: escape exactly these three)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _send(delivery: Delivery) -> None:
     user = delivery.recipient
     if delivery.channel == Channel.EMAIL:
@@ -160,13 +201,13 @@ def _send(delivery: Delivery) -> None:
     chosen = settings_get(user=user)
     if not chosen.webhook_url:
         raise InputError("The webhook was removed.")
-    url, _addresses = webhook_url_check(url=chosen.webhook_url)  # again: DNS may have changed
-    import requests
-
-    payload = {"text": f"*{delivery.subject}*\n{delivery.text}", **delivery.fields}
-    answer = requests.post(url, json=payload, timeout=WEBHOOK_TIMEOUT, allow_redirects=False)
-    if answer.status_code >= 300:
-        raise RuntimeError(f"the webhook answered HTTP {answer.status_code}")
+    # Checked again (DNS may have changed), and sent to exactly the addresses checked.
+    url, addresses = webhook_url_check(url=chosen.webhook_url)
+    text = f"*{_slack_escape(delivery.subject)}*\n{_slack_escape(delivery.text)}"
+    payload = {"text": text, **delivery.fields}
+    status = webhook_post(url=url, addresses=addresses, payload=payload, timeout=WEBHOOK_TIMEOUT)
+    if status >= 300:
+        raise WebhookAnswered(f"the webhook answered HTTP {status}")
 
 
 def deliveries_due_send(*, now: datetime | None = None, limit: int = 200) -> int:

@@ -1,6 +1,7 @@
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
@@ -12,6 +13,7 @@ from .models import Delivery
 from .services import email_available, notification_settings_save, settings_get
 
 
+@never_cache
 @sensitive_post_parameters("webhook_url")
 @require_http_methods(["GET", "POST"])
 def notification_settings(request: AuthenticatedRequest) -> HttpResponse:

@@ -23,6 +23,7 @@ import os
 import secrets
 import shutil
 import socket
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,8 +135,14 @@ def _run(task: CodingTask, log: TaskLog) -> None:
     if should_cancel(task):  # cancelled while auth was chosen: no gateway, no container
         _finish(task.pk, TaskStatus.CANCELLED, error="Cancelled at your request.")
         return
+    try:
+        root = _socket_root()
+    except SocketRootUnsafe as exc:
+        log.note(str(exc))
+        _finish(task.pk, TaskStatus.FAILED, error=str(exc))
+        return
     placeholder = placeholder_new()
-    with _task_gateway(task, auth, placeholder, log) as (gateway, socket_dir):
+    with _task_gateway(task, root, auth, placeholder, log) as (gateway, socket_dir):
         inputs = container_inputs(
             task=task, auth=auth, agent_env=agent_env, placeholder=placeholder
         )
@@ -155,13 +162,46 @@ def _run(task: CodingTask, log: TaskLog) -> None:
         )
 
 
+class SocketRootUnsafe(Exception):
+    """AGENT_GATEWAY_SOCKET_ROOT is not a folder only the worker can change."""
+
+
+def _socket_root() -> Path:
+    """The folder of the tasks' socket folders, created if missing. Refused unless it is a real
+    folder (not a symbolic link) of the worker's own user that nobody else may write to:
+    otherwise another local user could swap a task's socket for their own."""
+    root = Path(settings.AGENT_GATEWAY_SOCKET_ROOT)
+    fix = (
+        "Set AGENT_GATEWAY_SOCKET_ROOT to a folder the worker's user owns, with mode 0711 "
+        "or 0700; the task was not run."
+    )
+    try:
+        root.mkdir(mode=0o711, parents=True, exist_ok=True)
+        found = root.lstat()
+    except OSError as exc:
+        raise SocketRootUnsafe(
+            f"AGENT_GATEWAY_SOCKET_ROOT ({root}) cannot be created ({exc.strerror}). {fix}"
+        ) from None
+    problem = ""
+    if stat.S_ISLNK(found.st_mode):
+        problem = "is a symbolic link"
+    elif not stat.S_ISDIR(found.st_mode):
+        problem = "is not a folder"
+    elif found.st_uid != os.geteuid():
+        problem = f"belongs to uid {found.st_uid}, not to the worker's uid {os.geteuid()}"
+    elif found.st_mode & 0o022:
+        problem = f"is writable by group or others (mode {stat.S_IMODE(found.st_mode):o})"
+    if problem:
+        raise SocketRootUnsafe(f"AGENT_GATEWAY_SOCKET_ROOT ({root}) {problem}. {fix}")
+    return root
+
+
 @contextlib.contextmanager
 def _task_gateway(
-    task: CodingTask, auth: AuthResolution, placeholder: str, log: TaskLog
+    task: CodingTask, root: Path, auth: AuthResolution, placeholder: str, log: TaskLog
 ) -> Iterator[tuple[TaskGateway, Path]]:
-    """The task's gateway on a socket in a fresh folder of its own; both gone afterwards."""
-    root = Path(settings.AGENT_GATEWAY_SOCKET_ROOT)
-    root.mkdir(mode=0o711, parents=True, exist_ok=True)
+    """The task's gateway on a socket in a fresh folder of its own under root (checked by
+    _socket_root); both gone afterwards."""
     # Short (a socket path has ~100 bytes) and unguessable; 0711: uid 1000 in the container
     # may reach the socket by name but not list the folder.
     socket_dir = root / f"t{task.pk}-{secrets.token_hex(6)}"

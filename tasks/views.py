@@ -3,6 +3,7 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
@@ -16,6 +17,7 @@ from .validation import TaskInputError
 from .waiting import wait_words
 
 
+@never_cache
 @require_http_methods(["GET", "POST"])
 def task_list(request: AuthenticatedRequest) -> HttpResponse:
     form = TaskForm(request.POST or None)
@@ -31,6 +33,7 @@ def task_list(request: AuthenticatedRequest) -> HttpResponse:
     return render(request, "tasks/list.html", {"form": form, "page": page})
 
 
+@never_cache
 def task_detail(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
     task = task_get_for_user(user=request.user, task_id=task_id)
     context = {
@@ -46,6 +49,7 @@ def task_detail(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
     return render(request, template, context)
 
 
+@never_cache
 @require_POST
 def task_cancel_view(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
     task = task_get_for_user(user=request.user, task_id=task_id)
@@ -59,6 +63,7 @@ def task_cancel_view(request: AuthenticatedRequest, task_id: int) -> HttpRespons
     return redirect("tasks:detail", task_id=task.pk)
 
 
+@never_cache
 @require_POST
 def task_run_now_with_api_key_view(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
     task = task_get_for_user(user=request.user, task_id=task_id)

@@ -1,6 +1,7 @@
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 
 from accounts.selectors import limit_state_get
 from common.http import AuthenticatedRequest
@@ -9,6 +10,7 @@ from .chart import usage_chart
 from .selectors import usage_by_day
 
 
+@never_cache
 def usage_page(request: AuthenticatedRequest) -> HttpResponse:
     now = timezone.now()
     days = usage_by_day(user=request.user, now=now)

@@ -159,3 +159,26 @@ def test_request_smuggling_shapes_are_refused(start_gateway, fake_api) -> None:
     assert response.status == 400
     assert fake_api.requests == []
     sock.close()
+
+
+@pytest.mark.parametrize("size", [b"-1", b"0x2", b"+2", b"1_0", b"-0"])
+def test_chunk_sizes_other_than_plain_hex_get_400_and_a_closed_connection(
+    start_gateway, fake_api, size
+) -> None:
+    gateway, placeholder, _ = start_gateway()
+    sock = socket.socket(socket.AF_UNIX)
+    sock.settimeout(5)
+    sock.connect(str(gateway.socket_path))
+    sock.sendall(
+        f"POST /v1/messages HTTP/1.1\r\nauthorization: Bearer {placeholder}\r\n"
+        "transfer-encoding: chunked\r\n\r\n".encode()
+        + size
+        + b"\r\nab\r\n0\r\n\r\n"
+    )
+    response = http.client.HTTPResponse(sock)
+    response.begin()
+    assert response.status == 400
+    response.read()
+    assert sock.recv(1) == b""  # closed
+    assert fake_api.requests == []
+    sock.close()

@@ -145,11 +145,43 @@ def test_matching_exact_subdomains_ports_and_ip_literals() -> None:
         ("2002:a00:1::", "private address, embedded in an IPv6 address"),  # 6to4 of 10.0.0.1
         ("64:ff9b::a9fe:a9fe", "cloud metadata address, embedded in an IPv6 address"),
         ("fe80::1%eth0", "IPv6 address with a zone"),
+        ("fec0::1", "site-local address"),  # deprecated, yet routed inside some networks
+        ("feff:ffff::1", "site-local address"),
+        ("3fff::1", "documentation address"),  # RFC 9637, unknown to Python 3.12
         ("not-an-ip", "not an IP address"),
     ],
 )
 def test_forbidden_address_classes(address: str, reason: str) -> None:
     assert address_is_forbidden(address) == reason
+
+
+_SPECIAL_NETWORKS = (
+    # Where plain random addresses rarely land: every range Python marks special, and more.
+    *("fec0::/10", "fc00::/7", "fe80::/10", "::/8", "100::/64", "2001::/23", "2001:db8::/32"),
+    *("ff00::/8", "3fff::/20", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8"),
+    *("169.254.0.0/16", "192.0.0.0/24", "192.0.2.0/24", "198.18.0.0/15", "198.51.100.0/24"),
+    *("203.0.113.0/24", "240.0.0.0/4", "0.0.0.0/8", "100.64.0.0/10", "224.0.0.0/4"),
+)
+
+
+@given(
+    st.one_of(
+        st.ip_addresses(),
+        st.sampled_from(_SPECIAL_NETWORKS).flatmap(lambda net: st.ip_addresses(network=net)),
+    )
+)
+def test_every_address_python_calls_special_is_forbidden(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+) -> None:
+    if isinstance(address, ipaddress.IPv6Address) and (
+        address.ipv4_mapped or address.sixtofour or address in ipaddress.ip_network("64:ff9b::/96")
+    ):
+        return  # judged by the IPv4 address inside (tested above)
+    special = address.is_private or address.is_reserved or not address.is_global
+    if isinstance(address, ipaddress.IPv6Address):
+        special = special or address.is_site_local
+    if special:
+        assert address_is_forbidden(address) is not None, address
 
 
 @pytest.mark.parametrize(
@@ -172,10 +204,41 @@ def test_public_addresses_pass(address: str) -> None:
         ("10.1.1.1", True),
         ("github.com", False),
         ("140.82.112.3", False),
+        # Shorthand IPv4 forms that git's resolver (inet_aton) reads as addresses
+        ("127.1", True),
+        ("0x7f.0.0.1", True),
+        ("0177.0.0.1", True),
+        ("2130706433", True),
+        ("0x7f000001", True),
+        ("10.1", True),
+        ("169.254.43518", True),
+        ("1.2.3.4.5", True),  # all numeric, yet no address: refused too
+        ("2364305411", False),  # 140.82.112.3
+        ("cafe.be", False),  # hex letters, yet a name
+        ("1password.com", False),
     ],
 )
 def test_host_literal_check_for_repository_urls(host: str, forbidden: bool) -> None:
     assert bool(host_literal_is_forbidden(host)) is forbidden
+
+
+@given(
+    st.ip_addresses(v=4),
+    st.lists(st.sampled_from(["{:d}", "0{:o}", "0x{:x}", "0X{:X}"]), min_size=4, max_size=4),
+    st.integers(min_value=1, max_value=4),
+)
+def test_every_spelling_of_an_ipv4_address_is_judged_as_that_address(
+    address: ipaddress.IPv4Address, styles: list[str], parts: int
+) -> None:
+    # a.b.c.d, a.b.cd, a.bcd and abcd, each part in decimal, octal or hex: all mean `address`.
+    value = int(address)
+    widths = {1: [32], 2: [8, 24], 3: [8, 8, 16], 4: [8, 8, 8, 8]}[parts]
+    numbers: list[int] = []
+    for width in reversed(widths):
+        numbers.insert(0, value & ((1 << width) - 1))
+        value >>= width
+    host = ".".join(style.format(n) for style, n in zip(styles, numbers, strict=False))
+    assert host_literal_is_forbidden(host) == address_is_forbidden(address), host
 
 
 def test_sync_check_judges_every_resolved_address_and_keeps_the_checked_ones() -> None:

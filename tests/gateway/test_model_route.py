@@ -139,14 +139,18 @@ def test_paths_the_cli_does_not_use_are_refused_with_a_log_line(
         ("GET", "/v1/messages"),
         ("POST", "/api/oauth/profile"),
         ("POST", "/v1/messages/../files"),
+        # Not an authority: the upstream URL would have become https://api…//evil.example/…
+        ("POST", "//evil.example/v1/messages"),
+        ("POST", "//evil.example/v1/messages?beta=true"),
     ]:
         conn = UnixHTTPConnection(gateway.socket_path)
         conn.request(method, path, body="{}", headers={"authorization": f"Bearer {placeholder}"})
         response = conn.getresponse()
         assert response.status == 403, path
         assert json.loads(response.read())["error"]["type"] == "permission_error"
-        assert (
-            lines[-1] == f"model request refused: {method} {path} is not a call Claude Code needs"
+        refused = path.split("?")[0]
+        assert lines[-1] == (
+            f"model request refused: {method} {refused} is not a call Claude Code needs"
         )
     assert fake_api.requests == []
 

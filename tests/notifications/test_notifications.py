@@ -1,7 +1,9 @@
 """Notifications: real SMTP and a webhook on loopback; once per event; never a secret."""
 
 import json
+import logging
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -17,7 +19,7 @@ from django.utils import timezone
 from accounts.selectors import preferences_get
 from notifications.models import Delivery, DeliveryStatus, EventKind
 from notifications.periodic import credentials_aging_check, periodic_run
-from notifications.services import deliveries_due_send, settings_get
+from notifications.services import deliveries_due_send, delivery_send, settings_get
 from oauth_tokens.models import CredentialKind, CredentialSource, OAuthCredential
 from oauth_tokens.services import credential_rejected
 from oauth_tokens.signals import credential_refresh_failed
@@ -430,3 +432,116 @@ def test_a_refresh_tokens_run_is_audited_and_a_refused_chain_notifies(
     assert (dead.pk, AuditAction.REFRESH_FAILED, "permanent") in audit
     assert [m["To"] for m in smtp.messages] == ["bob@example.test"]
     assert "stopped working" in smtp.messages[0]["Subject"]
+
+
+@pytest.mark.django_db
+def test_a_failed_webhook_send_never_records_or_logs_the_url_path(
+    settings, listener, admin_client, client, caplog
+):
+    # A Slack webhook's path is its secret; a refused connection must not leak it anywhere.
+    secret = "T0AAAA/B0BBBB/XoXoSecretWebhookPathToken1234567890"
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now: the send is refused
+    settings.AGENT_EGRESS_TEST_ALLOW_LOOPBACK = [f"127.0.0.1:{port}"]
+    chosen = settings_get(user=listener)
+    chosen.email_enabled = False
+    chosen.webhook_url = f"http://127.0.0.1:{port}/services/{secret}?token=q-{secret}"
+    chosen.save()
+    caplog.set_level(logging.WARNING, logger="notifications")
+    announce(make_task(listener))
+    deliveries_due_send()
+    delivery = Delivery.objects.get()
+    assert delivery.status == DeliveryStatus.PENDING and delivery.attempts == 1
+    assert "ECONNREFUSED" in delivery.last_error  # the reason, without the URL
+    assert "XoXo" not in delivery.last_error and "/services" not in delivery.last_error
+    assert "XoXo" not in caplog.text and "ECONNREFUSED" in caplog.text
+    admin_page = admin_client.get(reverse("admin:notifications_delivery_changelist"))
+    assert "ECONNREFUSED" in admin_page.content.decode()
+    assert "XoXo" not in admin_page.content.decode()
+    client.force_login(listener)
+    own_page = client.get(reverse("notifications:settings")).content.decode()
+    assert "ECONNREFUSED" in own_page and "XoXo" not in own_page
+
+
+@pytest.mark.django_db
+def test_agent_text_in_a_webhook_cannot_ping_everyone_or_hide_a_link(webhook, listener):
+    # Slack-compatible receivers read <!channel>, <url|label> and & in `text` as markup.
+    delivery = Delivery.objects.create(
+        key="escape",
+        recipient=listener,
+        event=EventKind.TASK_FAILED,
+        channel="webhook",
+        subject="Task <!here> failed",
+        text="<!channel> see <https://evil.example|the diff> & more",
+        fields={"task_title": "<!channel>"},
+    )
+    assert delivery_send(delivery_id=delivery.pk) == DeliveryStatus.SENT
+    (body,) = webhook.bodies
+    assert body["text"] == (
+        "*Task &lt;!here&gt; failed*\n"
+        "&lt;!channel&gt; see &lt;https://evil.example|the diff&gt; &amp; more"
+    )
+    assert body["task_title"] == "<!channel>"  # structured fields stay raw JSON
+
+
+@pytest.mark.django_db
+def test_a_webhook_is_sent_to_the_address_that_was_checked_not_a_rebound_one(monkeypatch, listener):
+    # DNS rebinding: the name answers a public address for the check, loopback afterwards.
+    # Nothing may reach the loopback listener; and no traffic leaves loopback in this test:
+    # a connection to any other address is recorded and refused here, never made.
+    import urllib3.util.connection
+
+    listener_socket = socket.socket()
+    listener_socket.bind(("127.0.0.1", 0))
+    listener_socket.listen(5)
+    listener_socket.settimeout(0.5)
+    port = listener_socket.getsockname()[1]
+    public = "93.184.216.34"
+    lookups: list[str] = []
+    real_getaddrinfo = socket.getaddrinfo
+
+    def rebinding(host, *args, **kwargs):
+        if host == "rebind.example":
+            lookups.append(host)
+            host = public if len(lookups) % 2 else "127.0.0.1"
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    dialled: list[str] = []
+    real_connect = urllib3.util.connection.create_connection
+
+    def loopback_only(address, *args, **kwargs):
+        dialled.append(address[0])
+        if address[0] == public:
+            raise ConnectionRefusedError(111, "refused by the test: not loopback")
+        return real_connect(address, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    monkeypatch.setattr(urllib3.util.connection, "create_connection", loopback_only)
+    chosen = settings_get(user=listener)
+    chosen.email_enabled = False
+    chosen.webhook_url = f"https://rebind.example:{port}/hook"
+    chosen.save()
+    delivery = Delivery.objects.create(
+        key="rebind", recipient=listener, event=EventKind.TASK_FAILED, channel="webhook"
+    )
+    try:
+        assert delivery_send(delivery_id=delivery.pk) == DeliveryStatus.PENDING
+        with pytest.raises(TimeoutError):
+            listener_socket.accept()  # nothing reached loopback
+    finally:
+        listener_socket.close()
+    assert lookups == ["rebind.example"]  # resolved once, for the check
+    assert dialled == [public]  # and connected to what the check saw
+    delivery.refresh_from_db()
+    assert "ECONNREFUSED" in delivery.last_error
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_the_notifications_page_is_never_cached(client, listener, method):
+    # It shows the webhook's host and the deliveries' errors.
+    client.force_login(listener)
+    response = getattr(client, method)(reverse("notifications:settings"), {"events": []})
+    assert "no-store" in response["Cache-Control"]

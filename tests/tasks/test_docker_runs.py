@@ -258,3 +258,29 @@ def test_saved_variables_that_break_the_rules_are_not_given_and_the_log_says_so(
     assert not {"GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_0", "GIT_CONFIG_VALUE_0"} & names
     assert "Saved environment variable GIT_CONFIG_KEY_0 left out" in task.log
     assert "Saved environment variable HTTPS_PROXY left out" in task.log
+
+
+@pytest.mark.parametrize("unsafe", ["group-writable", "symlink"])
+def test_a_socket_root_others_could_tamper_with_fails_the_task_before_any_container(
+    agent_settings, user, local_repo, docker_client, tmp_path, unsafe
+):
+    # Another user who can write there could swap a task's socket folder for their own.
+    root = tmp_path / "gw"
+    root.mkdir()
+    if unsafe == "group-writable":
+        root.chmod(0o775)
+    else:
+        real, root = root, tmp_path / "gw-link"
+        root.symlink_to(real)
+    agent_settings.AGENT_GATEWAY_SOCKET_ROOT = str(root)
+    set_api_key(user, "sk-ant-api03-key-0044")
+    with InspectWatcher(docker_client) as watcher:
+        task = task_create(owner=user, repo_url=local_repo, prompt="REPORT_AUTH hi")
+    task.refresh_from_db()
+    assert task.status == TaskStatus.FAILED
+    assert "AGENT_GATEWAY_SOCKET_ROOT" in task.error_message
+    assert ("writable by group or others" if unsafe != "symlink" else "symbolic link") in (
+        task.error_message
+    )
+    assert not watcher.inspected  # no container was started
+    assert os.listdir(root) == []

@@ -39,6 +39,10 @@ pytestmark = pytest.mark.django_db
         ("https://[::ffff:10.0.0.1]/x.git", "private address, embedded in an IPv6 address"),
         ("https://100.64.0.1/x.git", "CGNAT"),
         ("https://0.0.0.0/x.git", "unspecified address"),
+        ("https://127.1/x.git", "a loopback address"),
+        ("https://0x7f.0.0.1/x.git", "a loopback address"),
+        ("https://0177.0.0.1/x.git", "a loopback address"),
+        ("https://2130706433/x.git", "a loopback address"),
         ("https://github.com:99999/a/b.git", "port"),
     ],
 )
@@ -263,3 +267,25 @@ def test_the_task_page_shows_what_the_gateway_saw(user_client, user):
     failed = make_task(user, status=TaskStatus.FAILED, error_message="No way to authenticate")
     page = user_client.get(reverse("tasks:detail", args=[failed.pk])).content.decode()
     assert "Model API usage" not in page
+
+
+@pytest.mark.parametrize(
+    ("method", "name", "htmx"),
+    [
+        ("get", "tasks:list", False),
+        ("post", "tasks:list", False),
+        ("get", "tasks:detail", False),
+        ("get", "tasks:detail", True),  # the live fragment (log while running)
+        ("post", "tasks:cancel", False),
+        ("post", "tasks:run_now_with_api_key", False),
+        ("get", "usage:page", False),  # credential state and usage
+    ],
+)
+def test_pages_with_logs_or_credential_state_are_never_cached(
+    user_client, user, method, name, htmx
+):
+    task = make_task(user, status=TaskStatus.RUNNING, log="secret-ish log line\n")
+    args = [task.pk] if name.startswith("tasks:") and name != "tasks:list" else []
+    extra = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+    response = getattr(user_client, method)(reverse(name, args=args), **extra)
+    assert "no-store" in response["Cache-Control"], (name, response.status_code)
