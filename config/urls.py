@@ -7,5 +7,6 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("accounts/", include("accounts.urls")),
     path("tasks/", include("tasks.urls")),
+    path("hosting/", include("hosting.urls")),
     path("admin/", admin.site.urls),
 ]

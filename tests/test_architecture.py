@@ -24,7 +24,8 @@ ALLOWED_IMPORTS: dict[str, frozenset[str]] = {
     "oauth_tokens": frozenset({"common"}),
     "accounts": frozenset({"common", "oauth_tokens"}),
     "gateway": frozenset({"common", "oauth_tokens"}),
-    "tasks": frozenset({"common", "oauth_tokens", "accounts", "gateway"}),
+    "tasks": frozenset({"common", "oauth_tokens", "accounts", "gateway", "hosting"}),
+    "hosting": frozenset({"common", "gateway"}),
 }
 # Wiring: settings, urls, the Celery app. It may import every app.
 ANYTHING_GOES = frozenset({"config"})

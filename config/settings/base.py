@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "accounts",
     "oauth_tokens",
     "tasks",
+    "hosting",
 ]
 
 MIDDLEWARE = [
@@ -237,3 +238,13 @@ AGENT_EXTRA_ENV = env.json("AGENT_EXTRA_ENV", default={})
 AGENT_LOG_MAX_BYTES = env.int("AGENT_LOG_MAX_BYTES", default=256 * 1024)
 AGENT_DIFF_MAX_BYTES = env.int("AGENT_DIFF_MAX_BYTES", default=2 * 1024 * 1024)
 AGENT_PROMPT_MAX_CHARS = env.int("AGENT_PROMPT_MAX_CHARS", default=100_000)
+
+# --- Git hosting (hosting/): clone and push on the worker, pull requests -------------------------
+# GitHub's REST API; for GitHub Enterprise Server https://<host>/api/v3 (repositories on <host>).
+GITHUB_API_URL = env.str("GITHUB_API_URL", default="https://api.github.com").rstrip("/")
+# Seconds for one GitHub API call.
+GITHUB_API_TIMEOUT = env.float("GITHUB_API_TIMEOUT", default=15.0)
+# CA bundle for git over https and the GitHub API (a private CA); empty = the system's CAs.
+HOSTING_CA_BUNDLE = env.str("HOSTING_CA_BUNDLE", default="")
+# Longest a clone or a push on the worker may take, in seconds.
+HOSTING_GIT_TIMEOUT_SECONDS = env.int("HOSTING_GIT_TIMEOUT_SECONDS", default=600)
