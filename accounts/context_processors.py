@@ -3,4 +3,5 @@ from django.http import HttpRequest
 
 
 def site(request: HttpRequest) -> dict[str, object]:
-    return {"signup_enabled": settings.ACCOUNTS_ALLOW_SIGNUP, "site_name": "Claude Runner"}
+    # Not "site_name": auth views (login) set that to the host name and would win.
+    return {"signup_enabled": settings.ACCOUNTS_ALLOW_SIGNUP, "app_name": "Claude Runner"}
