@@ -3,11 +3,15 @@
 `.env.example` lists every variable with a one-line comment.
 """
 
+import tempfile
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
+
+from common.errors import InputError
+from gateway import egress as _egress  # plain Python: parses AGENT_EGRESS_ALLOW below
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -63,6 +67,7 @@ INSTALLED_APPS = [
     "common",
     "accounts",
     "oauth_tokens",
+    "gateway",
     "tasks",
     "hosting",
 ]
@@ -143,6 +148,7 @@ AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("LOGIN_COOLOFF_MINUTES", default=15) / 60  # hours
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own
 AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429  # Too Many Requests, on our lockout page too
 AXES_LOCKOUT_CALLABLE = "accounts.throttling.lockout_response"  # our page, with the wait
 # Behind a reverse proxy every client shares the proxy's address: name the header the proxy sets
 # to the client's address (e.g. X-Real-IP), or the per-address limit locks out everyone at once.
@@ -230,6 +236,40 @@ CLAUDE_OAUTH_TIMEOUT = env.float("CLAUDE_OAUTH_TIMEOUT", default=10.0)
 CLAUDE_OAUTH_REFRESH_BUFFER = env.int("CLAUDE_OAUTH_REFRESH_BUFFER", default=300)
 CLAUDE_OAUTH_MAX_ATTEMPTS = env.int("CLAUDE_OAUTH_MAX_ATTEMPTS", default=4)
 CLAUDE_OAUTH_MAX_TOTAL_SECONDS = env.float("CLAUDE_OAUTH_MAX_TOTAL_SECONDS", default=30.0)
+
+# --- Per-task model gateway and egress (gateway/) -------------------------------------------------
+# Where the gateway sends the container's model requests, with the real credential added.
+ANTHROPIC_API_URL = env.str("ANTHROPIC_API_URL", default="https://api.anthropic.com").rstrip("/")
+if not ANTHROPIC_API_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured(
+        f"ANTHROPIC_API_URL must be an http(s) URL, not {ANTHROPIC_API_URL!r}"
+    )
+# Hosts a container may reach through the gateway's proxy (CONNECT / plain HTTP), comma
+# separated: github.com (exactly), *.github.com (subdomains), host:port, * (any public host).
+# Private, loopback, link-local, CGNAT and metadata addresses are refused whatever this says.
+AGENT_EGRESS_ALLOW = env.list("AGENT_EGRESS_ALLOW", default=list(_egress.DEFAULT_EGRESS_ALLOW))
+try:
+    _egress.egress_rules_parse(AGENT_EGRESS_ALLOW)
+except InputError as _exc:
+    raise ImproperlyConfigured(f"AGENT_EGRESS_ALLOW: {_exc}") from None
+# Host folder holding one socket folder per running task (bind-mounted into that task only).
+# Must be on the Docker engine's host; keep it short (a Unix socket path has ~100 characters).
+AGENT_GATEWAY_SOCKET_ROOT = env.str("AGENT_GATEWAY_SOCKET_ROOT", default="") or str(
+    Path(tempfile.gettempdir()) / "claude-runner-gw"
+)
+# Port the relay inside the container listens on (127.0.0.1:<port> -> the gateway socket).
+AGENT_GATEWAY_PORT = env.int("AGENT_GATEWAY_PORT", default=8080)
+# TESTS ONLY: host:port pairs on loopback a container may reach (refused outside test settings).
+AGENT_EGRESS_TEST_ALLOW_LOOPBACK = env.list("AGENT_EGRESS_TEST_ALLOW_LOOPBACK", default=[])
+if AGENT_EGRESS_TEST_ALLOW_LOOPBACK and not TESTING:
+    raise ImproperlyConfigured(
+        "AGENT_EGRESS_TEST_ALLOW_LOOPBACK is for the test suite only: it lets containers reach "
+        "this machine's loopback. Remove it from the environment."
+    )
+try:
+    _egress.loopback_allowances_parse(AGENT_EGRESS_TEST_ALLOW_LOOPBACK)
+except InputError as _exc:
+    raise ImproperlyConfigured(f"AGENT_EGRESS_TEST_ALLOW_LOOPBACK: {_exc}") from None
 
 # --- Background tasks (django.tasks) ------------------------------------------------------------
 # "database" (django-tasks-db, `manage.py db_worker`) or "celery" (Celery on Redis).

@@ -20,13 +20,24 @@ one JSON message otherwise. The script, so that a run changes a file:
 ``x-api-key`` is not in the set gets 401 with an Anthropic-style error body.
 ``POST /v1/messages/count_tokens`` answers ``{"input_tokens": N}``. Anything else: 404
 JSON (recorded too).
+
+Knobs (plain attributes, changeable while running): ``rejected_credentials`` (tokens answered
+401 even when ``valid_credentials`` is None), ``next_statuses`` (the next /v1/messages calls
+answer these error statuses, e.g. 429 or 529), ``response_headers`` (added to every
+/v1/messages answer, e.g. ``anthropic-ratelimit-*``), ``hold_last_event`` (a stream waits for
+``release_last_event`` before its last event; ``held_timed_out`` says if it had to give up),
+``final_text`` and ``text_deltas`` (the final answer's text, sent in that many deltas),
+``event_delay_seconds`` (a pause between stream events, like a model producing tokens).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -96,6 +107,15 @@ class FakeAnthropicAPI(LoopbackServer[RecordedRequest]):
         self.work_dir = work_dir
         self.write_tool = write_tool
         self.model = model
+        self.rejected_credentials: set[str] = set()
+        self.next_statuses: deque[int] = deque()
+        self.response_headers: dict[str, str] = {}
+        self.hold_last_event = False
+        self.release_last_event = threading.Event()
+        self.held_timed_out = False
+        self.final_text = FINAL_TEXT
+        self.text_deltas = 1
+        self.event_delay_seconds = 0.0  # pause before each event after the first (pacing)
 
     def messages_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == "POST" and r.path == "/v1/messages"]
@@ -110,9 +130,11 @@ class FakeAnthropicAPI(LoopbackServer[RecordedRequest]):
 
     # -- behaviour --------------------------------------------------------------------
     def credentials_ok(self, req: RecordedRequest) -> bool:
+        given = [c for c in (req.bearer_token, req.api_key) if c]
+        if any(c in self.rejected_credentials for c in given):
+            return False
         if self.valid_credentials is None:
             return True
-        given = [c for c in (req.bearer_token, req.api_key) if c]
         return bool(given) and all(c in self.valid_credentials for c in given)
 
     def work_dir_for(self, body: dict[str, Any]) -> str:
@@ -147,7 +169,7 @@ class FakeAnthropicAPI(LoopbackServer[RecordedRequest]):
             ]
             stop_reason = "tool_use"
         else:
-            content = [{"type": "text", "text": FINAL_TEXT}]
+            content = [{"type": "text", "text": self.final_text}]
             stop_reason = "end_turn"
         return {
             "id": f"msg_{uuid.uuid4().hex[:24]}",
@@ -166,8 +188,9 @@ class FakeAnthropicAPI(LoopbackServer[RecordedRequest]):
         }
 
 
-def sse_events(message: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """The SSE event sequence the real API sends for ``message``."""
+def sse_events(message: dict[str, Any], text_deltas: int = 1) -> list[tuple[str, dict[str, Any]]]:
+    """The SSE event sequence the real API sends for ``message`` (text in ``text_deltas``
+    pieces)."""
     start = dict(message, content=[], stop_reason=None, stop_sequence=None)
     start["usage"] = dict(message["usage"], output_tokens=1)
     events: list[tuple[str, dict[str, Any]]] = [
@@ -186,7 +209,21 @@ def sse_events(message: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
                     },
                 )
             )
-            delta = {"type": "text_delta", "text": block["text"]}
+            text = block["text"]
+            step = max(1, -(-len(text) // max(1, text_deltas)))
+            pieces = [text[n : n + step] for n in range(0, len(text), step)] or [""]
+            for piece in pieces[:-1]:
+                events.append(
+                    (
+                        "content_block_delta",
+                        {
+                            "type": "content_block_delta",
+                            "index": i,
+                            "delta": {"type": "text_delta", "text": piece},
+                        },
+                    )
+                )
+            delta = {"type": "text_delta", "text": pieces[-1]}
         else:  # tool_use
             events.append(
                 (
@@ -254,6 +291,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.send_header("request-id", f"req_fake_{uuid.uuid4().hex[:16]}")
+        if req.path == "/v1/messages":
+            for name, value in self.owner.response_headers.items():
+                self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 
@@ -277,6 +317,14 @@ class _Handler(BaseHTTPRequestHandler):
                 )
                 return
             body = req.body if isinstance(req.body, dict) else {}
+            if req.path == "/v1/messages" and self.owner.next_statuses:
+                status = self.owner.next_statuses.popleft()
+                self._json(
+                    req,
+                    status,
+                    {"type": "error", "error": {"type": "scripted_error", "message": "scripted"}},
+                )
+                return
             if req.path.endswith("/count_tokens"):
                 self._json(req, 200, {"input_tokens": max(1, len(json.dumps(body)) // 4)})
                 return
@@ -300,8 +348,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Connection", "close")
         self.send_header("request-id", f"req_fake_{uuid.uuid4().hex[:16]}")
+        for name, value in self.owner.response_headers.items():
+            self.send_header(name, value)
         self.end_headers()
-        for name, data in sse_events(message):
+        events = sse_events(message, self.owner.text_deltas)
+        for n, (name, data) in enumerate(events):
+            last = n == len(events) - 1
+            if last and self.owner.hold_last_event and not self.owner.release_last_event.wait(10):
+                self.owner.held_timed_out = True
+            if n and self.owner.event_delay_seconds:
+                time.sleep(self.owner.event_delay_seconds)
             self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
             self.wfile.flush()
         self.close_connection = True

@@ -69,7 +69,7 @@ def test_loopback_is_refused_without_the_test_allowance(
     with pytest.raises(HostingError) as caught:
         repository_clone(url=private_repo, branch="", token=token, dest=tmp_path / "c")
     assert caught.value.kind == Refusal.EGRESS_REFUSED
-    assert "127.0.0.1" in caught.value.message
+    assert "127.0.0.1" in caught.value.message and "loopback" in caught.value.message
 
 
 def test_only_https_urls_are_cloned(hosting_settings, token, tmp_path):
@@ -235,3 +235,15 @@ def test_public_repository_needs_no_token(hosting_settings, git_server, tmp_path
     )
     assert (cloned.path / "README.md").exists()
     assert subprocess.run(["git", "-C", str(cloned.path), "status"], check=False).returncode == 0
+
+
+def test_a_host_off_the_allow_list_is_refused_before_any_connection(
+    hosting_settings, token, tmp_path
+):
+    hosting_settings.AGENT_EGRESS_ALLOW = ["github.com"]
+    with pytest.raises(HostingError) as caught:
+        repository_clone(
+            url="https://git.example.invalid/a/b.git", branch="", token=token, dest=tmp_path / "c"
+        )
+    assert caught.value.kind == Refusal.EGRESS_REFUSED
+    assert "not on the allow list" in caught.value.message
