@@ -26,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import docker
 from _setup import ROOT, django_setup
 
 os.environ.setdefault(
@@ -60,7 +61,7 @@ def repository_generate(server: FakeGitServer) -> tuple[str, int]:
     return server.url("bench/big"), size
 
 
-def worker_round(client, url: str) -> dict[str, float]:
+def worker_round(client: docker.DockerClient, url: str) -> dict[str, float]:
     scratch = Path(tempfile.mkdtemp(prefix="bench-clone-"))
     t0 = time.perf_counter()
     cloned = repository_clone(url=url, branch="", token="", dest=scratch / "work")
@@ -81,7 +82,7 @@ def worker_round(client, url: str) -> dict[str, float]:
     return {"total": t4 - t0, "clone": t1 - t0, "put": t2 - t1, "run": t3 - t2}
 
 
-def container_round(client, url: str, ca: bytes) -> float:
+def container_round(client: docker.DockerClient, url: str, ca: bytes) -> float:
     t0 = time.perf_counter()
     container = client.containers.create(
         IMAGE,
@@ -107,7 +108,7 @@ def container_round(client, url: str, ca: bytes) -> float:
     return time.perf_counter() - t0
 
 
-def tree_check(client, url: str) -> None:
+def tree_check(client: docker.DockerClient, url: str) -> None:
     """Once, outside the timing: the tree really is in the container, with its history."""
     scratch = Path(tempfile.mkdtemp(prefix="bench-check-"))
     cloned = repository_clone(url=url, branch="", token="", dest=scratch / "work")
