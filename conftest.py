@@ -1,1 +1,18 @@
+import os
+
+from hypothesis import HealthCheck, settings
+
 pytest_plugins = ["tests.fakes.token_server", "tests.fakes.docker_env"]
+
+# Property tests (tests/fuzz) stay bounded: "ci" is the default; HYPOTHESIS_PROFILE=dev is
+# quicker, =deep searches longer. No deadline: a loaded CI machine must not turn into failures.
+# Examples the database remembers live in .hypothesis/ (git-ignored); a failure found becomes
+# an explicit @example in the test.
+for name, examples in (("ci", 200), ("dev", 50), ("deep", 5000)):
+    settings.register_profile(
+        name,
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

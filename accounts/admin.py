@@ -7,11 +7,27 @@ from .models import UserPreferences
 @admin.register(UserPreferences)
 class UserPreferencesAdmin(admin.ModelAdmin):
     # Secrets are never shown: only whether a key is set and its last four characters.
-    list_display = ("user", "use_oauth", "api_key_hint", "updated_at")
+    list_display = (
+        "user",
+        "use_oauth",
+        "api_key_hint",
+        "max_running_tasks",
+        "max_queued_tasks",
+        "updated_at",
+    )
     list_filter = ("use_oauth",)
     search_fields = ("user__username", "user__email")
     list_select_related = ("user",)
-    fields = ("user", "use_oauth", "api_key_hint", "agent_env_names", "created_at", "updated_at")
+    fields = (
+        "user",
+        "use_oauth",
+        "api_key_hint",
+        "agent_env_names",
+        "max_running_tasks",
+        "max_queued_tasks",
+        "created_at",
+        "updated_at",
+    )
     readonly_fields = ("user", "api_key_hint", "agent_env_names", "created_at", "updated_at")
 
     @admin.display(description="API key")

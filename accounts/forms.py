@@ -38,6 +38,8 @@ class FieldFeedback:
     problems: list[Problem] = field(default_factory=list)
     understood: InputDescription | None = None
     hint: str = ""
+    # Valid, but not saved because another field had a problem; the box was emptied.
+    paste_again: bool = False
 
 
 _EMPTY_HINTS = {
@@ -58,6 +60,23 @@ or a setup token on its own: sk-ant-oat01-..."""
 ENV_PLACEHOLDER = '{"GITHUB_TOKEN": "ghp_...", "NODE_ENV": "test"}'
 
 
+class WriteOnlyTextarea(forms.Textarea):
+    """A text box that never renders a value back, like PasswordInput(render_value=False): what
+    was pasted (tokens, secret values) must not return in a page after an error, where caches,
+    browser history and screenshots would keep it."""
+
+    def format_value(self, value: Any) -> str | None:
+        return None
+
+
+# Fields whose input is never rendered back; the page asks to paste them again after an error.
+SECRET_FIELD_LABELS = {
+    "oauth_tokens": "OAuth tokens",
+    "api_key": "API key",
+    "agent_env": "environment variables",
+}
+
+
 class CodeAgentSettingsForm(forms.Form):
     """Every field is validated by the one function that owns its rule; the live check on each
     keystroke binds this same form, so it can never disagree with saving."""
@@ -71,7 +90,7 @@ class CodeAgentSettingsForm(forms.Form):
         required=False,
         strip=False,
         label="Claude OAuth tokens",
-        widget=forms.Textarea(
+        widget=WriteOnlyTextarea(
             attrs={
                 "rows": 7,
                 "class": "code",
@@ -95,7 +114,7 @@ class CodeAgentSettingsForm(forms.Form):
         required=False,
         strip=False,
         label="Extra environment variables for the agent",
-        widget=forms.Textarea(
+        widget=WriteOnlyTextarea(
             attrs={
                 "rows": 4,
                 "class": "code",
@@ -164,7 +183,19 @@ class CodeAgentSettingsForm(forms.Form):
             understood = api_key_describe(key=value)
         else:
             understood = agent_env_describe(env=value)
-        return FieldFeedback(understood=understood)
+        return FieldFeedback(understood=understood, paste_again=bool(self.errors))
+
+    @property
+    def emptied_fields(self) -> list[str]:
+        """After a refused save: the secret fields that had input, which the page does not
+        render back (see WriteOnlyTextarea), in words."""
+        if not self.is_bound or not self.errors:
+            return []
+        return [
+            label
+            for name, label in SECRET_FIELD_LABELS.items()
+            if str(self.data.get(name, "")).strip()
+        ]
 
     @property
     def problem_count(self) -> int:

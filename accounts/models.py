@@ -19,6 +19,20 @@ class UserPreferences(models.Model):
     # Only the last four characters, kept in clear so pages can say which key is set.
     api_key_last4 = models.CharField(max_length=4, blank=True, default="")
     agent_env = EncryptedJSONField("extra agent environment", blank=True, null=True, default=None)
+    # Per-user task limits; empty means the server's default (AGENT_MAX_*_TASKS_PER_USER).
+    max_running_tasks = models.PositiveSmallIntegerField(
+        "most tasks running at once",
+        null=True,
+        blank=True,
+        help_text="Empty: the server's default (AGENT_MAX_RUNNING_TASKS_PER_USER).",
+    )
+    max_queued_tasks = models.PositiveSmallIntegerField(
+        "most tasks waiting to start",
+        null=True,
+        blank=True,
+        help_text="Empty: the server's default (AGENT_MAX_QUEUED_TASKS_PER_USER). "
+        "0 with 0 running stops this user from submitting tasks.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -7,12 +7,14 @@ never quote a secret: a key pasted in the wrong field must not be echoed back.
 
 import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from common.errors import InputError
 from common.humanize import expiry_words
+from common.logging import REDACT_MIN_CHARS
 from oauth_tokens.formats import (
     ANTHROPIC_PREFIX,
     API_KEY_PREFIX,
@@ -22,6 +24,7 @@ from oauth_tokens.formats import (
     CredentialKind,
     InputFormat,
     ParsedCredential,
+    json_int_checked,
     json_type_name,
     token_bad_character,
     token_kind_by_prefix,
@@ -160,7 +163,9 @@ def agent_env_parse(*, raw: str) -> dict[str, str] | None:
         )
     try:
         # Pairs, not a dict: json.loads would silently keep only the last of two equal names.
-        value = json.loads(raw, object_pairs_hook=_Pairs)
+        value = json.loads(
+            raw, object_pairs_hook=_Pairs, parse_int=json_int_checked(SettingsInputError)
+        )
     except json.JSONDecodeError as error:
         raise SettingsInputError(
             f"The input is not valid JSON: {error.msg} at line {error.lineno}, column "
@@ -180,41 +185,133 @@ def agent_env_parse(*, raw: str) -> dict[str, str] | None:
     env: dict[str, str] = {}
     for position, (name, item) in enumerate(value, start=1):
         label = _env_name_label(name, position)
-        if not name:
-            raise SettingsInputError("A variable name is empty.", field=label)
-        if not _ENV_NAME_RE.fullmatch(name) or len(name) > _ENV_NAME_MAX_CHARS:
-            raise SettingsInputError(
-                "Not a valid variable name: use letters, digits and underscores, not starting "
-                "with a digit (for example GITHUB_TOKEN).",
-                field=label,
-            )
-        reserved = AGENT_ENV_RESERVED.get(name.upper())
-        if reserved:
-            raise SettingsInputError(
-                f"{name.upper()} cannot be set here, because it would override how the agent "
-                f"authenticates or runs: {reserved}.",
-                field=label,
-            )
         if name in env:
             raise SettingsInputError("This name appears twice; keep only one of them.", field=label)
+        # The name's rules first, so a reserved name is named as such whatever its value.
+        problem = agent_env_variable_problem(name=name, value=item if isinstance(item, str) else "")
+        if problem:
+            raise SettingsInputError(problem, field=label)
         if not isinstance(item, str):
             item_type = _json_type_name(item)
             hint = ' Put it in quotes, for example "8080".' if item_type == "a number" else ""
             raise SettingsInputError(f"Expected text, found {item_type}.{hint}", field=label)
-        if "\x00" in item:
-            raise SettingsInputError(
-                "The value contains a NUL character, which an environment variable cannot hold.",
-                field=label,
-            )
-        size = len(item.encode("utf-8", "surrogatepass"))
-        if size > AGENT_ENV_MAX_VALUE_BYTES:
-            raise SettingsInputError(
-                f"The value is {size:,} bytes; at most {AGENT_ENV_MAX_VALUE_BYTES:,} (4 KiB) are "
-                "allowed.",
-                field=label,
-            )
         env[name] = item
     return env
+
+
+# --- the rules for one variable ----------------------------------------------------------------
+# One list, used both to refuse input and to report variables saved before a rule existed (those
+# are also left out of tasks). Each rule takes (name, value) and returns what is wrong, in words
+# for the user that never quote the value, or None. Add rules as entries; the first that fails
+# is reported.
+
+EnvRule = Callable[[str, str], str | None]
+
+
+def _env_name_valid(name: str, value: str) -> str | None:
+    if not name:
+        return "A variable name is empty."
+    if not _ENV_NAME_RE.fullmatch(name) or len(name) > _ENV_NAME_MAX_CHARS:
+        return (
+            "Not a valid variable name: use letters, digits and underscores, not starting "
+            "with a digit (for example GITHUB_TOKEN)."
+        )
+    return None
+
+
+def _env_name_not_reserved(name: str, value: str) -> str | None:
+    reserved = AGENT_ENV_RESERVED.get(name.upper())
+    if reserved:
+        return (
+            f"{name.upper()} cannot be set here, because it would override how the agent "
+            f"authenticates or runs: {reserved}."
+        )
+    return None
+
+
+def _env_value_no_nul(name: str, value: str) -> str | None:
+    if "\x00" in value:
+        return "The value contains a NUL character, which an environment variable cannot hold."
+    return None
+
+
+def _env_value_encodable(name: str, value: str) -> str | None:
+    # A lone surrogate (JSON "\ud800") is valid JSON but not text any program can read: every
+    # task would fail writing it. Position only; the character is part of the value.
+    for position, char in enumerate(value, start=1):
+        if "\ud800" <= char <= "\udfff":
+            return (
+                f"The value contains an unpaired surrogate (at character {position}), which "
+                "cannot be written as UTF-8. Copy the value again from its source."
+            )
+    return None
+
+
+def _env_value_size(name: str, value: str) -> str | None:
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > AGENT_ENV_MAX_VALUE_BYTES:
+        return (
+            f"The value is {size:,} bytes; at most {AGENT_ENV_MAX_VALUE_BYTES:,} (4 KiB) are "
+            "allowed."
+        )
+    return None
+
+
+AGENT_ENV_RULES: list[EnvRule] = [
+    _env_name_valid,
+    _env_name_not_reserved,
+    _env_value_no_nul,
+    _env_value_encodable,
+    _env_value_size,
+]
+
+
+def agent_env_variable_problem(*, name: str, value: str) -> str | None:
+    """What is wrong with one variable by AGENT_ENV_RULES (the first rule that fails), or None."""
+    for rule in AGENT_ENV_RULES:
+        problem = rule(name, value)
+        if problem:
+            return problem
+    return None
+
+
+@dataclass(frozen=True)
+class SavedVariableProblem:
+    """A saved variable that today's rules refuse: its label (never a secret) and why."""
+
+    label: str
+    message: str
+
+
+def agent_env_saved_problems(*, env: Mapping[str, Any]) -> list[SavedVariableProblem]:
+    """Saved variables that break a rule (saved before the rule existed): tasks leave them out."""
+    problems = []
+    for position, (name, value) in enumerate(env.items(), start=1):
+        if not isinstance(value, str):
+            problem: str | None = f"Expected text, found {json_type_name(value)}."
+        else:
+            problem = agent_env_variable_problem(name=name, value=value)
+        if problem:
+            problems.append(SavedVariableProblem(_env_name_label(name, position), problem))
+    return problems
+
+
+def agent_env_usable(*, env: Mapping[str, Any]) -> dict[str, str]:
+    """The saved variables a task may get: those that pass every rule today."""
+    return {
+        name: value
+        for name, value in env.items()
+        if isinstance(value, str) and agent_env_variable_problem(name=name, value=value) is None
+    }
+
+
+def agent_env_unprotected(*, env: Mapping[str, Any]) -> list[str]:
+    """Names of saved values too short to be hidden in task logs (see common.logging)."""
+    return [
+        _env_name_label(name, position)
+        for position, (name, value) in enumerate(env.items(), start=1)
+        if isinstance(value, str) and value and len(value) < REDACT_MIN_CHARS
+    ]
 
 
 # --- describing what was understood (no secrets) ----------------------------------------------

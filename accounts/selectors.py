@@ -3,9 +3,10 @@ the Code agent settings page shows. No function here returns a token or an API k
 last four characters.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.utils import timezone
 
@@ -22,12 +23,35 @@ from oauth_tokens.services import (
 )
 
 from .models import UserPreferences
+from .parsers import (
+    SavedVariableProblem,
+    agent_env_saved_problems,
+    agent_env_unprotected,
+    agent_env_usable,
+)
 
 
 def preferences_get(*, user: User) -> UserPreferences:
     """The user's preferences, created with defaults on first use."""
     preferences, _ = UserPreferences.objects.get_or_create(user=user)
     return preferences
+
+
+@dataclass(frozen=True)
+class TaskLimits:
+    """How many of one user's tasks may run at once and wait to start."""
+
+    max_running: int
+    max_queued: int
+
+
+def task_limits_for_user(*, preferences: UserPreferences) -> TaskLimits:
+    """The user's own limits where an admin set them, else the server's defaults."""
+    running, queued = preferences.max_running_tasks, preferences.max_queued_tasks
+    return TaskLimits(
+        max_running=settings.AGENT_MAX_RUNNING_TASKS_PER_USER if running is None else running,
+        max_queued=settings.AGENT_MAX_QUEUED_TASKS_PER_USER if queued is None else queued,
+    )
 
 
 def auth_method_for_user(
@@ -62,6 +86,7 @@ class TokenStatus:
     scopes: str
     subscription: str
     refreshable: bool
+    expired: bool = False  # the access token's time has passed
 
 
 @dataclass(frozen=True)
@@ -73,6 +98,9 @@ class MethodPreview:
     title: str
     reason: str
     warning: str = ""
+    # Chosen, but the next task fails unless something changes first (the card must not say
+    # Ready): expired tokens whose refresh failed, and no API key to fall back to.
+    will_fail: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,6 +110,10 @@ class CodeAgentStatus:
     api_key_last4: str
     agent_env_names: list[str]
     method: MethodPreview
+    # Saved variables today's rules refuse (tasks leave them out), and names whose values are
+    # too short to be hidden in task logs.
+    agent_env_problems: list[SavedVariableProblem] = field(default_factory=list)
+    agent_env_unprotected: list[str] = field(default_factory=list)
 
 
 _FAILED_STATUSES = (CredentialStatus.INVALID, CredentialStatus.REFRESH_FAILED)
@@ -105,6 +137,7 @@ def token_status_get(*, credential: OAuthCredential, now: datetime) -> TokenStat
         subscription=credential.subscription_type or "not stated",
         # An invalid chain cannot be refreshed again; only new tokens help.
         refreshable=credential.is_refreshable and status != CredentialStatus.INVALID,
+        expired=credential.expires_at is not None and credential.expires_at <= now,
     )
 
 
@@ -131,8 +164,27 @@ def method_preview_get(
             else "The server's API key (ANTHROPIC_API_KEY)"
         )
     warning = ""
+    will_fail = False
+    # The fallback rule of auth_method_resolve: the user's key, else the server's.
+    has_api_key = bool(api_key_last4 or settings.ANTHROPIC_API_KEY)
     if resolution.fallback:
         warning = "Claude OAuth is on but cannot be used, so the API key runs your tasks."
+    elif (
+        step == 1
+        and tokens is not None
+        and tokens.status in _FAILED_STATUSES
+        and tokens.expired
+        and not has_api_key
+    ):
+        will_fail = True
+        warning = (
+            f"Your saved tokens expired {tokens.expires} and the last refresh failed, and there "
+            "is no API key to fall back to: the next task will fail unless the refresh "
+            "succeeds before it starts. Try “Refresh now”, or paste new tokens."
+            if tokens.refreshable
+            else f"Your saved tokens expired {tokens.expires} and can no longer be refreshed, "
+            "and there is no API key to fall back to: the next task will fail. Paste new tokens."
+        )
     elif step == 1 and tokens is not None and tokens.status in _FAILED_STATUSES:
         # Still usable until the access token expires, but it will not be renewed.
         warning = (
@@ -143,7 +195,12 @@ def method_preview_get(
             f"access token expires, {tokens.expires}. Paste new tokens."
         )
     return MethodPreview(
-        available=True, step=step, title=title, reason=resolution.reason, warning=warning
+        available=True,
+        step=step,
+        title=title,
+        reason=resolution.reason,
+        warning=warning,
+        will_fail=will_fail,
     )
 
 
@@ -170,4 +227,13 @@ def code_agent_status_get(*, user: User) -> CodeAgentStatus:
         method=method_preview_get(
             user=user, api_key_last4=preferences.api_key_last4, tokens=tokens
         ),
+        agent_env_problems=agent_env_saved_problems(env=preferences.agent_env or {}),
+        agent_env_unprotected=agent_env_unprotected(env=preferences.agent_env or {}),
     )
+
+
+def agent_env_for_task(*, user: User) -> tuple[dict[str, str], list[SavedVariableProblem]]:
+    """The saved extra variables a task gets, and those it leaves out (they break a rule that
+    came after they were saved: a lone surrogate would fail every task, for instance)."""
+    env = preferences_get(user=user).agent_env or {}
+    return agent_env_usable(env=env), agent_env_saved_problems(env=env)

@@ -4,13 +4,17 @@ inputs, "Refresh now", and storing a local Claude installation's login.
 Inputs arrive checked (accounts.parsers, oauth_tokens.formats); reads are in accounts.selectors.
 """
 
+import math
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from common.humanize import expiry_words
@@ -105,6 +109,13 @@ def user_credential_refresh(*, user: User) -> RefreshNowResult:
             "These tokens cannot be refreshed: there is no refresh token. When the token "
             "expires, create a new one with `claude setup-token` and paste it here.",
         )
+    wait = _refresh_now_cooldown_claim(credential=credential)
+    if wait:
+        return RefreshNowResult(
+            False,
+            f"A refresh was tried moments ago; to spare the token server, “Refresh now” works "
+            f"again in {wait} second{'s' if wait != 1 else ''}. The status below is current.",
+        )
     result = credential_ensure_fresh(credential_id=credential.pk, force=True)
     now = timezone.now()
     if result.ok and result.refreshed and result.snapshot is not None:
@@ -124,6 +135,29 @@ def user_credential_refresh(*, user: User) -> RefreshNowResult:
         )
     advice = "Paste new tokens below." if result.permanent else "Try again later."
     return RefreshNowResult(False, f"{failed} {advice}")
+
+
+def _refresh_now_cooldown_claim(*, credential: OAuthCredential) -> int:
+    """Claim this credential's "Refresh now" slot: 0 when claimed, else the seconds to wait.
+
+    One conditional UPDATE, so of two quick clicks (or two tabs) exactly one refreshes. Any
+    refresh attempt, also one before a task, starts the cooldown
+    (CLAUDE_OAUTH_REFRESH_NOW_COOLDOWN seconds).
+    """
+    cooldown = timedelta(seconds=settings.CLAUDE_OAUTH_REFRESH_NOW_COOLDOWN)
+    now = timezone.now()
+    claimed = (
+        OAuthCredential.objects.filter(pk=credential.pk)
+        .filter(
+            Q(last_refresh_attempt_at__isnull=True) | Q(last_refresh_attempt_at__lte=now - cooldown)
+        )
+        .update(last_refresh_attempt_at=now)
+    )
+    if claimed:
+        return 0
+    credential.refresh_from_db(fields=["last_refresh_attempt_at"])
+    last = credential.last_refresh_attempt_at or now
+    return max(1, math.ceil((last + cooldown - now).total_seconds()))
 
 
 # --- importing from a local Claude installation -----------------------------------------------

@@ -4,10 +4,12 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from common.http import AuthenticatedRequest
+from common.logging import REDACT_MIN_CHARS
 from oauth_tokens.services import credential_remove
 
 from .forms import CodeAgentSettingsForm, SignupForm
@@ -44,6 +46,7 @@ _SETTINGS_URL = "accounts:code_agent_settings"
 _SECRET_FIELDS = ("oauth_tokens", "api_key", "agent_env")
 
 
+@never_cache
 @sensitive_post_parameters(*_SECRET_FIELDS)
 @require_http_methods(["GET", "POST"])
 def code_agent_settings(request: AuthenticatedRequest) -> HttpResponse:
@@ -67,10 +70,16 @@ def code_agent_settings(request: AuthenticatedRequest) -> HttpResponse:
     return render(
         request,
         "accounts/code_agent_settings.html",
-        {"form": form, "status": status, "feedback": feedback},
+        {
+            "form": form,
+            "status": status,
+            "feedback": feedback,
+            "redact_min_chars": REDACT_MIN_CHARS,
+        },
     )
 
 
+@never_cache
 @sensitive_post_parameters(*_SECRET_FIELDS)
 @require_POST
 def code_agent_settings_validate(request: AuthenticatedRequest, field: str) -> HttpResponse:
@@ -87,6 +96,7 @@ def code_agent_settings_validate(request: AuthenticatedRequest, field: str) -> H
     )
 
 
+@never_cache
 @require_POST
 def code_agent_tokens_refresh(request: AuthenticatedRequest) -> HttpResponse:
     outcome = user_credential_refresh(user=request.user)
@@ -112,6 +122,7 @@ def _removed(
     return redirect(_SETTINGS_URL)
 
 
+@never_cache
 @require_POST
 def code_agent_tokens_remove(request: AuthenticatedRequest) -> HttpResponse:
     removed = credential_remove(owner=request.user)
@@ -120,12 +131,14 @@ def code_agent_tokens_remove(request: AuthenticatedRequest) -> HttpResponse:
     )
 
 
+@never_cache
 @require_POST
 def code_agent_api_key_remove(request: AuthenticatedRequest) -> HttpResponse:
     removed = api_key_remove(user=request.user)
     return _removed(request, removed=removed, what="Your API key was", saved="API key was")
 
 
+@never_cache
 @require_POST
 def code_agent_env_remove(request: AuthenticatedRequest) -> HttpResponse:
     removed = agent_env_remove(user=request.user)

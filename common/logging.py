@@ -6,6 +6,7 @@ Importable before settings are configured (then only the patterns apply)."""
 
 import logging
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 
 from django.conf import settings
@@ -29,9 +30,15 @@ _SECRET_FIELD = re.compile(
 _BEARER = re.compile(r"(?P<name>\b(?:Bearer|Basic)\s+)(?P<value>[A-Za-z0-9._~+/=\-]+)")
 
 
-@lru_cache(maxsize=8)
+# Known secret values shorter than this are not redacted: replacing "1" or "test" everywhere
+# mangles ordinary text ("ran 12 tests in 1.1s") and hides nothing, since a value that short
+# can be guessed anyway. The settings page names saved values under this length as unprotected.
+REDACT_MIN_CHARS = 8
+
+
+@lru_cache(maxsize=64)
 def _configured_secrets(values: tuple[str, ...]) -> re.Pattern[str] | None:
-    usable = sorted({v for v in values if len(v) >= 8}, key=len, reverse=True)
+    usable = sorted({v for v in values if len(v) >= REDACT_MIN_CHARS}, key=len, reverse=True)
     if not usable:
         return None
     return re.compile("|".join(re.escape(v) for v in usable))
@@ -52,11 +59,15 @@ def _settings_secrets() -> tuple[str, ...]:
     return tuple(values)
 
 
-def secrets_redact(text: str) -> str:
-    """Replace anything that looks like a token or a known secret value with [redacted]."""
+def secrets_redact(text: str, *, values: Iterable[str] = ()) -> str:
+    """Replace anything that looks like a token or a known secret value with [redacted].
+
+    ``values``: more known secrets (a task's credentials and extra environment); like the
+    server's own, only those of at least REDACT_MIN_CHARS characters are replaced.
+    """
     if not text:
         return text
-    pattern = _configured_secrets(_settings_secrets())
+    pattern = _configured_secrets(_settings_secrets() + tuple(values))
     if pattern is not None:
         text = pattern.sub(REDACTED, text)
     text = _ANTHROPIC_TOKEN.sub(REDACTED, text)

@@ -54,6 +54,7 @@ __all__ = [
     "credentials_file_dumps",
     "credentials_file_render",
     "expiry_parse",
+    "json_int_checked",
     "json_type_name",
     "token_bad_character",
     "token_kind_by_prefix",
@@ -94,6 +95,10 @@ _EXPIRY_MAX_MS = (EXPIRY_MAX - _EPOCH) // _MS
 # Numbers at or above this are milliseconds: 1e11 seconds would be the year 5138, while
 # 1e11 milliseconds is 1973, so real expiries of either unit never fall on the wrong side.
 _MS_THRESHOLD = 100_000_000_000
+
+# No expiry or other number in a credential needs more digits than this; far longer ones are
+# refused before Python converts them (int() refuses over 4,300 digits with a ValueError).
+MAX_NUMBER_DIGITS = 30
 
 _NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _INT_RE = re.compile(r"[+-]?[0-9]+")
@@ -175,6 +180,22 @@ def json_type_name(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "a list"
     return f"a {type(value).__name__}"
+
+
+def json_int_checked(error: type[InputError]) -> Any:
+    """A ``parse_int`` hook for json.loads: refuses integers longer than MAX_NUMBER_DIGITS with
+    ``error`` (a clear message) instead of int()'s ValueError on 4,300 digits or more."""
+
+    def parse(text: str) -> int:
+        digits = len(text.lstrip("+-"))
+        if digits > MAX_NUMBER_DIGITS:
+            raise error(
+                f"The input holds a number with {digits:,} digits; no value here needs more than "
+                f"{MAX_NUMBER_DIGITS}. Check what was pasted."
+            )
+        return int(text)
+
+    return parse
 
 
 def _date_text(ms: int) -> str:
@@ -348,7 +369,18 @@ def _expiry_from_number(value: int | float, *, field: str) -> datetime:
 
 def _expiry_from_datetime(value: datetime, *, field: str) -> datetime:
     # A naive time is taken as UTC: that is what every Claude tool writes.
-    moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        # Within hours of the year 1 or 9999 (e.g. 9999-12-31T23:59:59-01:00): in UTC it would
+        # fall outside what a date can hold, and far outside any expiry either way.
+        side, bound = (
+            ("before", EXPIRY_MIN) if value.year < EXPIRY_MIN.year else ("after", EXPIRY_MAX)
+        )
+        raise TokenFormatError(
+            f"This date is {side} {bound:%Y-%m-%d}, so it cannot be a token's expiry.",
+            field=field,
+        ) from None
     ms = (moment - _EPOCH) // _MS  # whole milliseconds, rounded down as for numbers
     if not _EXPIRY_MIN_MS <= ms <= _EXPIRY_MAX_MS:
         side = "before" if ms < _EXPIRY_MIN_MS else "after"
@@ -390,6 +422,15 @@ def expiry_parse(*, value: Any, field: str = "expires_at") -> datetime | None:
                 field=field,
             )
         if _INT_RE.fullmatch(text):
+            if len(text.lstrip("+-")) > MAX_NUMBER_DIGITS:
+                if text.startswith("-"):
+                    return _expiry_from_number(-1, field=field)  # refused as any negative is
+                raise TokenFormatError(
+                    f"This time has {len(text.lstrip('+')):,} digits, so it would be long after "
+                    f"{EXPIRY_MAX:%Y-%m-%d} and cannot be a token's expiry. Give seconds or "
+                    "milliseconds since 1970-01-01 UTC, or an ISO 8601 date.",
+                    field=field,
+                )
             return _expiry_from_number(int(text), field=field)
         if _NUMBER_RE.fullmatch(text):
             return _expiry_from_number(float(text), field=field)
@@ -613,6 +654,31 @@ def _mapping_parse(obj: Mapping[str, Any]) -> ParsedCredential:
     raise TokenFormatError("The object has none of the expected fields. " + _SHAPES_HINT)
 
 
+# Names worth quoting in the duplicate-name message; any other name could be a pasted secret.
+_KNOWN_NAMES = (
+    _FLAT_KEYS
+    | _CLI_INNER_KEYS
+    | {_CLI, "scope", "scopes", "expires_in", "subscriptionType", "rateLimitTier"}
+)
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json.loads would keep the last of two equal names silently; which one the user meant is
+    anyone's guess, so refuse (as the extra-environment field does)."""
+    obj: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in obj:
+            if name in _KNOWN_NAMES:
+                raise TokenFormatError(
+                    f"{name} appears twice in the same object; keep only one of them.", field=name
+                )
+            raise TokenFormatError(
+                "A name appears twice in the same object; keep only one of each name."
+            )
+        obj[name] = value
+    return obj
+
+
 def _text_parse(text: str) -> ParsedCredential:
     text = text.removeprefix("\ufeff")  # editors on Windows prepend a byte order mark
     stripped = text.strip()
@@ -621,7 +687,11 @@ def _text_parse(text: str) -> ParsedCredential:
     if stripped.startswith(ANTHROPIC_PREFIX):
         return _bare_token_parse(stripped)
     try:
-        value = json.loads(text)
+        value = json.loads(
+            text,
+            object_pairs_hook=_object_without_duplicates,
+            parse_int=json_int_checked(TokenFormatError),
+        )
     except json.JSONDecodeError as error:
         # error.msg never contains the document; lineno/colno point into what the user pasted.
         if ANTHROPIC_PREFIX in text:

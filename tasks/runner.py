@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from accounts.selectors import auth_method_for_user, preferences_get
+from accounts.selectors import agent_env_for_task, auth_method_for_user
 from oauth_tokens.services import (
     AuthResolution,
     AuthUnavailable,
@@ -88,9 +88,13 @@ def _run(task: CodingTask, log: TaskLog) -> None:
         auth_note=auth.reason,
     )
     log.note(auth.reason)
-    inputs = container_inputs(
-        task=task, auth=auth, agent_env=preferences_get(user=task.owner).agent_env or {}
-    )
+    agent_env, left_out = agent_env_for_task(user=task.owner)
+    for problem in left_out:
+        log.note(
+            f"Saved environment variable {problem.label} left out: {problem.message} "
+            "Replace it on the settings page."
+        )
+    inputs = container_inputs(task=task, auth=auth, agent_env=agent_env)
     log.secrets = [s for s in inputs.secrets if s]
 
     client = docker_client()

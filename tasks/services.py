@@ -9,8 +9,11 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
+
+from accounts.models import UserPreferences
+from accounts.selectors import preferences_get, task_limits_for_user
 
 from .background import run_coding_task
 from .containers import (
@@ -21,7 +24,7 @@ from .containers import (
     engine_id,
 )
 from .models import FINISHED_STATUSES, AgentKind, CodingTask, TaskStatus
-from .validation import branch_name_check, prompt_check, repo_url_check
+from .validation import TaskInputError, branch_name_check, prompt_check, repo_url_check
 
 logger = logging.getLogger("tasks.services")
 
@@ -35,18 +38,50 @@ def task_create(
     branch: str = "",
     agent: str = AgentKind.CLAUDE,
 ) -> CodingTask:
-    """Check the input and queue the task. Raises TaskInputError with the field at fault."""
-    task = CodingTask.objects.create(
-        owner=owner,
-        repo_url=repo_url_check(url=repo_url),
-        branch=branch_name_check(branch=branch),
-        prompt=prompt_check(prompt=prompt),
-        agent=agent,
-    )
+    """Check the input and the owner's task limits, and queue the task. Raises TaskInputError
+    with the field at fault (None: the limits)."""
+    values = {
+        "repo_url": repo_url_check(url=repo_url),
+        "branch": branch_name_check(branch=branch),
+        "prompt": prompt_check(prompt=prompt),
+    }
+    _task_limits_check(owner=owner)
+    task = CodingTask.objects.create(owner=owner, agent=agent, **values)
     # After commit, so a worker never picks up a task row it cannot see yet.
     transaction.on_commit(lambda: run_coding_task.enqueue(task.pk))
     logger.info("Task %s queued for user %s", task.pk, owner.pk)
     return task
+
+
+def _task_limits_check(*, owner: User) -> None:
+    """Refuse a task beyond the owner's limits. Holds the owner's preferences row locked to the
+    end of the caller's transaction, so a burst of submissions is counted one after another.
+
+    A new task may take a free running slot (it starts as soon as a worker is free) or wait:
+    it fits while queued < free running slots + the waiting limit.
+    """
+    preferences = UserPreferences.objects.select_for_update().get(pk=preferences_get(user=owner).pk)
+    limits = task_limits_for_user(preferences=preferences)
+    counts = dict(
+        CodingTask.objects.filter(owner=owner, status__in=(TaskStatus.QUEUED, TaskStatus.RUNNING))
+        .values_list("status")
+        .annotate(n=Count("pk"))
+    )
+    running, queued = counts.get(TaskStatus.RUNNING, 0), counts.get(TaskStatus.QUEUED, 0)
+    free_slots = max(0, limits.max_running - running)
+    if queued < free_slots + limits.max_queued:
+        return
+    raise TaskInputError(
+        None,
+        f"Not queued: you have {_tasks_words(running)} running and {_tasks_words(queued)} "
+        f"waiting to start, and your limits are {limits.max_running} running at once and "
+        f"{limits.max_queued} waiting. Submit it again when one has finished, or cancel a "
+        "waiting one.",
+    )
+
+
+def _tasks_words(count: int) -> str:
+    return f"{count} task{'s' if count != 1 else ''}"
 
 
 def task_cancel(*, task: CodingTask) -> str:

@@ -71,11 +71,9 @@ class TaskLog:
         CodingTask.objects.filter(pk=self.task_id).update(log=text, log_truncated=truncated)
 
     def redact(self, text: str) -> str:
-        """This run's own secret values, then anything that looks like a token; no NULs
-        (PostgreSQL text cannot hold them)."""
-        for secret in self.secrets:
-            text = text.replace(secret, "[redacted]")
-        return secrets_redact(text).replace("\x00", "")
+        """This run's own secret values (the one rule, with its minimum length), then anything
+        that looks like a token; no NULs (PostgreSQL text cannot hold them)."""
+        return secrets_redact(text, values=self.secrets).replace("\x00", "")
 
     def _append(self, line: str) -> None:
         line = self.redact(_readable(line, self))

@@ -10,7 +10,8 @@ from common.errors import InputError
 
 
 class TaskInputError(InputError):
-    def __init__(self, field: str, message: str) -> None:
+    # field None: about the submission as a whole (e.g. the owner's task limits).
+    def __init__(self, field: str | None, message: str) -> None:
         super().__init__(message, field=field)
 
 
@@ -55,7 +56,14 @@ def repo_url_check(*, url: str) -> str:
         )
     if len(url) > 2000 or re.search(r"[\x00-\x20\x7f]", url):
         raise TaskInputError("repo_url", "The URL has spaces or control characters in it.")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError on a port that is not a number in range)
+    except ValueError:
+        # e.g. an unclosed IPv6 bracket: urlsplit refuses it, and must not become a 500.
+        raise TaskInputError(
+            "repo_url", "This is not a valid URL (check the brackets and the port)."
+        ) from None
     scheme = parts.scheme.lower()
     if scheme == "file":
         return _local_repo_check(parts.netloc, parts.path)

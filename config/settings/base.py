@@ -236,6 +236,8 @@ CLAUDE_OAUTH_TIMEOUT = env.float("CLAUDE_OAUTH_TIMEOUT", default=10.0)
 CLAUDE_OAUTH_REFRESH_BUFFER = env.int("CLAUDE_OAUTH_REFRESH_BUFFER", default=300)
 CLAUDE_OAUTH_MAX_ATTEMPTS = env.int("CLAUDE_OAUTH_MAX_ATTEMPTS", default=4)
 CLAUDE_OAUTH_MAX_TOTAL_SECONDS = env.float("CLAUDE_OAUTH_MAX_TOTAL_SECONDS", default=30.0)
+# "Refresh now" on the settings page: at most one refresh per credential in this many seconds.
+CLAUDE_OAUTH_REFRESH_NOW_COOLDOWN = env.int("CLAUDE_OAUTH_REFRESH_NOW_COOLDOWN", default=30)
 
 # --- Per-task model gateway and egress (gateway/) -------------------------------------------------
 # Where the gateway sends the container's model requests, with the real credential added.
@@ -343,6 +345,10 @@ AGENT_EXTRA_ENV = env.json("AGENT_EXTRA_ENV", default={})
 AGENT_LOG_MAX_BYTES = env.int("AGENT_LOG_MAX_BYTES", default=256 * 1024)
 AGENT_DIFF_MAX_BYTES = env.int("AGENT_DIFF_MAX_BYTES", default=2 * 1024 * 1024)
 AGENT_PROMPT_MAX_CHARS = env.int("AGENT_PROMPT_MAX_CHARS", default=100_000)
+# Per-user limits, checked when a task is submitted (an admin can set other numbers for one
+# user under User preferences): tasks running at once, and tasks waiting for a worker.
+AGENT_MAX_RUNNING_TASKS_PER_USER = env.int("AGENT_MAX_RUNNING_TASKS_PER_USER", default=2)
+AGENT_MAX_QUEUED_TASKS_PER_USER = env.int("AGENT_MAX_QUEUED_TASKS_PER_USER", default=5)
 
 # --- Git hosting (hosting/): clone and push on the worker, pull requests -------------------------
 # GitHub's REST API; for GitHub Enterprise Server https://<host>/api/v3 (repositories on <host>).

@@ -117,6 +117,11 @@ def test_oauth_flow_live_validation_save_status_and_refresh(
     # The chain is dead now (single-use refresh tokens): the failure is shown, and the method
     # panel (updated out of band) still says what the next task will do.
     token_server.revoke(OAuthCredential.objects.get(owner=user).refresh_token)
+    # A second click right away is answered by the cooldown, without a refresh.
+    page.get_by_role("button", name="Refresh now").click()
+    expect(status).to_contain_text("“Refresh now” works again in")
+    assert token_server.refresh_count == 1
+    OAuthCredential.objects.filter(owner=user).update(last_refresh_attempt_at=None)
     page.get_by_role("button", name="Refresh now").click()
     expect(status).to_contain_text("The refresh failed")
     expect(status).to_contain_text("paste new tokens below before then")
@@ -181,9 +186,13 @@ def test_invalid_save_shows_every_error_and_changes_nothing(logged_in_page, scre
     expect(page.locator("#oauth_tokens-feedback")).to_contain_text("not an access token")
     expect(page.locator("#api_key-feedback")).to_contain_text("start with sk-ant-api")
     expect(page.locator("#agent_env-feedback")).to_contain_text("Put it in quotes")
-    # What the user typed in the text areas is kept so it can be fixed; the key field is not.
-    expect(page.locator("#id_agent_env")).to_have_value('{"PORT": 8080}')
+    # Nothing typed comes back (it may hold secrets); the page says what to paste again.
+    expect(page.locator("#id_oauth_tokens")).to_have_value("")
+    expect(page.locator("#id_agent_env")).to_have_value("")
     expect(page.locator("#id_api_key")).to_have_value("")
+    expect(page.locator(".summary-box")).to_contain_text(
+        "paste the OAuth tokens, API key, environment variables again"
+    )
     screenshot("10-save-rejected")
     preferences = preferences_get(user=user)
     assert preferences.use_oauth is False
