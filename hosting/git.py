@@ -12,6 +12,7 @@ local repositories), no redirects, and curl pinned to the addresses the egress r
 
 import logging
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -227,29 +228,43 @@ def git_refusal(stderr: str, *, action: str, had_token: bool) -> HostingError:
 
 
 def repository_clone(
-    *, url: str, branch: str, token: str, dest: Path, depth: int = 1
+    *, url: str, branch: str, token: str, dest: Path, commit: str = "", depth: int = 1
 ) -> ClonedRepository:
-    """Clone ``url`` (``branch``, or the remote's default when empty) into ``dest``, which must
-    not exist yet. ``token`` may be empty for public repositories."""
+    """Clone ``url`` into ``dest`` (which must not exist yet): ``branch``, or the remote's
+    default when empty; or exactly ``commit`` when given (a follow-up push needs the very
+    revision a task started from). ``token`` may be empty for public repositories."""
     remote = _remote_parse(url)
     if branch.startswith("-"):
         raise HostingError(Refusal.INVALID, "A branch name may not start with '-'.")
-    args = ["clone", "--quiet", "--no-tags", "--single-branch"]
-    if depth and not remote.local:
-        args += ["--depth", str(depth)]
-    if branch:
-        args += ["--branch", branch]
-    args += ["--", remote.url, str(dest)]
+    if commit and not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit):
+        raise HostingError(Refusal.INVALID, "Not a full commit id.")
+    shallow = ["--depth", str(depth)] if depth and not remote.local else []
     with _git_environment(remote, token) as env:
-        done = _git(args, env=env, token=token)
+        if commit:
+            dest.mkdir(parents=True)
+            _git(["init", "--quiet", str(dest)], env=env, token=token)
+            done = _git(
+                ["fetch", "--quiet", "--no-tags", *shallow, "--", remote.url, commit],
+                env=env,
+                token=token,
+                cwd=dest,
+            )
+            if done.returncode == 0:
+                done = _git(
+                    ["checkout", "--quiet", "--detach", commit], env=env, token="", cwd=dest
+                )
+        else:
+            args = ["clone", "--quiet", "--no-tags", "--single-branch", *shallow]
+            args += ["--branch", branch] if branch else []
+            done = _git([*args, "--", remote.url, str(dest)], env=env, token=token)
     if done.returncode != 0:
         shutil.rmtree(dest, ignore_errors=True)
         stderr = _redact(done.stderr, token)
         logger.warning("git clone of %s failed: %s", _redact(url, token), stderr)
         raise git_refusal(stderr, action="read", had_token=bool(token))
     head = _local_git(["rev-parse", "HEAD"], cwd=dest)
-    checked_out = _local_git(["symbolic-ref", "--quiet", "--short", "HEAD"], cwd=dest)
-    logger.info("Cloned %s (%s) at %s", _redact(url, token), checked_out, head[:12])
+    checked_out = "" if commit else _local_git(["symbolic-ref", "--short", "HEAD"], cwd=dest)
+    logger.info("Cloned %s (%s) at %s", _redact(url, token), checked_out or "commit", head[:12])
     return ClonedRepository(path=dest, head=head, branch=checked_out)
 
 

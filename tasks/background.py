@@ -2,9 +2,15 @@
 
 from django.tasks import task
 
+from .pull_requests import task_pull_request_create
 from .runner import task_run
 
 
 @task()
 def run_coding_task(task_id: int) -> None:
     task_run(task_id=task_id)
+
+
+@task()
+def open_task_pull_request(task_id: int) -> None:
+    task_pull_request_create(task_id=task_id)

@@ -8,4 +8,11 @@ urlpatterns = [
     path("", views.task_list, name="list"),
     path("<int:task_id>/", views.task_detail, name="detail"),
     path("<int:task_id>/cancel/", views.task_cancel_view, name="cancel"),
+    path("<int:task_id>/pull-request/", views.task_pull_request_view, name="pull_request"),
+    path(
+        "<int:task_id>/pull-request/status/",
+        views.task_pull_request_status,
+        name="pull_request_status",
+    ),
+    path("<int:task_id>/continue/", views.task_continue_view, name="continue"),
 ]

@@ -359,3 +359,7 @@ GITHUB_API_TIMEOUT = env.float("GITHUB_API_TIMEOUT", default=15.0)
 HOSTING_CA_BUNDLE = env.str("HOSTING_CA_BUNDLE", default="")
 # Longest a clone or a push on the worker may take, in seconds.
 HOSTING_GIT_TIMEOUT_SECONDS = env.int("HOSTING_GIT_TIMEOUT_SECONDS", default=600)
+# This server's public address, for the link to the task in a pull request's description.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Largest git bundle of a task's commits read back from the container, in bytes.
+AGENT_BUNDLE_MAX_BYTES = env.int("AGENT_BUNDLE_MAX_BYTES", default=50 * 1024 * 1024)

@@ -187,6 +187,10 @@ class FakeGitServer:
         bare = self.bare_path(full_name)
         bare.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
+        # As GitHub: a commit can be fetched by its id.
+        subprocess.run(
+            ["git", "-C", str(bare), "config", "uploadpack.allowAnySHA1InWant", "true"], check=True
+        )
         with self._lock:
             self._repositories[full_name] = _Repository(private=private)
         self._hook_write(full_name)

@@ -1,39 +1,11 @@
-import secrets
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.fakes.git_server import FakeGitServer
-from tests.fakes.github_api import FakeGitHubAPI
+from tests.fakes.hosting_world import REPO, github_token_new
 
-REPO = "acme/app"
-
-
-def new_token(prefix: str = "github_pat_") -> str:
-    return prefix + secrets.token_hex(20) + "_" + secrets.token_hex(8)
-
-
-@pytest.fixture
-def git_server(tmp_path):
-    with FakeGitServer(tmp_path / "server") as server:
-        yield server
-
-
-@pytest.fixture
-def github_api():
-    with FakeGitHubAPI() as api:
-        yield api
-
-
-@pytest.fixture
-def hosting_settings(settings, git_server, github_api):
-    """git and the API pointed at the loopback fakes; loopback allowed for the git server only."""
-    settings.GITHUB_API_URL = github_api.url
-    settings.HOSTING_CA_BUNDLE = str(git_server.ca_file)
-    settings.AGENT_EGRESS_TEST_ALLOW_LOOPBACK = [git_server.host_port]
-    settings.HOSTING_GIT_TIMEOUT_SECONDS = 60
-    return settings
+new_token = github_token_new
 
 
 @pytest.fixture

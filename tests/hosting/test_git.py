@@ -247,3 +247,19 @@ def test_a_host_off_the_allow_list_is_refused_before_any_connection(
         )
     assert caught.value.kind == Refusal.EGRESS_REFUSED
     assert "not on the allow list" in caught.value.message
+
+
+def test_a_commit_is_cloned_by_its_id_after_the_branch_moved_on(
+    hosting_settings, private_repo, token, git_server, tmp_path
+):
+    first = repository_clone(url=private_repo, branch="", token=token, dest=tmp_path / "a")
+    bundle = agent_commit(first.path, tmp_path / "w", message="later", files={"l.txt": "l\n"})
+    branch_push_from_bundle(repo=first, bundle=bundle, url=private_repo, token=token, branch="main")
+    again = repository_clone(
+        url=private_repo, branch="", token=token, dest=tmp_path / "b", commit=first.head
+    )
+    assert again.head == first.head and again.branch == ""
+    assert not (again.path / "l.txt").exists()
+    with pytest.raises(HostingError) as caught:
+        repository_clone(url=private_repo, branch="", token=token, dest=tmp_path / "c", commit="-x")
+    assert caught.value.kind == Refusal.INVALID
