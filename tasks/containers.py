@@ -33,7 +33,7 @@ CREDENTIALS_PATH = f"{HOME}/.claude/.credentials.json"
 AGENT_UID = AGENT_GID = 1000
 STOP_GRACE_SECONDS = 10
 # What the runner reads back from /home/agent/out (stream.jsonl may be huge: not read).
-OUTPUT_FILES = {"result.json", "diff.patch", "changed_files.txt", "exit_code"}
+OUTPUT_FILES = {"result.json", "diff.patch", "changed_files.txt", "exit_code", "changes.bundle"}
 
 
 @dataclass
@@ -56,6 +56,8 @@ class ContainerSpec:
     nano_cpus: int | None = None
     volumes: dict[str, dict[str, str]] = field(default_factory=dict)
     read_back: list[str] = field(default_factory=list)  # extra files to collect after the run
+    # Called with the created container before it starts (e.g. putting the working tree in).
+    prepare: list[Callable[[Container], None]] = field(default_factory=list)
 
 
 @dataclass
@@ -187,6 +189,8 @@ def container_run(
     try:
         if not container.put_archive("/", _tar(spec.files)):
             raise ContainerError("Docker refused the task's input files.")
+        for prepare in spec.prepare:
+            prepare(container)
         container.start()
         on_started(container_id_of(container))
         outcome = _watch(container, spec, on_output, should_cancel)

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.selectors import agent_env_for_task, auth_method_for_user
+from hosting.errors import HostingError
 from oauth_tokens.services import (
     AuthResolution,
     AuthUnavailable,
@@ -35,6 +36,8 @@ from .inputs import container_inputs
 from .models import CodingTask, TaskStatus
 from .outcome import outcome_values
 from .task_log import TaskLog
+from .workspace import workspace_prepare, workspace_record, workspace_remove
+from .worktree import tree_put
 
 logger = logging.getLogger("tasks.runner")
 
@@ -63,6 +66,8 @@ def task_run(*, task_id: int) -> None:
         logger.exception("Task %s crashed in the runner", task_id)
         reason = log.redact(str(exc))
         _finish(task.pk, TaskStatus.FAILED, error=f"The runner failed unexpectedly: {reason}")
+    finally:
+        workspace_remove(task_id=task.pk)
 
 
 def _run(task: CodingTask, log: TaskLog) -> None:
@@ -94,6 +99,13 @@ def _run(task: CodingTask, log: TaskLog) -> None:
             f"Saved environment variable {problem.label} left out: {problem.message} "
             "Replace it on the settings page."
         )
+    try:  # the repository, cloned here: the container needs no network (or token) for git
+        workspace = workspace_prepare(task=task)
+    except HostingError as exc:
+        log.note(exc.message)
+        _finish(task.pk, TaskStatus.FAILED, error=f"Could not clone the repository: {exc.message}")
+        return
+    log.note(f"Cloned {task.repo_url} ({workspace.base_branch}) at {workspace.start_commit[:12]}")
     inputs = container_inputs(task=task, auth=auth, agent_env=agent_env)
     log.secrets = [s for s in inputs.secrets if s]
 
@@ -110,6 +122,7 @@ def _run(task: CodingTask, log: TaskLog) -> None:
         nano_cpus=int(settings.AGENT_CPUS * 1e9) if settings.AGENT_CPUS else None,
         volumes=inputs.volumes,
         read_back=inputs.read_back,
+        prepare=[lambda container: tree_put(container=container, src=workspace.path)],
     )
     engine = engine_id(client=client)
     CodingTask.objects.filter(pk=task.pk).update(engine_id=engine)
@@ -131,7 +144,7 @@ def _run(task: CodingTask, log: TaskLog) -> None:
             on_started=started,
             on_output=log.feed,
             should_cancel=should_cancel,
-            max_output_bytes=settings.AGENT_DIFF_MAX_BYTES,
+            max_output_bytes=max(settings.AGENT_DIFF_MAX_BYTES, settings.AGENT_BUNDLE_MAX_BYTES),
         )
     except ContainerError as exc:
         log.note(str(exc))
@@ -139,6 +152,7 @@ def _run(task: CodingTask, log: TaskLog) -> None:
         return
     log.finish()
     _record_outcome(task, outcome, log)
+    workspace_record(task=task, outcome=outcome, log=log)
     if outcome.read_back and auth.oauth is not None:
         _rotation_save(auth, outcome.read_back)
 

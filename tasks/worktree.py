@@ -10,10 +10,10 @@ from pathlib import Path
 
 from docker.models.containers import Container
 
-from .containers import AGENT_GID, AGENT_UID, HOME
+from .containers import AGENT_GID, AGENT_UID, HOME, ContainerError
 
 
-class TreeError(Exception):
+class TreeError(ContainerError):
     """The working tree could not be put into the container."""
 
 

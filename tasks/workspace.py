@@ -1,0 +1,86 @@
+"""A task's repository on the worker: cloned before the container starts (with the owner's
+GitHub token when the repository is on the configured GitHub, never given to the container),
+put into the container as its working tree, and, after the run, the container's git bundle of
+the agent's commits kept on the task for its pull request.
+"""
+
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+from hosting.errors import HostingError
+from hosting.git import repository_clone
+from hosting.services import github_token_get, repository_parse
+
+from .containers import ContainerOutcome
+from .models import CodingTask, PullRequestState, TaskStatus
+from .pull_requests import task_pull_request_create
+from .task_log import TaskLog
+
+logger = logging.getLogger("tasks.workspace")
+
+BUNDLE = "changes.bundle"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    path: Path  # the working tree, with its .git
+    start_commit: str
+    base_branch: str
+
+
+def workspace_dir(*, task_id: int) -> Path:
+    return Path(tempfile.gettempdir()) / "claude-runner-workspaces" / f"task-{task_id}"
+
+
+def _token_for(task: CodingTask) -> str:
+    """The owner's GitHub token, only for a repository on the configured GitHub: git would
+    otherwise hand it to whatever host asks."""
+    if urlsplit(task.repo_url).scheme != "https":
+        return ""
+    try:
+        repository_parse(url=task.repo_url)
+    except HostingError:
+        return ""
+    return github_token_get(user=task.owner)
+
+
+def workspace_prepare(*, task: CodingTask) -> Workspace:
+    """Clone the task's repository and branch on the worker. Raises HostingError saying why
+    not (egress refused, no or bad token, no such repository or branch, ...)."""
+    folder = workspace_dir(task_id=task.pk)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, mode=0o700)
+    cloned = repository_clone(
+        url=task.repo_url, branch=task.branch, token=_token_for(task), dest=folder / "work"
+    )
+    base = task.base_branch or cloned.branch
+    CodingTask.objects.filter(pk=task.pk).update(start_commit=cloned.head, base_branch=base)
+    return Workspace(path=cloned.path, start_commit=cloned.head, base_branch=base)
+
+
+def workspace_remove(*, task_id: int) -> None:
+    shutil.rmtree(workspace_dir(task_id=task_id), ignore_errors=True)
+
+
+def workspace_record(*, task: CodingTask, outcome: ContainerOutcome, log: TaskLog) -> None:
+    """Keep the agent's commits (the bundle) on the task; open the pull request if asked."""
+    bundle = outcome.outputs.get(BUNDLE, b"")
+    if not bundle:
+        return
+    if len(bundle) > settings.AGENT_BUNDLE_MAX_BYTES:
+        log.note(
+            f"The agent's commits are larger than {settings.AGENT_BUNDLE_MAX_BYTES:,} bytes and "
+            "were not kept; no pull request can be made from this task."
+        )
+        return
+    CodingTask.objects.filter(pk=task.pk).update(result_bundle=bundle)
+    status = CodingTask.objects.values_list("status", flat=True).get(pk=task.pk)
+    if task.open_pull_request and status == TaskStatus.SUCCEEDED:
+        CodingTask.objects.filter(pk=task.pk).update(pr_state=PullRequestState.PENDING)
+        task_pull_request_create(task_id=task.pk)
