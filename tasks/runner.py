@@ -105,7 +105,10 @@ def _run(task: CodingTask, log: TaskLog) -> None:
         log.note(exc.message)
         _finish(task.pk, TaskStatus.FAILED, error=f"Could not clone the repository: {exc.message}")
         return
-    log.note(f"Cloned {task.repo_url} ({workspace.base_branch}) at {workspace.start_commit[:12]}")
+    log.note(
+        f"Cloned {task.repo_url} (branch {workspace.branch}) at {workspace.start_commit[:12]} "
+        "on the worker"
+    )
     inputs = container_inputs(task=task, auth=auth, agent_env=agent_env)
     log.secrets = [s for s in inputs.secrets if s]
 

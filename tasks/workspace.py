@@ -30,8 +30,9 @@ BUNDLE = "changes.bundle"
 @dataclass(frozen=True)
 class Workspace:
     path: Path  # the working tree, with its .git
+    branch: str  # what was checked out
     start_commit: str
-    base_branch: str
+    base_branch: str  # where a pull request goes
 
 
 def workspace_dir(*, task_id: int) -> Path:
@@ -61,7 +62,9 @@ def workspace_prepare(*, task: CodingTask) -> Workspace:
     )
     base = task.base_branch or cloned.branch
     CodingTask.objects.filter(pk=task.pk).update(start_commit=cloned.head, base_branch=base)
-    return Workspace(path=cloned.path, start_commit=cloned.head, base_branch=base)
+    return Workspace(
+        path=cloned.path, branch=cloned.branch, start_commit=cloned.head, base_branch=base
+    )
 
 
 def workspace_remove(*, task_id: int) -> None:
