@@ -1,10 +1,5 @@
-<<<<<<< HEAD
-.PHONY: run test test-fast lint typecheck
-# Set up (venv, .env, database, admin) and run the web server and the task worker.
-=======
-.PHONY: run dev test lint
+.PHONY: run dev test test-fast lint typecheck
 # Set up (venv, .env, database, admin) and run the web server (gunicorn) and the task worker.
->>>>>>> hardening
 run:
 	scripts/run.sh
 # The same setup, then runserver with DJANGO_DEBUG=true (auto-reload) and the task worker.
