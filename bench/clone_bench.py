@@ -9,9 +9,12 @@ the loopback TLS git server of the tests (`git http-backend`). Each round, same 
              the loopback server) + start `git clone` of the same URL inside it + wait
 
 Both clone --depth 1 over https from the same server; both include create/start/wait/remove.
+With --file both clone the same bare repository by file:// instead (the container gets it as a
+read-only bind mount, network none): no server in the way, so the worker side's extra cost
+(streaming the tree into the container) weighs more in the ratio.
 Printed: medians, the ratio worker/container (goal <= 1.2), and the worker side's parts.
 Needs the project's Docker engine and the test image (scripts/build-agent-images.sh test).
-Run: .venv/bin/python bench/clone_bench.py [rounds]
+Run: .venv/bin/python bench/clone_bench.py [rounds] [--file]
 """
 
 import base64
@@ -84,12 +87,16 @@ def worker_round(client: docker.DockerClient, url: str) -> dict[str, float]:
 
 def container_round(client: docker.DockerClient, url: str, ca: bytes) -> float:
     t0 = time.perf_counter()
+    local = url.startswith("file://")
+    bare = url.removeprefix("file://")
     container = client.containers.create(
         IMAGE,
         entrypoint=["git", "clone", "-q", "--depth", "1", "--single-branch", "--no-tags"],
         command=[url, "/home/agent/work"],
         environment={"GIT_SSL_CAINFO": "/home/agent/ca.pem"},
-        network_mode="host",
+        # host: the loopback server must be reachable (this benchmark only); none for file://
+        network_mode="none" if local else "host",
+        volumes={bare: {"bind": bare, "mode": "ro"}} if local else None,
         labels={"app": APP_LABEL},
     )
     try:
@@ -128,13 +135,18 @@ def tree_check(client: docker.DockerClient, url: str) -> None:
 
 
 def main() -> None:
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    rounds = int(args[0]) if args else 5
     client = docker_client()
     with FakeGitServer() as server:
         settings.HOSTING_CA_BUNDLE = str(server.ca_file)
         settings.AGENT_EGRESS_TEST_ALLOW_LOOPBACK = [server.host_port]
         t = time.perf_counter()
         url, size = repository_generate(server)
+        if "--file" in sys.argv:
+            settings.AGENT_ALLOW_LOCAL_REPOS = True
+            url = f"file://{server.bare_path('bench/big')}"
+        print(f"source: {url.split('/bench')[0]} (clone --depth 1 on both sides)")
         took = time.perf_counter() - t
         print(f"repository: {FILES} files, {size / 1e6:.1f} MB, made in {took:.1f} s")
         tree_check(client, url)
