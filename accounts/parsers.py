@@ -31,6 +31,8 @@ from oauth_tokens.formats import (
 )
 from oauth_tokens.services import credential_expired
 
+from .env_rules import env_name_behaviour_refusal
+
 
 class SettingsInputError(InputError):
     """Input the settings page cannot accept."""
@@ -124,6 +126,13 @@ AGENT_ENV_RESERVED: dict[str, str] = {
     "REPO_BRANCH": _SET_BY_SERVER,
     "CLAUDE_CONFIG_DIR": _SET_BY_SERVER,
 }
+
+
+def agent_env_name_refusal(*, name: str) -> str | None:
+    """Why the agent's extra environment may not hold this name (None: it may): reserved for
+    the auth settings or the server, or it changes how programs run or where traffic goes."""
+    return AGENT_ENV_RESERVED.get(name.upper()) or env_name_behaviour_refusal(name=name)
+
 
 _ENV_EXAMPLE = '{"GITHUB_TOKEN": "ghp_...", "NODE_ENV": "test"}'
 
@@ -220,7 +229,7 @@ def _env_name_valid(name: str, value: str) -> str | None:
 
 
 def _env_name_not_reserved(name: str, value: str) -> str | None:
-    reserved = AGENT_ENV_RESERVED.get(name.upper())
+    reserved = agent_env_name_refusal(name=name)
     if reserved:
         return (
             f"{name.upper()} cannot be set here, because it would override how the agent "

@@ -23,6 +23,9 @@ install -d -o 1000 -g 1000 -m 0755 "$H"
 install -d -o 1000 -g 1000 -m 0700 "$H/.claude" "$H/task" "$H/task/secret-env"
 install -d -o 1000 -g 1000 -m 0755 "$H/out" "$H/work"
 rmdir "$H/work"   # created by the clone; the parent must be writable, the target absent
+# Mount point of the task's gateway socket directory (bind-mounted by the runner); made here
+# so the read-only root file system needs no new directory at start.
+install -d -m 0755 /run/claude-runner-gateway
 
 # git: identity for commits the agent may make; any owner of the cloned repo is fine.
 cat >"$H/.gitconfig" <<'CFG'

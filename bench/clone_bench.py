@@ -3,8 +3,9 @@
 A generated repository (about 50 MB of text in 5,000 files, incompressible content) is served by
 the loopback TLS git server of the tests (`git http-backend`). Each round, same run, same image:
 
-  worker:    hosting.git.repository_clone on the worker (askpass, egress check, pinned address)
-             + create the container (network none) + tasks.worktree.tree_put + start + wait
+  worker:    hosting.git.repository_clone on the worker (askpass, egress check, pinned address;
+             .git only, as the runner does) + create the container (network none) +
+             tasks.worktree.tree_put + start it checking the files out (as the entrypoint does)
   container: create the container (network_mode host, for this benchmark only: it must reach
              the loopback server) + start `git clone` of the same URL inside it + wait
 
@@ -51,6 +52,8 @@ from tests.fakes.git_server import FakeGitServer  # noqa: E402
 
 IMAGE = "claude-runner-agent:test"
 FILES, FILE_BYTES, DIRS = 5000, 10_000, 50
+# What the entrypoint does with a tree the runner put in (agent/README.md): check the files out.
+CHECKOUT = ["sh", "-c", "git -C /home/agent/work reset --quiet --hard"]
 
 
 def repository_generate(server: FakeGitServer) -> tuple[str, int]:
@@ -67,10 +70,11 @@ def repository_generate(server: FakeGitServer) -> tuple[str, int]:
 def worker_round(client: docker.DockerClient, url: str) -> dict[str, float]:
     scratch = Path(tempfile.mkdtemp(prefix="bench-clone-"))
     t0 = time.perf_counter()
-    cloned = repository_clone(url=url, branch="", token="", dest=scratch / "work")
+    # As the runner does: only .git is cloned and copied; the container checks the files out.
+    cloned = repository_clone(url=url, branch="", token="", dest=scratch / "work", checkout=False)
     t1 = time.perf_counter()
     container = client.containers.create(
-        IMAGE, entrypoint=["true"], network_mode="none", labels={"app": APP_LABEL}
+        IMAGE, entrypoint=CHECKOUT, network_mode="none", labels={"app": APP_LABEL}
     )
     try:
         tree_put(container=container, src=cloned.path)
@@ -118,10 +122,14 @@ def container_round(client: docker.DockerClient, url: str, ca: bytes) -> float:
 def tree_check(client: docker.DockerClient, url: str) -> None:
     """Once, outside the timing: the tree really is in the container, with its history."""
     scratch = Path(tempfile.mkdtemp(prefix="bench-check-"))
-    cloned = repository_clone(url=url, branch="", token="", dest=scratch / "work")
+    cloned = repository_clone(url=url, branch="", token="", dest=scratch / "work", checkout=False)
     container = client.containers.create(
         IMAGE,
-        entrypoint=["sh", "-c", "cd work && git log --oneline | wc -l && find . -type f | wc -l"],
+        entrypoint=[
+            "sh",
+            "-c",
+            f"{CHECKOUT[2]} && cd work && git log --oneline | wc -l && find . -type f | wc -l",
+        ],
         network_mode="none",
     )
     try:

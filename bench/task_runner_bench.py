@@ -81,7 +81,7 @@ def main() -> None:
             volumes={repo: {"bind": repo, "mode": "ro"}},
             detach=True,
         )
-        container.put_archive("/", inputs)
+        container.put_archive("/home/agent", inputs)  # _tar: paths below the home
         container.start()
         assert container.wait()["StatusCode"] == 0
         container.remove(force=True)

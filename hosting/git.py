@@ -228,11 +228,19 @@ def git_refusal(stderr: str, *, action: str, had_token: bool) -> HostingError:
 
 
 def repository_clone(
-    *, url: str, branch: str, token: str, dest: Path, commit: str = "", depth: int = 1
+    *,
+    url: str,
+    branch: str,
+    token: str,
+    dest: Path,
+    commit: str = "",
+    depth: int = 1,
+    checkout: bool = True,
 ) -> ClonedRepository:
     """Clone ``url`` into ``dest`` (which must not exist yet): ``branch``, or the remote's
     default when empty; or exactly ``commit`` when given (a follow-up push needs the very
-    revision a task started from). ``token`` may be empty for public repositories."""
+    revision a task started from). ``token`` may be empty for public repositories.
+    ``checkout=False``: only .git (the files are checked out where the tree is used)."""
     remote = _remote_parse(url)
     if branch.startswith("-"):
         raise HostingError(Refusal.INVALID, "A branch name may not start with '-'.")
@@ -255,6 +263,7 @@ def repository_clone(
                 )
         else:
             args = ["clone", "--quiet", "--no-tags", "--single-branch", *shallow]
+            args += [] if checkout else ["--no-checkout"]
             args += ["--branch", branch] if branch else []
             done = _git([*args, "--", remote.url, str(dest)], env=env, token=token)
     if done.returncode != 0:

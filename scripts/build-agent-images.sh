@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Build the claude-runner agent images locally, without any container registry.
 #
-#   scripts/build-agent-images.sh [base|test|cli|all]     (default: all)
+#   scripts/build-agent-images.sh [base|test|probe|cli|all]     (default: all)
 #
 #   base  claude-runner-base:bookworm   debootstrap --variant=minbase bookworm (+git,
-#                                       ca-certificates, jq), imported with `docker import`
+#                                       ca-certificates, jq, socat), imported with
+#                                       `docker import`
 #   test  claude-runner-agent:test      base + agent/agent-entrypoint.sh + FAKE claude
 #                                       (agent/test/fake-claude.sh)
+#   probe claude-runner-agent:probe     test + a hostile PROBE in place of claude
+#                                       (agent/test/probe.sh): hunts secrets, tries the network
 #   cli   claude-runner-agent:2.1.332   base + the REAL Claude Code native binary from the
 #                                       npm package @anthropic-ai/claude-code-linux-x64
 #
@@ -24,9 +27,12 @@ CACHE="${CLAUDE_RUNNER_CACHE:-/var/cache/claude-runner}"
 SUITE=bookworm
 BASE_IMAGE="claude-runner-base:$SUITE"
 TEST_IMAGE="claude-runner-agent:test"
+PROBE_IMAGE="claude-runner-agent:probe"
 CLI_VERSION="${CLAUDE_CODE_VERSION:-2.1.332}"
 CLI_IMAGE="claude-runner-agent:$CLI_VERSION"
-INCLUDE="git,ca-certificates,jq"
+# socat: the relay from 127.0.0.1:$AGENT_GATEWAY_PORT to the task's gateway socket (debootstrap
+# resolves its libraries: libwrap0, libnsl2, libtirpc3, Kerberos).
+INCLUDE="git,ca-certificates,jq,socat"
 export DOCKER_BUILDKIT=0   # classic builder: no buildx plugin, no registry look-ups
 
 now() { date +%s.%N; }
@@ -84,7 +90,7 @@ build_base() {
     t="$(now)"
     [ -n "$BASE_CHECKED" ] && return
     BASE_CHECKED=1
-    if image_exists "$BASE_IMAGE"; then
+    if [ "$(image_label "$BASE_IMAGE" claude-runner.include)" = "$INCLUDE" ]; then
         log "base: $BASE_IMAGE exists, skipped"
         return
     fi
@@ -114,6 +120,7 @@ build_base() {
     fi
     docker import \
         --change 'LABEL app=claude-runner' \
+        --change "LABEL claude-runner.include=$INCLUDE" \
         --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         --change 'ENV LANG=C.UTF-8' \
         --change 'CMD ["/bin/bash"]' \
@@ -145,6 +152,25 @@ build_test() {
         -f "$ctx/Dockerfile.test" "$ctx"
     rm -rf "$ctx"
     log "test: $TEST_IMAGE built in $(took "$t")"
+}
+
+build_probe() {
+    local t ctx h
+    t="$(now)"
+    build_test
+    h="$( { cat "$AGENT/Dockerfile.probe" "$AGENT/test/probe.sh"
+        docker image inspect -f '{{.Id}}' "$TEST_IMAGE"; } | sha256sum | cut -c1-16)"
+    if [ "$(image_label "$PROBE_IMAGE" claude-runner.inputs)" = "$h" ]; then
+        log "probe: $PROBE_IMAGE up to date, skipped"
+        return
+    fi
+    ctx="$(mktemp -d)"
+    cp "$AGENT/Dockerfile.probe" "$AGENT/test/probe.sh" "$ctx/"
+    chmod 0755 "$ctx"/*.sh
+    quiet_build --label "claude-runner.inputs=$h" -t "$PROBE_IMAGE" \
+        -f "$ctx/Dockerfile.probe" "$ctx"
+    rm -rf "$ctx"
+    log "probe: $PROBE_IMAGE built in $(took "$t")"
 }
 
 build_cli() {
@@ -205,14 +231,16 @@ what="${1:-all}"
 case "$what" in
     base) build_base ;;
     test) build_test ;;
+    probe) build_probe ;;
     cli) build_cli ;;
     all)
         build_base
         build_test
+        build_probe
         build_cli
         ;;
     *)
-        echo "usage: $0 [base|test|cli|all]" >&2
+        echo "usage: $0 [base|test|probe|cli|all]" >&2
         exit 2
         ;;
 esac

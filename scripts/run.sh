@@ -63,11 +63,12 @@ app_setup() {
   $py manage.py admin_bootstrap
 
   # Tasks need a Docker engine and the agent image. Use the machine's engine if one answers;
-  # else, as root, start the project's own (it has no bridge network, so agents use the host's).
+  # else, as root, start the project's own. Agents get no network either way: the task's
+  # gateway (a socket mounted into its container) is their only way out (README, "Security
+  # model"), so the worker must run on the engine's host, as it does here.
   docker_ok() { $py -c 'import docker; docker.from_env().ping()' >/dev/null 2>&1; }
   if ! docker_ok && [ "$(id -u)" = 0 ] && scripts/docker-engine.sh start >/dev/null; then
     eval "$(scripts/docker-engine.sh env)"
-    export AGENT_NETWORK_MODE=${AGENT_NETWORK_MODE:-host}
   fi
   if docker_ok; then
     local image

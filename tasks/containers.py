@@ -1,8 +1,14 @@
 """The Docker side of a task: one container, created, fed, started, watched, emptied, removed.
 
-Follows agent/README.md (the agent container contract). Secrets reach the container only as
+Follows agent/README.md (the agent container contract). Inputs reach the container only as
 files written with put_archive before start (never env, command, labels or name), so
 `docker inspect` shows none of them.
+
+Hardening: no capabilities, no-new-privileges, a pids limit, a read-only root file system,
+no network by default (the task's gateway socket is its only way out). The home is a fresh
+anonymous volume (copied from the image, removed with the container): put_archive cannot
+write to a read-only root, nor into a tmpfs before the container starts, but it can write
+into a volume. /tmp is a tmpfs.
 """
 
 import hashlib
@@ -21,6 +27,7 @@ import requests
 from django.conf import settings
 from docker.errors import DockerException, NotFound
 from docker.models.containers import Container
+from docker.types import Mount
 
 logger = logging.getLogger("tasks.containers")
 
@@ -32,6 +39,9 @@ OUT_DIR = f"{HOME}/out"
 CREDENTIALS_PATH = f"{HOME}/.claude/.credentials.json"
 AGENT_UID = AGENT_GID = 1000
 STOP_GRACE_SECONDS = 10
+# Where the task's gateway socket directory is mounted (agent/README.md).
+GATEWAY_MOUNT = "/run/claude-runner-gateway"
+TMP_TMPFS_OPTIONS = "rw,exec,nosuid,nodev,size=1g,mode=1777"
 # What the runner reads back from /home/agent/out (stream.jsonl may be huge: not read).
 OUTPUT_FILES = {"result.json", "diff.patch", "changed_files.txt", "exit_code", "changes.bundle"}
 
@@ -51,10 +61,14 @@ class ContainerSpec:
     labels: dict[str, str]
     name: str
     timeout_seconds: float
-    network_mode: str = "bridge"
+    # "none": the gateway socket is the only way out. Anything else is an unsafe escape hatch.
+    network_mode: str = "none"
     mem_limit: str | None = None
     nano_cpus: int | None = None
+    pids_limit: int | None = 512
     volumes: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Host directory holding this task's gateway socket; mounted read-only at GATEWAY_MOUNT.
+    gateway_dir: str | None = None
     read_back: list[str] = field(default_factory=list)  # extra files to collect after the run
     # Called with the created container before it starts (e.g. putting the working tree in).
     prepare: list[Callable[[Container], None]] = field(default_factory=list)
@@ -67,7 +81,6 @@ class ContainerOutcome:
     timed_out: bool = False
     cancelled: bool = False
     outputs: dict[str, bytes] = field(default_factory=dict)  # files of /home/agent/out
-    read_back: dict[str, bytes] = field(default_factory=dict)
 
 
 class ContainerError(Exception):
@@ -96,11 +109,14 @@ def engine_id(*, client: docker.DockerClient) -> str:
 
 
 def _tar(files: list[InputFile]) -> bytes:
+    """The inputs as a tar to extract at HOME (the only writable place before start)."""
     buffer = io.BytesIO()
     now = int(time.time())
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         made: set[str] = set()
         for item in files:
+            if not item.path.startswith(HOME + "/"):
+                raise ValueError(f"input file outside {HOME}: {item.path}")
             # Explicit directory entries owned by the agent user: put_archive would otherwise
             # create missing parents as root, and the agent could not delete its secret files.
             parent = item.path.rsplit("/", 1)[0]
@@ -109,12 +125,12 @@ def _tar(files: list[InputFile]) -> bytes:
                 dirs.append(parent)
                 parent = parent.rsplit("/", 1)[0]
             for directory in reversed(dirs):
-                info = tarfile.TarInfo(directory.lstrip("/"))
+                info = tarfile.TarInfo(directory.removeprefix(HOME + "/"))
                 info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o700, now
                 info.uid, info.gid, info.uname, info.gname = AGENT_UID, AGENT_GID, "agent", "agent"
                 tar.addfile(info)
                 made.add(directory)
-            info = tarfile.TarInfo(item.path.lstrip("/"))
+            info = tarfile.TarInfo(item.path.removeprefix(HOME + "/"))
             info.size, info.mode, info.mtime = len(item.data), item.mode, now
             info.uid, info.gid, info.uname, info.gname = AGENT_UID, AGENT_GID, "agent", "agent"
             tar.addfile(info, io.BytesIO(item.data))
@@ -157,6 +173,31 @@ def _untar(chunks: Iterator[bytes], *, wanted: set[str] | None, max_bytes: int) 
     return files
 
 
+def container_create_kwargs(spec: ContainerSpec) -> dict[str, Any]:
+    """Everything `containers.create` gets for a task: the one place the hardening is set."""
+    volumes = dict(spec.volumes)
+    if spec.gateway_dir:
+        volumes[spec.gateway_dir] = {"bind": GATEWAY_MOUNT, "mode": "ro"}
+    return {
+        "image": spec.image,
+        "environment": spec.env,
+        "labels": spec.labels,
+        "name": spec.name,
+        "network_mode": spec.network_mode,
+        "mem_limit": spec.mem_limit,
+        "nano_cpus": spec.nano_cpus,
+        "pids_limit": spec.pids_limit,
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "read_only": True,
+        # An anonymous volume, filled from the image's home, removed with the container.
+        "mounts": [Mount(target=HOME, source=None, type="volume")],
+        "tmpfs": {"/tmp": TMP_TMPFS_OPTIONS},  # noqa: S108 (the container's /tmp, a tmpfs)
+        "volumes": volumes or None,
+        "detach": True,
+    }
+
+
 def container_run(
     *,
     client: docker.DockerClient,
@@ -166,19 +207,9 @@ def container_run(
     should_cancel: Callable[[], bool],
     max_output_bytes: int,
 ) -> ContainerOutcome:
-    """Run the container to the end, a timeout or a cancel; always remove it."""
+    """Run the container to the end, a timeout or a cancel; always remove it (and its home)."""
     try:
-        container: Container = client.containers.create(
-            spec.image,
-            environment=spec.env,
-            labels=spec.labels,
-            name=spec.name,
-            network_mode=spec.network_mode,
-            mem_limit=spec.mem_limit,
-            nano_cpus=spec.nano_cpus,
-            volumes=spec.volumes or None,
-            detach=True,
-        )
+        container: Container = client.containers.create(**container_create_kwargs(spec))
     except docker.errors.ImageNotFound as exc:
         raise ContainerError(
             f"The agent image {spec.image} is not on this Docker engine. Build it with "
@@ -187,7 +218,7 @@ def container_run(
     except DockerException as exc:
         raise ContainerError(f"Docker could not create the container: {exc}") from exc
     try:
-        if not container.put_archive("/", _tar(spec.files)):
+        if not container.put_archive(HOME, _tar(spec.files)):
             raise ContainerError("Docker refused the task's input files.")
         for prepare in spec.prepare:
             prepare(container)
@@ -195,12 +226,10 @@ def container_run(
         on_started(container_id_of(container))
         outcome = _watch(container, spec, on_output, should_cancel)
         outcome.outputs = _collect(container, OUT_DIR, OUTPUT_FILES, max_output_bytes)
-        for path in spec.read_back:
-            outcome.read_back.update(_collect(container, path, None, max_output_bytes))
         return outcome
     finally:
         try:
-            container.remove(force=True)
+            container.remove(force=True, v=True)
         except NotFound:
             pass
         except DockerException:
@@ -304,5 +333,5 @@ def container_stop_remove(*, client: docker.DockerClient, container_id: str) -> 
         return False
     if container.labels.get(INSTANCE_LABEL) != instance_id():
         return False  # never touch a container that is not ours
-    container.remove(force=True)
+    container.remove(force=True, v=True)
     return True

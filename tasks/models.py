@@ -71,6 +71,16 @@ class CodingTask(models.Model):
     num_turns = models.IntegerField(null=True, blank=True)
     session_id = models.CharField(max_length=128, blank=True, default="")
 
+    # What the task's gateway saw of the model API (tasks.runner records gateway.GatewayUsage).
+    api_requests = models.IntegerField(null=True, blank=True)
+    input_tokens = models.BigIntegerField(null=True, blank=True)
+    output_tokens = models.BigIntegerField(null=True, blank=True)
+    cache_creation_input_tokens = models.BigIntegerField(null=True, blank=True)
+    cache_read_input_tokens = models.BigIntegerField(null=True, blank=True)
+    api_status_429 = models.IntegerField(null=True, blank=True)
+    api_status_529 = models.IntegerField(null=True, blank=True)
+    ratelimit_headers = models.JSONField(default=dict, blank=True)  # last anthropic-ratelimit-*
+
     diff = models.TextField(blank=True, default="")
     diff_truncated = models.BooleanField(default=False)
     changed_files = models.JSONField(default=list, blank=True)

@@ -14,6 +14,7 @@ from .models import TaskStatus
 from .task_log import TaskLog
 
 EXIT_CLONE_FAILED = 3
+EXIT_GATEWAY_FAILED = 4
 
 
 def outcome_values(*, outcome: ContainerOutcome, log: TaskLog) -> tuple[str, str, dict[str, Any]]:
@@ -32,7 +33,7 @@ def outcome_values(*, outcome: ContainerOutcome, log: TaskLog) -> tuple[str, str
         "num_turns": result.get("num_turns") if isinstance(result.get("num_turns"), int) else None,
         "session_id": str(result.get("session_id", ""))[:128],
     }
-    status, error = outcome_verdict(outcome, result)
+    status, error = outcome_verdict(outcome, result, egress_refusals=log.egress_refusals)
     return status, error, values
 
 
@@ -48,7 +49,9 @@ def _result(outcome: ContainerOutcome, log: TaskLog) -> dict[str, Any]:
     return log.result_line or {}
 
 
-def outcome_verdict(outcome: ContainerOutcome, result: dict[str, Any]) -> tuple[str, str]:
+def outcome_verdict(
+    outcome: ContainerOutcome, result: dict[str, Any], *, egress_refusals: list[str] | None = None
+) -> tuple[str, str]:
     minutes = settings.AGENT_TIMEOUT_SECONDS / 60
     if outcome.timed_out:
         return TaskStatus.TIMED_OUT, (
@@ -60,10 +63,22 @@ def outcome_verdict(outcome: ContainerOutcome, result: dict[str, Any]) -> tuple[
     text = str(result.get("result", "") or "").strip()
     entrypoint_error = result.get("subtype") == "entrypoint_error"
     if entrypoint_error and outcome.exit_code == EXIT_CLONE_FAILED:
+        if egress_refusals:
+            # The clone went through the gateway, which refused the host: say which and why.
+            return TaskStatus.FAILED, (
+                "Could not clone the repository: the task's network rules refused it "
+                f"({'; '.join(dict.fromkeys(egress_refusals))}). Agents reach only public hosts "
+                f"on this server's allow list (AGENT_EGRESS_ALLOW). {text}"
+            ).strip()
         return TaskStatus.FAILED, (
             "Could not clone the repository. Check the URL and branch, and that the "
             f"repository is reachable from the worker. {text}"
         ).strip()
+    if entrypoint_error and outcome.exit_code == EXIT_GATEWAY_FAILED:
+        return TaskStatus.FAILED, (
+            f"The agent container could not reach its gateway: {text} This is a server "
+            "problem, not yours: the operator must run the worker on the Docker engine's host."
+        )
     if entrypoint_error:
         return TaskStatus.FAILED, f"The agent container refused its input: {text}"
     if result.get("api_error_status") in (401, 403):

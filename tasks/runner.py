@@ -1,27 +1,34 @@
-"""Running one task: choose auth, build the container's inputs (tasks.inputs), run it, record
-what happened (tasks.outcome), its log kept by tasks.task_log.TaskLog. task_run is the one entry
-point.
+"""Running one task: choose auth, start the task's gateway, build the container's inputs
+(tasks.inputs), run it, record what happened (tasks.outcome) and what the gateway saw, its log
+kept by tasks.task_log.TaskLog. task_run is the one entry point.
+
+The gateway (gateway.runtime.TaskGateway) runs in this process, in its own thread, for exactly
+as long as the task: its socket, in a folder of its own under AGENT_GATEWAY_SOCKET_ROOT, is
+mounted into this task's container only, and the folder is removed when the task ends.
 
 Called by the background worker (tasks.background). It is the only writer of a running task's
 log and result columns; the web side only ever sets `cancel_requested` or cancels queued tasks.
 """
 
+import contextlib
 import logging
 import os
+import secrets
+import shutil
 import socket
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
 
 from accounts.selectors import agent_env_for_task, auth_method_for_user
+from gateway.credentials import api_key_provider, oauth_provider
+from gateway.runtime import GatewayUsage, TaskGateway, UpstreamAuth, placeholder_new
 from hosting.errors import HostingError
-from oauth_tokens.services import (
-    AuthResolution,
-    AuthUnavailable,
-    credential_rotation_save,
-)
+from oauth_tokens.services import AuthMethod, AuthResolution, AuthUnavailable
 
 from .containers import (
     ContainerError,
@@ -32,14 +39,16 @@ from .containers import (
     docker_client,
     engine_id,
 )
-from .inputs import container_inputs
+from .inputs import ContainerInputs, container_inputs
 from .models import CodingTask, TaskStatus
 from .outcome import outcome_values
 from .task_log import TaskLog
-from .workspace import workspace_prepare, workspace_record, workspace_remove
+from .workspace import Workspace, workspace_prepare, workspace_record, workspace_remove
 from .worktree import tree_put
 
 logger = logging.getLogger("tasks.runner")
+
+GATEWAY_SOCKET_NAME = "gateway.sock"
 
 
 def runner_ident() -> str:
@@ -76,11 +85,8 @@ def _run(task: CodingTask, log: TaskLog) -> None:
         _finish(task.pk, TaskStatus.FAILED, error="Your account is disabled; the task was not run.")
         return
     try:
-        # Valid for the whole run: the container has no refresh token to renew it with.
-        auth = auth_method_for_user(
-            user=task.owner,
-            buffer_seconds=settings.AGENT_TIMEOUT_SECONDS + settings.CLAUDE_OAUTH_REFRESH_BUFFER,
-        )
+        # Valid now (the usual buffer): the gateway renews it while the task runs.
+        auth = auth_method_for_user(user=task.owner)
     except AuthUnavailable as exc:
         log.note(str(exc))
         _finish(task.pk, TaskStatus.FAILED, error=str(exc))
@@ -109,9 +115,65 @@ def _run(task: CodingTask, log: TaskLog) -> None:
         f"Cloned {task.repo_url} (branch {workspace.branch}) at {workspace.start_commit[:12]} "
         "on the worker"
     )
-    inputs = container_inputs(task=task, auth=auth, agent_env=agent_env)
-    log.secrets = [s for s in inputs.secrets if s]
+    if should_cancel(task):  # cancelled while auth was chosen: no gateway, no container
+        _finish(task.pk, TaskStatus.CANCELLED, error="Cancelled at your request.")
+        return
+    placeholder = placeholder_new()
+    with _task_gateway(task, auth, placeholder, log) as (gateway, socket_dir):
+        inputs = container_inputs(
+            task=task, auth=auth, agent_env=agent_env, placeholder=placeholder
+        )
+        log.secrets = inputs.secrets
+        outcome = _run_container(task, log, inputs, socket_dir, workspace)
+        # The container is gone: nothing more can come through the gateway.
+        _usage_record(task.pk, gateway.stop())
+    if outcome is not None:
+        log.finish()
+        _record_outcome(task, outcome, log)
+        workspace_record(task=task, outcome=outcome, log=log)
 
+
+@contextlib.contextmanager
+def _task_gateway(
+    task: CodingTask, auth: AuthResolution, placeholder: str, log: TaskLog
+) -> Iterator[tuple[TaskGateway, Path]]:
+    """The task's gateway on a socket in a fresh folder of its own; both gone afterwards."""
+    root = Path(settings.AGENT_GATEWAY_SOCKET_ROOT)
+    root.mkdir(mode=0o711, parents=True, exist_ok=True)
+    # Short (a socket path has ~100 bytes) and unguessable; 0711: uid 1000 in the container
+    # may reach the socket by name but not list the folder.
+    socket_dir = root / f"t{task.pk}-{secrets.token_hex(6)}"
+    socket_dir.mkdir(mode=0o711)
+    socket_dir.chmod(0o711)  # whatever the umask says
+    if auth.method == AuthMethod.OAUTH and auth.oauth is not None:
+        upstream = UpstreamAuth("oauth")
+        provider: Any = oauth_provider(credential_id=auth.oauth.credential_id)
+    else:
+        upstream = UpstreamAuth("api_key")
+        provider = api_key_provider(api_key=auth.api_key)
+    gateway = TaskGateway(
+        socket_path=socket_dir / GATEWAY_SOCKET_NAME,
+        auth=upstream,
+        provider=provider,
+        placeholder=placeholder,
+        on_log=log.gateway_line,
+    )
+    try:
+        gateway.start()
+        yield gateway, socket_dir
+    finally:
+        gateway.stop()  # idempotent: the socket is closed and removed before the folder
+        shutil.rmtree(socket_dir, ignore_errors=True)
+
+
+def should_cancel(task: CodingTask) -> bool:
+    return CodingTask.objects.filter(pk=task.pk, cancel_requested=True).exists()
+
+
+def _run_container(
+    task: CodingTask, log: TaskLog, inputs: ContainerInputs, socket_dir: Path, workspace: Workspace
+) -> ContainerOutcome | None:
+    """The container run to its end; None when it could not run (the task is then failed)."""
     client = docker_client()
     spec = ContainerSpec(
         image=settings.AGENT_IMAGE,
@@ -123,8 +185,9 @@ def _run(task: CodingTask, log: TaskLog) -> None:
         network_mode=settings.AGENT_NETWORK_MODE,
         mem_limit=settings.AGENT_MEMORY_LIMIT or None,
         nano_cpus=int(settings.AGENT_CPUS * 1e9) if settings.AGENT_CPUS else None,
+        pids_limit=settings.AGENT_PIDS_LIMIT or None,
         volumes=inputs.volumes,
-        read_back=inputs.read_back,
+        gateway_dir=str(socket_dir),
         prepare=[lambda container: tree_put(container=container, src=workspace.path)],
     )
     engine = engine_id(client=client)
@@ -133,31 +196,33 @@ def _run(task: CodingTask, log: TaskLog) -> None:
     def started(container_id: str) -> None:
         CodingTask.objects.filter(pk=task.pk).update(container_id=container_id)
 
-    def should_cancel() -> bool:
-        return CodingTask.objects.filter(pk=task.pk, cancel_requested=True).exists()
-
-    if should_cancel():  # cancelled while auth was chosen: no container at all
-        _finish(task.pk, TaskStatus.CANCELLED, error="Cancelled at your request.")
-        return
-
     try:
         outcome = container_run(
             client=client,
             spec=spec,
             on_started=started,
             on_output=log.feed,
-            should_cancel=should_cancel,
+            should_cancel=lambda: should_cancel(task),
             max_output_bytes=max(settings.AGENT_DIFF_MAX_BYTES, settings.AGENT_BUNDLE_MAX_BYTES),
         )
     except ContainerError as exc:
         log.note(str(exc))
         _finish(task.pk, TaskStatus.FAILED, error=str(exc))
-        return
-    log.finish()
-    _record_outcome(task, outcome, log)
-    workspace_record(task=task, outcome=outcome, log=log)
-    if outcome.read_back and auth.oauth is not None:
-        _rotation_save(auth, outcome.read_back)
+        return None
+    return outcome
+
+
+def _usage_record(task_id: int, usage: GatewayUsage) -> None:
+    CodingTask.objects.filter(pk=task_id).update(
+        api_requests=usage.requests,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cache_creation_input_tokens=usage.cache_creation_input_tokens,
+        cache_read_input_tokens=usage.cache_read_input_tokens,
+        api_status_429=usage.status_429,
+        api_status_529=usage.status_529,
+        ratelimit_headers=usage.ratelimit_headers,
+    )
 
 
 def _record_outcome(task: CodingTask, outcome: ContainerOutcome, log: TaskLog) -> None:
@@ -171,13 +236,3 @@ def _finish(task_id: int, status: str, *, error: str = "", **values: Any) -> Non
         status=status, error_message=error, finished_at=timezone.now(), **values
     )
     logger.info("Task %s finished: %s", task_id, status)
-
-
-def _rotation_save(auth: AuthResolution, read_back: dict[str, bytes]) -> None:
-    data = next(iter(read_back.values()), b"")
-    if auth.oauth is not None and data:
-        credential_rotation_save(
-            credential_id=auth.oauth.credential_id,
-            given_refresh_token=auth.oauth.refresh_token,
-            file_content=data,
-        )

@@ -31,6 +31,7 @@ class TaskLog:
         self.partial = b""
         self.skipping = False  # inside a runaway line, until its newline
         self.result_line: dict[str, Any] | None = None
+        self.egress_refusals: list[str] = []  # the gateway's "egress refused: ..." lines
         self._lock = threading.Lock()
         self._last_flush = 0.0
 
@@ -63,6 +64,14 @@ class TaskLog:
         with self._lock:
             self._append(f"[runner] {line}")
         self.flush()
+
+    def gateway_line(self, line: str) -> None:
+        """A line from the task's gateway (its own thread): kept, saved with the next flush.
+        Never a database write here: the gateway's thread must stay quick."""
+        with self._lock:
+            if line.startswith("egress refused:") and len(self.egress_refusals) < 100:
+                self.egress_refusals.append(self.redact(line))
+            self._append(f"[gateway] {line}")
 
     def flush(self) -> None:
         with self._lock:

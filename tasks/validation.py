@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from common.errors import InputError
+from gateway.egress import host_literal_is_forbidden
 
 
 class TaskInputError(InputError):
@@ -78,7 +79,22 @@ def repo_url_check(*, url: str) -> str:
             "Remove the user name or token from the URL: credentials in a URL would be visible "
             "in the container's settings.",
         )
-    if not parts.hostname or ("." not in parts.hostname and parts.hostname != "localhost"):
+    try:
+        port = parts.port
+    except ValueError:
+        raise TaskInputError(
+            "repo_url", "The port in the URL is not a number from 1 to 65535."
+        ) from None
+    host = parts.hostname or ""
+    # Before the name check: "localhost" and IPv6 literals have no dot either.
+    forbidden = host_literal_is_forbidden(host)
+    if forbidden:
+        raise TaskInputError(
+            "repo_url",
+            f"Agents cannot reach {host}{f':{port}' if port else ''} (a {forbidden}): they reach "
+            "only public hosts. Use the repository's public https URL.",
+        )
+    if not host or ("." not in host and ":" not in host):
         raise TaskInputError("repo_url", "The URL needs a host name, e.g. https://github.com/...")
     if not parts.path.strip("/"):
         raise TaskInputError("repo_url", "The URL needs the repository path after the host.")

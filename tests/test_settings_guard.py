@@ -48,3 +48,14 @@ def test_env_example_documents_every_variable_the_settings_read():
             documented[m[1]] = previous.startswith("#")
     assert read <= set(documented), sorted(read - set(documented))
     assert all(documented[name] for name in read), "each variable needs a comment line above it"
+
+
+def test_removed_token_settings_turned_on_are_refused_not_ignored():
+    """AGENT_PASS_TOKEN_ENV and AGENT_ALLOW_TOKEN_ROTATION put real tokens into containers; the
+    gateway replaced them. Someone who turns one on must hear it is gone."""
+    keys = {"SECRET_KEY": "s" * 50, "FIELD_ENCRYPTION_KEYS": "x", "PYTHONPATH": str(ROOT)}
+    for name in ("AGENT_PASS_TOKEN_ENV", "AGENT_ALLOW_TOKEN_ROTATION"):
+        result = run_check(**keys, **{name: "true"})
+        assert result.returncode != 0
+        assert f"{name} is gone" in result.stderr
+        assert run_check(**keys, **{name: "false"}).returncode == 0  # harmless leftovers pass

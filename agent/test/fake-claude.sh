@@ -18,7 +18,6 @@
 #     MODIFY:<path> appends a line to <path>. PRINT_SECRET prints the token / API key in an
 #     assistant message (to test log redaction). FAIL: result is_error true, exit 1
 #     (after making the changes). REPORT_AUTH: the result text is the auth report (JSON).
-#     ROTATE: accept a refresh token and write a rotated pair back into the credentials file.
 set -u
 
 OUTDIR="${FAKE_CLAUDE_OUT:-/home/agent/out}"
@@ -73,9 +72,7 @@ if [ -e "$CREDS" ]; then
         die "scopes do not include user:inference"
     if [ -n "$(jq -r '.claudeAiOauth.refreshToken // ""' "$CREDS")" ]; then
         refresh_present=true
-        # ROTATE: act like a CLI that refreshed inside the container (only when the server
-        # allows it); otherwise a refresh token here is a bug.
-        has ROTATE || die "refreshToken is present (the container must not be able to refresh)"
+        die "refreshToken is present (the container must not be able to refresh)"
     fi
     expires_at="$(jq -c '.claudeAiOauth.expiresAt // null' "$CREDS")"
 elif [ -n "${CLAUDE_CODE_OAUTH_TOKEN:-}" ]; then
@@ -114,15 +111,6 @@ assistant() {
 }
 assistant "Working on it (fake, $method)."
 has PRINT_SECRET && assistant "secret: $token"
-
-# ROTATE: write back a rotated token pair, as the real CLI does after its own refresh.
-if has ROTATE && [ "$refresh_present" = true ]; then
-    jq --arg a "sk-ant-oat01-rotated-in-container-$SESSION" \
-        --arg r "sk-ant-ort01-rotated-in-container-$SESSION" \
-        --argjson x "$(($(date +%s) + 28800))000" \
-        '.claudeAiOauth.accessToken = $a | .claudeAiOauth.refreshToken = $r |
-         .claudeAiOauth.expiresAt = $x' "$CREDS" >"$CREDS.new" && mv "$CREDS.new" "$CREDS"
-fi
 
 # 5. repo changes
 printf '%s\n' "$prompt" >AGENT_NOTES.md

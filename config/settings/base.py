@@ -325,7 +325,12 @@ AGENT_IMAGE = env.str("AGENT_IMAGE", default="claude-runner-agent:2.1.332")
 AGENT_TIMEOUT_SECONDS = env.int("AGENT_TIMEOUT_SECONDS", default=30 * 60)
 AGENT_MEMORY_LIMIT = env.str("AGENT_MEMORY_LIMIT", default="4g")
 AGENT_CPUS = env.float("AGENT_CPUS", default=2.0)
-AGENT_NETWORK_MODE = env.str("AGENT_NETWORK_MODE", default="bridge")
+# "none": the task's gateway socket is its only way out (model API and allowed hosts).
+# UNSAFE escape hatch: any other Docker network lets the agent reach whatever that network
+# reaches, bypassing the gateway's egress rules (README "Security model").
+AGENT_NETWORK_MODE = env.str("AGENT_NETWORK_MODE", default="none")
+# Most processes (and threads) one agent container may run.
+AGENT_PIDS_LIMIT = env.int("AGENT_PIDS_LIMIT", default=512)
 # Task worker processes started by `manage.py run_worker` (tasks at once on one host).
 AGENT_MAX_CONCURRENT_TASKS = env.int("AGENT_MAX_CONCURRENT_TASKS", default=2)
 CELERY_WORKER_CONCURRENCY = AGENT_MAX_CONCURRENT_TASKS
@@ -333,15 +338,17 @@ CELERY_WORKER_CONCURRENCY = AGENT_MAX_CONCURRENT_TASKS
 AGENT_ALLOW_LOCAL_REPOS = env.bool("AGENT_ALLOW_LOCAL_REPOS", default=False)
 # The only folder local repositories may come from (they are mounted into the container).
 AGENT_LOCAL_REPOS_ROOT = env.str("AGENT_LOCAL_REPOS_ROOT", default="")
-# Also give the container CLAUDE_ACCESS_TOKEN / CLAUDE_REFRESH_TOKEN
-# (docs/claude-cli-contract.md#environment-precedence).
-AGENT_PASS_TOKEN_ENV = env.bool("AGENT_PASS_TOKEN_ENV", default=False)
-# Let the CLI in the container hold the refresh token (and rotate it); the server then reads the
-# credentials file back after the run. Off: the server is the only refresher of a token chain.
-AGENT_ALLOW_TOKEN_ROTATION = env.bool("AGENT_ALLOW_TOKEN_ROTATION", default=False)
-# Extra non-secret environment for every agent container, as JSON,
-# e.g. {"ANTHROPIC_BASE_URL": "https://proxy.example", "HTTPS_PROXY": "http://proxy:3128"}
+# Extra non-secret environment for every agent container, as JSON, e.g. {"NODE_ENV": "test"}.
+# ANTHROPIC_BASE_URL and the *_PROXY variables are always the task's gateway (the entrypoint
+# sets them last); the model API is ANTHROPIC_API_URL.
 AGENT_EXTRA_ENV = env.json("AGENT_EXTRA_ENV", default={})
+# Removed settings (issue 11): turning one on must not silently do nothing.
+for _removed in ("AGENT_PASS_TOKEN_ENV", "AGENT_ALLOW_TOKEN_ROTATION"):
+    if env.bool(_removed, default=False):
+        raise ImproperlyConfigured(
+            f"{_removed} is gone: no real token enters a container any more (the task's gateway "
+            "adds it on the way out and refreshes it). Remove it from the environment."
+        )
 AGENT_LOG_MAX_BYTES = env.int("AGENT_LOG_MAX_BYTES", default=256 * 1024)
 AGENT_DIFF_MAX_BYTES = env.int("AGENT_DIFF_MAX_BYTES", default=2 * 1024 * 1024)
 AGENT_PROMPT_MAX_CHARS = env.int("AGENT_PROMPT_MAX_CHARS", default=100_000)

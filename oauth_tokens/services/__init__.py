@@ -45,7 +45,6 @@ from .refresh_many import (
 from .storing import (
     credential_mark_invalid,
     credential_remove,
-    credential_rotation_save,
     credential_store,
 )
 
@@ -75,7 +74,6 @@ __all__ = [
     "credential_mark_invalid",
     "credential_needs_refresh",
     "credential_remove",
-    "credential_rotation_save",
     "credential_store",
     "credentials_refresh_many",
     "environment_credential_get",

@@ -6,14 +6,11 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from common.humanize import seconds_left_words
 from oauth_tokens.formats import (
     ParsedCredential,
-    TokenFormatError,
-    credential_input_parse,
 )
 from oauth_tokens.models import CredentialSource, CredentialStatus, OAuthCredential
 from oauth_tokens.token_client import (
@@ -72,36 +69,3 @@ def credential_mark_invalid(*, credential_ids: list[int], reason: str) -> int:
         last_refresh_error=redact(reason),
         updated_at=timezone.now(),
     )
-
-
-def credential_rotation_save(
-    *, credential_id: int, given_refresh_token: str, file_content: bytes
-) -> bool:
-    """Save tokens a container's CLI rotated (only when AGENT_ALLOW_TOKEN_ROTATION is on).
-
-    Saved only if the CLI really rotated the token it was given and nobody else rotated the
-    row meanwhile; otherwise the row already holds the newer chain.
-    """
-    try:
-        parsed = credential_input_parse(raw=file_content)
-    except TokenFormatError as exc:
-        logger.warning("Credentials file read back from a container is unusable: %s", exc)
-        return False
-    if not parsed.refresh_token or parsed.refresh_token == given_refresh_token:
-        return False
-    with transaction.atomic():
-        credential = OAuthCredential.objects.select_for_update().get(pk=credential_id)
-        if credential.refresh_token != given_refresh_token:
-            return False
-        now = timezone.now()
-        OAuthCredential.objects.filter(pk=credential_id).update(
-            access_token=parsed.access_token,
-            refresh_token=parsed.refresh_token,
-            expires_at=parsed.expires_at,
-            status=CredentialStatus.VALID,
-            last_refreshed_at=now,
-            refresh_count=F("refresh_count") + 1,
-            updated_at=now,
-        )
-    logger.info("Saved OAuth tokens rotated inside a container for credential %s", credential_id)
-    return True

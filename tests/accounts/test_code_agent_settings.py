@@ -633,3 +633,24 @@ def test_method_warns_when_saved_tokens_cannot_be_renewed(user_client, user, mak
     panel = method_panel(user_client)
     assert "Your Claude OAuth tokens" in panel
     assert "can no longer be refreshed, so they stop working when the access token expires" in panel
+
+
+def test_saved_variables_that_break_a_name_rule_are_reported_not_hidden(user_client, user):
+    """Variables saved before the issue-11 name rules stay saved (the user decides), but the page
+    says which ones tasks leave out, and why."""
+    prefs = preferences_get(user=user)
+    prefs.agent_env = {
+        "GITHUB_TOKEN": "ghp_xxxxxxxxxx",
+        "GIT_CONFIG_COUNT": "1",
+        "https_proxy": "http://x",
+    }
+    prefs.save()
+    html = user_client.get(PAGE).content.decode()
+    report = html.split('id="agent-env-problems"', 1)[1].split("</div>", 1)[0]
+    assert "<code>GIT_CONFIG_COUNT</code>" in report and "run other code" in report
+    assert "<code>https_proxy</code>" in report and "network traffic" in report
+    assert "GITHUB_TOKEN" not in report
+    assert "ghp_xxxxxxxxxx" not in html and "http://x" not in html  # values are never shown
+    # Saving clean variables clears the report.
+    save(user_client, agent_env='{"GITHUB_TOKEN": "ghp_yyyyyyyyyy"}')
+    assert 'id="agent-env-problems"' not in user_client.get(PAGE).content.decode()

@@ -1,9 +1,20 @@
 """The settings page's input rules (accounts.parsers), called directly (the views call exactly
 these)."""
 
-import pytest
+import json
 
-from accounts.parsers import SettingsInputError, agent_env_parse, api_key_parse
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from accounts.parsers import (
+    SettingsInputError,
+    agent_env_name_refusal,
+    agent_env_parse,
+    agent_env_saved_problems,
+    agent_env_usable,
+    api_key_parse,
+)
 
 KEY = "sk-ant-api03-" + "k" * 80 + "-LAST"
 
@@ -36,3 +47,77 @@ def test_agent_env_does_not_echo_a_secret_used_as_a_name():
     with pytest.raises(SettingsInputError) as error:
         agent_env_parse(raw='{"sk-ant-api03-pasted-as-a-name": "x"}')
     assert error.value.field == "variable #1"
+
+
+# --- names that change how programs run or where traffic goes (issue 11) -------------------
+
+REFUSED_NAMES = [
+    "GIT_CONFIG_COUNT",
+    "GIT_CONFIG_KEY_0",
+    "GIT_CONFIG_VALUE_0",
+    "GIT_CONFIG_PARAMETERS",
+    "GIT_CONFIG_GLOBAL",
+    "BASH_ENV",
+    "ENV",
+    "NODE_OPTIONS",
+    "LD_PRELOAD",
+    "LD_LIBRARY_PATH",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "no_proxy",
+    "NODE_TLS_REJECT_UNAUTHORIZED",
+    "NODE_EXTRA_CA_CERTS",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "ANTHROPIC_BASE_URL",
+    "ANTHROPIC_MODEL",
+    "CLAUDE_CODE_OAUTH_TOKEN",
+    "CLAUDE_ANYTHING",
+    "GIT_SSH",
+    "GIT_SSH_COMMAND",
+    "GIT_ASKPASS",
+    "AGENT_GATEWAY_PORT",
+]
+
+
+@pytest.mark.parametrize("name", REFUSED_NAMES)
+def test_names_that_change_how_programs_run_or_where_traffic_goes_are_refused(name):
+    assert agent_env_name_refusal(name=name)
+    with pytest.raises(SettingsInputError, match="cannot be set here") as info:
+        agent_env_parse(raw=json.dumps({"FINE": "1", name: "x"}))
+    assert info.value.field == name
+
+
+@pytest.mark.parametrize("name", ["GITHUB_TOKEN", "NPM_TOKEN", "NODE_ENV", "GIT_AUTHOR_NAME"])
+def test_ordinary_names_pass(name):
+    assert agent_env_name_refusal(name=name) is None
+    assert agent_env_parse(raw=json.dumps({name: "x"})) == {name: "x"}
+
+
+@given(
+    prefix=st.sampled_from(["GIT_CONFIG", "LD_", "SSL_CERT_", "ANTHROPIC_", "CLAUDE_", "GIT_SSH"]),
+    rest=st.from_regex(r"[A-Za-z0-9_]{0,20}", fullmatch=True),
+    lower=st.booleans(),
+)
+def test_every_name_in_a_refused_family_is_refused(prefix, rest, lower):
+    name = prefix + rest
+    name = name.lower() if lower else name
+    assert agent_env_name_refusal(name=name)
+
+
+@given(stem=st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,20}", fullmatch=True))
+def test_every_proxy_variable_is_refused(stem):
+    assert agent_env_name_refusal(name=f"{stem}_PROXY")
+    assert agent_env_name_refusal(name=f"{stem}_proxy")
+
+
+def test_saved_variables_that_break_a_name_rule_are_left_out_and_reported():
+    env = {"GITHUB_TOKEN": "t", "LD_PRELOAD": "/x.so", "https_proxy": "http://evil"}
+    assert agent_env_usable(env=env) == {"GITHUB_TOKEN": "t"}
+    problems = {p.label: p.message for p in agent_env_saved_problems(env=env)}
+    assert set(problems) == {"LD_PRELOAD", "https_proxy"}
+    assert "run other code" in problems["LD_PRELOAD"]
+    assert "network traffic" in problems["https_proxy"]

@@ -22,6 +22,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 ENGINE_SCRIPT = REPO_ROOT / "scripts" / "docker-engine.sh"
 BUILD_SCRIPT = REPO_ROOT / "scripts" / "build-agent-images.sh"
 TEST_IMAGE = "claude-runner-agent:test"
+PROBE_IMAGE = "claude-runner-agent:probe"
 CLI_VERSION = "2.1.332"
 CLI_IMAGE = f"claude-runner-agent:{CLI_VERSION}"
 
@@ -88,6 +89,12 @@ def _build(docker_host: str, which: str, image: str) -> str:
 def test_image(docker_host: str, docker_client: docker.DockerClient) -> str:
     """claude-runner-agent:test (fake claude)."""
     return _build(docker_host, "test", TEST_IMAGE)
+
+
+@pytest.fixture(scope="session")
+def probe_image(docker_host: str, docker_client: docker.DockerClient) -> str:
+    """claude-runner-agent:probe (a hostile probe in place of claude: agent/test/probe.sh)."""
+    return _build(docker_host, "probe", PROBE_IMAGE)
 
 
 @pytest.fixture(scope="session")

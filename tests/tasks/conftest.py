@@ -1,10 +1,12 @@
 import contextlib
 import hashlib
 import json
+import shutil
 import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,12 +16,23 @@ from accounts.selectors import preferences_get
 from tasks.models import CodingTask
 
 
+@pytest.fixture(scope="session")
+def gateway_socket_root() -> Iterator[str]:
+    """A short folder for the tasks' gateway sockets (a socket path has ~100 bytes)."""
+    root = tempfile.mkdtemp(prefix="crgw-", dir="/tmp")
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture
-def agent_settings(settings, docker_host, test_image, monkeypatch):
-    """Tasks run in the fake-claude image on the project's Docker engine, with no network."""
+def agent_settings(settings, docker_host, test_image, gateway_socket_root, monkeypatch):
+    """Tasks run in the fake-claude image on the project's Docker engine, with no network but
+    their gateway."""
     monkeypatch.setenv("DOCKER_HOST", docker_host)
     settings.AGENT_IMAGE = test_image
     settings.AGENT_NETWORK_MODE = "none"
+    settings.AGENT_GATEWAY_SOCKET_ROOT = gateway_socket_root
+    settings.AGENT_EGRESS_TEST_ALLOW_LOOPBACK = []
     settings.AGENT_ALLOW_LOCAL_REPOS = True
     settings.AGENT_LOCAL_REPOS_ROOT = tempfile.gettempdir()
     settings.AGENT_TIMEOUT_SECONDS = 120
@@ -43,6 +56,22 @@ def local_repo(tmp_path) -> str:
     subprocess.run(["git", "clone", "-q", "--bare", str(src), str(bare)], check=True)
     bare.chmod(0o755)
     return f"file://{bare}"
+
+
+@pytest.fixture
+def placeholders(monkeypatch) -> list[str]:
+    """The placeholders the runner made, in order (still random: the real function runs)."""
+    import tasks.runner
+
+    made: list[str] = []
+    real = tasks.runner.placeholder_new
+
+    def recording() -> str:
+        made.append(real())
+        return made[-1]
+
+    monkeypatch.setattr(tasks.runner, "placeholder_new", recording)
+    return made
 
 
 def set_api_key(user, key: str) -> None:

@@ -1,5 +1,7 @@
-"""Tasks run end to end in real containers (fake-claude image) on the project's Docker engine."""
+"""Tasks run end to end in real containers (fake-claude image) on the project's Docker engine,
+each with its gateway: the container holds a placeholder, never a real token or key."""
 
+import os
 import threading
 
 import pytest
@@ -22,7 +24,14 @@ def enable_oauth(user):
 
 
 def test_oauth_task_with_expired_tokens_refreshes_then_succeeds_with_a_diff(
-    agent_settings, oauth_settings, token_server, make_credential, user, local_repo, docker_client
+    agent_settings,
+    oauth_settings,
+    token_server,
+    make_credential,
+    user,
+    local_repo,
+    docker_client,
+    placeholders,
 ):
     enable_oauth(user)
     credential = make_credential(user, expires_in=-120)
@@ -35,18 +44,28 @@ def test_oauth_task_with_expired_tokens_refreshes_then_succeeds_with_a_diff(
     task.refresh_from_db()
     assert task.status == TaskStatus.SUCCEEDED, (task.error_message, task.log)
 
-    # Refreshed once, before the container started, and the new token went in.
+    # Refreshed once, before the container started; the container got a placeholder only.
     assert token_server.request_count == 1
     assert task.auth_method == "oauth" and task.auth_source == "user" and task.auth_refreshed
     new_access = token_server.last_grant["access_token"]
     report = auth_report(task)
-    assert report["method"] == "oauth"
-    assert report["token_sha256"] == sha256(new_access)
+    assert report["method"] == "oauth" and report["source"] == "credentials_file"
+    [placeholder] = placeholders
+    assert placeholder.startswith("claude-runner-placeholder-")
+    assert report["token_sha256"] == sha256(placeholder) != sha256(new_access)
     assert report["refresh_token_present"] is False  # the chain stays on the server
-    assert report["expires_at"] > 1_700_000_000_000  # milliseconds
-    assert "user:inference" in report["scopes"]
-    assert {"CLAUDE_USE_OAUTH", "CLAUDE_EXPIRES_AT"} <= set(report["env_names"])
-    assert "ANTHROPIC_API_KEY" not in report["env_names"]  # never both
+    # Past the task's deadline (ms), so the CLI never tries to refresh the placeholder.
+    deadline_ms = (task.started_at.timestamp() + agent_settings.AGENT_TIMEOUT_SECONDS) * 1000
+    assert report["expires_at"] > deadline_ms
+    assert report["scopes"] == ["user:inference"]
+    names = set(report["env_names"])
+    assert {"CLAUDE_USE_OAUTH", "CLAUDE_EXPIRES_AT", "CLAUDE_ACCESS_TOKEN"} <= names
+    assert "CLAUDE_REFRESH_TOKEN" not in names
+    assert "ANTHROPIC_API_KEY" not in names  # never both
+    # The gateway relay was up: the CLI's base URL and every proxy variable point at it.
+    assert {"ANTHROPIC_BASE_URL", "HTTPS_PROXY", "https_proxy", "NO_PROXY"} <= names
+    assert os.listdir(agent_settings.AGENT_GATEWAY_SOCKET_ROOT) == []  # socket folder gone
+    assert task.api_requests == 0  # the fake claude sends nothing to the model API
 
     # The diff: new, deleted and modified files.
     assert {(f["status"], f["path"]) for f in task.changed_files} == {
@@ -62,14 +81,16 @@ def test_oauth_task_with_expired_tokens_refreshes_then_succeeds_with_a_diff(
     # Nothing secret anywhere docker shows.
     assert watcher.inspected, "the container was never seen running"
     credential.refresh_from_db()
-    for secret in (new_access, credential.refresh_token, "sk-ant-"):
+    for secret in (new_access, credential.refresh_token, placeholder, "sk-ant-"):
         assert secret not in watcher.text
         assert secret not in task.log
     assert "REPORT_AUTH" not in str([i["Config"]["Cmd"] for i in watcher.inspected])
+    host = watcher.inspected[0]["HostConfig"]
+    assert host["ReadonlyRootfs"] and host["CapDrop"] == ["ALL"] and host["NetworkMode"] == "none"
 
 
-def test_api_key_task_gets_only_the_key(
-    agent_settings, user, local_repo, docker_client, token_server
+def test_api_key_task_gets_only_a_placeholder_key(
+    agent_settings, user, local_repo, docker_client, token_server, placeholders
 ):
     key = "sk-ant-api03-users-key-for-container-0042"
     set_api_key(user, key)
@@ -78,7 +99,8 @@ def test_api_key_task_gets_only_the_key(
     task.refresh_from_db()
     assert task.status == TaskStatus.SUCCEEDED, task.error_message
     report = auth_report(task)
-    assert report["method"] == "api_key" and report["token_sha256"] == sha256(key)
+    assert report["method"] == "api_key"
+    assert report["token_sha256"] == sha256(placeholders[0]) != sha256(key)
     assert "CLAUDE_USE_OAUTH" not in report["env_names"]
     assert task.auth_method == "api_key"
     assert watcher.inspected and key not in watcher.text
@@ -210,26 +232,29 @@ def test_oauth_failure_falls_back_to_the_api_key_and_says_so(
     assert OAuthCredential.objects.get(pk=credential.pk).status == "invalid"
 
 
-def test_rotation_allowed_gives_the_refresh_token_and_saves_what_the_cli_rotated(
-    agent_settings, oauth_settings, make_credential, user, local_repo, docker_client
+def test_saved_variables_that_break_the_rules_are_not_given_and_the_log_says_so(
+    agent_settings, user, local_repo
 ):
-    agent_settings.AGENT_ALLOW_TOKEN_ROTATION = True
-    agent_settings.AGENT_PASS_TOKEN_ENV = True
-    enable_oauth(user)
-    credential = make_credential(user, expires_in=8 * 3600)
-    given_refresh = credential.refresh_token
-    with InspectWatcher(docker_client) as watcher:
-        task = task_create(owner=user, repo_url=local_repo, prompt="REPORT_AUTH ROTATE SLEEP:1")
+    """Replaces the AGENT_ALLOW_TOKEN_ROTATION / AGENT_PASS_TOKEN_ENV test: those settings are
+    gone. What remains to check on this path: variables saved before the rules existed."""
+    from accounts.selectors import preferences_get
+
+    set_api_key(user, "sk-ant-api03-key-0053")
+    prefs = preferences_get(user=user)
+    # Saved directly (the form refuses them now), as an older version could have saved them.
+    prefs.agent_env = {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "url.ext::sh -c id >&2.insteadOf",
+        "GIT_CONFIG_VALUE_0": "file:",
+        "HTTPS_PROXY": "http://evil.example:3128",
+        "KEEP_ME": "fine",
+    }
+    prefs.save()
+    task = task_create(owner=user, repo_url=local_repo, prompt="REPORT_AUTH")
     task.refresh_from_db()
     assert task.status == TaskStatus.SUCCEEDED, task.error_message
-    report = auth_report(task)
-    assert report["refresh_token_present"] is True
-    # CLAUDE_ACCESS_TOKEN etc. (docs/claude-cli-contract.md#environment-precedence), as secret
-    # files: present by name, not in inspect.
-    assert {"CLAUDE_ACCESS_TOKEN", "CLAUDE_REFRESH_TOKEN"} <= set(report["env_names"])
-    assert watcher.inspected and given_refresh not in watcher.text
-    credential.refresh_from_db()
-    assert credential.refresh_token.startswith("sk-ant-ort01-rotated-in-container-")
-    assert credential.access_token.startswith("sk-ant-oat01-rotated-in-container-")
-    assert credential.refresh_count == 1
-    assert credential.refresh_token not in task.log
+    names = set(auth_report(task)["env_names"])
+    assert "KEEP_ME" in names
+    assert not {"GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_0", "GIT_CONFIG_VALUE_0"} & names
+    assert "Saved environment variable GIT_CONFIG_KEY_0 left out" in task.log
+    assert "Saved environment variable HTTPS_PROXY left out" in task.log

@@ -27,6 +27,19 @@ pytestmark = pytest.mark.django_db
         ("https://github.com/a/b\n.git", "spaces or control"),
         ("https://github.com/a/b.git?access_token=ghp_x", "query"),
         ("https://github.com/a/b.git#frag", "fragment"),
+        # Only public hosts: the form says so before any container (issue 11).
+        ("https://localhost/a/b.git", "a loopback name"),
+        ("https://LOCALHOST.:8443/a/b.git", "a loopback name"),
+        ("https://git.localhost/a/b.git", "a loopback name"),
+        ("https://127.0.0.1:8765/x.git", "a loopback address"),
+        ("https://[::1]/x.git", "a loopback address"),
+        ("https://10.0.0.1/x.git", "a private address"),
+        ("https://192.168.1.10/x.git", "a private address"),
+        ("https://169.254.169.254/latest/x.git", "cloud metadata address"),
+        ("https://[::ffff:10.0.0.1]/x.git", "private address, embedded in an IPv6 address"),
+        ("https://100.64.0.1/x.git", "CGNAT"),
+        ("https://0.0.0.0/x.git", "unspecified address"),
+        ("https://github.com:99999/a/b.git", "port"),
     ],
 )
 def test_bad_repository_urls_are_refused(url, phrase):
@@ -37,6 +50,8 @@ def test_bad_repository_urls_are_refused(url, phrase):
 
 def test_https_urls_pass():
     assert repo_url_check(url=" https://github.com/a/b.git ") == "https://github.com/a/b.git"
+    # A public IP literal is a host like any other (the allow list decides at clone time).
+    assert repo_url_check(url="https://8.8.8.8/a/b.git") == "https://8.8.8.8/a/b.git"
 
 
 def test_local_repositories_only_below_the_root_and_only_git(settings, tmp_path):
@@ -212,3 +227,31 @@ def test_cancel_needs_post_and_csrf(client, user):
 
 def test_home_goes_to_tasks(user_client):
     assert user_client.get("/")["Location"] == reverse("tasks:list")
+
+
+def test_the_task_page_shows_what_the_gateway_saw(user_client, user):
+    done = make_task(
+        user,
+        status=TaskStatus.SUCCEEDED,
+        result_text="All done.",
+        api_requests=3,
+        input_tokens=1200,
+        output_tokens=345,
+        cache_creation_input_tokens=7,
+        cache_read_input_tokens=890,
+        api_status_429=1,
+        api_status_529=0,
+        ratelimit_headers={"anthropic-ratelimit-unified-status": "allowed_warning"},
+    )
+    page = user_client.get(reverse("tasks:detail", args=[done.pk])).content.decode()
+    assert "Model API usage" in page
+    assert "<dt>Requests</dt><dd>3</dd>" in page
+    assert "<dt>Input tokens</dt><dd>1200</dd>" in page
+    assert "<dt>Output tokens</dt><dd>345</dd>" in page
+    assert "7 written, 890 read" in page
+    assert "1 rate limited (429), 0 overloaded (529)" in page
+    assert "anthropic-ratelimit-unified-status</code>: allowed_warning" in page
+    # A task that never reached the gateway (e.g. failed before it) shows no usage section.
+    failed = make_task(user, status=TaskStatus.FAILED, error_message="No way to authenticate")
+    page = user_client.get(reverse("tasks:detail", args=[failed.pk])).content.decode()
+    assert "Model API usage" not in page
