@@ -5,6 +5,7 @@ the agent's commits kept on the task for its pull request.
 """
 
 import logging
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -36,7 +37,11 @@ class Workspace:
 
 
 def workspace_dir(*, task_id: int) -> Path:
-    return Path(tempfile.gettempdir()) / "claude-runner-workspaces" / f"task-{task_id}"
+    """Per task and worker process: two installations (or test runs) on one host never share
+    one, and the process that made it removes it (tasks.runner.task_run)."""
+    return (
+        Path(tempfile.gettempdir()) / "claude-runner-workspaces" / f"task-{task_id}-{os.getpid()}"
+    )
 
 
 def _token_for(task: CodingTask) -> str:
@@ -56,7 +61,8 @@ def workspace_prepare(*, task: CodingTask) -> Workspace:
     not (egress refused, no or bad token, no such repository or branch, ...)."""
     folder = workspace_dir(task_id=task.pk)
     shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True, mode=0o700)
+    folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder.mkdir(mode=0o700)
     # Only .git: the container checks the files out (agent/README.md), half the bytes to copy.
     cloned = repository_clone(
         url=task.repo_url,

@@ -1,8 +1,6 @@
 """GitHub in a real browser: connect it on the settings page (live check), run a task on a
 private repository, create the pull request, follow its link, continue the task."""
 
-import os
-
 import pytest
 from playwright.sync_api import expect
 
@@ -14,10 +12,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.docker, pytest.mark.django_db(tra
 
 @pytest.mark.usefixtures("agent_settings")
 def test_connect_run_create_pull_request_follow_and_continue(
-    logged_in_page, live_server, screenshot, user, github, settings
+    logged_in_page, live_server, screenshot, user, github
 ):
-    if os.environ.get("HOSTING_AGENT_IMAGE"):  # an image built from an unmerged entrypoint
-        settings.AGENT_IMAGE = os.environ["HOSTING_AGENT_IMAGE"]
     set_api_key(user, "sk-ant-api03-browser-pull-request-key-0000000042")
     page = logged_in_page
 

@@ -4,8 +4,8 @@ bundle, the worker pushes and opens the pull request once; a follow-up pushes a 
 onto the same branch. The token is never in the container, docker inspect, the task log, the
 worker's log or the pushed commits."""
 
+import base64
 import logging
-import os
 import subprocess
 
 import pytest
@@ -14,6 +14,7 @@ from hosting.models import GitHubConnection
 from tasks.follow_ups import task_continue
 from tasks.models import CodingTask, PullRequestState, TaskStatus
 from tasks.services import task_create
+from tests.agent_image.probe import ProbeReport
 from tests.tasks.conftest import InspectWatcher, set_api_key
 
 pytestmark = [pytest.mark.docker, pytest.mark.django_db(transaction=True)]
@@ -23,8 +24,6 @@ API_KEY = "sk-ant-api03-e2e-pull-request-key-000000000042"
 
 @pytest.fixture
 def e2e(agent_settings, github, user, caplog):
-    if os.environ.get("HOSTING_AGENT_IMAGE"):  # an image built from an unmerged entrypoint
-        agent_settings.AGENT_IMAGE = os.environ["HOSTING_AGENT_IMAGE"]
     agent_settings.SITE_URL = "https://runner.example"
     set_api_key(user, API_KEY)
     GitHubConnection.objects.create(
@@ -127,3 +126,20 @@ def test_a_refusal_after_the_run_reaches_the_task(e2e, user, user_client):
     assert "rate limit for your token is used up; it resets at 2033-05-18 03:33 UTC" in page
     assert "Try again" in page
     assert CodingTask.objects.count() == 1
+
+
+def test_the_probe_finds_no_github_token_in_the_container(e2e, user, probe_image, settings):
+    """A hostile agent (the probe image) hunts through its environment, every process's
+    environment and command line, and every readable file: the clone's token is not there."""
+    settings.AGENT_IMAGE = probe_image
+    task = task_create(owner=user, repo_url=e2e.url, prompt="look around", open_pull_request=True)
+    task.refresh_from_db()
+    assert task.status == TaskStatus.SUCCEEDED, (task.error_message, task.log[-3000:])
+    report = ProbeReport.parse(task.log + "\n" + task.diff)
+    assert report.found and report.env(), task.log[-3000:]  # it did hunt
+    basic = base64.b64encode(f"x-access-token:{e2e.token}".encode())
+    assert not report.contains(e2e.token) and not report.contains(basic)
+    assert not report.contains("github_pat_")
+    # Its findings were committed and pushed like any change: still no token in them.
+    assert task.pr_state == PullRequestState.OPENED, task.pr_error
+    assert e2e.token not in git_text(e2e, "log", "-p", "--all")

@@ -255,3 +255,14 @@ def test_the_task_page_shows_what_the_gateway_saw(user_client, user):
     failed = make_task(user, status=TaskStatus.FAILED, error_message="No way to authenticate")
     page = user_client.get(reverse("tasks:detail", args=[failed.pk])).content.decode()
     assert "Model API usage" not in page
+
+
+def test_a_loopback_git_server_is_accepted_only_when_the_test_setting_names_it(settings):
+    url = "https://127.0.0.1:8765/x.git"
+    settings.AGENT_EGRESS_TEST_ALLOW_LOOPBACK = ["127.0.0.1:8765"]
+    assert repo_url_check(url=url) == url
+    with pytest.raises(TaskInputError):
+        repo_url_check(url="https://127.0.0.1:8766/x.git")
+    settings.TESTING = False  # production settings never honour it
+    with pytest.raises(TaskInputError):
+        repo_url_check(url=url)

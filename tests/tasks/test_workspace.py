@@ -1,6 +1,8 @@
 """The task's repository on the worker: cloned with the owner's token only for the configured
 GitHub, its commits kept from the container's bundle, the pull request opened when asked."""
 
+import subprocess
+
 import pytest
 
 from hosting.errors import HostingError, Refusal
@@ -24,7 +26,13 @@ def test_private_repository_cloned_with_the_owners_token(connected, user):
     task = CodingTask.objects.create(owner=user, repo_url=connected.url, prompt="p")
     workspace = workspace_prepare(task=task)
     try:
-        assert (workspace.path / "keep.txt").exists() and workspace.base_branch == "main"
+        # Only .git: the container checks the files out.
+        assert (workspace.path / ".git").is_dir() and not (workspace.path / "keep.txt").exists()
+        listed = subprocess.run(
+            ["git", "-C", str(workspace.path), "ls-tree", "--name-only", "HEAD"],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()  # fmt: skip
+        assert "keep.txt" in listed and workspace.base_branch == "main"
         task.refresh_from_db()
         assert task.start_commit == workspace.start_commit and task.base_branch == "main"
     finally:
