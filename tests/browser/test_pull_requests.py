@@ -5,7 +5,11 @@ import pytest
 from playwright.sync_api import expect
 
 from tasks.models import CodingTask, PullRequestState
-from tests.tasks.conftest import agent_settings, set_api_key  # noqa: F401 (a fixture)
+from tests.tasks.conftest import (  # noqa: F401 (fixtures)
+    agent_settings,
+    gateway_socket_root,
+    set_api_key,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker, pytest.mark.django_db(transaction=True)]
 
