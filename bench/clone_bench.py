@@ -50,7 +50,7 @@ from tasks.containers import APP_LABEL, docker_client  # noqa: E402
 from tasks.worktree import tree_put  # noqa: E402
 from tests.fakes.git_server import FakeGitServer  # noqa: E402
 
-IMAGE = "claude-runner-agent:test"
+IMAGE = os.environ.get("CLAUDE_RUNNER_TEST_IMAGE", "claude-runner-agent:test")
 FILES, FILE_BYTES, DIRS = 5000, 10_000, 50
 # What the entrypoint does with a tree the runner put in (agent/README.md): check the files out.
 CHECKOUT = ["sh", "-c", "git -C /home/agent/work reset --quiet --hard"]

@@ -227,3 +227,9 @@ def test_pushed_commit_carries_no_token(
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     assert "Check me" in shown and github.token not in shown
+
+
+def test_admin_page_of_a_task_with_a_bundle(github, user, admin_client, tmp_path):
+    task = finished_task(github, user, tmp_path, prompt="x")
+    page = admin_client.get(reverse("admin:tasks_codingtask_change", args=[task.pk]))
+    assert page.status_code == 200 and b"result_bundle" not in page.content
