@@ -8,7 +8,7 @@ The token server runs in its own process by default, as the real one is remote: 
 it would compete with the command for the GIL. --server-in-process measures that case too.
 
 Run: .venv/bin/python bench/refresh_tokens_bench.py [--credentials N] [--concurrency C]
-     [--delay SECONDS] [--server-in-process] [--profile FILE]
+     [--delay SECONDS] [--server-in-process] [--keep-alive] [--profile FILE]
      BENCH_DATABASE_URL=postgres://... picks PostgreSQL (the database must exist and be empty).
 """
 
@@ -16,6 +16,7 @@ import argparse
 import io
 import json
 import multiprocessing
+import os
 import sys
 import time
 from datetime import timedelta
@@ -24,30 +25,36 @@ from multiprocessing.connection import Connection
 from _setup import ROOT, bench_credentials_create, django_setup
 
 
-def _serve(conn: Connection, delay: float) -> None:
+def _serve(conn: Connection, delay: float, keep_alive: bool) -> None:
     """Child process: a FakeTokenServer that knows the tokens the parent sends."""
     sys.path.insert(0, str(ROOT))
     from tests.fakes.token_server import FakeTokenServer
 
-    with FakeTokenServer(delay_seconds=delay) as server:
+    with FakeTokenServer(delay_seconds=delay, keep_alive=keep_alive) as server:
         tokens = conn.recv()
         for token in tokens:
             server.issue(token)
         conn.send(server.url)
         conn.recv()  # "stop"
-        conn.send({"requests": server.request_count, "refreshes": server.refresh_count})
+        conn.send(
+            {
+                "requests": server.request_count,
+                "refreshes": server.refresh_count,
+                "cpu": time.process_time(),
+            }
+        )
 
 
 class _ServerProcess:
-    def __init__(self, delay: float, tokens: list[str]) -> None:
+    def __init__(self, delay: float, tokens: list[str], keep_alive: bool) -> None:
         context = multiprocessing.get_context("spawn")
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child, delay), daemon=True)
+        self.process = context.Process(target=_serve, args=(child, delay, keep_alive), daemon=True)
         self.process.start()
         self.conn.send(tokens)
         self.url: str = self.conn.recv()
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> dict[str, float]:
         self.conn.send("stop")
         stats = self.conn.recv()
         self.process.join(timeout=10)
@@ -60,6 +67,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--delay", type=float, default=0.05)
     parser.add_argument("--server-in-process", action="store_true")
+    parser.add_argument(
+        "--keep-alive",
+        action="store_true",
+        help="the token server keeps connections open (HTTP/1.1), as a real endpoint does; "
+        "by default it closes each one after its answer (HTTP/1.0)",
+    )
     parser.add_argument("--profile", metavar="FILE", help="cProfile the command into FILE")
     args = parser.parse_args()
 
@@ -76,17 +89,19 @@ def main() -> None:
     tokens = [_new_token("sk-ant-ort01-") for _ in range(n)]
     in_process = None
     if args.server_in_process:
-        in_process = FakeTokenServer(delay_seconds=args.delay).start()
+        in_process = FakeTokenServer(delay_seconds=args.delay, keep_alive=args.keep_alive)
+        in_process.start()
         for token in tokens:
             in_process.issue(token)
         url = in_process.url
     else:
-        server = _ServerProcess(args.delay, tokens)
+        server = _ServerProcess(args.delay, tokens, args.keep_alive)
         url = server.url
     settings.CLAUDE_OAUTH_TOKEN_URL = url
     settings.CLAUDE_OAUTH_TIMEOUT = 10.0
 
     started = time.perf_counter()
+    load_before = os.getloadavg()[0]
     bench_credentials_create(
         start=0,
         stop=n,
@@ -107,12 +122,14 @@ def main() -> None:
 
         profiler = cProfile.Profile()
         profiler.enable()
-    started, cpu_started = time.perf_counter(), time.process_time()
+    started, cpu_started, times_started = time.perf_counter(), time.process_time(), os.times()
     try:
         call_command(*command, stdout=out, stderr=io.StringIO())
     finally:
         wall = time.perf_counter() - started
         cpu = time.process_time() - cpu_started
+        user = os.times().user - times_started.user
+        system = os.times().system - times_started.system
         if profiler is not None:
             profiler.disable()
             profiler.dump_stats(args.profile)
@@ -130,6 +147,7 @@ def main() -> None:
     print(f"database: {connection.vendor}; setup of {n} credentials: {setup_seconds:.1f} s")
     print(
         f"token server: {'in this process' if in_process else 'own process'}, "
+        f"{'keep-alive (HTTP/1.1)' if args.keep_alive else 'a connection per request (HTTP/1.0)'}, "
         f"{args.delay * 1000:.0f} ms per answer; --concurrency {args.concurrency}"
     )
     print(
@@ -144,7 +162,15 @@ def main() -> None:
     # time, however many threads wait on the network.
     print(
         f"CPU of this process during the run: {cpu:.2f} s = {cpu / n * 1000:.2f} ms per refresh; "
-        f"as a ratio to the ideal: {cpu / ideal:.2f}"
+        f"as a ratio to the ideal: {cpu / ideal:.2f} (user {user / n * 1000:.2f} ms, "
+        f"system {system / n * 1000:.2f} ms)"
+    )
+    print(
+        f"slowest save of a rotated token: {summary['slowest_save_seconds'] * 1000:.0f} ms, "
+        f"{summary['saves_over_bound']} of {n} over the 200 ms bound; "
+        f"token server CPU: {stats.get('cpu', 0):.2f} s (own process, from its start); "
+        f"load average (1 min) before {load_before:.2f}, after {os.getloadavg()[0]:.2f} "
+        f"on {os.cpu_count()} CPUs"
     )
     assert summary["refreshed"] == n and summary["failed"] == 0, summary
     assert stats["requests"] == n, "one request per credential, no more"

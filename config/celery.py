@@ -1,11 +1,16 @@
 """The Celery app used when TASKS_ENGINE=celery (django.tasks through django-tasks-celery)."""
 
+import logging
 import os
+import threading
+import time
 
 from celery import Celery
 from celery.signals import worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
+
+logger = logging.getLogger("tasks.recovery")
 
 app = Celery("claude_runner")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -17,7 +22,28 @@ app.autodiscover_tasks(["tasks"], related_name="background")
 
 @worker_ready.connect
 def _recover_on_start(**_: object) -> None:
-    # Settle tasks and containers a dead worker left on this host before taking new work.
+    # Settle tasks and containers a dead worker left on this host before taking new work, then
+    # keep doing so: a pool process killed mid-task is replaced by Celery, but its task is
+    # taken over (container followed to its end) only by this sweep, in the main process.
+    threading.Thread(target=_recovery_sweep, name="recovery-sweep", daemon=True).start()
+
+
+def _recovery_sweep() -> None:
+    from django.conf import settings
+    from django.db import connection
+
+    from tasks.containers import ContainerError
+    from tasks.engine_wait import tasks_requeue_due
     from tasks.services import tasks_recover
 
-    tasks_recover()
+    while True:
+        try:
+            tasks_recover()
+            tasks_requeue_due()
+        except ContainerError as exc:
+            logger.warning("Recovery sweep skipped: %s", exc)
+        except Exception:
+            logger.exception("Recovery sweep failed")
+        finally:
+            connection.close()
+        time.sleep(settings.AGENT_RECOVERY_SWEEP_SECONDS)

@@ -23,15 +23,17 @@ answers() {
 }
 
 install_engine() {
-    echo "docker-engine: installing docker.io, busybox-static, debootstrap (apt)" >&2
+    echo "docker-engine: installing docker.io, busybox-static, debootstrap, socat (apt)" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >/dev/null
-    apt-get install -y -qq --no-install-recommends docker.io busybox-static debootstrap \
+    # socat: the engine-outage test relays its own Docker socket to this engine.
+    apt-get install -y -qq --no-install-recommends docker.io busybox-static debootstrap socat \
         >/dev/null
 }
 
 cmd_start() {
-    if ! command -v dockerd >/dev/null 2>&1 || ! command -v debootstrap >/dev/null 2>&1; then
+    if ! command -v dockerd >/dev/null 2>&1 || ! command -v debootstrap >/dev/null 2>&1 ||
+        ! command -v socat >/dev/null 2>&1; then
         install_engine
     fi
     if ! command -v docker >/dev/null 2>&1; then

@@ -87,12 +87,21 @@ class ContainerError(Exception):
     """The engine could not run the container; the message says what to do."""
 
 
+class EngineUnreachable(ContainerError):
+    """The Docker engine did not answer at all (stopped, restarting, wrong DOCKER_HOST): a task
+    may wait for it rather than fail (tasks.engine_wait)."""
+
+
+ENGINE_UNREACHABLE = "Cannot reach the Docker engine"
+
+
 def docker_client() -> docker.DockerClient:
+    # from_env asks the engine for its API version, so an engine that is down fails here.
     try:
         return docker.from_env(timeout=60)
-    except DockerException as exc:
-        raise ContainerError(
-            f"Cannot reach the Docker engine ({exc}). Start it (scripts/docker-engine.sh start) "
+    except (DockerException, requests.RequestException) as exc:
+        raise EngineUnreachable(
+            f"{ENGINE_UNREACHABLE} ({exc}). Start it (scripts/docker-engine.sh start) "
             "and set DOCKER_HOST."
         ) from exc
 
@@ -104,7 +113,10 @@ def engine_id(*, client: docker.DockerClient) -> str:
     """The engine's own id (stable per host), asked once per DOCKER_HOST."""
     key = os.environ.get("DOCKER_HOST", "")
     if key not in _engine_ids:
-        _engine_ids[key] = str(client.info().get("ID", ""))
+        try:
+            _engine_ids[key] = str(client.info().get("ID", ""))
+        except (DockerException, requests.RequestException) as exc:
+            raise EngineUnreachable(f"{ENGINE_UNREACHABLE} ({exc}).") from exc
     return _engine_ids[key]
 
 
@@ -215,6 +227,8 @@ def container_run(
             f"The agent image {spec.image} is not on this Docker engine. Build it with "
             "scripts/build-agent-images.sh (or set AGENT_IMAGE)."
         ) from exc
+    except requests.ConnectionError as exc:
+        raise EngineUnreachable(f"{ENGINE_UNREACHABLE} ({exc}).") from exc
     except DockerException as exc:
         raise ContainerError(f"Docker could not create the container: {exc}") from exc
     try:
@@ -224,21 +238,49 @@ def container_run(
             prepare(container)
         container.start()
         on_started(container_id_of(container))
-        outcome = _watch(container, spec, on_output, should_cancel)
+        outcome = _watch(container, spec.timeout_seconds, on_output, should_cancel)
         outcome.outputs = _collect(container, OUT_DIR, OUTPUT_FILES, max_output_bytes)
         return outcome
     finally:
-        try:
-            container.remove(force=True, v=True)
-        except NotFound:
-            pass
-        except DockerException:
-            logger.exception("Could not remove container %s", container.id)
+        _remove(container)
+
+
+def container_follow(
+    *,
+    client: docker.DockerClient,
+    container_id: str,
+    timeout_seconds: float,
+    on_output: Callable[[bytes], None],
+    should_cancel: Callable[[], bool],
+    max_output_bytes: int,
+) -> ContainerOutcome:
+    """A task's container that another process started, watched like container_run does: its
+    whole log (again from the start), to its end, a timeout or a cancel; then its outputs, and
+    it is removed. A container that has already exited is simply read and removed."""
+    try:
+        container: Container = client.containers.get(container_id)
+    except NotFound as exc:
+        raise ContainerError("its container is gone") from exc
+    try:
+        outcome = _watch(container, timeout_seconds, on_output, should_cancel)
+        outcome.outputs = _collect(container, OUT_DIR, OUTPUT_FILES, max_output_bytes)
+        return outcome
+    finally:
+        _remove(container)
+
+
+def _remove(container: Container) -> None:
+    try:
+        container.remove(force=True, v=True)
+    except NotFound:
+        pass
+    except DockerException:
+        logger.exception("Could not remove container %s", container.id)
 
 
 def _watch(
     container: Container,
-    spec: ContainerSpec,
+    timeout_seconds: float,
     on_output: Callable[[bytes], None],
     should_cancel: Callable[[], bool],
 ) -> ContainerOutcome:
@@ -264,7 +306,7 @@ def _watch(
     streamer = threading.Thread(target=stream, daemon=True)
     waiter.start()
     streamer.start()
-    deadline = time.monotonic() + spec.timeout_seconds
+    deadline = time.monotonic() + timeout_seconds
     timed_out = cancelled = False
     next_cancel_check = time.monotonic() + 1
     # The waiter thread wakes us the moment the container exits; we only poll for cancel/timeout.

@@ -88,6 +88,18 @@ class CodingTask(models.Model):
     log = models.TextField(blank=True, default="")
     log_truncated = models.BooleanField(default=False)
 
+    # What another worker needs to take over a running task whose worker died (tasks.recovery):
+    # a new gateway on the same socket (its folder is still mounted into the container), with
+    # the same placeholder and credential. The placeholder is worthless outside that socket and
+    # is cleared when the task ends; never a real token here.
+    gateway_dir = models.CharField(max_length=512, blank=True, default="")
+    gateway_placeholder = models.CharField(max_length=128, blank=True, default="")
+    gateway_credential_id = models.IntegerField(null=True, blank=True)  # OAuth; None: API key
+
+    # Queued again because the Docker engine could not be reached (tasks.engine_wait).
+    engine_wait_since = models.DateTimeField(null=True, blank=True)
+    engine_retry_at = models.DateTimeField(null=True, blank=True)
+
     # Pull requests (hosting/). The worker clones, the container commits and returns a git
     # bundle of its commits, the worker pushes it to pr_branch and opens the pull request.
     open_pull_request = models.BooleanField("open a pull request when done", default=False)
@@ -119,6 +131,10 @@ class CodingTask(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED_STATUSES
+
+    @property
+    def waiting_for_engine(self) -> bool:
+        return self.status == TaskStatus.QUEUED and self.engine_wait_since is not None
 
     @property
     def can_cancel(self) -> bool:

@@ -6,6 +6,13 @@ The gateway (gateway.runtime.TaskGateway) runs in this process, in its own threa
 as long as the task: its socket, in a folder of its own under AGENT_GATEWAY_SOCKET_ROOT, is
 mounted into this task's container only, and the folder is removed when the task ends.
 
+If this process dies, its gateway dies with it while the container runs on. task_follow (called
+by tasks.recovery in the supervising process) then takes over: a new gateway on the same socket
+path, with the same placeholder and credential (recorded on the task row for this; never a
+real token), and the container followed to its end as here.
+
+An unreachable Docker engine does not fail the task: it waits (tasks.engine_wait).
+
 Called by the background worker (tasks.background). It is the only writer of a running task's
 log and result columns; the web side only ever sets `cancel_requested` or cancels queued tasks.
 """
@@ -21,24 +28,29 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 from django.conf import settings
 from django.utils import timezone
 
-from accounts.selectors import agent_env_for_task, auth_method_for_user
+from accounts.selectors import agent_env_for_task, auth_method_for_user, preferences_get
 from gateway.credentials import api_key_provider, oauth_provider
 from gateway.runtime import GatewayUsage, TaskGateway, UpstreamAuth, placeholder_new
 from hosting.errors import HostingError
+from oauth_tokens.models import OAuthCredential
 from oauth_tokens.services import AuthMethod, AuthResolution, AuthUnavailable
 
 from .containers import (
     ContainerError,
     ContainerOutcome,
     ContainerSpec,
+    EngineUnreachable,
+    container_follow,
     container_labels,
     container_run,
     docker_client,
     engine_id,
 )
+from .engine_wait import task_engine_reached, task_wait_for_engine
 from .inputs import ContainerInputs, container_inputs
 from .models import CodingTask, TaskStatus
 from .outcome import outcome_values
@@ -84,6 +96,15 @@ def _run(task: CodingTask, log: TaskLog) -> None:
     if not task.owner.is_active:
         _finish(task.pk, TaskStatus.FAILED, error="Your account is disabled; the task was not run.")
         return
+    # The engine first: while it is away the task waits, with no token refreshed for nothing.
+    try:
+        client = docker_client()
+        engine = engine_id(client=client)
+    except EngineUnreachable as exc:
+        task_wait_for_engine(task_id=task.pk, reason=str(exc))
+        return
+    task_engine_reached(task_id=task.pk)
+    CodingTask.objects.filter(pk=task.pk).update(engine_id=engine)
     try:
         # Valid now (the usual buffer): the gateway renews it while the task runs.
         auth = auth_method_for_user(user=task.owner)
@@ -124,7 +145,7 @@ def _run(task: CodingTask, log: TaskLog) -> None:
             task=task, auth=auth, agent_env=agent_env, placeholder=placeholder
         )
         log.secrets = inputs.secrets
-        outcome = _run_container(task, log, inputs, socket_dir, workspace)
+        outcome = _run_container(task, log, inputs, socket_dir, client, workspace)
         # The container is gone: nothing more can come through the gateway.
         _usage_record(task.pk, gateway.stop())
     if outcome is not None:
@@ -145,19 +166,15 @@ def _task_gateway(
     socket_dir = root / f"t{task.pk}-{secrets.token_hex(6)}"
     socket_dir.mkdir(mode=0o711)
     socket_dir.chmod(0o711)  # whatever the umask says
-    if auth.method == AuthMethod.OAUTH and auth.oauth is not None:
-        upstream = UpstreamAuth("oauth")
-        provider: Any = oauth_provider(credential_id=auth.oauth.credential_id)
-    else:
-        upstream = UpstreamAuth("api_key")
-        provider = api_key_provider(api_key=auth.api_key)
-    gateway = TaskGateway(
-        socket_path=socket_dir / GATEWAY_SOCKET_NAME,
-        auth=upstream,
-        provider=provider,
-        placeholder=placeholder,
-        on_log=log.gateway_line,
+    oauth = auth.oauth if auth.method == AuthMethod.OAUTH else None
+    credential_id = oauth.credential_id if oauth is not None else None
+    # What task_follow needs to put a gateway back on this socket if this process dies.
+    CodingTask.objects.filter(pk=task.pk).update(
+        gateway_dir=str(socket_dir),
+        gateway_placeholder=placeholder,
+        gateway_credential_id=credential_id,
     )
+    gateway = _gateway_new(socket_dir, credential_id, auth.api_key, placeholder, log)
     try:
         gateway.start()
         yield gateway, socket_dir
@@ -166,15 +183,39 @@ def _task_gateway(
         shutil.rmtree(socket_dir, ignore_errors=True)
 
 
+def _gateway_new(
+    socket_dir: Path, credential_id: int | None, api_key: str, placeholder: str, log: TaskLog
+) -> TaskGateway:
+    """The task's gateway: OAuth when it runs on a stored credential, else the API key."""
+    if credential_id is not None:
+        upstream = UpstreamAuth("oauth")
+        provider: Any = oauth_provider(credential_id=credential_id)
+    else:
+        upstream = UpstreamAuth("api_key")
+        provider = api_key_provider(api_key=api_key)
+    return TaskGateway(
+        socket_path=socket_dir / GATEWAY_SOCKET_NAME,
+        auth=upstream,
+        provider=provider,
+        placeholder=placeholder,
+        on_log=log.gateway_line,
+    )
+
+
 def should_cancel(task: CodingTask) -> bool:
     return CodingTask.objects.filter(pk=task.pk, cancel_requested=True).exists()
 
 
 def _run_container(
-    task: CodingTask, log: TaskLog, inputs: ContainerInputs, socket_dir: Path, workspace: Workspace
+    task: CodingTask,
+    log: TaskLog,
+    inputs: ContainerInputs,
+    socket_dir: Path,
+    client: docker.DockerClient,
+    workspace: Workspace,
 ) -> ContainerOutcome | None:
-    """The container run to its end; None when it could not run (the task is then failed)."""
-    client = docker_client()
+    """The container run to its end; None when it could not run (the task is then failed, or
+    waits when the engine went away before the container existed)."""
     spec = ContainerSpec(
         image=settings.AGENT_IMAGE,
         env=inputs.env,
@@ -190,8 +231,6 @@ def _run_container(
         gateway_dir=str(socket_dir),
         prepare=[lambda container: tree_put(container=container, src=workspace.path)],
     )
-    engine = engine_id(client=client)
-    CodingTask.objects.filter(pk=task.pk).update(engine_id=engine)
 
     def started(container_id: str) -> None:
         CodingTask.objects.filter(pk=task.pk).update(container_id=container_id)
@@ -205,11 +244,107 @@ def _run_container(
             should_cancel=lambda: should_cancel(task),
             max_output_bytes=max(settings.AGENT_DIFF_MAX_BYTES, settings.AGENT_BUNDLE_MAX_BYTES),
         )
+    except EngineUnreachable as exc:
+        log.note(str(exc))
+        task_wait_for_engine(task_id=task.pk, reason=str(exc))
+        return None
     except ContainerError as exc:
         log.note(str(exc))
         _finish(task.pk, TaskStatus.FAILED, error=str(exc))
         return None
     return outcome
+
+
+def task_follow(*, task_id: int, container_id: str, reason: str) -> None:
+    """Take over a running task whose worker died (tasks.recovery claims it first): put its
+    gateway back on the same socket, follow the container to its end (an exited one is just
+    read), and record the outcome as task_run would. Never raises: a failure fails the task."""
+    task = CodingTask.objects.select_related("owner").get(pk=task_id)
+    log = TaskLog(task_id=task.pk, secrets=[], max_bytes=settings.AGENT_LOG_MAX_BYTES)
+    # The dead worker's own notes (how it authenticated, variables left out) stay; the
+    # container's output is read again from its start below.
+    for line in task.log.splitlines():
+        if line.startswith("[runner] "):
+            log.note(line.removeprefix("[runner] "))
+    log.note(f"The task was taken over: {reason}. Following its container to the end.")
+    gateway = None
+    try:
+        log.secrets = _follow_secrets(task)
+        gateway = _gateway_again(task, log)
+        remaining = settings.AGENT_TIMEOUT_SECONDS
+        if task.started_at:
+            remaining -= (timezone.now() - task.started_at).total_seconds()
+        outcome = container_follow(
+            client=docker_client(),
+            container_id=container_id,
+            timeout_seconds=max(0.0, remaining),
+            on_output=log.feed,
+            should_cancel=lambda: should_cancel(task),
+            max_output_bytes=max(settings.AGENT_DIFF_MAX_BYTES, settings.AGENT_BUNDLE_MAX_BYTES),
+        )
+        if gateway is not None:
+            # Only what went through the new gateway: the first one's count died with it.
+            _usage_record(task.pk, gateway.stop())
+        log.finish()
+        _record_outcome(task, outcome, log)
+        workspace_record(task=task, outcome=outcome, log=log)
+    except Exception as exc:
+        logger.exception("Taking over task %s failed", task_id)
+        log.note(f"Could not follow the container: {log.redact(str(exc))}")
+        _finish(
+            task.pk,
+            TaskStatus.FAILED,
+            error=f"The task was interrupted: {reason}, and its container could not be "
+            f"followed ({log.redact(str(exc))}). Submit it again.",
+        )
+    finally:
+        if gateway is not None:
+            gateway.stop()
+        if task.gateway_dir:
+            shutil.rmtree(task.gateway_dir, ignore_errors=True)
+
+
+def _gateway_again(task: CodingTask, log: TaskLog) -> TaskGateway | None:
+    """A new gateway on the dead worker's socket path (its folder is still mounted into the
+    container), with the same placeholder and credential; None when that cannot be done (the
+    container then runs on without the model API, and says so in its result)."""
+    if not (task.gateway_dir and task.gateway_placeholder):
+        log.note("No gateway to put back (the worker stopped before it had one).")
+        return None
+    api_key = "" if task.gateway_credential_id is not None else _api_key_of(task)
+    if task.gateway_credential_id is None and not api_key:
+        log.note("The task's API key is gone: its gateway cannot be put back.")
+        return None
+    gateway = _gateway_new(
+        Path(task.gateway_dir),
+        task.gateway_credential_id,
+        api_key,
+        task.gateway_placeholder,
+        log,
+    )
+    gateway.start()
+    log.note("Its gateway is back on the same socket.")
+    return gateway
+
+
+def _api_key_of(task: CodingTask) -> str:
+    """The API key the task ran on: its owner's own, or the server's."""
+    if task.auth_source == "user":
+        return preferences_get(user=task.owner).api_key
+    return settings.ANTHROPIC_API_KEY
+
+
+def _follow_secrets(task: CodingTask) -> list[str]:
+    """What to redact from a taken-over task's log: as for task_run (tasks.inputs)."""
+    agent_env, _ = agent_env_for_task(user=task.owner)
+    values = [task.gateway_placeholder, *agent_env.values()]
+    if task.gateway_credential_id is not None:
+        credential = OAuthCredential.objects.filter(pk=task.gateway_credential_id).first()
+        if credential is not None:
+            values += [credential.access_token, credential.refresh_token]
+    else:
+        values.append(_api_key_of(task))
+    return [v for v in values if v]
 
 
 def _usage_record(task_id: int, usage: GatewayUsage) -> None:
@@ -232,7 +367,12 @@ def _record_outcome(task: CodingTask, outcome: ContainerOutcome, log: TaskLog) -
 
 def _finish(task_id: int, status: str, *, error: str = "", **values: Any) -> None:
     # Only a running task is finished here: recovery may have settled it already.
+    # The placeholder goes with the task's socket: nothing can use it any more.
     CodingTask.objects.filter(pk=task_id, status=TaskStatus.RUNNING).update(
-        status=status, error_message=error, finished_at=timezone.now(), **values
+        status=status,
+        error_message=error,
+        finished_at=timezone.now(),
+        gateway_placeholder="",
+        **values,
     )
     logger.info("Task %s finished: %s", task_id, status)

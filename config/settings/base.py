@@ -334,6 +334,15 @@ AGENT_PIDS_LIMIT = env.int("AGENT_PIDS_LIMIT", default=512)
 # Task worker processes started by `manage.py run_worker` (tasks at once on one host).
 AGENT_MAX_CONCURRENT_TASKS = env.int("AGENT_MAX_CONCURRENT_TASKS", default=2)
 CELERY_WORKER_CONCURRENCY = AGENT_MAX_CONCURRENT_TASKS
+# How often run_worker (and the Celery worker) look for tasks of a dead worker to take over;
+# run_worker also does it the moment one of its workers dies.
+AGENT_RECOVERY_SWEEP_SECONDS = env.int("AGENT_RECOVERY_SWEEP_SECONDS", default=30)
+# With the Docker engine unreachable a task waits (queued) rather than fails: tried again after
+# AGENT_ENGINE_RETRY_SECONDS, the delay doubling up to AGENT_ENGINE_RETRY_MAX_SECONDS, and
+# failed once it has waited AGENT_ENGINE_MAX_WAIT seconds in all.
+AGENT_ENGINE_MAX_WAIT = env.int("AGENT_ENGINE_MAX_WAIT", default=600)
+AGENT_ENGINE_RETRY_SECONDS = env.int("AGENT_ENGINE_RETRY_SECONDS", default=5)
+AGENT_ENGINE_RETRY_MAX_SECONDS = env.int("AGENT_ENGINE_RETRY_MAX_SECONDS", default=60)
 # file:// repositories (bind-mounted read-only): for development and tests only.
 AGENT_ALLOW_LOCAL_REPOS = env.bool("AGENT_ALLOW_LOCAL_REPOS", default=False)
 # The only folder local repositories may come from (they are mounted into the container).

@@ -10,9 +10,11 @@ os.environ["DJANGO_TESTING"] = "1"
 from .base import *  # noqa: F403
 from .base import BASE_DIR, DATABASES
 
-# Per checkout: the key names the installation that owns containers, so two checkouts testing on
-# one engine never clean up each other's containers.
-_CHECKOUT = hashlib.sha256(str(BASE_DIR).encode()).hexdigest()[:32]
+# Per checkout and test run: the key names the installation that owns containers, so two
+# checkouts (or two runs in one checkout) testing on one engine never clean up each other's
+# containers. Worker processes a test starts inherit the run's id through the environment.
+_TEST_RUN = os.environ.setdefault("CLAUDE_RUNNER_TEST_RUN", str(os.getpid()))
+_CHECKOUT = hashlib.sha256(f"{BASE_DIR}:{_TEST_RUN}".encode()).hexdigest()[:32]
 SECRET_KEY = f"test-secret-key-not-for-production-{_CHECKOUT}"
 # Two fixed test keys: the first encrypts, both decrypt.
 FIELD_ENCRYPTION_KEYS = [

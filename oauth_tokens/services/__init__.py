@@ -3,7 +3,8 @@
 - storing: save, remove, mark invalid, save tokens a container rotated;
 - environment: the global credential seeded from CLAUDE_* variables;
 - refresh: refreshing one credential with single flight (and the refresh settings);
-- refresh_many: many at once, and how a run is shown (progress bar, JSON);
+- refresh_many: many at once (on one event loop: refresh_batch, refresh_batch_db), and how a
+  run is shown (progress bar, JSON);
 - auth_method: how a task authenticates.
 
 Import from here (`from oauth_tokens.services import X`); the modules are the layout, this is
@@ -25,6 +26,7 @@ from .environment import EnvironmentTokensError, environment_credential_get
 from .refresh import (
     CredentialSnapshot,
     FreshnessResult,
+    claim_ttl,
     credential_ensure_fresh,
     credential_expired,
     credential_needs_refresh,
@@ -32,6 +34,7 @@ from .refresh import (
     refresh_buffer,
     refresh_config,
 )
+from .refresh_batch import ROTATION_SAVE_MAX_SECONDS
 from .refresh_many import (
     CredentialRefreshOutcome,
     RefreshManySummary,
@@ -56,6 +59,7 @@ __all__ = [
     "INVALID_TOKENS_USER",
     "MISSING_TOKENS",
     "REFRESH_FAILED",
+    "ROTATION_SAVE_MAX_SECONDS",
     "AuthMethod",
     "AuthResolution",
     "AuthSource",
@@ -69,6 +73,7 @@ __all__ = [
     "RefreshOutcomeKind",
     "RefreshProgress",
     "auth_method_resolve",
+    "claim_ttl",
     "credential_ensure_fresh",
     "credential_expired",
     "credential_mark_invalid",

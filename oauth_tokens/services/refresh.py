@@ -55,9 +55,11 @@ def refresh_buffer() -> timedelta:
     return timedelta(seconds=settings.CLAUDE_OAUTH_REFRESH_BUFFER)
 
 
-def _claim_ttl() -> timedelta:
-    # Long enough for the slowest refresh the client allows, so a live claim never lapses.
-    config = refresh_config()
+def claim_ttl(config: RefreshConfig | None = None) -> timedelta:
+    """How long a claim on a credential lasts. Long enough for the slowest refresh the client
+    allows (max_total_seconds) plus one request's timeout and a margin to save the outcome, so
+    a live claim never lapses while its holder still works on it."""
+    config = config or refresh_config()
     return timedelta(seconds=config.max_total_seconds + config.timeout_seconds + 5)
 
 
@@ -222,7 +224,7 @@ def refresh_single_flight(credential_id: int, *, force: bool, buffer: timedelta)
             if not claim_live:
                 OAuthCredential.objects.filter(pk=credential_id).update(
                     refresh_claim=claim,
-                    refresh_claimed_until=now + _claim_ttl(),
+                    refresh_claimed_until=now + claim_ttl(),
                     last_refresh_attempt_at=now,
                 )
             count_before = credential.refresh_count
@@ -273,22 +275,7 @@ def _refresh_and_save(credential: OAuthCredential, claim: str) -> FreshnessResul
         )
         raise
     now = timezone.now()
-    values: dict[str, Any] = {
-        "access_token": grant.access_token,
-        # Rotation: keep the new refresh token; the old one only if none came back.
-        "refresh_token": grant.refresh_token or refresh_token,
-        "expires_at": grant_expiry(grant=grant, now=now),
-        "status": CredentialStatus.VALID,
-        "last_refreshed_at": now,
-        "last_refresh_error": "",
-        "consecutive_failures": 0,
-        "last_used_at": now,
-        "refresh_claim": "",
-        "refresh_claimed_until": None,
-        "updated_at": now,
-    }
-    if grant.scopes:
-        values["scopes"] = list(grant.scopes)
+    values = refresh_grant_values(grant=grant, old_refresh_token=refresh_token, now=now)
     # One UPDATE of token and health columns, only while our claim stands: if the user saved
     # new tokens meanwhile, this grant belongs to the replaced chain and is dropped.
     saved = OAuthCredential.objects.filter(pk=credential_id, refresh_claim=claim).update(
@@ -315,17 +302,50 @@ def _refresh_and_save(credential: OAuthCredential, claim: str) -> FreshnessResul
     return FreshnessResult(ok=True, refreshed=True, snapshot=_snapshot(credential))
 
 
+def refresh_grant_values(
+    *, grant: TokenGrant, old_refresh_token: str, now: datetime
+) -> dict[str, Any]:
+    """The columns a successful refresh writes (with refresh_count + 1), and releases the claim.
+
+    Shared by the single refresh and the batch one: one rule for what a grant changes."""
+    values: dict[str, Any] = {
+        "access_token": grant.access_token,
+        # Rotation: keep the new refresh token; the old one only if none came back.
+        "refresh_token": grant.refresh_token or old_refresh_token,
+        "expires_at": grant_expiry(grant=grant, now=now),
+        "status": CredentialStatus.VALID,
+        "last_refreshed_at": now,
+        "last_refresh_error": "",
+        "consecutive_failures": 0,
+        "last_used_at": now,
+        "refresh_claim": "",
+        "refresh_claimed_until": None,
+        "updated_at": now,
+    }
+    if grant.scopes:
+        values["scopes"] = list(grant.scopes)
+    return values
+
+
+def refresh_failure_values(*, error: RefreshError, now: datetime) -> dict[str, Any]:
+    """The columns a failed refresh writes (with consecutive_failures + 1), and releases the
+    claim. The message holds no token: the client keeps tokens and server text out of it."""
+    return {
+        "status": CredentialStatus.INVALID if error.permanent else CredentialStatus.REFRESH_FAILED,
+        "last_refresh_error": str(error),
+        "refresh_claim": "",
+        "refresh_claimed_until": None,
+        "updated_at": now,
+    }
+
+
 def _refresh_failure_save(credential_id: int, claim: str, exc: RefreshError) -> FreshnessResult:
     now = timezone.now()
     message = str(exc)  # the client already keeps tokens and server text out of it
     with transaction.atomic():
         saved = OAuthCredential.objects.filter(pk=credential_id, refresh_claim=claim).update(
-            status=CredentialStatus.INVALID if exc.permanent else CredentialStatus.REFRESH_FAILED,
-            last_refresh_error=message,
+            **refresh_failure_values(error=exc, now=now),
             consecutive_failures=F("consecutive_failures") + 1,
-            refresh_claim="",
-            refresh_claimed_until=None,
-            updated_at=now,
         )
         credential = OAuthCredential.objects.get(pk=credential_id)
     if not saved:  # replaced meanwhile: the failure was the old chain's, not these tokens'

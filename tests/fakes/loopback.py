@@ -8,6 +8,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 makes a burst of connections wait a second for a
+    # SYN retry: too few for a CLI that opens several at once, or for a benchmark's 16.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class LoopbackServer[Recorded]:
     #: the request handler class; it finds this server object as `handler.owner`
     handler: type[BaseHTTPRequestHandler]
@@ -20,8 +27,7 @@ class LoopbackServer[Recorded]:
 
     def start(self) -> Self:
         handler: Any = type("Handler", (self.handler,), {"owner": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), handler)
         threading.Thread(target=self._server.serve_forever, name=self.name, daemon=True).start()
         return self
 

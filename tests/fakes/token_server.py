@@ -72,7 +72,8 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "FakeClaudeOAuth/1.0"
-    # HTTP/1.0 closes each connection after one answer: simple and never leaks idle threads.
+    # HTTP/1.0 closes each connection after one answer: simple and never leaks idle threads
+    # (keep_alive=True picks _KeepAliveHandler instead).
     protocol_version = "HTTP/1.0"
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -85,6 +86,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.fake._handle(self)
 
     do_PUT = do_DELETE = do_PATCH = do_GET
+
+
+class _KeepAliveHandler(_Handler):
+    # HTTP/1.1: a connection serves request after request until the client closes it, as a real
+    # endpoint does (benchmarks; a thread stays per open connection).
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: without this, Nagle's algorithm holds the body back
+    # until the client's delayed ACK (about 40 ms) on every answer after the first.
+    disable_nagle_algorithm = True
 
 
 class FakeTokenServer:
@@ -100,6 +110,7 @@ class FakeTokenServer:
         account_email: str = "user@example.com",
         host: str = "127.0.0.1",
         port: int = 0,
+        keep_alive: bool = False,
     ) -> None:
         # Behaviour knobs; plain attributes so tests can change them while running.
         self.rotate = rotate  # False: answer without refresh_token and keep the old one valid
@@ -116,8 +127,9 @@ class FakeTokenServer:
         self._requests: list[RecordedRequest] = []
         self._grants: dict[str, dict[str, Any]] = {}
         self._last_grant: dict[str, Any] | None = None
+        self._issued_at: dict[str, float] = {}
         self._refresh_count = 0
-        self._httpd = _Server((host, port), _Handler)
+        self._httpd = _Server((host, port), _KeepAliveHandler if keep_alive else _Handler)
         self._httpd.fake = self
         self._thread: threading.Thread | None = None
 
@@ -227,6 +239,13 @@ class FakeTokenServer:
             return dict(self._grants)
 
     @property
+    def issued_at(self) -> dict[str, float]:
+        """Rotated refresh token → time.monotonic() when this server issued it (before sending
+        the answer): how long a client keeps a rotated token unsaved is measured from here."""
+        with self._lock:
+            return dict(self._issued_at)
+
+    @property
     def last_grant(self) -> dict[str, Any] | None:
         with self._lock:
             return self._last_grant
@@ -303,6 +322,7 @@ class FakeTokenServer:
                 grant["refresh_token"] = new
                 self._valid.discard(used)
                 self._valid.add(new)
+                self._issued_at[new] = time.monotonic()
             self._grants[used] = grant
             self._last_grant = grant
             self._refresh_count += 1

@@ -3,6 +3,7 @@
 The command refreshes in worker threads, which read committed rows only: hence transaction=True.
 """
 
+import asyncio
 import io
 import json
 import os
@@ -89,6 +90,26 @@ def test_refreshes_due_credentials_and_saves_the_rotation(
     assert f"refreshed alice (credential {expired.pk})" in result.out
     assert "Refreshed 2, skipped 0, failed 0 of 2 credential(s)" in result.out
     assert "sk-ant-" not in result.out + result.err
+
+
+def test_runs_from_a_thread_that_already_runs_an_event_loop(
+    oauth_settings, token_server, make_credential, monkeypatch
+):
+    # An async server's thread, or Playwright's sync API, has a loop running: asyncio.run
+    # would refuse to nest, so the batch must still refresh from there.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    (alice,) = _users("alice")
+    credential = make_credential(alice, expires_in=-60)
+    old_refresh = credential.refresh_token
+
+    async def inside_a_loop() -> Run:
+        return run()
+
+    result = asyncio.run(inside_a_loop())
+
+    assert result.code == 0, result.err
+    assert token_server.request_count == 1
+    assert _fresh(credential).refresh_token == token_server.grants[old_refresh]["refresh_token"]
 
 
 def test_mixed_failures_are_summarised_with_reasons_and_exit_1(

@@ -13,6 +13,7 @@ import pytest
 from django.db import connection
 
 from accounts.selectors import preferences_get
+from tasks.containers import INSTANCE_LABEL, instance_id
 from tasks.models import CodingTask
 
 
@@ -90,10 +91,12 @@ def sha256(text: str) -> str:
 
 
 class InspectWatcher:
-    """Captures `docker inspect` of the task's container while it runs."""
+    """Captures `docker inspect` of the task's container while it runs: this installation's
+    containers only, never another checkout's running on the same engine."""
 
-    def __init__(self, client, label: str = "app=claude-runner") -> None:
-        self.client, self.label = client, label
+    def __init__(self, client, label: str | None = None) -> None:
+        self.client = client
+        self.label = label or f"{INSTANCE_LABEL}={instance_id()}"
         self.inspected: list[dict] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)

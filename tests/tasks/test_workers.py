@@ -163,12 +163,34 @@ def test_recovery_after_a_killed_worker(agent_settings, user, local_repo, docker
             labels=container_labels(task_id=finished.pk),
         )
 
+        # And a running task whose worker died before its container existed.
+        no_container = CodingTask.objects.create(
+            owner=user,
+            repo_url=local_repo,
+            prompt="never started",
+            status=TaskStatus.RUNNING,
+            runner=running.runner,
+            engine_id=running.engine_id,
+        )
+
         report = tasks_recover()  # what a starting worker does first
 
+        # The killed worker's task is taken over (its container followed), not failed; a
+        # cancel reaches the follower like any running task's worker.
+        assert report.tasks_followed == 1 and report.tasks_failed == 1
+        assert report.containers_removed == 1
         task.refresh_from_db()
-        assert task.status == TaskStatus.FAILED
-        assert "interrupted" in task.error_message and "Submit it again" in task.error_message
-        assert report.tasks_failed == 1 and report.containers_removed == 2
+        assert task.status == TaskStatus.RUNNING and task.runner != running.runner
+        CodingTask.objects.filter(pk=task.pk).update(cancel_requested=True)
+        for follower in report.followers:
+            follower.join(timeout=60)
+        task.refresh_from_db()
+        assert task.status == TaskStatus.CANCELLED, task.error_message
+        assert "taken over" in task.log
+        no_container.refresh_from_db()
+        assert no_container.status == TaskStatus.FAILED
+        assert "interrupted" in no_container.error_message
+        assert "Submit it again" in no_container.error_message
         with pytest.raises(docker.errors.NotFound):
             client.containers.get(running.container_id)
         with pytest.raises(docker.errors.NotFound):

@@ -75,7 +75,8 @@ class Command(BaseCommand):
             type=int,
             default=DEFAULT_CONCURRENCY,
             metavar="N",
-            help=f"Refreshes in parallel (default {DEFAULT_CONCURRENCY}).",
+            help=f"Token requests at once (default {DEFAULT_CONCURRENCY}); they share one "
+            "event loop, so this costs no threads.",
         )
         parser.add_argument(
             "--json",

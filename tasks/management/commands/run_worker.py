@@ -2,6 +2,8 @@ import signal
 import socket
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -9,13 +11,33 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tasks.containers import ContainerError
+from tasks.engine_wait import tasks_requeue_due
 from tasks.services import tasks_recover
+
+# A worker that dies within this many seconds of its start counts as dying again and again:
+# each such restart waits twice as long as the last (1 s, 2 s, 4 s ...), at most RESTART_MAX.
+QUICK_DEATH_SECONDS = 30
+RESTART_MAX_SECONDS = 60
+POLL_SECONDS = 0.5
+
+
+@dataclass
+class _Slot:
+    """One of the worker processes this command keeps running."""
+
+    index: int
+    process: subprocess.Popen[bytes] | None = None
+    started: float = 0.0
+    quick_deaths: int = 0
+    restart_at: float = 0.0
 
 
 class Command(BaseCommand):
     help = (
-        "Settle what a dead worker left behind on this host (tasks_recover), then run "
-        "AGENT_MAX_CONCURRENT_TASKS database task workers. Ctrl-C stops them all."
+        "Run AGENT_MAX_CONCURRENT_TASKS database task workers and keep them running: settle "
+        "what a dead worker left behind (tasks_recover) on start, the moment a worker dies "
+        "(restarting it at once, later if it keeps dying) and every AGENT_RECOVERY_SWEEP_SECONDS. "
+        "Ctrl-C stops them all."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -28,30 +50,71 @@ class Command(BaseCommand):
                 "TASKS_ENGINE is not 'database'. With Celery run: "
                 "celery -A config worker --concurrency N (it recovers on start too)."
             )
-        if not no_recover:
-            try:
-                report = tasks_recover()
-                self.stdout.write(
-                    f"Recovery: {report.tasks_failed} interrupted task(s) marked failed, "
-                    f"{report.containers_removed} orphaned container(s) removed."
-                )
-            except ContainerError as exc:
-                self.stderr.write(f"Skipping recovery: {exc}")
-        manage = Path(settings.BASE_DIR) / "manage.py"
-        host = socket.gethostname()
-        children = [
-            subprocess.Popen(
-                [sys.executable, str(manage), "db_worker", "--worker-id", f"{host}-{i}-{id(self)}"]
-            )
-            for i in range(max(1, processes))
-        ]
+        self.recover = not no_recover
+        self._recover_now()
+        slots = [_Slot(index=i) for i in range(max(1, processes))]
+        stopping: list[int] = []
 
         def stop(signum: int, _frame: object) -> None:
-            for child in children:
-                child.send_signal(signum)
+            stopping.append(signum)
+            for slot in slots:
+                if slot.process is not None and slot.process.poll() is None:
+                    slot.process.send_signal(signum)
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
-        codes = [child.wait() for child in children]
-        if any(codes):
-            raise CommandError(f"A worker exited with {codes}")
+        next_sweep = time.monotonic() + settings.AGENT_RECOVERY_SWEEP_SECONDS
+        while not stopping:
+            now = time.monotonic()
+            died = False
+            for slot in slots:
+                if slot.process is None:
+                    if now >= slot.restart_at:
+                        self._start(slot)
+                elif slot.process.poll() is not None:
+                    died = True
+                    self._schedule_restart(slot, now)
+            if died or now >= next_sweep:
+                # A dead worker's task is taken over at once, its container followed to the end.
+                self._recover_now()
+                next_sweep = now + settings.AGENT_RECOVERY_SWEEP_SECONDS
+            time.sleep(POLL_SECONDS)
+        for slot in slots:
+            if slot.process is not None:
+                slot.process.wait()
+
+    def _start(self, slot: _Slot) -> None:
+        manage = Path(settings.BASE_DIR) / "manage.py"
+        worker_id = f"{socket.gethostname()}-{slot.index}-{id(self)}"
+        slot.process = subprocess.Popen(
+            [sys.executable, str(manage), "db_worker", "--worker-id", worker_id]
+        )
+        slot.started = time.monotonic()
+
+    def _schedule_restart(self, slot: _Slot, now: float) -> None:
+        assert slot.process is not None
+        pid, code, lived = slot.process.pid, slot.process.returncode, now - slot.started
+        slot.quick_deaths = slot.quick_deaths + 1 if lived < QUICK_DEATH_SECONDS else 0
+        delay = min(2 ** (slot.quick_deaths - 1), RESTART_MAX_SECONDS) if slot.quick_deaths else 0
+        slot.process, slot.restart_at = None, now + delay
+        self.stderr.write(
+            f"Worker {slot.index} (pid {pid}) exited with {code} after "
+            f"{lived:.0f} s; restarting it in {delay} s."
+        )
+
+    def _recover_now(self) -> None:
+        if not self.recover:
+            return
+        try:
+            report = tasks_recover()
+        except ContainerError as exc:
+            self.stderr.write(f"Skipping recovery: {exc}")
+            return
+        finally:
+            tasks_requeue_due()
+        if report.tasks_failed or report.tasks_followed or report.containers_removed:
+            self.stdout.write(
+                f"Recovery: {report.tasks_followed} task(s) of a dead worker taken over, "
+                f"{report.tasks_failed} marked failed, {report.containers_removed} orphaned "
+                "container(s) removed."
+            )

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tasks', '0002_gateway_usage'),
+        ('tasks', '0003_task_recovery_and_engine_wait'),
     ]
 
     operations = [

@@ -1,0 +1,360 @@
+"""The rules of one token refresh, without any I/O (sans-IO): what to send, how to read an
+answer, when to retry and how long to wait. Two thin transports drive it: sync.py (requests,
+the single refresh) and aio.py (aiohttp, many refreshes on one event loop).
+
+No database and no settings of its own: the caller passes a RefreshConfig built from settings.
+Its one project import is common.logging's redaction, which works before settings are
+configured, so this still runs in a bare process (bench/).
+
+The request mirrors what the real Claude Code CLI sends
+(docs/claude-cli-contract.md#refresh-request): a JSON body with grant_type, refresh_token,
+client_id and scope. Refresh tokens rotate and are single use, so a 400 invalid_grant is final
+and never retried.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from .config import RefreshConfig, RefreshError, TokenGrant, redact
+
+# One logger for the rules and both transports: operators filter on this name.
+logger = logging.getLogger("oauth_tokens.token_client")
+
+# Don't start a request (or a wait before one) if less than this would be left for it.
+_MIN_ATTEMPT_SECONDS = 0.05
+# OAuth error codes (RFC 6749 section 5.2) passed through as RefreshError.code.
+_OAUTH_ERROR_CODES = frozenset(
+    {
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRequest:
+    """The one POST of a refresh. Sent as is, never following a redirect (a redirect would
+    resend the refresh token somewhere else, or as a GET)."""
+
+    url: str
+    body: bytes = field(repr=False)
+    headers: Mapping[str, str]
+
+
+@dataclass(slots=True)
+class _Failure:
+    """One retryable failed attempt, kept to explain the final error."""
+
+    code: str
+    status: int | None
+    description: str
+    retry_after: float | None = None
+
+
+class RefreshAttempts:
+    """One refresh's attempts, driven by a transport:
+
+        attempts = RefreshAttempts(refresh_token=..., config=..., user_agent=..., clock=...)
+        while True:
+            timeout = attempts.start()          # raises RefreshError: out of time
+            send attempts.request, connect and read timeout `timeout`, no redirects
+              timed out              -> attempts.timed_out(timeout)
+              unusable URL           -> raise attempts.bad_url(exc)
+              any other send failure -> attempts.connection_failed(exc)
+              answered               -> grant = attempts.answered(status=, retry_after=, body=)
+                                        (raises a final RefreshError); return grant if not None
+            sleep(attempts.wait())              # raises RefreshError: no attempt or time left
+
+    Retries connection errors, timeouts, 5xx and 429 with exponential backoff and full jitter
+    (429/5xx Retry-After is honoured), bounded by config.max_attempts and
+    config.max_total_seconds (or an earlier `deadline` on the same clock); a wait that would
+    cross the deadline is never started.
+    """
+
+    def __init__(
+        self,
+        *,
+        refresh_token: str,
+        config: RefreshConfig,
+        user_agent: str,
+        clock: Callable[[], float],
+        deadline: float | None = None,
+    ) -> None:
+        if not refresh_token:
+            raise RefreshError(
+                "No refresh token stored; sign in again (claude setup-token or copy a fresh "
+                "credentials file)",
+                permanent=True,
+                code="invalid_grant",
+                attempts=0,
+            )
+        self.config = config
+        self.clock = clock
+        self.deadline = clock() + config.max_total_seconds
+        if deadline is not None:
+            self.deadline = min(self.deadline, deadline)
+        self.attempt = 0
+        self.last: _Failure | None = None
+        body = {
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "client_id": config.client_id,
+            "scope": config.scope,
+        }
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": user_agent,
+        }
+        self.request = TokenRequest(config.token_url, json.dumps(body).encode(), headers)
+        self._host = urlsplit(config.token_url).netloc or config.token_url
+
+    def start(self) -> float:
+        """Begin the next attempt: the timeout to use for it (capped by the time left)."""
+        remaining = self.deadline - self.clock()
+        if remaining < _MIN_ATTEMPT_SECONDS:
+            raise self._deadline_error()
+        self.attempt += 1
+        # Cap the per-request timeout by what is left, so one slow request can't blow the budget.
+        return min(self.config.timeout_seconds, remaining)
+
+    def timed_out(self, timeout: float) -> None:
+        self.last = _Failure("timeout", None, f"no answer within {timeout:.1f} s")
+        logger.warning(
+            "token refresh attempt %d/%d: timeout after %.1f s",
+            self.attempt,
+            self.config.max_attempts,
+            timeout,
+        )
+
+    def connection_failed(self, exc: BaseException) -> None:
+        # Connection refused/reset, DNS, TLS, truncated body: all transient from here.
+        name = type(exc).__name__
+        self.last = _Failure("connection", None, f"{name} talking to {self._host}")
+        logger.warning(
+            "token refresh attempt %d/%d: %s", self.attempt, self.config.max_attempts, name
+        )
+
+    def bad_url(self, exc: BaseException) -> RefreshError:
+        # A settings mistake, not a bad token: don't retry, don't mark the token invalid.
+        return RefreshError(
+            f"OAuth token URL setting is not usable ({type(exc).__name__})",
+            permanent=False,
+            code="connection",
+            attempts=self.attempt,
+        )
+
+    def answered(self, *, status: int, retry_after: str | None, body: bytes) -> TokenGrant | None:
+        """A grant; None for a retryable answer (call wait()); or raise a final RefreshError."""
+        logger.debug(
+            "token refresh attempt %d/%d: HTTP %d", self.attempt, self.config.max_attempts, status
+        )
+        if status == 200:
+            return _parse_grant(body, self.attempt)
+        if status == 429 or status >= 500:
+            code = "rate_limited" if status == 429 else f"http_{status}"
+            what = "rate limited (HTTP 429)" if status == 429 else f"HTTP {status}"
+            self.last = _Failure(code, status, what, _parse_retry_after(retry_after))
+            return None
+        error, description = _oauth_error_fields(body)
+        if 400 <= status < 500:
+            raise RefreshError(
+                _final_message(status, error, description),
+                permanent=True,
+                code=error if error in _OAUTH_ERROR_CODES else f"http_{status}",
+                status=status,
+                attempts=self.attempt,
+            )
+        # 1xx/3xx (redirects are not followed): a wrong URL setting rather than a dead token.
+        raise RefreshError(
+            f"OAuth token endpoint answered HTTP {status}; check the token URL setting",
+            permanent=False,
+            code=f"http_{status}",
+            status=status,
+            attempts=self.attempt,
+        )
+
+    def wait(self) -> float:
+        """Seconds to wait before the next attempt, or raise the final RefreshError."""
+        last, config = self.last, self.config
+        assert last is not None, "wait() follows a failed attempt"
+        if self.attempt >= config.max_attempts:
+            raise RefreshError(
+                f"OAuth token endpoint failed after {self.attempt} attempt(s): {last.description}",
+                permanent=False,
+                code=last.code,
+                status=last.status,
+                attempts=self.attempt,
+            )
+        wait = _next_wait(last, self.attempt, config)
+        remaining = self.deadline - self.clock()
+        if wait + _MIN_ATTEMPT_SECONDS > remaining:
+            if last.code == "rate_limited" and last.retry_after is not None:
+                logger.warning(
+                    "token refresh: Retry-After %.1f s exceeds remaining %.1f s, giving up",
+                    wait,
+                    remaining,
+                )
+                raise RefreshError(
+                    f"OAuth token endpoint is rate limiting (HTTP 429); it asked to wait "
+                    f"{wait:.0f} s, more than the {max(remaining, 0):.0f} s left; try later",
+                    permanent=False,
+                    code="rate_limited",
+                    status=429,
+                    attempts=self.attempt,
+                )
+            raise self._deadline_error()
+        logger.info(
+            "token refresh attempt %d/%d failed (%s, status %s); waiting %.2f s",
+            self.attempt,
+            config.max_attempts,
+            last.code,
+            last.status,
+            wait,
+        )
+        return wait
+
+    def _deadline_error(self) -> RefreshError:
+        last = self.last
+        detail = f"; last failure: {last.description}" if last else ""
+        return RefreshError(
+            f"Gave up refreshing the OAuth token after {self.attempt} attempt(s): the "
+            f"{self.config.max_total_seconds:g} s limit was reached{detail}",
+            permanent=False,
+            code="deadline",
+            status=last.status if last else None,
+            attempts=self.attempt,
+        )
+
+
+def _next_wait(last: _Failure, attempt: int, config: RefreshConfig) -> float:
+    if last.retry_after is not None:
+        return last.retry_after
+    # Full jitter: spreads many workers retrying the same endpoint. Not security sensitive.
+    cap = min(config.backoff_max_seconds, config.backoff_base_seconds * 2 ** (attempt - 1))
+    return random.uniform(0, cap)  # noqa: S311
+
+
+def _final_message(status: int, error: str, description: str) -> str:
+    server = f" (server said: {description})" if description else ""
+    if error == "invalid_grant":
+        return (
+            "OAuth token endpoint said invalid_grant: the refresh token was already used or "
+            "revoked; sign in again (claude setup-token or copy a fresh credentials file)" + server
+        )
+    if error == "invalid_client":
+        return (
+            "OAuth token endpoint said invalid_client: the client id setting is not accepted"
+            + server
+        )
+    if error:
+        return f"OAuth token endpoint refused the refresh with HTTP {status} {error}{server}"
+    return f"OAuth token endpoint refused the refresh with HTTP {status}{server}"
+
+
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body)  # bytes: UTF-8/16/32 detected as the JSON RFC says
+    except ValueError:  # not JSON, or not decodable text
+        return None
+
+
+def _oauth_error_fields(body: bytes) -> tuple[str, str]:
+    """The redacted OAuth error and error_description, or empty strings."""
+    payload = _json_or_none(body)
+    if not isinstance(payload, Mapping):
+        return "", ""
+    error = payload.get("error")
+    description = payload.get("error_description")
+    # The real server sometimes nests {"error": {"type", "message"}}; take the type only.
+    if isinstance(error, Mapping):
+        error = error.get("type")
+    return (
+        redact(error) if isinstance(error, str) else "",
+        redact(description) if isinstance(description, str) else "",
+    )
+
+
+def _parse_grant(body: bytes, attempt: int) -> TokenGrant:
+    def bad(why: str) -> RefreshError:
+        return RefreshError(
+            f"OAuth token endpoint answered 200 {why}",
+            permanent=True,
+            code="bad_response",
+            status=200,
+            attempts=attempt,
+        )
+
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        raise bad("with a body that is not JSON") from None
+    if not isinstance(payload, Mapping):
+        raise bad("with JSON that is not an object")
+    access_token = payload.get("access_token")
+    if not isinstance(access_token, str) or not access_token:
+        raise bad("without an access_token")
+
+    refresh_token = payload.get("refresh_token")
+    if not isinstance(refresh_token, str) or not refresh_token:
+        refresh_token = None
+
+    expires_in = payload.get("expires_in")
+    if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float, str)):
+        expires_in = None
+    else:
+        try:
+            expires_in = int(expires_in)
+        except (ValueError, OverflowError):
+            expires_in = None
+
+    scope = payload.get("scope")
+    if isinstance(scope, str):
+        scopes = tuple(scope.split())
+    elif isinstance(scope, list):
+        scopes = tuple(s for s in scope if isinstance(s, str))
+    else:
+        scopes = ()
+
+    token_type = payload.get("token_type")
+    account = payload.get("account")
+    email = account.get("email_address") if isinstance(account, Mapping) else None
+
+    return TokenGrant(
+        access_token=access_token,
+        refresh_token=refresh_token,
+        expires_in=expires_in,
+        scopes=scopes,
+        token_type=token_type if isinstance(token_type, str) and token_type else "Bearer",
+        account_email=email if isinstance(email, str) else "",
+        attempts=attempt,
+    )
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds to wait: delta-seconds or an HTTP-date; None if unusable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
