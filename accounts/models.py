@@ -19,6 +19,12 @@ class UserPreferences(models.Model):
     # Only the last four characters, kept in clear so pages can say which key is set.
     api_key_last4 = models.CharField(max_length=4, blank=True, default="")
     agent_env = EncryptedJSONField("extra agent environment", blank=True, null=True, default=None)
+    when_limited = models.CharField(
+        "when my subscription is limited",
+        max_length=8,
+        choices=[("wait", "Wait for the reset"), ("api_key", "Fall back to my API key")],
+        default="wait",
+    )
     # Per-user task limits; empty means the server's default (AGENT_MAX_*_TASKS_PER_USER).
     max_running_tasks = models.PositiveSmallIntegerField(
         "most tasks running at once",

@@ -10,7 +10,12 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from common.humanize import expiry_words, time_ago_words
+from common.humanize import (
+    expiry_words,
+    limit_window_words,
+    limited_until_words,
+    time_ago_words,
+)
 from oauth_tokens.models import CredentialStatus, OAuthCredential
 from oauth_tokens.selectors import credential_for_user, credential_status_compute
 from oauth_tokens.services import (
@@ -19,6 +24,7 @@ from oauth_tokens.services import (
     AuthSource,
     AuthUnavailable,
     auth_method_resolve,
+    global_credentials_allowed,
     refresh_buffer,
 )
 
@@ -55,7 +61,11 @@ def task_limits_for_user(*, preferences: UserPreferences) -> TaskLimits:
 
 
 def auth_method_for_user(
-    *, user: User, refresh: bool = True, buffer_seconds: int | None = None
+    *,
+    user: User,
+    refresh: bool = True,
+    buffer_seconds: int | None = None,
+    api_key_only: bool = False,
 ) -> AuthResolution:
     """oauth_tokens' one auth-method rule, fed with this user's preferences (see
     auth_method_resolve for the rule; raises AuthUnavailable when nothing can be used)."""
@@ -66,6 +76,7 @@ def auth_method_for_user(
         user_api_key=preferences.api_key,
         refresh=refresh,
         buffer_seconds=buffer_seconds,
+        api_key_only=api_key_only,
     )
 
 
@@ -229,6 +240,69 @@ def code_agent_status_get(*, user: User) -> CodeAgentStatus:
         ),
         agent_env_problems=agent_env_saved_problems(env=preferences.agent_env or {}),
         agent_env_unprotected=agent_env_unprotected(env=preferences.agent_env or {}),
+    )
+
+
+# --- usage limits and the shared credentials ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LimitState:
+    """The usage limit of the subscription the user's next task would use."""
+
+    applies: bool  # the next task uses a Claude subscription (OAuth)
+    whose: str  # "your" / "the server's shared" ("nobody": no credential, tasks cannot start)
+    limited: str  # "limited until 14:00 (in 2 h 10 min), five-hour limit" or ""
+    warning: str  # "92% of the weekly limit used" or ""
+    checked: str  # when a task last reported it
+
+
+def limit_state_get(*, user: User, now: datetime) -> LimitState:
+    try:
+        resolution = auth_method_for_user(user=user, refresh=False)
+    except AuthUnavailable:
+        return LimitState(False, "nobody", "", "", "")  # no credential at all yet
+    if resolution.method != AuthMethod.OAUTH:
+        return LimitState(False, "", "", "", "")
+    user_source = resolution.source == AuthSource.USER
+    credential = (
+        OAuthCredential.objects.filter(owner=user).first()
+        if user_source
+        else OAuthCredential.objects.filter(owner__isnull=True).first()
+    )
+    whose = "your" if user_source else "the server's shared"
+    if credential is None:
+        return LimitState(True, whose, "", "", "")
+    window = limit_window_words(credential.limit_window)
+    limited = ""
+    if credential.limit_status == "rejected" and (
+        credential.limited_until is None or credential.limited_until > now
+    ):
+        limited = f"{limited_until_words(until=credential.limited_until, now=now)}, {window} limit"
+    warning = ""
+    if credential.limit_status == "allowed_warning":
+        used = credential.limit_utilization
+        share = f"{used:.0%} of the " if used is not None else "close to the "
+        warning = f"{share}{window} limit used"
+    checked = ""
+    if credential.limit_seen_at:
+        checked = timezone.localtime(credential.limit_seen_at).strftime("%Y-%m-%d %H:%M")
+    return LimitState(True, whose, limited, warning, checked)
+
+
+def global_access_words(*, user: User) -> str:
+    """Whether the server's shared credentials are open to this user, in words."""
+    group = settings.CLAUDE_GLOBAL_CREDENTIALS_GROUP
+    if not group:
+        return (
+            "The server's shared credentials (its global Claude OAuth and its API key, if the "
+            "administrator set them) are open to every user."
+        )
+    if global_credentials_allowed(user=user):
+        return f"You may use the server's shared credentials: you are in the group “{group}”."
+    return (
+        f"The server's shared credentials are only for members of the group “{group}”; "
+        "your tasks use your own tokens or API key."
     )
 
 

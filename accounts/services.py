@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from common.errors import InputError
 from common.humanize import expiry_words
 from common.services import model_update
 from oauth_tokens.formats import ParsedCredential, credential_input_parse
@@ -170,3 +171,17 @@ def credential_import(*, user: User, raw: bytes | str) -> OAuthCredential:
     """
     parsed = credential_input_parse(raw=raw)
     return credential_store(owner=user, parsed=parsed, source=CredentialSource.IMPORTED)
+
+
+WHEN_LIMITED_CHOICES = ("wait", "api_key")
+
+
+def when_limited_save(*, user: User, choice: str) -> str:
+    """What the user's tasks do when their subscription is limited: "wait" for the reset, or
+    "api_key" (run on their own API key). Raises InputError for anything else."""
+    if choice not in WHEN_LIMITED_CHOICES:
+        raise InputError("Choose “wait” or “fall back to my API key”.", field="when_limited")
+    preferences = preferences_get(user=user)
+    preferences.when_limited = choice
+    preferences.save(update_fields=["when_limited", "updated_at"])
+    return choice

@@ -37,6 +37,11 @@ urlpatterns = [
         name="code_agent_api_key_remove",
     ),
     path(
+        "settings/code-agent/when-limited/",
+        views.code_agent_when_limited,
+        name="code_agent_when_limited",
+    ),
+    path(
         "settings/code-agent/environment/remove/",
         views.code_agent_env_remove,
         name="code_agent_env_remove",

@@ -4,21 +4,30 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
+from common.errors import InputError
 from common.http import AuthenticatedRequest
 from common.logging import REDACT_MIN_CHARS
 from oauth_tokens.services import credential_remove
 
 from .forms import CodeAgentSettingsForm, SignupForm
-from .selectors import code_agent_saved_inputs, code_agent_status_get
+from .selectors import (
+    code_agent_saved_inputs,
+    code_agent_status_get,
+    global_access_words,
+    limit_state_get,
+    preferences_get,
+)
 from .services import (
     agent_env_remove,
     api_key_remove,
     code_agent_settings_save,
     user_credential_refresh,
+    when_limited_save,
 )
 
 
@@ -75,8 +84,29 @@ def code_agent_settings(request: AuthenticatedRequest) -> HttpResponse:
             "status": status,
             "feedback": feedback,
             "redact_min_chars": REDACT_MIN_CHARS,
+            **_limits_context(request),
         },
     )
+
+
+def _limits_context(request: AuthenticatedRequest) -> dict[str, object]:
+    """The usage-limit card: limit state, the shared credentials, what happens when limited."""
+    return {
+        "limit": limit_state_get(user=request.user, now=timezone.now()),
+        "global_access": global_access_words(user=request.user),
+        "when_limited": preferences_get(user=request.user).when_limited,
+    }
+
+
+@require_POST
+def code_agent_when_limited(request: AuthenticatedRequest) -> HttpResponse:
+    try:
+        when_limited_save(user=request.user, choice=request.POST.get("when_limited", ""))
+    except InputError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Saved what your tasks do when your subscription is limited.")
+    return redirect(_SETTINGS_URL)
 
 
 @never_cache

@@ -48,3 +48,32 @@ def seconds_left_words(*, expires_at: datetime | None, now: datetime) -> str:
         return "never expires"
     seconds = int((expires_at - now).total_seconds())
     return f"{seconds} s left" if seconds >= 0 else f"expired {-seconds} s ago"
+
+
+# The CLI's names of usage-limit windows
+# (docs/claude-cli-contract.md#usage-limits-and-auth-failures).
+LIMIT_WINDOW_WORDS = {
+    "five_hour": "five-hour",
+    "seven_day": "weekly",
+    "seven_day_opus": "weekly (Opus)",
+    "seven_day_sonnet": "weekly (Sonnet)",
+    "monthly": "monthly",
+}
+
+
+def limit_window_words(window: str) -> str:
+    """ "five-hour", "weekly", ...; "usage" when the window is not known."""
+    return LIMIT_WINDOW_WORDS.get(window, window.replace("_", " ")) if window else "usage"
+
+
+def limited_until_words(*, until: datetime | None, now: datetime) -> str:
+    """ "limited until 14:00 (in 2 h 10 min)" in the site's time zone."""
+    from django.utils import timezone
+
+    if until is None:
+        return "limited (no reset time given)"
+    left = max(0, int((until - now).total_seconds()))
+    hours, minutes = divmod((left + 59) // 60, 60)
+    span = f"{hours} h {minutes} min" if hours else f"{minutes} min"
+    clock = timezone.localtime(until).strftime("%H:%M")
+    return f"limited until {clock} (in {span})" if left else f"limited until {clock} (now)"

@@ -7,6 +7,8 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("accounts/", include("accounts.urls")),
     path("tasks/", include("tasks.urls")),
+    path("settings/notifications/", include("notifications.urls")),
+    path("usage/", include("usage.urls")),
     path("hosting/", include("hosting.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -37,7 +37,13 @@ class UpstreamAuth:
 
 
 class CredentialProvider(Protocol):
-    """Supplied by the runner; sync, called from a worker thread (never on the event loop)."""
+    """Supplied by the runner; ``current`` and ``refresh_after_401`` are sync and called from a
+    worker thread (never on the event loop)."""
+
+    def cached(self) -> str | None:
+        """The credential when it is in memory and not near expiry, else None (then the gateway
+        calls ``current`` from a worker thread). Called on the event loop: must never block."""
+        ...
 
     def current(self) -> str:
         """A valid real token or key (refreshed when near expiry)."""

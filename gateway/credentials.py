@@ -3,8 +3,9 @@
 ``oauth_provider`` keeps the task's OAuth access token in memory and goes to the database only
 when it comes within the refresh buffer of expiry (through the single-flight
 ``credential_ensure_fresh``, so a task may outlive one token) or after the API refused it.
-The gateway calls these from a worker thread, never on its event loop; each database visit
-closes its connection afterwards, as those threads come and go with the gateway.
+The gateway asks ``cached`` on its event loop (memory only) and calls the others from a worker
+thread only when that gives nothing; each database visit closes its connection afterwards, as
+those threads come and go with the gateway.
 """
 
 from __future__ import annotations
@@ -27,27 +28,33 @@ class OAuthCredentialProvider:
     def __init__(self, *, credential_id: int) -> None:
         self.credential_id = credential_id
         self._lock = threading.Lock()  # one database visit at a time per task
-        self._token = ""
-        self._expires_at: datetime | None = None
+        # (token, expires_at) in one attribute: cached() reads it without the lock and must
+        # never see one token with another's expiry.
+        self._held: tuple[str, datetime | None] = ("", None)
 
     def __repr__(self) -> str:  # never the token
         return f"OAuthCredentialProvider(credential_id={self.credential_id})"
 
-    def _due(self) -> bool:
-        if not self._token:
-            return True
-        return self._expires_at is not None and self._expires_at - timezone.now() <= (
-            refresh_buffer()
-        )
+    @staticmethod
+    def _usable(held: tuple[str, datetime | None]) -> str | None:
+        token, expires_at = held
+        if not token:
+            return None
+        if expires_at is not None and expires_at - timezone.now() <= refresh_buffer():
+            return None
+        return token
 
     def _adopt(self, token: str, expires_at: datetime | None) -> str:
-        self._token, self._expires_at = token, expires_at
+        self._held = (token, expires_at)
         return token
+
+    def cached(self) -> str | None:
+        return self._usable(self._held)
 
     def current(self) -> str:
         with self._lock:
-            if not self._due():
-                return self._token
+            if (token := self._usable(self._held)) is not None:
+                return token
             try:
                 result = credential_ensure_fresh(credential_id=self.credential_id)
             except OAuthCredential.DoesNotExist:
@@ -88,6 +95,9 @@ class ApiKeyProvider:
 
     def __repr__(self) -> str:
         return "ApiKeyProvider()"
+
+    def cached(self) -> str | None:
+        return self._api_key
 
     def current(self) -> str:
         return self._api_key

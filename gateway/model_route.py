@@ -96,7 +96,10 @@ class ModelRoute:
             return False
         keep_alive = request.keep_alive
         try:
-            secret = await asyncio.to_thread(self._provider.current)
+            # In memory and not near expiry (nearly always): no hop to a worker thread.
+            secret = self._provider.cached()
+            if secret is None:
+                secret = await asyncio.to_thread(self._provider.current)
         except Exception as exc:
             why = str(exc) if isinstance(exc, CredentialUnavailable) else type(exc).__name__
             self._log(f"model request failed: no usable credential ({why})")
@@ -177,22 +180,37 @@ class ModelRoute:
             content_type=response.headers.get("content-type", ""),
             is_message=path == "/v1/messages",
         )
-        writer.write(response_head(response.status, headers, reason=response.reason or ""))
+        # Writes are coalesced only with what has already arrived, never by waiting: the head
+        # with the body bytes that came with it, the last chunk with the end of the body.
+        pending = response_head(response.status, headers, reason=response.reason or "")
+        content = response.content
         try:
             transport = writer.transport
-            async for chunk in response.content.iter_any():
-                writer.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
-                counter.feed(chunk)  # after the write: counting never delays a byte
+            chunk = content.read_nowait()
+            while True:
+                if chunk:
+                    pending += b"%x\r\n%b\r\n" % (len(chunk), chunk)
+                ended = content.at_eof()
+                if ended:
+                    pending += b"0\r\n\r\n"
+                writer.write(pending)
+                pending = b""
+                if chunk:
+                    counter.feed(chunk)  # after the write: counting never delays a byte
+                if ended:
+                    break
                 if transport.get_write_buffer_size() > _WRITE_HIGH_WATER:
                     await writer.drain()  # a slow reader: wait rather than buffer without end
+                chunk = await content.readany()
         except (aiohttp.ClientError, TimeoutError) as exc:
             # The answer is cut: end the client's connection without the last chunk so it
             # sees a broken response, not a short complete one.
+            if pending:
+                writer.write(pending)
             self._log(f"model response cut off by the API ({type(exc).__name__})")
             return False
         finally:
             counter.finish()
-        writer.write(b"0\r\n\r\n")
         await writer.drain()
         return keep_alive
 

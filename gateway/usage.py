@@ -24,6 +24,7 @@ USAGE_FIELDS = (
 RATELIMIT_PREFIX = "anthropic-ratelimit-"
 _MAX_LINE = 1024 * 1024  # usage events are small; a longer partial line is not one of them
 _MAX_JSON = 8 * 1024 * 1024
+_USAGE_MARK = b'"message_'  # in both '"message_start"' and '"message_delta"'
 
 
 @dataclass
@@ -97,21 +98,27 @@ class ResponseUsage:
                 self._mode = ""
 
     def _feed_sse(self, chunk: bytes) -> None:
-        data = self._tail + chunk
+        data = self._tail + chunk if self._tail else chunk
         end = data.rfind(b"\n")
         if end == -1:
             self._tail = data if len(data) <= _MAX_LINE and not self._skipping else b""
             self._skipping = self._skipping or len(data) > _MAX_LINE
             return
-        lines = data[:end].split(b"\n")
-        if self._skipping:
-            lines = lines[1:]
-            self._skipping = False
-        for line in lines:
+        start = data.find(b"\n") + 1 if self._skipping else 0
+        self._skipping = False
+        # Only the lines holding the mark can be usage events: find them with searches in C
+        # instead of splitting every text delta into a line of its own.
+        found = data.find(_USAGE_MARK, start, end)
+        while found != -1:
+            line_start = max(data.rfind(b"\n", start, found) + 1, start)
+            line_end = data.find(b"\n", found, end)
+            line_end = end if line_end == -1 else line_end
+            line = data[line_start:line_end]
             if line.startswith(b"data:") and (
                 b'"message_start"' in line or b'"message_delta"' in line
             ):
                 self._event(line[5:])
+            found = data.find(_USAGE_MARK, line_end, end)
         rest = data[end + 1 :]
         self._skipping = len(rest) > _MAX_LINE
         self._tail = b"" if self._skipping else rest

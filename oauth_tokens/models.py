@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -72,6 +74,17 @@ class OAuthCredential(models.Model):
     refresh_claim = models.CharField(max_length=32, blank=True, default="")
     refresh_claimed_until = models.DateTimeField(null=True, blank=True)
 
+    # When the user (or the environment) last saved these tokens: a setup token lasts about a
+    # year from then (notifications warn before). Null on rows saved before this column.
+    saved_at = models.DateTimeField(null=True, blank=True)
+
+    # Usage limits of the subscription behind it, as the last task saw them (tasks.limits).
+    limited_until = models.DateTimeField(null=True, blank=True)  # rejected until this moment
+    limit_status = models.CharField(max_length=16, blank=True, default="")  # rejected/warning
+    limit_window = models.CharField(max_length=32, blank=True, default="")
+    limit_utilization = models.FloatField(null=True, blank=True)
+    limit_seen_at = models.DateTimeField(null=True, blank=True)
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -92,3 +105,61 @@ class OAuthCredential(models.Model):
     @property
     def is_refreshable(self) -> bool:
         return self.kind == CredentialKind.REFRESHABLE and bool(self.refresh_token)
+
+
+class CredentialKindUsed(models.TextChoices):
+    """Which credential, in the words of the audit log and the usage pages."""
+
+    USER_OAUTH = "user_oauth", "User OAuth"
+    GLOBAL_OAUTH = "global_oauth", "Global OAuth"
+    USER_API_KEY = "user_api_key", "User API key"
+    SERVER_API_KEY = "server_api_key", "Server API key"
+
+
+class AuditAction(models.TextChoices):
+    USED = "used", "Used by a task"
+    REFRESHED = "refreshed", "Refreshed"
+    REFRESH_FAILED = "refresh_failed", "Refresh failed"
+    REJECTED = "rejected", "Rejected by the API"
+    LIMITED = "limited", "Usage limit reached"
+    STORED = "stored", "Saved"
+    REMOVED = "removed", "Removed"
+    MARKED_INVALID = "marked_invalid", "Marked invalid"
+
+
+class CredentialAuditEvent(models.Model):
+    """One use or change of a credential. Append-only: written once, never changed or deleted
+    through the app or the admin. Never holds a secret (detail is redacted before saving)."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Whose credential, or whose task used a shared one; kept as text too, so history outlives
+    # the account.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    username = models.CharField(max_length=150, blank=True, default="")
+    credential_kind = models.CharField(max_length=16, choices=CredentialKindUsed.choices)
+    credential_id = models.IntegerField(null=True, blank=True)  # OAuth credentials only
+    action = models.CharField(max_length=16, choices=AuditAction.choices, db_index=True)
+    task_id = models.IntegerField(null=True, blank=True, db_index=True)
+    outcome = models.CharField(max_length=64, blank=True, default="")
+    detail = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        verbose_name = "credential audit event"
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.credential_kind}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise ValueError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise ValueError("Audit events are append-only.")

@@ -9,6 +9,8 @@ class TaskStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
     TIMED_OUT = "timed_out", "Timed out"
+    # Stopped by a subscription usage limit; queued again by itself after the reset.
+    WAITING = "waiting", "Waiting for reset"
 
 
 FINISHED_STATUSES = (
@@ -90,15 +92,31 @@ class CodingTask(models.Model):
 
     # What another worker needs to take over a running task whose worker died (tasks.recovery):
     # a new gateway on the same socket (its folder is still mounted into the container), with
-    # the same placeholder and credential. The placeholder is worthless outside that socket and
-    # is cleared when the task ends; never a real token here.
+    # the same placeholder and credential (auth_credential_id below). The placeholder is
+    # worthless outside that socket and is cleared when the task ends; never a real token here.
     gateway_dir = models.CharField(max_length=512, blank=True, default="")
     gateway_placeholder = models.CharField(max_length=128, blank=True, default="")
-    gateway_credential_id = models.IntegerField(null=True, blank=True)  # OAuth; None: API key
 
     # Queued again because the Docker engine could not be reached (tasks.engine_wait).
     engine_wait_since = models.DateTimeField(null=True, blank=True)
     engine_retry_at = models.DateTimeField(null=True, blank=True)
+
+    # Usage limits and rejected credentials (tasks.limits); never a secret.
+    limit_verdict = models.CharField(max_length=16, blank=True, default="")  # LimitVerdict
+    limit_window = models.CharField(max_length=32, blank=True, default="")
+    limit_detail = models.CharField(max_length=255, blank=True, default="")
+    limited_until = models.DateTimeField(null=True, blank=True)  # the reset, as announced
+    resume_after = models.DateTimeField(null=True, blank=True, db_index=True)  # reset + jitter
+    limit_waits = models.PositiveIntegerField(default=0)  # times it waited for a reset
+    waiting_since = models.DateTimeField(null=True, blank=True)  # start of the current wait
+    limit_waited_seconds = models.PositiveIntegerField(default=0)  # earlier waits, summed
+    force_api_key = models.BooleanField(default=False)  # "run now with my API key"
+    auth_rejected = models.BooleanField(default=False)  # the API refused the credential
+    # Which OAuth credential ran it (none for an API key); a plain id, so history outlives it.
+    # A taken-over task's new gateway uses it too.
+    auth_credential_id = models.IntegerField(null=True, blank=True)
+    # The agent's own time, from the CLI's result (tokens: the gateway's counts above).
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
 
     # Pull requests (hosting/). The worker clones, the container commits and returns a git
     # bundle of its commits, the worker pushes it to pr_branch and opens the pull request.
@@ -138,4 +156,19 @@ class CodingTask(models.Model):
 
     @property
     def can_cancel(self) -> bool:
-        return self.status in (TaskStatus.QUEUED, TaskStatus.RUNNING) and not self.cancel_requested
+        return (
+            self.status in (TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.WAITING)
+            and not self.cancel_requested
+        )
+
+    @property
+    def credential_label(self) -> str:
+        """Which credential ran it, in words: user OAuth, global OAuth, user key, server key."""
+        if not self.auth_method:
+            return ""
+        user = self.auth_source == "user"
+        if self.auth_method == "oauth":
+            label = "user OAuth" if user else "global OAuth"
+        else:
+            label = "user API key" if user else "server API key"
+        return f"{label} (fallback)" if self.auth_fallback else label

@@ -4,12 +4,18 @@ docs/claude-cli-contract.md#usage-limits-and-auth-failures).
 """
 
 import json
+from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
+from django.urls import reverse
+
+from common.humanize import utc_text
 
 from .containers import ContainerOutcome
+from .limits import NO_LIMIT, RunLimit, run_limit_parse, window_words
 from .models import TaskStatus
 from .task_log import TaskLog
 
@@ -17,9 +23,16 @@ EXIT_CLONE_FAILED = 3
 EXIT_GATEWAY_FAILED = 4
 
 
-def outcome_values(*, outcome: ContainerOutcome, log: TaskLog) -> tuple[str, str, dict[str, Any]]:
-    """A finished container as the task's status, error message and result columns."""
-    result = _result(outcome, log)
+def outcome_values(
+    *, outcome: ContainerOutcome, log: TaskLog, limit: RunLimit | None = None
+) -> tuple[str, str, dict[str, Any]]:
+    """A finished container as the task's status, error message and result columns.
+
+    limit: what tasks.limits made of the run (run_limit_of); read here if not given.
+    """
+    result = outcome_result(outcome=outcome, log=log)
+    if limit is None:
+        limit = run_limit_of(log=log, result=result, now=datetime.now().astimezone())
     diff_bytes = outcome.outputs.get("diff.patch", b"")
     max_diff = settings.AGENT_DIFF_MAX_BYTES
     values: dict[str, Any] = {
@@ -32,12 +45,44 @@ def outcome_values(*, outcome: ContainerOutcome, log: TaskLog) -> tuple[str, str
         "cost_usd": _decimal(result.get("total_cost_usd")),
         "num_turns": result.get("num_turns") if isinstance(result.get("num_turns"), int) else None,
         "session_id": str(result.get("session_id", ""))[:128],
+        "duration_ms": _count(result, "duration_ms"),
+        **limit_values(limit),
     }
-    status, error = outcome_verdict(outcome, result, egress_refusals=log.egress_refusals)
+    status, error = outcome_verdict(outcome, result, limit, egress_refusals=log.egress_refusals)
     return status, error, values
 
 
-def _result(outcome: ContainerOutcome, log: TaskLog) -> dict[str, Any]:
+def run_limit_of(
+    *,
+    log: TaskLog,
+    result: Mapping[str, Any],
+    now: datetime,
+    gateway_headers: Mapping[str, str] | None = None,
+    gateway_status_429: int = 0,
+) -> RunLimit:
+    """tasks.limits applied to what the log collected (and what the gateway saw, if any)."""
+    return run_limit_parse(
+        rate_limit_events=log.rate_limit_events,
+        result=result,
+        assistant_errors=log.assistant_errors,
+        gateway_headers=gateway_headers,
+        gateway_status_429=gateway_status_429,
+        now=now,
+    )
+
+
+def limit_values(limit: RunLimit) -> dict[str, Any]:
+    """The task columns that record a limit or a rejected credential."""
+    return {
+        "limit_verdict": "" if limit.verdict == NO_LIMIT.verdict else limit.verdict.value,
+        "limit_window": limit.window[:32],
+        "limit_detail": limit.detail[:255],
+        "limited_until": limit.resets_at if limit.limited else None,
+        "auth_rejected": limit.auth_failed,
+    }
+
+
+def outcome_result(*, outcome: ContainerOutcome, log: TaskLog) -> dict[str, Any]:
     raw = outcome.outputs.get("result.json", b"").strip()
     if raw:
         try:
@@ -49,8 +94,27 @@ def _result(outcome: ContainerOutcome, log: TaskLog) -> dict[str, Any]:
     return log.result_line or {}
 
 
+def limit_message(limit: RunLimit) -> str:
+    """ "Stopped by the Claude five-hour usage limit; it resets 2026-12-02 00:06 UTC." """
+    when = f"it resets {utc_text(limit.resets_at)}" if limit.resets_at else "no reset time given"
+    return f"Stopped by the Claude {window_words(limit.window)} limit; {when}."
+
+
+def auth_rejected_message(limit: RunLimit) -> str:
+    status = f"HTTP {limit.http_status}: " if limit.http_status else ""
+    return (
+        f"Claude rejected the credentials ({status}{limit.detail or 'rejected'}). Sign in "
+        "again: save new tokens (or a valid API key) on the Code agent settings page "
+        f"({reverse('accounts:code_agent_settings')})."
+    )
+
+
 def outcome_verdict(
-    outcome: ContainerOutcome, result: dict[str, Any], *, egress_refusals: list[str] | None = None
+    outcome: ContainerOutcome,
+    result: Mapping[str, Any],
+    limit: RunLimit = NO_LIMIT,
+    *,
+    egress_refusals: list[str] | None = None,
 ) -> tuple[str, str]:
     minutes = settings.AGENT_TIMEOUT_SECONDS / 60
     if outcome.timed_out:
@@ -81,12 +145,13 @@ def outcome_verdict(
         )
     if entrypoint_error:
         return TaskStatus.FAILED, f"The agent container refused its input: {text}"
-    if result.get("api_error_status") in (401, 403):
-        return TaskStatus.FAILED, (
-            "Claude rejected the credentials "
-            f"(HTTP {result['api_error_status']}). Save fresh OAuth tokens or a valid API key "
-            "on the Code agent settings page."
-        )
+    if limit.auth_failed or result.get("api_error_status") in (401, 403):
+        if not limit.auth_failed:
+            limit = run_limit_parse(rate_limit_events=[], result=result, now=datetime.now())
+        return TaskStatus.FAILED, auth_rejected_message(limit)
+    if limit.limited:
+        # The runner decides whether it waits (tasks.waiting) or fails past the longest wait.
+        return TaskStatus.WAITING, limit_message(limit)
     if outcome.exit_code == 0 and result and not result.get("is_error"):
         return TaskStatus.SUCCEEDED, ""
     if not result:
@@ -105,6 +170,13 @@ def _changed_files(raw: bytes) -> list[dict[str, str]]:
         if path:
             files.append({"status": status[:1], "path": path.split("\t")[-1]})
     return files
+
+
+def _count(values: Mapping[str, Any], name: str) -> int | None:
+    value = values.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return min(value, 2**53)
 
 
 def _decimal(value: Any) -> Decimal | None:

@@ -39,6 +39,7 @@ from hosting.errors import HostingError
 from oauth_tokens.models import OAuthCredential
 from oauth_tokens.services import AuthMethod, AuthResolution, AuthUnavailable
 
+from . import limit_actions
 from .containers import (
     ContainerError,
     ContainerOutcome,
@@ -52,8 +53,9 @@ from .containers import (
 )
 from .engine_wait import task_engine_reached, task_wait_for_engine
 from .inputs import ContainerInputs, container_inputs
+from .limit_actions import RunAuth
 from .models import CodingTask, TaskStatus
-from .outcome import outcome_values
+from .outcome import outcome_result, outcome_values, run_limit_of
 from .task_log import TaskLog
 from .workspace import Workspace, workspace_prepare, workspace_record, workspace_remove
 from .worktree import tree_put
@@ -107,7 +109,9 @@ def _run(task: CodingTask, log: TaskLog) -> None:
     CodingTask.objects.filter(pk=task.pk).update(engine_id=engine)
     try:
         # Valid now (the usual buffer): the gateway renews it while the task runs.
-        auth = auth_method_for_user(user=task.owner)
+        auth = auth_method_for_user(user=task.owner, api_key_only=task.force_api_key)
+        # A subscription known to be limited: wait from the start, or the user's API key.
+        auth, waiting = limit_actions.limited_before_start(task=task, auth=auth)
     except AuthUnavailable as exc:
         log.note(str(exc))
         _finish(task.pk, TaskStatus.FAILED, error=str(exc))
@@ -116,10 +120,16 @@ def _run(task: CodingTask, log: TaskLog) -> None:
         auth_method=auth.method,
         auth_source=auth.source,
         auth_refreshed=auth.refreshed,
-        auth_fallback=auth.fallback,
+        auth_fallback=auth.fallback or task.force_api_key,
         auth_note=auth.reason,
+        auth_credential_id=_oauth_credential_id(auth),
     )
     log.note(auth.reason)
+    if waiting is not None:
+        status, error, values = waiting
+        log.note(error)
+        _finish(task.pk, status, error=error, **values)
+        return
     agent_env, left_out = agent_env_for_task(user=task.owner)
     for problem in left_out:
         log.note(
@@ -147,10 +157,17 @@ def _run(task: CodingTask, log: TaskLog) -> None:
         log.secrets = inputs.secrets
         outcome = _run_container(task, log, inputs, socket_dir, client, workspace)
         # The container is gone: nothing more can come through the gateway.
-        _usage_record(task.pk, gateway.stop())
+        usage = gateway.stop()
+        _usage_record(task.pk, usage)
     if outcome is not None:
         log.finish()
-        _record_outcome(task, outcome, log)
+        _record_outcome(
+            task,
+            outcome,
+            log,
+            usage,
+            auth=RunAuth(auth.method, auth.source, _oauth_credential_id(auth)),
+        )
         workspace_record(task=task, outcome=outcome, log=log)
 
 
@@ -166,13 +183,11 @@ def _task_gateway(
     socket_dir = root / f"t{task.pk}-{secrets.token_hex(6)}"
     socket_dir.mkdir(mode=0o711)
     socket_dir.chmod(0o711)  # whatever the umask says
-    oauth = auth.oauth if auth.method == AuthMethod.OAUTH else None
-    credential_id = oauth.credential_id if oauth is not None else None
-    # What task_follow needs to put a gateway back on this socket if this process dies.
+    credential_id = _oauth_credential_id(auth)
+    # What task_follow needs to put a gateway back on this socket if this process dies (the
+    # credential is the task's auth_credential_id, saved with the auth choice).
     CodingTask.objects.filter(pk=task.pk).update(
-        gateway_dir=str(socket_dir),
-        gateway_placeholder=placeholder,
-        gateway_credential_id=credential_id,
+        gateway_dir=str(socket_dir), gateway_placeholder=placeholder
     )
     gateway = _gateway_new(socket_dir, credential_id, auth.api_key, placeholder, log)
     try:
@@ -282,11 +297,12 @@ def task_follow(*, task_id: int, container_id: str, reason: str) -> None:
             should_cancel=lambda: should_cancel(task),
             max_output_bytes=max(settings.AGENT_DIFF_MAX_BYTES, settings.AGENT_BUNDLE_MAX_BYTES),
         )
-        if gateway is not None:
-            # Only what went through the new gateway: the first one's count died with it.
-            _usage_record(task.pk, gateway.stop())
+        # Only what went through the new gateway: the first one's count died with it.
+        usage = gateway.stop() if gateway is not None else GatewayUsage()
+        _usage_record(task.pk, usage)
         log.finish()
-        _record_outcome(task, outcome, log)
+        auth = RunAuth(task.auth_method, task.auth_source, task.auth_credential_id)
+        _record_outcome(task, outcome, log, usage, auth=auth)
         workspace_record(task=task, outcome=outcome, log=log)
     except Exception as exc:
         logger.exception("Taking over task %s failed", task_id)
@@ -311,13 +327,13 @@ def _gateway_again(task: CodingTask, log: TaskLog) -> TaskGateway | None:
     if not (task.gateway_dir and task.gateway_placeholder):
         log.note("No gateway to put back (the worker stopped before it had one).")
         return None
-    api_key = "" if task.gateway_credential_id is not None else _api_key_of(task)
-    if task.gateway_credential_id is None and not api_key:
+    api_key = "" if task.auth_credential_id is not None else _api_key_of(task)
+    if task.auth_credential_id is None and not api_key:
         log.note("The task's API key is gone: its gateway cannot be put back.")
         return None
     gateway = _gateway_new(
         Path(task.gateway_dir),
-        task.gateway_credential_id,
+        task.auth_credential_id,
         api_key,
         task.gateway_placeholder,
         log,
@@ -338,8 +354,8 @@ def _follow_secrets(task: CodingTask) -> list[str]:
     """What to redact from a taken-over task's log: as for task_run (tasks.inputs)."""
     agent_env, _ = agent_env_for_task(user=task.owner)
     values = [task.gateway_placeholder, *agent_env.values()]
-    if task.gateway_credential_id is not None:
-        credential = OAuthCredential.objects.filter(pk=task.gateway_credential_id).first()
+    if task.auth_credential_id is not None:
+        credential = OAuthCredential.objects.filter(pk=task.auth_credential_id).first()
         if credential is not None:
             values += [credential.access_token, credential.refresh_token]
     else:
@@ -360,19 +376,45 @@ def _usage_record(task_id: int, usage: GatewayUsage) -> None:
     )
 
 
-def _record_outcome(task: CodingTask, outcome: ContainerOutcome, log: TaskLog) -> None:
-    status, error, values = outcome_values(outcome=outcome, log=log)
+def _oauth_credential_id(auth: AuthResolution) -> int | None:
+    """The stored OAuth credential the task runs on; None when it runs on an API key."""
+    return auth.oauth.credential_id if auth.method == AuthMethod.OAUTH and auth.oauth else None
+
+
+def _record_outcome(
+    task: CodingTask,
+    outcome: ContainerOutcome,
+    log: TaskLog,
+    usage: GatewayUsage,
+    *,
+    auth: RunAuth,
+) -> None:
+    # The stream first, then what the gateway saw of the same answers (tasks.limits).
+    limit = run_limit_of(
+        log=log,
+        result=outcome_result(outcome=outcome, log=log),
+        now=timezone.now(),
+        gateway_headers=usage.ratelimit_headers,
+        gateway_status_429=usage.status_429,
+    )
+    status, error, values = outcome_values(outcome=outcome, log=log, limit=limit)
+    status, error, values = limit_actions.limits_after_run(
+        task=task, auth=auth, limit=limit, status=status, error=error, values=values
+    )
     _finish(task.pk, status, error=error, **values)
 
 
 def _finish(task_id: int, status: str, *, error: str = "", **values: Any) -> None:
     # Only a running task is finished here: recovery may have settled it already.
+    waiting = status == TaskStatus.WAITING
     # The placeholder goes with the task's socket: nothing can use it any more.
-    CodingTask.objects.filter(pk=task_id, status=TaskStatus.RUNNING).update(
+    finished = CodingTask.objects.filter(pk=task_id, status=TaskStatus.RUNNING).update(
         status=status,
         error_message=error,
-        finished_at=timezone.now(),
+        finished_at=None if waiting else timezone.now(),
         gateway_placeholder="",
         **values,
     )
     logger.info("Task %s finished: %s", task_id, status)
+    if finished:
+        limit_actions.task_settled(task_id=task_id, status=status)

@@ -27,6 +27,7 @@ from .containers import (
 from .models import FINISHED_STATUSES, AgentKind, CodingTask, TaskStatus
 from .runner import runner_ident, task_follow
 from .validation import TaskInputError, branch_name_check, prompt_check, repo_url_check
+from .waiting import task_resume
 
 logger = logging.getLogger("tasks.services")
 
@@ -97,13 +98,16 @@ def _tasks_words(count: int) -> str:
 
 
 def task_cancel(*, task: CodingTask) -> str:
-    """Cancel a queued task at once; ask the worker to stop a running one. Returns the status."""
+    """Cancel a queued or waiting task at once; ask the worker to stop a running one. Returns
+    the status."""
     now = timezone.now()
-    if CodingTask.objects.filter(pk=task.pk, status=TaskStatus.QUEUED).update(
+    if CodingTask.objects.filter(
+        pk=task.pk, status__in=(TaskStatus.QUEUED, TaskStatus.WAITING)
+    ).update(
         status=TaskStatus.CANCELLED,
         cancel_requested=True,
         finished_at=now,
-        error_message="Cancelled before it started.",
+        error_message="Cancelled before it ran (again).",
     ):
         return TaskStatus.CANCELLED
     # Running: the worker checks this flag every second, stops and removes the container.
@@ -221,4 +225,19 @@ def _pid_alive(pid: str) -> bool:
         return False
     except PermissionError:
         return True  # exists, owned by someone else
+    return True
+
+
+def task_run_now_with_api_key(*, task: CodingTask) -> bool:
+    """A task waiting for a usage limit runs now on the owner's own API key. False if it is not
+    waiting or the owner has no API key saved."""
+    if not preferences_get(user=task.owner).has_api_key:
+        return False
+    if not CodingTask.objects.filter(pk=task.pk, status=TaskStatus.WAITING).update(
+        force_api_key=True
+    ):
+        return False
+    if not task_resume(task_id=task.pk, force=True):
+        return False
+    transaction.on_commit(lambda: run_coding_task.enqueue(task.pk))
     return True

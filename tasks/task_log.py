@@ -11,6 +11,7 @@ from common.logging import secrets_redact
 from .models import CodingTask
 
 LOG_FLUSH_SECONDS = 1.0
+MAX_EVENTS = 200  # rate-limit events and errors kept per run (every answer carries one)
 MAX_LINE_BYTES = 64 * 1024
 
 
@@ -31,6 +32,9 @@ class TaskLog:
         self.partial = b""
         self.skipping = False  # inside a runaway line, until its newline
         self.result_line: dict[str, Any] | None = None
+        # What says whether a usage limit or a rejected credential stopped the run (tasks.limits).
+        self.rate_limit_events: list[dict[str, Any]] = []  # the rate_limit_info objects
+        self.assistant_errors: list[str] = []  # "rate_limit", "authentication_failed", ...
         self.egress_refusals: list[str] = []  # the gateway's "egress refused: ..." lines
         self._lock = threading.Lock()
         self._last_flush = 0.0
@@ -112,7 +116,14 @@ def _readable(line: str, log: TaskLog) -> str:
             f"Claude Code {event.get('claude_code_version', '?')} started "
             f"(model {event.get('model', '?')}, auth {event.get('apiKeySource', '?')})"
         )
+    if kind == "rate_limit_event":
+        return _rate_limit_line(event, log)
+    if kind == "system" and event.get("subtype") == "api_retry":
+        return f"API request failed (HTTP {event.get('error_status', '?')}); the CLI retries"
     if kind == "assistant":
+        error = event.get("error")
+        if isinstance(error, str) and len(log.assistant_errors) < MAX_EVENTS:
+            log.assistant_errors.append(error[:64])
         parts = []
         for block in (event.get("message") or {}).get("content") or []:
             if block.get("type") == "text" and block.get("text"):
@@ -126,3 +137,21 @@ def _readable(line: str, log: TaskLog) -> str:
         verdict = "error" if event.get("is_error") else "done"
         return f"Result ({verdict}): {str(event.get('result', '')).strip()}"
     return ""  # tool results and other chatter: kept in stream.jsonl, not in the log
+
+
+def _rate_limit_line(event: dict[str, Any], log: TaskLog) -> str:
+    info = event.get("rate_limit_info")
+    if not isinstance(info, dict):
+        return ""
+    if len(log.rate_limit_events) >= MAX_EVENTS:
+        del log.rate_limit_events[1 : MAX_EVENTS // 2]  # keep the first and the latest
+    log.rate_limit_events.append(info)
+    status = info.get("status")
+    if status == "allowed":
+        return ""  # every answer carries one
+    window = info.get("rateLimitType") or "usage"
+    if status == "allowed_warning":
+        used = info.get("utilization")
+        share = f" ({used:.0%} used)" if isinstance(used, int | float) else ""
+        return f"Usage warning: close to the {window} limit{share}"
+    return f"Usage limit: {status} ({window} window)"

@@ -2,9 +2,11 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
+from accounts.selectors import preferences_get
 from common.http import AuthenticatedRequest
 
 from .follow_ups import task_continue, task_pull_request_request
@@ -12,8 +14,9 @@ from .forms import ContinueForm, TaskForm
 from .models import CodingTask
 from .pull_requests import continue_blocker, pull_request_blocker
 from .selectors import diff_lines, task_chain, task_get_for_user, tasks_for_user
-from .services import task_cancel, task_create
+from .services import task_cancel, task_create, task_run_now_with_api_key
 from .validation import TaskInputError
+from .waiting import wait_words
 
 
 @require_http_methods(["GET", "POST"])
@@ -33,7 +36,12 @@ def task_list(request: AuthenticatedRequest) -> HttpResponse:
 
 def task_detail(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
     task = task_get_for_user(user=request.user, task_id=task_id)
-    context = {"task": task, "diff": diff_lines(diff=task.diff)}
+    context = {
+        "task": task,
+        "diff": diff_lines(diff=task.diff),
+        "wait_words": wait_words(task=task, now=timezone.now()),
+        "has_api_key": preferences_get(user=request.user).has_api_key,
+    }
     if not request.htmx:
         context |= _follow_up_context(task)
         context |= {"chain": task_chain(task=task), "continue_form": ContinueForm()}
@@ -54,6 +62,16 @@ def task_cancel_view(request: AuthenticatedRequest, task_id: int) -> HttpRespons
         messages.info(request, "Stopping the task; its container will be removed.")
     else:
         messages.warning(request, f"The task has already {task.get_status_display().lower()}.")
+    return redirect("tasks:detail", task_id=task.pk)
+
+
+@require_POST
+def task_run_now_with_api_key_view(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
+    task = task_get_for_user(user=request.user, task_id=task_id)
+    if task_run_now_with_api_key(task=task):
+        messages.success(request, "Running now with your API key.")
+    else:
+        messages.warning(request, "The task is not waiting any more, or you have no API key saved.")
     return redirect("tasks:detail", task_id=task.pk)
 
 

@@ -18,6 +18,10 @@
 #     MODIFY:<path> appends a line to <path>. PRINT_SECRET prints the token / API key in an
 #     assistant message (to test log redaction). FAIL: result is_error true, exit 1
 #     (after making the changes). REPORT_AUTH: the result text is the auth report (JSON).
+#     LIMIT_WORDING:<n>: stop as an older CLI did at a usage limit, with wording n (1-5:
+#     "Claude AI usage limit reached|<epoch>" as a short success, "5-hour limit reached ∙ resets
+#     2am", "Weekly limit reached · resets ...", "You've hit your session limit · resets ...",
+#     "You've hit your monthly spend limit"), text only: no rate_limit_event.
 set -u
 
 OUTDIR="${FAKE_CLAUDE_OUT:-/home/agent/out}"
@@ -116,6 +120,18 @@ has PRINT_SECRET && assistant "secret: $token"
 printf '%s\n' "$prompt" >AGENT_NOTES.md
 for p in $(args_of DELETE); do rm -f -- "$p"; done
 for p in $(args_of MODIFY); do echo "modified by fake-claude" >>"$p"; done
+
+# LIMIT_WORDING: older CLIs reported a usage limit only in the result text.
+for n in $(args_of LIMIT_WORDING); do
+    case "$n" in
+        1) emit_result false "Claude AI usage limit reached|$(($(date +%s) + 3600))"; exit 0 ;;
+        2) emit_result true "5-hour limit reached ∙ resets 2am" ;;
+        3) emit_result true "Weekly limit reached · resets Mon 9am" ;;
+        4) emit_result true "You've hit your session limit · resets 11pm" ;;
+        *) emit_result true "You've hit your monthly spend limit" ;;
+    esac
+    exit 1
+done
 
 if has FAIL; then
     emit_result true "fake failure requested (FAIL)"

@@ -70,6 +70,8 @@ INSTALLED_APPS = [
     "gateway",
     "tasks",
     "hosting",
+    "notifications",
+    "usage",
 ]
 
 MIDDLEWARE = [
@@ -219,6 +221,8 @@ CLAUDE_ACCESS_TOKEN = env.str("CLAUDE_ACCESS_TOKEN", default="")
 CLAUDE_REFRESH_TOKEN = env.str("CLAUDE_REFRESH_TOKEN", default="")
 CLAUDE_EXPIRES_AT = env.str("CLAUDE_EXPIRES_AT", default="")
 ANTHROPIC_DEBUG = env.bool("ANTHROPIC_DEBUG", default=False)
+# Only members of this group may use the global OAuth and ANTHROPIC_API_KEY; empty: everyone.
+CLAUDE_GLOBAL_CREDENTIALS_GROUP = env.str("CLAUDE_GLOBAL_CREDENTIALS_GROUP", default="")
 
 # The refresh endpoint is undocumented: every value is a setting (defaults as the CLI sends).
 CLAUDE_OAUTH_TOKEN_URL = env.str(
@@ -361,6 +365,48 @@ for _removed in ("AGENT_PASS_TOKEN_ENV", "AGENT_ALLOW_TOKEN_ROTATION"):
 AGENT_LOG_MAX_BYTES = env.int("AGENT_LOG_MAX_BYTES", default=256 * 1024)
 AGENT_DIFF_MAX_BYTES = env.int("AGENT_DIFF_MAX_BYTES", default=2 * 1024 * 1024)
 AGENT_PROMPT_MAX_CHARS = env.int("AGENT_PROMPT_MAX_CHARS", default=100_000)
+# Usage limits (tasks.waiting): a limited task waits for the reset and runs again by itself,
+# for at most this many seconds of waiting in all (past it, it fails and says so).
+AGENT_LIMIT_MAX_WAIT = env.int("AGENT_LIMIT_MAX_WAIT", default=24 * 3600)
+# Up to this many seconds are added to a reset time, so waiting tasks do not all start at once.
+AGENT_LIMIT_JITTER_SECONDS = env.int("AGENT_LIMIT_JITTER_SECONDS", default=120)
+
+# --- Notifications (notifications/) -------------------------------------------------------------
+# Outgoing email, as a URL: smtp://user:password@host:587 (add ?tls=True), consolemail://, ...
+# Empty: no email is sent (the email channel is off). consolemail:// prints instead (development).
+EMAIL_URL = env.str("EMAIL_URL", default="")
+# Without EMAIL_URL a mailer that drops everything (Django wants a default one).
+MAILERS: dict[str, dict[str, object]] = {
+    "default": {"BACKEND": "django.core.mail.backends.dummy.EmailBackend"}
+}
+if EMAIL_URL:
+    _EMAIL = env.email_url_config(EMAIL_URL)
+    _smtp = _EMAIL["EMAIL_BACKEND"].endswith("smtp.EmailBackend")
+    MAILERS["default"] = {
+        "BACKEND": _EMAIL["EMAIL_BACKEND"],
+        "OPTIONS": {
+            "host": _EMAIL.get("EMAIL_HOST", ""),
+            "port": _EMAIL.get("EMAIL_PORT") or 25,
+            "username": _EMAIL.get("EMAIL_HOST_USER", ""),
+            "password": _EMAIL.get("EMAIL_HOST_PASSWORD", ""),
+            "use_tls": bool(_EMAIL.get("EMAIL_USE_TLS", False)),
+            "use_ssl": bool(_EMAIL.get("EMAIL_USE_SSL", False)),
+            "timeout": 10,
+        }
+        if _smtp
+        else {},
+    }
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="claude-runner@localhost")
+# The address of this site as users reach it, for links in notifications ("" leaves them out).
+NOTIFICATIONS_SITE_URL = env.str("NOTIFICATIONS_SITE_URL", default="")
+NOTIFICATIONS_SUBJECT_PREFIX = env.str("NOTIFICATIONS_SUBJECT_PREFIX", default="[Claude Runner] ")
+# Delivery tries before giving up (shown in the admin), and the first retry's delay (doubling).
+NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=6)
+NOTIFICATIONS_RETRY_BASE_SECONDS = env.int("NOTIFICATIONS_RETRY_BASE_SECONDS", default=60)
+# Warn when OAuth tokens fail to refresh this many times in a row.
+NOTIFICATIONS_REFRESH_FAILURES = env.int("NOTIFICATIONS_REFRESH_FAILURES", default=3)
+# Warn when a refresh chain has not been refreshed for this many days.
+NOTIFICATIONS_IDLE_CHAIN_DAYS = env.int("NOTIFICATIONS_IDLE_CHAIN_DAYS", default=30)
 # Per-user limits, checked when a task is submitted (an admin can set other numbers for one
 # user under User preferences): tasks running at once, and tasks waiting for a worker.
 AGENT_MAX_RUNNING_TASKS_PER_USER = env.int("AGENT_MAX_RUNNING_TASKS_PER_USER", default=2)

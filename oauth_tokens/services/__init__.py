@@ -5,12 +5,20 @@
 - refresh: refreshing one credential with single flight (and the refresh settings);
 - refresh_many: many at once (on one event loop: refresh_batch, refresh_batch_db), and how a
   run is shown (progress bar, JSON);
-- auth_method: how a task authenticates.
+- auth_method: how a task authenticates (and who may use the global credentials);
+- audit: the audit trail, a credential's usage-limit state, a credential the API rejected.
 
 Import from here (`from oauth_tokens.services import X`); the modules are the layout, this is
 the interface.
 """
 
+from .audit import (
+    credential_audit_record,
+    credential_kind_used,
+    credential_limit_record,
+    credential_limited_until,
+    credential_rejected,
+)
 from .auth_method import (
     INVALID_TOKENS_ENV,
     INVALID_TOKENS_USER,
@@ -21,6 +29,7 @@ from .auth_method import (
     AuthSource,
     AuthUnavailable,
     auth_method_resolve,
+    global_credentials_allowed,
 )
 from .environment import EnvironmentTokensError, environment_credential_get
 from .refresh import (
@@ -74,14 +83,20 @@ __all__ = [
     "RefreshProgress",
     "auth_method_resolve",
     "claim_ttl",
+    "credential_audit_record",
     "credential_ensure_fresh",
     "credential_expired",
+    "credential_kind_used",
+    "credential_limit_record",
+    "credential_limited_until",
     "credential_mark_invalid",
     "credential_needs_refresh",
+    "credential_rejected",
     "credential_remove",
     "credential_store",
     "credentials_refresh_many",
     "environment_credential_get",
+    "global_credentials_allowed",
     "grant_expiry",
     "refresh_buffer",
     "refresh_config",

@@ -64,13 +64,25 @@ class _OAuthChoice:
     error: str = ""  # set when the choice is already known to be unusable
 
 
-def _oauth_choice(user: User, use_oauth: bool) -> _OAuthChoice | None:
+def global_credentials_allowed(*, user: User) -> bool:
+    """May this user's tasks use the server's global OAuth and API key?
+
+    CLAUDE_GLOBAL_CREDENTIALS_GROUP empty: everyone. Otherwise only members of that group (the
+    global OAuth is one person's subscription, shared by everyone allowed to use it).
+    """
+    group = settings.CLAUDE_GLOBAL_CREDENTIALS_GROUP
+    if not group:
+        return True
+    return user.groups.filter(name=group).exists()
+
+
+def _oauth_choice(user: User, use_oauth: bool, shared: bool) -> _OAuthChoice | None:
     """Which OAuth credential the priority order picks, if any."""
     if use_oauth:
         credential = OAuthCredential.objects.filter(owner=user).first()
         if credential is not None:
             return _OAuthChoice(AuthSource.USER, credential)
-    if settings.CLAUDE_USE_OAUTH:
+    if settings.CLAUDE_USE_OAUTH and shared:
         try:
             credential = environment_credential_get()
         except EnvironmentTokensError as exc:
@@ -102,23 +114,27 @@ def auth_method_resolve(
     user_api_key: str,
     refresh: bool = True,
     buffer_seconds: int | None = None,
+    api_key_only: bool = False,
 ) -> AuthResolution:
     """Decide how the user's next task authenticates: the one rule, for tasks and pages alike.
 
     Priority: the user's OAuth (toggle on and tokens saved) > the global OAuth
-    (CLAUDE_USE_OAUTH=true) > an API key (the user's, else ANTHROPIC_API_KEY). When the chosen
-    OAuth cannot be made valid and an API key exists, fall back to it and say so.
+    (CLAUDE_USE_OAUTH=true) > an API key (the user's, else ANTHROPIC_API_KEY). The two global
+    ones only for users CLAUDE_GLOBAL_CREDENTIALS_GROUP allows (global_credentials_allowed).
+    When the chosen OAuth cannot be made valid and an API key exists, fall back to it and say so.
     With refresh=False nothing is refreshed or written: a preview for the settings page.
     buffer_seconds: how long the token must stay valid (a task passes its own time limit).
     use_oauth, user_api_key: the user's preferences (the toggle, and their saved API key or ""),
     passed in by the caller (accounts.selectors.auth_method_for_user) so this app never reads
     accounts.
+    api_key_only: skip OAuth (the user chose their API key over waiting for a usage limit).
     Raises AuthUnavailable when nothing can be used.
     """
     # A preview (the settings page) logs quietly; a real choice before a task is worth a line.
     info = logger.info if refresh else logger.debug
     warn = logger.warning if refresh else logger.debug
-    choice = _oauth_choice(user, use_oauth)
+    shared = global_credentials_allowed(user=user)
+    choice = None if api_key_only else _oauth_choice(user, use_oauth, shared)
     oauth_error = ""
     if choice is not None:
         oauth_error = choice.error
@@ -134,7 +150,7 @@ def auth_method_resolve(
                     " (refreshed)" if resolution.refreshed else "",
                 )
                 return resolution
-    api_key, key_source = _api_key(user_api_key)
+    api_key, key_source = _api_key(user_api_key, shared)
     if api_key:
         if oauth_error:
             warn(
@@ -169,10 +185,10 @@ def auth_method_resolve(
     )
 
 
-def _api_key(user_key: str) -> tuple[str, str]:
+def _api_key(user_key: str, shared: bool) -> tuple[str, str]:
     if user_key:
         return user_key, AuthSource.USER
-    return settings.ANTHROPIC_API_KEY, AuthSource.ENVIRONMENT
+    return (settings.ANTHROPIC_API_KEY if shared else ""), AuthSource.ENVIRONMENT
 
 
 def _oauth_resolve(

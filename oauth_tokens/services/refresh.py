@@ -25,9 +25,11 @@ from oauth_tokens.formats import (
     ParsedCredential,
     credentials_file_dumps,
 )
-from oauth_tokens.models import CredentialKind, CredentialStatus, OAuthCredential
+from oauth_tokens.models import AuditAction, CredentialKind, CredentialStatus, OAuthCredential
 from oauth_tokens.selectors import credential_status_compute
 from oauth_tokens.token_client import RefreshConfig, RefreshError, TokenGrant, token_refresh_request
+
+from .audit import credential_audit_of, credential_audit_record, refresh_failure_announce
 
 logger = logging.getLogger("oauth_tokens.services")
 
@@ -292,6 +294,11 @@ def _refresh_and_save(credential: OAuthCredential, claim: str) -> FreshnessResul
     for name, value in values.items():
         setattr(credential, name, value)
     credential.refresh_count += 1
+    credential_audit_record(
+        action=AuditAction.REFRESHED,
+        outcome=f"{grant.attempts} attempt(s)",
+        **credential_audit_of(credential),  # type: ignore[arg-type]
+    )
     logger.info(
         "Refreshed OAuth credential %s (%s) after %s attempt(s); %s",
         credential_id,
@@ -350,6 +357,7 @@ def _refresh_failure_save(credential_id: int, claim: str, exc: RefreshError) -> 
         credential = OAuthCredential.objects.get(pk=credential_id)
     if not saved:  # replaced meanwhile: the failure was the old chain's, not these tokens'
         return FreshnessResult(ok=True, snapshot=_snapshot(credential))
+    refresh_failure_announce(credential=credential, reason=message, permanent=exc.permanent)
     logger.warning(
         "OAuth refresh of credential %s (%s) failed (%s, %s attempt(s), permanent=%s): %s",
         credential_id,

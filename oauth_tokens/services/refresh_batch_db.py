@@ -17,6 +17,7 @@ from django.utils import timezone
 from oauth_tokens.models import CredentialKind, CredentialStatus, OAuthCredential
 from oauth_tokens.token_client import RefreshConfig, RefreshError, TokenGrant, redact
 
+from .audit import batch_audit_record
 from .refresh import claim_ttl, refresh_failure_values, refresh_grant_values
 from .refresh_outcome import CredentialRefreshOutcome, RefreshOutcomeKind
 
@@ -164,7 +165,13 @@ def answers_save(answers: list[Answer]) -> tuple[list[CredentialRefreshOutcome],
     with transaction.atomic():
         saved = _grants_save(grants)
         outcomes = [_answer_outcome(answer, saved) for answer in answers]
-    return outcomes, time.monotonic()
+    committed = time.monotonic()
+    # After the commit: the audit trail (one INSERT for the batch) and the failure signals.
+    batch_audit_record(
+        outcomes=outcomes,
+        failed_ids=[a.item.target.credential_id for a in answers if a.error is not None],
+    )
+    return outcomes, committed
 
 
 def _answer_outcome(answer: Answer, grants_saved: set[int]) -> CredentialRefreshOutcome:

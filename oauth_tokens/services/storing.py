@@ -12,10 +12,18 @@ from common.humanize import seconds_left_words
 from oauth_tokens.formats import (
     ParsedCredential,
 )
-from oauth_tokens.models import CredentialSource, CredentialStatus, OAuthCredential
+from oauth_tokens.models import (
+    AuditAction,
+    CredentialKindUsed,
+    CredentialSource,
+    CredentialStatus,
+    OAuthCredential,
+)
 from oauth_tokens.token_client import (
     redact,
 )
+
+from .audit import credential_audit_of, credential_audit_record
 
 logger = logging.getLogger("oauth_tokens.services")
 
@@ -29,6 +37,7 @@ def token_fields(parsed: ParsedCredential) -> dict[str, Any]:
         "scopes": list(parsed.scopes),
         "subscription_type": parsed.subscription_type,
         "rate_limit_tier": parsed.rate_limit_tier,
+        "saved_at": timezone.now(),
         # New tokens start with a clean bill of health.
         "status": CredentialStatus.VALID,
         "last_refresh_error": "",
@@ -46,6 +55,12 @@ def credential_store(
     credential, _ = OAuthCredential.objects.update_or_create(
         owner=owner, defaults={"source": source, **token_fields(parsed)}
     )
+    credential_audit_record(
+        action=AuditAction.STORED,
+        outcome=parsed.kind.value,
+        detail=f"source {source}",
+        **credential_audit_of(credential),  # type: ignore[arg-type]
+    )
     logger.info(
         "Stored %s OAuth credential for user %s (source %s, %s)",
         parsed.kind.value,
@@ -57,15 +72,29 @@ def credential_store(
 
 
 def credential_remove(*, owner: User) -> bool:
+    existing = OAuthCredential.objects.filter(owner=owner).first()
     deleted, _ = OAuthCredential.objects.filter(owner=owner).delete()
-    if deleted:
+    if deleted and existing is not None:
+        credential_audit_record(
+            action=AuditAction.REMOVED,
+            credential_kind=CredentialKindUsed.USER_OAUTH,
+            user=owner,
+            credential_id=existing.pk,
+        )
         logger.info("Removed the OAuth credential of user %s", owner.pk)
     return bool(deleted)
 
 
 def credential_mark_invalid(*, credential_ids: list[int], reason: str) -> int:
-    return OAuthCredential.objects.filter(pk__in=credential_ids).update(
+    marked = OAuthCredential.objects.filter(pk__in=credential_ids).update(
         status=CredentialStatus.INVALID,
         last_refresh_error=redact(reason),
         updated_at=timezone.now(),
     )
+    for credential in OAuthCredential.objects.filter(pk__in=credential_ids):
+        credential_audit_record(
+            action=AuditAction.MARKED_INVALID,
+            detail=reason,
+            **credential_audit_of(credential),  # type: ignore[arg-type]
+        )
+    return marked

@@ -22,11 +22,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name='codingtask',
-            name='gateway_credential_id',
-            field=models.IntegerField(blank=True, null=True),
-        ),
-        migrations.AddField(
-            model_name='codingtask',
             name='gateway_dir',
             field=models.CharField(blank=True, default='', max_length=512),
         ),

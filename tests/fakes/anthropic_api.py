@@ -28,6 +28,14 @@ answer these error statuses, e.g. 429 or 529), ``response_headers`` (added to ev
 ``release_last_event`` before its last event; ``held_timed_out`` says if it had to give up),
 ``final_text`` and ``text_deltas`` (the final answer's text, sent in that many deltas),
 ``event_delay_seconds`` (a pause between stream events, like a model producing tokens).
+
+Usage limits and dead credentials, as the real API answers them
+(docs/claude-cli-contract.md#usage-limits-and-auth-failures): ``limit_rejected(reset)`` (429
+with the ``anthropic-ratelimit-unified-*`` headers of a rejected five-hour window),
+``limit_warning(utilization)`` (answers as usual, with ``allowed_warning`` headers),
+``auth_expired()`` (401 "OAuth token has expired"), ``auth_revoked()`` (403 "OAuth token has
+been revoked"), ``answer_normally()`` (back to plain answers). ``error_answer`` holds the
+(status, type, message) every /v1/messages call gets while set.
 """
 
 from __future__ import annotations
@@ -116,6 +124,58 @@ class FakeAnthropicAPI(LoopbackServer[RecordedRequest]):
         self.final_text = FINAL_TEXT
         self.text_deltas = 1
         self.event_delay_seconds = 0.0  # pause before each event after the first (pacing)
+        self.error_answer: tuple[int, str, str] | None = None
+
+    # -- usage limits and dead credentials ------------------------------------------
+    def limit_rejected(self, reset_epoch: int, window: str = "5h") -> None:
+        claim = {"5h": "five_hour", "7d": "seven_day"}[window]
+        self.response_headers = {
+            "anthropic-ratelimit-unified-status": "rejected",
+            "anthropic-ratelimit-unified-reset": str(reset_epoch),
+            "anthropic-ratelimit-unified-representative-claim": claim,
+            f"anthropic-ratelimit-unified-{window}-status": "rejected",
+            f"anthropic-ratelimit-unified-{window}-reset": str(reset_epoch),
+            f"anthropic-ratelimit-unified-{window}-utilization": "1.0",
+            "anthropic-ratelimit-unified-overage-status": "rejected",
+        }
+        self.error_answer = (
+            429,
+            "rate_limit_error",
+            "This request would exceed your account's rate limit. Please try again later.",
+        )
+
+    def limit_warning(self, utilization: float, reset_epoch: int, window: str = "7d") -> None:
+        claim = {"5h": "five_hour", "7d": "seven_day"}[window]
+        self.error_answer = None
+        self.response_headers = {
+            "anthropic-ratelimit-unified-status": "allowed_warning",
+            "anthropic-ratelimit-unified-reset": str(reset_epoch),
+            "anthropic-ratelimit-unified-representative-claim": claim,
+            f"anthropic-ratelimit-unified-{window}-status": "allowed_warning",
+            f"anthropic-ratelimit-unified-{window}-reset": str(reset_epoch),
+            f"anthropic-ratelimit-unified-{window}-utilization": str(utilization),
+            f"anthropic-ratelimit-unified-{window}-surpassed-threshold": "0.9",
+        }
+
+    def auth_expired(self) -> None:
+        self.response_headers = {}
+        self.error_answer = (
+            401,
+            "authentication_error",
+            "OAuth token has expired. Please obtain a new token or refresh your existing token.",
+        )
+
+    def auth_revoked(self) -> None:
+        self.response_headers = {}
+        self.error_answer = (
+            403,
+            "permission_error",
+            "OAuth token has been revoked. Please obtain a new token.",
+        )
+
+    def answer_normally(self) -> None:
+        self.response_headers = {}
+        self.error_answer = None
 
     def messages_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == "POST" and r.path == "/v1/messages"]
@@ -317,6 +377,10 @@ class _Handler(BaseHTTPRequestHandler):
                 )
                 return
             body = req.body if isinstance(req.body, dict) else {}
+            if req.path == "/v1/messages" and self.owner.error_answer is not None:
+                status, kind, text = self.owner.error_answer
+                self._json(req, status, {"type": "error", "error": {"type": kind, "message": text}})
+                return
             if req.path == "/v1/messages" and self.owner.next_statuses:
                 status = self.owner.next_statuses.popleft()
                 self._json(

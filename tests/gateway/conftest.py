@@ -35,6 +35,9 @@ class StaticProvider:
         self.fresh = fresh
         self.refresh_calls: list[str] = []
 
+    def cached(self) -> str | None:
+        return self.secret
+
     def current(self) -> str:
         return self.secret
 

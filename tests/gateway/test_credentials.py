@@ -80,6 +80,27 @@ def test_a_token_near_expiry_is_refreshed_before_forwarding(
     assert fake_api.requests[0].bearer_token == (token_server.last_grant or {})["access_token"]
 
 
+def test_a_token_held_in_memory_is_refreshed_once_it_comes_near_expiry(
+    oauth_settings,
+    settings,
+    make_credential,
+    token_server: FakeTokenServer,
+    start_gateway,
+    fake_api: FakeAnthropicAPI,
+) -> None:
+    credential = make_credential(expires_in=3600)
+    gateway, placeholder, _ = start_gateway(provider=oauth_provider(credential_id=credential.pk))
+    fake_api.valid_credentials = None
+    assert _post(gateway, placeholder) == 200
+    assert _post(gateway, placeholder) == 200  # from memory: no refresh, no new token
+    assert token_server.refresh_count == 0
+    settings.CLAUDE_OAUTH_REFRESH_BUFFER = 7200  # the held token is now within the buffer
+    assert _post(gateway, placeholder) == 200
+    assert token_server.refresh_count == 1
+    new_token = (token_server.last_grant or {})["access_token"]
+    assert [r.bearer_token for r in fake_api.requests] == [ORIGINAL, ORIGINAL, new_token]
+
+
 def test_a_401_with_a_dead_refresh_token_is_passed_on(
     oauth_settings,
     make_credential,
@@ -123,6 +144,6 @@ def test_a_removed_credential_is_a_503_with_a_reason(
 
 def test_api_key_provider() -> None:
     provider = api_key_provider(api_key="sk-ant-api03-x")
-    assert provider.current() == "sk-ant-api03-x"
+    assert provider.cached() == provider.current() == "sk-ant-api03-x"
     assert provider.refresh_after_401("sk-ant-api03-x") is None
     assert "sk-ant" not in repr(provider)

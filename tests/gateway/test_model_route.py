@@ -5,10 +5,13 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import threading
 import time
 
 import pytest
 
+from gateway.egress import EgressPolicy
+from gateway.runtime import TaskGateway, UpstreamAuth, placeholder_new
 from tests.fakes.anthropic_api import FakeAnthropicAPI
 from tests.gateway.conftest import (
     CLI_BETAS,
@@ -264,3 +267,45 @@ def test_socket_mode_lets_any_uid_connect(start_gateway) -> None:
     s = socket.socket(socket.AF_UNIX)
     s.connect(str(gateway.socket_path))
     s.close()
+
+
+def test_an_answer_the_api_cuts_off_reaches_the_client_broken_not_short(socket_dir) -> None:
+    """The head and the bytes that came are relayed, then the connection ends without the last
+    chunk, so the client cannot take a cut answer for a complete one."""
+    cut = socket.create_server(("127.0.0.1", 0))
+    event = b"event: message_start\ndata: {}\n\n"
+
+    def serve() -> None:
+        conn, _ = cut.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                b"transfer-encoding: chunked\r\n\r\n" + b"%x\r\n%b\r\n" % (len(event), event)
+            )
+
+    threading.Thread(target=serve, daemon=True).start()
+    lines: list[str] = []
+    placeholder = placeholder_new()
+    gateway = TaskGateway(
+        socket_path=socket_dir / "gateway.sock",
+        auth=UpstreamAuth("oauth"),
+        provider=StaticProvider(REAL_OAUTH),
+        placeholder=placeholder,
+        on_log=lines.append,
+        api_url=f"http://127.0.0.1:{cut.getsockname()[1]}",
+        egress=EgressPolicy(rules=()),
+    )
+    gateway.start()
+    try:
+        conn = UnixHTTPConnection(gateway.socket_path)
+        conn.request("POST", "/v1/messages", body=BODY, headers={"x-api-key": placeholder})
+        response = conn.getresponse()
+        assert response.status == 200
+        with pytest.raises(http.client.IncompleteRead) as cut_off:
+            response.read()
+        assert cut_off.value.partial == event
+        assert lines == ["model response cut off by the API (ClientPayloadError)"]
+    finally:
+        gateway.stop()
+        cut.close()

@@ -11,5 +11,6 @@ def test_an_auth_rejection_from_the_api_says_what_to_do():
         {"type": "result", "is_error": True, "api_error_status": 401, "result": "401"},
     )
     assert status == TaskStatus.FAILED
-    assert "rejected the credentials (HTTP 401)" in message
-    assert "Code agent settings page" in message
+    assert "rejected the credentials (HTTP 401" in message
+    assert "Sign in again" in message
+    assert "Code agent settings page (/accounts/settings/code-agent/)" in message

@@ -20,6 +20,7 @@ from oauth_tokens.services import (
     refresh_summary_json,
     refresh_target_words,
 )
+from oauth_tokens.signals import refresh_run_finished
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # at least one credential failed to refresh
@@ -114,6 +115,9 @@ class Command(BaseCommand):
             self._dry_run(targets, mode=mode, window=window)
             return
         summary = self._run(targets, force=force, window=window, concurrency=concurrency)
+        # The same periodic run serves the listeners' periodic checks (notifications, waiting
+        # tasks); a failing listener never changes this command's outcome.
+        refresh_run_finished.send_robust(sender=self.__class__)
         code = (
             EXIT_INTERRUPTED if summary.interrupted else EXIT_FAILED if summary.failed else EXIT_OK
         )

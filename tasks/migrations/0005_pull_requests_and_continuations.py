@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tasks', '0003_task_recovery_and_engine_wait'),
+        ('tasks', '0004_task_limits_and_waiting'),
     ]
 
     operations = [

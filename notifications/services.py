@@ -1,0 +1,209 @@
+"""Sending notifications: record each event once per recipient and channel (insert-or-skip on
+a unique key), send each delivery once (claimed by one conditional UPDATE), retry failures with
+backoff in the background, give up after NOTIFICATIONS_MAX_ATTEMPTS and show it in the admin.
+"""
+
+import logging
+from datetime import datetime, timedelta
+from functools import partial
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from common.errors import InputError
+from common.logging import secrets_redact
+
+from .egress import webhook_url_check
+from .events import Event
+from .messages import message_scrub
+from .models import Channel, Delivery, DeliveryStatus, EventKind, NotificationSettings
+
+logger = logging.getLogger("notifications")
+
+CLAIM_SECONDS = 120  # longer than one send may take (timeouts below)
+WEBHOOK_TIMEOUT = 10
+
+
+def settings_get(*, user: User) -> NotificationSettings:
+    found, _ = NotificationSettings.objects.get_or_create(
+        user=user, defaults={"events": list(EventKind.values)}
+    )
+    return found
+
+
+def email_available() -> bool:
+    """Email is set up on this server (EMAIL_URL, or a test's own mailer)."""
+    backend = str((settings.MAILERS.get("default") or {}).get("BACKEND", ""))
+    return bool(backend) and not backend.endswith("dummy.EmailBackend")
+
+
+def channels_for(*, user: User, kind: str) -> list[str]:
+    """The channels this user hears about this kind of event on."""
+    chosen = settings_get(user=user)
+    if kind not in (chosen.events or []):
+        return []
+    channels: list[str] = []
+    if chosen.email_enabled and user.email and email_available():
+        channels.append(Channel.EMAIL)
+    if chosen.webhook_url:
+        channels.append(Channel.WEBHOOK)
+    return channels
+
+
+def notify(*, event: Event) -> list[int]:
+    """Record the event's deliveries (once per recipient and channel, whoever calls, however
+    often) and queue the new ones for sending. Returns the new deliveries' ids."""
+    created = []
+    for user in event.recipients:
+        message = message_scrub(event.message, user=user)
+        for channel in channels_for(user=user, kind=event.kind):
+            key = f"{event.key}:{user.pk}:{channel}"[:255]
+            try:
+                with transaction.atomic():
+                    delivery = Delivery.objects.create(
+                        key=key,
+                        recipient=user,
+                        event=event.kind,
+                        channel=channel,
+                        subject=message.subject,
+                        text=message.text,
+                        fields=message.fields,
+                        next_attempt_at=timezone.now(),
+                    )
+            except IntegrityError:
+                continue  # already recorded: by a retry, or by another worker
+            created.append(delivery.pk)
+    for delivery_id in created:
+        transaction.on_commit(partial(_enqueue, delivery_id, None))
+    return created
+
+
+def _enqueue(delivery_id: int, run_after: datetime | None) -> None:
+    from .background import send_notification
+
+    if run_after is not None:
+        if not send_notification.get_backend().supports_defer:
+            return  # the periodic run sends it when it is due
+        send_notification.using(run_after=run_after).enqueue(delivery_id)
+        return
+    send_notification.enqueue(delivery_id)
+
+
+def _backoff(attempts: int) -> timedelta:
+    base = settings.NOTIFICATIONS_RETRY_BASE_SECONDS
+    return timedelta(seconds=min(base * 2 ** max(0, attempts - 1), 6 * 3600))
+
+
+def delivery_send(*, delivery_id: int, now: datetime | None = None) -> str:
+    """Send one delivery if it is pending and due and nobody else is sending it. Returns its
+    status afterwards."""
+    now = now or timezone.now()
+    claimed = (
+        Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
+        .update(claimed_until=now + timedelta(seconds=CLAIM_SECONDS), attempts=F("attempts") + 1)
+    )
+    delivery = Delivery.objects.select_related("recipient").filter(pk=delivery_id).first()
+    if delivery is None:
+        return ""
+    if not claimed:
+        return delivery.status
+    try:
+        _send(delivery)
+    except Exception as exc:
+        error = secrets_redact(f"{type(exc).__name__}: {exc}")[:1000]
+        give_up = delivery.attempts >= settings.NOTIFICATIONS_MAX_ATTEMPTS or isinstance(
+            exc, InputError
+        )
+        retry_at = None if give_up else now + _backoff(delivery.attempts)
+        Delivery.objects.filter(pk=delivery_id).update(
+            status=DeliveryStatus.FAILED if give_up else DeliveryStatus.PENDING,
+            last_error=error,
+            next_attempt_at=retry_at,
+            claimed_until=None,
+        )
+        logger.warning(
+            "Notification %s (%s by %s) attempt %s failed%s: %s",
+            delivery_id,
+            delivery.event,
+            delivery.channel,
+            delivery.attempts,
+            "; giving up" if give_up else "",
+            error,
+        )
+        if retry_at is not None:
+            _enqueue(delivery_id, retry_at)
+        return DeliveryStatus.FAILED if give_up else DeliveryStatus.PENDING
+    Delivery.objects.filter(pk=delivery_id).update(
+        status=DeliveryStatus.SENT, sent_at=timezone.now(), claimed_until=None, last_error=""
+    )
+    return DeliveryStatus.SENT
+
+
+def _send(delivery: Delivery) -> None:
+    user = delivery.recipient
+    if delivery.channel == Channel.EMAIL:
+        if not user.email:
+            raise InputError("The user has no email address.")
+        send_mail(
+            subject=f"{settings.NOTIFICATIONS_SUBJECT_PREFIX}{delivery.subject}",
+            message=delivery.text,
+            from_email=None,
+            recipient_list=[user.email],
+        )
+        return
+    chosen = settings_get(user=user)
+    if not chosen.webhook_url:
+        raise InputError("The webhook was removed.")
+    url, _addresses = webhook_url_check(url=chosen.webhook_url)  # again: DNS may have changed
+    import requests
+
+    payload = {"text": f"*{delivery.subject}*\n{delivery.text}", **delivery.fields}
+    answer = requests.post(url, json=payload, timeout=WEBHOOK_TIMEOUT, allow_redirects=False)
+    if answer.status_code >= 300:
+        raise RuntimeError(f"the webhook answered HTTP {answer.status_code}")
+
+
+def deliveries_due_send(*, now: datetime | None = None, limit: int = 200) -> int:
+    """Send what is due (first tries the queue missed, and retries). Returns how many went."""
+    now = now or timezone.now()
+    due = (
+        Delivery.objects.filter(status=DeliveryStatus.PENDING)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    return sum(delivery_send(delivery_id=pk, now=now) == DeliveryStatus.SENT for pk in list(due))
+
+
+def notification_settings_save(
+    *, user: User, events: list[str], email_enabled: bool, webhook_url: str | None
+) -> NotificationSettings:
+    """Save a user's choices. webhook_url: None keeps the saved one, "" removes it. Raises
+    InputError (field "webhook_url") when the URL may not be used; nothing is saved then."""
+    chosen = settings_get(user=user)
+    values: dict[str, object] = {
+        "events": [e for e in EventKind.values if e in events],
+        "email_enabled": email_enabled,
+    }
+    if webhook_url is not None:
+        if webhook_url.strip():
+            try:
+                url, _ = webhook_url_check(url=webhook_url)
+            except InputError as exc:
+                raise InputError(exc.message, field="webhook_url") from None
+            from urllib.parse import urlsplit
+
+            values.update(webhook_url=url, webhook_host=urlsplit(url).hostname or "")
+        else:
+            values.update(webhook_url="", webhook_host="")
+    for name, value in values.items():
+        setattr(chosen, name, value)
+    chosen.save()
+    return chosen

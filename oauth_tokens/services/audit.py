@@ -1,0 +1,249 @@
+"""The audit trail of credentials (every use, refresh and change; never a secret), a credential's
+usage-limit state, and marking a credential dead after the API rejected it.
+"""
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db.models import Q
+from django.utils import timezone
+
+from common.logging import secrets_redact
+from oauth_tokens.models import (
+    AuditAction,
+    CredentialAuditEvent,
+    CredentialKindUsed,
+    CredentialStatus,
+    OAuthCredential,
+)
+from oauth_tokens.signals import credential_failed, credential_refresh_failed
+
+logger = logging.getLogger("oauth_tokens.services")
+
+_DETAIL_MAX = 1000
+# How long a limit with an unreadable reset time is assumed to last.
+UNKNOWN_RESET_GUESS = timedelta(hours=1)
+
+
+def credential_kind_used(*, method: str, source: str) -> str:
+    """The audit log's words for an AuthResolution's method and source."""
+    user = source == "user"
+    if method == "oauth":
+        return CredentialKindUsed.USER_OAUTH if user else CredentialKindUsed.GLOBAL_OAUTH
+    return CredentialKindUsed.USER_API_KEY if user else CredentialKindUsed.SERVER_API_KEY
+
+
+def credential_audit_record(
+    *,
+    action: str,
+    credential_kind: str,
+    user: User | None = None,
+    user_id: int | None = None,
+    credential_id: int | None = None,
+    task_id: int | None = None,
+    outcome: str = "",
+    detail: str = "",
+) -> None:
+    """Append one audit event. Never raises: the trail must not break what it records."""
+    try:
+        if user is None and user_id is not None:
+            user = User.objects.filter(pk=user_id).first()
+        CredentialAuditEvent.objects.create(
+            user=user,
+            username=user.get_username() if user is not None else "",
+            credential_kind=credential_kind,
+            credential_id=credential_id,
+            action=action,
+            task_id=task_id,
+            outcome=outcome[:64],
+            detail=secrets_redact(detail)[:_DETAIL_MAX],
+        )
+    except Exception:
+        logger.exception("Could not write a credential audit event (%s)", action)
+
+
+def _kind_of(credential: OAuthCredential) -> str:
+    return CredentialKindUsed.USER_OAUTH if credential.owner_id else CredentialKindUsed.GLOBAL_OAUTH
+
+
+def credential_audit_of(credential: OAuthCredential) -> dict[str, object]:
+    """The audit fields that name a stored OAuth credential."""
+    return {
+        "credential_kind": _kind_of(credential),
+        "user_id": credential.owner_id,
+        "credential_id": credential.pk,
+    }
+
+
+# --- usage limits ---------------------------------------------------------------------------------
+
+
+def credential_limit_record(
+    *,
+    credential_id: int,
+    status: str,
+    resets_at: datetime | None,
+    window: str,
+    utilization: float | None,
+    task_id: int | None = None,
+) -> None:
+    """What a task learned about the subscription's limit: `rejected` (limited until
+    resets_at), `allowed_warning` (close to it) or `allowed` (clears an earlier state)."""
+    now = timezone.now()
+    values: dict[str, object] = {"limit_seen_at": now}
+    if status == "rejected":
+        values.update(
+            limit_status="rejected",
+            limited_until=resets_at,
+            limit_window=window,
+            limit_utilization=utilization,
+        )
+    elif status == "allowed_warning":
+        values.update(
+            limit_status="allowed_warning",
+            limited_until=None,
+            limit_window=window,
+            limit_utilization=utilization,
+        )
+    else:
+        values.update(limit_status="", limited_until=None, limit_window="", limit_utilization=None)
+    credential = OAuthCredential.objects.filter(pk=credential_id).first()
+    if credential is None:
+        return
+    OAuthCredential.objects.filter(pk=credential_id).update(**values)
+    if status == "rejected":
+        credential_audit_record(
+            action=AuditAction.LIMITED,
+            task_id=task_id,
+            outcome=window or "limited",
+            detail=f"limited until {resets_at:%Y-%m-%d %H:%M} UTC" if resets_at else "",
+            **credential_audit_of(credential),  # type: ignore[arg-type]
+        )
+
+
+def credential_limited_until(*, credential_id: int, now: datetime) -> datetime | None:
+    """When a credential known to be limited may be used again (None: not known limited).
+
+    A rejection whose reset time was unknown counts for an hour after it was seen."""
+    row = (
+        OAuthCredential.objects.filter(pk=credential_id, limit_status="rejected")
+        .filter(Q(limited_until__gt=now) | Q(limited_until__isnull=True))
+        .values("limited_until", "limit_seen_at")
+        .first()
+    )
+    if row is None:
+        return None
+    if row["limited_until"] is not None:
+        return row["limited_until"]
+    seen = row["limit_seen_at"]
+    if seen is None:
+        return None
+    guess = seen + UNKNOWN_RESET_GUESS
+    return guess if guess > now else None
+
+
+# --- rejected by the API --------------------------------------------------------------------------
+
+
+def credential_rejected(
+    *, credential_id: int, http_status: int | None, reason: str, task_id: int | None = None
+) -> bool:
+    """The API refused this credential (401/403 after any refresh the gateway could make).
+
+    The credential is marked dead (invalid) with the reason and `credential_failed` is sent,
+    once per transition. Returns True if this call marked it.
+    """
+    credential = OAuthCredential.objects.filter(pk=credential_id).first()
+    if credential is None:
+        return False
+    words = f"the Claude API refused the token (HTTP {http_status or '?'}: {reason})"
+    words = secrets_redact(words)
+    now = timezone.now()
+    marked = (
+        OAuthCredential.objects.filter(pk=credential_id)
+        .exclude(status=CredentialStatus.INVALID)
+        .update(status=CredentialStatus.INVALID, last_refresh_error=words, updated_at=now)
+    )
+    credential_audit_record(
+        action=AuditAction.REJECTED,
+        task_id=task_id,
+        outcome=f"http_{http_status}" if http_status else "rejected",
+        detail=words,
+        **credential_audit_of(credential),  # type: ignore[arg-type]
+    )
+    if marked:
+        logger.warning("OAuth credential %s marked invalid: %s", credential_id, words)
+        credential_failed.send_robust(
+            sender=OAuthCredential,
+            credential_id=credential_id,
+            owner_id=credential.owner_id,
+            reason=words,
+            event_id=f"{credential_id}:{now.timestamp():.0f}",
+        )
+    return bool(marked)
+
+
+def refresh_failure_announce(*, credential: OAuthCredential, reason: str, permanent: bool) -> None:
+    """After a failed refresh: the audit line, and the signals (dead, or failing again)."""
+    credential_audit_record(
+        action=AuditAction.REFRESH_FAILED,
+        outcome="permanent" if permanent else "transient",
+        detail=reason,
+        **credential_audit_of(credential),  # type: ignore[arg-type]
+    )
+    credential_refresh_failed.send_robust(
+        sender=OAuthCredential,
+        credential_id=credential.pk,
+        owner_id=credential.owner_id,
+        reason=reason,
+        consecutive_failures=credential.consecutive_failures,
+    )
+    if permanent:
+        credential_failed.send_robust(
+            sender=OAuthCredential,
+            credential_id=credential.pk,
+            owner_id=credential.owner_id,
+            reason=f"the refresh was refused: {reason}",
+            event_id=f"{credential.pk}:{timezone.now().timestamp():.0f}",
+        )
+
+
+def batch_audit_record(*, outcomes: list[Any], failed_ids: list[int]) -> None:
+    """A batch refresh's trail (refresh_tokens, the admin action): one INSERT for the refreshed
+    ones; each failure (rare) announced like a single refresh's. Never raises."""
+    try:
+        refreshed = [o.credential_id for o in outcomes if o.outcome == "refreshed"]
+        failed = {o.credential_id: o for o in outcomes if o.outcome == "failed"}
+        rows = {
+            c.pk: c
+            for c in OAuthCredential.objects.filter(pk__in=[*refreshed, *failed]).select_related(
+                "owner"
+            )
+        }
+
+        def username(credential: OAuthCredential) -> str:
+            return credential.owner.get_username() if credential.owner is not None else ""
+
+        CredentialAuditEvent.objects.bulk_create(
+            [
+                CredentialAuditEvent(
+                    user=rows[pk].owner,
+                    username=username(rows[pk]),
+                    credential_kind=_kind_of(rows[pk]),
+                    credential_id=pk,
+                    action=AuditAction.REFRESHED,
+                    outcome="batch",
+                )
+                for pk in refreshed
+                if pk in rows
+            ]
+        )
+        for pk, outcome in failed.items():
+            if pk in rows and pk in failed_ids:
+                refresh_failure_announce(
+                    credential=rows[pk], reason=outcome.reason, permanent=outcome.permanent
+                )
+    except Exception:
+        logger.exception("Could not record a batch refresh in the audit log")

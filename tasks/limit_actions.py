@@ -1,0 +1,185 @@
+"""What the runner does about a usage limit or a rejected credential (tasks.limits says which):
+record it on the credential and in the audit log, wait for the reset or fall back to the user's
+API key, and announce the task's end (tasks.signals)."""
+
+import logging
+from typing import Any, NamedTuple
+
+from django.utils import timezone
+
+from accounts.selectors import auth_method_for_user, preferences_get
+from oauth_tokens.models import AuditAction
+from oauth_tokens.services import (
+    AuthMethod,
+    AuthResolution,
+    credential_audit_record,
+    credential_kind_used,
+    credential_limit_record,
+    credential_limited_until,
+    credential_rejected,
+)
+
+from .limits import LimitSource, LimitVerdict, RunLimit
+from .models import CodingTask, TaskStatus
+from .signals import TaskEvent, task_finished
+from .waiting import task_resume, wait_plan, wait_schedule
+
+logger = logging.getLogger("tasks.runner")
+
+
+class RunAuth(NamedTuple):
+    """How a run authenticated, as its outcome needs it: the method, whose credential, and the
+    stored OAuth credential (None for an API key). A taken-over run knows only this much."""
+
+    method: str
+    source: str
+    credential_id: int | None
+
+
+_EVENTS: dict[str, str] = {
+    TaskStatus.SUCCEEDED: TaskEvent.SUCCEEDED,
+    TaskStatus.FAILED: TaskEvent.FAILED,
+    TaskStatus.TIMED_OUT: TaskEvent.FAILED,
+    TaskStatus.WAITING: TaskEvent.WAITING,
+}
+
+
+def _falls_back(task: CodingTask) -> bool:
+    """The user chose "fall back to my API key" and has one."""
+    preferences = preferences_get(user=task.owner)
+    return preferences.when_limited == "api_key" and preferences.has_api_key
+
+
+def limited_before_start(
+    *, task: CodingTask, auth: AuthResolution
+) -> tuple[AuthResolution, tuple[str, str, dict[str, Any]] | None]:
+    """Before a container starts: is the chosen subscription known to be limited? Then the task
+    waits from the start (no container burnt), or runs on the user's API key if they chose so.
+    Returns the auth to use and, when waiting, the (status, message, columns) to finish with."""
+    if auth.method != AuthMethod.OAUTH or auth.oauth is None:
+        return auth, None
+    now = timezone.now()
+    until = credential_limited_until(credential_id=auth.oauth.credential_id, now=now)
+    if until is None:
+        return auth, None
+    if _falls_back(task):
+        fallback = auth_method_for_user(user=task.owner, api_key_only=True)
+        note = "Your Claude subscription is limited, so your API key is used (your choice)."
+        return AuthResolution(
+            method=fallback.method,
+            source=fallback.source,
+            reason=f"{note} {fallback.reason}",
+            fallback=True,
+            oauth_error="usage limit",
+            api_key=fallback.api_key,
+        ), None
+    credential = auth.oauth
+    from oauth_tokens.models import OAuthCredential
+
+    window = (
+        OAuthCredential.objects.filter(pk=credential.credential_id)
+        .values_list("limit_window", flat=True)
+        .first()
+    )
+    limit = RunLimit(LimitVerdict.LIMITED, LimitSource.STREAM, resets_at=until, window=window or "")
+    task.refresh_from_db(fields=["limit_waited_seconds"])
+    status, error, values = wait_plan(task=task, limit=limit, now=now)
+    values.update(limit_verdict=LimitVerdict.LIMITED.value, limit_window=limit.window)
+    logger.info("Task %s waits from the start: its subscription is limited", task.pk)
+    return auth, (status, error, values)
+
+
+def limits_after_run(
+    *,
+    task: CodingTask,
+    auth: RunAuth,
+    limit: RunLimit,
+    status: str,
+    error: str,
+    values: dict[str, Any],
+) -> tuple[str, str, dict[str, Any]]:
+    """After the container: record what the run said about the credential, and turn a limited
+    task into a waiting one (or a fallback to the user's API key, or a failure past the cap)."""
+    kind = credential_kind_used(method=auth.method, source=auth.source)
+    credential_id = auth.credential_id
+    if credential_id is not None:
+        if limit.limited:
+            credential_limit_record(
+                credential_id=credential_id,
+                status="rejected",
+                resets_at=limit.resets_at,
+                window=limit.window,
+                utilization=limit.utilization,
+                task_id=task.pk,
+            )
+        elif limit.verdict == LimitVerdict.WARNING:
+            credential_limit_record(
+                credential_id=credential_id,
+                status="allowed_warning",
+                resets_at=limit.resets_at,
+                window=limit.window,
+                utilization=limit.utilization,
+            )
+        elif status == TaskStatus.SUCCEEDED:
+            credential_limit_record(
+                credential_id=credential_id,
+                status="allowed",
+                resets_at=None,
+                window="",
+                utilization=None,
+            )
+    if limit.auth_failed:
+        if credential_id is not None:
+            credential_rejected(
+                credential_id=credential_id,
+                http_status=limit.http_status,
+                reason=limit.detail,
+                task_id=task.pk,
+            )
+        else:
+            credential_audit_record(
+                action=AuditAction.REJECTED,
+                credential_kind=kind,
+                user=task.owner,
+                task_id=task.pk,
+                outcome=f"http_{limit.http_status}" if limit.http_status else "rejected",
+                detail=limit.detail,
+            )
+    credential_audit_record(
+        action=AuditAction.USED,
+        credential_kind=kind,
+        user=task.owner,
+        credential_id=credential_id,
+        task_id=task.pk,
+        outcome="limited" if limit.limited else status,
+    )
+    if status != TaskStatus.WAITING:
+        return status, error, values
+    if auth.method == AuthMethod.OAUTH and _falls_back(task):
+        # Straight back to the queue, on the user's API key (their choice on the settings page).
+        values.update(force_api_key=True, resume_after=timezone.now())
+        return status, f"{error} Running again on your API key (your choice).", values
+    task.refresh_from_db(fields=["limit_waited_seconds"])
+    status, error, wait_values = wait_plan(task=task, limit=limit, now=timezone.now())
+    values.update(wait_values)
+    return status, error, values
+
+
+def task_settled(*, task_id: int, status: str) -> None:
+    """After the task's row says how it ended: schedule a resume, and tell listeners."""
+    task = CodingTask.objects.filter(pk=task_id).first()
+    if task is None:
+        return
+    if status == TaskStatus.WAITING and task.force_api_key:
+        from .background import run_coding_task
+
+        if task_resume(task_id=task_id, force=True):  # on the API key now: no wait
+            run_coding_task.enqueue(task_id)
+        return
+    if status == TaskStatus.WAITING and task.resume_after is not None:
+        wait_schedule(task_id=task_id, resume_after=task.resume_after)
+    event = _EVENTS.get(status)
+    if event is not None:
+        task_finished.send_robust(
+            sender=CodingTask, task_id=task_id, event=event, wait=task.limit_waits
+        )

@@ -1,0 +1,354 @@
+"""Knowing why a run stopped: a subscription usage limit, a near-limit warning, or a rejected
+credential (docs/claude-cli-contract.md#usage-limits-and-auth-failures).
+
+One parser, three sources, read in this order:
+
+1. the stream's ``rate_limit_event`` lines (structured: status, resetsAt, rateLimitType);
+2. what the gateway saw of the same answers (HTTP 429 and ``anthropic-ratelimit-unified-*``);
+3. the result text, whose wording has changed over time: every known wording is in
+   LIMIT_PATTERNS (one table, a test per row). A reset time that cannot be read still means
+   "limited".
+
+Authentication failures (401/403, ``"error": "authentication_failed"``) are their own verdict:
+never a success and never a limit.
+"""
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from common.humanize import limit_window_words
+
+
+class LimitVerdict(StrEnum):
+    NONE = "none"
+    WARNING = "warning"  # allowed, but close to a limit (allowed_warning)
+    LIMITED = "limited"  # stopped by a usage limit
+    AUTH_FAILED = "auth_failed"  # the credential was rejected (401/403)
+
+
+class LimitSource(StrEnum):
+    STREAM = "stream"
+    GATEWAY = "gateway"
+    TEXT = "text"
+    RESULT = "result"  # api_error_status of the result object
+
+
+@dataclass(frozen=True)
+class RunLimit:
+    verdict: LimitVerdict
+    source: LimitSource | None = None
+    resets_at: datetime | None = None  # None: unknown (still limited when verdict says so)
+    window: str = ""  # five_hour, seven_day, monthly, ...: the CLI's rateLimitType words
+    utilization: float | None = None  # 0..1
+    http_status: int | None = None
+    detail: str = ""  # the wording matched, or the API's reason; never a secret
+
+    @property
+    def limited(self) -> bool:
+        return self.verdict == LimitVerdict.LIMITED
+
+    @property
+    def auth_failed(self) -> bool:
+        return self.verdict == LimitVerdict.AUTH_FAILED
+
+
+NO_LIMIT = RunLimit(LimitVerdict.NONE)
+# A "successful" answer this short that starts with limit words is the limit message itself.
+_WHOLE_ANSWER_MAX = 200
+
+window_words = limit_window_words  # one home: common.humanize
+
+
+# --- the result text ----------------------------------------------------------------------------
+
+# Separators the CLI has used between "limit reached" and "resets": middle dot, bullet operator.
+_SEP = r"\s*[·∙•|-]\s*"
+_APOS = "['\u2019]"  # straight or typographic apostrophe
+
+
+@dataclass(frozen=True)
+class LimitPattern:
+    name: str
+    pattern: re.Pattern[str]
+    window: str  # the window the wording names, "" when it does not say
+
+
+# Every wording seen in the wild, most specific first. Named groups: `epoch` (seconds) or
+# `clock` (a wall-clock time, maybe with a date and a zone in brackets).
+LIMIT_PATTERNS: tuple[LimitPattern, ...] = (
+    LimitPattern(
+        "usage-limit-epoch",
+        re.compile(r"Claude AI usage limit reached\|(?P<epoch>\d{9,13})"),
+        "",
+    ),
+    LimitPattern(
+        "five-hour",
+        re.compile(rf"5-hour limit reached(?:{_SEP}resets\s+(?P<clock>[^\n]+))?", re.I),
+        "five_hour",
+    ),
+    LimitPattern(
+        "weekly",
+        re.compile(rf"Weekly limit reached(?:{_SEP}resets\s+(?P<clock>[^\n]+))?", re.I),
+        "seven_day",
+    ),
+    LimitPattern(
+        "session",
+        re.compile(rf"You{_APOS}ve hit your session limit(?:{_SEP}resets\s+(?P<clock>[^\n]+))?"),
+        "five_hour",
+    ),
+    LimitPattern(
+        "monthly-spend",
+        re.compile(rf"You{_APOS}ve hit your monthly spend limit"),
+        "monthly",
+    ),
+    LimitPattern(
+        "hit-your-limit",
+        re.compile(rf"You{_APOS}ve hit your limit(?:{_SEP}resets\s+(?P<clock>[^\n]+))?"),
+        "",
+    ),
+    LimitPattern(
+        "usage-limit-reached",
+        re.compile(r"Claude AI usage limit reached", re.I),
+        "",
+    ),
+)
+
+AUTH_FAILURE_PATTERNS: tuple[re.Pattern[str], ...] = (
+    re.compile(r"OAuth token has expired", re.I),
+    re.compile(r"OAuth token (?:has been )?revoked", re.I),
+    re.compile(r"Invalid bearer token", re.I),
+    re.compile(r"Invalid authentication credentials", re.I),
+    re.compile(r"Failed to authenticate", re.I),
+    re.compile(r"invalid x-api-key", re.I),
+)
+
+_JUST_PASSED = timedelta(hours=1)
+_MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_MONTHS = {name: number for number, name in enumerate(_MONTH_NAMES, 1)}
+_CLOCK = re.compile(
+    r"^(?:(?P<month>[A-Za-z]{3})[a-z]*\.?\s+(?P<day>\d{1,2}),?\s*(?:at\s+)?)?"
+    r"(?P<hour>\d{1,2})(?::(?P<minute>\d{2}))?\s*(?P<ampm>[ap]\.?m\.?)?"
+    r"\s*(?:\((?P<zone>[^)]{1,64})\))?",
+    re.I,
+)
+
+
+def clock_parse(text: str, *, now: datetime) -> datetime | None:
+    """ "12:06am (UTC)", "2pm (Asia/Shanghai)", "Dec 3, 5am", "14:00" as the next such moment
+    after `now` (in the named zone, else UTC, the agent container's zone). None if unreadable."""
+    found = _CLOCK.match(text.strip())
+    if found is None:
+        return None
+    hour, minute = int(found["hour"]), int(found["minute"] or 0)
+    ampm = (found["ampm"] or "").lower().replace(".", "")
+    if ampm:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if ampm == "pm" else 0)
+    if hour > 23 or minute > 59:
+        return None
+    zone: Any = UTC
+    if found["zone"]:
+        try:
+            zone = ZoneInfo(found["zone"].strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = UTC if found["zone"].strip().upper() in ("UTC", "GMT") else None
+        if zone is None:
+            return None
+    local_now = now.astimezone(zone)
+    if found["month"]:
+        month = _MONTHS.get(found["month"][:3].lower())
+        if month is None:
+            return None
+        try:
+            day = date(local_now.year, month, int(found["day"]))
+        except ValueError:
+            return None
+        moment = datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
+        if moment < local_now - timedelta(days=180):  # "Jan 2" said in late December
+            moment = moment.replace(year=moment.year + 1)
+        return moment.astimezone(UTC)
+    moment = local_now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    # A time up to an hour ago is that moment (just passed, or clocks a little apart), not
+    # tomorrow: the window has reset already.
+    if moment <= local_now - _JUST_PASSED:
+        moment += timedelta(days=1)
+    return moment.astimezone(UTC)
+
+
+def _epoch(value: Any) -> datetime | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if number > 1e11:  # milliseconds
+        number /= 1000
+    if not 1e9 <= number <= 1e10:
+        return None
+    return datetime.fromtimestamp(number, UTC)
+
+
+def limit_text_parse(text: str, *, now: datetime) -> RunLimit | None:
+    """The first LIMIT_PATTERNS row that matches the text, as a limit (None: no limit words)."""
+    for row in LIMIT_PATTERNS:
+        found = row.pattern.search(text)
+        if found is None:
+            continue
+        groups = found.groupdict()
+        resets_at = None
+        if groups.get("epoch"):
+            resets_at = _epoch(groups["epoch"])
+        elif groups.get("clock"):
+            resets_at = clock_parse(groups["clock"], now=now)
+        return RunLimit(
+            LimitVerdict.LIMITED,
+            LimitSource.TEXT,
+            resets_at=resets_at,
+            window=row.window,
+            detail=found.group(0)[:200],
+        )
+    return None
+
+
+# --- structured sources -------------------------------------------------------------------------
+
+
+def _utilization(info: Mapping[str, Any]) -> float | None:
+    value = info.get("utilization")
+    if value is None:
+        windows = info.get("unifiedWindows")
+        if isinstance(windows, Mapping):
+            own = windows.get(info.get("rateLimitType"))
+            if isinstance(own, Mapping):
+                value = own.get("utilization")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _from_event(info: Mapping[str, Any], verdict: LimitVerdict) -> RunLimit:
+    window = info.get("rateLimitType")
+    return RunLimit(
+        verdict,
+        LimitSource.STREAM,
+        resets_at=_epoch(info.get("resetsAt")),
+        window=window if isinstance(window, str) else "",
+        utilization=_utilization(info),
+        http_status=429 if verdict == LimitVerdict.LIMITED else None,
+    )
+
+
+def _warning_window(info: Mapping[str, Any]) -> RunLimit | None:
+    windows = info.get("unifiedWindows")
+    if not isinstance(windows, Mapping):
+        return None
+    for name, window in windows.items():
+        if isinstance(window, Mapping) and window.get("status") == "allowed_warning":
+            return _from_event({**window, "rateLimitType": name}, LimitVerdict.WARNING)
+    return None
+
+
+_HEADER = "anthropic-ratelimit-unified-"
+_HEADER_WINDOWS = {"5h": "five_hour", "7d": "seven_day"}
+
+
+def _from_headers(
+    headers: Mapping[str, str], verdict: LimitVerdict, status: int | None
+) -> RunLimit:
+    claim = headers.get(f"{_HEADER}representative-claim", "")
+    utilization = None
+    for short, window in _HEADER_WINDOWS.items():
+        if window == claim:
+            try:
+                utilization = float(headers.get(f"{_HEADER}{short}-utilization", ""))
+            except ValueError:
+                utilization = None
+    return RunLimit(
+        verdict,
+        LimitSource.GATEWAY,
+        resets_at=_epoch(headers.get(f"{_HEADER}reset")),
+        window=claim,
+        utilization=utilization,
+        http_status=status,
+    )
+
+
+def run_limit_parse(
+    *,
+    rate_limit_events: Sequence[Mapping[str, Any]],
+    result: Mapping[str, Any],
+    assistant_errors: Sequence[str] = (),
+    gateway_headers: Mapping[str, str] | None = None,
+    gateway_status_429: int = 0,
+    now: datetime,
+) -> RunLimit:
+    """Why a run stopped (or that it came close), from the most structured source there is.
+
+    rate_limit_events: the `rate_limit_info` objects of the stream, in order; result: the
+    result object ({} if none); assistant_errors: the `error` values of assistant messages;
+    gateway_headers: the last `anthropic-ratelimit-*` values the gateway saw (lower-case names).
+    """
+    infos = [info for info in rate_limit_events if isinstance(info, Mapping)]
+    statuses = [str(info.get("status", "")) for info in infos]
+    # 1. the stream: a rejection anywhere in the run stopped it.
+    for info, status in zip(reversed(infos), reversed(statuses), strict=True):
+        if status == "rejected":
+            return _from_event(info, LimitVerdict.LIMITED)
+    # 2. the gateway's view of the same answers.
+    headers = {k.lower(): v for k, v in (gateway_headers or {}).items()}
+    header_status = headers.get(f"{_HEADER}status", "")
+    if gateway_status_429 and header_status == "rejected":
+        return _from_headers(headers, LimitVerdict.LIMITED, 429)
+    api_status = result.get("api_error_status")
+    failed = bool(result.get("is_error")) or not result
+    # Authentication failures: their own verdict, from the structured fields, then the text.
+    text = str(result.get("result", "") or "")
+    if api_status in (401, 403) or "authentication_failed" in assistant_errors:
+        return RunLimit(
+            LimitVerdict.AUTH_FAILED,
+            LimitSource.RESULT,
+            http_status=api_status if isinstance(api_status, int) else None,
+            detail=_auth_detail(text),
+        )
+    if failed and any(p.search(text) for p in AUTH_FAILURE_PATTERNS):
+        return RunLimit(LimitVerdict.AUTH_FAILED, LimitSource.TEXT, detail=_auth_detail(text))
+    # 3. the text. Anywhere in a failed run's text; in a "successful" one only when the whole
+    # answer is the limit message (older CLIs reported a limit as a short success), since an
+    # ordinary answer may talk about limits.
+    limit_status = api_status == 429 or "rate_limit" in assistant_errors
+    found = limit_text_parse(text, now=now)
+    if found is not None and (failed or limit_status or _is_whole_answer(text, found)):
+        return found
+    if limit_status:
+        return RunLimit(LimitVerdict.LIMITED, LimitSource.RESULT, http_status=429)
+    # Close to a limit: the latest warning, from the stream first, then the headers. The CLI
+    # may say it only per window (status "allowed", a window "allowed_warning").
+    for info, status in zip(reversed(infos), reversed(statuses), strict=True):
+        if status == "allowed_warning":
+            return _from_event(info, LimitVerdict.WARNING)
+        window = _warning_window(info)
+        if window is not None:
+            return window
+    if header_status == "allowed_warning":
+        return _from_headers(headers, LimitVerdict.WARNING, None)
+    return NO_LIMIT
+
+
+def _is_whole_answer(text: str, found: RunLimit) -> bool:
+    stripped = text.strip()
+    return len(stripped) <= _WHOLE_ANSWER_MAX and stripped.startswith(found.detail[:12])
+
+
+def _auth_detail(text: str) -> str:
+    for pattern in AUTH_FAILURE_PATTERNS[:4]:
+        found = pattern.search(text)
+        if found:
+            return found.group(0)
+    return "the credential was rejected"

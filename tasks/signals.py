@@ -1,0 +1,17 @@
+"""Events of this app that others may act on (notifications listens; nothing here imports it).
+
+Sent with send_robust after the task's row is saved, so a failing listener never breaks a run.
+"""
+
+from django.dispatch import Signal
+
+# A task reached a point its owner may want to hear about.
+# kwargs: task_id, event (a TaskEvent value), and for "waiting" the wait number `wait` (1, 2, ...).
+task_finished = Signal()
+
+
+class TaskEvent:
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # also timed out, and stopped by a rejected credential
+    WAITING = "waiting"  # stopped by a usage limit; runs again after the reset
+    RESUMED = "resumed"  # queued again after waiting

@@ -1,0 +1,131 @@
+"""Waiting for a usage limit to reset: a limited task becomes "waiting for reset" and is queued
+again by itself after the reset (with a little jitter), up to AGENT_LIMIT_MAX_WAIT in all.
+
+Two ways back to the queue, so both task engines work and nothing is lost if one fails:
+a scheduled run (django.tasks `run_after`, when the backend supports it) and a periodic sweep
+(tasks_resume_due, run by `manage.py limits_sweep` and the notifications periodic run). Moving a
+task from waiting to queued is one conditional UPDATE, so it happens once whoever gets there first.
+"""
+
+import logging
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from common.humanize import limited_until_words, utc_text
+
+from .limits import RunLimit, window_words
+from .models import CodingTask, TaskStatus
+from .signals import TaskEvent, task_finished
+
+logger = logging.getLogger("tasks.waiting")
+
+# A limit whose reset time could not be read is retried after this long.
+UNKNOWN_RESET_WAIT = timedelta(hours=1)
+# A limit said to have reset already is retried after this long.
+PAST_RESET_WAIT = timedelta(minutes=5)
+
+
+def wait_plan(
+    *, task: CodingTask, limit: RunLimit, now: datetime
+) -> tuple[str, str, dict[str, Any]]:
+    """Status, message and columns for a task a limit stopped: waiting, or failed past the cap."""
+    reset = limit.resets_at
+    if reset is None:
+        start = now + UNKNOWN_RESET_WAIT
+    elif reset <= now:
+        # Said to have reset already (clocks apart?): try again soon, not in a tight loop.
+        start = now + PAST_RESET_WAIT
+    else:
+        start = reset
+    resume = start + timedelta(
+        seconds=random.uniform(0, settings.AGENT_LIMIT_JITTER_SECONDS)  # noqa: S311
+    )
+    waited = task.limit_waited_seconds
+    max_wait = settings.AGENT_LIMIT_MAX_WAIT
+    window = window_words(limit.window)
+    if waited + (resume - now).total_seconds() > max_wait:
+        hours = max_wait / 3600
+        when = f"resets {utc_text(reset)}" if reset else "gave no reset time"
+        return (
+            TaskStatus.FAILED,
+            f"Stopped by the Claude {window} limit, which {when}: that is past the longest "
+            f"wait of {hours:g} h (AGENT_LIMIT_MAX_WAIT), so the task was not queued again. "
+            "Submit it again after the reset, or run it with an API key.",
+            {},
+        )
+    when = f"resets {utc_text(reset)}" if reset else "gave no reset time; trying again"
+    return (
+        TaskStatus.WAITING,
+        f"Stopped by the Claude {window} limit, which {when}. The task runs again by "
+        f"itself at about {utc_text(resume)}.",
+        {
+            "limited_until": reset,
+            "resume_after": resume,
+            "waiting_since": now,
+            "limit_waits": F("limit_waits") + 1,
+        },
+    )
+
+
+def wait_schedule(*, task_id: int, resume_after: datetime) -> None:
+    """Queue the resume at the moment itself where the task backend can defer; otherwise the
+    periodic sweep picks it up."""
+    from .background import resume_waiting_task
+
+    if not resume_waiting_task.get_backend().supports_defer:
+        return
+    transaction.on_commit(
+        lambda: resume_waiting_task.using(run_after=resume_after).enqueue(task_id)
+    )
+
+
+def task_resume(*, task_id: int, now: datetime | None = None, force: bool = False) -> bool:
+    """Waiting -> queued, once (the first caller wins). Not before resume_after unless forced.
+
+    Returns True if this call moved it; the caller then runs or enqueues it.
+    """
+    now = now or timezone.now()
+    task = CodingTask.objects.filter(pk=task_id, status=TaskStatus.WAITING).first()
+    if task is None or (not force and task.resume_after and task.resume_after > now):
+        return False
+    waited = int((now - task.waiting_since).total_seconds()) if task.waiting_since else 0
+    moved = CodingTask.objects.filter(pk=task_id, status=TaskStatus.WAITING).update(
+        status=TaskStatus.QUEUED,
+        limit_waited_seconds=F("limit_waited_seconds") + max(0, waited),
+        waiting_since=None,
+        resume_after=None,
+        error_message="",
+        container_id="",
+        exit_code=None,
+    )
+    if moved:
+        logger.info("Task %s resumed after waiting %s s for a usage limit", task_id, waited)
+        task_finished.send_robust(sender=CodingTask, task_id=task_id, event=TaskEvent.RESUMED)
+    return bool(moved)
+
+
+def tasks_resume_due(*, now: datetime | None = None) -> list[int]:
+    """The periodic sweep: every waiting task whose time has come goes back to the queue."""
+    from .background import run_coding_task
+
+    now = now or timezone.now()
+    resumed = []
+    due = CodingTask.objects.filter(status=TaskStatus.WAITING, resume_after__lte=now)
+    for task_id in due.values_list("pk", flat=True):
+        if task_resume(task_id=task_id, now=now):
+            run_coding_task.enqueue(task_id)
+            resumed.append(task_id)
+    return resumed
+
+
+def wait_words(*, task: CodingTask, now: datetime) -> str:
+    """ "limited until 14:00 UTC (in 2 h 10 min)" for pages; "" when it is not waiting."""
+    if task.status != TaskStatus.WAITING:
+        return ""
+    return limited_until_words(until=task.limited_until or task.resume_after, now=now)

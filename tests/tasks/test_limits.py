@@ -1,0 +1,260 @@
+"""Knowing why a run stopped (tasks.limits): stream events, gateway headers, every wording."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tasks.limits import (
+    LIMIT_PATTERNS,
+    LimitSource,
+    LimitVerdict,
+    clock_parse,
+    limit_text_parse,
+    run_limit_parse,
+)
+
+NOW = datetime(2026, 12, 1, 21, 30, tzinfo=UTC)
+RESET = int((NOW + timedelta(hours=2, minutes=36)).timestamp())
+
+# As measured with the real CLI 2.1.332
+# (docs/claude-cli-contract.md#usage-limits-and-auth-failures).
+REJECTED = {
+    "status": "rejected",
+    "resetsAt": RESET,
+    "rateLimitType": "five_hour",
+    "overageStatus": "rejected",
+    "isUsingOverage": False,
+    "unifiedWindows": {"five_hour": {"utilization": 1, "resetsAt": RESET, "status": "rejected"}},
+}
+LIMITED_RESULT = {
+    "type": "result",
+    "subtype": "success",
+    "is_error": True,
+    "api_error_status": 429,
+    "result": "You've hit your limit · resets 12:06am (UTC)",
+}
+
+
+def parse(**kw):
+    kw.setdefault("rate_limit_events", [])
+    kw.setdefault("result", {})
+    return run_limit_parse(now=NOW, **kw)
+
+
+def test_a_rejected_rate_limit_event_is_read_first():
+    limit = parse(
+        rate_limit_events=[{"status": "allowed"}, REJECTED],
+        result=LIMITED_RESULT,
+        assistant_errors=["rate_limit"],
+    )
+    assert limit.verdict == LimitVerdict.LIMITED
+    assert limit.source == LimitSource.STREAM
+    assert limit.resets_at == datetime.fromtimestamp(RESET, UTC)
+    assert limit.window == "five_hour"
+    assert limit.utilization == 1.0
+
+
+def test_the_gateway_headers_come_second():
+    headers = {
+        "anthropic-ratelimit-unified-status": "rejected",
+        "anthropic-ratelimit-unified-reset": str(RESET),
+        "anthropic-ratelimit-unified-representative-claim": "seven_day",
+        "anthropic-ratelimit-unified-7d-utilization": "1.0",
+    }
+    limit = parse(result=LIMITED_RESULT, gateway_headers=headers, gateway_status_429=1)
+    assert (limit.verdict, limit.source, limit.window) == (
+        LimitVerdict.LIMITED,
+        LimitSource.GATEWAY,
+        "seven_day",
+    )
+    assert limit.resets_at == datetime.fromtimestamp(RESET, UTC)
+    assert limit.utilization == 1.0
+
+
+def test_the_result_text_comes_last():
+    limit = parse(result=LIMITED_RESULT)
+    assert limit.verdict == LimitVerdict.LIMITED
+    assert limit.source == LimitSource.TEXT
+    assert limit.resets_at == datetime(2026, 12, 2, 0, 6, tzinfo=UTC)
+
+
+def test_a_429_without_readable_words_is_still_limited():
+    limit = parse(result={"is_error": True, "api_error_status": 429, "result": "API Error"})
+    assert limit.limited and limit.resets_at is None
+
+
+@pytest.mark.parametrize(
+    ("text", "window", "resets_at"),
+    [
+        (
+            f"Claude AI usage limit reached|{RESET}",
+            "",
+            datetime.fromtimestamp(RESET, UTC),
+        ),
+        ("5-hour limit reached ∙ resets 2am", "five_hour", datetime(2026, 12, 2, 2, tzinfo=UTC)),
+        (
+            "Weekly limit reached · resets Dec 3, 5am",
+            "seven_day",
+            datetime(2026, 12, 3, 5, tzinfo=UTC),
+        ),
+        (
+            "You've hit your session limit · resets 11pm",
+            "five_hour",
+            datetime(2026, 12, 1, 23, tzinfo=UTC),
+        ),
+        ("You've hit your monthly spend limit", "monthly", None),
+        (
+            "You've hit your limit · resets 2pm (Asia/Shanghai)",
+            "",
+            datetime(2026, 12, 2, 6, tzinfo=UTC),  # 14:00 in Shanghai is 06:00 UTC
+        ),
+        ("Claude AI usage limit reached", "", None),
+    ],
+    ids=[row.name for row in LIMIT_PATTERNS],
+)
+def test_every_known_wording_is_a_limit(text, window, resets_at):
+    limit = limit_text_parse(text, now=NOW)
+    assert limit is not None, text
+    assert (limit.verdict, limit.window, limit.resets_at) == (
+        LimitVerdict.LIMITED,
+        window,
+        resets_at,
+    )
+
+
+def test_the_table_and_the_wordings_test_stay_in_step():
+    # One test row per pattern: a pattern added without a test fails here.
+    ids = [row.name for row in LIMIT_PATTERNS]
+    assert len(ids) == len(set(ids)) == 7
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "You've hit your limit · resets sometime soon",
+        "5-hour limit reached ∙ resets 25pm",
+        "You\u2019ve hit your session limit · resets 2pm (Mars/Olympus)",
+        "Claude AI usage limit reached|notanumber",
+    ],
+)
+def test_an_unreadable_reset_time_still_counts_as_limited(text):
+    limit = parse(result={"is_error": True, "result": text})
+    assert limit.limited
+    assert limit.resets_at is None
+
+
+def test_limit_words_inside_a_real_answer_are_not_a_limit():
+    answer = (
+        "I changed the retry loop. Note: if the API says 'You've hit your limit · resets 2pm' "
+        "the client now waits. All tests pass."
+    )
+    assert parse(result={"is_error": False, "result": answer}).verdict == LimitVerdict.NONE
+
+
+def test_a_short_success_that_is_only_the_limit_message_is_a_limit():
+    # Older CLIs reported a limit as a two-second "success".
+    limit = parse(result={"is_error": False, "result": f"Claude AI usage limit reached|{RESET}"})
+    assert limit.limited
+
+
+@pytest.mark.parametrize(
+    ("result", "errors", "status"),
+    [
+        (
+            {
+                "is_error": True,
+                "api_error_status": 401,
+                "result": "Failed to authenticate. API Error: 401 OAuth token has expired.",
+            },
+            ["authentication_failed"],
+            401,
+        ),
+        (
+            {
+                "is_error": True,
+                "api_error_status": 403,
+                "result": "Failed to authenticate: OAuth token revoked. Please log in again.",
+            },
+            [],
+            403,
+        ),
+        ({"is_error": True, "result": "API Error: 401 Invalid bearer token"}, [], None),
+        ({"is_error": True, "result": "Invalid authentication credentials"}, [], None),
+    ],
+)
+def test_authentication_failures_are_their_own_outcome(result, errors, status):
+    limit = parse(result=result, assistant_errors=errors)
+    assert limit.verdict == LimitVerdict.AUTH_FAILED
+    assert limit.http_status == status
+    assert not limit.limited
+
+
+def test_allowed_warning_is_a_warning_with_its_window_and_utilization():
+    warning = {"status": "allowed_warning", "utilization": 0.92, "rateLimitType": "seven_day"}
+    limit = parse(
+        rate_limit_events=[warning, {"status": "allowed"}],
+        result={"is_error": False, "result": "done"},
+    )
+    assert (limit.verdict, limit.window, limit.utilization) == (
+        LimitVerdict.WARNING,
+        "seven_day",
+        0.92,
+    )
+
+
+def test_a_warning_given_only_for_one_window_is_a_warning():
+    # What the real CLI prints when the headers carry no surpassed threshold.
+    info = {
+        "status": "allowed",
+        "rateLimitType": "seven_day",
+        "unifiedWindows": {
+            "seven_day": {"utilization": 0.92, "resetsAt": RESET, "status": "allowed_warning"}
+        },
+    }
+    limit = parse(rate_limit_events=[info], result={"is_error": False, "result": "done"})
+    assert (limit.verdict, limit.window, limit.utilization) == (
+        LimitVerdict.WARNING,
+        "seven_day",
+        0.92,
+    )
+    assert limit.resets_at == datetime.fromtimestamp(RESET, UTC)
+
+
+def test_an_ordinary_run_is_not_limited():
+    limit = parse(rate_limit_events=[{"status": "allowed"}], result={"is_error": False})
+    assert limit.verdict == LimitVerdict.NONE
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("12:06am (UTC)", datetime(2026, 12, 2, 0, 6, tzinfo=UTC)),
+        ("10pm", datetime(2026, 12, 1, 22, tzinfo=UTC)),
+        ("8pm", datetime(2026, 12, 2, 20, tzinfo=UTC)),  # long past today: tomorrow
+        ("9pm", datetime(2026, 12, 1, 21, tzinfo=UTC)),  # just passed: that moment
+        ("14:00", datetime(2026, 12, 2, 14, tzinfo=UTC)),
+        ("Jan 2, 3am", datetime(2027, 1, 2, 3, tzinfo=UTC)),
+        ("13pm", None),
+        ("later", None),
+    ],
+)
+def test_clock_words(text, expected):
+    assert clock_parse(text, now=NOW) == expected
+
+
+@given(st.text(max_size=300))
+def test_the_parser_never_fails_on_any_text(text):
+    limit = parse(result={"is_error": True, "result": text}, rate_limit_events=[{"x": text}])
+    assert limit.verdict in set(LimitVerdict)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["status", "resetsAt", "rateLimitType", "utilization", "unifiedWindows"]),
+        st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=20)),
+    )
+)
+def test_any_event_shape_is_read_without_failing(info):
+    parse(rate_limit_events=[info], result={"is_error": True})

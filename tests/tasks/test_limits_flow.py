@@ -1,0 +1,346 @@
+"""What the runner does about a usage limit or a rejected credential: wait and resume, fall
+back to the user's API key, fail past the longest wait, mark a rejected credential dead.
+
+The container is scripted here (the stream lines the real CLI prints, from
+docs/claude-cli-contract.md#usage-limits-and-auth-failures); the same paths with the real CLI
+and a real Docker engine are in test_limits_real_cli.py."""
+
+import html
+import json
+import time
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.selectors import preferences_get
+from oauth_tokens.models import (
+    AuditAction,
+    CredentialAuditEvent,
+    CredentialKind,
+    CredentialSource,
+    CredentialStatus,
+    OAuthCredential,
+)
+from tasks import runner
+from tasks.containers import ContainerOutcome
+from tasks.models import CodingTask, TaskStatus
+from tasks.services import task_cancel, task_create
+from tasks.signals import task_finished
+from tasks.waiting import tasks_resume_due
+from tests.tasks.conftest import set_api_key
+
+TOKEN = "sk-ant-oat01-limits-flow-setup-token-0123456789abcdef"
+KEY = "sk-ant-api03-limits-flow-user-key-0123456789"
+
+
+def line(obj) -> bytes:
+    return (json.dumps(obj) + "\n").encode()
+
+
+def limited_run(reset_epoch: int) -> list[bytes]:
+    return [
+        line({"type": "system", "subtype": "init", "claude_code_version": "2.1.332"}),
+        line(
+            {
+                "type": "rate_limit_event",
+                "rate_limit_info": {
+                    "status": "rejected",
+                    "resetsAt": reset_epoch,
+                    "rateLimitType": "five_hour",
+                    "overageStatus": "rejected",
+                    "isUsingOverage": False,
+                },
+            }
+        ),
+        line(
+            {
+                "type": "assistant",
+                "error": "rate_limit",
+                "message": {"content": [{"type": "text", "text": "You've hit your limit"}]},
+            }
+        ),
+        line(
+            {
+                "type": "result",
+                "subtype": "success",
+                "is_error": True,
+                "api_error_status": 429,
+                "result": "You've hit your limit · resets 12:06am (UTC)",
+            }
+        ),
+    ]
+
+
+def ok_run(warning: bool = False) -> list[bytes]:
+    info = {"status": "allowed_warning", "utilization": 0.92, "rateLimitType": "seven_day"}
+    return [
+        line(
+            {
+                "type": "rate_limit_event",
+                "rate_limit_info": info if warning else {"status": "allowed"},
+            }
+        ),
+        line(
+            {
+                "type": "result",
+                "subtype": "success",
+                "is_error": False,
+                "result": "done",
+                "total_cost_usd": 0.25,
+                "duration_ms": 1234,
+                "usage": {
+                    "input_tokens": 100,
+                    "output_tokens": 50,
+                    "cache_creation_input_tokens": 7,
+                    "cache_read_input_tokens": 3,
+                },
+            }
+        ),
+    ]
+
+
+def rejected_run(status: int) -> list[bytes]:
+    text = (
+        "Failed to authenticate. API Error: 401 OAuth token has expired."
+        if status == 401
+        else "Failed to authenticate: OAuth token revoked. Please log in again."
+    )
+    return [
+        line({"type": "system", "subtype": "api_retry", "error_status": status}),
+        line({"type": "assistant", "error": "authentication_failed", "message": {"content": []}}),
+        line({"type": "result", "is_error": True, "api_error_status": status, "result": text}),
+    ]
+
+
+@pytest.fixture
+def scripted(monkeypatch, settings):
+    """Containers that print the next scripted run; records the auth each run got."""
+    settings.AGENT_LIMIT_JITTER_SECONDS = 5
+    runs: list[list[bytes]] = []
+    seen: list[dict] = []
+
+    def fake_run(*, client, spec, on_started, on_output, should_cancel, max_output_bytes):
+        on_started("c0ffee")
+        env_files = {f.path.rsplit("/", 1)[-1] for f in spec.files}
+        seen.append({"api_key": "ANTHROPIC_API_KEY" in env_files})
+        lines = runs.pop(0)
+        for chunk in lines:
+            on_output(chunk)
+        result = json.loads(lines[-1])
+        return ContainerOutcome(container_id="c0ffee", exit_code=1 if result.get("is_error") else 0)
+
+    monkeypatch.setattr(runner, "docker_client", lambda: object())
+    monkeypatch.setattr(runner, "engine_id", lambda client: "fake-engine")
+    monkeypatch.setattr(runner, "container_run", fake_run)
+    return runs, seen
+
+
+@pytest.fixture
+def events():
+    heard: list[tuple[int, str]] = []
+
+    def listen(*, task_id, event, **_):
+        heard.append((task_id, event))
+
+    task_finished.connect(listen, dispatch_uid="test-limits-flow")
+    yield heard
+    task_finished.disconnect(dispatch_uid="test-limits-flow")
+
+
+@pytest.fixture
+def oauth_user(user):
+    OAuthCredential.objects.create(
+        owner=user,
+        kind=CredentialKind.SETUP_TOKEN,
+        source=CredentialSource.USER,
+        access_token=TOKEN,
+        scopes=["user:inference"],
+    )
+    prefs = preferences_get(user=user)
+    prefs.use_oauth = True
+    prefs.save()
+    return user
+
+
+def submit(user) -> CodingTask:
+    task = task_create(owner=user, repo_url="https://github.com/example/repo.git", prompt="go")
+    task.refresh_from_db()
+    return task
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_limited_task_waits_for_the_reset_and_then_succeeds(
+    scripted, settings, events, oauth_user
+):
+    settings.AGENT_LIMIT_JITTER_SECONDS = 1
+    runs, _ = scripted
+    reset = (timezone.now() + timedelta(seconds=3)).replace(microsecond=0)
+    runs += [limited_run(int(reset.timestamp())), ok_run()]
+
+    task = submit(oauth_user)
+    assert task.status == TaskStatus.WAITING, task.error_message
+    assert task.limited_until == reset
+    assert timedelta(0) <= task.resume_after - task.limited_until <= timedelta(seconds=1)
+    assert task.finished_at is None and task.limit_waits == 1
+    assert "five-hour limit" in task.error_message
+    credential = OAuthCredential.objects.get(owner=oauth_user)
+    assert credential.limit_status == "rejected" and credential.limit_window == "five_hour"
+    assert task.can_cancel
+
+    assert tasks_resume_due() == []  # not before the reset
+    while timezone.now() <= task.resume_after:
+        time.sleep(0.2)
+    assert tasks_resume_due() == [task.pk]  # the periodic sweep (no run_after in tests)
+    task.refresh_from_db()
+    assert task.status == TaskStatus.SUCCEEDED, task.error_message
+    assert task.limit_waits == 1
+    assert task.duration_ms == 1234
+    assert [e for _, e in events] == ["waiting", "resumed", "succeeded"]
+    credential.refresh_from_db()
+    assert credential.limit_status == ""  # the next good run clears it
+    actions = list(
+        CredentialAuditEvent.objects.filter(task_id=task.pk).values_list("action", "outcome")
+    )
+    assert (AuditAction.LIMITED, "five_hour") in actions
+    assert (AuditAction.USED, "limited") in actions
+    assert (AuditAction.USED, "succeeded") in actions
+
+
+@pytest.mark.django_db(transaction=True)
+def test_new_tasks_wait_from_the_start_while_the_subscription_is_limited(scripted, oauth_user):
+    runs, seen = scripted
+    reset = timezone.now() + timedelta(hours=2, minutes=10)
+    runs.append(limited_run(int(reset.timestamp())))
+    submit(oauth_user)
+    second = submit(oauth_user)
+    assert second.status == TaskStatus.WAITING
+    assert len(seen) == 1  # no container was started for the second task
+    assert second.limited_until == reset.replace(microsecond=0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reset_past_the_longest_wait_fails_and_says_so(scripted, settings, events, oauth_user):
+    settings.AGENT_LIMIT_MAX_WAIT = 3600
+    runs, _ = scripted
+    runs.append(limited_run(int((timezone.now() + timedelta(hours=5)).timestamp())))
+    task = submit(oauth_user)
+    assert task.status == TaskStatus.FAILED
+    assert "AGENT_LIMIT_MAX_WAIT" in task.error_message and "1 h" in task.error_message
+    assert [e for _, e in events] == ["failed"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_user_can_choose_to_fall_back_to_their_api_key(scripted, oauth_user):
+    runs, seen = scripted
+    set_api_key(oauth_user, KEY)
+    prefs = preferences_get(user=oauth_user)
+    prefs.when_limited = "api_key"
+    prefs.save()
+    runs += [limited_run(int((timezone.now() + timedelta(hours=1)).timestamp())), ok_run()]
+    task = submit(oauth_user)
+    assert task.status == TaskStatus.SUCCEEDED, task.error_message
+    assert [s["api_key"] for s in seen] == [False, True]
+    assert task.auth_method == "api_key" and task.auth_fallback
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_now_with_my_api_key_and_cancel_a_waiting_task(scripted, client, oauth_user):
+    runs, seen = scripted
+    set_api_key(oauth_user, KEY)
+    reset = timezone.now() + timedelta(hours=1)
+    runs += [limited_run(int(reset.timestamp())), ok_run(), limited_run(int(reset.timestamp()))]
+    client.force_login(oauth_user)
+    task = submit(oauth_user)
+    page = html.unescape(client.get(reverse("tasks:detail", args=[task.pk])).content.decode())
+    assert "Waiting for the usage limit to reset" in page
+    assert "limited until" in page and 'id="resume-countdown"' in page
+    assert "Run now with my API key" in page
+    client.post(reverse("tasks:run_now_with_api_key", args=[task.pk]))
+    task.refresh_from_db()
+    assert task.status == TaskStatus.SUCCEEDED
+    assert seen[-1]["api_key"] is True
+
+    waiting = submit(oauth_user)  # limited again, on OAuth
+    assert waiting.status == TaskStatus.WAITING
+    assert task_cancel(task=waiting) == TaskStatus.CANCELLED
+    assert tasks_resume_due(now=reset + timedelta(hours=1)) == []
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_rejected_credential_fails_the_task_says_sign_in_again_and_is_marked_dead(
+    scripted, client, events, oauth_user, status
+):
+    runs, _ = scripted
+    runs.append(rejected_run(status))
+    task = submit(oauth_user)
+    assert task.status == TaskStatus.FAILED and task.auth_rejected
+    assert f"HTTP {status}" in task.error_message and "Sign in again" in task.error_message
+    credential = OAuthCredential.objects.get(owner=oauth_user)
+    assert credential.status == CredentialStatus.INVALID
+    assert f"HTTP {status}" in credential.last_refresh_error
+    assert CredentialAuditEvent.objects.filter(
+        action=AuditAction.REJECTED, task_id=task.pk
+    ).exists()
+    client.force_login(oauth_user)
+    page = html.unescape(client.get(reverse("tasks:detail", args=[task.pk])).content.decode())
+    assert "Sign in again" in page and reverse("accounts:code_agent_settings") in page
+    assert TOKEN not in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_allowed_warning_shows_on_the_settings_and_usage_pages(scripted, client, oauth_user):
+    runs, _ = scripted
+    runs.append(ok_run(warning=True))
+    task = submit(oauth_user)
+    assert task.status == TaskStatus.SUCCEEDED
+    assert task.limit_verdict == "warning"
+    client.force_login(oauth_user)
+    for url in (reverse("accounts:code_agent_settings"), reverse("usage:page")):
+        page = html.unescape(client.get(url).content.decode())
+        assert "92% of the weekly limit used" in page, url
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_settings_page_says_limited_until_when_it_is(scripted, client, oauth_user):
+    runs, _ = scripted
+    runs.append(limited_run(int((timezone.now() + timedelta(hours=2, minutes=10)).timestamp())))
+    submit(oauth_user)
+    client.force_login(oauth_user)
+    page = html.unescape(client.get(reverse("accounts:code_agent_settings")).content.decode())
+    assert "Your Claude subscription is limited until" in page
+    assert "(in 2 h 10 min), five-hour limit" in page or "(in 2 h 9 min), five-hour limit" in page
+
+
+@pytest.mark.django_db
+def test_the_global_credentials_can_be_kept_for_a_group(settings, client, user, other_user):
+    settings.ANTHROPIC_API_KEY = "sk-ant-api03-server-key-0123456789"
+    settings.CLAUDE_GLOBAL_CREDENTIALS_GROUP = "subscribers"
+    group = Group.objects.create(name="subscribers")
+    other_user.groups.add(group)
+    client.force_login(user)
+    page = html.unescape(client.get(reverse("accounts:code_agent_settings")).content.decode())
+    assert "only for members of the group “subscribers”" in page
+    assert "None: tasks cannot start" in page
+    client.force_login(other_user)
+    page = html.unescape(client.get(reverse("accounts:code_agent_settings")).content.decode())
+    assert "You may use the server's shared credentials" in page
+    assert "The server's API key (ANTHROPIC_API_KEY)" in page
+    settings.CLAUDE_GLOBAL_CREDENTIALS_GROUP = ""
+    client.force_login(user)
+    page = html.unescape(client.get(reverse("accounts:code_agent_settings")).content.decode())
+    assert "open to every user" in page
+
+
+@pytest.mark.django_db
+def test_the_when_limited_choice_is_saved_and_checked(client, user):
+    client.force_login(user)
+    url = reverse("accounts:code_agent_when_limited")
+    client.post(url, {"when_limited": "api_key"})
+    assert preferences_get(user=user).when_limited == "api_key"
+    answer = client.post(url, {"when_limited": "later"}, follow=True)
+    assert "Choose “wait” or “fall back to my API key”" in html.unescape(answer.content.decode())
+    assert preferences_get(user=user).when_limited == "api_key"
