@@ -59,6 +59,7 @@ def _token_for(task: CodingTask) -> str:
 def workspace_prepare(*, task: CodingTask) -> Workspace:
     """Clone the task's repository and branch on the worker. Raises HostingError saying why
     not (egress refused, no or bad token, no such repository or branch, ...)."""
+    workspaces_stale_remove()
     folder = workspace_dir(task_id=task.pk)
     shutil.rmtree(folder, ignore_errors=True)
     folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -80,6 +81,28 @@ def workspace_prepare(*, task: CodingTask) -> Workspace:
 
 def workspace_remove(*, task_id: int) -> None:
     shutil.rmtree(workspace_dir(task_id=task_id), ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def workspaces_stale_remove() -> int:
+    """Remove the clones that dead worker processes on this host left behind."""
+    removed = 0
+    root = workspace_dir(task_id=0).parent
+    for folder in root.glob("task-*-*") if root.is_dir() else ():
+        pid = folder.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def workspace_record(*, task: CodingTask, outcome: ContainerOutcome, log: TaskLog) -> None:

@@ -79,3 +79,23 @@ def test_too_large_a_bundle_is_noted_not_kept(connected, user, settings):
     )
     task.refresh_from_db()
     assert task.result_bundle is None and "not kept" in log.text
+
+
+def test_clones_left_by_dead_workers_are_removed(connected, user):
+    import subprocess as sp
+
+    from tasks.workspace import workspace_dir, workspaces_stale_remove
+
+    child = sp.Popen(["true"])
+    child.wait()
+    root = workspace_dir(task_id=0).parent
+    root.mkdir(parents=True, exist_ok=True)
+    stale = root / f"task-999999-{child.pid}"
+    (stale / "work").mkdir(parents=True, exist_ok=True)
+    mine = workspace_dir(task_id=999998)
+    mine.mkdir(parents=True, exist_ok=True)
+    try:
+        assert workspaces_stale_remove() >= 1
+        assert not stale.exists() and mine.exists()  # this process is alive
+    finally:
+        workspace_remove(task_id=999998)
