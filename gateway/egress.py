@@ -337,18 +337,28 @@ async def egress_resolve_check(
     *, host: str, port: int, policy: EgressPolicy, resolver: Resolver
 ) -> EgressDecision:
     """The whole decision for a connection about to be made (the gateway's path)."""
-    refused = egress_name_check(host=host, port=port, policy=policy)
-    if refused is not None:
-        return refused
-    name = _host_normalize(host)
-    if _ip_literal(name) is not None:
-        addresses = [name]
-    else:
+    first = _before_resolving(host=host, port=port, policy=policy)
+    if isinstance(first, EgressDecision):
+        return first
+    name, addresses = first
+    if addresses is None:
         try:
             addresses = await resolver(name, port)
         except OSError:
             return EgressDecision(name, port, False, "the name does not resolve")
     return egress_addresses_check(host=name, port=port, addresses=addresses, policy=policy)
+
+
+def _before_resolving(
+    *, host: str, port: int, policy: EgressPolicy
+) -> EgressDecision | tuple[str, list[str] | None]:
+    """The name's refusal, or the normalised name with its addresses when it is an IP literal
+    (None: the caller resolves it, in its own way, sync or async)."""
+    refused = egress_name_check(host=host, port=port, policy=policy)
+    if refused is not None:
+        return refused
+    name = _host_normalize(host)
+    return name, ([name] if _ip_literal(name) is not None else None)
 
 
 def _system_resolve(host: str, port: int) -> list[str]:
@@ -366,13 +376,11 @@ def egress_check(
     """Synchronous form of the decision (for checks outside the gateway, e.g. a clone URL).
     A caller that then connects must connect to one of ``decision.addresses``."""
     policy = policy if policy is not None else egress_policy_from_settings()
-    refused = egress_name_check(host=host, port=port, policy=policy)
-    if refused is not None:
-        return refused
-    name = _host_normalize(host)
-    if _ip_literal(name) is not None:
-        addresses = [name]
-    else:
+    first = _before_resolving(host=host, port=port, policy=policy)
+    if isinstance(first, EgressDecision):
+        return first
+    name, addresses = first
+    if addresses is None:
         try:
             addresses = resolve(name, port)
         except OSError:

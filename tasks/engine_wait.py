@@ -13,7 +13,6 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from .models import CodingTask, TaskStatus
@@ -83,12 +82,10 @@ def task_requeue_later(*, task_id: int, run_after: datetime, reason: str) -> Non
     """Run a queued task again at run_after: deferred by the task backend when it can, else by
     the periodic sweep (tasks_requeue_due). Running a queued task twice is harmless (only one
     claim succeeds), so the sweep may overlap a deferred run."""
-    from .background import run_coding_task
+    from .background import run_coding_task, task_defer
 
-    if not run_coding_task.get_backend().supports_defer:
+    if not task_defer(job=run_coding_task, task_id=task_id, run_after=run_after):
         logger.info("Task %s (%s) left to the sweep: the backend cannot defer", task_id, reason)
-        return
-    transaction.on_commit(lambda: run_coding_task.using(run_after=run_after).enqueue(task_id))
 
 
 def tasks_requeue_due(*, now: datetime | None = None) -> list[int]:

@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -76,13 +75,9 @@ def wait_plan(
 def wait_schedule(*, task_id: int, resume_after: datetime) -> None:
     """Queue the resume at the moment itself where the task backend can defer; otherwise the
     periodic sweep picks it up."""
-    from .background import resume_waiting_task
+    from .background import resume_waiting_task, task_defer
 
-    if not resume_waiting_task.get_backend().supports_defer:
-        return
-    transaction.on_commit(
-        lambda: resume_waiting_task.using(run_after=resume_after).enqueue(task_id)
-    )
+    task_defer(job=resume_waiting_task, task_id=task_id, run_after=resume_after)
 
 
 def task_resume(*, task_id: int, now: datetime | None = None, force: bool = False) -> bool:

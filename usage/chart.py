@@ -6,47 +6,22 @@ from typing import Any
 
 from django.utils.dateformat import format as date_format
 
+from common.svg_chart import BarChartShape, bar_chart
+
 from .selectors import UsageDay
 
-_BAR = 18
-_GAP = 6
-_HEIGHT = 140
-_TOP = 8
-_LABEL = 34
+_CHART = BarChartShape(bar=18, gap=6, height=140, top=8, label=34)
 
 
 def usage_chart(days: list[UsageDay], *, metric: str = "tokens") -> dict[str, Any]:
     """metric: "tokens", "tasks" or "cost"."""
-
-    def value(day: UsageDay) -> float:
-        return float(getattr(day, metric))
-
-    peak = max((value(d) for d in days), default=0) or 1
-    bars = []
-    for i, day in enumerate(days):
-        amount = value(day)
-        height = round(amount / peak * _HEIGHT) if amount else 0
-        x = _GAP + i * (_BAR + _GAP)
-        y = _TOP + _HEIGHT - height
-        bars.append(
-            {
-                "x": x,
-                "y": y,
-                "height": height,
-                "width": _BAR,
-                "centre": x + _BAR // 2,
-                # A date under every seventh bar, counted back from today.
-                "label": date_format(day.day, "j M") if i % 7 == (len(days) - 1) % 7 else "",
-                "title": f"{date_format(day.day, 'l j F')}: {day.tasks} task(s), "
-                f"{day.tokens:,} tokens, ${day.cost:.4f}",
-            }
+    chart = bar_chart([float(getattr(day, metric)) for day in days], shape=_CHART)
+    for i, (bar, day) in enumerate(zip(chart["bars"], days, strict=True)):
+        bar.update(
+            # A date under every seventh bar, counted back from today.
+            label=date_format(day.day, "j M") if i % 7 == (len(days) - 1) % 7 else "",
+            title=f"{date_format(day.day, 'l j F')}: {day.tasks} task(s), "
+            f"{day.tokens:,} tokens, ${day.cost:.4f}",
         )
-    baseline = _TOP + _HEIGHT
-    return {
-        "bars": bars,
-        "width": _GAP + len(days) * (_BAR + _GAP),
-        "height": baseline + _LABEL,
-        "baseline": baseline,
-        "label_y": baseline + 14,
-        "metric": metric,
-    }
+    chart["metric"] = metric
+    return chart

@@ -6,6 +6,8 @@ from typing import Any
 from django.urls import reverse
 from django.utils.dateformat import format as date_format
 
+from common.svg_chart import BarChartShape, bar_chart
+
 from ..models import CredentialStatus, OAuthCredential
 from ..selectors import ExpiryBucket, credential_health_dashboard
 from .display import (
@@ -57,40 +59,18 @@ def _row(credential: OAuthCredential, now: datetime) -> dict[str, Any]:
 
 
 # Geometry of the server-rendered SVG bar chart (no scripts).
-_CHART_BAR = 56
-_CHART_GAP = 14
-_CHART_HEIGHT = 140
-_CHART_TOP = 18  # room for the count above the tallest bar
-_CHART_LABEL = 34  # room for two lines of day label under the bars
+# Room above the bars for each count, and two lines of day label under them.
+_CHART = BarChartShape(bar=56, gap=14, height=140, top=18, label=34)
 
 
 def _expiry_chart(buckets: list[ExpiryBucket]) -> dict[str, Any]:
-    peak = max((bucket.count for bucket in buckets), default=0) or 1
-    bars = []
-    for i, bucket in enumerate(buckets):
-        height = round(bucket.count / peak * _CHART_HEIGHT) if bucket.count else 0
-        x = _CHART_GAP + i * (_CHART_BAR + _CHART_GAP)
-        y = _CHART_TOP + _CHART_HEIGHT - height
-        bars.append(
-            {
-                "x": x,
-                "y": y,
-                "height": height,
-                "width": _CHART_BAR,
-                "centre": x + _CHART_BAR // 2,
-                "count": bucket.count,
-                "count_y": y - 4,
-                "weekday": "Today" if i == 0 else date_format(bucket.day, "D"),
-                "date": date_format(bucket.day, "j M"),
-                "title": f"{bucket.count} expire on {date_format(bucket.day, 'l j F')}",
-            }
+    chart = bar_chart([bucket.count for bucket in buckets], shape=_CHART)
+    for i, (bar, bucket) in enumerate(zip(chart["bars"], buckets, strict=True)):
+        bar.update(
+            count=bucket.count,
+            count_y=bar["y"] - 4,
+            weekday="Today" if i == 0 else date_format(bucket.day, "D"),
+            date=date_format(bucket.day, "j M"),
+            title=f"{bucket.count} expire on {date_format(bucket.day, 'l j F')}",
         )
-    baseline = _CHART_TOP + _CHART_HEIGHT
-    return {
-        "bars": bars,
-        "width": _CHART_GAP + len(buckets) * (_CHART_BAR + _CHART_GAP),
-        "height": baseline + _CHART_LABEL,
-        "baseline": baseline,
-        "label_y": baseline + 14,
-        "label2_y": baseline + 28,
-    }
+    return chart

@@ -183,6 +183,14 @@ def test_another_users_task_is_a_404(user_client, other_user):
     assert theirs.status == TaskStatus.QUEUED
 
 
+def test_detail_page_title_is_the_task_and_its_script_runs_once(user_client, user):
+    task = make_task(user, status=TaskStatus.RUNNING)
+    page = user_client.get(reverse("tasks:detail", args=[task.pk])).content.decode()
+    title = page.split("<title>", 1)[1].split("</title>", 1)[0]
+    assert f"Task {task.pk}" in title and "<script" not in title
+    assert page.count("resume-countdown") <= 2  # the countdown script, once
+
+
 def test_detail_polls_while_running_and_shows_the_diff_when_done(user_client, user):
     running = make_task(user, status=TaskStatus.RUNNING, log="Claude Code started\n")
     page = user_client.get(reverse("tasks:detail", args=[running.pk])).content.decode()
