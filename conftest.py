@@ -2,7 +2,7 @@ import os
 
 from hypothesis import HealthCheck, settings
 
-pytest_plugins = ["tests.fakes.token_server", "tests.fakes.docker_env"]
+pytest_plugins = ["tests.fakes.token_server", "tests.fakes.docker_env", "tests.fakes.hosting_world"]
 
 # Property tests (tests/fuzz) stay bounded: "ci" is the default; HYPOTHESIS_PROFILE=dev is
 # quicker, =deep searches longer. No deadline: a loaded CI machine must not turn into failures.

@@ -5,8 +5,11 @@
 #           /home/agent/.claude/.credentials.json  OAuth credentials (claudeAiOauth), optional
 #           /home/agent/task/secret-env/NAME       one secret env var per file (exported, then
 #                                                  the directory is deleted)
+#           /home/agent/work/.git                  the repository, cloned by the runner (else
+#                                                  cloned here from REPO_URL)
 #           env REPO_URL, REPO_BRANCH, CLAUDE_MODEL, CLAUDE_MAX_BUDGET_USD, ANTHROPIC_BASE_URL, ...
-#   outputs /home/agent/out/{stream.jsonl,result.json,diff.patch,changed_files.txt,exit_code}
+#   outputs /home/agent/out/{stream.jsonl,result.json,diff.patch,changed_files.txt,exit_code,
+#           changes.bundle}
 #   exit    the agent's exit code; 2 = bad input (before the agent ran); 3 = clone failed
 #   SIGTERM (docker stop) is passed on to the agent; outputs are still written.
 #   gateway /run/claude-runner-gateway/gateway.sock, when mounted: the only way out of the
@@ -118,21 +121,32 @@ if { [ -e "$CREDS" ] || [ -n "${CLAUDE_CODE_OAUTH_TOKEN:-}" ]; } &&
     [ -n "${ANTHROPIC_API_KEY:-}${ANTHROPIC_AUTH_TOKEN:-}" ]; then
     fail_early 2 "both API key and OAuth given"
 fi
-[ -n "${REPO_URL:-}" ] || fail_early 2 "REPO_URL is not set"
 
-# 3. Clone.
-clone_args=()
-case "$REPO_URL" in
-    https://* | http://*) clone_args+=(--depth 1) ;;
-esac
-[ -n "${REPO_BRANCH:-}" ] && clone_args+=(--branch "$REPO_BRANCH")
-rm -rf "$WORK"
-if ! git clone --quiet "${clone_args[@]}" -- "$REPO_URL" "$WORK" 2>"$OUT/clone.log"; then
-    sed -E 's#://[^/@]*@#://***@#g' "$OUT/clone.log" >&2
+# 3. The repository. The runner clones it on the worker and puts the working tree (with its
+#    .git) in $WORK before start, so the container needs no network or token for git;
+#    without one (the image on its own, older runners) it is cloned here from REPO_URL.
+if [ -d "$WORK/.git" ]; then
+    say "using the repository the runner put in $WORK"
+    # The runner copies .git only: check the files out (there are none yet to lose).
+    if git -C "$WORK" rev-parse -q --verify HEAD >/dev/null &&
+        [ -z "$(git -C "$WORK" ls-files 2>/dev/null | head -c 1)" ]; then
+        git -C "$WORK" reset --quiet --hard || fail_early 3 "could not check out the repository"
+    fi
+else
+    [ -n "${REPO_URL:-}" ] || fail_early 2 "REPO_URL is not set and no repository was given"
+    clone_args=()
+    case "$REPO_URL" in
+        https://* | http://*) clone_args+=(--depth 1) ;;
+    esac
+    [ -n "${REPO_BRANCH:-}" ] && clone_args+=(--branch "$REPO_BRANCH")
+    rm -rf "$WORK"
+    if ! git clone --quiet "${clone_args[@]}" -- "$REPO_URL" "$WORK" 2>"$OUT/clone.log"; then
+        sed -E 's#://[^/@]*@#://***@#g' "$OUT/clone.log" >&2
+        rm -f "$OUT/clone.log"
+        fail_early 3 "git clone failed: $(redact_url "$REPO_URL")${REPO_BRANCH:+ (branch $REPO_BRANCH)}"
+    fi
     rm -f "$OUT/clone.log"
-    fail_early 3 "git clone failed: $(redact_url "$REPO_URL")${REPO_BRANCH:+ (branch $REPO_BRANCH)}"
 fi
-rm -f "$OUT/clone.log"
 cd "$WORK" || fail_early 3 "clone produced no $WORK"
 base_rev="$(git rev-parse --verify -q HEAD || echo "$EMPTY_TREE")"
 
@@ -182,4 +196,19 @@ fi
 git add -A >/dev/null 2>&1 || say "git add -A failed"
 git diff --cached --binary "$base_rev" >"$OUT/diff.patch" || say "git diff failed"
 git diff --cached --name-status "$base_rev" >"$OUT/changed_files.txt" || true
+# 6. The agent's commits as a git bundle (the runner pushes them for a pull request): what it
+#    changed and did not commit is committed first, with the prompt's first line as subject.
+#    No hooks run: the repository's files are the agent's, the commit is ours.
+if [ "$base_rev" != "$EMPTY_TREE" ]; then
+    if ! git diff --cached --quiet 2>/dev/null; then
+        subject="$(grep -m 1 -v '^[[:space:]]*$' "$TASK/prompt.txt" | cut -c 1-72)"
+        git -c core.hooksPath=/dev/null commit --quiet --no-verify \
+            -m "${subject:-Changes made by Claude Runner}" -m "Made by Claude Runner." \
+            >/dev/null 2>&1 || say "git commit failed"
+    fi
+    if [ "$(git rev-parse HEAD 2>/dev/null)" != "$base_rev" ]; then
+        git bundle create --quiet "$OUT/changes.bundle" "$base_rev..HEAD" 2>/dev/null ||
+            say "git bundle failed"
+    fi
+fi
 finish "$rc"

@@ -15,6 +15,8 @@ REDACTED = "[redacted]"
 
 # Anthropic keys and OAuth tokens: sk-ant-api03-..., sk-ant-oat01-..., sk-ant-ort01-...
 _ANTHROPIC_TOKEN = re.compile(r"sk-ant-[A-Za-z0-9_\-]+")
+# GitHub tokens: fine-grained github_pat_..., classic ghp_..., and the app/OAuth kinds.
+_GITHUB_TOKEN = re.compile(r"\b(?:github_pat_|gh[pousr]_)[A-Za-z0-9_]{16,}")
 # Values of fields known to be secret, in JSON, keyword, header or query-string form.
 _SECRET_NAMES = (
     r"access_?token|refresh_?token|accessToken|refreshToken|api_?key|x-api-key|"
@@ -69,6 +71,7 @@ def secrets_redact(text: str, *, values: Iterable[str] = ()) -> str:
     if pattern is not None:
         text = pattern.sub(REDACTED, text)
     text = _ANTHROPIC_TOKEN.sub(REDACTED, text)
+    text = _GITHUB_TOKEN.sub(REDACTED, text)
     text = _SECRET_FIELD.sub(lambda m: f"{m['name']}{m['quote']}{REDACTED}", text)
     return _BEARER.sub(lambda m: f"{m['name']}{REDACTED}", text)
 

@@ -9,5 +9,6 @@ urlpatterns = [
     path("tasks/", include("tasks.urls")),
     path("settings/notifications/", include("notifications.urls")),
     path("usage/", include("usage.urls")),
+    path("hosting/", include("hosting.urls")),
     path("admin/", admin.site.urls),
 ]

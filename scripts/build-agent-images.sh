@@ -26,8 +26,9 @@ AGENT="$REPO/agent"
 CACHE="${CLAUDE_RUNNER_CACHE:-/var/cache/claude-runner}"
 SUITE=bookworm
 BASE_IMAGE="claude-runner-base:$SUITE"
-TEST_IMAGE="claude-runner-agent:test"
-PROBE_IMAGE="claude-runner-agent:probe"
+# Other names for the test images (parallel checkouts with different agent/ on one engine).
+TEST_IMAGE="${CLAUDE_RUNNER_TEST_IMAGE:-claude-runner-agent:test}"
+PROBE_IMAGE="${CLAUDE_RUNNER_PROBE_IMAGE:-claude-runner-agent:probe}"
 CLI_VERSION="${CLAUDE_CODE_VERSION:-2.1.332}"
 CLI_IMAGE="claude-runner-agent:$CLI_VERSION"
 # socat: the relay from 127.0.0.1:$AGENT_GATEWAY_PORT to the task's gateway socket (debootstrap
@@ -168,7 +169,7 @@ build_probe() {
     cp "$AGENT/Dockerfile.probe" "$AGENT/test/probe.sh" "$ctx/"
     chmod 0755 "$ctx"/*.sh
     quiet_build --label "claude-runner.inputs=$h" -t "$PROBE_IMAGE" \
-        -f "$ctx/Dockerfile.probe" "$ctx"
+        --build-arg "TEST_IMAGE=$TEST_IMAGE" -f "$ctx/Dockerfile.probe" "$ctx"
     rm -rf "$ctx"
     log "probe: $PROBE_IMAGE built in $(took "$t")"
 }

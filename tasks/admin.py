@@ -18,7 +18,9 @@ class CodingTaskAdmin(admin.ModelAdmin):
     list_filter = ("status", "auth_method", "agent")
     search_fields = ("owner__username", "repo_url")
     list_select_related = ("owner",)
-    readonly_fields = [f.name for f in CodingTask._meta.fields]
+    # The agent's commits (a git bundle) are bytes, not for reading here.
+    readonly_fields = [f.name for f in CodingTask._meta.fields if f.name != "result_bundle"]
+    exclude = ("result_bundle",)
     date_hierarchy = "created_at"
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -6,6 +6,7 @@ from typing import Any
 from django.db import transaction
 from django.tasks import Task, task
 
+from .pull_requests import task_pull_request_create
 from .runner import task_run
 from .waiting import task_resume
 
@@ -20,6 +21,11 @@ def resume_waiting_task(task_id: int) -> None:
     """Scheduled for just after a usage limit resets (run_after)."""
     if task_resume(task_id=task_id):
         task_run(task_id=task_id)
+
+
+@task()
+def open_task_pull_request(task_id: int) -> None:
+    task_pull_request_create(task_id=task_id)
 
 
 def task_defer(*, job: Task[Any, Any], task_id: int, run_after: datetime) -> bool:

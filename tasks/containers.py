@@ -43,7 +43,7 @@ STOP_GRACE_SECONDS = 10
 GATEWAY_MOUNT = "/run/claude-runner-gateway"
 TMP_TMPFS_OPTIONS = "rw,exec,nosuid,nodev,size=1g,mode=1777"
 # What the runner reads back from /home/agent/out (stream.jsonl may be huge: not read).
-OUTPUT_FILES = {"result.json", "diff.patch", "changed_files.txt", "exit_code"}
+OUTPUT_FILES = {"result.json", "diff.patch", "changed_files.txt", "exit_code", "changes.bundle"}
 
 
 @dataclass
@@ -69,6 +69,9 @@ class ContainerSpec:
     volumes: dict[str, dict[str, str]] = field(default_factory=dict)
     # Host directory holding this task's gateway socket; mounted read-only at GATEWAY_MOUNT.
     gateway_dir: str | None = None
+    read_back: list[str] = field(default_factory=list)  # extra files to collect after the run
+    # Called with the created container before it starts (e.g. putting the working tree in).
+    prepare: list[Callable[[Container], None]] = field(default_factory=list)
 
 
 @dataclass
@@ -231,6 +234,8 @@ def container_run(
     try:
         if not container.put_archive(HOME, _tar(spec.files)):
             raise ContainerError("Docker refused the task's input files.")
+        for prepare in spec.prepare:
+            prepare(container)
         container.start()
         on_started(container_id_of(container))
         outcome = _watch(container, spec.timeout_seconds, on_output, should_cancel)

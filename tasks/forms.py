@@ -6,7 +6,7 @@ from .models import CodingTask
 class TaskForm(forms.ModelForm):
     class Meta:
         model = CodingTask
-        fields = ("repo_url", "branch", "prompt")
+        fields = ("repo_url", "branch", "prompt", "open_pull_request")
         widgets = {
             "repo_url": forms.TextInput(
                 attrs={"placeholder": "https://github.com/you/project.git"}
@@ -14,4 +14,20 @@ class TaskForm(forms.ModelForm):
             "branch": forms.TextInput(attrs={"placeholder": "default branch"}),
             "prompt": forms.Textarea(attrs={"rows": 6, "placeholder": "What should the agent do?"}),
         }
-        help_texts = {"branch": "Leave empty for the repository's default branch."}
+        help_texts = {
+            "branch": "Leave empty for the repository's default branch.",
+            "open_pull_request": "Needs a GitHub token on the Code agent settings page; the "
+            "branch is pushed and the pull request opened by the server, never by the agent.",
+        }
+        labels = {"open_pull_request": "Open a pull request when done"}
+
+
+class ContinueForm(forms.Form):
+    """A follow-up on a task's pull-request branch."""
+
+    prompt = forms.CharField(
+        label="What next?",
+        widget=forms.Textarea(
+            attrs={"rows": 4, "placeholder": "A follow-up for the agent, on the same branch"}
+        ),
+    )

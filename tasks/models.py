@@ -21,6 +21,14 @@ FINISHED_STATUSES = (
 )
 
 
+class PullRequestState(models.TextChoices):
+    NONE = "", "None"
+    PENDING = "pending", "Being created"
+    OPENED = "opened", "Opened"
+    PUSHED = "pushed", "Pushed to the pull request's branch"
+    FAILED = "failed", "Refused"
+
+
 class AgentKind(models.TextChoices):
     CLAUDE = "claude", "Claude Code"
     # Room for more agents (e.g. codex): each needs an image and an output parser.
@@ -109,6 +117,27 @@ class CodingTask(models.Model):
     auth_credential_id = models.IntegerField(null=True, blank=True)
     # The agent's own time, from the CLI's result (tokens: the gateway's counts above).
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    # Pull requests (hosting/). The worker clones, the container commits and returns a git
+    # bundle of its commits, the worker pushes it to pr_branch and opens the pull request.
+    open_pull_request = models.BooleanField("open a pull request when done", default=False)
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="continuations",
+        help_text="The task this one continues: it starts from that task's branch.",
+    )
+    base_branch = models.CharField(max_length=255, blank=True, default="")  # the PR's base
+    start_commit = models.CharField(max_length=64, blank=True, default="")  # what was cloned
+    result_bundle = models.BinaryField(null=True, blank=True, editable=False)
+    pr_branch = models.CharField(max_length=255, blank=True, default="")  # pushed to
+    pr_commit = models.CharField(max_length=64, blank=True, default="")  # pushed commit
+    pr_number = models.IntegerField(null=True, blank=True)
+    pr_url = models.CharField(max_length=2000, blank=True, default="")
+    pr_state = models.CharField(max_length=16, blank=True, default="")  # see PullRequestState
+    pr_error = models.TextField(blank=True, default="")
 
     class Meta:
         ordering = ["-created_at", "-pk"]

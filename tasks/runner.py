@@ -36,6 +36,7 @@ from django.utils import timezone
 from accounts.selectors import agent_env_for_task, auth_method_for_user, preferences_get
 from gateway.credentials import api_key_provider, oauth_provider
 from gateway.runtime import GatewayUsage, TaskGateway, UpstreamAuth, placeholder_new
+from hosting.errors import HostingError
 from oauth_tokens.models import OAuthCredential
 from oauth_tokens.services import AuthMethod, AuthResolution, AuthUnavailable
 
@@ -57,6 +58,8 @@ from .limit_actions import RunAuth
 from .models import CodingTask, TaskStatus
 from .outcome import outcome_result, outcome_values, run_limit_of
 from .task_log import TaskLog
+from .workspace import Workspace, workspace_prepare, workspace_record, workspace_remove
+from .worktree import tree_put
 
 logger = logging.getLogger("tasks.runner")
 
@@ -87,6 +90,8 @@ def task_run(*, task_id: int) -> None:
         logger.exception("Task %s crashed in the runner", task_id)
         reason = log.redact(str(exc))
         _finish(task.pk, TaskStatus.FAILED, error=f"The runner failed unexpectedly: {reason}")
+    finally:
+        workspace_remove(task_id=task.pk)
 
 
 def _run(task: CodingTask, log: TaskLog) -> None:
@@ -132,6 +137,16 @@ def _run(task: CodingTask, log: TaskLog) -> None:
             f"Saved environment variable {problem.label} left out: {problem.message} "
             "Replace it on the settings page."
         )
+    try:  # the repository, cloned here: the container needs no network (or token) for git
+        workspace = workspace_prepare(task=task)
+    except HostingError as exc:
+        log.note(exc.message)
+        _finish(task.pk, TaskStatus.FAILED, error=f"Could not clone the repository: {exc.message}")
+        return
+    log.note(
+        f"Cloned {task.repo_url} (branch {workspace.branch}) at {workspace.start_commit[:12]} "
+        "on the worker"
+    )
     if should_cancel(task):  # cancelled while auth was chosen: no gateway, no container
         _finish(task.pk, TaskStatus.CANCELLED, error="Cancelled at your request.")
         return
@@ -147,7 +162,7 @@ def _run(task: CodingTask, log: TaskLog) -> None:
             task=task, auth=auth, agent_env=agent_env, placeholder=placeholder
         )
         log.secrets = inputs.secrets
-        outcome = _run_container(task, log, inputs, socket_dir, client)
+        outcome = _run_container(task, log, inputs, socket_dir, client, workspace)
         # The container is gone: nothing more can come through the gateway.
         usage = gateway.stop()
         _usage_record(task.pk, usage)
@@ -160,6 +175,7 @@ def _run(task: CodingTask, log: TaskLog) -> None:
             usage,
             auth=RunAuth(auth.method, auth.source, _oauth_credential_id(auth)),
         )
+        workspace_record(task=task, outcome=outcome, log=log)
 
 
 class SocketRootUnsafe(Exception):
@@ -251,6 +267,7 @@ def _run_container(
     inputs: ContainerInputs,
     socket_dir: Path,
     client: docker.DockerClient,
+    workspace: Workspace,
 ) -> ContainerOutcome | None:
     """The container run to its end; None when it could not run (the task is then failed, or
     waits when the engine went away before the container existed)."""
@@ -267,6 +284,7 @@ def _run_container(
         pids_limit=settings.AGENT_PIDS_LIMIT or None,
         volumes=inputs.volumes,
         gateway_dir=str(socket_dir),
+        prepare=[lambda container: tree_put(container=container, src=workspace.path)],
     )
 
     def started(container_id: str) -> None:
@@ -279,7 +297,7 @@ def _run_container(
             on_started=started,
             on_output=log.feed,
             should_cancel=lambda: should_cancel(task),
-            max_output_bytes=settings.AGENT_DIFF_MAX_BYTES,
+            max_output_bytes=max(settings.AGENT_DIFF_MAX_BYTES, settings.AGENT_BUNDLE_MAX_BYTES),
         )
     except EngineUnreachable as exc:
         log.note(str(exc))
@@ -317,7 +335,7 @@ def task_follow(*, task_id: int, container_id: str, reason: str) -> None:
             timeout_seconds=max(0.0, remaining),
             on_output=log.feed,
             should_cancel=lambda: should_cancel(task),
-            max_output_bytes=settings.AGENT_DIFF_MAX_BYTES,
+            max_output_bytes=max(settings.AGENT_DIFF_MAX_BYTES, settings.AGENT_BUNDLE_MAX_BYTES),
         )
         # Only what went through the new gateway: the first one's count died with it.
         usage = gateway.stop() if gateway is not None else GatewayUsage()
@@ -325,6 +343,7 @@ def task_follow(*, task_id: int, container_id: str, reason: str) -> None:
         log.finish()
         auth = RunAuth(task.auth_method, task.auth_source, task.auth_credential_id)
         _record_outcome(task, outcome, log, usage, auth=auth)
+        workspace_record(task=task, outcome=outcome, log=log)
     except Exception as exc:
         logger.exception("Taking over task %s failed", task_id)
         log.note(f"Could not follow the container: {log.redact(str(exc))}")

@@ -6,7 +6,7 @@ from .models import CodingTask
 
 
 def tasks_for_user(*, user: User) -> QuerySet[CodingTask]:
-    return CodingTask.objects.filter(owner=user).defer("log", "diff")
+    return CodingTask.objects.filter(owner=user).defer("log", "diff", "result_bundle")
 
 
 def task_get_for_user(*, user: User, task_id: int) -> CodingTask:
@@ -30,3 +30,27 @@ def diff_lines(*, diff: str) -> list[tuple[str, str]]:
             css = ""
         lines.append((css, line))
     return lines
+
+
+def task_chain(*, task: CodingTask) -> list[CodingTask]:
+    """The tasks this one continues (oldest first), itself, and the tasks that continue it."""
+    before: list[CodingTask] = []
+    seen = {task.pk}
+    current = task.parent
+    while current is not None and current.pk not in seen:
+        before.append(current)
+        seen.add(current.pk)
+        current = current.parent
+    after: list[CodingTask] = []
+    frontier = [task]
+    while frontier:
+        children = list(
+            CodingTask.objects.filter(parent__in=frontier)
+            .exclude(pk__in=seen)
+            .defer("log", "diff", "result_bundle")
+            .order_by("created_at", "pk")
+        )
+        seen.update(c.pk for c in children)
+        after += children
+        frontier = children
+    return [*reversed(before), task, *after]

@@ -40,16 +40,26 @@ def task_create(
     prompt: str,
     branch: str = "",
     agent: str = AgentKind.CLAUDE,
+    open_pull_request: bool = False,
+    parent: CodingTask | None = None,
 ) -> CodingTask:
     """Check the input and the owner's task limits, and queue the task. Raises TaskInputError
-    with the field at fault (None: the limits)."""
+    with the field at fault (None: the limits). A follow-up (``parent``) keeps its parent's
+    pull-request base."""
     values = {
         "repo_url": repo_url_check(url=repo_url),
         "branch": branch_name_check(branch=branch),
         "prompt": prompt_check(prompt=prompt),
     }
     _task_limits_check(owner=owner)
-    task = CodingTask.objects.create(owner=owner, agent=agent, **values)
+    task = CodingTask.objects.create(
+        owner=owner,
+        agent=agent,
+        open_pull_request=open_pull_request,
+        parent=parent,
+        base_branch=parent.base_branch if parent is not None else "",
+        **values,
+    )
     # After commit, so a worker never picks up a task row it cannot see yet.
     transaction.on_commit(lambda: run_coding_task.enqueue(task.pk))
     logger.info("Task %s queued for user %s", task.pk, owner.pk)

@@ -13,4 +13,11 @@ urlpatterns = [
         views.task_run_now_with_api_key_view,
         name="run_now_with_api_key",
     ),
+    path("<int:task_id>/pull-request/", views.task_pull_request_view, name="pull_request"),
+    path(
+        "<int:task_id>/pull-request/status/",
+        views.task_pull_request_status,
+        name="pull_request_status",
+    ),
+    path("<int:task_id>/continue/", views.task_continue_view, name="continue"),
 ]

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from common.errors import InputError
-from gateway.egress import host_literal_is_forbidden
+from gateway.egress import egress_policy_from_settings, host_literal_is_forbidden
 
 
 class TaskInputError(InputError):
@@ -88,7 +88,9 @@ def repo_url_check(*, url: str) -> str:
     host = parts.hostname or ""
     # Before the name check: "localhost" and IPv6 literals have no dot either.
     forbidden = host_literal_is_forbidden(host)
-    if forbidden:
+    # A loopback git server the test-only setting allows (refused outside the test suite).
+    test_host = (host, port or 443) in egress_policy_from_settings().test_loopback
+    if forbidden and not test_host:
         raise TaskInputError(
             "repo_url",
             f"Agents cannot reach {host}{f':{port}' if port else ''} (a {forbidden}): they reach "

@@ -10,8 +10,11 @@ from django_htmx.http import HttpResponseClientRefresh
 from accounts.selectors import preferences_get
 from common.http import AuthenticatedRequest
 
-from .forms import TaskForm
-from .selectors import diff_lines, task_get_for_user, tasks_for_user
+from .follow_ups import task_continue, task_pull_request_request
+from .forms import ContinueForm, TaskForm
+from .models import CodingTask
+from .pull_requests import continue_blocker, pull_request_blocker
+from .selectors import diff_lines, task_chain, task_get_for_user, tasks_for_user
 from .services import task_cancel, task_create, task_run_now_with_api_key
 from .validation import TaskInputError
 from .waiting import wait_words
@@ -42,6 +45,9 @@ def task_detail(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
         "wait_words": wait_words(task=task, now=timezone.now()),
         "has_api_key": preferences_get(user=request.user).has_api_key,
     }
+    if not request.htmx:
+        context |= _follow_up_context(task)
+        context |= {"chain": task_chain(task=task), "continue_form": ContinueForm()}
     # HTMX polls only the live part while the task runs.
     template = "tasks/_live.html" if request.htmx else "tasks/detail.html"
     if request.htmx and task.is_finished:
@@ -72,3 +78,45 @@ def task_run_now_with_api_key_view(request: AuthenticatedRequest, task_id: int) 
     else:
         messages.warning(request, "The task is not waiting any more, or you have no API key saved.")
     return redirect("tasks:detail", task_id=task.pk)
+
+
+@require_POST
+def task_pull_request_view(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
+    task = task_get_for_user(user=request.user, task_id=task_id)
+    try:
+        task_pull_request_request(task=task)
+    except TaskInputError as exc:
+        messages.warning(request, exc.message)
+    else:
+        messages.info(request, "Creating the pull request: pushing the branch, then opening it.")
+    return redirect("tasks:detail", task_id=task.pk)
+
+
+def task_pull_request_status(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
+    """The pull-request card alone (HTMX polls it while the pull request is being created)."""
+    task = task_get_for_user(user=request.user, task_id=task_id)
+    return render(request, "tasks/_pull_request.html", _follow_up_context(task))
+
+
+@require_POST
+def task_continue_view(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
+    parent = task_get_for_user(user=request.user, task_id=task_id)
+    form = ContinueForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Write what the agent should do next.")
+        return redirect("tasks:detail", task_id=parent.pk)
+    try:
+        task = task_continue(parent=parent, prompt=form.cleaned_data["prompt"])
+    except TaskInputError as exc:
+        messages.error(request, exc.message)
+        return redirect("tasks:detail", task_id=parent.pk)
+    messages.success(request, f"Task {task.pk} queued on branch {task.branch}.")
+    return redirect("tasks:detail", task_id=task.pk)
+
+
+def _follow_up_context(task: CodingTask) -> dict[str, object]:
+    return {
+        "task": task,
+        "pr_blocker": pull_request_blocker(task=task),
+        "continue_blocker": continue_blocker(task=task),
+    }

@@ -30,7 +30,7 @@ MAX_DUMP_BYTES=65536      # whole-file dumps: files up to this size
 MAX_SCAN_BYTES=16777216   # token search: files up to this size
 CHUNK_HEX=2000            # hex characters per output line (the task log drops runaway lines)
 FINDINGS="$PWD/PROBE_FINDINGS.txt"
-PATTERN='sk-ant-[A-Za-z0-9_-]{6,}|claude-runner-placeholder-[A-Za-z0-9_-]+'
+PATTERN='sk-ant-[A-Za-z0-9_-]{6,}|claude-runner-placeholder-[A-Za-z0-9_-]+|github_pat_[A-Za-z0-9_]{6,}|gh[pousr]_[A-Za-z0-9]{6,}'
 
 while [ $# -gt 0 ]; do
     case "$1" in

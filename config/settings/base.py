@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "oauth_tokens",
     "gateway",
     "tasks",
+    "hosting",
     "notifications",
     "usage",
 ]
@@ -410,3 +411,17 @@ NOTIFICATIONS_IDLE_CHAIN_DAYS = env.int("NOTIFICATIONS_IDLE_CHAIN_DAYS", default
 # user under User preferences): tasks running at once, and tasks waiting for a worker.
 AGENT_MAX_RUNNING_TASKS_PER_USER = env.int("AGENT_MAX_RUNNING_TASKS_PER_USER", default=2)
 AGENT_MAX_QUEUED_TASKS_PER_USER = env.int("AGENT_MAX_QUEUED_TASKS_PER_USER", default=5)
+
+# --- Git hosting (hosting/): clone and push on the worker, pull requests -------------------------
+# GitHub's REST API; for GitHub Enterprise Server https://<host>/api/v3 (repositories on <host>).
+GITHUB_API_URL = env.str("GITHUB_API_URL", default="https://api.github.com").rstrip("/")
+# Seconds for one GitHub API call.
+GITHUB_API_TIMEOUT = env.float("GITHUB_API_TIMEOUT", default=15.0)
+# CA bundle for git over https and the GitHub API (a private CA); empty = the system's CAs.
+HOSTING_CA_BUNDLE = env.str("HOSTING_CA_BUNDLE", default="")
+# Longest a clone or a push on the worker may take, in seconds.
+HOSTING_GIT_TIMEOUT_SECONDS = env.int("HOSTING_GIT_TIMEOUT_SECONDS", default=600)
+# This server's public address, for the link to the task in a pull request's description.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Largest git bundle of a task's commits read back from the container, in bytes.
+AGENT_BUNDLE_MAX_BYTES = env.int("AGENT_BUNDLE_MAX_BYTES", default=50 * 1024 * 1024)

@@ -71,3 +71,11 @@ def test_configured_secret_values_are_redacted_anywhere(settings):
 def test_ordinary_text_is_left_alone():
     text = "task 42 finished in 3.2 s with exit code 0 (tokens used: 1200)"
     assert secrets_redact(text) == text
+
+
+def test_github_tokens_are_redacted():
+    fine = "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOP"
+    classic = "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB"
+    text = secrets_redact(f"push with {fine} failed; old {classic}.")
+    assert text == "push with [redacted] failed; old [redacted]."
+    assert secrets_redact("branch claude-runner/3-fix-ghp_x") == "branch claude-runner/3-fix-ghp_x"

@@ -21,8 +21,10 @@ from tests.fakes.proxy_recorder import ProxyRecorder
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENGINE_SCRIPT = REPO_ROOT / "scripts" / "docker-engine.sh"
 BUILD_SCRIPT = REPO_ROOT / "scripts" / "build-agent-images.sh"
-TEST_IMAGE = "claude-runner-agent:test"
-PROBE_IMAGE = "claude-runner-agent:probe"
+# Other names (scripts/build-agent-images.sh honours the same variables): parallel checkouts
+# with different agent/ files on one engine would otherwise rebuild each other's images.
+TEST_IMAGE = os.environ.get("CLAUDE_RUNNER_TEST_IMAGE", "claude-runner-agent:test")
+PROBE_IMAGE = os.environ.get("CLAUDE_RUNNER_PROBE_IMAGE", "claude-runner-agent:probe")
 CLI_VERSION = "2.1.332"
 CLI_IMAGE = f"claude-runner-agent:{CLI_VERSION}"
 

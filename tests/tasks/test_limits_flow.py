@@ -9,6 +9,7 @@ import html
 import json
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
@@ -30,6 +31,7 @@ from tasks.models import CodingTask, TaskStatus
 from tasks.services import task_cancel, task_create
 from tasks.signals import task_finished
 from tasks.waiting import tasks_resume_due
+from tasks.workspace import Workspace
 from tests.tasks.conftest import set_api_key
 
 TOKEN = "sk-ant-oat01-limits-flow-setup-token-0123456789abcdef"
@@ -135,6 +137,14 @@ def scripted(monkeypatch, settings):
     monkeypatch.setattr(runner, "docker_client", lambda: object())
     monkeypatch.setattr(runner, "engine_id", lambda client: "fake-engine")
     monkeypatch.setattr(runner, "container_run", fake_run)
+    # No clone either: these containers never look at the repository.
+    monkeypatch.setattr(
+        runner,
+        "workspace_prepare",
+        lambda *, task: Workspace(
+            path=Path("/nonexistent"), branch="main", start_commit="0" * 40, base_branch="main"
+        ),
+    )
     return runs, seen
 
 

@@ -289,3 +289,14 @@ def test_pages_with_logs_or_credential_state_are_never_cached(
     extra = {"HTTP_HX_REQUEST": "true"} if htmx else {}
     response = getattr(user_client, method)(reverse(name, args=args), **extra)
     assert "no-store" in response["Cache-Control"], (name, response.status_code)
+
+
+def test_a_loopback_git_server_is_accepted_only_when_the_test_setting_names_it(settings):
+    url = "https://127.0.0.1:8765/x.git"
+    settings.AGENT_EGRESS_TEST_ALLOW_LOOPBACK = ["127.0.0.1:8765"]
+    assert repo_url_check(url=url) == url
+    with pytest.raises(TaskInputError):
+        repo_url_check(url="https://127.0.0.1:8766/x.git")
+    settings.TESTING = False  # production settings never honour it
+    with pytest.raises(TaskInputError):
+        repo_url_check(url=url)

@@ -14,6 +14,7 @@ import redis
 from tasks.containers import INSTANCE_LABEL, container_labels
 from tasks.models import CodingTask, TaskStatus
 from tasks.services import task_create, tasks_recover
+from tests.fakes.docker_env import TEST_IMAGE
 from tests.tasks.conftest import db_env_for_subprocess, set_api_key, wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.django_db(transaction=True)]
@@ -29,7 +30,7 @@ def worker_env(docker_host: str, **extra: str) -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "TEST_REAL_TASKS": "1",
         "DOCKER_HOST": docker_host,
-        "AGENT_IMAGE": "claude-runner-agent:test",
+        "AGENT_IMAGE": TEST_IMAGE,
         "AGENT_NETWORK_MODE": "none",
         "AGENT_ALLOW_LOCAL_REPOS": "true",
         "AGENT_LOCAL_REPOS_ROOT": tempfile.gettempdir(),

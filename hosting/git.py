@@ -1,0 +1,328 @@
+"""git on the worker: clone a repository, and push commits read back from a git bundle.
+
+How the token reaches git: only through the environment of the one git process that needs it,
+read by an askpass helper (a script with no secret in it, answering only for the expected
+host). Never on a command line (visible in /proc/*/cmdline and `ps`), in a URL, in a config file
+written to disk, or in a log: git's stderr is redacted before anyone sees it.
+
+How git is confined: a fresh environment (none of the worker's variables, no user or system git
+config, no credential helpers, no hooks), https only (file:// only for the development-only
+local repositories), no redirects, and curl pinned to the addresses the egress rules checked.
+"""
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+from common.logging import REDACTED, secrets_redact
+
+from .errors import HostingError, Refusal
+from .reach import git_host_addresses
+
+logger = logging.getLogger("hosting.git")
+
+GIT_USERNAME = "x-access-token"
+RESULT_REF = "refs/claude-runner/result"
+_ASKPASS = """#!/bin/sh
+# claude-runner's git askpass: answers from its environment, only for the expected host.
+case "$1" in
+  *"//${CLAUDE_RUNNER_GIT_HOST}'"* | *"@${CLAUDE_RUNNER_GIT_HOST}'"*) ;;
+  *) exit 1 ;;
+esac
+case "$1" in
+  Username*) printf '%s\\n' "$CLAUDE_RUNNER_GIT_USERNAME" ;;
+  Password*) printf '%s\\n' "$CLAUDE_RUNNER_GIT_TOKEN" ;;
+  *) exit 1 ;;
+esac
+"""
+
+
+@dataclass(frozen=True)
+class ClonedRepository:
+    path: Path
+    head: str  # the commit checked out
+    branch: str  # the branch checked out (the remote's default when none was asked for)
+
+
+@dataclass(frozen=True)
+class PushResult:
+    branch: str
+    head: str  # the commit the branch now points at
+    commits: int  # new commits pushed
+
+
+@dataclass(frozen=True)
+class _Remote:
+    url: str
+    host: str
+    port: int
+    local: bool  # a file:// repository (development and tests only)
+
+    @property
+    def netloc(self) -> str:
+        return self.host if self.port == 443 else f"{self.host}:{self.port}"
+
+
+def _remote_parse(url: str) -> _Remote:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "file" and settings.AGENT_ALLOW_LOCAL_REPOS:
+        return _Remote(url, "", 0, local=True)
+    if scheme != "https" or not parts.hostname:
+        raise HostingError(Refusal.INVALID, "Only https:// repository URLs can be cloned.")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise HostingError(
+            Refusal.INVALID, "Remove credentials, ?query and #fragment from the repository URL."
+        )
+    return _Remote(url, parts.hostname.lower(), parts.port or 443, local=False)
+
+
+@contextmanager
+def _git_environment(remote: _Remote, token: str) -> Iterator[dict[str, str]]:
+    """The whole environment of one git run against ``remote`` (see the module's docstring)."""
+    scratch = Path(tempfile.mkdtemp(prefix="claude-runner-git-"))
+    try:
+        askpass = scratch / "askpass.sh"
+        askpass.write_text(_ASKPASS)
+        askpass.chmod(0o700)
+        config = [
+            ("credential.helper", ""),  # nothing may store the token
+            ("core.hooksPath", os.devnull),
+            ("http.followRedirects", "false"),
+            ("transfer.fsckObjects", "true"),
+            ("protocol.allow", "never"),
+            ("protocol.https.allow", "always"),
+        ]
+        if remote.local:
+            config.append(("protocol.file.allow", "always"))
+        else:
+            addresses = git_host_addresses(host=remote.host, port=remote.port)
+            pinned = ",".join(f"[{a}]" if ":" in a else a for a in addresses)
+            config.append(("http.curloptResolve", f"{remote.host}:{remote.port}:{pinned}"))
+        if settings.HOSTING_CA_BUNDLE:
+            config.append(("http.sslCAInfo", str(settings.HOSTING_CA_BUNDLE)))
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(scratch),
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_ASKPASS": str(askpass),
+            "CLAUDE_RUNNER_GIT_HOST": remote.netloc,
+            "CLAUDE_RUNNER_GIT_USERNAME": GIT_USERNAME,
+            "CLAUDE_RUNNER_GIT_TOKEN": token,
+            "GIT_CONFIG_COUNT": str(len(config)),
+        }
+        for index, (key, value) in enumerate(config):
+            env[f"GIT_CONFIG_KEY_{index}"] = key
+            env[f"GIT_CONFIG_VALUE_{index}"] = value
+        yield env
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _redact(text: str, token: str) -> str:
+    if token:
+        text = text.replace(token, REDACTED)
+    return secrets_redact(text).strip()
+
+
+def _git(
+    args: list[str], *, env: dict[str, str], token: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=settings.HOSTING_GIT_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise HostingError(
+            Refusal.UNREACHABLE,
+            f"git {args[0]} took longer than {settings.HOSTING_GIT_TIMEOUT_SECONDS} seconds "
+            "and was stopped.",
+        ) from None
+
+
+def _local_git(args: list[str], *, cwd: Path) -> str:
+    """git on the worker's own clone, no network: the plain answer or HostingError."""
+    with _git_environment(_Remote("", "", 0, local=True), "") as env:
+        done = _git(args, env=env, token="", cwd=cwd)
+    if done.returncode != 0:
+        raise HostingError(Refusal.GIT_FAILED, f"git {args[0]} failed: {_redact(done.stderr, '')}")
+    return done.stdout.strip()
+
+
+def _git_said(stderr: str) -> str:
+    """The most telling line of git's complaint: the host's own words first."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    remote = [line[7:].strip() for line in lines if line.startswith("remote:") and line[7:].strip()]
+    fatal = [line for line in lines if line.startswith(("fatal:", "error:"))]
+    return (remote or fatal or lines)[0][:300]
+
+
+def git_refusal(stderr: str, *, action: str, had_token: bool) -> HostingError:
+    """git's complaint (already redacted) as the refusal a user sees."""
+    low = stderr.lower()
+    said = f" (git said: {_git_said(stderr)})" if stderr.strip() else ""
+    if "protected branch" in low or "gh006" in low or "protected ref" in low:
+        return HostingError(
+            Refusal.BRANCH_PROTECTED,
+            f"The branch is protected on the host, so the push was refused{said}.",
+        )
+    if "workflow" in low and ("scope" in low or "permission" in low):
+        return HostingError(
+            Refusal.NO_PERMISSION,
+            "The changes touch .github/workflows, which your token may not change: give it the "
+            f"Workflows permission or leave those files alone{said}.",
+        )
+    if "error: 403" in low or "permission to" in low or "denied" in low:
+        return HostingError(
+            Refusal.NO_PERMISSION,
+            f"Your token may not {action} this repository: give it Contents: read and write{said}.",
+        )
+    if "error: 401" in low or "authentication failed" in low or "could not read username" in low:
+        if had_token:
+            return HostingError(
+                Refusal.TOKEN_INVALID,
+                f"The git host refused your token for this repository (wrong, expired or "
+                f"revoked): save a new one on the Code agent settings page{said}.",
+            )
+        return HostingError(
+            Refusal.NO_TOKEN,
+            "The repository needs a token (it is private or the host asks for one): connect "
+            "GitHub on the Code agent settings page.",
+        )
+    if "not found" in low and "remote branch" in low:
+        return HostingError(Refusal.INVALID, f"The branch does not exist in the repository{said}.")
+    if "not found" in low or "error: 404" in low or "does not appear to be a git" in low:
+        return HostingError(
+            Refusal.REPOSITORY_NOT_FOUND,
+            f"No repository at that URL (or your token cannot see it){said}.",
+        )
+    if "non-fast-forward" in low or "fetch first" in low or "[rejected]" in low:
+        return HostingError(
+            Refusal.INVALID,
+            f"The branch on the host has commits the task did not start from; the push was "
+            f"refused rather than overwrite them{said}.",
+        )
+    if "could not resolve" in low or "connect" in low or "timed out" in low or "ssl" in low:
+        return HostingError(Refusal.UNREACHABLE, f"Could not reach the git host{said}.")
+    return HostingError(Refusal.GIT_FAILED, f"git could not {action} the repository{said}.")
+
+
+def repository_clone(
+    *,
+    url: str,
+    branch: str,
+    token: str,
+    dest: Path,
+    commit: str = "",
+    depth: int = 1,
+    checkout: bool = True,
+) -> ClonedRepository:
+    """Clone ``url`` into ``dest`` (which must not exist yet): ``branch``, or the remote's
+    default when empty; or exactly ``commit`` when given (a follow-up push needs the very
+    revision a task started from). ``token`` may be empty for public repositories.
+    ``checkout=False``: only .git (the files are checked out where the tree is used)."""
+    remote = _remote_parse(url)
+    if branch.startswith("-"):
+        raise HostingError(Refusal.INVALID, "A branch name may not start with '-'.")
+    if commit and not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit):
+        raise HostingError(Refusal.INVALID, "Not a full commit id.")
+    shallow = ["--depth", str(depth)] if depth and not remote.local else []
+    with _git_environment(remote, token) as env:
+        if commit:
+            dest.mkdir(parents=True)
+            _git(["init", "--quiet", str(dest)], env=env, token=token)
+            done = _git(
+                ["fetch", "--quiet", "--no-tags", *shallow, "--", remote.url, commit],
+                env=env,
+                token=token,
+                cwd=dest,
+            )
+            if done.returncode == 0:
+                done = _git(
+                    ["checkout", "--quiet", "--detach", commit], env=env, token="", cwd=dest
+                )
+        else:
+            args = ["clone", "--quiet", "--no-tags", "--single-branch", *shallow]
+            args += [] if checkout else ["--no-checkout"]
+            args += ["--branch", branch] if branch else []
+            done = _git([*args, "--", remote.url, str(dest)], env=env, token=token)
+    if done.returncode != 0:
+        shutil.rmtree(dest, ignore_errors=True)
+        stderr = _redact(done.stderr, token)
+        logger.warning("git clone of %s failed: %s", _redact(url, token), stderr)
+        raise git_refusal(stderr, action="read", had_token=bool(token))
+    head = _local_git(["rev-parse", "HEAD"], cwd=dest)
+    checked_out = "" if commit else _local_git(["symbolic-ref", "--short", "HEAD"], cwd=dest)
+    logger.info("Cloned %s (%s) at %s", _redact(url, token), checked_out or "commit", head[:12])
+    return ClonedRepository(path=dest, head=head, branch=checked_out)
+
+
+def branch_push_from_bundle(
+    *, repo: ClonedRepository, bundle: Path, url: str, token: str, branch: str
+) -> PushResult:
+    """Push the commits in ``bundle`` (made in the container on top of ``repo.head``) to
+    ``branch`` at ``url``. Never forced: a branch that moved on meanwhile is refused."""
+    remote = _remote_parse(url)
+    if not branch or branch.startswith("-"):
+        raise HostingError(Refusal.INVALID, "No valid branch name to push to.")
+    cwd = repo.path
+    verify = subprocess.run(
+        ["git", "bundle", "verify", "--quiet", str(bundle)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_CONFIG_NOSYSTEM": "1"},
+    )
+    if verify.returncode != 0:
+        raise HostingError(
+            Refusal.GIT_FAILED,
+            "The agent's commits could not be read back (the bundle is not valid for the "
+            "cloned revision).",
+        )
+    _local_git(["fetch", "--quiet", "--no-tags", str(bundle), f"+HEAD:{RESULT_REF}"], cwd=cwd)
+    new_head = _local_git(["rev-parse", RESULT_REF], cwd=cwd)
+    try:
+        _local_git(["merge-base", "--is-ancestor", repo.head, new_head], cwd=cwd)
+    except HostingError:
+        raise HostingError(
+            Refusal.GIT_FAILED, "The agent's commits do not build on the cloned revision."
+        ) from None
+    commits = int(_local_git(["rev-list", "--count", f"{repo.head}..{new_head}"], cwd=cwd))
+    if commits == 0:
+        raise HostingError(
+            Refusal.INVALID, "The task made no commits, so there is nothing to push."
+        )
+    with _git_environment(remote, token) as env:
+        done = _git(
+            ["push", "--quiet", "--", remote.url, f"{RESULT_REF}:refs/heads/{branch}"],
+            env=env,
+            token=token,
+            cwd=cwd,
+        )
+    if done.returncode != 0:
+        stderr = _redact(done.stderr, token)
+        logger.warning("git push to %s failed: %s", _redact(url, token), stderr)
+        raise git_refusal(stderr, action="push to", had_token=bool(token))
+    logger.info("Pushed %s commit(s) to %s at %s", commits, branch, new_head[:12])
+    return PushResult(branch=branch, head=new_head, commits=commits)

@@ -1,0 +1,30 @@
+from django.conf import settings
+from django.db import models
+
+from common.fields import EncryptedTextField
+
+
+class GitHubConnection(models.Model):
+    """A user's GitHub token (fine-grained, Contents and Pull requests: write), encrypted at rest.
+
+    Only what GitHub said about it when it was saved is kept in clear: who it belongs to and
+    when it expires. The token itself is never shown back.
+    """
+
+    owner = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="github_connection"
+    )
+    token = EncryptedTextField("GitHub token")
+    token_last4 = models.CharField(max_length=4, blank=True, default="")
+    login = models.CharField("GitHub user", max_length=255, blank=True, default="")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    api_url = models.CharField("checked against", max_length=500, blank=True, default="")
+    checked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "GitHub connection"
+
+    def __str__(self) -> str:
+        return f"GitHub connection of {self.owner} ({self.login or 'unchecked'})"

@@ -1,0 +1,148 @@
+"""Actions on git hosting: the user's GitHub connection, and what a task needs from the host
+(its token for git, the pull request). Git itself is in hosting.git, the API in hosting.github.
+"""
+
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.utils import timezone
+from django.utils.text import slugify
+
+from .errors import NO_TOKEN_MESSAGE, HostingError, Refusal
+from .github import GitHubProvider, github_token_check
+from .models import GitHubConnection
+from .providers import PullRequest, RepositoryAccess, TokenInfo
+from .repositories import RepositoryRef, github_repository_parse
+
+logger = logging.getLogger("hosting.services")
+
+BRANCH_PREFIX = "claude-runner/"
+TITLE_MAX_CHARS = 72
+BODY_MAX_CHARS = 60_000  # GitHub refuses bodies over 65,536 characters
+
+
+# --- the connection --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConnectionCheck:
+    """What GitHub said about a token, and about one repository when one was named."""
+
+    token: TokenInfo | None = None
+    token_error: HostingError | None = None
+    repository: RepositoryAccess | None = None
+    repository_error: HostingError | None = None
+
+
+def github_token_get(*, user: User) -> str:
+    """The user's saved GitHub token, or "" when none is saved."""
+    connection = GitHubConnection.objects.filter(owner=user).only("token").first()
+    return connection.token if connection else ""
+
+
+def github_provider_for_user(*, user: User) -> GitHubProvider:
+    token = github_token_get(user=user)
+    if not token:
+        raise HostingError(Refusal.NO_TOKEN, NO_TOKEN_MESSAGE)
+    return GitHubProvider(token=token)
+
+
+def repository_parse(*, url: str) -> RepositoryRef:
+    return github_repository_parse(url=url, api_url=settings.GITHUB_API_URL)
+
+
+def github_connection_check(*, token: str, repository: str = "") -> ConnectionCheck:
+    """Ask GitHub who ``token`` belongs to and, when ``repository`` is given, what it may do
+    there. Never raises for GitHub's answers: each part carries its own error."""
+    try:
+        provider = GitHubProvider(token=github_token_check(raw=token))
+        info = provider.token_info()
+    except HostingError as exc:
+        return ConnectionCheck(token_error=exc)
+    if not repository.strip():
+        return ConnectionCheck(token=info)
+    try:
+        access = provider.repository_access(repository_parse(url=repository))
+    except HostingError as exc:
+        return ConnectionCheck(token=info, repository_error=exc)
+    return ConnectionCheck(token=info, repository=access)
+
+
+def github_connection_save(*, user: User, token: str) -> GitHubConnection:
+    """Check the token with GitHub and save it (replacing any saved one). A token GitHub refuses
+    is not saved, and the saved one stays."""
+    checked = github_token_check(raw=token)
+    info = GitHubProvider(token=checked).token_info()
+    connection, _ = GitHubConnection.objects.update_or_create(
+        owner=user,
+        defaults={
+            "token": checked,
+            "token_last4": checked[-4:],
+            "login": info.login,
+            "expires_at": info.expires_at,
+            "api_url": settings.GITHUB_API_URL,
+            "checked_at": timezone.now(),
+        },
+    )
+    logger.info("GitHub connection saved for user %s (GitHub user %s)", user.pk, info.login)
+    return connection
+
+
+def github_connection_remove(*, user: User) -> bool:
+    deleted, _ = GitHubConnection.objects.filter(owner=user).delete()
+    return bool(deleted)
+
+
+# --- pull requests ---------------------------------------------------------------------------
+
+
+def pull_request_branch_name(*, task_id: int, prompt: str) -> str:
+    """``claude-runner/<task id>-<slug of the prompt>``: readable, and valid for git."""
+    words = " ".join(prompt.split()[:8])
+    slug = slugify(words)[:40].strip("-_.") or "task"
+    return f"{BRANCH_PREFIX}{task_id}-{slug}"
+
+
+def pull_request_text(
+    *, prompt: str, summary: str, cost_usd: Decimal | None, task_url: str
+) -> tuple[str, str]:
+    """The title (the prompt's first line, shortened) and the body of a task's pull request."""
+    first = next((line.strip() for line in prompt.splitlines() if line.strip()), "Claude task")
+    title = first if len(first) <= TITLE_MAX_CHARS else first[: TITLE_MAX_CHARS - 1] + "…"
+    quoted = "\n".join(f"> {line}" if line else ">" for line in prompt.strip().splitlines())
+    cost = f"${cost_usd:.4f}" if cost_usd is not None else "not reported"
+    body = (
+        f"## Prompt\n\n{quoted}\n\n## Agent's summary\n\n{summary.strip() or '(none)'}\n\n"
+        f"---\nCost: {cost} · Task: {task_url}\n\n"
+        "_Opened by Claude Runner._"
+    )
+    if len(body) > BODY_MAX_CHARS:
+        body = body[: BODY_MAX_CHARS - 40] + "\n\n…(cut at GitHub's size limit)"
+    return title, body
+
+
+def pull_request_open(
+    *, user: User, repo_url: str, head: str, base: str, title: str, body: str
+) -> PullRequest:
+    """Open a pull request from ``head`` into ``base``. One already open for ``head`` is a
+    refusal (PULL_REQUEST_EXISTS) whose message links to it."""
+    repo = repository_parse(url=repo_url)
+    provider = github_provider_for_user(user=user)
+    existing = provider.pull_request_find(repo, head=head)
+    if existing is not None:
+        raise HostingError(
+            Refusal.PULL_REQUEST_EXISTS,
+            f"A pull request for branch {head} already exists: #{existing.number} "
+            f"({existing.url}).",
+        )
+    pull = provider.pull_request_open(repo, head=head, base=base, title=title, body=body)
+    logger.info("Pull request #%s opened in %s from %s", pull.number, repo.full_name, head)
+    return pull
+
+
+def pull_request_find(*, user: User, repo_url: str, head: str) -> PullRequest | None:
+    repo = repository_parse(url=repo_url)
+    return github_provider_for_user(user=user).pull_request_find(repo, head=head)

@@ -1,0 +1,44 @@
+"""What a user asks of a finished task (web side): its pull request, and a follow-up task on
+that pull request's branch. The work itself runs on a worker (tasks.pull_requests)."""
+
+import logging
+
+from django.db import transaction
+
+from .background import open_task_pull_request
+from .models import CodingTask, PullRequestState
+from .pull_requests import continue_blocker, pull_request_blocker
+from .services import task_create
+from .validation import TaskInputError
+
+logger = logging.getLogger("tasks.follow_ups")
+
+
+@transaction.atomic
+def task_pull_request_request(*, task: CodingTask) -> None:
+    """Queue the pull request of a finished task. Raises TaskInputError saying why not."""
+    blocker = pull_request_blocker(task=task)
+    if blocker:
+        raise TaskInputError(None, blocker)
+    claimed = CodingTask.objects.filter(
+        pk=task.pk, pr_state__in=(PullRequestState.NONE, PullRequestState.FAILED)
+    ).update(pr_state=PullRequestState.PENDING, pr_error="")
+    if not claimed:  # another click won the race
+        raise TaskInputError(None, "The pull request is being created.")
+    transaction.on_commit(lambda: open_task_pull_request.enqueue(task.pk))
+
+
+def task_continue(*, parent: CodingTask, prompt: str) -> CodingTask:
+    """A new task on the parent's pull-request branch; its commits update that pull request."""
+    blocker = continue_blocker(task=parent)
+    if blocker:
+        raise TaskInputError("prompt", blocker)
+    return task_create(
+        owner=parent.owner,
+        repo_url=parent.repo_url,
+        branch=parent.pr_branch,
+        prompt=prompt,
+        agent=parent.agent,
+        open_pull_request=True,
+        parent=parent,
+    )

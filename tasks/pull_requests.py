@@ -1,0 +1,135 @@
+"""A finished task's commits as a pull request (worker side): clone the revision the task
+started from, read the container's git bundle into it, push the task's branch, open the pull
+request, or, for a follow-up task, push onto its parent's branch so that pull request updates.
+
+Every refusal (no token, no permission, protected branch, a pull request that exists, rate
+limit, not on GitHub, ...) is stored on the task as its message; nothing here raises for them.
+"""
+
+import logging
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.urls import reverse
+
+from hosting.errors import NO_TOKEN_MESSAGE, HostingError, Refusal
+from hosting.git import branch_push_from_bundle, repository_clone
+from hosting.services import (
+    github_token_get,
+    pull_request_branch_name,
+    pull_request_open,
+    pull_request_text,
+    repository_parse,
+)
+
+from .models import CodingTask, PullRequestState, TaskStatus
+
+logger = logging.getLogger("tasks.pull_requests")
+
+DONE_STATES = (PullRequestState.OPENED, PullRequestState.PUSHED)
+
+
+def pull_request_blocker(*, task: CodingTask) -> str:
+    """Why this task cannot get a pull request now ("" when it can)."""
+    if not task.is_finished:
+        return "The task is still running."
+    if task.status == TaskStatus.CANCELLED:
+        return "The task was cancelled."
+    if not task.result_bundle:
+        return "The task made no changes, so there is nothing to propose."
+    if task.pr_state in DONE_STATES:
+        return "The pull request exists already."
+    if task.pr_state == PullRequestState.PENDING:
+        return "The pull request is being created."
+    return ""
+
+
+def continue_blocker(*, task: CodingTask) -> str:
+    """Why no follow-up task can start from this one now ("" when it can)."""
+    if not task.is_finished:
+        return "The task is still running."
+    if task.pr_state not in DONE_STATES or not task.pr_branch:
+        return "Create the pull request first: a follow-up starts from its branch."
+    return ""
+
+
+def _target_branch(task: CodingTask) -> str:
+    parent = task.parent
+    if parent is not None and parent.pr_branch and parent.pr_state in DONE_STATES:
+        return parent.pr_branch
+    return pull_request_branch_name(task_id=task.pk, prompt=task.prompt)
+
+
+def task_pull_request_create(*, task_id: int) -> None:
+    """Push the task's commits and open (or update) its pull request; record what happened."""
+    task = CodingTask.objects.select_related("owner", "parent").get(pk=task_id)
+    try:
+        _push_and_open(task)
+    except HostingError as exc:
+        CodingTask.objects.filter(pk=task.pk).update(
+            pr_state=PullRequestState.FAILED, pr_error=exc.message
+        )
+        logger.info("Pull request for task %s refused: %s", task.pk, exc.kind)
+    except Exception:
+        logger.exception("Pull request for task %s failed", task.pk)
+        CodingTask.objects.filter(pk=task.pk).update(
+            pr_state=PullRequestState.FAILED,
+            pr_error="The pull request could not be created because of an error on this server; "
+            "try again, and tell the operator if it keeps happening.",
+        )
+
+
+def _push_and_open(task: CodingTask) -> None:
+    if not task.result_bundle:
+        raise HostingError(
+            Refusal.INVALID, "The task made no changes, so there is nothing to push."
+        )
+    repository_parse(url=task.repo_url)  # not on GitHub: said before any clone
+    token = github_token_get(user=task.owner)
+    if not token:
+        raise HostingError(Refusal.NO_TOKEN, NO_TOKEN_MESSAGE)
+    branch = _target_branch(task)
+    with tempfile.TemporaryDirectory(prefix="claude-runner-pr-") as scratch:
+        cloned = repository_clone(
+            url=task.repo_url,
+            branch="",
+            token=token,
+            dest=Path(scratch) / "repo",
+            commit=task.start_commit,
+        )
+        bundle = Path(scratch) / "changes.bundle"
+        bundle.write_bytes(bytes(task.result_bundle))
+        pushed = branch_push_from_bundle(
+            repo=cloned, bundle=bundle, url=task.repo_url, token=token, branch=branch
+        )
+    parent = task.parent
+    if parent is not None and branch == parent.pr_branch:
+        # A follow-up: the pull request of its parent now shows the new commits.
+        CodingTask.objects.filter(pk=task.pk).update(
+            pr_state=PullRequestState.PUSHED,
+            pr_branch=branch,
+            pr_commit=pushed.head,
+            pr_number=parent.pr_number,
+            pr_url=parent.pr_url,
+            pr_error="",
+        )
+        return
+    CodingTask.objects.filter(pk=task.pk).update(pr_branch=branch, pr_commit=pushed.head)
+    title, body = pull_request_text(
+        prompt=task.prompt,
+        summary=task.result_text,
+        cost_usd=task.cost_usd,
+        task_url=settings.SITE_URL + reverse("tasks:detail", args=[task.pk]),
+    )
+    pull = pull_request_open(
+        user=task.owner,
+        repo_url=task.repo_url,
+        head=branch,
+        base=task.base_branch,
+        title=title,
+        body=body,
+    )
+    CodingTask.objects.filter(pk=task.pk).update(
+        pr_state=PullRequestState.OPENED, pr_number=pull.number, pr_url=pull.url, pr_error=""
+    )

@@ -1,0 +1,40 @@
+"""Putting a working tree cloned on the worker into a task's container.
+
+The tree (with its .git) is streamed as a tar straight from `tar` into the Docker API, owned by
+the agent user, below the container's home: nothing is staged in memory or on disk, and the
+container needs no network to get its repository.
+"""
+
+import subprocess
+from pathlib import Path
+
+from docker.models.containers import Container
+
+from .containers import AGENT_GID, AGENT_UID, HOME, ContainerError
+
+
+class TreeError(ContainerError):
+    """The working tree could not be put into the container."""
+
+
+def tree_put(*, container: Container, src: Path, name: str = "work") -> None:
+    """Copy the directory ``src`` into the container as ``HOME/name`` (before it starts)."""
+    command = [
+        "tar",
+        "-C",
+        str(src),
+        f"--owner={AGENT_UID}",
+        f"--group={AGENT_GID}",
+        "--numeric-owner",
+        "--transform",
+        rf"s,^\.,{name},",
+        "-cf",
+        "-",
+        ".",
+    ]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as tar:
+        assert tar.stdout is not None and tar.stderr is not None
+        accepted = container.put_archive(HOME, tar.stdout)
+        error = tar.stderr.read().decode("utf-8", "replace").strip()
+    if tar.returncode != 0 or not accepted:
+        raise TreeError(f"Could not copy the repository into the container: {error or 'refused'}")

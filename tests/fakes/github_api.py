@@ -1,0 +1,322 @@
+"""A fake GitHub REST API on 127.0.0.1: the few endpoints the runner uses, and GitHub's refusals.
+
+    with FakeGitHubAPI() as api:
+        api.token_add(token, login="octo", expires="2027-01-31 00:00:00 UTC")
+        api.repository_add("acme/app", private=True)
+        api.grant(token, "acme/app", push=True)
+        settings.GITHUB_API_URL = api.url
+
+Endpoints: GET /user (with the github-authentication-token-expiration header when the token
+has an expiry; X-OAuth-Scopes for classic tokens), GET /repos/{o}/{r} (permissions of the
+token's user), GET and POST /repos/{o}/{r}/pulls (open pull requests; a second one for the same
+head is 422 "A pull request already exists"), and GET /{o}/{r}/pull/{n}, the page a person
+opens (plain HTML). Refusals as GitHub sends them: 401 Bad credentials, 404 Not Found for a
+repository the token cannot see, 403 "Resource not accessible by personal access token" for a
+token without write, and scripted ones (``fail_next``, ``rate_limit_next``).
+``head_exists``: when set, a pull request whose head branch does not exist is refused (422).
+Every request is recorded (method, path, query, body, whether a token came), never the token.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.loopback import LoopbackServer
+
+
+@dataclass
+class ApiRequest:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    body: Any
+    token_given: bool
+    status: int = 0
+
+
+@dataclass
+class _Token:
+    login: str
+    name: str
+    expires: str | None
+    scopes: str | None  # classic tokens: "repo, workflow"; fine-grained: None
+
+
+@dataclass
+class _Repo:
+    private: bool
+    default_branch: str
+    grants: dict[str, bool] = field(default_factory=dict)  # token -> may push
+
+
+@dataclass
+class _Fault:
+    method: str
+    path_suffix: str
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    owner: FakeGitHubAPI
+    protocol_version = "HTTP/1.0"
+    extra_headers: dict[str, str] = {}
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.owner._handle(self)
+
+    do_POST = do_PATCH = do_GET
+
+
+class FakeGitHubAPI(LoopbackServer[ApiRequest]):
+    handler = _Handler
+    name = "fake-github-api"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._state = threading.Lock()
+        self._tokens: dict[str, _Token] = {}
+        self._repos: dict[str, _Repo] = {}
+        self.pulls: list[dict[str, Any]] = []
+        self._faults: deque[_Fault] = deque()
+        self.head_exists: Callable[[str, str], bool] | None = None
+
+    # --- seeding -----------------------------------------------------------------------------
+
+    def token_add(
+        self,
+        token: str,
+        *,
+        login: str = "octo",
+        name: str = "Octo Cat",
+        expires: str | None = None,
+        scopes: str | None = None,
+    ) -> None:
+        with self._state:
+            self._tokens[token] = _Token(login, name, expires, scopes)
+
+    def repository_add(
+        self, full_name: str, *, private: bool = True, default: str = "main"
+    ) -> None:
+        with self._state:
+            self._repos[full_name] = _Repo(private, default)
+
+    def grant(self, token: str, full_name: str, *, push: bool = True) -> None:
+        with self._state:
+            self._repos[full_name].grants[token] = push
+
+    def fail_next(
+        self,
+        method: str,
+        path_suffix: str,
+        status: int,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Answer the next request whose path ends with ``path_suffix`` with this instead."""
+        with self._state:
+            self._faults.append(_Fault(method, path_suffix, status, body, dict(headers or {})))
+
+    def rate_limit_next(self, method: str, path_suffix: str, *, reset: int) -> None:
+        self.fail_next(
+            method,
+            path_suffix,
+            403,
+            {
+                "message": "API rate limit exceeded for user ID 1.",
+                "documentation_url": "https://docs.github.com/rest/overview/rate-limits",
+            },
+            {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)},
+        )
+
+    def pulls_created(self) -> list[dict[str, Any]]:
+        return [r.body for r in self.requests if r.method == "POST" and r.status == 201]
+
+    # --- serving -----------------------------------------------------------------------------
+
+    def _handle(self, h: _Handler) -> None:
+        parts = urlsplit(h.path)
+        length = int(h.headers.get("Content-Length") or 0)
+        raw = h.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode("utf-8", "replace")
+        auth = h.headers.get("Authorization", "")
+        token = auth.split(" ", 1)[1] if auth.lower().startswith(("bearer ", "token ")) else ""
+        record = ApiRequest(h.command, parts.path, parse_qs(parts.query), body, bool(token))
+        self._record(record)
+        with self._state:
+            fault = next(
+                (
+                    f
+                    for f in self._faults
+                    if f.method == h.command and parts.path.endswith(f.path_suffix)
+                ),
+                None,
+            )
+            if fault is not None:
+                self._faults.remove(fault)
+        if fault is not None:
+            return self._send(h, record, fault.status, fault.body, fault.headers)
+        segments = [s for s in parts.path.split("/") if s]
+        if len(segments) == 4 and segments[2] == "pull" and h.command == "GET":
+            return self._page(h, record, "/".join(segments[:2]), int(segments[3]))
+        user = self._tokens.get(token)
+        if user is None:
+            return self._send(
+                h,
+                record,
+                401,
+                {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"},
+            )
+        # Classic tokens: GitHub lists their scopes on every answer.
+        h.extra_headers = {"x-oauth-scopes": user.scopes} if user.scopes is not None else {}
+        if segments == ["user"]:
+            headers = {}
+            if user.expires:
+                headers["github-authentication-token-expiration"] = user.expires
+            return self._send(
+                h, record, 200, {"login": user.login, "id": 1, "name": user.name}, headers
+            )
+        if len(segments) >= 3 and segments[0] == "repos":
+            full_name = f"{segments[1]}/{segments[2]}"
+            with self._state:
+                repo = self._repos.get(full_name)
+            if repo is None or token not in repo.grants:
+                return self._send(h, record, 404, {"message": "Not Found"})
+            may_push = repo.grants[token]
+            rest = segments[3:]
+            if not rest and h.command == "GET":
+                return self._send(h, record, 200, self._repo_json(full_name, repo, may_push, user))
+            if rest == ["pulls"] and h.command == "GET":
+                head = (record.query.get("head") or [""])[0]
+                found = [
+                    p
+                    for p in self.pulls
+                    if p["repo"] == full_name
+                    and p["state"] == "open"
+                    and (not head or f"{segments[1]}:{p['head']['ref']}" == head)
+                ]
+                return self._send(h, record, 200, found)
+            if rest == ["pulls"] and h.command == "POST":
+                return self._pull_create(h, record, full_name, may_push, body)
+        return self._send(h, record, 404, {"message": "Not Found"})
+
+    def _repo_json(self, full_name: str, repo: _Repo, may_push: bool, user: _Token) -> dict:
+        return {
+            "full_name": full_name,
+            "private": repo.private,
+            "default_branch": repo.default_branch,
+            "permissions": {"admin": False, "push": may_push, "pull": True},
+            "owner": {"login": full_name.split("/")[0]},
+        }
+
+    def _pull_create(
+        self, h: _Handler, record: ApiRequest, full_name: str, may_push: bool, body: Any
+    ) -> None:
+        if not may_push:
+            return self._send(
+                h, record, 403, {"message": "Resource not accessible by personal access token"}
+            )
+        if not isinstance(body, dict) or not all(body.get(k) for k in ("title", "head", "base")):
+            return self._send(h, record, 422, {"message": "Validation Failed"})
+        owner = full_name.split("/")[0]
+        head = body["head"].split(":")[-1]
+        if self.head_exists is not None and not self.head_exists(full_name, head):
+            return self._send(
+                h,
+                record,
+                422,
+                {
+                    "message": "Validation Failed",
+                    "errors": [{"resource": "PullRequest", "field": "head", "code": "invalid"}],
+                },
+            )
+        with self._state:
+            if any(
+                p["repo"] == full_name and p["head"]["ref"] == head and p["state"] == "open"
+                for p in self.pulls
+            ):
+                exists = True
+            else:
+                exists = False
+                number = len([p for p in self.pulls if p["repo"] == full_name]) + 1
+                pull = {
+                    "repo": full_name,
+                    "number": number,
+                    "state": "open",
+                    "title": body["title"],
+                    "body": body.get("body") or "",
+                    "head": {"ref": head, "label": f"{owner}:{head}"},
+                    "base": {"ref": body["base"]},
+                    "html_url": f"{self.url}/{full_name}/pull/{number}",
+                }
+                self.pulls.append(pull)
+        if exists:
+            return self._send(
+                h,
+                record,
+                422,
+                {
+                    "message": "Validation Failed",
+                    "errors": [
+                        {
+                            "resource": "PullRequest",
+                            "code": "custom",
+                            "message": f"A pull request already exists for {owner}:{head}.",
+                        }
+                    ],
+                },
+            )
+        return self._send(h, record, 201, pull)
+
+    def _page(self, h: _Handler, record: ApiRequest, full_name: str, number: int) -> None:
+        pull = next(
+            (p for p in self.pulls if p["repo"] == full_name and p["number"] == number), None
+        )
+        if pull is None:
+            return self._send(h, record, 404, {"message": "Not Found"})
+        from html import escape
+
+        page = (
+            f"<!doctype html><title>{escape(pull['title'])} #{number}</title>"
+            f"<h1>{escape(pull['title'])} <span>#{number}</span></h1>"
+            f"<p>wants to merge <code>{escape(pull['head']['ref'])}</code> into "
+            f"<code>{escape(pull['base']['ref'])}</code></p><pre>{escape(pull['body'])}</pre>"
+        ).encode()
+        record.status = 200
+        h.send_response(200)
+        h.send_header("Content-Type", "text/html; charset=utf-8")
+        h.send_header("Content-Length", str(len(page)))
+        h.end_headers()
+        h.wfile.write(page)
+
+    @staticmethod
+    def _send(
+        h: _Handler,
+        record: ApiRequest,
+        status: int,
+        payload: Any,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        record.status = status
+        data = json.dumps(payload).encode() if payload is not None else b""
+        h.send_response(status)
+        h.send_header("Content-Type", "application/json; charset=utf-8")
+        h.send_header("Content-Length", str(len(data)))
+        for name, value in {**h.extra_headers, **(headers or {})}.items():
+            h.send_header(name, value)
+        h.end_headers()
+        h.wfile.write(data)

@@ -1,0 +1,87 @@
+"""The GitHub card on the Code agent settings page: live check, save, replace, remove."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from hosting.models import GitHubConnection
+from tests.hosting.conftest import new_token
+
+pytestmark = pytest.mark.django_db
+
+SETTINGS = "/accounts/settings/code-agent/"
+
+
+@pytest.fixture
+def api(github_api, settings, token):
+    settings.GITHUB_API_URL = github_api.url
+    github_api.token_add(token, login="octo", expires="2027-01-31 12:00:00 UTC")
+    github_api.repository_add("acme/app", private=True)
+    github_api.grant(token, "acme/app", push=True)
+    github_api.repository_add("acme/docs", private=False)
+    github_api.grant(token, "acme/docs", push=False)
+    return github_api
+
+
+def check(client, **data):
+    return client.post(reverse("hosting:github_check"), data, HTTP_HX_REQUEST="true")
+
+
+def test_settings_page_shows_the_card(user_client):
+    page = user_client.get(SETTINGS).content.decode()
+    assert 'id="github"' in page and "Not connected." in page
+    assert reverse("hosting:github_check") in page and reverse("hosting:github_save") in page
+
+
+def test_live_check_says_whose_token_and_what_it_may_do(user_client, api, token):
+    html = check(user_client, token=token).content.decode()
+    assert "octo" in html and "2027-01-31 12:00" in html and token not in html
+    html = check(user_client, token=token, repository="https://127.0.0.1/acme/app").content.decode()
+    assert "acme/app" in html and "(private)" in html
+    assert html.count("badge-ok") == 2  # push and pull requests
+    html = check(user_client, token=token, repository="acme/docs").content.decode()
+    assert html.count("badge-bad") == 2
+    html = check(user_client, token=token, repository="acme/nothing").content.decode()
+    assert "no repository acme/nothing" in html
+    html = check(user_client, token=token, repository="https://gitlab.com/a/b").content.decode()
+    assert "not on 127.0.0.1" in html
+
+
+def test_live_check_of_a_bad_token(user_client, api):
+    html = check(user_client, token="ghp_" + "x" * 36).content.decode()
+    assert "wrong, expired or revoked" in html
+    html = check(user_client, token="sk-ant-api03-" + "x" * 40).content.decode()
+    assert "does not look like a GitHub token" in html and "sk-ant" not in html
+
+
+def test_save_then_the_page_shows_it_but_never_the_token(user_client, api, token, user):
+    response = user_client.post(reverse("hosting:github_save"), {"token": token}, follow=True)
+    page = response.content.decode()
+    assert "GitHub connected as octo." in page
+    assert "Connected" in page and f"…{token[-4:]}" in page and token not in page
+    # The saved token is used by the live check when the box is empty.
+    html = check(user_client, token="", repository="acme/app").content.decode()
+    assert "your saved token" in html and "badge-ok" in html
+
+
+def test_a_refused_token_is_not_saved_and_the_old_one_stays(user_client, api, token, user):
+    user_client.post(reverse("hosting:github_save"), {"token": token})
+    page = user_client.post(
+        reverse("hosting:github_save"), {"token": new_token()}, follow=True
+    ).content.decode()
+    assert "GitHub token not saved: GitHub refused the token" in page
+    assert GitHubConnection.objects.get(owner=user).token == token
+
+
+def test_remove(user_client, api, token, user):
+    user_client.post(reverse("hosting:github_save"), {"token": token})
+    page = user_client.post(reverse("hosting:github_remove"), follow=True).content.decode()
+    assert "Your GitHub token was removed." in page and "Not connected." in page
+    assert not GitHubConnection.objects.filter(owner=user).exists()
+    page = user_client.post(reverse("hosting:github_remove"), follow=True).content.decode()
+    assert "No GitHub token was saved." in page
+
+
+def test_views_need_login_and_post(user_client):
+    assert Client().post(reverse("hosting:github_check")).status_code == 302
+    assert user_client.get(reverse("hosting:github_save")).status_code == 405

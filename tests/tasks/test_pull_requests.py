@@ -1,0 +1,235 @@
+"""Pull requests and follow-up tasks from the task page, against the loopback GitHub (real git,
+the fake REST API). The container's part is stood in for by a real commit and bundle here;
+tests/tasks/test_pull_request_e2e.py runs the whole thing in containers."""
+
+import subprocess
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+
+from hosting.git import repository_clone
+from hosting.models import GitHubConnection
+from tasks.models import CodingTask, PullRequestState, TaskStatus
+from tasks.pull_requests import task_pull_request_create
+from tests.fakes.hosting_world import github_token_new
+from tests.hosting.conftest import agent_commit
+
+pytestmark = pytest.mark.django_db
+
+
+def connect(user, token: str) -> None:
+    GitHubConnection.objects.create(owner=user, token=token, token_last4=token[-4:], login="octo")
+
+
+def finished_task(github, user, tmp_path: Path, *, prompt: str, branch: str = "", **extra):
+    """A task as a container leaves it: started from a clone, its commits in a bundle."""
+    work = tmp_path / f"w{time.monotonic_ns()}"
+    cloned = repository_clone(url=github.url, branch=branch, token=github.token, dest=work / "c")
+    bundle = agent_commit(cloned.path, work / "a", message=prompt, files={"new.txt": prompt})
+    values = {
+        "owner": user,
+        "repo_url": github.url,
+        "branch": branch,
+        "prompt": prompt,
+        "status": TaskStatus.SUCCEEDED,
+        "start_commit": cloned.head,
+        "base_branch": "main",
+        "result_bundle": bundle.read_bytes(),
+        "result_text": "I added new.txt.",
+        "cost_usd": Decimal("0.0420"),
+        **extra,
+    }
+    return CodingTask.objects.create(**values)
+
+
+def create_pr(client, task, capture):
+    """Press "Create pull request" (the job runs when the request's transaction commits), then
+    load the task page."""
+    with capture(execute=True):
+        response = client.post(reverse("tasks:pull_request", args=[task.pk]))
+    assert response.status_code == 302
+    return client.get(response.url)
+
+
+def test_pull_request_is_opened_once_with_head_base_title_and_body(
+    github, user, user_client, tmp_path, django_capture_on_commit_callbacks, settings
+):
+    settings.SITE_URL = "https://runner.example"
+    connect(user, github.token)
+    task = finished_task(github, user, tmp_path, prompt="Add new.txt for the docs\nwith care")
+    page = create_pr(user_client, task, django_capture_on_commit_callbacks).content.decode()
+
+    task.refresh_from_db()
+    head = f"claude-runner/{task.pk}-add-newtxt-for-the-docs-with-care"
+    assert task.pr_state == PullRequestState.OPENED, task.pr_error
+    assert task.pr_branch == head and task.pr_number == 1
+    (created,) = github.api.pulls_created()
+    assert created["head"] == head and created["base"] == "main"
+    assert created["title"] == "Add new.txt for the docs"
+    assert "> Add new.txt for the docs\n> with care" in created["body"]
+    assert "I added new.txt." in created["body"] and "$0.0420" in created["body"]
+    assert f"https://runner.example/tasks/{task.pk}/" in created["body"]
+    assert github.git.log("acme/app", head)[0].startswith("Add new.txt")
+    assert github.git.branch_head("acme/app", "main") == task.start_commit  # untouched
+    assert task.pr_url in page and "Pull request #1" in page
+
+    again = create_pr(user_client, task, django_capture_on_commit_callbacks).content.decode()
+    assert "The pull request exists already." in again
+    assert len(github.api.pulls_created()) == 1
+    # The token is on none of it.
+    assert github.token not in page and github.token not in created["body"]
+
+
+def test_continue_pushes_to_the_same_branch_and_the_pull_request_updates(
+    github, user, user_client, tmp_path, django_capture_on_commit_callbacks
+):
+    connect(user, github.token)
+    first = finished_task(github, user, tmp_path, prompt="First change")
+    create_pr(user_client, first, django_capture_on_commit_callbacks)
+    first.refresh_from_db()
+
+    response = user_client.post(
+        reverse("tasks:continue", args=[first.pk]), {"prompt": "Second change"}
+    )
+    follow_up = CodingTask.objects.exclude(pk=first.pk).get()
+    assert response.url == reverse("tasks:detail", args=[follow_up.pk])
+    assert follow_up.parent == first and follow_up.branch == first.pr_branch
+    assert follow_up.open_pull_request and follow_up.base_branch == "main"
+
+    # What its run leaves behind (on the branch), then the worker's push.
+    done = finished_task(github, user, tmp_path, prompt="Second change", branch=first.pr_branch)
+    CodingTask.objects.filter(pk=follow_up.pk).update(
+        status=TaskStatus.SUCCEEDED,
+        start_commit=done.start_commit,
+        result_bundle=done.result_bundle,
+    )
+    done.delete()
+    task_pull_request_create(task_id=follow_up.pk)
+    follow_up.refresh_from_db()
+    assert follow_up.pr_state == PullRequestState.PUSHED, follow_up.pr_error
+    assert follow_up.pr_number == first.pr_number and follow_up.pr_url == first.pr_url
+    assert github.git.log("acme/app", first.pr_branch) == [
+        "Second change",
+        "First change",
+        "initial",
+    ]
+    assert len(github.api.pulls_created()) == 1
+
+    page = user_client.get(reverse("tasks:detail", args=[follow_up.pk])).content.decode()
+    assert "Chain of tasks" in page and f"Task {first.pk}" in page and "(this one)" in page
+    assert "Updated" in page and first.pr_url in page
+    parent_page = user_client.get(reverse("tasks:detail", args=[first.pk])).content.decode()
+    assert f"Task {follow_up.pk}" in parent_page
+
+
+def test_continue_needs_a_pull_request_first(github, user, user_client, tmp_path):
+    task = finished_task(github, user, tmp_path, prompt="x")
+    page = user_client.get(reverse("tasks:detail", args=[task.pk])).content.decode()
+    assert "Create the pull request first" in page and "Create pull request" in page
+    page = user_client.post(
+        reverse("tasks:continue", args=[task.pk]), {"prompt": "more"}, follow=True
+    ).content.decode()
+    assert "Create the pull request first" in page
+    assert CodingTask.objects.count() == 1
+
+
+def test_no_changes_no_button(github, user, user_client, tmp_path):
+    task = finished_task(github, user, tmp_path, prompt="x", result_bundle=None)
+    page = user_client.get(reverse("tasks:detail", args=[task.pk])).content.decode()
+    assert "nothing to propose" in page and "Create pull request</button>" not in page
+
+
+def test_another_users_task_is_not_found(github, user, other_user, client, tmp_path):
+    task = finished_task(github, user, tmp_path, prompt="x")
+    client.force_login(other_user)
+    assert client.post(reverse("tasks:pull_request", args=[task.pk])).status_code == 404
+    assert (
+        client.post(reverse("tasks:continue", args=[task.pk]), {"prompt": "y"}).status_code == 404
+    )
+
+
+@pytest.mark.parametrize(
+    ("case", "words"),
+    [
+        ("no_token", "No GitHub token is saved"),
+        ("read_only", "may not push to this repository"),
+        ("revoked", "refused your token"),
+        ("protected", "branch is protected"),
+        ("exists", "already exists"),
+        ("rate_limit", "rate limit for your token is used up; it resets at"),
+        ("not_github", "not on 127.0.0.1"),
+        ("not_found", "no repository acme/app that your token can see"),
+    ],
+)
+def test_each_refusal_reaches_the_task_page(
+    case, words, github, user, user_client, tmp_path, django_capture_on_commit_callbacks
+):
+    task = finished_task(github, user, tmp_path, prompt="Refuse me")
+    head = f"claude-runner/{task.pk}-refuse-me"
+    if case != "no_token":
+        connect(user, github.token)
+    if case == "read_only":
+        reader = github_token_new()
+        github.git.grant("acme/app", reader, push=False)
+        GitHubConnection.objects.filter(owner=user).update(token=reader)
+    elif case == "revoked":
+        GitHubConnection.objects.filter(owner=user).update(token=github_token_new())
+    elif case == "protected":
+        github.git.protect("acme/app", head)
+    elif case == "exists":
+        github.api.fail_next(
+            "POST",
+            "/pulls",
+            422,
+            {
+                "message": "Validation Failed",
+                "errors": [{"message": f"A pull request already exists for acme:{head}."}],
+            },
+        )
+    elif case == "rate_limit":
+        github.api.rate_limit_next("GET", "/pulls", reset=int(time.time()) + 900)
+    elif case == "not_github":
+        CodingTask.objects.filter(pk=task.pk).update(repo_url="https://gitlab.com/acme/app.git")
+    elif case == "not_found":
+        github.api.fail_next("GET", "/pulls", 404, {"message": "Not Found"})
+    page = create_pr(user_client, task, django_capture_on_commit_callbacks).content.decode()
+    task.refresh_from_db()
+    assert task.pr_state == PullRequestState.FAILED
+    assert words in task.pr_error, task.pr_error
+    assert 'id="pull-request-error"' in page and words.split(";")[0] in page
+    assert "Try again" in page
+    # A refusal is not sticky: once the cause is gone, "Try again" works.
+    if case in ("rate_limit", "exists", "not_found"):
+        page = create_pr(user_client, task, django_capture_on_commit_callbacks).content.decode()
+        task.refresh_from_db()
+        assert task.pr_state == PullRequestState.OPENED, task.pr_error
+        assert "Pull request #1" in page
+
+
+def test_new_task_form_offers_the_pull_request_option(user_client, settings, tmp_path):
+    page = user_client.get(reverse("tasks:list")).content.decode()
+    assert "Open a pull request when done" in page
+
+
+def test_pushed_commit_carries_no_token(
+    github, user, user_client, tmp_path, django_capture_on_commit_callbacks
+):
+    connect(user, github.token)
+    task = finished_task(github, user, tmp_path, prompt="Check me")
+    create_pr(user_client, task, django_capture_on_commit_callbacks)
+    task.refresh_from_db()
+    bare = github.git.bare_path("acme/app")
+    shown = subprocess.run(
+        ["git", "-C", str(bare), "log", "-p", "--all", "--format=%an %ae %s %b"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "Check me" in shown and github.token not in shown
+
+
+def test_admin_page_of_a_task_with_a_bundle(github, user, admin_client, tmp_path):
+    task = finished_task(github, user, tmp_path, prompt="x")
+    page = admin_client.get(reverse("admin:tasks_codingtask_change", args=[task.pk]))
+    assert page.status_code == 200 and b"result_bundle" not in page.content

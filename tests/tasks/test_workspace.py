@@ -1,0 +1,101 @@
+"""The task's repository on the worker: cloned with the owner's token only for the configured
+GitHub, its commits kept from the container's bundle, the pull request opened when asked."""
+
+import subprocess
+
+import pytest
+
+from hosting.errors import HostingError, Refusal
+from hosting.models import GitHubConnection
+from tasks.containers import ContainerOutcome
+from tasks.models import CodingTask, PullRequestState, TaskStatus
+from tasks.task_log import TaskLog
+from tasks.workspace import workspace_prepare, workspace_record, workspace_remove
+from tests.hosting.conftest import agent_commit
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def connected(github, user):
+    GitHubConnection.objects.create(owner=user, token=github.token, token_last4="abcd", login="o")
+    return github
+
+
+def test_private_repository_cloned_with_the_owners_token(connected, user):
+    task = CodingTask.objects.create(owner=user, repo_url=connected.url, prompt="p")
+    workspace = workspace_prepare(task=task)
+    try:
+        # Only .git: the container checks the files out.
+        assert (workspace.path / ".git").is_dir() and not (workspace.path / "keep.txt").exists()
+        listed = subprocess.run(
+            ["git", "-C", str(workspace.path), "ls-tree", "--name-only", "HEAD"],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()  # fmt: skip
+        assert "keep.txt" in listed and workspace.base_branch == "main"
+        task.refresh_from_db()
+        assert task.start_commit == workspace.start_commit and task.base_branch == "main"
+    finally:
+        workspace_remove(task_id=task.pk)
+    assert not workspace.path.exists()
+
+
+def test_the_token_goes_to_the_configured_github_only(connected, user, settings):
+    # The same loopback server, but this server's GitHub is said to live elsewhere.
+    settings.GITHUB_API_URL = "https://api.github.com"
+    task = CodingTask.objects.create(owner=user, repo_url=connected.url, prompt="p")
+    with pytest.raises(HostingError) as caught:
+        workspace_prepare(task=task)
+    assert caught.value.kind == Refusal.NO_TOKEN
+    assert connected.git.requests and not any(r.token_given for r in connected.git.requests)
+
+
+def test_bundle_kept_and_pull_request_opened_when_asked(connected, user, tmp_path):
+    task = CodingTask.objects.create(
+        owner=user,
+        repo_url=connected.url,
+        prompt="Add a file",
+        open_pull_request=True,
+        status=TaskStatus.SUCCEEDED,
+    )
+    workspace = workspace_prepare(task=task)
+    bundle = agent_commit(workspace.path, tmp_path / "w", message="Add a file", files={"f": "f"})
+    outcome = ContainerOutcome("c", 0, outputs={"changes.bundle": bundle.read_bytes()})
+    workspace_record(
+        task=task, outcome=outcome, log=TaskLog(task_id=task.pk, secrets=[], max_bytes=9999)
+    )
+    task.refresh_from_db()
+    assert task.result_bundle and task.pr_state == PullRequestState.OPENED, task.pr_error
+    assert task.pr_branch == f"claude-runner/{task.pk}-add-a-file"
+    assert connected.git.log("acme/app", task.pr_branch)[0] == "Add a file"
+
+
+def test_too_large_a_bundle_is_noted_not_kept(connected, user, settings):
+    settings.AGENT_BUNDLE_MAX_BYTES = 10
+    task = CodingTask.objects.create(owner=user, repo_url=connected.url, prompt="p")
+    log = TaskLog(task_id=task.pk, secrets=[], max_bytes=9999)
+    workspace_record(
+        task=task, outcome=ContainerOutcome("c", 0, outputs={"changes.bundle": b"x" * 11}), log=log
+    )
+    task.refresh_from_db()
+    assert task.result_bundle is None and "not kept" in log.text
+
+
+def test_clones_left_by_dead_workers_are_removed(connected, user):
+    import subprocess as sp
+
+    from tasks.workspace import workspace_dir, workspaces_stale_remove
+
+    child = sp.Popen(["true"])
+    child.wait()
+    root = workspace_dir(task_id=0).parent
+    root.mkdir(parents=True, exist_ok=True)
+    stale = root / f"task-999999-{child.pid}"
+    (stale / "work").mkdir(parents=True, exist_ok=True)
+    mine = workspace_dir(task_id=999998)
+    mine.mkdir(parents=True, exist_ok=True)
+    try:
+        assert workspaces_stale_remove() >= 1
+        assert not stale.exists() and mine.exists()  # this process is alive
+    finally:
+        workspace_remove(task_id=999998)
