@@ -17,15 +17,11 @@ Called by the background worker (tasks.background). It is the only writer of a r
 log and result columns; the web side only ever sets `cancel_requested` or cancels queued tasks.
 """
 
-import contextlib
 import logging
 import os
-import secrets
 import shutil
 import socket
-import stat
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +29,11 @@ import docker
 from django.conf import settings
 from django.utils import timezone
 
-from accounts.selectors import agent_env_for_task, auth_method_for_user, preferences_get
-from gateway.credentials import api_key_provider, oauth_provider
-from gateway.runtime import GatewayUsage, TaskGateway, UpstreamAuth, placeholder_new
+from accounts.selectors import agent_env_for_task, auth_method_for_user
+from gateway.runtime import GatewayUsage, placeholder_new
 from hosting.errors import HostingError
 from oauth_tokens.models import OAuthCredential
-from oauth_tokens.services import AuthMethod, AuthResolution, AuthUnavailable
+from oauth_tokens.services import AuthUnavailable
 
 from . import limit_actions
 from .containers import (
@@ -57,13 +52,20 @@ from .inputs import ContainerInputs, container_inputs
 from .limit_actions import RunAuth
 from .models import CodingTask, TaskStatus
 from .outcome import outcome_result, outcome_values, run_limit_of
+from .task_gateway import (
+    SocketRootUnsafe,
+    auth_oauth_credential_id,
+    gateway_socket_root,
+    task_api_key,
+    task_gateway_again,
+    task_gateway_open,
+    task_usage_record,
+)
 from .task_log import TaskLog
 from .workspace import Workspace, workspace_prepare, workspace_record, workspace_remove
 from .worktree import tree_put
 
 logger = logging.getLogger("tasks.runner")
-
-GATEWAY_SOCKET_NAME = "gateway.sock"
 
 
 def runner_ident() -> str:
@@ -123,7 +125,7 @@ def _run(task: CodingTask, log: TaskLog) -> None:
         auth_refreshed=auth.refreshed,
         auth_fallback=auth.fallback or task.force_api_key,
         auth_note=auth.reason,
-        auth_credential_id=_oauth_credential_id(auth),
+        auth_credential_id=auth_oauth_credential_id(auth),
     )
     log.note(auth.reason)
     if waiting is not None:
@@ -151,13 +153,13 @@ def _run(task: CodingTask, log: TaskLog) -> None:
         _finish(task.pk, TaskStatus.CANCELLED, error="Cancelled at your request.")
         return
     try:
-        root = _socket_root()
+        root = gateway_socket_root()
     except SocketRootUnsafe as exc:
         log.note(str(exc))
         _finish(task.pk, TaskStatus.FAILED, error=str(exc))
         return
     placeholder = placeholder_new()
-    with _task_gateway(task, root, auth, placeholder, log) as (gateway, socket_dir):
+    with task_gateway_open(task, root, auth, placeholder, log) as (gateway, socket_dir):
         inputs = container_inputs(
             task=task, auth=auth, agent_env=agent_env, placeholder=placeholder
         )
@@ -165,7 +167,7 @@ def _run(task: CodingTask, log: TaskLog) -> None:
         outcome = _run_container(task, log, inputs, socket_dir, client, workspace)
         # The container is gone: nothing more can come through the gateway.
         usage = gateway.stop()
-        _usage_record(task.pk, usage)
+        task_usage_record(task.pk, usage)
     if outcome is not None:
         log.finish()
         _record_outcome(
@@ -173,88 +175,9 @@ def _run(task: CodingTask, log: TaskLog) -> None:
             outcome,
             log,
             usage,
-            auth=RunAuth(auth.method, auth.source, _oauth_credential_id(auth)),
+            auth=RunAuth(auth.method, auth.source, auth_oauth_credential_id(auth)),
         )
         workspace_record(task=task, outcome=outcome, log=log)
-
-
-class SocketRootUnsafe(Exception):
-    """AGENT_GATEWAY_SOCKET_ROOT is not a folder only the worker can change."""
-
-
-def _socket_root() -> Path:
-    """The folder of the tasks' socket folders, created if missing. Refused unless it is a real
-    folder (not a symbolic link) of the worker's own user that nobody else may write to:
-    otherwise another local user could swap a task's socket for their own."""
-    root = Path(settings.AGENT_GATEWAY_SOCKET_ROOT)
-    fix = (
-        "Set AGENT_GATEWAY_SOCKET_ROOT to a folder the worker's user owns, with mode 0711 "
-        "or 0700; the task was not run."
-    )
-    try:
-        root.mkdir(mode=0o711, parents=True, exist_ok=True)
-        found = root.lstat()
-    except OSError as exc:
-        raise SocketRootUnsafe(
-            f"AGENT_GATEWAY_SOCKET_ROOT ({root}) cannot be created ({exc.strerror}). {fix}"
-        ) from None
-    problem = ""
-    if stat.S_ISLNK(found.st_mode):
-        problem = "is a symbolic link"
-    elif not stat.S_ISDIR(found.st_mode):
-        problem = "is not a folder"
-    elif found.st_uid != os.geteuid():
-        problem = f"belongs to uid {found.st_uid}, not to the worker's uid {os.geteuid()}"
-    elif found.st_mode & 0o022:
-        problem = f"is writable by group or others (mode {stat.S_IMODE(found.st_mode):o})"
-    if problem:
-        raise SocketRootUnsafe(f"AGENT_GATEWAY_SOCKET_ROOT ({root}) {problem}. {fix}")
-    return root
-
-
-@contextlib.contextmanager
-def _task_gateway(
-    task: CodingTask, root: Path, auth: AuthResolution, placeholder: str, log: TaskLog
-) -> Iterator[tuple[TaskGateway, Path]]:
-    """The task's gateway on a socket in a fresh folder of its own under root (checked by
-    _socket_root); both gone afterwards."""
-    # Short (a socket path has ~100 bytes) and unguessable; 0711: uid 1000 in the container
-    # may reach the socket by name but not list the folder.
-    socket_dir = root / f"t{task.pk}-{secrets.token_hex(6)}"
-    socket_dir.mkdir(mode=0o711)
-    socket_dir.chmod(0o711)  # whatever the umask says
-    credential_id = _oauth_credential_id(auth)
-    # What task_follow needs to put a gateway back on this socket if this process dies (the
-    # credential is the task's auth_credential_id, saved with the auth choice).
-    CodingTask.objects.filter(pk=task.pk).update(
-        gateway_dir=str(socket_dir), gateway_placeholder=placeholder
-    )
-    gateway = _gateway_new(socket_dir, credential_id, auth.api_key, placeholder, log)
-    try:
-        gateway.start()
-        yield gateway, socket_dir
-    finally:
-        gateway.stop()  # idempotent: the socket is closed and removed before the folder
-        shutil.rmtree(socket_dir, ignore_errors=True)
-
-
-def _gateway_new(
-    socket_dir: Path, credential_id: int | None, api_key: str, placeholder: str, log: TaskLog
-) -> TaskGateway:
-    """The task's gateway: OAuth when it runs on a stored credential, else the API key."""
-    if credential_id is not None:
-        upstream = UpstreamAuth("oauth")
-        provider: Any = oauth_provider(credential_id=credential_id)
-    else:
-        upstream = UpstreamAuth("api_key")
-        provider = api_key_provider(api_key=api_key)
-    return TaskGateway(
-        socket_path=socket_dir / GATEWAY_SOCKET_NAME,
-        auth=upstream,
-        provider=provider,
-        placeholder=placeholder,
-        on_log=log.gateway_line,
-    )
 
 
 def should_cancel(task: CodingTask) -> bool:
@@ -325,7 +248,7 @@ def task_follow(*, task_id: int, container_id: str, reason: str) -> None:
     gateway = None
     try:
         log.secrets = _follow_secrets(task)
-        gateway = _gateway_again(task, log)
+        gateway = task_gateway_again(task, log)
         remaining = settings.AGENT_TIMEOUT_SECONDS
         if task.started_at:
             remaining -= (timezone.now() - task.started_at).total_seconds()
@@ -339,7 +262,7 @@ def task_follow(*, task_id: int, container_id: str, reason: str) -> None:
         )
         # Only what went through the new gateway: the first one's count died with it.
         usage = gateway.stop() if gateway is not None else GatewayUsage()
-        _usage_record(task.pk, usage)
+        task_usage_record(task.pk, usage)
         log.finish()
         auth = RunAuth(task.auth_method, task.auth_source, task.auth_credential_id)
         _record_outcome(task, outcome, log, usage, auth=auth)
@@ -360,36 +283,6 @@ def task_follow(*, task_id: int, container_id: str, reason: str) -> None:
             shutil.rmtree(task.gateway_dir, ignore_errors=True)
 
 
-def _gateway_again(task: CodingTask, log: TaskLog) -> TaskGateway | None:
-    """A new gateway on the dead worker's socket path (its folder is still mounted into the
-    container), with the same placeholder and credential; None when that cannot be done (the
-    container then runs on without the model API, and says so in its result)."""
-    if not (task.gateway_dir and task.gateway_placeholder):
-        log.note("No gateway to put back (the worker stopped before it had one).")
-        return None
-    api_key = "" if task.auth_credential_id is not None else _api_key_of(task)
-    if task.auth_credential_id is None and not api_key:
-        log.note("The task's API key is gone: its gateway cannot be put back.")
-        return None
-    gateway = _gateway_new(
-        Path(task.gateway_dir),
-        task.auth_credential_id,
-        api_key,
-        task.gateway_placeholder,
-        log,
-    )
-    gateway.start()
-    log.note("Its gateway is back on the same socket.")
-    return gateway
-
-
-def _api_key_of(task: CodingTask) -> str:
-    """The API key the task ran on: its owner's own, or the server's."""
-    if task.auth_source == "user":
-        return preferences_get(user=task.owner).api_key
-    return settings.ANTHROPIC_API_KEY
-
-
 def _follow_secrets(task: CodingTask) -> list[str]:
     """What to redact from a taken-over task's log: as for task_run (tasks.inputs)."""
     agent_env, _ = agent_env_for_task(user=task.owner)
@@ -399,26 +292,8 @@ def _follow_secrets(task: CodingTask) -> list[str]:
         if credential is not None:
             values += [credential.access_token, credential.refresh_token]
     else:
-        values.append(_api_key_of(task))
+        values.append(task_api_key(task))
     return [v for v in values if v]
-
-
-def _usage_record(task_id: int, usage: GatewayUsage) -> None:
-    CodingTask.objects.filter(pk=task_id).update(
-        api_requests=usage.requests,
-        input_tokens=usage.input_tokens,
-        output_tokens=usage.output_tokens,
-        cache_creation_input_tokens=usage.cache_creation_input_tokens,
-        cache_read_input_tokens=usage.cache_read_input_tokens,
-        api_status_429=usage.status_429,
-        api_status_529=usage.status_529,
-        ratelimit_headers=usage.ratelimit_headers,
-    )
-
-
-def _oauth_credential_id(auth: AuthResolution) -> int | None:
-    """The stored OAuth credential the task runs on; None when it runs on an API key."""
-    return auth.oauth.credential_id if auth.method == AuthMethod.OAUTH and auth.oauth else None
 
 
 def _record_outcome(

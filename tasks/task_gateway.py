@@ -1,0 +1,152 @@
+"""The task's gateway, from the worker's side: the socket folder it serves in (under
+AGENT_GATEWAY_SOCKET_ROOT, checked so no other local user can swap a socket), starting it for a
+run, putting it back on the same socket when another worker takes a task over, and recording
+what it counted on the task. tasks.runner calls these; gateway/ itself knows nothing of tasks."""
+
+import contextlib
+import os
+import secrets
+import shutil
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from accounts.selectors import preferences_get
+from gateway.credentials import api_key_provider, oauth_provider
+from gateway.runtime import GatewayUsage, TaskGateway, UpstreamAuth
+from oauth_tokens.services import AuthMethod, AuthResolution
+
+from .models import CodingTask
+from .task_log import TaskLog
+
+GATEWAY_SOCKET_NAME = "gateway.sock"
+
+
+class SocketRootUnsafe(Exception):
+    """AGENT_GATEWAY_SOCKET_ROOT is not a folder only the worker can change."""
+
+
+def gateway_socket_root() -> Path:
+    """The folder of the tasks' socket folders, created if missing. Refused unless it is a real
+    folder (not a symbolic link) of the worker's own user that nobody else may write to:
+    otherwise another local user could swap a task's socket for their own."""
+    root = Path(settings.AGENT_GATEWAY_SOCKET_ROOT)
+    fix = (
+        "Set AGENT_GATEWAY_SOCKET_ROOT to a folder the worker's user owns, with mode 0711 "
+        "or 0700; the task was not run."
+    )
+    try:
+        root.mkdir(mode=0o711, parents=True, exist_ok=True)
+        found = root.lstat()
+    except OSError as exc:
+        raise SocketRootUnsafe(
+            f"AGENT_GATEWAY_SOCKET_ROOT ({root}) cannot be created ({exc.strerror}). {fix}"
+        ) from None
+    problem = ""
+    if stat.S_ISLNK(found.st_mode):
+        problem = "is a symbolic link"
+    elif not stat.S_ISDIR(found.st_mode):
+        problem = "is not a folder"
+    elif found.st_uid != os.geteuid():
+        problem = f"belongs to uid {found.st_uid}, not to the worker's uid {os.geteuid()}"
+    elif found.st_mode & 0o022:
+        problem = f"is writable by group or others (mode {stat.S_IMODE(found.st_mode):o})"
+    if problem:
+        raise SocketRootUnsafe(f"AGENT_GATEWAY_SOCKET_ROOT ({root}) {problem}. {fix}")
+    return root
+
+
+@contextlib.contextmanager
+def task_gateway_open(
+    task: CodingTask, root: Path, auth: AuthResolution, placeholder: str, log: TaskLog
+) -> Iterator[tuple[TaskGateway, Path]]:
+    """The task's gateway on a socket in a fresh folder of its own under root (checked by
+    gateway_socket_root); both gone afterwards."""
+    # Short (a socket path has ~100 bytes) and unguessable; 0711: uid 1000 in the container
+    # may reach the socket by name but not list the folder.
+    socket_dir = root / f"t{task.pk}-{secrets.token_hex(6)}"
+    socket_dir.mkdir(mode=0o711)
+    socket_dir.chmod(0o711)  # whatever the umask says
+    credential_id = auth_oauth_credential_id(auth)
+    # What task_follow needs to put a gateway back on this socket if this process dies (the
+    # credential is the task's auth_credential_id, saved with the auth choice).
+    CodingTask.objects.filter(pk=task.pk).update(
+        gateway_dir=str(socket_dir), gateway_placeholder=placeholder
+    )
+    gateway = _gateway_new(socket_dir, credential_id, auth.api_key, placeholder, log)
+    try:
+        gateway.start()
+        yield gateway, socket_dir
+    finally:
+        gateway.stop()  # idempotent: the socket is closed and removed before the folder
+        shutil.rmtree(socket_dir, ignore_errors=True)
+
+
+def _gateway_new(
+    socket_dir: Path, credential_id: int | None, api_key: str, placeholder: str, log: TaskLog
+) -> TaskGateway:
+    """The task's gateway: OAuth when it runs on a stored credential, else the API key."""
+    if credential_id is not None:
+        upstream = UpstreamAuth("oauth")
+        provider: Any = oauth_provider(credential_id=credential_id)
+    else:
+        upstream = UpstreamAuth("api_key")
+        provider = api_key_provider(api_key=api_key)
+    return TaskGateway(
+        socket_path=socket_dir / GATEWAY_SOCKET_NAME,
+        auth=upstream,
+        provider=provider,
+        placeholder=placeholder,
+        on_log=log.gateway_line,
+    )
+
+
+def task_gateway_again(task: CodingTask, log: TaskLog) -> TaskGateway | None:
+    """A new gateway on the dead worker's socket path (its folder is still mounted into the
+    container), with the same placeholder and credential; None when that cannot be done (the
+    container then runs on without the model API, and says so in its result)."""
+    if not (task.gateway_dir and task.gateway_placeholder):
+        log.note("No gateway to put back (the worker stopped before it had one).")
+        return None
+    api_key = "" if task.auth_credential_id is not None else task_api_key(task)
+    if task.auth_credential_id is None and not api_key:
+        log.note("The task's API key is gone: its gateway cannot be put back.")
+        return None
+    gateway = _gateway_new(
+        Path(task.gateway_dir),
+        task.auth_credential_id,
+        api_key,
+        task.gateway_placeholder,
+        log,
+    )
+    gateway.start()
+    log.note("Its gateway is back on the same socket.")
+    return gateway
+
+
+def task_api_key(task: CodingTask) -> str:
+    """The API key the task ran on: its owner's own, or the server's."""
+    if task.auth_source == "user":
+        return preferences_get(user=task.owner).api_key
+    return settings.ANTHROPIC_API_KEY
+
+
+def task_usage_record(task_id: int, usage: GatewayUsage) -> None:
+    CodingTask.objects.filter(pk=task_id).update(
+        api_requests=usage.requests,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cache_creation_input_tokens=usage.cache_creation_input_tokens,
+        cache_read_input_tokens=usage.cache_read_input_tokens,
+        api_status_429=usage.status_429,
+        api_status_529=usage.status_529,
+        ratelimit_headers=usage.ratelimit_headers,
+    )
+
+
+def auth_oauth_credential_id(auth: AuthResolution) -> int | None:
+    """The stored OAuth credential the task runs on; None when it runs on an API key."""
+    return auth.oauth.credential_id if auth.method == AuthMethod.OAUTH and auth.oauth else None
