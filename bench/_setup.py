@@ -1,6 +1,7 @@
 """Shared start-up for benchmarks: Django on a throwaway database (or DATABASE_URL if given)."""
 
 import os
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -9,6 +10,18 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def docker_host_default() -> None:
+    """DOCKER_HOST for the project's own engine (scripts/docker-engine.sh), unless one is set."""
+    if "DOCKER_HOST" not in os.environ:
+        out = subprocess.run(
+            [str(ROOT / "scripts/docker-engine.sh"), "env"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        os.environ["DOCKER_HOST"] = out.split("=", 1)[1].strip()
 
 
 def django_setup() -> None:

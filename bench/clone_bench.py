@@ -23,7 +23,6 @@ import io
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -31,16 +30,9 @@ import time
 from pathlib import Path
 
 import docker
-from _setup import ROOT, django_setup
+from _setup import django_setup, docker_host_default
 
-os.environ.setdefault(
-    "DOCKER_HOST",
-    subprocess.run(
-        [str(ROOT / "scripts/docker-engine.sh"), "env"], capture_output=True, text=True, check=True
-    )
-    .stdout.split("=", 1)[1]
-    .strip(),
-)
+docker_host_default()
 django_setup()
 
 from django.conf import settings  # noqa: E402

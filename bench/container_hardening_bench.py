@@ -11,22 +11,13 @@ Needs the project's Docker engine and the test image (scripts/build-agent-images
 Run: .venv/bin/python bench/container_hardening_bench.py [N]
 """
 
-import os
 import statistics
-import subprocess
 import sys
 import time
 
-from _setup import ROOT, django_setup
+from _setup import ROOT, django_setup, docker_host_default
 
-os.environ.setdefault(
-    "DOCKER_HOST",
-    subprocess.run(
-        [str(ROOT / "scripts/docker-engine.sh"), "env"], capture_output=True, text=True, check=True
-    )
-    .stdout.split("=", 1)[1]
-    .strip(),
-)
+docker_host_default()
 django_setup()
 sys.path.insert(0, str(ROOT))
 

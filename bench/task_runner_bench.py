@@ -7,7 +7,6 @@ Needs the project's Docker engine and the test image (scripts/build-agent-images
 Run: .venv/bin/python bench/task_runner_bench.py [N]
 """
 
-import os
 import statistics
 import subprocess
 import sys
@@ -15,16 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from _setup import ROOT, django_setup
+from _setup import django_setup, docker_host_default
 
-os.environ.setdefault(
-    "DOCKER_HOST",
-    subprocess.run(
-        [str(ROOT / "scripts/docker-engine.sh"), "env"], capture_output=True, text=True, check=True
-    )
-    .stdout.split("=", 1)[1]
-    .strip(),
-)
+docker_host_default()
 django_setup()
 
 from django.conf import settings  # noqa: E402
