@@ -22,6 +22,7 @@ from tests.fakes.anthropic_api import FakeAnthropicAPI
 from tests.fakes.docker_env import CLI_IMAGE
 from tests.fakes.smtp_server import SMTPServer
 from tests.tasks.conftest import wait_for
+from tests.tasks.test_workers import REDIS_URL as CELERY_TESTS_REDIS_URL
 from tests.tasks.test_workers import ROOT, worker_env
 
 pytestmark = [
@@ -112,7 +113,9 @@ def test_allowed_warning_is_recorded_and_the_task_succeeds(cli_env, setup_token_
     assert credential.limit_window == "seven_day"
 
 
-CELERY_REDIS_URL = "redis://127.0.0.1:6379/13"
+# The same broker as the other Celery tests: this process's Celery app keeps the broker it
+# first connected to, so a second URL here would send later tests' jobs to the wrong database.
+CELERY_REDIS_URL = CELERY_TESTS_REDIS_URL
 
 
 def _start_worker(engine: str, env: dict[str, str], settings) -> subprocess.Popen:
