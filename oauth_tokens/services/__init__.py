@@ -60,9 +60,6 @@ from .storing import (
     credential_store,
 )
 
-# The old name of CredentialRefreshOutcome, for branches written before the rename.
-RefreshOutcome = CredentialRefreshOutcome
-
 __all__ = [
     "INVALID_TOKENS_ENV",
     "INVALID_TOKENS_USER",
@@ -78,7 +75,6 @@ __all__ = [
     "EnvironmentTokensError",
     "FreshnessResult",
     "RefreshManySummary",
-    "RefreshOutcome",
     "RefreshOutcomeKind",
     "RefreshProgress",
     "auth_method_resolve",
