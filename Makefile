@@ -8,9 +8,10 @@ dev:
 # Run the whole test suite (DATABASE_URL=postgres://... for PostgreSQL).
 test:
 	scripts/test.sh $(ARGS)
-# The inner loop: everything but the Docker, real-CLI and browser tests.
+# The inner loop: everything but the Docker, real-CLI and browser tests, with fewer property
+# examples (HYPOTHESIS_PROFILE=dev); CI runs the whole suite with the full profile.
 test-fast:
-	scripts/test.sh -m "not docker and not realcli and not browser" $(ARGS)
+	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-dev} scripts/test.sh -m "not docker and not realcli and not browser" $(ARGS)
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/djlint templates --lint
 # mypy with django-stubs; settings in pyproject.toml.

@@ -1,5 +1,6 @@
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 pytest_plugins = ["tests.fakes.token_server", "tests.fakes.docker_env", "tests.fakes.hosting_world"]
@@ -16,3 +17,11 @@ for name, examples in (("ci", 200), ("dev", 50), ("deep", 5000)):
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked slow share one xdist group: with --dist loadgroup they run one after another
+    on one worker, beside the rest of the suite."""
+    for item in items:
+        if item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.xdist_group("serial"))

@@ -53,7 +53,8 @@ def main() -> None:
         pk = credential.pk
         with CaptureQueriesContext(connection) as queries:
             result = credential_ensure_fresh(credential_id=pk)
-        assert result.ok and not result.refreshed
+        assert result.ok
+        assert not result.refreshed
         assert server.request_count == 0, "the valid path must not call the token endpoint"
         assert len(queries) <= 2, f"{len(queries)} queries"
 

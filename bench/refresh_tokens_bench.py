@@ -172,7 +172,8 @@ def main() -> None:
         f"load average (1 min) before {load_before:.2f}, after {os.getloadavg()[0]:.2f} "
         f"on {os.cpu_count()} CPUs"
     )
-    assert summary["refreshed"] == n and summary["failed"] == 0, summary
+    assert summary["refreshed"] == n, summary
+    assert summary["failed"] == 0, summary
     assert stats["requests"] == n, "one request per credential, no more"
     assert refreshed_rows == n
 

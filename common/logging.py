@@ -54,7 +54,7 @@ def _settings_secrets() -> tuple[str, ...]:
     try:
         values = [str(getattr(settings, name, "") or "") for name in names]
         values += [str(k) for k in getattr(settings, "FIELD_ENCRYPTION_KEYS", [])]
-    except Exception:  # settings not configured yet (early import): nothing known to hide
+    except Exception:  # noqa: BLE001  settings not configured yet (early import): nothing known to hide
         return ()
     return tuple(values)
 
@@ -82,7 +82,7 @@ class SecretRedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
-        except Exception:  # a bad format string: keep the raw template, still redacted
+        except Exception:  # noqa: BLE001  a bad format string: keep the raw template, still redacted
             message = str(record.msg)
         record.msg = secrets_redact(message)
         record.args = None

@@ -105,7 +105,7 @@ class ModelRoute:
             secret = self._provider.cached()
             if secret is None:
                 secret = await asyncio.to_thread(self._provider.current)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  any failure is a 503 to the agent, named in the log
             why = str(exc) if isinstance(exc, CredentialUnavailable) else type(exc).__name__
             self._log(f"model request failed: no usable credential ({why})")
             await answer(

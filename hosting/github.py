@@ -64,7 +64,7 @@ def expiry_parse(value: str | None) -> datetime | None:
         return None
     for pattern in ("%Y-%m-%d %H:%M:%S %Z", "%Y-%m-%d %H:%M:%S %z"):
         try:
-            moment = datetime.strptime(value.strip(), pattern)
+            moment = datetime.strptime(value.strip(), pattern)  # noqa: DTZ007  zone set below
         except ValueError:
             continue
         return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -118,7 +118,7 @@ def delivery_send(*, delivery_id: int, now: datetime | None = None) -> str:
         return delivery.status
     try:
         _send(delivery)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  every failure is recorded and retried
         error = secrets_redact(_failure_describe(exc, channel=delivery.channel))[:1000]
         give_up = delivery.attempts >= settings.NOTIFICATIONS_MAX_ATTEMPTS or isinstance(
             exc, InputError

@@ -27,7 +27,9 @@ main() {
   chromium_ensure
   mkdir -p test-output
   set +e
-  .venv/bin/pytest "$@"
+  # Processes in parallel (pytest-xdist): most of a test's time is waiting on a container, a
+  # browser or a server, so more workers than cores pays. TEST_WORKERS=0 runs in this process.
+  .venv/bin/pytest -n "${TEST_WORKERS:-4}" --dist loadgroup "$@"
   status=$?
   set -e
   # pytest's 5 means "no tests collected": an empty run is a failure here, say it plainly.

@@ -5,7 +5,7 @@ docs/claude-cli-contract.md#usage-limits-and-auth-failures).
 
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -147,7 +147,7 @@ def outcome_verdict(
         return TaskStatus.FAILED, f"The agent container refused its input: {text}"
     if limit.auth_failed or result.get("api_error_status") in (401, 403):
         if not limit.auth_failed:
-            limit = run_limit_parse(rate_limit_events=[], result=result, now=datetime.now())
+            limit = run_limit_parse(rate_limit_events=[], result=result, now=datetime.now(tz=UTC))
         return TaskStatus.FAILED, auth_rejected_message(limit)
     if limit.limited:
         # The runner decides whether it waits (tasks.waiting) or fails past the longest wait.

@@ -19,9 +19,9 @@ log and result columns; the web side only ever sets `cancel_requested` or cancel
 
 import logging
 import os
+import secrets
 import shutil
 import socket
-import time
 from pathlib import Path
 from typing import Any
 
@@ -199,7 +199,8 @@ def _run_container(
         env=inputs.env,
         files=inputs.files,
         labels=container_labels(task_id=task.pk),
-        name=f"claude-runner-task-{task.pk}-{int(time.time())}",
+        # Unique on the engine: installations sharing one engine number their tasks alike.
+        name=f"claude-runner-task-{task.pk}-{secrets.token_hex(6)}",
         timeout_seconds=settings.AGENT_TIMEOUT_SECONDS,
         network_mode=settings.AGENT_NETWORK_MODE,
         mem_limit=settings.AGENT_MEMORY_LIMIT or None,

@@ -33,7 +33,8 @@ def tree_put(*, container: Container, src: Path, name: str = "work") -> None:
         ".",
     ]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as tar:
-        assert tar.stdout is not None and tar.stderr is not None
+        assert tar.stdout is not None
+        assert tar.stderr is not None
         accepted = container.put_archive(HOME, tar.stdout)
         error = tar.stderr.read().decode("utf-8", "replace").strip()
     if tar.returncode != 0 or not accepted:

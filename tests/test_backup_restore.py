@@ -48,7 +48,8 @@ def test_an_online_sqlite_backup_restores_every_credential_only_with_its_keys(tm
 
     # Nothing readable in the files themselves.
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("db.sqlite3*"))
-    assert b"backup-access-token" not in raw and b"backup-api-key" not in raw
+    assert b"backup-access-token" not in raw
+    assert b"backup-api-key" not in raw
 
     # The online backup API, as the README shows, while another connection holds the database.
     holder = sqlite3.connect(live)

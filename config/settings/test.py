@@ -12,9 +12,12 @@ from .base import BASE_DIR, DATABASES
 
 # Per checkout and test run: the key names the installation that owns containers, so two
 # checkouts (or two runs in one checkout) testing on one engine never clean up each other's
-# containers. Worker processes a test starts inherit the run's id through the environment.
+# containers. Worker processes a test starts inherit the run's id through the environment. Each
+# pytest-xdist worker is an installation of its own: it inherits the run's id from the process
+# that started it, and one worker's recovery sweep must never take another's containers.
 _TEST_RUN = os.environ.setdefault("CLAUDE_RUNNER_TEST_RUN", str(os.getpid()))
-_CHECKOUT = hashlib.sha256(f"{BASE_DIR}:{_TEST_RUN}".encode()).hexdigest()[:32]
+_XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+_CHECKOUT = hashlib.sha256(f"{BASE_DIR}:{_TEST_RUN}:{_XDIST_WORKER}".encode()).hexdigest()[:32]
 SECRET_KEY = f"test-secret-key-not-for-production-{_CHECKOUT}"
 # Two fixed test keys: the first encrypts, both decrypt.
 FIELD_ENCRYPTION_KEYS = [

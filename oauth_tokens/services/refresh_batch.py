@@ -116,7 +116,7 @@ class _BatchRun:
     def take(self, outcome: CredentialRefreshOutcome) -> None:
         try:
             self.on_outcome(outcome)
-        except BaseException as exc:  # say, a closed stdout: no new work, raise at the end
+        except BaseException as exc:  # noqa: BLE001  say, a closed stdout: no new work, raise at the end
             self.failure = self.failure or exc
             self.stop.set()
 
@@ -164,7 +164,7 @@ class _BatchRun:
                         buffer=self.buffer,
                         config=self.config,
                     )
-                except Exception as exc:  # the database went away, say
+                except Exception as exc:  # noqa: BLE001  the database went away, say
                     self._give_up(exc)
                     break
                 for outcome in outcomes:
@@ -253,7 +253,7 @@ class _BatchRun:
     async def _other_flight_guarded(self, held: Held) -> None:
         try:
             await self._other_flight_wait(held)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  the batch stops and reports it
             self._give_up(exc)
 
     async def _other_flight_wait(self, held: Held) -> None:

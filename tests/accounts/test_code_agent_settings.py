@@ -48,7 +48,7 @@ def live(client: Client, field: str, value: str) -> str:
     return response.content.decode()
 
 
-def save(client: Client, **fields) -> "object":
+def save(client: Client, **fields) -> Any:
     data = {"oauth_tokens": "", "api_key": "", "agent_env": "", **fields}
     if data.pop("use_oauth", False):
         data["use_oauth"] = "on"
@@ -72,7 +72,8 @@ def test_nav_links_to_the_settings_page(user_client):
 def test_page_shows_the_toggle_fields_and_instructions(user_client):
     html = user_client.get(PAGE).content.decode()
     assert "Use Claude OAuth (Claude Max subscribers)" in html
-    assert 'name="oauth_tokens"' in html and 'name="agent_env"' in html
+    assert 'name="oauth_tokens"' in html
+    assert 'name="agent_env"' in html
     assert 'type="password" name="api_key"' in html
     # Instructions, each with a copy button.
     for command in (
@@ -82,7 +83,8 @@ def test_page_shows_the_toggle_fields_and_instructions(user_client):
     ):
         assert command in html or command.replace('"', "&quot;") in html
     assert html.count("data-copy=") == 3
-    assert "Keychain Access" in html and "Show password" in html
+    assert "Keychain Access" in html
+    assert "Show password" in html
     # Live validation is wired to the server, debounced, one field at a time.
     assert f'hx-post="{validate_url("oauth_tokens")}"' in html
     assert 'hx-trigger="input changed delay:400ms"' in html
@@ -150,7 +152,8 @@ def test_live_shows_what_was_understood_without_the_tokens(user_client):
     assert "user:inference, user:profile" in html
     assert "<dt>Subscription</dt><dd>max</dd>" in html
     assert "Not saved yet" in html
-    assert ACCESS not in html and "sk-ant-ort01-page-test" not in html
+    assert ACCESS not in html
+    assert "sk-ant-ort01-page-test" not in html
 
 
 def test_live_accepts_flat_json_and_a_bare_setup_token(user_client):
@@ -231,7 +234,8 @@ def test_validate_unknown_field_is_404_and_get_is_refused(user_client):
 def test_live_api_key_rejects_wrong_input_without_echoing_it(user_client, raw, message):
     html = live(user_client, "api_key", raw)
     assert message in html
-    assert raw not in html and "aaaaaaaaaa" not in html
+    assert raw not in html
+    assert "aaaaaaaaaa" not in html
 
 
 def test_live_api_key_shows_only_the_last_four(user_client):
@@ -289,7 +293,8 @@ def test_live_env_says_what_is_wrong(user_client, raw, message):
 
 def test_live_env_lists_the_names_understood(user_client):
     html = live(user_client, "agent_env", '{"NODE_ENV": "test", "GITHUB_TOKEN": "ghp_x"}')
-    assert "2 variables" in html and "NODE_ENV, GITHUB_TOKEN" in html
+    assert "2 variables" in html
+    assert "NODE_ENV, GITHUB_TOKEN" in html
     assert "removes the saved ones" in live(user_client, "agent_env", "{}")
 
 
@@ -304,16 +309,19 @@ def test_saving_everything_says_so_and_stores_it(user_client, user):
         api_key=API_KEY,
         agent_env='{"NODE_ENV": "test"}',
     )
-    assert response.status_code == 302 and response["Location"] == PAGE
+    assert response.status_code == 302
+    assert response["Location"] == PAGE
     html = user_client.get(PAGE).content.decode()
     assert "Settings saved: Claude OAuth turned on; API key ending in …9XYZ saved;" in html
     assert "1 environment variable saved; OAuth tokens saved (refreshable" in html
     preferences = preferences_get(user=user)
     assert preferences.use_oauth is True
-    assert preferences.api_key == API_KEY and preferences.api_key_last4 == "9XYZ"
+    assert preferences.api_key == API_KEY
+    assert preferences.api_key_last4 == "9XYZ"
     assert preferences.agent_env == {"NODE_ENV": "test"}
     credential = OAuthCredential.objects.get(owner=user)
-    assert credential.access_token == ACCESS and credential.source == CredentialSource.USER
+    assert credential.access_token == ACCESS
+    assert credential.source == CredentialSource.USER
 
 
 def test_saved_secrets_never_come_back_to_the_browser(user_client, user):
@@ -328,10 +336,12 @@ def test_saved_secrets_never_come_back_to_the_browser(user_client, user):
     for secret in (ACCESS, "sk-ant-ort01-page-test", API_KEY, API_KEY[:-4], ENV_SECRET):
         assert secret not in html
     # Status instead of the values.
-    assert "Saved tokens" in html and "Refreshable (access + refresh token)" in html
+    assert "Saved tokens" in html
+    assert "Refreshable (access + refresh token)" in html
     assert "A key ending in <code>…9XYZ</code> is saved." in html
     assert "<code>GITHUB_TOKEN</code>" in html
-    assert 'name="oauth_tokens"' in html and f">{ACCESS}<" not in html
+    assert 'name="oauth_tokens"' in html
+    assert f">{ACCESS}<" not in html
 
 
 def test_an_invalid_field_saves_nothing_and_every_error_is_shown(user_client, user):
@@ -351,7 +361,8 @@ def test_an_invalid_field_saves_nothing_and_every_error_is_shown(user_client, us
     assert "use the API key field on this page instead" in html
     assert "k" * 50 not in html  # the key field is never filled back in
     preferences = preferences_get(user=user)
-    assert preferences.use_oauth is False and not preferences.has_api_key
+    assert preferences.use_oauth is False
+    assert not preferences.has_api_key
     assert preferences.agent_env is None
     assert not OAuthCredential.objects.filter(owner=user).exists()
 
@@ -387,7 +398,8 @@ def test_bad_input_loses_nothing_already_saved(user_client, user):
         agent_env="[]",
     )
     preferences = preferences_get(user=user)
-    assert preferences.use_oauth is True and preferences.api_key == API_KEY
+    assert preferences.use_oauth is True
+    assert preferences.api_key == API_KEY
     assert preferences.agent_env == {"A": "1"}
     assert OAuthCredential.objects.get(owner=user).access_token == ACCESS
 
@@ -404,7 +416,8 @@ def test_empty_fields_keep_what_is_saved(user_client, user):
     assert response.status_code == 302
     assert "Settings saved: Claude OAuth turned off." in user_client.get(PAGE).content.decode()
     preferences = preferences_get(user=user)
-    assert preferences.use_oauth is False and preferences.api_key == API_KEY
+    assert preferences.use_oauth is False
+    assert preferences.api_key == API_KEY
     assert preferences.agent_env == {"A": "1"}
     assert OAuthCredential.objects.get(owner=user).access_token == ACCESS
 
@@ -425,8 +438,10 @@ def test_new_tokens_replace_old_ones_and_reset_their_health(user_client, user, m
     make_credential(user, status=CredentialStatus.INVALID, last_refresh_error="dead")
     save(user_client, oauth_tokens=SETUP_TOKEN)
     credential = OAuthCredential.objects.get(owner=user)
-    assert credential.access_token == SETUP_TOKEN and credential.refresh_token == ""
-    assert credential.status == CredentialStatus.VALID and credential.last_refresh_error == ""
+    assert credential.access_token == SETUP_TOKEN
+    assert credential.refresh_token == ""
+    assert credential.status == CredentialStatus.VALID
+    assert credential.last_refresh_error == ""
 
 
 def test_saving_never_logs_a_secret(user_client, caplog):
@@ -448,7 +463,8 @@ def test_the_page_works_without_javascript(user_client):
     response = user_client.post(PAGE, {"oauth_tokens": "not json"})
     assert response.status_code == 200
     html = response.content.decode()
-    assert "<html" in html and "The input is not valid JSON" in html
+    assert "<html" in html
+    assert "The input is not valid JSON" in html
     # What was typed is not rendered back (it may hold a secret); the page asks for it again.
     assert "not json</textarea>" not in html
     assert "paste the OAuth tokens again" in html
@@ -467,7 +483,8 @@ def test_remove_buttons_remove_and_say_so(user_client, user):
         response = user_client.post(reverse(url_name), follow=True)
         assert message in response.content.decode()
     preferences = preferences_get(user=user)
-    assert not preferences.has_api_key and preferences.api_key == ""
+    assert not preferences.has_api_key
+    assert preferences.api_key == ""
     assert preferences.agent_env is None
     assert not OAuthCredential.objects.filter(owner=user).exists()
 
@@ -505,8 +522,10 @@ def test_status_shows_health_without_tokens(user_client, user, make_credential):
     assert "expired 10\xa0minutes ago" in html
     assert "3\xa0hours ago" in html
     assert "OAuth token endpoint unreachable" in html
-    assert "Refresh now" in html and "Remove tokens" in html
-    assert credential.access_token not in html and credential.refresh_token not in html
+    assert "Refresh now" in html
+    assert "Remove tokens" in html
+    assert credential.access_token not in html
+    assert credential.refresh_token not in html
 
 
 def test_setup_tokens_have_no_refresh_button(user_client, user, make_credential):
@@ -533,7 +552,8 @@ def test_refresh_now_refreshes_and_shows_the_outcome(
     assert token_server.refresh_count == 1
     credential.refresh_from_db()
     assert credential.access_token == token_server.last_grant["access_token"]
-    assert credential.access_token not in html and credential.refresh_token not in html
+    assert credential.access_token not in html
+    assert credential.refresh_token not in html
     assert "just now" in html  # last refreshed
 
 
@@ -585,7 +605,8 @@ def method_panel(client: Client) -> str:
 
 def test_method_none_explains_what_to_do(user_client):
     panel = method_panel(user_client)
-    assert "None: tasks cannot start" in panel and "Not ready" in panel
+    assert "None: tasks cannot start" in panel
+    assert "Not ready" in panel
     assert "No way to authenticate" in panel
 
 
@@ -647,10 +668,13 @@ def test_saved_variables_that_break_a_name_rule_are_reported_not_hidden(user_cli
     prefs.save()
     html = user_client.get(PAGE).content.decode()
     report = html.split('id="agent-env-problems"', 1)[1].split("</div>", 1)[0]
-    assert "<code>GIT_CONFIG_COUNT</code>" in report and "run other code" in report
-    assert "<code>https_proxy</code>" in report and "network traffic" in report
+    assert "<code>GIT_CONFIG_COUNT</code>" in report
+    assert "run other code" in report
+    assert "<code>https_proxy</code>" in report
+    assert "network traffic" in report
     assert "GITHUB_TOKEN" not in report
-    assert "ghp_xxxxxxxxxx" not in html and "http://x" not in html  # values are never shown
+    assert "ghp_xxxxxxxxxx" not in html
+    assert "http://x" not in html
     # Saving clean variables clears the report.
     save(user_client, agent_env='{"GITHUB_TOKEN": "ghp_yyyyyyyyyy"}')
     assert 'id="agent-env-problems"' not in user_client.get(PAGE).content.decode()

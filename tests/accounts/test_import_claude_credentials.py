@@ -42,13 +42,16 @@ def test_imports_a_file_and_prints_what_it_stored_but_not_the_tokens(user, tmp_p
     output = run("--user", "alice", "--file", str(path))
     assert f"Stored OAuth tokens for alice from {path}." in output
     assert "kind: Refreshable (access + refresh token)" in output
-    assert "expires: in " in output and "(2096-" in output
+    assert "expires: in " in output
+    assert "(2096-" in output
     assert "scopes: user:inference, user:profile" in output
     assert "subscription: max" in output
-    assert ACCESS not in output and REFRESH not in output
+    assert ACCESS not in output
+    assert REFRESH not in output
     credential = OAuthCredential.objects.get(owner=user)
     assert credential.source == CredentialSource.IMPORTED
-    assert credential.access_token == ACCESS and credential.refresh_token == REFRESH
+    assert credential.access_token == ACCESS
+    assert credential.refresh_token == REFRESH
 
 
 def test_says_when_oauth_is_off_and_what_the_next_task_uses(user, tmp_path):

@@ -83,7 +83,8 @@ def test_hostile_tokens_get_a_field_error_live_and_on_save(user_client, user, ra
     response = save(user_client, oauth_tokens=raw)
     assert response.status_code == 200
     html = response.content.decode()
-    assert "Nothing was saved." in html and phrase in html
+    assert "Nothing was saved." in html
+    assert phrase in html
     assert nothing_saved(user)
 
 
@@ -240,7 +241,8 @@ def test_expired_unrefreshable_tokens_without_a_key_do_not_say_ready(
     make_credential(user, expires_in=-600, status=status, last_refresh_error="token server down")
     card = method_card(user_client)
     assert ">Ready<" not in card
-    assert badge in card and phrase in card
+    assert badge in card
+    assert phrase in card
 
 
 def test_expired_failed_tokens_with_an_api_key_to_fall_back_on_are_ready(
@@ -250,4 +252,5 @@ def test_expired_failed_tokens_with_an_api_key_to_fall_back_on_are_ready(
     save(user_client, use_oauth="on")
     make_credential(user, expires_in=-600, status=CredentialStatus.REFRESH_FAILED)
     card = method_card(user_client)
-    assert ">Will fail<" not in card and ">Ready<" in card
+    assert ">Will fail<" not in card
+    assert ">Ready<" in card

@@ -67,7 +67,8 @@ def test_signup_can_be_turned_on(client, settings):
 def test_preferences_are_created_on_first_use(user):
     assert not UserPreferences.objects.filter(user=user).exists()
     prefs = preferences_get(user=user)
-    assert prefs.use_oauth is False and prefs.api_key == ""
+    assert prefs.use_oauth is False
+    assert prefs.api_key == ""
     assert preferences_get(user=user).pk == prefs.pk
 
 
@@ -98,7 +99,9 @@ def test_admin_bootstrap_prints_password_once(capsys):
 
     call_command("admin_bootstrap")
     first = capsys.readouterr().out
-    assert "username: admin" in first and "password: " in first
+    assert "username: admin" in first
+    assert "password: " in first
     call_command("admin_bootstrap")
     second = capsys.readouterr().out
-    assert "password:" not in second and "exists" in second
+    assert "password:" not in second
+    assert "exists" in second

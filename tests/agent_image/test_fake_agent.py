@@ -203,5 +203,6 @@ def test_timeout_stops_gracefully_and_keeps_outputs(run) -> None:
     assert r.seconds < 12, "SIGTERM was not passed on: docker had to SIGKILL"
     assert r.exit_code != 0
     assert r.text("exit_code").strip() == str(r.exit_code)
-    assert "diff.patch" in r.out and "changed_files.txt" in r.out
+    assert "diff.patch" in r.out
+    assert "changed_files.txt" in r.out
     assert "got a stop signal" in r.stderr

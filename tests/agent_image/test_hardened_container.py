@@ -107,7 +107,8 @@ def test_the_container_is_hardened_and_its_home_goes_with_it(
     assert run.outcome.exit_code == 0, run.describe()
     host = run.inspect["HostConfig"]
     assert host["ReadonlyRootfs"] is True
-    assert host["CapDrop"] == ["ALL"] and not host["CapAdd"]
+    assert host["CapDrop"] == ["ALL"]
+    assert not host["CapAdd"]
     assert host["SecurityOpt"] == ["no-new-privileges"]
     assert host["PidsLimit"] == 512
     assert host["NetworkMode"] == "none"
@@ -123,7 +124,8 @@ def test_the_container_is_hardened_and_its_home_goes_with_it(
     # Inputs landed (put_archive into the home), the agent worked, the diff came back.
     assert "+REPORT_AUTH notes" in run.diff
     # No gateway mounted: no relay and no proxy settings (the contract before the gateway).
-    assert '"ANTHROPIC_BASE_URL"' not in run.output and '"HTTPS_PROXY"' not in run.output
+    assert '"ANTHROPIC_BASE_URL"' not in run.output
+    assert '"HTTPS_PROXY"' not in run.output
 
 
 def test_the_probe_finds_only_the_gateway_as_a_way_out(
@@ -183,7 +185,8 @@ def test_the_probe_finds_only_the_gateway_as_a_way_out(
     assert host_requests == []
     # Everything else went to the gateway socket, through the relay.
     verdict, detail = report.net("connect", "not-allowed.invalid:443")
-    assert verdict == "refused" and "403" in detail
+    assert verdict == "refused"
+    assert "403" in detail
     assert ("CONNECT", "not-allowed.invalid:443") in [(m, p) for m, p, _ in seen]
     assert ("GET", "http://plain.invalid/x") in [(m, p) for m, p, _ in seen]
     assert report.net("http", "http://plain.invalid/x")[0] == "ok"

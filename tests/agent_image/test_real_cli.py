@@ -60,7 +60,8 @@ def _assert_success(run: AgentRun) -> None:
     assert f"b/{HELLO_FILE}" in run.text("diff.patch"), run.describe()
     assert f"A\t{HELLO_FILE}" in run.text("changed_files.txt").splitlines()
     init = run.stream[0]
-    assert init["type"] == "system" and init["subtype"] == "init"
+    assert init["type"] == "system"
+    assert init["subtype"] == "init"
     assert init["claude_code_version"] == CLI_VERSION
 
 
@@ -186,7 +187,8 @@ def test_d_flat_credentials_format_is_not_accepted(
     with FakeAnthropicAPI(valid_credentials={OAUTH_TOKEN}) as api:
         run = _run(docker_client, cli_image, tmp_path, api, proxy, credentials=flat)
     assert run.exit_code != 0 or (run.result and run.result["is_error"]), run.describe()
-    assert run.result is not None and run.result["is_error"] is True, run.describe()
+    assert run.result is not None, run.describe()
+    assert run.result["is_error"] is True, run.describe()
     assert "not logged in" in run.result["result"].lower(), run.result
     assert api.authenticated_messages_requests() == []
     assert not any(OAUTH_TOKEN in (r.bearer_token or "", r.api_key or "") for r in api.requests), (

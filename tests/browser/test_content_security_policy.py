@@ -37,10 +37,12 @@ def csp_page(page):
 
 def visit(page, url: str) -> None:
     response = page.goto(url)
-    assert response is not None and response.ok, (url, response and response.status)
+    assert response is not None, (url, response and response.status)
+    assert response.ok, (url, response and response.status)
     policy = response.headers.get("content-security-policy", "")
     assert "script-src 'self' 'nonce-" in policy, (url, policy)
-    assert "style-src 'self' 'nonce-" in policy and "unsafe-inline" not in policy, (url, policy)
+    assert "style-src 'self' 'nonce-" in policy, (url, policy)
+    assert "unsafe-inline" not in policy, (url, policy)
     page.wait_for_load_state("load")
     page.wait_for_timeout(150)  # late reports (styles applied after load)
     assert_no_violations(page, url)
@@ -106,7 +108,8 @@ def test_every_page_runs_under_the_csp_without_a_violation(
     # The task page: the long line stays inside the log box, which fits the page.
     page.goto(f"{live_server.url}/tasks/{task.pk}/")
     box = page.locator("pre.log").bounding_box()
-    assert box and box["x"] + box["width"] <= page.viewport_size["width"]
+    assert box
+    assert box["x"] + box["width"] <= page.viewport_size["width"]
     assert page.locator("pre.log", has_text="the end of a very long log line").is_visible()
 
     # The admin styles moved to a file still apply (they were an inline <style> before).

@@ -1,6 +1,7 @@
 import io
 import logging
 import logging.config
+from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
@@ -15,7 +16,7 @@ REFRESH = "sk-ant-ort01-ZyXwVuTsRqPoNmLkJiHgFeDcBa9876543210"
 def captured():
     """The project's own LOGGING, with its console handler pointed at a buffer."""
     stream = io.StringIO()
-    config = {**django_settings.LOGGING}
+    config: dict[str, Any] = {**django_settings.LOGGING}
     config["handlers"] = {
         name: {**handler, "stream": stream} for name, handler in config["handlers"].items()
     }
@@ -25,7 +26,7 @@ def captured():
 
 
 @pytest.mark.parametrize(
-    "template,args",
+    ("template", "args"),
     [
         ("refreshed token %s", (TOKEN,)),
         ("payload %s", ({"access_token": "opaque-access-value-123", "refresh_token": REFRESH},)),
@@ -56,7 +57,8 @@ def test_exception_tracebacks_are_redacted_too(captured):
     except RuntimeError:
         logging.getLogger("tasks").exception("refresh blew up")
     output = captured.getvalue()
-    assert "refresh blew up" in output and "RuntimeError" in output
+    assert "refresh blew up" in output
+    assert "RuntimeError" in output
     assert TOKEN not in output
 
 

@@ -9,7 +9,8 @@ def test_bars_scale_to_the_largest_value_and_stand_on_one_baseline():
     assert heights == [0, 50, 100]
     assert {bar["y"] + bar["height"] for bar in chart["bars"]} == {chart["baseline"]} == {108}
     assert [bar["x"] for bar in chart["bars"]] == [5, 20, 35]
-    assert chart["width"] == 50 and chart["height"] == 138
+    assert chart["width"] == 50
+    assert chart["height"] == 138
 
 
 def test_an_empty_or_all_zero_chart_draws_flat_bars():

@@ -285,6 +285,7 @@ class FakeGitServer:
                 else self._plain(h, record, 404, "Repository not found.")
             )
         self._cgi(h, record, path, query, body, remote_user=self._tokens.get(token, ""))
+        return None
 
     @staticmethod
     def _credentials(h: _Handler) -> tuple[str, str]:

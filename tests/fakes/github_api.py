@@ -302,6 +302,7 @@ class FakeGitHubAPI(LoopbackServer[ApiRequest]):
         h.send_header("Content-Length", str(len(page)))
         h.end_headers()
         h.wfile.write(page)
+        return None
 
     @staticmethod
     def _send(

@@ -112,7 +112,8 @@ def test_plain_http_proxying_to_an_allowed_loopback_test_host(start_gateway) -> 
         assert response.status == 404  # the fake's own answer, relayed
         assert b"not_found_error" in response.read()
         [seen] = other.requests
-        assert seen.path == "/info/refs" and seen.query == "service=git-upload-pack"
+        assert seen.path == "/info/refs"
+        assert seen.query == "service=git-upload-pack"
         assert "proxy-authorization" not in seen.headers
         assert seen.headers["host"] == f"127.0.0.1:{other.port}"
     assert lines == []

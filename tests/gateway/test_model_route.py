@@ -84,7 +84,8 @@ def test_oauth_real_token_replaces_the_placeholder_and_the_cli_betas_stay(
     assert status == 200
     assert b"event: message_stop" in body
     [seen] = fake_api.requests
-    assert seen.path == "/v1/messages" and seen.query == "beta=true"
+    assert seen.path == "/v1/messages"
+    assert seen.query == "beta=true"
     assert seen.headers["authorization"] == f"Bearer {REAL_OAUTH}"
     assert "x-api-key" not in seen.headers  # the inbound one was stripped, not forwarded
     assert seen.headers["anthropic-beta"] == CLI_BETAS
@@ -120,12 +121,14 @@ def test_several_requests_on_one_connection(start_gateway, fake_api) -> None:
     conn = UnixHTTPConnection(gateway.socket_path)
     for _ in range(3):
         status, body = post(conn, {"authorization": f"Bearer {placeholder}"})
-        assert status == 200 and b"message_stop" in body
+        assert status == 200
+        assert b"message_stop" in body
     # count_tokens is allowed too, on the same connection
     status, body = post(
         conn, {"authorization": f"Bearer {placeholder}"}, path="/v1/messages/count_tokens"
     )
-    assert status == 200 and "input_tokens" in json.loads(body)
+    assert status == 200
+    assert "input_tokens" in json.loads(body)
     assert len(fake_api.requests) == 4
 
 
@@ -206,7 +209,8 @@ def test_a_401_is_passed_on_when_no_refresh_is_possible(start_gateway, fake_api)
     )
     assert status == 401
     assert json.loads(body)["error"]["message"] == "Invalid bearer token"
-    assert len(fake_api.requests) == 1 and provider.refresh_calls == [REAL_OAUTH]
+    assert len(fake_api.requests) == 1
+    assert provider.refresh_calls == [REAL_OAUTH]
     assert "could not be refreshed" in lines[-1]
 
 
@@ -242,7 +246,8 @@ def test_usage_is_counted_from_streams_json_statuses_and_ratelimit_headers(
     assert usage.requests == 5
     assert usage.input_tokens == sum(u["input_tokens"] for u in replies) == 24
     assert usage.output_tokens == sum(u["output_tokens"] for u in replies) == 68
-    assert usage.cache_creation_input_tokens == 0 and usage.cache_read_input_tokens == 0
+    assert usage.cache_creation_input_tokens == 0
+    assert usage.cache_read_input_tokens == 0
     assert (usage.status_429, usage.status_529) == (1, 1)
     assert usage.ratelimit_headers == {
         "anthropic-ratelimit-unified-status": "allowed",
@@ -257,7 +262,7 @@ def test_after_stop_connections_are_refused_and_the_socket_is_gone(start_gateway
     assert post(idle, {"authorization": f"Bearer {placeholder}"})[0] == 200
     gateway.stop()
     assert not path.exists()
-    with pytest.raises(OSError):
+    with pytest.raises(FileNotFoundError):
         UnixHTTPConnection(path).connect()
     # The kept-alive connection from before was closed too.
     with pytest.raises((OSError, http.client.HTTPException)):

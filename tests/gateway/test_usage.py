@@ -67,6 +67,7 @@ def test_crlf_streams_json_bodies_and_errors() -> None:
         ).finish()
     usage = meter.snapshot()
     assert usage.requests == 5
-    assert usage.input_tokens == 2400 and usage.output_tokens == 690
+    assert usage.input_tokens == 2400
+    assert usage.output_tokens == 690
     assert (usage.status_429, usage.status_529) == (1, 1)
     assert usage.ratelimit_headers == {"anthropic-ratelimit-tokens-remaining": "5"}

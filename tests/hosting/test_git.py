@@ -21,7 +21,8 @@ def test_private_repository_is_cloned_with_the_token(
 ):
     cloned = repository_clone(url=private_repo, branch="", token=token, dest=tmp_path / "c")
     assert (cloned.path / "src" / "app.py").read_text() == "print('hi')\n"
-    assert cloned.branch == "main" and len(cloned.head) == 40
+    assert cloned.branch == "main"
+    assert len(cloned.head) == 40
 
 
 def test_the_token_is_sent_only_after_the_server_asks(
@@ -29,8 +30,10 @@ def test_the_token_is_sent_only_after_the_server_asks(
 ):
     repository_clone(url=private_repo, branch="", token=token, dest=tmp_path / "c")
     first, *rest = git_server.requests
-    assert not first.token_given and first.status == 401  # askpass answers a challenge only
-    assert rest and all(r.token_given and r.user == "x-access-token" for r in rest)
+    assert not first.token_given
+    assert first.status == 401
+    assert rest
+    assert all(r.token_given and r.user == "x-access-token" for r in rest)
     assert all(r.authorization_headers <= 1 for r in git_server.requests)
 
 
@@ -69,7 +72,8 @@ def test_loopback_is_refused_without_the_test_allowance(
     with pytest.raises(HostingError) as caught:
         repository_clone(url=private_repo, branch="", token=token, dest=tmp_path / "c")
     assert caught.value.kind == Refusal.EGRESS_REFUSED
-    assert "127.0.0.1" in caught.value.message and "loopback" in caught.value.message
+    assert "127.0.0.1" in caught.value.message
+    assert "loopback" in caught.value.message
 
 
 def test_only_https_urls_are_cloned(hosting_settings, token, tmp_path):
@@ -134,7 +138,8 @@ def test_token_is_never_on_a_command_line_in_config_or_in_logs(
                 repo=cloned, bundle=bundle, url=private_repo, token=token, branch="main"
             )
 
-    assert "clone" in argv_log.read_text() and "push" in argv_log.read_text()
+    assert "clone" in argv_log.read_text()
+    assert "push" in argv_log.read_text()
     assert token not in argv_log.read_text()
     assert any(b"git-remote-https" in c or b"remote-https" in c for c in watcher.cmdlines)
     assert not any(token.encode() in c for c in watcher.cmdlines)
@@ -142,7 +147,8 @@ def test_token_is_never_on_a_command_line_in_config_or_in_logs(
     for path in (cloned.path / ".git").rglob("*"):
         if path.is_file() and stat.S_ISREG(path.stat().st_mode):
             assert token.encode() not in path.read_bytes(), path
-    assert token not in caplog.text and "Cloned" in caplog.text
+    assert token not in caplog.text
+    assert "Cloned" in caplog.text
     assert git_server.branch_head(REPO, "claude-runner/1-x")
 
 
@@ -196,7 +202,8 @@ def test_push_refusals(hosting_settings, private_repo, token, git_server, tmp_pa
 
     git_server.protect(REPO, "main")
     protected = push("main")
-    assert protected.kind == Refusal.BRANCH_PROTECTED and "GH006" in protected.message
+    assert protected.kind == Refusal.BRANCH_PROTECTED
+    assert "GH006" in protected.message
 
     reader = new_token()
     git_server.grant(REPO, reader, push=False)
@@ -258,7 +265,8 @@ def test_a_commit_is_cloned_by_its_id_after_the_branch_moved_on(
     again = repository_clone(
         url=private_repo, branch="", token=token, dest=tmp_path / "b", commit=first.head
     )
-    assert again.head == first.head and again.branch == ""
+    assert again.head == first.head
+    assert again.branch == ""
     assert not (again.path / "l.txt").exists()
     with pytest.raises(HostingError) as caught:
         repository_clone(url=private_repo, branch="", token=token, dest=tmp_path / "c", commit="-x")

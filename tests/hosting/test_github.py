@@ -35,7 +35,8 @@ def api(github_api, settings, token):
 
 def test_token_info_reports_owner_and_expiry(api, token):
     info = GitHubProvider(token=token).token_info()
-    assert info.login == "octo" and info.name == "Octo Cat"
+    assert info.login == "octo"
+    assert info.name == "Octo Cat"
     assert info.expires_at == datetime(2027, 1, 31, 12, tzinfo=UTC)
     assert info.scopes is None  # fine-grained: GitHub lists no scopes
 
@@ -45,7 +46,8 @@ def test_expiry_header_forms():
     assert expiry_parse("2026-12-31 23:59:59 +0100") == datetime(
         2026, 12, 31, 22, 59, 59, tzinfo=UTC
     )
-    assert expiry_parse("") is None and expiry_parse("soon") is None
+    assert expiry_parse("") is None
+    assert expiry_parse("soon") is None
 
 
 @pytest.mark.parametrize(
@@ -68,7 +70,9 @@ def test_token_format_is_checked_before_asking_github(raw, words):
 def test_repository_access_with_and_without_write(api, token):
     repo = github_repository_parse(url=REPO_URL, api_url=api.url)
     access = GitHubProvider(token=token).repository_access(repo)
-    assert access.can_push and access.can_open_pull_requests and access.private
+    assert access.can_push
+    assert access.can_open_pull_requests
+    assert access.private
     assert access.default_branch == "main"
     reader = new_token()
     api.token_add(reader)
@@ -82,7 +86,8 @@ def test_classic_token_without_repo_scope_cannot_push(api):
     api.grant(classic, "acme/app", push=True)
     repo = github_repository_parse(url=REPO_URL, api_url=api.url)
     access = GitHubProvider(token=classic).repository_access(repo)
-    assert not access.can_push and "repo scope" in access.notes[0]
+    assert not access.can_push
+    assert "repo scope" in access.notes[0]
 
 
 @pytest.mark.parametrize(
@@ -96,7 +101,8 @@ def test_classic_token_without_repo_scope_cannot_push(api):
 def test_repository_urls_not_on_this_github(url, kind, words, settings):
     with pytest.raises(HostingError) as caught:
         github_repository_parse(url=url, api_url="http://127.0.0.1:1")
-    assert caught.value.kind == kind and words in caught.value.message
+    assert caught.value.kind == kind
+    assert words in caught.value.message
 
 
 def test_github_com_and_enterprise_hosts():
@@ -113,29 +119,38 @@ def test_github_com_and_enterprise_hosts():
 
 def test_check_reports_token_and_repository(api, token):
     check = github_connection_check(token=token, repository="acme/app")
-    assert check.token.login == "octo" and check.repository.can_push
+    assert check.token is not None
+    assert check.token.login == "octo"
+    assert check.repository is not None
+    assert check.repository.can_push
     missing = github_connection_check(token=token, repository="acme/gone")
+    assert missing.repository_error is not None
     assert missing.repository_error.kind == Refusal.REPOSITORY_NOT_FOUND
     bad = github_connection_check(token=new_token(), repository="acme/app")
-    assert bad.token_error.kind == Refusal.TOKEN_INVALID and bad.repository is None
+    assert bad.token_error is not None
+    assert bad.token_error.kind == Refusal.TOKEN_INVALID
+    assert bad.repository is None
 
 
 @pytest.mark.django_db
 def test_save_replace_remove(api, token, user):
     saved = github_connection_save(user=user, token=f"  {token}\n")
-    assert saved.login == "octo" and saved.token_last4 == token[-4:]
+    assert saved.login == "octo"
+    assert saved.token_last4 == token[-4:]
     raw = GitHubConnection.objects.filter(pk=saved.pk).values_list("token", flat=True)
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT token FROM hosting_githubconnection")
         (stored,) = cursor.fetchone()
-    assert token not in stored and raw[0] == token  # ciphertext in the column
+    assert token not in stored
+    assert raw[0] == token
     with pytest.raises(HostingError) as caught:  # a refused token replaces nothing
         github_connection_save(user=user, token=new_token())
     assert caught.value.kind == Refusal.TOKEN_INVALID
     assert GitHubConnection.objects.get(owner=user).token == token
-    assert github_connection_remove(user=user) and not github_connection_remove(user=user)
+    assert github_connection_remove(user=user)
+    assert not github_connection_remove(user=user)
 
 
 # --- pull requests ----------------------------------------------------------------------------
@@ -154,10 +169,12 @@ def test_branch_name_and_text():
     )
     assert title == "Add a README section"
     assert "> Add a README section\n>\n> about setup" in body
-    assert "Added the section." in body and "$0.0123" in body
+    assert "Added the section." in body
+    assert "$0.0123" in body
     assert "http://runner.example/tasks/3/" in body
     long_title, _ = pull_request_text(prompt="x" * 200, summary="", cost_usd=None, task_url="u")
-    assert len(long_title) == 72 and long_title.endswith("…")
+    assert len(long_title) == 72
+    assert long_title.endswith("…")
 
 
 @pytest.mark.django_db
@@ -166,13 +183,15 @@ def test_pull_request_opened_once_then_exists(api, token, user):
     pull = pull_request_open(
         user=user, repo_url=REPO_URL, head="claude-runner/1-x", base="main", title="T", body="B"
     )
-    assert pull.number == 1 and pull.url.endswith("/acme/app/pull/1")
+    assert pull.number == 1
+    assert pull.url.endswith("/acme/app/pull/1")
     with pytest.raises(HostingError) as caught:
         pull_request_open(
             user=user, repo_url=REPO_URL, head="claude-runner/1-x", base="main", title="T", body="B"
         )
     assert caught.value.kind == Refusal.PULL_REQUEST_EXISTS
-    assert "#1" in caught.value.message and pull.url in caught.value.message
+    assert "#1" in caught.value.message
+    assert pull.url in caught.value.message
     assert len(api.pulls_created()) == 1
 
 
@@ -240,7 +259,5 @@ def test_unreachable_api_is_said_plainly(settings, token):
     settings.GITHUB_API_URL = "http://127.0.0.1:9"
     with pytest.raises(HostingError) as caught:
         GitHubProvider(token=token).token_info()
-    assert (
-        caught.value.kind == Refusal.UNREACHABLE
-        and "Could not reach GitHub" in caught.value.message
-    )
+    assert caught.value.kind == Refusal.UNREACHABLE
+    assert "Could not reach GitHub" in caught.value.message

@@ -30,8 +30,10 @@ def test_token_check_accepts_tokens_or_says_why_without_echoing(raw):
         secret = raw.strip()
         assert len(secret) < 12 or secret not in exc.message
     else:
-        assert token == raw.strip() and token.startswith(TOKEN_PREFIXES)
-        assert token.replace("_", "").isalnum() and token.isascii()
+        assert token == raw.strip()
+        assert token.startswith(TOKEN_PREFIXES)
+        assert token.replace("_", "").isalnum()
+        assert token.isascii()
 
 
 @given(
@@ -47,7 +49,8 @@ def test_repository_parse_gives_a_ref_that_round_trips_or_an_error(url):
         assert exc.message
     else:
         assert github_repository_parse(url=ref.clone_url, api_url=API) == ref
-        assert ref.host == "github.com" and "/" not in ref.owner + ref.name
+        assert ref.host == "github.com"
+        assert "/" not in ref.owner + ref.name
 
 
 @given(st.text(max_size=60))
@@ -73,5 +76,6 @@ def test_branch_name_passes_git_itself():
 @given(st.text(max_size=70_000), st.text(max_size=5000))
 def test_pull_request_text_stays_within_githubs_limits(prompt, summary):
     title, body = pull_request_text(prompt=prompt, summary=summary, cost_usd=None, task_url="u")
-    assert 0 < len(title) <= 72 and "\n" not in title
+    assert 0 < len(title) <= 72
+    assert "\n" not in title
     assert len(body) <= 60_000

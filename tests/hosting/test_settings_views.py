@@ -29,15 +29,20 @@ def check(client, **data):
 
 def test_settings_page_shows_the_card(user_client):
     page = user_client.get(SETTINGS).content.decode()
-    assert 'id="github"' in page and "Not connected." in page
-    assert reverse("hosting:github_check") in page and reverse("hosting:github_save") in page
+    assert 'id="github"' in page
+    assert "Not connected." in page
+    assert reverse("hosting:github_check") in page
+    assert reverse("hosting:github_save") in page
 
 
 def test_live_check_says_whose_token_and_what_it_may_do(user_client, api, token):
     html = check(user_client, token=token).content.decode()
-    assert "octo" in html and "2027-01-31 12:00" in html and token not in html
+    assert "octo" in html
+    assert "2027-01-31 12:00" in html
+    assert token not in html
     html = check(user_client, token=token, repository="https://127.0.0.1/acme/app").content.decode()
-    assert "acme/app" in html and "(private)" in html
+    assert "acme/app" in html
+    assert "(private)" in html
     assert html.count("badge-ok") == 2  # push and pull requests
     html = check(user_client, token=token, repository="acme/docs").content.decode()
     assert html.count("badge-bad") == 2
@@ -51,17 +56,21 @@ def test_live_check_of_a_bad_token(user_client, api):
     html = check(user_client, token="ghp_" + "x" * 36).content.decode()
     assert "wrong, expired or revoked" in html
     html = check(user_client, token="sk-ant-api03-" + "x" * 40).content.decode()
-    assert "does not look like a GitHub token" in html and "sk-ant" not in html
+    assert "does not look like a GitHub token" in html
+    assert "sk-ant" not in html
 
 
 def test_save_then_the_page_shows_it_but_never_the_token(user_client, api, token, user):
     response = user_client.post(reverse("hosting:github_save"), {"token": token}, follow=True)
     page = response.content.decode()
     assert "GitHub connected as octo." in page
-    assert "Connected" in page and f"…{token[-4:]}" in page and token not in page
+    assert "Connected" in page
+    assert f"…{token[-4:]}" in page
+    assert token not in page
     # The saved token is used by the live check when the box is empty.
     html = check(user_client, token="", repository="acme/app").content.decode()
-    assert "your saved token" in html and "badge-ok" in html
+    assert "your saved token" in html
+    assert "badge-ok" in html
 
 
 def test_a_refused_token_is_not_saved_and_the_old_one_stays(user_client, api, token, user):
@@ -76,7 +85,8 @@ def test_a_refused_token_is_not_saved_and_the_old_one_stays(user_client, api, to
 def test_remove(user_client, api, token, user):
     user_client.post(reverse("hosting:github_save"), {"token": token})
     page = user_client.post(reverse("hosting:github_remove"), follow=True).content.decode()
-    assert "Your GitHub token was removed." in page and "Not connected." in page
+    assert "Your GitHub token was removed." in page
+    assert "Not connected." in page
     assert not GitHubConnection.objects.filter(owner=user).exists()
     page = user_client.post(reverse("hosting:github_remove"), follow=True).content.decode()
     assert "No GitHub token was saved." in page

@@ -89,7 +89,8 @@ def test_no_message_contains_a_token_a_key_or_an_environment_value(smtp, webhook
     announce(task, "failed")
     deliveries_due_send()
 
-    assert len(smtp.messages) == 1 and len(webhook.bodies) == 1
+    assert len(smtp.messages) == 1
+    assert len(webhook.bodies) == 1
     sent = smtp.messages[0].as_string() + json.dumps(webhook.bodies)
     stored = json.dumps(list(Delivery.objects.values("subject", "text", "fields")))
     for secret in (ACCESS, REFRESH, API_KEY, ENV_VALUE, "abc.def-ghi"):
@@ -123,8 +124,10 @@ def test_a_failing_webhook_is_retried_with_backoff_then_given_up_and_shown(
     webhook.next_statuses = [500, 502]
     announce(make_task(listener))  # first try: 500
     delivery = Delivery.objects.get()
-    assert delivery.status == DeliveryStatus.PENDING and delivery.attempts == 1
+    assert delivery.status == DeliveryStatus.PENDING
+    assert delivery.attempts == 1
     assert "HTTP 500" in delivery.last_error
+    assert delivery.next_attempt_at is not None
     first_retry = delivery.next_attempt_at - timezone.now()
     assert timedelta(seconds=50) < first_retry <= timedelta(seconds=60)
     assert deliveries_due_send() == 0  # not due yet
@@ -164,7 +167,8 @@ def test_a_rejected_credential_says_sign_in_again_once(smtp, listener):
     assert len(smtp.messages) == 1
     body = body_of(smtp.messages[0])
     assert "Your Claude OAuth tokens stopped working" in smtp.messages[0]["Subject"]
-    assert "Sign in again" in body and "HTTP 401" in body
+    assert "Sign in again" in body
+    assert "HTTP 401" in body
     credential.refresh_from_db()
     assert credential.status == "invalid"
 
@@ -240,7 +244,8 @@ def test_a_fresh_setup_token_and_a_recently_refreshed_chain_are_not_warned_about
         last_refreshed_at=timezone.now() - timedelta(days=2),
     )
     report = periodic_run()
-    assert report.aging_events == 0 and smtp.messages == []
+    assert report.aging_events == 0
+    assert smtp.messages == []
 
 
 @pytest.mark.django_db(transaction=True)
@@ -366,13 +371,17 @@ def test_the_audit_log_is_filterable_and_append_only(admin_client, listener):
         action=AuditAction.REFRESH_FAILED, credential_kind="global_oauth", outcome="transient"
     )
     event = CredentialAuditEvent.objects.get(action=AuditAction.USED)
-    assert API_KEY not in event.detail and "[redacted]" in event.detail
+    assert API_KEY not in event.detail
+    assert "[redacted]" in event.detail
     url = reverse("admin:oauth_tokens_credentialauditevent_changelist")
     page = admin_client.get(url + "?action__exact=used").content.decode()
-    assert "carol" in page and "succeeded" in page and "transient" not in page
+    assert "carol" in page
+    assert "succeeded" in page
+    assert "transient" not in page
     assert admin_client.get(url + "add/").status_code == 403
     change = admin_client.get(url + f"{event.pk}/change/")
-    assert change.status_code == 200 and 'name="_save"' not in change.content.decode()
+    assert change.status_code == 200
+    assert 'name="_save"' not in change.content.decode()
     assert admin_client.post(url + f"{event.pk}/delete/").status_code == 403
     with pytest.raises(ValueError, match="append-only"):
         event.save()
@@ -388,7 +397,10 @@ def test_the_admin_shows_usage_by_user(admin_client, listener):
     CodingTask.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=40))
     page = admin_client.get(reverse("admin:usage_userusage_changelist")).content.decode()
     row = page[page.index("carol") :][:1500]
-    assert ">2<" in row and ">1010<" in row and ">202<" in row and "2.0000" in row
+    assert ">2<" in row
+    assert ">1010<" in row
+    assert ">202<" in row
+    assert "2.0000" in row
     assert "99999" not in page
 
 
@@ -453,16 +465,20 @@ def test_a_failed_webhook_send_never_records_or_logs_the_url_path(
     announce(make_task(listener))
     deliveries_due_send()
     delivery = Delivery.objects.get()
-    assert delivery.status == DeliveryStatus.PENDING and delivery.attempts == 1
+    assert delivery.status == DeliveryStatus.PENDING
+    assert delivery.attempts == 1
     assert "ECONNREFUSED" in delivery.last_error  # the reason, without the URL
-    assert "XoXo" not in delivery.last_error and "/services" not in delivery.last_error
-    assert "XoXo" not in caplog.text and "ECONNREFUSED" in caplog.text
+    assert "XoXo" not in delivery.last_error
+    assert "/services" not in delivery.last_error
+    assert "XoXo" not in caplog.text
+    assert "ECONNREFUSED" in caplog.text
     admin_page = admin_client.get(reverse("admin:notifications_delivery_changelist"))
     assert "ECONNREFUSED" in admin_page.content.decode()
     assert "XoXo" not in admin_page.content.decode()
     client.force_login(listener)
     own_page = client.get(reverse("notifications:settings")).content.decode()
-    assert "ECONNREFUSED" in own_page and "XoXo" not in own_page
+    assert "ECONNREFUSED" in own_page
+    assert "XoXo" not in own_page
 
 
 @pytest.mark.django_db

@@ -62,7 +62,8 @@ def test_last_error_is_redacted(admin_client, make_credential, user):
     leaked = "sk-ant-ort01-" + "A" * 40
     make_credential(user, last_refresh_error=f"server echoed {leaked} back")
     html = admin_client.get(CHANGELIST).content.decode()
-    assert leaked not in html and "AAAAAAAAAAAAAAAAAAAA" not in html
+    assert leaked not in html
+    assert "AAAAAAAAAAAAAAAAAAAA" not in html
     assert "server echoed [redacted] back" in html
 
 
@@ -75,7 +76,8 @@ def test_change_page_is_read_only_and_shows_no_token(admin_client, make_credenti
     assert response.status_code == 200
     html = response.content.decode()
     _assert_no_token(html, credential)
-    assert 'name="access_token"' not in html and 'name="refresh_token"' not in html
+    assert 'name="access_token"' not in html
+    assert 'name="refresh_token"' not in html
     assert 'name="_save"' not in html  # view only: no save button
     assert "Expired" in html  # the current status, though the stored column says valid
 

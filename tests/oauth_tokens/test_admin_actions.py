@@ -37,7 +37,8 @@ def test_refresh_selected_now(admin_client, oauth_settings, token_server, make_c
     assert "Refreshed 1, skipped 0, failed 0." in html
     saved = OAuthCredential.objects.get(pk=not_due.pk)
     assert saved.refresh_token == token_server.grants[old_refresh]["refresh_token"]
-    assert saved.refresh_count == 1 and token_server.request_count == 1
+    assert saved.refresh_count == 1
+    assert token_server.request_count == 1
     assert "sk-ant-" not in html
 
 

@@ -74,6 +74,7 @@ def test_priority_table(combo, oauth_settings, env_oauth, make_credential, user)
         assert result.oauth is None
     else:
         assert result.api_key == ""  # never both: an API key silently beats OAuth in the CLI
+        assert result.oauth is not None
         assert result.oauth.access_token.startswith("sk-ant-oat01-")
 
 
@@ -86,7 +87,8 @@ def test_user_oauth_refresh_failure_falls_back_to_api_key(
     token_server.revoke(credential.refresh_token)
 
     result = auth_method_for_user(user=user)
-    assert result.method == "api_key" and result.fallback
+    assert result.method == "api_key"
+    assert result.fallback
     assert result.api_key == USER_KEY
     assert result.oauth_error.startswith("Invalid OAuth tokens in user preferences:")
     assert "invalid_grant" in result.oauth_error
@@ -120,7 +122,9 @@ def test_expired_token_is_refreshed_before_the_task(
     set_prefs(user, use_oauth=True)
     make_credential(user, expires_in=-30)
     result = auth_method_for_user(user=user)
-    assert result.method == "oauth" and result.refreshed
+    assert result.method == "oauth"
+    assert result.refreshed
+    assert result.oauth is not None
     assert result.oauth.access_token == token_server.last_grant["access_token"]
 
 
@@ -129,7 +133,8 @@ def test_preview_never_refreshes_or_writes(oauth_settings, token_server, make_cr
     credential = make_credential(user, expires_in=-30)
     before = OAuthCredential.objects.get(pk=credential.pk).updated_at
     result = auth_method_for_user(user=user, refresh=False)
-    assert result.method == "oauth" and result.refresh_due
+    assert result.method == "oauth"
+    assert result.refresh_due
     assert "refreshed before the task" in result.reason
     assert token_server.request_count == 0
     assert OAuthCredential.objects.get(pk=credential.pk).updated_at == before
@@ -158,7 +163,8 @@ class TestEnvironmentSeeding:
         env_oauth()
         oauth_settings.CLAUDE_EXPIRES_AT = "2021-01-01T00:00:00Z"  # expired: forces a refresh
         first = auth_method_for_user(user=user)
-        assert first.source == "environment" and first.refreshed
+        assert first.source == "environment"
+        assert first.refreshed
         row = OAuthCredential.objects.get(owner__isnull=True)
         assert row.source == CredentialSource.ENVIRONMENT
         rotated = row.refresh_token
@@ -180,6 +186,7 @@ class TestEnvironmentSeeding:
         oauth_settings.CLAUDE_REFRESH_TOKEN = token_server.issue()
         caplog.set_level(logging.INFO)
         result = auth_method_for_user(user=user)
+        assert result.oauth is not None
         assert result.oauth.access_token == "sk-ant-oat01-a-brand-new-access-token"
         reseeded = OAuthCredential.objects.get(owner__isnull=True)
         assert reseeded.pk == row.pk

@@ -56,7 +56,8 @@ def test_a_5000_digit_json_integer_is_refused_with_a_message(raw: str) -> None:
 def test_an_expiry_string_of_thousands_of_digits_names_the_field(digits: str) -> None:
     error = parse_error(cli(t('"accessToken": "{1}", "expiresAt": "{2}"', ACCESS, digits)))
     assert error.field == "claudeAiOauth.expiresAt"
-    assert "digits" in error.message and "2100-01-01" in error.message
+    assert "digits" in error.message
+    assert "2100-01-01" in error.message
 
 
 def test_a_negative_expiry_string_of_thousands_of_digits_is_negative() -> None:
@@ -130,4 +131,5 @@ def test_duplicate_names_in_pasted_credentials_are_refused(raw: str, field: str 
     error = parse_error(raw)
     assert error.field == field
     assert "twice" in error.message
-    assert ACCESS not in error.message and REFRESH not in error.message
+    assert ACCESS not in error.message
+    assert REFRESH not in error.message

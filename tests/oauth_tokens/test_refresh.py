@@ -15,7 +15,9 @@ def test_valid_token_is_used_without_any_request(
 ):
     credential = make_credential(user, expires_in=3600)
     result = credential_ensure_fresh(credential_id=credential.pk)
-    assert result.ok and not result.refreshed
+    assert result.ok
+    assert not result.refreshed
+    assert result.snapshot is not None
     assert result.snapshot.access_token == "sk-ant-oat01-original-access-token-value"
     assert token_server.request_count == 0
     credential.refresh_from_db()
@@ -39,21 +41,26 @@ def test_expired_token_is_refreshed_and_rotation_is_kept(
     result = credential_ensure_fresh(credential_id=credential.pk)
 
     grant = token_server.last_grant
-    assert result.ok and result.refreshed
+    assert result.ok
+    assert result.refreshed
+    assert result.snapshot is not None
     assert result.snapshot.access_token == grant["access_token"]
     credential.refresh_from_db()
     assert credential.access_token == grant["access_token"]
     assert credential.refresh_token == grant["refresh_token"] != old_refresh
     assert not token_server.is_valid(old_refresh)  # single use: the old one is spent
     assert credential.status == CredentialStatus.VALID
-    assert credential.refresh_count == 1 and credential.consecutive_failures == 0
+    assert credential.refresh_count == 1
+    assert credential.consecutive_failures == 0
     assert credential.last_refreshed_at is not None
     remaining = (credential.expires_at - credential.last_refreshed_at).total_seconds()
     assert remaining == pytest.approx(28800, abs=2)
 
     # The next call uses the rotated token: a second refresh succeeds at the server.
     second = credential_ensure_fresh(credential_id=credential.pk, force=True)
-    assert second.ok and second.refreshed and token_server.refresh_count == 2
+    assert second.ok
+    assert second.refreshed
+    assert token_server.refresh_count == 2
 
 
 def test_old_refresh_token_is_kept_when_none_comes_back(
@@ -73,7 +80,8 @@ def test_server_errors_are_retried_then_succeed(
     token_server.fail_next(503, times=2)
     credential = make_credential(user, expires_in=-1)
     result = credential_ensure_fresh(credential_id=credential.pk)
-    assert result.ok and result.refreshed
+    assert result.ok
+    assert result.refreshed
     assert token_server.request_count == 3
 
 
@@ -81,7 +89,8 @@ def test_rate_limit_retry_after_is_honoured(oauth_settings, token_server, make_c
     token_server.fail_next(429, headers={"Retry-After": "1"})
     credential = make_credential(user, expires_in=-1)
     result = credential_ensure_fresh(credential_id=credential.pk)
-    assert result.ok and result.refreshed
+    assert result.ok
+    assert result.refreshed
     first, second = token_server.requests
     assert second.received_at - first.received_at >= 1.0
 
@@ -92,7 +101,8 @@ def test_invalid_grant_is_final_and_marks_the_credential_invalid(
     credential = make_credential(user, expires_in=-1)
     token_server.revoke(credential.refresh_token)
     result = credential_ensure_fresh(credential_id=credential.pk)
-    assert not result.ok and result.permanent
+    assert not result.ok
+    assert result.permanent
     assert "invalid_grant" in result.error
     assert token_server.request_count == 1  # no retry
     credential.refresh_from_db()
@@ -102,7 +112,8 @@ def test_invalid_grant_is_final_and_marks_the_credential_invalid(
 
     # A dead credential is not sent to the endpoint again.
     again = credential_ensure_fresh(credential_id=credential.pk)
-    assert not again.ok and token_server.request_count == 1
+    assert not again.ok
+    assert token_server.request_count == 1
 
 
 def test_endpoint_down_but_token_still_valid_uses_it_and_records_the_failure(
@@ -111,7 +122,10 @@ def test_endpoint_down_but_token_still_valid_uses_it_and_records_the_failure(
     token_server.fail_next(503, times=10)
     credential = make_credential(user, expires_in=120)  # inside the buffer, not expired
     result = credential_ensure_fresh(credential_id=credential.pk)
-    assert result.ok and result.stale and not result.refreshed
+    assert result.ok
+    assert result.stale
+    assert not result.refreshed
+    assert result.snapshot is not None
     assert result.snapshot.access_token == "sk-ant-oat01-original-access-token-value"
     assert "503" in result.error
     credential.refresh_from_db()
@@ -124,7 +138,8 @@ def test_endpoint_down_and_token_expired_fails(oauth_settings, token_server, mak
     token_server.fail_next(503, times=10)
     credential = make_credential(user, expires_in=-5)
     result = credential_ensure_fresh(credential_id=credential.pk)
-    assert not result.ok and not result.permanent
+    assert not result.ok
+    assert not result.permanent
 
 
 def test_setup_token_never_refreshes(oauth_settings, token_server, make_credential, user):
@@ -134,7 +149,8 @@ def test_setup_token_never_refreshes(oauth_settings, token_server, make_credenti
         expires_at=never.created_at.replace(year=2021)
     )
     expired = credential_ensure_fresh(credential_id=never.pk)
-    assert not expired.ok and "claude setup-token" in expired.error
+    assert not expired.ok
+    assert "claude setup-token" in expired.error
     assert token_server.request_count == 0
 
 
@@ -146,6 +162,7 @@ def test_no_token_reaches_the_logs(oauth_settings, token_server, make_credential
     token_server.revoke(token_server.last_grant["refresh_token"])
     credential_ensure_fresh(credential_id=credential.pk, force=True)
     text = caplog.text
-    assert "Refreshed OAuth credential" in text and "invalid_grant" in text
+    assert "Refreshed OAuth credential" in text
+    assert "invalid_grant" in text
     for secret in (old_refresh, token_server.last_grant["access_token"], "sk-ant-o"):
         assert secret not in text

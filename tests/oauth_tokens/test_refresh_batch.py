@@ -116,11 +116,13 @@ def test_tokens_saved_during_a_batch_refresh_win(oauth_settings, token_server, m
     time.sleep(0.3)  # claimed and in flight now
     assert OAuthCredential.objects.get(pk=credential.pk).refresh_claim
     pasted = "sk-ant-oat01-pasted-while-refreshing-0123456789"
+    assert credential.owner is not None
     credential_store(owner=credential.owner, parsed=credential_input_parse(raw=pasted))
     thread.join(timeout=30)
 
     row = OAuthCredential.objects.get(pk=credential.pk)
-    assert row.access_token == pasted and row.refresh_count == 0
+    assert row.access_token == pasted
+    assert row.refresh_count == 0
     [result] = outcome["summary"].outcomes
     assert result.outcome == RefreshOutcomeKind.SKIPPED
     assert "replaced by new tokens" in result.reason
@@ -131,6 +133,7 @@ def test_a_credential_claimed_elsewhere_takes_that_outcome(
 ):
     """Another host holds the claim and fails: we send nothing and report its failure."""
     [credential] = _credentials(make_credential, 1, expires_in=-60)
+    assert credential.expires_at is not None
     OAuthCredential.objects.filter(pk=credential.pk).update(
         refresh_claim="someone-else", refresh_claimed_until=credential.expires_at.replace(year=2999)
     )
@@ -165,9 +168,11 @@ def test_a_lapsed_claim_is_taken_over(oauth_settings, token_server, make_credent
         refresh_claim="dead-holder", refresh_claimed_until=timezone.now()
     )
     summary = credentials_refresh_many(credential_ids=[credential.pk])
-    assert summary.refreshed == 1 and token_server.refresh_count == 1
+    assert summary.refreshed == 1
+    assert token_server.refresh_count == 1
     row = OAuthCredential.objects.get(pk=credential.pk)
-    assert row.refresh_claim == "" and row.refresh_count == 1
+    assert row.refresh_claim == ""
+    assert row.refresh_count == 1
 
 
 def test_stopping_gives_back_the_claims_not_started(oauth_settings, token_server, make_credential):
@@ -200,7 +205,7 @@ def test_a_database_error_stops_new_work_but_saves_what_is_in_flight(
 
     token_server.delay_seconds = 0.3
     credentials = _credentials(make_credential, 6, expires_in=-60)
-    claims = []
+    claims: list[int] = []
     original = refresh_batch.chunk_claim
 
     def claim_then_fail(*args, **kwargs):

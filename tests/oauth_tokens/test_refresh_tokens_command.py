@@ -83,7 +83,9 @@ def test_refreshes_due_credentials_and_saves_the_rotation(
         assert saved.refresh_token == grant["refresh_token"] != old_refresh[credential.pk]
         assert saved.access_token == grant["access_token"]
         assert not token_server.is_valid(old_refresh[credential.pk])
-        assert saved.status == CredentialStatus.VALID and saved.refresh_count == 1
+        assert saved.status == CredentialStatus.VALID
+        assert saved.refresh_count == 1
+        assert saved.expires_at is not None
         assert saved.expires_at > timezone.now() + timedelta(hours=7)
     assert _fresh(later).refresh_count == 0
     # Not a terminal: plain lines, then the summary.
@@ -147,7 +149,8 @@ def test_dry_run_sends_nothing_and_writes_nothing(oauth_settings, token_server, 
     assert result.code == 0
     assert f"would refresh alice (credential {credential.pk}): expired" in result.out
     assert "Dry run: 1 credential(s) would be refreshed." in result.out
-    assert as_json["dry_run"] is True and as_json["selected"] == 1
+    assert as_json["dry_run"] is True
+    assert as_json["selected"] == 1
     assert as_json["results"][0]["outcome"] == "would_refresh"
     assert token_server.request_count == 0
     after = _fresh(credential)
@@ -164,10 +167,13 @@ def test_json_summary(oauth_settings, token_server, make_credential):
 
     assert result.code == 1
     summary = result.json  # stdout holds the JSON only
-    assert summary["mode"] == "window" and summary["within_seconds"] == 300
+    assert summary["mode"] == "window"
+    assert summary["within_seconds"] == 300
     assert (summary["selected"], summary["refreshed"], summary["failed"]) == (2, 1, 1)
-    assert summary["skipped"] == 0 and summary["not_attempted"] == 0
-    assert summary["interrupted"] is False and summary["exit_code"] == 1
+    assert summary["skipped"] == 0
+    assert summary["not_attempted"] == 0
+    assert summary["interrupted"] is False
+    assert summary["exit_code"] == 1
     by_owner = {r["owner"]: r for r in summary["results"]}
     assert by_owner["alice"] == {
         "credential_id": ok.pk,
@@ -176,7 +182,8 @@ def test_json_summary(oauth_settings, token_server, make_credential):
         "reason": "",
         "permanent": False,
     }
-    assert by_owner["bob"]["outcome"] == "failed" and by_owner["bob"]["permanent"] is True
+    assert by_owner["bob"]["outcome"] == "failed"
+    assert by_owner["bob"]["permanent"] is True
     assert "invalid_grant" in by_owner["bob"]["reason"]
     assert "sk-ant-" not in result.out
 
@@ -209,15 +216,18 @@ def test_within_all_and_user_select_what_is_refreshed(
     everything = run("--all", "--json").json  # refreshable and not invalid, due or not
     assert {r["owner"] for r in everything["results"]} == {"alice", "bob"}
     assert token_server.request_count == 4
-    assert _fresh(in_an_hour).refresh_count == 2 and _fresh(in_a_day).refresh_count == 2
-    assert _fresh(setup_token).refresh_count == 0 and _fresh(invalid).refresh_count == 0
+    assert _fresh(in_an_hour).refresh_count == 2
+    assert _fresh(in_a_day).refresh_count == 2
+    assert _fresh(setup_token).refresh_count == 0
+    assert _fresh(invalid).refresh_count == 0
 
 
 def test_usage_errors_exit_2(oauth_settings, token_server, make_credential):
     (alice,) = _users("alice")
     make_credential(alice, expires_in=-60)
     unknown = run("--user", "nobody")
-    assert unknown.code == 2 and "No refreshable credential for: nobody" in unknown.err
+    assert unknown.code == 2
+    assert "No refreshable credential for: nobody" in unknown.err
     assert run("--concurrency", "0").code == 2
     assert run("--within", "-1").code == 2
     with pytest.raises(CommandError):  # argparse: --all and --within exclude each other
@@ -272,9 +282,11 @@ def test_a_task_refreshing_at_the_same_moment_causes_one_request(
     assert token_server.request_count == 1
     assert task.ok
     summary = outcome["run"].json
-    assert summary["failed"] == 0 and summary["refreshed"] + summary["skipped"] == 1
+    assert summary["failed"] == 0
+    assert summary["refreshed"] + summary["skipped"] == 1
     saved = _fresh(credential)
     assert saved.refresh_count == 1
+    assert task.snapshot is not None
     assert (
         saved.access_token == task.snapshot.access_token == token_server.last_grant["access_token"]
     )

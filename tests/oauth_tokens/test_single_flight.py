@@ -32,7 +32,7 @@ def test_twenty_threads_cause_one_refresh(oauth_settings, token_server, make_cre
             assert result.ok, result.error
             assert result.snapshot is not None
             tokens.append(result.snapshot.access_token)
-        except BaseException as exc:  # reported below; a thread must not swallow it
+        except BaseException as exc:  # noqa: BLE001  reported below; a thread must not swallow it
             errors.append(exc)
         finally:
             connection.close()
@@ -123,7 +123,8 @@ def test_tokens_saved_during_a_refresh_are_not_overwritten_by_it(
 
     row = OAuthCredential.objects.get(pk=credential.pk)
     assert row.access_token == pasted  # the user's new tokens win
-    assert row.kind == "setup_token" and row.refresh_count == 0
+    assert row.kind == "setup_token"
+    assert row.refresh_count == 0
     assert outcome["result"].ok
 
 

@@ -146,7 +146,8 @@ def test_grant_repr_hides_tokens(token_server: FakeTokenServer) -> None:
     grant = token_refresh_request(refresh_token=old, config=config(token_server.url))
     text = repr(grant) + str(grant)
     assert grant.access_token not in text
-    assert grant.refresh_token is not None and grant.refresh_token not in text
+    assert grant.refresh_token is not None
+    assert grant.refresh_token not in text
     assert "sk-ant-" not in text
     assert "attempts=1" in text
 
@@ -567,7 +568,8 @@ def test_fake_rejects_form_encoded_body(token_server: FakeTokenServer) -> None:
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
     [req] = token_server.requests
-    assert req.body is None and b"grant_type=refresh_token" in req.raw_body
+    assert req.body is None
+    assert b"grant_type=refresh_token" in req.raw_body
 
 
 def test_fake_handles_64_concurrent_clients() -> None:
@@ -584,7 +586,7 @@ def test_fake_handles_64_concurrent_clients() -> None:
                 outcome: TokenGrant | BaseException = token_refresh_request(
                     refresh_token=token, config=config(server.url, max_attempts=1)
                 )
-            except BaseException as exc:  # collected and asserted below
+            except BaseException as exc:  # noqa: BLE001  collected and asserted below
                 outcome = exc
             with lock:
                 results.append(outcome)

@@ -65,7 +65,8 @@ def test_sends_the_same_request_as_the_sync_transport(token_server: FakeTokenSer
     async_grant = refresh(second, config(token_server.url))
 
     sync_req, async_req = token_server.requests
-    assert async_req.method == "POST" and async_req.path == "/v1/oauth/token"
+    assert async_req.method == "POST"
+    assert async_req.path == "/v1/oauth/token"
     assert async_req.body == {
         "grant_type": "refresh_token",
         "refresh_token": second,
@@ -93,9 +94,11 @@ def test_retries_503_with_backoff_then_succeeds(token_server: FakeTokenServer) -
     sleeps = AsyncSleepRecorder()
     cfg = config(token_server.url, backoff_base_seconds=0.5, backoff_max_seconds=8)
     grant = refresh(old, cfg, sleep=sleeps)
-    assert grant.attempts == 3 and token_server.request_count == 3
+    assert grant.attempts == 3
+    assert token_server.request_count == 3
     assert len(sleeps.calls) == 2
-    assert 0 <= sleeps.calls[0] <= 0.5 and 0 <= sleeps.calls[1] <= 1.0
+    assert 0 <= sleeps.calls[0] <= 0.5
+    assert 0 <= sleeps.calls[1] <= 1.0
 
 
 def test_5xx_exhausts_max_attempts(token_server: FakeTokenServer) -> None:
@@ -104,7 +107,8 @@ def test_5xx_exhausts_max_attempts(token_server: FakeTokenServer) -> None:
     cfg = config(token_server.url, max_attempts=3)
     err = refused(lambda: refresh(token_server.issue(), cfg, sleep=sleeps))
     assert (err.code, err.status, err.permanent, err.attempts) == ("http_502", 502, False, 3)
-    assert token_server.request_count == 3 and len(sleeps.calls) == 2
+    assert token_server.request_count == 3
+    assert len(sleeps.calls) == 2
 
 
 def test_429_retry_after_is_honoured_in_real_time(token_server: FakeTokenServer) -> None:
@@ -126,7 +130,8 @@ def test_retry_after_beyond_budget_gives_up_without_waiting(
     cfg = config(token_server.url, max_total_seconds=5)
     err = refused(lambda: refresh(token_server.issue(), cfg, sleep=sleeps))
     assert (err.code, err.status, err.permanent, err.attempts) == ("rate_limited", 429, False, 1)
-    assert sleeps.calls == [] and token_server.request_count == 1
+    assert sleeps.calls == []
+    assert token_server.request_count == 1
 
 
 def test_deadline_bounds_waits_with_fake_clock(token_server: FakeTokenServer) -> None:
@@ -157,7 +162,8 @@ def test_an_earlier_deadline_than_the_budget_is_kept(token_server: FakeTokenServ
             deadline=time.monotonic() + 0.4,
         )
     )
-    assert err.code == "deadline" and err.permanent is False
+    assert err.code == "deadline"
+    assert err.permanent is False
     assert time.monotonic() - started < 2
 
 
@@ -186,7 +192,8 @@ def test_invalid_grant_is_final_after_one_request(token_server: FakeTokenServer)
     sleeps = AsyncSleepRecorder()
     err = refused(lambda: refresh("sk-ant-ort01-unknown", config(token_server.url), sleep=sleeps))
     assert (err.code, err.status, err.permanent, err.attempts) == ("invalid_grant", 400, True, 1)
-    assert token_server.request_count == 1 and sleeps.calls == []
+    assert token_server.request_count == 1
+    assert sleeps.calls == []
     assert "sign in again" in str(err)
 
 
@@ -212,7 +219,8 @@ def test_bad_url_setting_is_not_permanent(url: str) -> None:
 
 def test_empty_refresh_token_is_refused_without_a_request(token_server: FakeTokenServer) -> None:
     err = refused(lambda: refresh("", config(token_server.url)))
-    assert err.permanent is True and token_server.request_count == 0
+    assert err.permanent is True
+    assert token_server.request_count == 0
 
 
 def test_many_at_once_on_one_loop(token_server: FakeTokenServer) -> None:

@@ -46,15 +46,19 @@ def test_oauth_task_with_expired_tokens_refreshes_then_succeeds_with_a_diff(
 
     # Refreshed once, before the container started; the container got a placeholder only.
     assert token_server.request_count == 1
-    assert task.auth_method == "oauth" and task.auth_source == "user" and task.auth_refreshed
+    assert task.auth_method == "oauth"
+    assert task.auth_source == "user"
+    assert task.auth_refreshed
     new_access = token_server.last_grant["access_token"]
     report = auth_report(task)
-    assert report["method"] == "oauth" and report["source"] == "credentials_file"
+    assert report["method"] == "oauth"
+    assert report["source"] == "credentials_file"
     [placeholder] = placeholders
     assert placeholder.startswith("claude-runner-placeholder-")
     assert report["token_sha256"] == sha256(placeholder) != sha256(new_access)
     assert report["refresh_token_present"] is False  # the chain stays on the server
     # Past the task's deadline (ms), so the CLI never tries to refresh the placeholder.
+    assert task.started_at is not None
     deadline_ms = (task.started_at.timestamp() + agent_settings.AGENT_TIMEOUT_SECONDS) * 1000
     assert report["expires_at"] > deadline_ms
     assert report["scopes"] == ["user:inference"]
@@ -73,10 +77,15 @@ def test_oauth_task_with_expired_tokens_refreshes_then_succeeds_with_a_diff(
         ("D", "old.txt"),
         ("M", "keep.txt"),
     }
-    assert "+REPORT_AUTH SLEEP:1" in task.diff and "-to be deleted" in task.diff
-    assert task.exit_code == 0 and task.result_is_error is False
-    assert task.num_turns == 1 and task.session_id.startswith("fake-")
-    assert task.started_at and task.finished_at and task.container_id
+    assert "+REPORT_AUTH SLEEP:1" in task.diff
+    assert "-to be deleted" in task.diff
+    assert task.exit_code == 0
+    assert task.result_is_error is False
+    assert task.num_turns == 1
+    assert task.session_id.startswith("fake-")
+    assert task.started_at
+    assert task.finished_at
+    assert task.container_id
 
     # Nothing secret anywhere docker shows.
     assert watcher.inspected, "the container was never seen running"
@@ -86,7 +95,9 @@ def test_oauth_task_with_expired_tokens_refreshes_then_succeeds_with_a_diff(
         assert secret not in task.log
     assert "REPORT_AUTH" not in str([i["Config"]["Cmd"] for i in watcher.inspected])
     host = watcher.inspected[0]["HostConfig"]
-    assert host["ReadonlyRootfs"] and host["CapDrop"] == ["ALL"] and host["NetworkMode"] == "none"
+    assert host["ReadonlyRootfs"]
+    assert host["CapDrop"] == ["ALL"]
+    assert host["NetworkMode"] == "none"
 
 
 def test_api_key_task_gets_only_a_placeholder_key(
@@ -103,7 +114,8 @@ def test_api_key_task_gets_only_a_placeholder_key(
     assert report["token_sha256"] == sha256(placeholders[0]) != sha256(key)
     assert "CLAUDE_USE_OAUTH" not in report["env_names"]
     assert task.auth_method == "api_key"
-    assert watcher.inspected and key not in watcher.text
+    assert watcher.inspected
+    assert key not in watcher.text
     assert token_server.request_count == 0
 
 
@@ -130,7 +142,8 @@ def test_agent_failure_is_failed_with_the_reason(agent_settings, user, local_rep
     task = task_create(owner=user, repo_url=local_repo, prompt="FAIL please")
     task.refresh_from_db()
     assert task.status == TaskStatus.FAILED
-    assert task.exit_code == 1 and task.result_is_error is True
+    assert task.exit_code == 1
+    assert task.result_is_error is True
     assert "fake failure requested" in task.error_message
 
 
@@ -186,7 +199,8 @@ def test_cancel_a_queued_task_never_starts_it(agent_settings, user, local_repo):
     assert task_cancel(task=task) == TaskStatus.CANCELLED
     task_run(task_id=task.pk)  # the worker picks it up later: nothing happens
     task.refresh_from_db()
-    assert task.status == TaskStatus.CANCELLED and task.container_id == ""
+    assert task.status == TaskStatus.CANCELLED
+    assert task.container_id == ""
 
 
 def test_secret_printed_by_the_agent_is_redacted_in_the_log(agent_settings, user, local_repo):
@@ -226,7 +240,8 @@ def test_oauth_failure_falls_back_to_the_api_key_and_says_so(
     task = task_create(owner=user, repo_url=local_repo, prompt="REPORT_AUTH")
     task.refresh_from_db()
     assert task.status == TaskStatus.SUCCEEDED
-    assert task.auth_method == "api_key" and task.auth_fallback
+    assert task.auth_method == "api_key"
+    assert task.auth_fallback
     assert "Invalid OAuth tokens in user preferences" in task.auth_note
     assert auth_report(task)["method"] == "api_key"
     assert OAuthCredential.objects.get(pk=credential.pk).status == "invalid"

@@ -82,7 +82,8 @@ def test_the_result_text_comes_last():
 
 def test_a_429_without_readable_words_is_still_limited():
     limit = parse(result={"is_error": True, "api_error_status": 429, "result": "API Error"})
-    assert limit.limited and limit.resets_at is None
+    assert limit.limited
+    assert limit.resets_at is None
 
 
 @pytest.mark.parametrize(

@@ -193,11 +193,15 @@ def test_a_limited_task_waits_for_the_reset_and_then_succeeds(
     task = submit(oauth_user)
     assert task.status == TaskStatus.WAITING, task.error_message
     assert task.limited_until == reset
+    assert task.limited_until is not None
+    assert task.resume_after is not None
     assert timedelta(0) <= task.resume_after - task.limited_until <= timedelta(seconds=1)
-    assert task.finished_at is None and task.limit_waits == 1
+    assert task.finished_at is None
+    assert task.limit_waits == 1
     assert "five-hour limit" in task.error_message
     credential = OAuthCredential.objects.get(owner=oauth_user)
-    assert credential.limit_status == "rejected" and credential.limit_window == "five_hour"
+    assert credential.limit_status == "rejected"
+    assert credential.limit_window == "five_hour"
     assert task.can_cancel
 
     assert tasks_resume_due() == []  # not before the reset
@@ -238,7 +242,8 @@ def test_a_reset_past_the_longest_wait_fails_and_says_so(scripted, settings, eve
     runs.append(limited_run(int((timezone.now() + timedelta(hours=5)).timestamp())))
     task = submit(oauth_user)
     assert task.status == TaskStatus.FAILED
-    assert "AGENT_LIMIT_MAX_WAIT" in task.error_message and "1 h" in task.error_message
+    assert "AGENT_LIMIT_MAX_WAIT" in task.error_message
+    assert "1 h" in task.error_message
     assert [e for _, e in events] == ["failed"]
 
 
@@ -253,7 +258,8 @@ def test_the_user_can_choose_to_fall_back_to_their_api_key(scripted, oauth_user)
     task = submit(oauth_user)
     assert task.status == TaskStatus.SUCCEEDED, task.error_message
     assert [s["api_key"] for s in seen] == [False, True]
-    assert task.auth_method == "api_key" and task.auth_fallback
+    assert task.auth_method == "api_key"
+    assert task.auth_fallback
 
 
 @pytest.mark.django_db(transaction=True)
@@ -266,7 +272,8 @@ def test_run_now_with_my_api_key_and_cancel_a_waiting_task(scripted, client, oau
     task = submit(oauth_user)
     page = html.unescape(client.get(reverse("tasks:detail", args=[task.pk])).content.decode())
     assert "Waiting for the usage limit to reset" in page
-    assert "limited until" in page and 'id="resume-countdown"' in page
+    assert "limited until" in page
+    assert 'id="resume-countdown"' in page
     assert "Run now with my API key" in page
     client.post(reverse("tasks:run_now_with_api_key", args=[task.pk]))
     task.refresh_from_db()
@@ -287,8 +294,10 @@ def test_a_rejected_credential_fails_the_task_says_sign_in_again_and_is_marked_d
     runs, _ = scripted
     runs.append(rejected_run(status))
     task = submit(oauth_user)
-    assert task.status == TaskStatus.FAILED and task.auth_rejected
-    assert f"HTTP {status}" in task.error_message and "Sign in again" in task.error_message
+    assert task.status == TaskStatus.FAILED
+    assert task.auth_rejected
+    assert f"HTTP {status}" in task.error_message
+    assert "Sign in again" in task.error_message
     credential = OAuthCredential.objects.get(owner=oauth_user)
     assert credential.status == CredentialStatus.INVALID
     assert f"HTTP {status}" in credential.last_refresh_error
@@ -297,7 +306,8 @@ def test_a_rejected_credential_fails_the_task_says_sign_in_again_and_is_marked_d
     ).exists()
     client.force_login(oauth_user)
     page = html.unescape(client.get(reverse("tasks:detail", args=[task.pk])).content.decode())
-    assert "Sign in again" in page and reverse("accounts:code_agent_settings") in page
+    assert "Sign in again" in page
+    assert reverse("accounts:code_agent_settings") in page
     assert TOKEN not in page
 
 

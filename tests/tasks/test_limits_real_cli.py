@@ -67,6 +67,7 @@ def test_a_rejected_five_hour_window_makes_the_task_wait(cli_env, setup_token_us
     task = task_create(owner=setup_token_user, repo_url=local_repo, prompt=PROMPT)
     task.refresh_from_db()
     assert task.status == TaskStatus.WAITING, (task.error_message, task.log)
+    assert task.limited_until is not None
     assert int(task.limited_until.timestamp()) == reset
     assert task.limit_window == "five_hour"
     assert "Usage limit: rejected (five_hour window)" in task.log
@@ -95,7 +96,8 @@ def test_a_rejected_token_fails_the_task_marks_it_dead_and_notifies(
     task.refresh_from_db()
     assert task.status == TaskStatus.FAILED, task.log
     assert task.auth_rejected
-    assert f"HTTP {status}" in task.error_message and "Sign in again" in task.error_message
+    assert f"HTTP {status}" in task.error_message
+    assert "Sign in again" in task.error_message
     credential = OAuthCredential.objects.get(owner=setup_token_user)
     assert credential.status == CredentialStatus.INVALID
     assert SETUP_TOKEN not in task.log + task.error_message
@@ -147,7 +149,7 @@ def _start_worker(engine: str, env: dict[str, str], settings) -> subprocess.Pope
     )
 
 
-@pytest.mark.parametrize("engine", ["database", "celery"])
+@pytest.mark.parametrize("engine", ["database", pytest.param("celery", marks=pytest.mark.slow)])
 def test_a_limited_task_resumes_on_its_own_in_a_worker_after_the_reset(
     cli_env, setup_token_user, local_repo, docker_host, settings, engine
 ):

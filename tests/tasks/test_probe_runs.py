@@ -104,7 +104,8 @@ def test_the_probe_finds_no_real_credential(
     # The diff holds every finding (PROBE_FINDINGS.txt); the log the same, as far as it goes.
     report = ProbeReport.parse(task.diff)
     logged = ProbeReport.parse(task.log)
-    assert report.found and logged.found
+    assert report.found
+    assert logged.found
     assert not task.diff_truncated, "findings cut: raise AGENT_DIFF_MAX_BYTES for this test"
     # It does find what is there: the placeholder, and the user's own variable (theirs).
     [placeholder] = placeholders
@@ -217,17 +218,22 @@ def test_the_probe_reaches_only_what_the_egress_rules_allow(
     }
     for name, line in refusals.items():
         verdict, detail = report.net("connect", targets[name])
-        assert verdict == "refused" and "403" in detail, (name, detail)
+        assert verdict == "refused", (name, detail)
+        assert "403" in detail, (name, detail)
         assert f"[gateway] {line}" in task.log, (name, task.log[-3000:])
     # The allowed loopback test host (test-only setting) is reached through the tunnel.
     verdict, detail = report.net("connect", targets["allowed"])
-    assert verdict == "ok" and "REACHED-THE-ALLOWED-TEST-HOST" in detail, detail
+    assert verdict == "ok", detail
+    assert "REACHED-THE-ALLOWED-TEST-HOST" in detail, detail
     verdict, detail = report.net("http", f"http://{targets['allowed']}/plain")
-    assert verdict == "ok" and "REACHED-THE-ALLOWED-TEST-HOST" in detail, detail
+    assert verdict == "ok", detail
+    assert "REACHED-THE-ALLOWED-TEST-HOST" in detail, detail
     assert [path for _, path, _ in seen_allowed] == ["/", "/plain"]
     for _, _, headers in seen_allowed:  # the proxy adds no real credential on the way out
-        assert USER_KEY not in str(headers) and SERVER_KEY not in str(headers)
+        assert USER_KEY not in str(headers)
+        assert SERVER_KEY not in str(headers)
     # git clone over the proxy from a loopback git http-backend.
     verdict, detail = report.net("git", git_url)
-    assert verdict == "ok" and "initial" in detail, detail
+    assert verdict == "ok", detail
+    assert "initial" in detail, detail
     assert any("git-upload-pack" in path for _, path in seen_git)

@@ -58,17 +58,19 @@ def test_task_opens_a_pull_request_and_a_follow_up_updates_it(e2e, user, docker_
     }
     head = f"claude-runner/{task.pk}-tidy-the-repository-modifykeeptxt-deleteoldtxt-sl"
     assert task.pr_state == PullRequestState.OPENED, task.pr_error
-    assert task.pr_branch == head[: len(task.pr_branch)] and task.pr_branch.startswith(
-        f"claude-runner/{task.pk}-tidy-the-repository"
-    )
+    assert task.pr_branch == head[: len(task.pr_branch)]
+    assert task.pr_branch.startswith(f"claude-runner/{task.pk}-tidy-the-repository")
     (created,) = github.api.pulls_created()
-    assert created["head"] == task.pr_branch and created["base"] == "main"
+    assert created["head"] == task.pr_branch
+    assert created["base"] == "main"
     assert created["title"] == "Tidy the repository"
     assert "> Tidy the repository\n> MODIFY:keep.txt" in created["body"]
-    assert task.result_text and task.result_text[:40] in created["body"]
+    assert task.result_text
+    assert task.result_text[:40] in created["body"]
     assert f"https://runner.example/tasks/{task.pk}/" in created["body"]
     assert "Cost: $" in created["body"]
-    assert task.pr_number == 1 and task.pr_url.endswith("/acme/app/pull/1")
+    assert task.pr_number == 1
+    assert task.pr_url.endswith("/acme/app/pull/1")
     # The branch holds the agent's work as one commit on main's tip; main is untouched.
     assert github.git.log(github.repo, task.pr_branch) == ["Tidy the repository", "initial"]
     assert "modified by fake-claude" in git_text(github, "show", f"{task.pr_branch}:keep.txt")
@@ -80,9 +82,11 @@ def test_task_opens_a_pull_request_and_a_follow_up_updates_it(e2e, user, docker_
         follow = task_continue(parent=task, prompt="Now the README\nMODIFY:README.md")
     follow.refresh_from_db()
     assert follow.status == TaskStatus.SUCCEEDED, (follow.error_message, follow.log)
-    assert follow.branch == task.pr_branch and follow.parent_id == task.pk
+    assert follow.branch == task.pr_branch
+    assert follow.parent_id == task.pk
     assert follow.pr_state == PullRequestState.PUSHED, follow.pr_error
-    assert follow.pr_number == 1 and follow.pr_url == task.pr_url
+    assert follow.pr_number == 1
+    assert follow.pr_url == task.pr_url
     assert github.git.log(github.repo, task.pr_branch) == [
         "Now the README",
         "Tidy the repository",
@@ -93,7 +97,8 @@ def test_task_opens_a_pull_request_and_a_follow_up_updates_it(e2e, user, docker_
 
     # Never the token: docker inspect, the task logs, the worker's log, the pushed commits.
     token = github.token
-    assert watcher.inspected and watcher2.inspected
+    assert watcher.inspected
+    assert watcher2.inspected
     for text in (watcher.text, watcher2.text, task.log, follow.log, caplog.text):
         assert token not in text
     assert token not in git_text(github, "log", "-p", "--all")
@@ -136,9 +141,11 @@ def test_the_probe_finds_no_github_token_in_the_container(e2e, user, probe_image
     task.refresh_from_db()
     assert task.status == TaskStatus.SUCCEEDED, (task.error_message, task.log[-3000:])
     report = ProbeReport.parse(task.log + "\n" + task.diff)
-    assert report.found and report.env(), task.log[-3000:]  # it did hunt
+    assert report.found, task.log[-3000:]
+    assert report.env(), task.log[-3000:]
     basic = base64.b64encode(f"x-access-token:{e2e.token}".encode())
-    assert not report.contains(e2e.token) and not report.contains(basic)
+    assert not report.contains(e2e.token)
+    assert not report.contains(basic)
     assert not report.contains("github_pat_")
     # Its findings were committed and pushed like any change: still no token in them.
     assert task.pr_state == PullRequestState.OPENED, task.pr_error

@@ -65,22 +65,27 @@ def test_pull_request_is_opened_once_with_head_base_title_and_body(
     task.refresh_from_db()
     head = f"claude-runner/{task.pk}-add-newtxt-for-the-docs-with-care"
     assert task.pr_state == PullRequestState.OPENED, task.pr_error
-    assert task.pr_branch == head and task.pr_number == 1
+    assert task.pr_branch == head
+    assert task.pr_number == 1
     (created,) = github.api.pulls_created()
-    assert created["head"] == head and created["base"] == "main"
+    assert created["head"] == head
+    assert created["base"] == "main"
     assert created["title"] == "Add new.txt for the docs"
     assert "> Add new.txt for the docs\n> with care" in created["body"]
-    assert "I added new.txt." in created["body"] and "$0.0420" in created["body"]
+    assert "I added new.txt." in created["body"]
+    assert "$0.0420" in created["body"]
     assert f"https://runner.example/tasks/{task.pk}/" in created["body"]
     assert github.git.log("acme/app", head)[0].startswith("Add new.txt")
     assert github.git.branch_head("acme/app", "main") == task.start_commit  # untouched
-    assert task.pr_url in page and "Pull request #1" in page
+    assert task.pr_url in page
+    assert "Pull request #1" in page
 
     again = create_pr(user_client, task, django_capture_on_commit_callbacks).content.decode()
     assert "The pull request exists already." in again
     assert len(github.api.pulls_created()) == 1
     # The token is on none of it.
-    assert github.token not in page and github.token not in created["body"]
+    assert github.token not in page
+    assert github.token not in created["body"]
 
 
 def test_continue_pushes_to_the_same_branch_and_the_pull_request_updates(
@@ -96,8 +101,10 @@ def test_continue_pushes_to_the_same_branch_and_the_pull_request_updates(
     )
     follow_up = CodingTask.objects.exclude(pk=first.pk).get()
     assert response.url == reverse("tasks:detail", args=[follow_up.pk])
-    assert follow_up.parent == first and follow_up.branch == first.pr_branch
-    assert follow_up.open_pull_request and follow_up.base_branch == "main"
+    assert follow_up.parent == first
+    assert follow_up.branch == first.pr_branch
+    assert follow_up.open_pull_request
+    assert follow_up.base_branch == "main"
 
     # What its run leaves behind (on the branch), then the worker's push.
     done = finished_task(github, user, tmp_path, prompt="Second change", branch=first.pr_branch)
@@ -110,7 +117,8 @@ def test_continue_pushes_to_the_same_branch_and_the_pull_request_updates(
     task_pull_request_create(task_id=follow_up.pk)
     follow_up.refresh_from_db()
     assert follow_up.pr_state == PullRequestState.PUSHED, follow_up.pr_error
-    assert follow_up.pr_number == first.pr_number and follow_up.pr_url == first.pr_url
+    assert follow_up.pr_number == first.pr_number
+    assert follow_up.pr_url == first.pr_url
     assert github.git.log("acme/app", first.pr_branch) == [
         "Second change",
         "First change",
@@ -119,8 +127,11 @@ def test_continue_pushes_to_the_same_branch_and_the_pull_request_updates(
     assert len(github.api.pulls_created()) == 1
 
     page = user_client.get(reverse("tasks:detail", args=[follow_up.pk])).content.decode()
-    assert "Chain of tasks" in page and f"Task {first.pk}" in page and "(this one)" in page
-    assert "Updated" in page and first.pr_url in page
+    assert "Chain of tasks" in page
+    assert f"Task {first.pk}" in page
+    assert "(this one)" in page
+    assert "Updated" in page
+    assert first.pr_url in page
     parent_page = user_client.get(reverse("tasks:detail", args=[first.pk])).content.decode()
     assert f"Task {follow_up.pk}" in parent_page
 
@@ -128,7 +139,8 @@ def test_continue_pushes_to_the_same_branch_and_the_pull_request_updates(
 def test_continue_needs_a_pull_request_first(github, user, user_client, tmp_path):
     task = finished_task(github, user, tmp_path, prompt="x")
     page = user_client.get(reverse("tasks:detail", args=[task.pk])).content.decode()
-    assert "Create the pull request first" in page and "Create pull request" in page
+    assert "Create the pull request first" in page
+    assert "Create pull request" in page
     page = user_client.post(
         reverse("tasks:continue", args=[task.pk]), {"prompt": "more"}, follow=True
     ).content.decode()
@@ -139,7 +151,8 @@ def test_continue_needs_a_pull_request_first(github, user, user_client, tmp_path
 def test_no_changes_no_button(github, user, user_client, tmp_path):
     task = finished_task(github, user, tmp_path, prompt="x", result_bundle=None)
     page = user_client.get(reverse("tasks:detail", args=[task.pk])).content.decode()
-    assert "nothing to propose" in page and "Create pull request</button>" not in page
+    assert "nothing to propose" in page
+    assert "Create pull request</button>" not in page
 
 
 def test_another_users_task_is_not_found(github, user, other_user, client, tmp_path):
@@ -199,7 +212,8 @@ def test_each_refusal_reaches_the_task_page(
     task.refresh_from_db()
     assert task.pr_state == PullRequestState.FAILED
     assert words in task.pr_error, task.pr_error
-    assert 'id="pull-request-error"' in page and words.split(";")[0] in page
+    assert 'id="pull-request-error"' in page
+    assert words.split(";")[0] in page
     assert "Try again" in page
     # A refusal is not sticky: once the cause is gone, "Try again" works.
     if case in ("rate_limit", "exists", "not_found"):
@@ -226,10 +240,12 @@ def test_pushed_commit_carries_no_token(
         ["git", "-C", str(bare), "log", "-p", "--all", "--format=%an %ae %s %b"],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    assert "Check me" in shown and github.token not in shown
+    assert "Check me" in shown
+    assert github.token not in shown
 
 
 def test_admin_page_of_a_task_with_a_bundle(github, user, admin_client, tmp_path):
     task = finished_task(github, user, tmp_path, prompt="x")
     page = admin_client.get(reverse("admin:tasks_codingtask_change", args=[task.pk]))
-    assert page.status_code == 200 and b"result_bundle" not in page.content
+    assert page.status_code == 200
+    assert b"result_bundle" not in page.content

@@ -46,23 +46,29 @@ def enable_oauth(user) -> None:
 def assert_task_succeeded_with_the_file(task):
     task.refresh_from_db()
     assert task.status == TaskStatus.SUCCEEDED, (task.error_message, task.log)
-    assert task.result_is_error is False and task.exit_code == 0
+    assert task.result_is_error is False
+    assert task.exit_code == 0
     assert task.result_text  # the CLI's own result object was parsed
-    assert task.num_turns and task.num_turns >= 1
+    assert task.num_turns
+    assert task.num_turns >= 1
     assert {"status": "A", "path": HELLO_FILE} in task.changed_files
     assert f"b/{HELLO_FILE}" in task.diff
     assert "Claude Code 2.1.332 started" in task.log
     # What the gateway saw is on the task: the tool call and the final answer.
-    assert task.api_requests and task.api_requests >= 2
-    assert task.input_tokens and task.output_tokens
+    assert task.api_requests
+    assert task.api_requests >= 2
+    assert task.input_tokens
+    assert task.output_tokens
     # The CLI never tried to refresh by itself (it would need platform.claude.com).
     assert "platform.claude.com" not in task.log
 
 
 def assert_secrets_not_in_task(task, *secrets):
     for secret in secrets:
-        assert secret not in task.log and secret not in task.diff
-        assert secret not in task.result_text and secret not in task.error_message
+        assert secret not in task.log
+        assert secret not in task.diff
+        assert secret not in task.result_text
+        assert secret not in task.error_message
 
 
 def assert_oauth_calls(calls, tokens):

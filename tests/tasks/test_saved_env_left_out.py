@@ -23,5 +23,6 @@ def test_a_saved_unwritable_value_is_left_out_and_the_task_still_runs(
     task.refresh_from_db()
     assert task.status == TaskStatus.SUCCEEDED, task.error_message
     names = auth_report(task)["env_names"]
-    assert "GITHUB_TOKEN" in names and "BROKEN" not in names
+    assert "GITHUB_TOKEN" in names
+    assert "BROKEN" not in names
     assert "Saved environment variable BROKEN left out: The value contains an unpaired" in task.log

@@ -90,7 +90,8 @@ def test_the_admin_shows_and_edits_the_limits(no_worker, user, admin_client):
     preferences = preferences_get(user=user)
     url = reverse("admin:accounts_userpreferences_change", args=[preferences.pk])
     html = admin_client.get(url).content.decode()
-    assert 'name="max_running_tasks"' in html and 'name="max_queued_tasks"' in html
+    assert 'name="max_running_tasks"' in html
+    assert 'name="max_queued_tasks"' in html
     response = admin_client.post(
         url, {"use_oauth": "", "max_running_tasks": "4", "max_queued_tasks": "1"}
     )

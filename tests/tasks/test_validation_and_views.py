@@ -161,7 +161,8 @@ def test_submit_queues_and_redirects(user_client, user, settings):
     task = CodingTask.objects.get()
     assert response.status_code == 302
     assert response["Location"] == reverse("tasks:detail", args=[task.pk])
-    assert task.owner == user and task.status == TaskStatus.QUEUED
+    assert task.owner == user
+    assert task.status == TaskStatus.QUEUED
 
 
 def make_task(owner, **extra):
@@ -176,7 +177,8 @@ def test_list_shows_own_tasks_newest_first(user_client, user, other_user):
     content = user_client.get(reverse("tasks:list")).content.decode()
     assert content.index(f'tasks/{second.pk}/"') < content.index(f'tasks/{first.pk}/"')
     assert "badge-succeeded" in content
-    assert "other/secret" not in content and f"tasks/{theirs.pk}/" not in content
+    assert "other/secret" not in content
+    assert f"tasks/{theirs.pk}/" not in content
 
 
 def test_another_users_task_is_a_404(user_client, other_user):
@@ -191,16 +193,19 @@ def test_detail_page_title_is_the_task_and_its_script_runs_once(user_client, use
     task = make_task(user, status=TaskStatus.RUNNING)
     page = user_client.get(reverse("tasks:detail", args=[task.pk])).content.decode()
     title = page.split("<title>", 1)[1].split("</title>", 1)[0]
-    assert f"Task {task.pk}" in title and "<script" not in title
+    assert f"Task {task.pk}" in title
+    assert "<script" not in title
     assert page.count("resume-countdown") <= 2  # the countdown script, once
 
 
 def test_detail_polls_while_running_and_shows_the_diff_when_done(user_client, user):
     running = make_task(user, status=TaskStatus.RUNNING, log="Claude Code started\n")
     page = user_client.get(reverse("tasks:detail", args=[running.pk])).content.decode()
-    assert 'hx-trigger="every 2s"' in page and "Claude Code started" in page
+    assert 'hx-trigger="every 2s"' in page
+    assert "Claude Code started" in page
     fragment = user_client.get(reverse("tasks:detail", args=[running.pk]), HTTP_HX_REQUEST="true")
-    assert b"<html" not in fragment.content and b"task-live" in fragment.content
+    assert b"<html" not in fragment.content
+    assert b"task-live" in fragment.content
 
     done = make_task(
         user,
@@ -211,8 +216,10 @@ def test_detail_polls_while_running_and_shows_the_diff_when_done(user_client, us
     )
     page = user_client.get(reverse("tasks:detail", args=[done.pk])).content.decode()
     assert "every 2s" not in page
-    assert '<span class="add">+new</span>' in page and '<span class="del">-old</span>' in page
-    assert "All done." in page and "modified" in page
+    assert '<span class="add">+new</span>' in page
+    assert '<span class="del">-old</span>' in page
+    assert "All done." in page
+    assert "modified" in page
     finished = user_client.get(reverse("tasks:detail", args=[done.pk]), HTTP_HX_REQUEST="true")
     assert finished["HX-Refresh"] == "true"
 

@@ -20,7 +20,9 @@ from tests.tasks.conftest import db_env_for_subprocess, set_api_key, wait_for
 pytestmark = [pytest.mark.docker, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
-REDIS_URL = "redis://127.0.0.1:6379/14"
+# One Redis database for every Celery test (TEST_REDIS_URL: another one, for a second checkout
+# testing on the same machine); the tests marked slow run one after another.
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 
 
 def worker_env(docker_host: str, **extra: str) -> dict[str, str]:
@@ -59,6 +61,7 @@ def test_database_worker_runs_a_submitted_task(agent_settings, user, local_repo,
     assert any(f["path"] == "AGENT_NOTES.md" for f in task.changed_files)
 
 
+@pytest.mark.slow
 def test_celery_worker_on_redis_runs_a_submitted_task(
     agent_settings, user, local_repo, docker_host
 ):
@@ -99,8 +102,7 @@ def test_celery_worker_on_redis_runs_a_submitted_task(
     try:
         from config.celery import app
 
-        app.conf.broker_url = REDIS_URL
-        app.conf.result_backend = REDIS_URL
+        app.conf.update(broker_url=REDIS_URL, result_backend=REDIS_URL)
         agent_settings.TASKS = {
             "default": {
                 "BACKEND": "django_tasks_celery.CeleryBackend",
@@ -177,10 +179,12 @@ def test_recovery_after_a_killed_worker(agent_settings, user, local_repo, docker
 
         # The killed worker's task is taken over (its container followed), not failed; a
         # cancel reaches the follower like any running task's worker.
-        assert report.tasks_followed == 1 and report.tasks_failed == 1
+        assert report.tasks_followed == 1
+        assert report.tasks_failed == 1
         assert report.containers_removed == 1
         task.refresh_from_db()
-        assert task.status == TaskStatus.RUNNING and task.runner != running.runner
+        assert task.status == TaskStatus.RUNNING
+        assert task.runner != running.runner
         CodingTask.objects.filter(pk=task.pk).update(cancel_requested=True)
         for follower in report.followers:
             follower.join(timeout=60)
@@ -194,9 +198,9 @@ def test_recovery_after_a_killed_worker(agent_settings, user, local_repo, docker
         with pytest.raises(docker.errors.NotFound):
             client.containers.get(running.container_id)
         with pytest.raises(docker.errors.NotFound):
-            client.containers.get(leftover.id)
-        assert client.containers.get(stranger.id)  # never touch what is not ours
-        assert client.containers.get(other_install.id)
+            client.containers.get(str(leftover.id))
+        assert client.containers.get(str(stranger.id))  # never touch what is not ours
+        assert client.containers.get(str(other_install.id))
         stranger.remove(force=True)
         other_install.remove(force=True)
     finally:

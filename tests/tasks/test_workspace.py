@@ -27,14 +27,17 @@ def test_private_repository_cloned_with_the_owners_token(connected, user):
     workspace = workspace_prepare(task=task)
     try:
         # Only .git: the container checks the files out.
-        assert (workspace.path / ".git").is_dir() and not (workspace.path / "keep.txt").exists()
+        assert (workspace.path / ".git").is_dir()
+        assert not (workspace.path / "keep.txt").exists()
         listed = subprocess.run(
             ["git", "-C", str(workspace.path), "ls-tree", "--name-only", "HEAD"],
             capture_output=True, text=True, check=True,
         ).stdout.split()  # fmt: skip
-        assert "keep.txt" in listed and workspace.base_branch == "main"
+        assert "keep.txt" in listed
+        assert workspace.base_branch == "main"
         task.refresh_from_db()
-        assert task.start_commit == workspace.start_commit and task.base_branch == "main"
+        assert task.start_commit == workspace.start_commit
+        assert task.base_branch == "main"
     finally:
         workspace_remove(task_id=task.pk)
     assert not workspace.path.exists()
@@ -47,7 +50,8 @@ def test_the_token_goes_to_the_configured_github_only(connected, user, settings)
     with pytest.raises(HostingError) as caught:
         workspace_prepare(task=task)
     assert caught.value.kind == Refusal.NO_TOKEN
-    assert connected.git.requests and not any(r.token_given for r in connected.git.requests)
+    assert connected.git.requests
+    assert not any(r.token_given for r in connected.git.requests)
 
 
 def test_bundle_kept_and_pull_request_opened_when_asked(connected, user, tmp_path):
@@ -65,7 +69,8 @@ def test_bundle_kept_and_pull_request_opened_when_asked(connected, user, tmp_pat
         task=task, outcome=outcome, log=TaskLog(task_id=task.pk, secrets=[], max_bytes=9999)
     )
     task.refresh_from_db()
-    assert task.result_bundle and task.pr_state == PullRequestState.OPENED, task.pr_error
+    assert task.result_bundle, task.pr_error
+    assert task.pr_state == PullRequestState.OPENED, task.pr_error
     assert task.pr_branch == f"claude-runner/{task.pk}-add-a-file"
     assert connected.git.log("acme/app", task.pr_branch)[0] == "Add a file"
 
@@ -78,7 +83,8 @@ def test_too_large_a_bundle_is_noted_not_kept(connected, user, settings):
         task=task, outcome=ContainerOutcome("c", 0, outputs={"changes.bundle": b"x" * 11}), log=log
     )
     task.refresh_from_db()
-    assert task.result_bundle is None and "not kept" in log.text
+    assert task.result_bundle is None
+    assert "not kept" in log.text
 
 
 def test_clones_left_by_dead_workers_are_removed(connected, user):
@@ -96,6 +102,7 @@ def test_clones_left_by_dead_workers_are_removed(connected, user):
     mine.mkdir(parents=True, exist_ok=True)
     try:
         assert workspaces_stale_remove() >= 1
-        assert not stale.exists() and mine.exists()  # this process is alive
+        assert not stale.exists()
+        assert mine.exists()
     finally:
         workspace_remove(task_id=999998)
