@@ -30,7 +30,7 @@ BASE_IMAGE="claude-runner-base:$SUITE"
 TEST_IMAGE="${CLAUDE_RUNNER_TEST_IMAGE:-claude-runner-agent:test}"
 PROBE_IMAGE="${CLAUDE_RUNNER_PROBE_IMAGE:-claude-runner-agent:probe}"
 CLI_VERSION="${CLAUDE_CODE_VERSION:-2.1.332}"
-CLI_IMAGE="claude-runner-agent:$CLI_VERSION"
+CLI_IMAGE="${CLAUDE_RUNNER_CLI_IMAGE:-claude-runner-agent:$CLI_VERSION}"
 # socat: the relay from 127.0.0.1:$AGENT_GATEWAY_PORT to the task's gateway socket (debootstrap
 # resolves its libraries: libwrap0, libnsl2, libtirpc3, Kerberos).
 INCLUDE="git,ca-certificates,jq,socat"

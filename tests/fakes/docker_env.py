@@ -26,7 +26,7 @@ BUILD_SCRIPT = REPO_ROOT / "scripts" / "build-agent-images.sh"
 TEST_IMAGE = os.environ.get("CLAUDE_RUNNER_TEST_IMAGE", "claude-runner-agent:test")
 PROBE_IMAGE = os.environ.get("CLAUDE_RUNNER_PROBE_IMAGE", "claude-runner-agent:probe")
 CLI_VERSION = "2.1.332"
-CLI_IMAGE = f"claude-runner-agent:{CLI_VERSION}"
+CLI_IMAGE = os.environ.get("CLAUDE_RUNNER_CLI_IMAGE", f"claude-runner-agent:{CLI_VERSION}")
 
 
 def _unavailable(reason: str) -> None:
