@@ -32,9 +32,9 @@ def _recovery_sweep() -> None:
     from django.conf import settings
     from django.db import connection
 
-    from tasks.containers import ContainerError
-    from tasks.engine_wait import tasks_requeue_due
-    from tasks.services import tasks_recover
+    from tasks.recovery import tasks_recover
+    from tasks.run.containers import ContainerError
+    from tasks.waits.engine import tasks_requeue_due
 
     while True:
         try:

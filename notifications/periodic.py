@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from common.humanize import utc_text
 from oauth_tokens.models import CredentialKind, CredentialStatus, OAuthCredential
-from tasks.waiting import tasks_resume_due
+from tasks.waits.usage_limit import tasks_resume_due
 
 from .events import credential_aging_event
 from .services import deliveries_due_send, notify

@@ -78,7 +78,7 @@ class OAuthCredential(models.Model):
     # year from then (notifications warn before). Null on rows saved before this column.
     saved_at = models.DateTimeField(null=True, blank=True)
 
-    # Usage limits of the subscription behind it, as the last task saw them (tasks.limits).
+    # Usage limits of the subscription behind it, as the last task saw them (tasks.waits.limits).
     limited_until = models.DateTimeField(null=True, blank=True)  # rejected until this moment
     limit_status = models.CharField(max_length=16, blank=True, default="")  # rejected/warning
     limit_window = models.CharField(max_length=32, blank=True, default="")

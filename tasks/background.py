@@ -6,9 +6,9 @@ from typing import Any
 from django.db import transaction
 from django.tasks import Task, task
 
-from .pull_requests import task_pull_request_create
-from .runner import task_run
-from .waiting import task_resume
+from tasks.pull_requests.create import task_pull_request_create
+from tasks.run.runner import task_run
+from tasks.waits.usage_limit import task_resume
 
 
 @task()

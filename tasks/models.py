@@ -73,7 +73,7 @@ class CodingTask(models.Model):
     num_turns = models.IntegerField(null=True, blank=True)
     session_id = models.CharField(max_length=128, blank=True, default="")
 
-    # What the task's gateway saw of the model API (tasks.runner records gateway.GatewayUsage).
+    # What the task's gateway saw of the model API (tasks.run.runner records gateway.GatewayUsage).
     api_requests = models.IntegerField(null=True, blank=True)
     input_tokens = models.BigIntegerField(null=True, blank=True)
     output_tokens = models.BigIntegerField(null=True, blank=True)
@@ -97,11 +97,11 @@ class CodingTask(models.Model):
     gateway_dir = models.CharField(max_length=512, blank=True, default="")
     gateway_placeholder = models.CharField(max_length=128, blank=True, default="")
 
-    # Queued again because the Docker engine could not be reached (tasks.engine_wait).
+    # Queued again because the Docker engine could not be reached (tasks.waits.engine).
     engine_wait_since = models.DateTimeField(null=True, blank=True)
     engine_retry_at = models.DateTimeField(null=True, blank=True)
 
-    # Usage limits and rejected credentials (tasks.limits); never a secret.
+    # Usage limits and rejected credentials (tasks.waits.limits); never a secret.
     limit_verdict = models.CharField(max_length=16, blank=True, default="")  # LimitVerdict
     limit_window = models.CharField(max_length=32, blank=True, default="")
     limit_detail = models.CharField(max_length=255, blank=True, default="")

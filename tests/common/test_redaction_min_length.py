@@ -5,7 +5,7 @@ import pytest
 
 from common.logging import REDACT_MIN_CHARS, secrets_redact
 from tasks.models import CodingTask
-from tasks.task_log import TaskLog
+from tasks.run.log import TaskLog
 
 LINE = "ran 12 tests in 1.1s, exit code 1"
 LONG_SECRET = "a-long-saved-secret-value-42"

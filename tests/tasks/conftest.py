@@ -13,8 +13,8 @@ import pytest
 from django.db import connection
 
 from accounts.selectors import preferences_get
-from tasks.containers import INSTANCE_LABEL, instance_id
 from tasks.models import CodingTask
+from tasks.run.containers import INSTANCE_LABEL, instance_id
 
 
 @pytest.fixture(scope="session")
@@ -62,16 +62,16 @@ def local_repo(tmp_path) -> str:
 @pytest.fixture
 def placeholders(monkeypatch) -> list[str]:
     """The placeholders the runner made, in order (still random: the real function runs)."""
-    import tasks.runner
+    import tasks.run.runner
 
     made: list[str] = []
-    real = tasks.runner.placeholder_new
+    real = tasks.run.runner.placeholder_new
 
     def recording() -> str:
         made.append(real())
         return made[-1]
 
-    monkeypatch.setattr(tasks.runner, "placeholder_new", recording)
+    monkeypatch.setattr(tasks.run.runner, "placeholder_new", recording)
     return made
 
 

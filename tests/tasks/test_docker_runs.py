@@ -8,7 +8,7 @@ import pytest
 
 from oauth_tokens.models import OAuthCredential
 from tasks.models import CodingTask, TaskStatus
-from tasks.runner import task_run
+from tasks.run.runner import task_run
 from tasks.services import task_cancel, task_create
 from tests.tasks.conftest import InspectWatcher, auth_report, set_api_key, sha256, wait_for
 

@@ -25,13 +25,13 @@ from oauth_tokens.models import (
     CredentialStatus,
     OAuthCredential,
 )
-from tasks import runner
-from tasks.containers import ContainerOutcome
 from tasks.models import CodingTask, TaskStatus
+from tasks.run import runner
+from tasks.run.containers import ContainerOutcome
+from tasks.run.workspace import Workspace
 from tasks.services import task_cancel, task_create
 from tasks.signals import task_finished
-from tasks.waiting import tasks_resume_due
-from tasks.workspace import Workspace
+from tasks.waits.usage_limit import tasks_resume_due
 from tests.tasks.conftest import set_api_key
 
 TOKEN = "sk-ant-oat01-limits-flow-setup-token-0123456789abcdef"

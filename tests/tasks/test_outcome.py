@@ -1,8 +1,8 @@
-"""What a user is told when a container finishes (tasks.outcome)."""
+"""What a user is told when a container finishes (tasks.run.outcome)."""
 
-from tasks.containers import ContainerOutcome
 from tasks.models import TaskStatus
-from tasks.outcome import outcome_verdict
+from tasks.run.containers import ContainerOutcome
+from tasks.run.outcome import outcome_verdict
 
 
 def test_an_auth_rejection_from_the_api_says_what_to_do():

@@ -13,7 +13,7 @@ from django.urls import reverse
 from hosting.git import repository_clone
 from hosting.models import GitHubConnection
 from tasks.models import CodingTask, PullRequestState, TaskStatus
-from tasks.pull_requests import task_pull_request_create
+from tasks.pull_requests.create import task_pull_request_create
 from tests.fakes.hosting_world import github_token_new
 from tests.hosting.conftest import agent_commit
 

@@ -259,8 +259,8 @@ def test_the_wait_for_the_engine_ends_failed_after_the_longest_wait(
 
     from django.utils import timezone
 
-    from tasks.engine_wait import engine_retry_delay
-    from tasks.runner import task_run
+    from tasks.run.runner import task_run
+    from tasks.waits.engine import engine_retry_delay
 
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
     settings.AGENT_ENGINE_MAX_WAIT = 600

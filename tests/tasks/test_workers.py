@@ -11,9 +11,10 @@ import docker
 import pytest
 import redis
 
-from tasks.containers import INSTANCE_LABEL, container_labels
 from tasks.models import CodingTask, TaskStatus
-from tasks.services import task_create, tasks_recover
+from tasks.recovery import tasks_recover
+from tasks.run.containers import INSTANCE_LABEL, container_labels
+from tasks.services import task_create
 from tests.fakes.docker_env import TEST_IMAGE
 from tests.tasks.conftest import db_env_for_subprocess, set_api_key, wait_for
 

@@ -7,10 +7,10 @@ import pytest
 
 from hosting.errors import HostingError, Refusal
 from hosting.models import GitHubConnection
-from tasks.containers import ContainerOutcome
 from tasks.models import CodingTask, PullRequestState, TaskStatus
-from tasks.task_log import TaskLog
-from tasks.workspace import workspace_prepare, workspace_record, workspace_remove
+from tasks.run.containers import ContainerOutcome
+from tasks.run.log import TaskLog
+from tasks.run.workspace import workspace_prepare, workspace_record, workspace_remove
 from tests.hosting.conftest import agent_commit
 
 pytestmark = pytest.mark.django_db
@@ -90,7 +90,7 @@ def test_too_large_a_bundle_is_noted_not_kept(connected, user, settings):
 def test_clones_left_by_dead_workers_are_removed(connected, user):
     import subprocess as sp
 
-    from tasks.workspace import workspace_dir, workspaces_stale_remove
+    from tasks.run.workspace import workspace_dir, workspaces_stale_remove
 
     child = sp.Popen(["true"])
     child.wait()

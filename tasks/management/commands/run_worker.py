@@ -10,9 +10,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from tasks.containers import ContainerError
-from tasks.engine_wait import tasks_requeue_due
-from tasks.services import tasks_recover
+from tasks.recovery import tasks_recover
+from tasks.run.containers import ContainerError
+from tasks.waits.engine import tasks_requeue_due
 
 # A worker that dies within this many seconds of its start counts as dying again and again:
 # each such restart waits twice as long as the last (1 s, 2 s, 4 s ...), at most RESTART_MAX.

@@ -1,6 +1,6 @@
-"""What the runner does about a usage limit or a rejected credential (tasks.limits says which):
-record it on the credential and in the audit log, wait for the reset or fall back to the user's
-API key, and announce the task's end (tasks.signals)."""
+"""What the runner does about a usage limit or a rejected credential (tasks.waits.limits says
+which): record it on the credential and in the audit log, wait for the reset or fall back to the
+user's API key, and announce the task's end (tasks.signals)."""
 
 import logging
 from typing import Any, NamedTuple
@@ -18,13 +18,13 @@ from oauth_tokens.services import (
     credential_limited_until,
     credential_rejected,
 )
+from tasks.models import CodingTask, TaskStatus
+from tasks.signals import TaskEvent, task_finished
 
 from .limits import LimitSource, LimitVerdict, RunLimit
-from .models import CodingTask, TaskStatus
-from .signals import TaskEvent, task_finished
-from .waiting import task_resume, wait_plan, wait_schedule
+from .usage_limit import task_resume, wait_plan, wait_schedule
 
-logger = logging.getLogger("tasks.runner")
+logger = logging.getLogger(__name__)
 
 
 class RunAuth(NamedTuple):
@@ -171,7 +171,7 @@ def task_settled(*, task_id: int, status: str) -> None:
     if task is None:
         return
     if status == TaskStatus.WAITING and task.force_api_key:
-        from .background import run_coding_task
+        from tasks.background import run_coding_task
 
         if task_resume(task_id=task_id, force=True):  # on the API key now: no wait
             run_coding_task.enqueue(task_id)

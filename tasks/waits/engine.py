@@ -6,7 +6,7 @@ It stays "queued" while it waits (nothing of it has run; cancelling works as for
 task); `engine_wait_since` says it is waiting, and the page says for what. The way back to the
 queue is task_requeue_later: a deferred run (django.tasks `run_after`) where the backend
 supports it, else the periodic sweep (tasks_requeue_due). It is the same shape as the usage-limit
-wait (tasks.waiting on branch `limits`), and is meant to join it when both are on main.
+wait (tasks.waits.usage_limit on branch `limits`), and is meant to join it when both are on main.
 """
 
 import logging
@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from .models import CodingTask, TaskStatus
+from tasks.models import CodingTask, TaskStatus
 
-logger = logging.getLogger("tasks.engine_wait")
+logger = logging.getLogger(__name__)
 
 
 def engine_retry_delay(*, waited: timedelta) -> timedelta:
@@ -82,7 +82,7 @@ def task_requeue_later(*, task_id: int, run_after: datetime, reason: str) -> Non
     """Run a queued task again at run_after: deferred by the task backend when it can, else by
     the periodic sweep (tasks_requeue_due). Running a queued task twice is harmless (only one
     claim succeeds), so the sweep may overlap a deferred run."""
-    from .background import run_coding_task, task_defer
+    from tasks.background import run_coding_task, task_defer
 
     if not task_defer(job=run_coding_task, task_id=task_id, run_after=run_after):
         logger.info("Task %s (%s) left to the sweep: the backend cannot defer", task_id, reason)
@@ -90,7 +90,7 @@ def task_requeue_later(*, task_id: int, run_after: datetime, reason: str) -> Non
 
 def tasks_requeue_due(*, now: datetime | None = None) -> list[int]:
     """The sweep, for task backends that cannot defer: waiting tasks whose time has come."""
-    from .background import run_coding_task
+    from tasks.background import run_coding_task
 
     if run_coding_task.get_backend().supports_defer:
         return []

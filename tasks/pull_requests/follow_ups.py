@@ -5,13 +5,14 @@ import logging
 
 from django.db import transaction
 
-from .background import open_task_pull_request
-from .models import CodingTask, PullRequestState
-from .pull_requests import continue_blocker, pull_request_blocker
-from .services import task_create
-from .validation import TaskInputError
+from tasks.background import open_task_pull_request
+from tasks.models import CodingTask, PullRequestState
+from tasks.services import task_create
+from tasks.validation import TaskInputError
 
-logger = logging.getLogger("tasks.follow_ups")
+from .create import continue_blocker, pull_request_blocker
+
+logger = logging.getLogger(__name__)
 
 
 @transaction.atomic

@@ -7,8 +7,7 @@ from collections import deque
 from typing import Any
 
 from common.logging import secrets_redact
-
-from .models import CodingTask
+from tasks.models import CodingTask
 
 LOG_FLUSH_SECONDS = 1.0
 MAX_EVENTS = 200  # rate-limit events and errors kept per run (every answer carries one)
@@ -32,7 +31,8 @@ class TaskLog:
         self.partial = b""
         self.skipping = False  # inside a runaway line, until its newline
         self.result_line: dict[str, Any] | None = None
-        # What says whether a usage limit or a rejected credential stopped the run (tasks.limits).
+        # What says whether a usage limit or a rejected credential stopped the run
+        # (tasks.waits.limits).
         self.rate_limit_events: list[dict[str, Any]] = []  # the rate_limit_info objects
         self.assistant_errors: list[str] = []  # "rate_limit", "authentication_failed", ...
         self.egress_refusals: list[str] = []  # the gateway's "egress refused: ..." lines

@@ -1,6 +1,6 @@
 """Running one task: choose auth, start the task's gateway, build the container's inputs
-(tasks.inputs), run it, record what happened (tasks.outcome) and what the gateway saw, its log
-kept by tasks.task_log.TaskLog. task_run is the one entry point.
+(tasks.run.inputs), run it, record what happened (tasks.run.outcome) and what the gateway saw,
+its log kept by tasks.run.log.TaskLog. task_run is the one entry point.
 
 The gateway (gateway.runtime.TaskGateway) runs in this process, in its own thread, for exactly
 as long as the task: its socket, in a folder of its own under AGENT_GATEWAY_SOCKET_ROOT, is
@@ -11,7 +11,7 @@ by tasks.recovery in the supervising process) then takes over: a new gateway on 
 path, with the same placeholder and credential (recorded on the task row for this; never a
 real token), and the container followed to its end as here.
 
-An unreachable Docker engine does not fail the task: it waits (tasks.engine_wait).
+An unreachable Docker engine does not fail the task: it waits (tasks.waits.engine).
 
 Called by the background worker (tasks.background). It is the only writer of a running task's
 log and result columns; the web side only ever sets `cancel_requested` or cancels queued tasks.
@@ -34,8 +34,11 @@ from gateway.runtime import GatewayUsage, placeholder_new
 from hosting.errors import HostingError
 from oauth_tokens.models import OAuthCredential
 from oauth_tokens.services import AuthUnavailable
+from tasks.models import CodingTask, TaskStatus
+from tasks.waits import limit_actions
+from tasks.waits.engine import task_engine_reached, task_wait_for_engine
+from tasks.waits.limit_actions import RunAuth
 
-from . import limit_actions
 from .containers import (
     ContainerError,
     ContainerOutcome,
@@ -47,12 +50,7 @@ from .containers import (
     docker_client,
     engine_id,
 )
-from .engine_wait import task_engine_reached, task_wait_for_engine
-from .inputs import ContainerInputs, container_inputs
-from .limit_actions import RunAuth
-from .models import CodingTask, TaskStatus
-from .outcome import outcome_result, outcome_values, run_limit_of
-from .task_gateway import (
+from .gateway import (
     SocketRootUnsafe,
     auth_oauth_credential_id,
     gateway_socket_root,
@@ -61,11 +59,13 @@ from .task_gateway import (
     task_gateway_open,
     task_usage_record,
 )
-from .task_log import TaskLog
+from .inputs import ContainerInputs, container_inputs
+from .log import TaskLog
+from .outcome import outcome_result, outcome_values, run_limit_of
 from .workspace import Workspace, workspace_prepare, workspace_record, workspace_remove
 from .worktree import tree_put
 
-logger = logging.getLogger("tasks.runner")
+logger = logging.getLogger(__name__)
 
 
 def runner_ident() -> str:
@@ -285,7 +285,7 @@ def task_follow(*, task_id: int, container_id: str, reason: str) -> None:
 
 
 def _follow_secrets(task: CodingTask) -> list[str]:
-    """What to redact from a taken-over task's log: as for task_run (tasks.inputs)."""
+    """What to redact from a taken-over task's log: as for task_run (tasks.run.inputs)."""
     agent_env, _ = agent_env_for_task(user=task.owner)
     values = [task.gateway_placeholder, *agent_env.values()]
     if task.auth_credential_id is not None:
@@ -305,7 +305,7 @@ def _record_outcome(
     *,
     auth: RunAuth,
 ) -> None:
-    # The stream first, then what the gateway saw of the same answers (tasks.limits).
+    # The stream first, then what the gateway saw of the same answers (tasks.waits.limits).
     limit = run_limit_of(
         log=log,
         result=outcome_result(outcome=outcome, log=log),

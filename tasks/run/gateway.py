@@ -1,7 +1,7 @@
 """The task's gateway, from the worker's side: the socket folder it serves in (under
 AGENT_GATEWAY_SOCKET_ROOT, checked so no other local user can swap a socket), starting it for a
 run, putting it back on the same socket when another worker takes a task over, and recording
-what it counted on the task. tasks.runner calls these; gateway/ itself knows nothing of tasks."""
+what it counted on the task. The runner calls these; gateway/ itself knows nothing of tasks."""
 
 import contextlib
 import os
@@ -18,9 +18,9 @@ from accounts.selectors import preferences_get
 from gateway.credentials import api_key_provider, oauth_provider
 from gateway.runtime import GatewayUsage, TaskGateway, UpstreamAuth
 from oauth_tokens.services import AuthMethod, AuthResolution
+from tasks.models import CodingTask
 
-from .models import CodingTask
-from .task_log import TaskLog
+from .log import TaskLog
 
 GATEWAY_SOCKET_NAME = "gateway.sock"
 

@@ -17,12 +17,12 @@ from django.db.models import F
 from django.utils import timezone
 
 from common.humanize import limited_until_words, utc_text
+from tasks.models import CodingTask, TaskStatus
+from tasks.signals import TaskEvent, task_finished
 
 from .limits import RunLimit, window_words
-from .models import CodingTask, TaskStatus
-from .signals import TaskEvent, task_finished
 
-logger = logging.getLogger("tasks.waiting")
+logger = logging.getLogger(__name__)
 
 # A limit whose reset time could not be read is retried after this long.
 UNKNOWN_RESET_WAIT = timedelta(hours=1)
@@ -75,7 +75,7 @@ def wait_plan(
 def wait_schedule(*, task_id: int, resume_after: datetime) -> None:
     """Queue the resume at the moment itself where the task backend can defer; otherwise the
     periodic sweep picks it up."""
-    from .background import resume_waiting_task, task_defer
+    from tasks.background import resume_waiting_task, task_defer
 
     task_defer(job=resume_waiting_task, task_id=task_id, run_after=resume_after)
 
@@ -107,7 +107,7 @@ def task_resume(*, task_id: int, now: datetime | None = None, force: bool = Fals
 
 def tasks_resume_due(*, now: datetime | None = None) -> list[int]:
     """The periodic sweep: every waiting task whose time has come goes back to the queue."""
-    from .background import run_coding_task
+    from tasks.background import run_coding_task
 
     now = now or timezone.now()
     resumed = []

@@ -13,11 +13,11 @@ from django.conf import settings
 from django.urls import reverse
 
 from common.humanize import utc_text
+from tasks.models import TaskStatus
+from tasks.waits.limits import NO_LIMIT, RunLimit, run_limit_parse, window_words
 
 from .containers import ContainerOutcome
-from .limits import NO_LIMIT, RunLimit, run_limit_parse, window_words
-from .models import TaskStatus
-from .task_log import TaskLog
+from .log import TaskLog
 
 EXIT_CLONE_FAILED = 3
 EXIT_GATEWAY_FAILED = 4
@@ -28,7 +28,7 @@ def outcome_values(
 ) -> tuple[str, str, dict[str, Any]]:
     """A finished container as the task's status, error message and result columns.
 
-    limit: what tasks.limits made of the run (run_limit_of); read here if not given.
+    limit: what tasks.waits.limits made of the run (run_limit_of); read here if not given.
     """
     result = outcome_result(outcome=outcome, log=log)
     if limit is None:
@@ -60,7 +60,7 @@ def run_limit_of(
     gateway_headers: Mapping[str, str] | None = None,
     gateway_status_429: int = 0,
 ) -> RunLimit:
-    """tasks.limits applied to what the log collected (and what the gateway saw, if any)."""
+    """tasks.waits.limits applied to what the log collected (and what the gateway saw, if any)."""
     return run_limit_parse(
         rate_limit_events=log.rate_limit_events,
         result=result,
@@ -150,7 +150,7 @@ def outcome_verdict(
             limit = run_limit_parse(rate_limit_events=[], result=result, now=datetime.now(tz=UTC))
         return TaskStatus.FAILED, auth_rejected_message(limit)
     if limit.limited:
-        # The runner decides whether it waits (tasks.waiting) or fails past the longest wait.
+        # The runner decides whether it waits (tasks.waits) or fails past the longest wait.
         return TaskStatus.WAITING, limit_message(limit)
     if outcome.exit_code == 0 and result and not result.get("is_error"):
         return TaskStatus.SUCCEEDED, ""

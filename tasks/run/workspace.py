@@ -17,13 +17,13 @@ from django.conf import settings
 from hosting.errors import HostingError
 from hosting.git import repository_clone
 from hosting.services import github_token_get, repository_parse
+from tasks.models import CodingTask, PullRequestState, TaskStatus
+from tasks.pull_requests.create import task_pull_request_create
 
 from .containers import ContainerOutcome
-from .models import CodingTask, PullRequestState, TaskStatus
-from .pull_requests import task_pull_request_create
-from .task_log import TaskLog
+from .log import TaskLog
 
-logger = logging.getLogger("tasks.workspace")
+logger = logging.getLogger(__name__)
 
 BUNDLE = "changes.bundle"
 
@@ -38,7 +38,7 @@ class Workspace:
 
 def workspace_dir(*, task_id: int) -> Path:
     """Per task and worker process: two installations (or test runs) on one host never share
-    one, and the process that made it removes it (tasks.runner.task_run)."""
+    one, and the process that made it removes it (tasks.run.runner.task_run)."""
     return (
         Path(tempfile.gettempdir()) / "claude-runner-workspaces" / f"task-{task_id}-{os.getpid()}"
     )

@@ -22,10 +22,9 @@ from hosting.services import (
     pull_request_text,
     repository_parse,
 )
+from tasks.models import CodingTask, PullRequestState, TaskStatus
 
-from .models import CodingTask, PullRequestState, TaskStatus
-
-logger = logging.getLogger("tasks.pull_requests")
+logger = logging.getLogger(__name__)
 
 DONE_STATES = (PullRequestState.OPENED, PullRequestState.PUSHED)
 

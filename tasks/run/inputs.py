@@ -18,9 +18,9 @@ from django.utils import timezone
 
 from oauth_tokens.formats import credentials_file_dumps
 from oauth_tokens.services import AuthMethod, AuthResolution
+from tasks.models import CodingTask
 
 from .containers import CREDENTIALS_PATH, TASK_DIR, InputFile
-from .models import CodingTask
 
 # The placeholder's credentials file names only the inference scope: with it the CLI sends its
 # model calls and nothing else (a file with user:profile also makes it fetch the profile from
