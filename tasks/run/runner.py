@@ -23,7 +23,6 @@ import secrets
 import shutil
 import socket
 from pathlib import Path
-from typing import Any
 
 import docker
 from django.conf import settings
@@ -35,6 +34,7 @@ from hosting.errors import HostingError
 from oauth_tokens.models import OAuthCredential
 from oauth_tokens.services import AuthUnavailable
 from tasks.models import CodingTask, TaskStatus
+from tasks.results import RunResult
 from tasks.waits import limit_actions
 from tasks.waits.engine import task_engine_reached, task_wait_for_engine
 from tasks.waits.limit_actions import RunAuth
@@ -91,7 +91,7 @@ def task_run(*, task_id: int) -> None:
     except Exception as exc:
         logger.exception("Task %s crashed in the runner", task_id)
         reason = log.redact(str(exc))
-        _finish(task.pk, TaskStatus.FAILED, error=f"The runner failed unexpectedly: {reason}")
+        _finish(task.pk, RunResult(TaskStatus.FAILED, f"The runner failed unexpectedly: {reason}"))
     finally:
         workspace_remove(task_id=task.pk)
 
@@ -99,7 +99,9 @@ def task_run(*, task_id: int) -> None:
 def _run(task: CodingTask, log: TaskLog) -> None:
     # Re-check the owner may still run tasks: the account may have been disabled meanwhile.
     if not task.owner.is_active:
-        _finish(task.pk, TaskStatus.FAILED, error="Your account is disabled; the task was not run.")
+        _finish(
+            task.pk, RunResult(TaskStatus.FAILED, "Your account is disabled; the task was not run.")
+        )
         return
     # The engine first: while it is away the task waits, with no token refreshed for nothing.
     try:
@@ -117,7 +119,7 @@ def _run(task: CodingTask, log: TaskLog) -> None:
         auth, waiting = limit_actions.limited_before_start(task=task, auth=auth)
     except AuthUnavailable as exc:
         log.note(str(exc))
-        _finish(task.pk, TaskStatus.FAILED, error=str(exc))
+        _finish(task.pk, RunResult(TaskStatus.FAILED, str(exc)))
         return
     CodingTask.objects.filter(pk=task.pk).update(
         auth_method=auth.method,
@@ -129,9 +131,8 @@ def _run(task: CodingTask, log: TaskLog) -> None:
     )
     log.note(auth.reason)
     if waiting is not None:
-        status, error, values = waiting
-        log.note(error)
-        _finish(task.pk, status, error=error, **values)
+        log.note(waiting.message)
+        _finish(task.pk, waiting)
         return
     agent_env, left_out = agent_env_for_task(user=task.owner)
     for problem in left_out:
@@ -143,20 +144,21 @@ def _run(task: CodingTask, log: TaskLog) -> None:
         workspace = workspace_prepare(task=task)
     except HostingError as exc:
         log.note(exc.message)
-        _finish(task.pk, TaskStatus.FAILED, error=f"Could not clone the repository: {exc.message}")
+        failed = RunResult(TaskStatus.FAILED, f"Could not clone the repository: {exc.message}")
+        _finish(task.pk, failed)
         return
     log.note(
         f"Cloned {task.repo_url} (branch {workspace.branch}) at {workspace.start_commit[:12]} "
         "on the worker"
     )
     if should_cancel(task):  # cancelled while auth was chosen: no gateway, no container
-        _finish(task.pk, TaskStatus.CANCELLED, error="Cancelled at your request.")
+        _finish(task.pk, RunResult(TaskStatus.CANCELLED, "Cancelled at your request."))
         return
     try:
         root = gateway_socket_root()
     except SocketRootUnsafe as exc:
         log.note(str(exc))
-        _finish(task.pk, TaskStatus.FAILED, error=str(exc))
+        _finish(task.pk, RunResult(TaskStatus.FAILED, str(exc)))
         return
     placeholder = placeholder_new()
     with task_gateway_open(task, root, auth, placeholder, log) as (gateway, socket_dir):
@@ -229,7 +231,7 @@ def _run_container(
         return None
     except ContainerError as exc:
         log.note(str(exc))
-        _finish(task.pk, TaskStatus.FAILED, error=str(exc))
+        _finish(task.pk, RunResult(TaskStatus.FAILED, str(exc)))
         return None
     return outcome
 
@@ -271,12 +273,11 @@ def task_follow(*, task_id: int, container_id: str, reason: str) -> None:
     except Exception as exc:
         logger.exception("Taking over task %s failed", task_id)
         log.note(f"Could not follow the container: {log.redact(str(exc))}")
-        _finish(
-            task.pk,
-            TaskStatus.FAILED,
-            error=f"The task was interrupted: {reason}, and its container could not be "
-            f"followed ({log.redact(str(exc))}). Submit it again.",
+        message = (
+            f"The task was interrupted: {reason}, and its container could not be "
+            f"followed ({log.redact(str(exc))}). Submit it again."
         )
+        _finish(task.pk, RunResult(TaskStatus.FAILED, message))
     finally:
         if gateway is not None:
             gateway.stop()
@@ -313,24 +314,22 @@ def _record_outcome(
         gateway_headers=usage.ratelimit_headers,
         gateway_status_429=usage.status_429,
     )
-    status, error, values = outcome_values(outcome=outcome, log=log, limit=limit)
-    status, error, values = limit_actions.limits_after_run(
-        task=task, auth=auth, limit=limit, status=status, error=error, values=values
-    )
-    _finish(task.pk, status, error=error, **values)
+    result = outcome_values(outcome=outcome, log=log, limit=limit)
+    result = limit_actions.limits_after_run(task=task, auth=auth, limit=limit, result=result)
+    _finish(task.pk, result)
 
 
-def _finish(task_id: int, status: str, *, error: str = "", **values: Any) -> None:
+def _finish(task_id: int, result: RunResult) -> None:
     # Only a running task is finished here: recovery may have settled it already.
-    waiting = status == TaskStatus.WAITING
+    waiting = result.status == TaskStatus.WAITING
     # The placeholder goes with the task's socket: nothing can use it any more.
     finished = CodingTask.objects.filter(pk=task_id, status=TaskStatus.RUNNING).update(
-        status=status,
-        error_message=error,
+        status=result.status,
+        error_message=result.message,
         finished_at=None if waiting else timezone.now(),
         gateway_placeholder="",
-        **values,
+        **result.values,
     )
-    logger.info("Task %s finished: %s", task_id, status)
+    logger.info("Task %s finished: %s", task_id, result.status)
     if finished:
-        limit_actions.task_settled(task_id=task_id, status=status)
+        limit_actions.task_settled(task_id=task_id, status=result.status)

@@ -3,7 +3,8 @@ which): record it on the credential and in the audit log, wait for the reset or 
 user's API key, and announce the task's end (tasks.signals)."""
 
 import logging
-from typing import Any, NamedTuple
+from dataclasses import replace
+from typing import NamedTuple
 
 from django.utils import timezone
 
@@ -19,6 +20,7 @@ from oauth_tokens.services import (
     credential_rejected,
 )
 from tasks.models import CodingTask, TaskStatus
+from tasks.results import RunResult
 from tasks.signals import TaskEvent, task_finished
 
 from .limits import LimitSource, LimitVerdict, RunLimit
@@ -52,10 +54,10 @@ def _falls_back(task: CodingTask) -> bool:
 
 def limited_before_start(
     *, task: CodingTask, auth: AuthResolution
-) -> tuple[AuthResolution, tuple[str, str, dict[str, Any]] | None]:
+) -> tuple[AuthResolution, RunResult | None]:
     """Before a container starts: is the chosen subscription known to be limited? Then the task
     waits from the start (no container burnt), or runs on the user's API key if they chose so.
-    Returns the auth to use and, when waiting, the (status, message, columns) to finish with."""
+    Returns the auth to use and, when waiting, what the task ends in now."""
     if auth.method != AuthMethod.OAUTH or auth.oauth is None:
         return auth, None
     now = timezone.now()
@@ -83,21 +85,16 @@ def limited_before_start(
     )
     limit = RunLimit(LimitVerdict.LIMITED, LimitSource.STREAM, resets_at=until, window=window or "")
     task.refresh_from_db(fields=["limit_waited_seconds"])
-    status, error, values = wait_plan(task=task, limit=limit, now=now)
-    values.update(limit_verdict=LimitVerdict.LIMITED.value, limit_window=limit.window)
+    waiting = wait_plan(task=task, limit=limit, now=now).updated(
+        limit_verdict=LimitVerdict.LIMITED.value, limit_window=limit.window
+    )
     logger.info("Task %s waits from the start: its subscription is limited", task.pk)
-    return auth, (status, error, values)
+    return auth, waiting
 
 
 def limits_after_run(
-    *,
-    task: CodingTask,
-    auth: RunAuth,
-    limit: RunLimit,
-    status: str,
-    error: str,
-    values: dict[str, Any],
-) -> tuple[str, str, dict[str, Any]]:
+    *, task: CodingTask, auth: RunAuth, limit: RunLimit, result: RunResult
+) -> RunResult:
     """After the container: record what the run said about the credential, and turn a limited
     task into a waiting one (or a fallback to the user's API key, or a failure past the cap)."""
     kind = credential_kind_used(method=auth.method, source=auth.source)
@@ -120,7 +117,7 @@ def limits_after_run(
                 window=limit.window,
                 utilization=limit.utilization,
             )
-        elif status == TaskStatus.SUCCEEDED:
+        elif result.status == TaskStatus.SUCCEEDED:
             credential_limit_record(
                 credential_id=credential_id,
                 status="allowed",
@@ -151,18 +148,19 @@ def limits_after_run(
         user=task.owner,
         credential_id=credential_id,
         task_id=task.pk,
-        outcome="limited" if limit.limited else status,
+        outcome="limited" if limit.limited else result.status,
     )
-    if status != TaskStatus.WAITING:
-        return status, error, values
+    if result.status != TaskStatus.WAITING:
+        return result
     if auth.method == AuthMethod.OAUTH and _falls_back(task):
         # Straight back to the queue, on the user's API key (their choice on the settings page).
-        values.update(force_api_key=True, resume_after=timezone.now())
-        return status, f"{error} Running again on your API key (your choice).", values
+        return replace(
+            result.updated(force_api_key=True, resume_after=timezone.now()),
+            message=f"{result.message} Running again on your API key (your choice).",
+        )
     task.refresh_from_db(fields=["limit_waited_seconds"])
-    status, error, wait_values = wait_plan(task=task, limit=limit, now=timezone.now())
-    values.update(wait_values)
-    return status, error, values
+    waiting = wait_plan(task=task, limit=limit, now=timezone.now())
+    return waiting.updated(**{**result.values, **waiting.values})
 
 
 def task_settled(*, task_id: int, status: str) -> None:

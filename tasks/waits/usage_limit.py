@@ -10,7 +10,6 @@ task from waiting to queued is one conditional UPDATE, so it happens once whoeve
 import logging
 import random
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db.models import F
@@ -18,6 +17,7 @@ from django.utils import timezone
 
 from common.humanize import limited_until_words, utc_text
 from tasks.models import CodingTask, TaskStatus
+from tasks.results import RunResult
 from tasks.signals import TaskEvent, task_finished
 
 from .limits import RunLimit, window_words
@@ -30,10 +30,8 @@ UNKNOWN_RESET_WAIT = timedelta(hours=1)
 PAST_RESET_WAIT = timedelta(minutes=5)
 
 
-def wait_plan(
-    *, task: CodingTask, limit: RunLimit, now: datetime
-) -> tuple[str, str, dict[str, Any]]:
-    """Status, message and columns for a task a limit stopped: waiting, or failed past the cap."""
+def wait_plan(*, task: CodingTask, limit: RunLimit, now: datetime) -> RunResult:
+    """What a task a limit stopped comes to: waiting for the reset, or failed past the cap."""
     reset = limit.resets_at
     if reset is None:
         start = now + UNKNOWN_RESET_WAIT
@@ -51,15 +49,14 @@ def wait_plan(
     if waited + (resume - now).total_seconds() > max_wait:
         hours = max_wait / 3600
         when = f"resets {utc_text(reset)}" if reset else "gave no reset time"
-        return (
+        return RunResult(
             TaskStatus.FAILED,
             f"Stopped by the Claude {window} limit, which {when}: that is past the longest "
             f"wait of {hours:g} h (AGENT_LIMIT_MAX_WAIT), so the task was not queued again. "
             "Submit it again after the reset, or run it with an API key.",
-            {},
         )
     when = f"resets {utc_text(reset)}" if reset else "gave no reset time; trying again"
-    return (
+    return RunResult(
         TaskStatus.WAITING,
         f"Stopped by the Claude {window} limit, which {when}. The task runs again by "
         f"itself at about {utc_text(resume)}.",
