@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from tasks.models import FINISHED_STATUSES, CodingTask, TaskStatus
+from tasks.queue import task_after_run
 from tasks.run.containers import (
     container_id_of,
     container_stop_remove,
@@ -121,7 +122,8 @@ def tasks_recover() -> RecoveryReport:
 
 def _follow(reason: str, *, task_id: int, container_id: str) -> None:
     try:
-        task_follow(task_id=task_id, container_id=container_id, reason=reason)
+        result = task_follow(task_id=task_id, container_id=container_id, reason=reason)
+        task_after_run(task_id=task_id, result=result)  # e.g. it ended waiting for a reset
     finally:
         connection.close()  # this thread's own database connection
 

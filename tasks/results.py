@@ -1,8 +1,10 @@
-"""What a run, or a wait, ends in: one RunResult, which the runner writes to the task. The runner,
-the waits and the outcome return one and never touch the queue."""
+"""What a run, or a wait, ends in: one RunResult, which the runner writes to the task and the queue
+reads to schedule what comes next. The runner, the waits and the outcome return one and never
+touch the queue."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -12,6 +14,9 @@ class RunResult:
     status: str  # a TaskStatus
     message: str = ""  # the task's error_message: what its page says about that status
     values: Mapping[str, Any] = field(default_factory=dict)  # more of the task's columns
+    # Back in the queue then: a waiting task is queued again, a queued one (waiting for the
+    # engine) is run again. None: nothing more to do. tasks.queue schedules it.
+    requeue_at: datetime | None = None
 
     def __post_init__(self) -> None:
         # Frozen all the way down: a result handed on is never changed behind its maker's back.

@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from accounts.models import UserPreferences
 from accounts.selectors import preferences_get, task_limits_for_user
-from tasks.background import run_coding_task
 from tasks.models import AgentKind, CodingTask, TaskStatus
+from tasks.queue import task_enqueue
 from tasks.validation import TaskInputError, branch_name_check, prompt_check, repo_url_check
 from tasks.waits.usage_limit import task_resume
 
@@ -45,8 +45,7 @@ def task_create(
         base_branch=parent.base_branch if parent is not None else "",
         **values,
     )
-    # After commit, so a worker never picks up a task row it cannot see yet.
-    transaction.on_commit(lambda: run_coding_task.enqueue(task.pk))
+    task_enqueue(task_id=task.pk)
     logger.info("Task %s queued for user %s", task.pk, owner.pk)
     return task
 
@@ -112,5 +111,5 @@ def task_run_now_with_api_key(*, task: CodingTask) -> bool:
         return False
     if not task_resume(task_id=task.pk, force=True):
         return False
-    transaction.on_commit(lambda: run_coding_task.enqueue(task.pk))
+    task_enqueue(task_id=task.pk)
     return True

@@ -5,8 +5,8 @@ import logging
 
 from django.db import transaction
 
-from tasks.background import open_task_pull_request
 from tasks.models import CodingTask, PullRequestState
+from tasks.queue import pull_request_enqueue
 from tasks.services import task_create
 from tasks.validation import TaskInputError
 
@@ -26,7 +26,7 @@ def task_pull_request_request(*, task: CodingTask) -> None:
     ).update(pr_state=PullRequestState.PENDING, pr_error="")
     if not claimed:  # another click won the race
         raise TaskInputError(None, "The pull request is being created.")
-    transaction.on_commit(lambda: open_task_pull_request.enqueue(task.pk))
+    pull_request_enqueue(task_id=task.pk)
 
 
 def task_continue(*, parent: CodingTask, prompt: str) -> CodingTask:

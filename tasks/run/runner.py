@@ -13,8 +13,10 @@ real token), and the container followed to its end as here.
 
 An unreachable Docker engine does not fail the task: it waits (tasks.waits.engine).
 
-Called by the background worker (tasks.background). It is the only writer of a running task's
-log and result columns; the web side only ever sets `cancel_requested` or cancels queued tasks.
+Called by the queue's entry point (tasks.queue), to which it returns what the task came to (a
+RunResult; tasks.run.finish writes it): the runner never enqueues. It is the only writer of a
+running task's log and result columns; the web side only ever sets `cancel_requested` or cancels
+queued tasks.
 """
 
 import logging
@@ -22,21 +24,23 @@ import os
 import secrets
 import shutil
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.selectors import agent_env_for_task, auth_method_for_user
 from gateway.runtime import GatewayUsage, placeholder_new
 from hosting.errors import HostingError
 from oauth_tokens.models import OAuthCredential
-from oauth_tokens.services import AuthUnavailable
+from oauth_tokens.services import AuthResolution, AuthUnavailable
 from tasks.models import CodingTask, TaskStatus
 from tasks.results import RunResult
 from tasks.waits import limit_actions
-from tasks.waits.engine import task_engine_reached, task_wait_for_engine
+from tasks.waits.engine import engine_wait_plan, task_engine_reached
 from tasks.waits.limit_actions import RunAuth
 
 from .containers import (
@@ -50,6 +54,7 @@ from .containers import (
     docker_client,
     engine_id,
 )
+from .finish import task_finish
 from .gateway import (
     SocketRootUnsafe,
     auth_oauth_credential_id,
@@ -73,45 +78,116 @@ def runner_ident() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def task_run(*, task_id: int) -> None:
-    """Run a queued task to its end. Safe to call twice: only a queued task is started."""
-    started = timezone.now()
+def task_run(*, task_id: int) -> RunResult | None:
+    """Run a queued task to its end; what it came to, or None when nothing ran (it was not
+    queued, or not due yet) or someone else settled it meanwhile. Safe to call twice: only a
+    queued task that is due is started."""
+    now = timezone.now()
     # Who runs it is recorded with the claim, so recovery can judge it even if this worker
-    # dies before a container exists.
-    claimed = CodingTask.objects.filter(pk=task_id, status=TaskStatus.QUEUED).update(
-        status=TaskStatus.RUNNING, started_at=started, runner=runner_ident()
+    # dies before a container exists. A task waiting for the engine is due at its retry time.
+    claimed = (
+        CodingTask.objects.filter(pk=task_id, status=TaskStatus.QUEUED)
+        .filter(Q(engine_retry_at__isnull=True) | Q(engine_retry_at__lte=now))
+        .update(
+            status=TaskStatus.RUNNING, started_at=now, runner=runner_ident(), engine_retry_at=None
+        )
     )
     if not claimed:
-        logger.info("Task %s is not queued any more (cancelled or already run); skipping", task_id)
-        return
+        logger.info("Task %s is not queued (cancelled, already run, or not due); skipping", task_id)
+        return None
     task = CodingTask.objects.select_related("owner").get(pk=task_id)
     log = TaskLog(task_id=task.pk, secrets=[], max_bytes=settings.AGENT_LOG_MAX_BYTES)
     try:
-        _run(task, log)
+        return _run(task, log)
     except Exception as exc:
         logger.exception("Task %s crashed in the runner", task_id)
         reason = log.redact(str(exc))
-        _finish(task.pk, RunResult(TaskStatus.FAILED, f"The runner failed unexpectedly: {reason}"))
+        failed = RunResult(TaskStatus.FAILED, f"The runner failed unexpectedly: {reason}")
+        return task_finish(task_id=task.pk, result=failed)
     finally:
         workspace_remove(task_id=task.pk)
 
 
-def _run(task: CodingTask, log: TaskLog) -> None:
+@dataclass(frozen=True)
+class _Ready:
+    """Everything a container needs that can be had before its gateway starts."""
+
+    client: docker.DockerClient
+    auth: AuthResolution
+    agent_env: dict[str, str]
+    workspace: Workspace
+    socket_root: Path
+
+
+def _run(task: CodingTask, log: TaskLog) -> RunResult | None:
+    ready = _prepare(task, log)
+    if isinstance(ready, RunResult):
+        return task_finish(task_id=task.pk, result=ready)
+    auth = ready.auth
+    placeholder = placeholder_new()
+    with task_gateway_open(task, ready.socket_root, auth, placeholder, log) as (gateway, folder):
+        inputs = container_inputs(
+            task=task, auth=auth, agent_env=ready.agent_env, placeholder=placeholder
+        )
+        log.secrets = inputs.secrets
+        ran = _run_container(task, log, inputs, folder, ready)
+        # The container is gone: nothing more can come through the gateway.
+        usage = gateway.stop()
+        task_usage_record(task.pk, usage)
+    if isinstance(ran, RunResult):
+        return task_finish(task_id=task.pk, result=ran)
+    log.finish()
+    run_auth = RunAuth(auth.method, auth.source, auth_oauth_credential_id(auth))
+    result = _record_outcome(task, ran, log, usage, auth=run_auth)
+    workspace_record(task=task, outcome=ran, log=log)
+    return result
+
+
+def _prepare(task: CodingTask, log: TaskLog) -> _Ready | RunResult:
+    """The engine, the credential, the saved variables and the clone; or what the task comes to
+    when one of them is not to be had."""
     # Re-check the owner may still run tasks: the account may have been disabled meanwhile.
     if not task.owner.is_active:
-        _finish(
-            task.pk, RunResult(TaskStatus.FAILED, "Your account is disabled; the task was not run.")
-        )
-        return
+        return RunResult(TaskStatus.FAILED, "Your account is disabled; the task was not run.")
     # The engine first: while it is away the task waits, with no token refreshed for nothing.
     try:
         client = docker_client()
         engine = engine_id(client=client)
     except EngineUnreachable as exc:
-        task_wait_for_engine(task_id=task.pk, reason=str(exc))
-        return
+        return engine_wait_plan(task_id=task.pk, reason=str(exc), now=timezone.now())
     task_engine_reached(task_id=task.pk)
     CodingTask.objects.filter(pk=task.pk).update(engine_id=engine)
+    auth = _auth_choose(task, log)
+    if isinstance(auth, RunResult):
+        return auth
+    agent_env, left_out = agent_env_for_task(user=task.owner)
+    for problem in left_out:
+        log.note(
+            f"Saved environment variable {problem.label} left out: {problem.message} "
+            "Replace it on the settings page."
+        )
+    try:  # the repository, cloned here: the container needs no network (or token) for git
+        workspace = workspace_prepare(task=task)
+    except HostingError as exc:
+        log.note(exc.message)
+        return RunResult(TaskStatus.FAILED, f"Could not clone the repository: {exc.message}")
+    log.note(
+        f"Cloned {task.repo_url} (branch {workspace.branch}) at {workspace.start_commit[:12]} "
+        "on the worker"
+    )
+    if should_cancel(task):  # cancelled while auth was chosen: no gateway, no container
+        return RunResult(TaskStatus.CANCELLED, "Cancelled at your request.")
+    try:
+        root = gateway_socket_root()
+    except SocketRootUnsafe as exc:
+        log.note(str(exc))
+        return RunResult(TaskStatus.FAILED, str(exc))
+    return _Ready(client, auth, agent_env, workspace, root)
+
+
+def _auth_choose(task: CodingTask, log: TaskLog) -> AuthResolution | RunResult:
+    """The credential the task runs on, recorded on the task; or what it comes to without one
+    (failed), or while its subscription is known to be limited (waiting)."""
     try:
         # Valid now (the usual buffer): the gateway renews it while the task runs.
         auth = auth_method_for_user(user=task.owner, api_key_only=task.force_api_key)
@@ -119,8 +195,7 @@ def _run(task: CodingTask, log: TaskLog) -> None:
         auth, waiting = limit_actions.limited_before_start(task=task, auth=auth)
     except AuthUnavailable as exc:
         log.note(str(exc))
-        _finish(task.pk, RunResult(TaskStatus.FAILED, str(exc)))
-        return
+        return RunResult(TaskStatus.FAILED, str(exc))
     CodingTask.objects.filter(pk=task.pk).update(
         auth_method=auth.method,
         auth_source=auth.source,
@@ -132,54 +207,8 @@ def _run(task: CodingTask, log: TaskLog) -> None:
     log.note(auth.reason)
     if waiting is not None:
         log.note(waiting.message)
-        _finish(task.pk, waiting)
-        return
-    agent_env, left_out = agent_env_for_task(user=task.owner)
-    for problem in left_out:
-        log.note(
-            f"Saved environment variable {problem.label} left out: {problem.message} "
-            "Replace it on the settings page."
-        )
-    try:  # the repository, cloned here: the container needs no network (or token) for git
-        workspace = workspace_prepare(task=task)
-    except HostingError as exc:
-        log.note(exc.message)
-        failed = RunResult(TaskStatus.FAILED, f"Could not clone the repository: {exc.message}")
-        _finish(task.pk, failed)
-        return
-    log.note(
-        f"Cloned {task.repo_url} (branch {workspace.branch}) at {workspace.start_commit[:12]} "
-        "on the worker"
-    )
-    if should_cancel(task):  # cancelled while auth was chosen: no gateway, no container
-        _finish(task.pk, RunResult(TaskStatus.CANCELLED, "Cancelled at your request."))
-        return
-    try:
-        root = gateway_socket_root()
-    except SocketRootUnsafe as exc:
-        log.note(str(exc))
-        _finish(task.pk, RunResult(TaskStatus.FAILED, str(exc)))
-        return
-    placeholder = placeholder_new()
-    with task_gateway_open(task, root, auth, placeholder, log) as (gateway, socket_dir):
-        inputs = container_inputs(
-            task=task, auth=auth, agent_env=agent_env, placeholder=placeholder
-        )
-        log.secrets = inputs.secrets
-        outcome = _run_container(task, log, inputs, socket_dir, client, workspace)
-        # The container is gone: nothing more can come through the gateway.
-        usage = gateway.stop()
-        task_usage_record(task.pk, usage)
-    if outcome is not None:
-        log.finish()
-        _record_outcome(
-            task,
-            outcome,
-            log,
-            usage,
-            auth=RunAuth(auth.method, auth.source, auth_oauth_credential_id(auth)),
-        )
-        workspace_record(task=task, outcome=outcome, log=log)
+        return waiting
+    return auth
 
 
 def should_cancel(task: CodingTask) -> bool:
@@ -187,15 +216,10 @@ def should_cancel(task: CodingTask) -> bool:
 
 
 def _run_container(
-    task: CodingTask,
-    log: TaskLog,
-    inputs: ContainerInputs,
-    socket_dir: Path,
-    client: docker.DockerClient,
-    workspace: Workspace,
-) -> ContainerOutcome | None:
-    """The container run to its end; None when it could not run (the task is then failed, or
-    waits when the engine went away before the container existed)."""
+    task: CodingTask, log: TaskLog, inputs: ContainerInputs, socket_dir: Path, ready: _Ready
+) -> ContainerOutcome | RunResult:
+    """The container run to its end; or what the task comes to when it could not run (failed,
+    or waiting when the engine went away before the container existed)."""
     spec = ContainerSpec(
         image=settings.AGENT_IMAGE,
         env=inputs.env,
@@ -210,15 +234,15 @@ def _run_container(
         pids_limit=settings.AGENT_PIDS_LIMIT or None,
         volumes=inputs.volumes,
         gateway_dir=str(socket_dir),
-        prepare=[lambda container: tree_put(container=container, src=workspace.path)],
+        prepare=[lambda container: tree_put(container=container, src=ready.workspace.path)],
     )
 
     def started(container_id: str) -> None:
         CodingTask.objects.filter(pk=task.pk).update(container_id=container_id)
 
     try:
-        outcome = container_run(
-            client=client,
+        return container_run(
+            client=ready.client,
             spec=spec,
             on_started=started,
             on_output=log.feed,
@@ -227,19 +251,17 @@ def _run_container(
         )
     except EngineUnreachable as exc:
         log.note(str(exc))
-        task_wait_for_engine(task_id=task.pk, reason=str(exc))
-        return None
+        return engine_wait_plan(task_id=task.pk, reason=str(exc), now=timezone.now())
     except ContainerError as exc:
         log.note(str(exc))
-        _finish(task.pk, RunResult(TaskStatus.FAILED, str(exc)))
-        return None
-    return outcome
+        return RunResult(TaskStatus.FAILED, str(exc))
 
 
-def task_follow(*, task_id: int, container_id: str, reason: str) -> None:
+def task_follow(*, task_id: int, container_id: str, reason: str) -> RunResult | None:
     """Take over a running task whose worker died (tasks.recovery claims it first): put its
     gateway back on the same socket, follow the container to its end (an exited one is just
-    read), and record the outcome as task_run would. Never raises: a failure fails the task."""
+    read), and record the outcome as task_run would; what it came to, as task_run says. Never
+    raises: a failure fails the task."""
     task = CodingTask.objects.select_related("owner").get(pk=task_id)
     log = TaskLog(task_id=task.pk, secrets=[], max_bytes=settings.AGENT_LOG_MAX_BYTES)
     # The dead worker's own notes (how it authenticated, variables left out) stay; the
@@ -268,7 +290,7 @@ def task_follow(*, task_id: int, container_id: str, reason: str) -> None:
         task_usage_record(task.pk, usage)
         log.finish()
         auth = RunAuth(task.auth_method, task.auth_source, task.auth_credential_id)
-        _record_outcome(task, outcome, log, usage, auth=auth)
+        result = _record_outcome(task, outcome, log, usage, auth=auth)
         workspace_record(task=task, outcome=outcome, log=log)
     except Exception as exc:
         logger.exception("Taking over task %s failed", task_id)
@@ -277,12 +299,13 @@ def task_follow(*, task_id: int, container_id: str, reason: str) -> None:
             f"The task was interrupted: {reason}, and its container could not be "
             f"followed ({log.redact(str(exc))}). Submit it again."
         )
-        _finish(task.pk, RunResult(TaskStatus.FAILED, message))
+        result = task_finish(task_id=task.pk, result=RunResult(TaskStatus.FAILED, message))
     finally:
         if gateway is not None:
             gateway.stop()
         if task.gateway_dir:
             shutil.rmtree(task.gateway_dir, ignore_errors=True)
+    return result
 
 
 def _follow_secrets(task: CodingTask) -> list[str]:
@@ -305,7 +328,7 @@ def _record_outcome(
     usage: GatewayUsage,
     *,
     auth: RunAuth,
-) -> None:
+) -> RunResult | None:
     # The stream first, then what the gateway saw of the same answers (tasks.waits.limits).
     limit = run_limit_of(
         log=log,
@@ -316,20 +339,4 @@ def _record_outcome(
     )
     result = outcome_values(outcome=outcome, log=log, limit=limit)
     result = limit_actions.limits_after_run(task=task, auth=auth, limit=limit, result=result)
-    _finish(task.pk, result)
-
-
-def _finish(task_id: int, result: RunResult) -> None:
-    # Only a running task is finished here: recovery may have settled it already.
-    waiting = result.status == TaskStatus.WAITING
-    # The placeholder goes with the task's socket: nothing can use it any more.
-    finished = CodingTask.objects.filter(pk=task_id, status=TaskStatus.RUNNING).update(
-        status=result.status,
-        error_message=result.message,
-        finished_at=None if waiting else timezone.now(),
-        gateway_placeholder="",
-        **result.values,
-    )
-    logger.info("Task %s finished: %s", task_id, result.status)
-    if finished:
-        limit_actions.task_settled(task_id=task_id, status=result.status)
+    return task_finish(task_id=task.pk, result=result)

@@ -21,10 +21,9 @@ from oauth_tokens.services import (
 )
 from tasks.models import CodingTask, TaskStatus
 from tasks.results import RunResult
-from tasks.signals import TaskEvent, task_finished
 
 from .limits import LimitSource, LimitVerdict, RunLimit
-from .usage_limit import task_resume, wait_plan, wait_schedule
+from .usage_limit import wait_plan
 
 logger = logging.getLogger(__name__)
 
@@ -36,14 +35,6 @@ class RunAuth(NamedTuple):
     method: str
     source: str
     credential_id: int | None
-
-
-_EVENTS: dict[str, str] = {
-    TaskStatus.SUCCEEDED: TaskEvent.SUCCEEDED,
-    TaskStatus.FAILED: TaskEvent.FAILED,
-    TaskStatus.TIMED_OUT: TaskEvent.FAILED,
-    TaskStatus.WAITING: TaskEvent.WAITING,
-}
 
 
 def _falls_back(task: CodingTask) -> bool:
@@ -154,30 +145,12 @@ def limits_after_run(
         return result
     if auth.method == AuthMethod.OAUTH and _falls_back(task):
         # Straight back to the queue, on the user's API key (their choice on the settings page).
+        now = timezone.now()
         return replace(
-            result.updated(force_api_key=True, resume_after=timezone.now()),
+            result.updated(force_api_key=True, resume_after=now),
             message=f"{result.message} Running again on your API key (your choice).",
+            requeue_at=now,
         )
     task.refresh_from_db(fields=["limit_waited_seconds"])
     waiting = wait_plan(task=task, limit=limit, now=timezone.now())
     return waiting.updated(**{**result.values, **waiting.values})
-
-
-def task_settled(*, task_id: int, status: str) -> None:
-    """After the task's row says how it ended: schedule a resume, and tell listeners."""
-    task = CodingTask.objects.filter(pk=task_id).first()
-    if task is None:
-        return
-    if status == TaskStatus.WAITING and task.force_api_key:
-        from tasks.background import run_coding_task
-
-        if task_resume(task_id=task_id, force=True):  # on the API key now: no wait
-            run_coding_task.enqueue(task_id)
-        return
-    if status == TaskStatus.WAITING and task.resume_after is not None:
-        wait_schedule(task_id=task_id, resume_after=task.resume_after)
-    event = _EVENTS.get(status)
-    if event is not None:
-        task_finished.send_robust(
-            sender=CodingTask, task_id=task_id, event=event, wait=task.limit_waits
-        )

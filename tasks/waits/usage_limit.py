@@ -1,10 +1,9 @@
 """Waiting for a usage limit to reset: a limited task becomes "waiting for reset" and is queued
 again by itself after the reset (with a little jitter), up to AGENT_LIMIT_MAX_WAIT in all.
 
-Two ways back to the queue, so both task engines work and nothing is lost if one fails:
-a scheduled run (django.tasks `run_after`, when the backend supports it) and a periodic sweep
-(tasks_resume_due, run by `manage.py limits_sweep` and the notifications periodic run). Moving a
-task from waiting to queued is one conditional UPDATE, so it happens once whoever gets there first.
+wait_plan says when (RunResult.requeue_at); tasks.queue brings it back then, by a deferred job or
+its sweep, through task_resume: one conditional UPDATE, so it happens once whoever gets there
+first.
 """
 
 import logging
@@ -66,21 +65,14 @@ def wait_plan(*, task: CodingTask, limit: RunLimit, now: datetime) -> RunResult:
             "waiting_since": now,
             "limit_waits": F("limit_waits") + 1,
         },
+        requeue_at=resume,
     )
-
-
-def wait_schedule(*, task_id: int, resume_after: datetime) -> None:
-    """Queue the resume at the moment itself where the task backend can defer; otherwise the
-    periodic sweep picks it up."""
-    from tasks.background import resume_waiting_task, task_defer
-
-    task_defer(job=resume_waiting_task, task_id=task_id, run_after=resume_after)
 
 
 def task_resume(*, task_id: int, now: datetime | None = None, force: bool = False) -> bool:
     """Waiting -> queued, once (the first caller wins). Not before resume_after unless forced.
 
-    Returns True if this call moved it; the caller then runs or enqueues it.
+    Returns True if this call moved it; the caller then runs it or puts it in the queue.
     """
     now = now or timezone.now()
     task = CodingTask.objects.filter(pk=task_id, status=TaskStatus.WAITING).first()
@@ -100,20 +92,6 @@ def task_resume(*, task_id: int, now: datetime | None = None, force: bool = Fals
         logger.info("Task %s resumed after waiting %s s for a usage limit", task_id, waited)
         task_finished.send_robust(sender=CodingTask, task_id=task_id, event=TaskEvent.RESUMED)
     return bool(moved)
-
-
-def tasks_resume_due(*, now: datetime | None = None) -> list[int]:
-    """The periodic sweep: every waiting task whose time has come goes back to the queue."""
-    from tasks.background import run_coding_task
-
-    now = now or timezone.now()
-    resumed = []
-    due = CodingTask.objects.filter(status=TaskStatus.WAITING, resume_after__lte=now)
-    for task_id in due.values_list("pk", flat=True):
-        if task_resume(task_id=task_id, now=now):
-            run_coding_task.enqueue(task_id)
-            resumed.append(task_id)
-    return resumed
 
 
 def wait_words(*, task: CodingTask, now: datetime) -> str:

@@ -19,11 +19,12 @@ from django.utils import timezone
 from accounts.selectors import preferences_get
 from notifications.models import Delivery, DeliveryStatus, EventKind
 from notifications.periodic import credentials_aging_check, periodic_run
-from notifications.services import deliveries_due_send, delivery_send, settings_get
+from notifications.services import delivery_send, settings_get
 from oauth_tokens.models import CredentialKind, CredentialSource, OAuthCredential
 from oauth_tokens.services import credential_rejected
 from oauth_tokens.signals import credential_refresh_failed
 from tasks.models import CodingTask, TaskStatus
+from tasks.queue import queue_sweep
 from tasks.signals import task_finished
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,7 +53,7 @@ def test_a_finished_task_is_emailed_and_posted_once(smtp, webhook, listener):
     task = make_task(listener, cost_usd="0.0123")
     announce(task)
     announce(task)  # a retry of the same announcement
-    deliveries_due_send()
+    queue_sweep()
 
     assert len(smtp.messages) == 1
     mail = smtp.messages[0]
@@ -87,7 +88,7 @@ def test_no_message_contains_a_token_a_key_or_an_environment_value(smtp, webhook
         repo_url=f"https://x:{ENV_VALUE}@github.com/example/repo.git",
     )
     announce(task, "failed")
-    deliveries_due_send()
+    queue_sweep()
 
     assert len(smtp.messages) == 1
     assert len(webhook.bodies) == 1
@@ -107,7 +108,7 @@ def test_each_user_picks_events_and_channels(smtp, webhook, listener):
     chosen.save()
     announce(make_task(listener), "succeeded")
     announce(make_task(listener, status=TaskStatus.FAILED), "failed")
-    deliveries_due_send()
+    queue_sweep()
     assert smtp.messages == []
     assert [b["event"] for b in webhook.bodies] == [EventKind.TASK_FAILED]
 
@@ -130,19 +131,26 @@ def test_a_failing_webhook_is_retried_with_backoff_then_given_up_and_shown(
     assert delivery.next_attempt_at is not None
     first_retry = delivery.next_attempt_at - timezone.now()
     assert timedelta(seconds=50) < first_retry <= timedelta(seconds=60)
-    assert deliveries_due_send() == 0  # not due yet
+    # The tests' task backend cannot defer: the retry is the sweep's, when it is due.
+    assert queue_sweep().others == 0  # not due yet
+    delivery.refresh_from_db()
+    assert delivery.attempts == 1
     later = timezone.now() + timedelta(seconds=61)
-    assert deliveries_due_send(now=later) == 0  # 502
+    assert queue_sweep(now=later).others == 1  # 502
     delivery.refresh_from_db()
     assert delivery.attempts == 2
-    assert delivery.next_attempt_at - later == timedelta(seconds=120)  # doubled
-    assert deliveries_due_send(now=later + timedelta(seconds=121)) == 1
+    second_retry = delivery.next_attempt_at - timezone.now()
+    assert timedelta(seconds=110) < second_retry <= timedelta(seconds=120)  # doubled
+    assert webhook.bodies == []
+    assert queue_sweep(now=later + timedelta(seconds=121)).others == 1
     assert len(webhook.bodies) == 1
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.SENT, 3)
 
     webhook.next_statuses = [500, 500, 500]
     announce(make_task(listener))
     for minutes in (5, 20):
-        deliveries_due_send(now=timezone.now() + timedelta(minutes=minutes))
+        queue_sweep(now=timezone.now() + timedelta(minutes=minutes))
     assert not Delivery.objects.filter(status=DeliveryStatus.PENDING).exists()
     failed = Delivery.objects.get(status=DeliveryStatus.FAILED)
     assert failed.attempts == 3
@@ -163,7 +171,7 @@ def test_a_rejected_credential_says_sign_in_again_once(smtp, listener):
     )
     assert credential_rejected(credential_id=credential.pk, http_status=401, reason="expired")
     assert not credential_rejected(credential_id=credential.pk, http_status=401, reason="again")
-    deliveries_due_send()
+    queue_sweep()
     assert len(smtp.messages) == 1
     body = body_of(smtp.messages[0])
     assert "Your Claude OAuth tokens stopped working" in smtp.messages[0]["Subject"]
@@ -221,7 +229,7 @@ def test_setup_tokens_are_warned_before_their_year_is_up(smtp, listener, age_day
     )
     credentials_aging_check(now=timezone.now())
     credentials_aging_check(now=timezone.now())  # the next periodic run: nothing new
-    deliveries_due_send()
+    queue_sweep()
     assert len(smtp.messages) == 1
     assert f"stops working in about {stage} day" in body_of(smtp.messages[0])
 
@@ -446,7 +454,7 @@ def test_a_refresh_tokens_run_is_audited_and_a_refused_chain_notifies(
     assert "stopped working" in smtp.messages[0]["Subject"]
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the send is queued when the event is committed
 def test_a_failed_webhook_send_never_records_or_logs_the_url_path(
     settings, listener, admin_client, client, caplog
 ):
@@ -463,7 +471,7 @@ def test_a_failed_webhook_send_never_records_or_logs_the_url_path(
     chosen.save()
     caplog.set_level(logging.WARNING, logger="notifications")
     announce(make_task(listener))
-    deliveries_due_send()
+    queue_sweep()
     delivery = Delivery.objects.get()
     assert delivery.status == DeliveryStatus.PENDING
     assert delivery.attempts == 1
@@ -493,7 +501,7 @@ def test_agent_text_in_a_webhook_cannot_ping_everyone_or_hide_a_link(webhook, li
         text="<!channel> see <https://evil.example|the diff> & more",
         fields={"task_title": "<!channel>"},
     )
-    assert delivery_send(delivery_id=delivery.pk) == DeliveryStatus.SENT
+    assert delivery_send(delivery_id=delivery.pk).status == DeliveryStatus.SENT
     (body,) = webhook.bodies
     assert body["text"] == (
         "*Task &lt;!here&gt; failed*\n"
@@ -543,7 +551,7 @@ def test_a_webhook_is_sent_to_the_address_that_was_checked_not_a_rebound_one(mon
         key="rebind", recipient=listener, event=EventKind.TASK_FAILED, channel="webhook"
     )
     try:
-        assert delivery_send(delivery_id=delivery.pk) == DeliveryStatus.PENDING
+        assert delivery_send(delivery_id=delivery.pk).status == DeliveryStatus.PENDING
         with pytest.raises(TimeoutError):
             listener_socket.accept()  # nothing reached loopback
     finally:

@@ -26,12 +26,12 @@ from oauth_tokens.models import (
     OAuthCredential,
 )
 from tasks.models import CodingTask, TaskStatus
+from tasks.queue import queue_sweep
 from tasks.run import runner
 from tasks.run.containers import ContainerOutcome
 from tasks.run.workspace import Workspace
 from tasks.services import task_cancel, task_create
 from tasks.signals import task_finished
-from tasks.waits.usage_limit import tasks_resume_due
 from tests.tasks.conftest import set_api_key
 
 TOKEN = "sk-ant-oat01-limits-flow-setup-token-0123456789abcdef"
@@ -204,10 +204,10 @@ def test_a_limited_task_waits_for_the_reset_and_then_succeeds(
     assert credential.limit_window == "five_hour"
     assert task.can_cancel
 
-    assert tasks_resume_due() == []  # not before the reset
+    assert queue_sweep().resumed == []  # not before the reset
     while timezone.now() <= task.resume_after:
         time.sleep(0.2)
-    assert tasks_resume_due() == [task.pk]  # the periodic sweep (no run_after in tests)
+    assert queue_sweep().resumed == [task.pk]  # the sweep (the tests' backend cannot defer)
     task.refresh_from_db()
     assert task.status == TaskStatus.SUCCEEDED, task.error_message
     assert task.limit_waits == 1
@@ -283,7 +283,7 @@ def test_run_now_with_my_api_key_and_cancel_a_waiting_task(scripted, client, oau
     waiting = submit(oauth_user)  # limited again, on OAuth
     assert waiting.status == TaskStatus.WAITING
     assert task_cancel(task=waiting) == TaskStatus.CANCELLED
-    assert tasks_resume_due(now=reset + timedelta(hours=1)) == []
+    assert queue_sweep(now=reset + timedelta(hours=1)).resumed == []
 
 
 @pytest.mark.django_db(transaction=True)

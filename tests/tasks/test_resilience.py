@@ -284,8 +284,9 @@ def test_the_wait_for_the_engine_ends_failed_after_the_longest_wait(
     assert engine_retry_delay(waited=timedelta(seconds=20)) == timedelta(seconds=20)
     assert engine_retry_delay(waited=timedelta(seconds=500)) == timedelta(seconds=60)
 
+    assert task_run(task_id=task.pk) is None  # not before its retry time
     CodingTask.objects.filter(pk=task.pk).update(
-        engine_wait_since=timezone.now() - timedelta(seconds=601)
+        engine_wait_since=timezone.now() - timedelta(seconds=601), engine_retry_at=timezone.now()
     )
     task_run(task_id=task.pk)
     task.refresh_from_db()
