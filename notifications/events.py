@@ -49,8 +49,8 @@ def task_event(*, task_id: int, event: str, wait: int = 0) -> Event | None:
     lines = [f"Task {task.pk} {words}.", f"Repository: {task.repo_url}"]
     if event in ("failed", "waiting") and task.error_message:
         lines.append(task.error_message)
-    if event == "waiting" and task.resume_after:
-        lines.append(f"It runs again by itself at about {utc_text(task.resume_after)}.")
+    if event == "waiting" and task.requeue_at:
+        lines.append(f"It runs again by itself at about {utc_text(task.requeue_at)}.")
     if task.cost_usd is not None and event == "succeeded":
         lines.append(f"Cost: ${task.cost_usd:.4f}")
     if url:
@@ -70,7 +70,7 @@ def task_event(*, task_id: int, event: str, wait: int = 0) -> Event | None:
                 "status": task.status,
                 "repository": task.repo_url,
                 "limited_until": task.limited_until.isoformat() if task.limited_until else None,
-                "resume_after": task.resume_after.isoformat() if task.resume_after else None,
+                "resume_after": task.requeue_at.isoformat() if task.requeue_at else None,
                 "cost_usd": str(task.cost_usd) if task.cost_usd is not None else None,
                 "url": url,
             },

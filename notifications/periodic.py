@@ -86,7 +86,7 @@ def periodic_run(*, now: datetime | None = None) -> PeriodicReport:
     aging = credentials_aging_check(now=now)
     swept = queue_sweep(now=now)
     return PeriodicReport(
-        tasks_queued=len(swept.resumed) + len(swept.requeued),
+        tasks_queued=len(swept.queued),
         aging_events=aging,
         deliveries_queued=swept.others,
     )

@@ -21,6 +21,14 @@ FINISHED_STATUSES = (
 )
 
 
+class WaitReason(models.TextChoices):
+    """What a task waits for, so its page can say why it is not running yet."""
+
+    NONE = "", "Nothing"
+    USAGE_LIMIT = "usage_limit", "A usage limit to reset"
+    ENGINE = "engine", "The container engine"
+
+
 class PullRequestState(models.TextChoices):
     NONE = "", "None"
     PENDING = "pending", "Being created"
@@ -97,18 +105,21 @@ class CodingTask(models.Model):
     gateway_dir = models.CharField(max_length=512, blank=True, default="")
     gateway_placeholder = models.CharField(max_length=128, blank=True, default="")
 
-    # Queued again because the Docker engine could not be reached (tasks.waits.engine).
-    engine_wait_since = models.DateTimeField(null=True, blank=True)
-    engine_retry_at = models.DateTimeField(null=True, blank=True)
+    # When it is due in the queue: a new or resumed task now, a waiting one at its reset (plus
+    # jitter), one waiting for the engine at its next try. Cleared when a worker claims it, or
+    # when the sweep hands it to the queue (tasks.queue); a job lost before then is put back.
+    requeue_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    waiting_since = models.DateTimeField(null=True, blank=True)  # start of the current wait
+    wait_reason = models.CharField(
+        max_length=16, choices=WaitReason.choices, blank=True, default=WaitReason.NONE
+    )
 
     # Usage limits and rejected credentials (tasks.waits.limits); never a secret.
     limit_verdict = models.CharField(max_length=16, blank=True, default="")  # LimitVerdict
     limit_window = models.CharField(max_length=32, blank=True, default="")
     limit_detail = models.CharField(max_length=255, blank=True, default="")
     limited_until = models.DateTimeField(null=True, blank=True)  # the reset, as announced
-    resume_after = models.DateTimeField(null=True, blank=True, db_index=True)  # reset + jitter
     limit_waits = models.PositiveIntegerField(default=0)  # times it waited for a reset
-    waiting_since = models.DateTimeField(null=True, blank=True)  # start of the current wait
     limit_waited_seconds = models.PositiveIntegerField(default=0)  # earlier waits, summed
     force_api_key = models.BooleanField(default=False)  # "run now with my API key"
     auth_rejected = models.BooleanField(default=False)  # the API refused the credential
@@ -152,7 +163,7 @@ class CodingTask(models.Model):
 
     @property
     def waiting_for_engine(self) -> bool:
-        return self.status == TaskStatus.QUEUED and self.engine_wait_since is not None
+        return self.status == TaskStatus.QUEUED and self.wait_reason == WaitReason.ENGINE
 
     @property
     def can_cancel(self) -> bool:

@@ -80,31 +80,31 @@ def task_after_run(*, task_id: int, result: RunResult | None) -> None:
 
 @dataclass(frozen=True)
 class SweepReport:
-    resumed: list[int]  # waiting tasks whose reset came: queued again
-    requeued: list[int]  # queued tasks whose retry time came (waiting for the engine)
+    resumed: list[int]  # waiting tasks whose reset came
+    queued: list[int]  # every task put back in the queue (the resumed ones too)
     others: int  # jobs other apps put back (queue_swept's receivers: notification deliveries)
 
 
 def queue_sweep(*, now: datetime | None = None) -> SweepReport:
     """Put back in the queue whatever is due and not taken yet: a waiting task whose reset came,
-    a queued task whose retry time came, and (through queue_swept) other apps' due jobs."""
+    a queued task whose time came (a new one whose job is lost, one waiting for the engine), and
+    (through queue_swept) other apps' due jobs."""
     now = now or timezone.now()
-    waiting = CodingTask.objects.filter(status=TaskStatus.WAITING, resume_after__lte=now)
-    resumed = [
-        pk for pk in waiting.values_list("pk", flat=True) if task_resume(task_id=pk, now=now)
-    ]
-    retries = CodingTask.objects.filter(status=TaskStatus.QUEUED, engine_retry_at__lte=now)
-    requeued = [
+    due = CodingTask.objects.filter(requeue_at__lte=now)
+    waiting = due.filter(status=TaskStatus.WAITING).values_list("pk", flat=True)
+    resumed = [pk for pk in waiting if task_resume(task_id=pk, now=now)]
+    queued = [
         pk
-        for pk, at in retries.values_list("pk", "engine_retry_at")
-        # Taken once: a deferred job for it, if there is one, finds it queued and runs it.
-        if CodingTask.objects.filter(pk=pk, status=TaskStatus.QUEUED, engine_retry_at=at).update(
-            engine_retry_at=None
+        for pk, at in due.filter(status=TaskStatus.QUEUED).values_list("pk", "requeue_at")
+        # Taken once (cleared): a job already in the queue for it runs it as well as this one
+        # would, and whichever comes second finds nothing to do.
+        if CodingTask.objects.filter(pk=pk, status=TaskStatus.QUEUED, requeue_at=at).update(
+            requeue_at=None
         )
     ]
-    for pk in resumed + requeued:
+    for pk in queued:
         task_enqueue(task_id=pk)
     # A receiver that fails is logged by send_robust and leaves the rest of the sweep alone.
     answers = queue_swept.send_robust(sender=CodingTask, now=now)
     others = sum(answer for _, answer in answers if isinstance(answer, int))
-    return SweepReport(resumed=resumed, requeued=requeued, others=others)
+    return SweepReport(resumed=resumed, queued=queued, others=others)

@@ -43,6 +43,7 @@ def task_create(
         open_pull_request=open_pull_request,
         parent=parent,
         base_branch=parent.base_branch if parent is not None else "",
+        requeue_at=timezone.now(),  # due now: the sweep puts it back if its job is lost
         **values,
     )
     task_enqueue(task_id=task.pk)
@@ -90,6 +91,7 @@ def task_cancel(*, task: CodingTask) -> str:
     ).update(
         status=TaskStatus.CANCELLED,
         cancel_requested=True,
+        requeue_at=None,
         finished_at=now,
         error_message="Cancelled before it ran (again).",
     ):

@@ -27,6 +27,7 @@ def task_finish(*, task_id: int, result: RunResult) -> RunResult | None:
         error_message=result.message,
         # A task that waits (for a reset, or queued for the engine) has not finished.
         finished_at=timezone.now() if result.status in FINISHED_STATUSES else None,
+        requeue_at=result.requeue_at,
         # The placeholder goes with the task's socket: nothing can use it any more.
         gateway_placeholder="",
         **result.values,

@@ -84,13 +84,11 @@ def task_run(*, task_id: int) -> RunResult | None:
     queued task that is due is started."""
     now = timezone.now()
     # Who runs it is recorded with the claim, so recovery can judge it even if this worker
-    # dies before a container exists. A task waiting for the engine is due at its retry time.
+    # dies before a container exists. A task waiting for the engine is due at its next try.
     claimed = (
         CodingTask.objects.filter(pk=task_id, status=TaskStatus.QUEUED)
-        .filter(Q(engine_retry_at__isnull=True) | Q(engine_retry_at__lte=now))
-        .update(
-            status=TaskStatus.RUNNING, started_at=now, runner=runner_ident(), engine_retry_at=None
-        )
+        .filter(Q(requeue_at__isnull=True) | Q(requeue_at__lte=now))
+        .update(status=TaskStatus.RUNNING, started_at=now, runner=runner_ident(), requeue_at=None)
     )
     if not claimed:
         logger.info("Task %s is not queued (cancelled, already run, or not due); skipping", task_id)

@@ -3,8 +3,8 @@ an upgrade, restarting) goes back to the queue and is tried again with a growing
 most AGENT_ENGINE_MAX_WAIT in all; only then does it fail, with the engine's message.
 
 It stays "queued" while it waits (nothing of it has run; cancelling works as for any queued
-task); `engine_wait_since` says it is waiting, and the page says for what. engine_wait_plan says
-when it runs again (RunResult.requeue_at); tasks.queue puts it back then.
+task); its wait_reason says for what, and waiting_since since when. engine_wait_plan says when it
+runs again (RunResult.requeue_at); tasks.queue puts it back then.
 """
 
 import logging
@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
-from tasks.models import CodingTask, TaskStatus
+from tasks.models import CodingTask, TaskStatus, WaitReason
 from tasks.results import RunResult
 
 logger = logging.getLogger(__name__)
@@ -29,10 +29,11 @@ def engine_retry_delay(*, waited: timedelta) -> timedelta:
 def engine_wait_plan(*, task_id: int, reason: str, now: datetime) -> RunResult:
     """What a task that could not reach the engine comes to: queued again for a later try, or
     failed once AGENT_ENGINE_MAX_WAIT has passed since its first try."""
-    since = (
-        CodingTask.objects.filter(pk=task_id).values_list("engine_wait_since", flat=True).first()
-        or now
+    since, reason_before = (
+        CodingTask.objects.filter(pk=task_id).values_list("waiting_since", "wait_reason").get()
     )
+    if since is None or reason_before != WaitReason.ENGINE:
+        since = now
     waited = now - since
     max_wait = timedelta(seconds=settings.AGENT_ENGINE_MAX_WAIT)
     if waited >= max_wait:
@@ -41,7 +42,7 @@ def engine_wait_plan(*, task_id: int, reason: str, now: datetime) -> RunResult:
             TaskStatus.FAILED,
             f"{reason} The task waited {settings.AGENT_ENGINE_MAX_WAIT / 60:g} minutes for it "
             "(AGENT_ENGINE_MAX_WAIT) and was not run; submit it again when the engine is back.",
-            {"engine_retry_at": None},
+            {"waiting_since": None, "wait_reason": WaitReason.NONE},
         )
     retry_at = now + min(engine_retry_delay(waited=waited), max_wait - waited)
     logger.warning("Task %s waits for the Docker engine until %s", task_id, retry_at)
@@ -50,13 +51,18 @@ def engine_wait_plan(*, task_id: int, reason: str, now: datetime) -> RunResult:
         f"Waiting for the container engine: {reason} Trying again at "
         f"{retry_at:%H:%M:%S} UTC, for at most {settings.AGENT_ENGINE_MAX_WAIT / 60:g} "
         "minutes in all.",
-        {"started_at": None, "runner": "", "engine_wait_since": since, "engine_retry_at": retry_at},
+        {
+            "started_at": None,
+            "runner": "",
+            "waiting_since": since,
+            "wait_reason": WaitReason.ENGINE,
+        },
         requeue_at=retry_at,
     )
 
 
 def task_engine_reached(*, task_id: int) -> None:
     """The engine answered: the task is no longer waiting for it."""
-    CodingTask.objects.filter(pk=task_id).exclude(engine_wait_since=None).update(
-        engine_wait_since=None, engine_retry_at=None, error_message=""
+    CodingTask.objects.filter(pk=task_id, wait_reason=WaitReason.ENGINE).update(
+        waiting_since=None, wait_reason=WaitReason.NONE, error_message=""
     )

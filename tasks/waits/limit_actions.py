@@ -19,7 +19,7 @@ from oauth_tokens.services import (
     credential_limited_until,
     credential_rejected,
 )
-from tasks.models import CodingTask, TaskStatus
+from tasks.models import CodingTask, TaskStatus, WaitReason
 from tasks.results import RunResult
 
 from .limits import LimitSource, LimitVerdict, RunLimit
@@ -147,7 +147,9 @@ def limits_after_run(
         # Straight back to the queue, on the user's API key (their choice on the settings page).
         now = timezone.now()
         return replace(
-            result.updated(force_api_key=True, resume_after=now),
+            result.updated(
+                force_api_key=True, waiting_since=now, wait_reason=WaitReason.USAGE_LIMIT
+            ),
             message=f"{result.message} Running again on your API key (your choice).",
             requeue_at=now,
         )

@@ -15,7 +15,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from common.humanize import limited_until_words, utc_text
-from tasks.models import CodingTask, TaskStatus
+from tasks.models import CodingTask, TaskStatus, WaitReason
 from tasks.results import RunResult
 from tasks.signals import TaskEvent, task_finished
 
@@ -61,8 +61,8 @@ def wait_plan(*, task: CodingTask, limit: RunLimit, now: datetime) -> RunResult:
         f"itself at about {utc_text(resume)}.",
         {
             "limited_until": reset,
-            "resume_after": resume,
             "waiting_since": now,
+            "wait_reason": WaitReason.USAGE_LIMIT,
             "limit_waits": F("limit_waits") + 1,
         },
         requeue_at=resume,
@@ -70,20 +70,22 @@ def wait_plan(*, task: CodingTask, limit: RunLimit, now: datetime) -> RunResult:
 
 
 def task_resume(*, task_id: int, now: datetime | None = None, force: bool = False) -> bool:
-    """Waiting -> queued, once (the first caller wins). Not before resume_after unless forced.
+    """Waiting -> queued (due now), once: the first caller wins. Not before its time unless
+    forced.
 
     Returns True if this call moved it; the caller then runs it or puts it in the queue.
     """
     now = now or timezone.now()
     task = CodingTask.objects.filter(pk=task_id, status=TaskStatus.WAITING).first()
-    if task is None or (not force and task.resume_after and task.resume_after > now):
+    if task is None or (not force and task.requeue_at and task.requeue_at > now):
         return False
     waited = int((now - task.waiting_since).total_seconds()) if task.waiting_since else 0
     moved = CodingTask.objects.filter(pk=task_id, status=TaskStatus.WAITING).update(
         status=TaskStatus.QUEUED,
         limit_waited_seconds=F("limit_waited_seconds") + max(0, waited),
+        requeue_at=now,
         waiting_since=None,
-        resume_after=None,
+        wait_reason=WaitReason.NONE,
         error_message="",
         container_id="",
         exit_code=None,
@@ -98,4 +100,4 @@ def wait_words(*, task: CodingTask, now: datetime) -> str:
     """ "limited until 14:00 UTC (in 2 h 10 min)" for pages; "" when it is not waiting."""
     if task.status != TaskStatus.WAITING:
         return ""
-    return limited_until_words(until=task.limited_until or task.resume_after, now=now)
+    return limited_until_words(until=task.limited_until or task.requeue_at, now=now)

@@ -1,4 +1,4 @@
-"""Issue 13 in a real browser: a task waiting for a usage limit with its countdown, the Usage
+"""Usage limits in a real browser: a task waiting for a usage limit with its countdown, the Usage
 page with its chart, and the notification choices."""
 
 from datetime import timedelta
@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from notifications.models import EventKind
 from notifications.services import settings_get
-from tasks.models import CodingTask, TaskStatus
+from tasks.models import CodingTask, TaskStatus, WaitReason
 
 
 def test_a_waiting_task_counts_down_to_its_resume(logged_in_page, live_server, screenshot, user):
@@ -21,8 +21,9 @@ def test_a_waiting_task_counts_down_to_its_resume(logged_in_page, live_server, s
         limit_verdict="limited",
         limit_window="five_hour",
         limited_until=now + timedelta(hours=2, minutes=10),
-        resume_after=now + timedelta(hours=2, minutes=11),
+        requeue_at=now + timedelta(hours=2, minutes=11),
         waiting_since=now,
+        wait_reason=WaitReason.USAGE_LIMIT,
         limit_waits=1,
         auth_method="oauth",
         auth_source="user",

@@ -59,4 +59,4 @@ def test_every_older_wording_makes_the_task_wait(
     assert task.status == TaskStatus.WAITING, (task.error_message, task.log)
     assert task.limit_window == window
     assert (task.limited_until is not None) == reset_known
-    assert task.resume_after is not None  # an unknown reset time is retried after a while
+    assert task.requeue_at is not None  # an unknown reset time is retried after a while

@@ -194,8 +194,8 @@ def test_a_limited_task_waits_for_the_reset_and_then_succeeds(
     assert task.status == TaskStatus.WAITING, task.error_message
     assert task.limited_until == reset
     assert task.limited_until is not None
-    assert task.resume_after is not None
-    assert timedelta(0) <= task.resume_after - task.limited_until <= timedelta(seconds=1)
+    assert task.requeue_at is not None
+    assert timedelta(0) <= task.requeue_at - task.limited_until <= timedelta(seconds=1)
     assert task.finished_at is None
     assert task.limit_waits == 1
     assert "five-hour limit" in task.error_message
@@ -205,7 +205,7 @@ def test_a_limited_task_waits_for_the_reset_and_then_succeeds(
     assert task.can_cancel
 
     assert queue_sweep().resumed == []  # not before the reset
-    while timezone.now() <= task.resume_after:
+    while timezone.now() <= task.requeue_at:
         time.sleep(0.2)
     assert queue_sweep().resumed == [task.pk]  # the sweep (the tests' backend cannot defer)
     task.refresh_from_db()

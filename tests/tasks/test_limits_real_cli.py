@@ -174,7 +174,7 @@ def test_a_limited_task_resumes_on_its_own_in_a_worker_after_the_reset(
             timeout=120,
         )
         api.answer_normally()  # the window has reset by the time the task runs again
-        assert waiting.resume_after >= reset.replace(microsecond=0)
+        assert waiting.requeue_at >= reset.replace(microsecond=0)
         done = wait_for(
             lambda: CodingTask.objects.filter(
                 pk=task.pk, status__in=(TaskStatus.SUCCEEDED, TaskStatus.FAILED)
@@ -186,5 +186,5 @@ def test_a_limited_task_resumes_on_its_own_in_a_worker_after_the_reset(
         _, err = worker.communicate(timeout=30)
     assert done.status == TaskStatus.SUCCEEDED, (done.error_message, done.log, err[-3000:])
     assert done.limit_waits == 1
-    assert done.started_at >= waiting.resume_after  # it ran again only after the reset
+    assert done.started_at >= waiting.requeue_at  # it ran again only after the reset
     assert len(api.messages_requests()) >= 2

@@ -58,8 +58,8 @@ def _waiting_with_its_job_lost(user, local_repo: str, lose: Callable[[], None]) 
     run_coding_task.call(task.pk)
     task.refresh_from_db()
     assert task.status == TaskStatus.WAITING, (task.error_message, task.log)
-    assert task.resume_after is not None
-    assert task.resume_after >= reset
+    assert task.requeue_at is not None
+    assert task.requeue_at >= reset
     lose()
     return task
 
@@ -83,8 +83,8 @@ def _runs_after_the_reset(task: CodingTask, worker: subprocess.Popen) -> None:
     done = CodingTask.objects.get(pk=task.pk)
     assert done.status == TaskStatus.SUCCEEDED, (done.error_message, done.log, output[-3000:])
     assert done.started_at is not None
-    assert task.resume_after is not None
-    assert done.started_at >= task.resume_after  # not before the reset
+    assert task.requeue_at is not None
+    assert done.started_at >= task.requeue_at  # not before the reset
     assert done.limit_waits == 1
     assert done.auth_method == "oauth"
     assert "modified by fake-claude" in done.diff
@@ -98,7 +98,7 @@ def test_a_waiting_task_whose_job_was_lost_resumes_with_only_run_worker(
 
     def lose() -> None:
         jobs = DBTaskResult.objects.filter(task_path="tasks.queue.run_coding_task")
-        resume = CodingTask.objects.get().resume_after
+        resume = CodingTask.objects.get().requeue_at
         assert resume is not None
         assert jobs.filter(run_after=resume).exists()  # the resume was scheduled; now it is gone
         jobs.delete()
@@ -137,7 +137,8 @@ def test_a_waiting_task_whose_job_was_lost_resumes_with_only_a_celery_worker(
     agent_settings.AGENT_LIMIT_JITTER_SECONDS = 1
 
     def lose() -> None:
-        assert broker.llen("celery") == 2  # the first run's job and the resume (eta)
+        queue = agent_settings.CELERY_TASK_DEFAULT_QUEUE
+        assert broker.llen(queue) == 2  # the first run's job and the resume (eta)
         broker.flushdb()
 
     task = _waiting_with_its_job_lost(user, local_repo, lose)

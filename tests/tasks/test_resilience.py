@@ -19,7 +19,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from tasks.models import CodingTask, TaskStatus
+from tasks.models import CodingTask, TaskStatus, WaitReason
 from tasks.services import task_create
 from tests.fakes.anthropic_api import FakeAnthropicAPI
 from tests.tasks.conftest import set_api_key, wait_for
@@ -220,7 +220,7 @@ def test_a_queued_task_waits_for_the_engine_and_runs_when_it_is_back(
         waiting = wait_for(
             lambda: (
                 CodingTask.objects.filter(pk=task.pk, status=TaskStatus.QUEUED)
-                .exclude(engine_wait_since=None)
+                .filter(wait_reason=WaitReason.ENGINE)
                 .first()
             ),
             timeout=30,
@@ -230,11 +230,9 @@ def test_a_queued_task_waits_for_the_engine_and_runs_when_it_is_back(
         client.force_login(user)
         page = client.get(f"/tasks/{task.pk}/").content.decode()
         assert "waiting for the container engine" in page
-        first_retry = waiting.engine_retry_at
+        first_retry = waiting.requeue_at
         # It keeps trying while the engine is away, and stays waiting.
-        wait_for(
-            lambda: CodingTask.objects.get(pk=task.pk).engine_retry_at != first_retry, timeout=15
-        )
+        wait_for(lambda: CodingTask.objects.get(pk=task.pk).requeue_at != first_retry, timeout=15)
         time.sleep(2)
         assert CodingTask.objects.get(pk=task.pk).status == TaskStatus.QUEUED
 
@@ -244,7 +242,8 @@ def test_a_queued_task_waits_for_the_engine_and_runs_when_it_is_back(
         output = _stop(worker)
     task.refresh_from_db()
     assert task.status == TaskStatus.SUCCEEDED, (task.error_message, output[-3000:])
-    assert task.engine_wait_since is None
+    assert task.waiting_since is None
+    assert task.wait_reason == WaitReason.NONE
     assert task.error_message == ""
     assert any(f["path"] == "AGENT_NOTES.md" for f in task.changed_files)
 
@@ -275,9 +274,10 @@ def test_the_wait_for_the_engine_ends_failed_after_the_longest_wait(
     assert task.waiting_for_engine
     assert task.started_at is None
     assert task.runner == ""
-    assert task.engine_retry_at is not None
-    assert task.engine_wait_since is not None
-    assert 4 <= (task.engine_retry_at - task.engine_wait_since).total_seconds() <= 6
+    assert task.requeue_at is not None
+    assert task.waiting_since is not None
+    assert task.wait_reason == WaitReason.ENGINE
+    assert 4 <= (task.requeue_at - task.waiting_since).total_seconds() <= 6
     assert task.auth_method == ""  # no credential was touched for a run that cannot happen
 
     # Later tries wait about as long as already waited, at most a minute.
@@ -286,7 +286,7 @@ def test_the_wait_for_the_engine_ends_failed_after_the_longest_wait(
 
     assert task_run(task_id=task.pk) is None  # not before its retry time
     CodingTask.objects.filter(pk=task.pk).update(
-        engine_wait_since=timezone.now() - timedelta(seconds=601), engine_retry_at=timezone.now()
+        waiting_since=timezone.now() - timedelta(seconds=601), requeue_at=timezone.now()
     )
     task_run(task_id=task.pk)
     task.refresh_from_db()
