@@ -21,6 +21,20 @@ class CredentialSource(models.TextChoices):
     IMPORTED = "imported", "Imported from a Claude installation"
 
 
+class AuthMethod(models.TextChoices):
+    """How a task authenticates (oauth_tokens.services.auth_method_resolve chooses)."""
+
+    OAUTH = "oauth", "Claude OAuth"
+    API_KEY = "api_key", "API key"
+
+
+class AuthSource(models.TextChoices):
+    """Whose credential a task runs on: its owner's, or the server's (the environment)."""
+
+    USER = "user", "user"
+    ENVIRONMENT = "environment", "environment"
+
+
 class CredentialStatus(models.TextChoices):
     VALID = "valid", "Valid"
     EXPIRING = "expiring", "Expiring soon"

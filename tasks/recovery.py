@@ -13,7 +13,7 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
-from tasks.models import FINISHED_STATUSES, CodingTask, TaskStatus
+from tasks.models import FINISHED_STATUSES, CodingTask, TaskRuntime, TaskStatus
 from tasks.queue import task_after_run
 from tasks.run.containers import (
     container_id_of,
@@ -59,12 +59,14 @@ def tasks_recover() -> RecoveryReport:
     by_task = {c.labels.get("claude-runner.task-id", ""): c for c in ours.values()}
     stale_after = timedelta(seconds=settings.AGENT_TIMEOUT_SECONDS + 300)
     here = socket.gethostname()
-    candidates = CodingTask.objects.filter(status=TaskStatus.RUNNING).filter(
-        Q(engine_id=engine) | Q(engine_id="", runner__startswith=f"{here}:")
+    candidates = (
+        CodingTask.objects.filter(status=TaskStatus.RUNNING)
+        .filter(Q(engine_id=engine) | Q(engine_id="", runner__startswith=f"{here}:"))
+        .select_related("runtime")
     )
     for task in candidates:
         # By label too: a worker may die between starting the container and recording its id.
-        container = ours.get(task.container_id) or by_task.get(str(task.pk))
+        container = ours.get(task.runtime.container_id) or by_task.get(str(task.pk))
         state = container.status if container is not None else ""
         host, _, pid = task.runner.rpartition(":")
         if host == here:
@@ -101,10 +103,10 @@ def tasks_recover() -> RecoveryReport:
         settled = CodingTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING).update(
             status=TaskStatus.FAILED,
             finished_at=timezone.now(),
-            gateway_placeholder="",
             error_message=f"The task was interrupted: {reason}, before its container ran. "
             "Submit it again.",
         )
+        TaskRuntime.objects.filter(pk=task.pk).update(gateway_placeholder="")
         report.tasks_failed += settled
         logger.warning("Recovered task %s as failed: %s", task.pk, reason)
     live_ids = set(

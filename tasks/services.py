@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from accounts.models import UserPreferences
 from accounts.selectors import preferences_get, task_limits_for_user
-from tasks.models import AgentKind, CodingTask, TaskStatus
+from tasks.models import AgentKind, CodingTask, TaskPullRequest, TaskStatus
 from tasks.queue import task_enqueue
 from tasks.validation import TaskInputError, branch_name_check, prompt_check, repo_url_check
 from tasks.waits.usage_limit import task_resume
@@ -42,10 +42,12 @@ def task_create(
         agent=agent,
         open_pull_request=open_pull_request,
         parent=parent,
-        base_branch=parent.base_branch if parent is not None else "",
         requeue_at=timezone.now(),  # due now: the sweep puts it back if its job is lost
         **values,
     )
+    if parent is not None:  # its pull request goes where the parent's went
+        base = TaskPullRequest.objects.values_list("base_branch", flat=True).get(pk=parent.pk)
+        TaskPullRequest.objects.filter(pk=task.pk).update(base_branch=base)
     task_enqueue(task_id=task.pk)
     logger.info("Task %s queued for user %s", task.pk, owner.pk)
     return task

@@ -13,6 +13,8 @@ from django.utils import timezone
 from common.logging import secrets_redact
 from oauth_tokens.models import (
     AuditAction,
+    AuthMethod,
+    AuthSource,
     CredentialAuditEvent,
     CredentialKindUsed,
     CredentialStatus,
@@ -29,8 +31,8 @@ UNKNOWN_RESET_GUESS = timedelta(hours=1)
 
 def credential_kind_used(*, method: str, source: str) -> str:
     """The audit log's words for an AuthResolution's method and source."""
-    user = source == "user"
-    if method == "oauth":
+    user = source == AuthSource.USER
+    if method == AuthMethod.OAUTH:
         return CredentialKindUsed.USER_OAUTH if user else CredentialKindUsed.GLOBAL_OAUTH
     return CredentialKindUsed.USER_API_KEY if user else CredentialKindUsed.SERVER_API_KEY
 

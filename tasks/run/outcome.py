@@ -43,14 +43,15 @@ def outcome_values(
         "changed_files": _changed_files(outcome.outputs.get("changed_files.txt", b"")),
         "result_text": log.redact(str(result.get("result", "") or ""))[:20000],
         "result_is_error": result.get("is_error") if result else None,
+        "session_id": str(result.get("session_id", ""))[:128],
+    }
+    usage = {
         "cost_usd": _decimal(result.get("total_cost_usd")),
         "num_turns": result.get("num_turns") if isinstance(result.get("num_turns"), int) else None,
-        "session_id": str(result.get("session_id", ""))[:128],
         "duration_ms": _count(result, "duration_ms"),
-        **limit_values(limit),
     }
     verdict = outcome_verdict(outcome, result, limit, egress_refusals=log.egress_refusals)
-    return verdict.updated(**values)
+    return verdict.updated(values, usage=usage, limit=limit_values(limit))
 
 
 def run_limit_of(
@@ -73,11 +74,11 @@ def run_limit_of(
 
 
 def limit_values(limit: RunLimit) -> dict[str, Any]:
-    """The task columns that record a limit or a rejected credential."""
+    """The TaskLimit columns that record a limit or a rejected credential."""
     return {
-        "limit_verdict": "" if limit.verdict == NO_LIMIT.verdict else limit.verdict.value,
-        "limit_window": limit.window[:32],
-        "limit_detail": limit.detail[:255],
+        "verdict": limit.verdict,
+        "window": limit.window[:32],
+        "detail": limit.detail[:255],
         "limited_until": limit.resets_at if limit.limited else None,
         "auth_rejected": limit.auth_failed,
     }

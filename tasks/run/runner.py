@@ -37,7 +37,7 @@ from gateway.runtime import GatewayUsage, placeholder_new
 from hosting.errors import HostingError
 from oauth_tokens.models import OAuthCredential
 from oauth_tokens.services import AuthResolution, AuthUnavailable
-from tasks.models import CodingTask, TaskStatus
+from tasks.models import CodingTask, TaskRuntime, TaskStatus
 from tasks.results import RunResult
 from tasks.waits import limit_actions
 from tasks.waits.engine import engine_wait_plan, task_engine_reached
@@ -200,8 +200,8 @@ def _auth_choose(task: CodingTask, log: TaskLog) -> AuthResolution | RunResult:
         auth_refreshed=auth.refreshed,
         auth_fallback=auth.fallback or task.force_api_key,
         auth_note=auth.reason,
-        auth_credential_id=auth_oauth_credential_id(auth),
     )
+    TaskRuntime.objects.filter(pk=task.pk).update(credential_id=auth_oauth_credential_id(auth))
     log.note(auth.reason)
     if waiting is not None:
         log.note(waiting.message)
@@ -236,7 +236,7 @@ def _run_container(
     )
 
     def started(container_id: str) -> None:
-        CodingTask.objects.filter(pk=task.pk).update(container_id=container_id)
+        TaskRuntime.objects.filter(pk=task.pk).update(container_id=container_id)
 
     try:
         return container_run(
@@ -260,7 +260,7 @@ def task_follow(*, task_id: int, container_id: str, reason: str) -> RunResult | 
     gateway back on the same socket, follow the container to its end (an exited one is just
     read), and record the outcome as task_run would; what it came to, as task_run says. Never
     raises: a failure fails the task."""
-    task = CodingTask.objects.select_related("owner").get(pk=task_id)
+    task = CodingTask.objects.select_related("owner", "runtime").get(pk=task_id)
     log = TaskLog(task_id=task.pk, secrets=[], max_bytes=settings.AGENT_LOG_MAX_BYTES)
     # The dead worker's own notes (how it authenticated, variables left out) stay; the
     # container's output is read again from its start below.
@@ -287,7 +287,7 @@ def task_follow(*, task_id: int, container_id: str, reason: str) -> RunResult | 
         usage = gateway.stop() if gateway is not None else GatewayUsage()
         task_usage_record(task.pk, usage)
         log.finish()
-        auth = RunAuth(task.auth_method, task.auth_source, task.auth_credential_id)
+        auth = RunAuth(task.auth_method, task.auth_source, task.runtime.credential_id)
         result = _record_outcome(task, outcome, log, usage, auth=auth)
         workspace_record(task=task, outcome=outcome, log=log)
     except Exception as exc:
@@ -301,17 +301,17 @@ def task_follow(*, task_id: int, container_id: str, reason: str) -> RunResult | 
     finally:
         if gateway is not None:
             gateway.stop()
-        if task.gateway_dir:
-            shutil.rmtree(task.gateway_dir, ignore_errors=True)
+        if task.runtime.gateway_dir:
+            shutil.rmtree(task.runtime.gateway_dir, ignore_errors=True)
     return result
 
 
 def _follow_secrets(task: CodingTask) -> list[str]:
     """What to redact from a taken-over task's log: as for task_run (tasks.run.inputs)."""
     agent_env, _ = agent_env_for_task(user=task.owner)
-    values = [task.gateway_placeholder, *agent_env.values()]
-    if task.auth_credential_id is not None:
-        credential = OAuthCredential.objects.filter(pk=task.auth_credential_id).first()
+    values = [task.runtime.gateway_placeholder, *agent_env.values()]
+    if task.runtime.credential_id is not None:
+        credential = OAuthCredential.objects.filter(pk=task.runtime.credential_id).first()
         if credential is not None:
             values += [credential.access_token, credential.refresh_token]
     else:

@@ -9,7 +9,7 @@ from typing import NamedTuple
 from django.utils import timezone
 
 from accounts.selectors import auth_method_for_user, preferences_get
-from oauth_tokens.models import AuditAction
+from oauth_tokens.models import AuditAction, OAuthCredential
 from oauth_tokens.services import (
     AuthMethod,
     AuthResolution,
@@ -19,10 +19,10 @@ from oauth_tokens.services import (
     credential_limited_until,
     credential_rejected,
 )
-from tasks.models import CodingTask, TaskStatus, WaitReason
+from tasks.models import CodingTask, LimitVerdict, TaskStatus, WaitReason
 from tasks.results import RunResult
 
-from .limits import LimitSource, LimitVerdict, RunLimit
+from .limits import LimitSource, RunLimit
 from .usage_limit import wait_plan
 
 logger = logging.getLogger(__name__)
@@ -66,18 +66,14 @@ def limited_before_start(
             oauth_error="usage limit",
             api_key=fallback.api_key,
         ), None
-    credential = auth.oauth
-    from oauth_tokens.models import OAuthCredential
-
     window = (
-        OAuthCredential.objects.filter(pk=credential.credential_id)
+        OAuthCredential.objects.filter(pk=auth.oauth.credential_id)
         .values_list("limit_window", flat=True)
         .first()
     )
     limit = RunLimit(LimitVerdict.LIMITED, LimitSource.STREAM, resets_at=until, window=window or "")
-    task.refresh_from_db(fields=["limit_waited_seconds"])
     waiting = wait_plan(task=task, limit=limit, now=now).updated(
-        limit_verdict=LimitVerdict.LIMITED.value, limit_window=limit.window
+        limit={"verdict": LimitVerdict.LIMITED, "window": limit.window}
     )
     logger.info("Task %s waits from the start: its subscription is limited", task.pk)
     return auth, waiting
@@ -88,6 +84,24 @@ def limits_after_run(
 ) -> RunResult:
     """After the container: record what the run said about the credential, and turn a limited
     task into a waiting one (or a fallback to the user's API key, or a failure past the cap)."""
+    _credential_record(task=task, auth=auth, limit=limit, status=result.status)
+    if result.status != TaskStatus.WAITING:
+        return result
+    if auth.method == AuthMethod.OAUTH and _falls_back(task):
+        # Straight back to the queue, on the user's API key (their choice on the settings page).
+        now = timezone.now()
+        return replace(
+            result.updated(
+                {"force_api_key": True, "waiting_since": now, "wait_reason": WaitReason.USAGE_LIMIT}
+            ),
+            message=f"{result.message} Running again on your API key (your choice).",
+            requeue_at=now,
+        )
+    return wait_plan(task=task, limit=limit, now=timezone.now()).over(result)
+
+
+def _credential_record(*, task: CodingTask, auth: RunAuth, limit: RunLimit, status: str) -> None:
+    """What the run said about its credential: its limit state, a rejection, the audit line."""
     kind = credential_kind_used(method=auth.method, source=auth.source)
     credential_id = auth.credential_id
     if credential_id is not None:
@@ -108,7 +122,7 @@ def limits_after_run(
                 window=limit.window,
                 utilization=limit.utilization,
             )
-        elif result.status == TaskStatus.SUCCEEDED:
+        elif status == TaskStatus.SUCCEEDED:
             credential_limit_record(
                 credential_id=credential_id,
                 status="allowed",
@@ -139,20 +153,5 @@ def limits_after_run(
         user=task.owner,
         credential_id=credential_id,
         task_id=task.pk,
-        outcome="limited" if limit.limited else result.status,
+        outcome="limited" if limit.limited else status,
     )
-    if result.status != TaskStatus.WAITING:
-        return result
-    if auth.method == AuthMethod.OAUTH and _falls_back(task):
-        # Straight back to the queue, on the user's API key (their choice on the settings page).
-        now = timezone.now()
-        return replace(
-            result.updated(
-                force_api_key=True, waiting_since=now, wait_reason=WaitReason.USAGE_LIMIT
-            ),
-            message=f"{result.message} Running again on your API key (your choice).",
-            requeue_at=now,
-        )
-    task.refresh_from_db(fields=["limit_waited_seconds"])
-    waiting = wait_plan(task=task, limit=limit, now=timezone.now())
-    return waiting.updated(**{**result.values, **waiting.values})

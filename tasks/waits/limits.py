@@ -22,13 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from common.humanize import limit_window_words
-
-
-class LimitVerdict(StrEnum):
-    NONE = "none"
-    WARNING = "warning"  # allowed, but close to a limit (allowed_warning)
-    LIMITED = "limited"  # stopped by a usage limit
-    AUTH_FAILED = "auth_failed"  # the credential was rejected (401/403)
+from tasks.models import LimitVerdict
 
 
 class LimitSource(StrEnum):

@@ -11,11 +11,12 @@ import random
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from common.humanize import limited_until_words, utc_text
-from tasks.models import CodingTask, TaskStatus, WaitReason
+from tasks.models import CodingTask, TaskLimit, TaskRuntime, TaskStatus, WaitReason
 from tasks.results import RunResult
 from tasks.signals import TaskEvent, task_finished
 
@@ -42,7 +43,7 @@ def wait_plan(*, task: CodingTask, limit: RunLimit, now: datetime) -> RunResult:
     resume = start + timedelta(
         seconds=random.uniform(0, settings.AGENT_LIMIT_JITTER_SECONDS)  # noqa: S311
     )
-    waited = task.limit_waited_seconds
+    waited = TaskLimit.objects.values_list("waited_seconds", flat=True).get(pk=task.pk)
     max_wait = settings.AGENT_LIMIT_MAX_WAIT
     window = window_words(limit.window)
     if waited + (resume - now).total_seconds() > max_wait:
@@ -59,12 +60,8 @@ def wait_plan(*, task: CodingTask, limit: RunLimit, now: datetime) -> RunResult:
         TaskStatus.WAITING,
         f"Stopped by the Claude {window} limit, which {when}. The task runs again by "
         f"itself at about {utc_text(resume)}.",
-        {
-            "limited_until": reset,
-            "waiting_since": now,
-            "wait_reason": WaitReason.USAGE_LIMIT,
-            "limit_waits": F("limit_waits") + 1,
-        },
+        {"waiting_since": now, "wait_reason": WaitReason.USAGE_LIMIT},
+        limit={"limited_until": reset, "waits": F("waits") + 1},
         requeue_at=resume,
     )
 
@@ -80,16 +77,20 @@ def task_resume(*, task_id: int, now: datetime | None = None, force: bool = Fals
     if task is None or (not force and task.requeue_at and task.requeue_at > now):
         return False
     waited = int((now - task.waiting_since).total_seconds()) if task.waiting_since else 0
-    moved = CodingTask.objects.filter(pk=task_id, status=TaskStatus.WAITING).update(
-        status=TaskStatus.QUEUED,
-        limit_waited_seconds=F("limit_waited_seconds") + max(0, waited),
-        requeue_at=now,
-        waiting_since=None,
-        wait_reason=WaitReason.NONE,
-        error_message="",
-        container_id="",
-        exit_code=None,
-    )
+    with transaction.atomic():
+        moved = CodingTask.objects.filter(pk=task_id, status=TaskStatus.WAITING).update(
+            status=TaskStatus.QUEUED,
+            requeue_at=now,
+            waiting_since=None,
+            wait_reason=WaitReason.NONE,
+            error_message="",
+            exit_code=None,
+        )
+        if moved:
+            TaskLimit.objects.filter(pk=task_id).update(
+                waited_seconds=F("waited_seconds") + max(0, waited)
+            )
+            TaskRuntime.objects.filter(pk=task_id).update(container_id="")
     if moved:
         logger.info("Task %s resumed after waiting %s s for a usage limit", task_id, waited)
         task_finished.send_robust(sender=CodingTask, task_id=task_id, event=TaskEvent.RESUMED)
@@ -100,4 +101,4 @@ def wait_words(*, task: CodingTask, now: datetime) -> str:
     """ "limited until 14:00 UTC (in 2 h 10 min)" for pages; "" when it is not waiting."""
     if task.status != TaskStatus.WAITING:
         return ""
-    return limited_until_words(until=task.limited_until or task.requeue_at, now=now)
+    return limited_until_words(until=task.limit.limited_until or task.requeue_at, now=now)

@@ -26,6 +26,7 @@ from oauth_tokens.signals import credential_refresh_failed
 from tasks.models import CodingTask, TaskStatus
 from tasks.queue import queue_sweep
 from tasks.signals import task_finished
+from tests.tasks.conftest import task_make
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCESS = "sk-ant-oat01-notify-access-secret-value-0123456789"
@@ -41,7 +42,7 @@ def body_of(mail) -> str:
 def make_task(owner, **values):
     values.setdefault("status", TaskStatus.SUCCEEDED)
     values.setdefault("repo_url", "https://github.com/example/repo.git")
-    return CodingTask.objects.create(owner=owner, prompt="p", **values)
+    return task_make(owner, **values)
 
 
 def announce(task, event="succeeded", wait=0):
@@ -50,7 +51,7 @@ def announce(task, event="succeeded", wait=0):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_finished_task_is_emailed_and_posted_once(smtp, webhook, listener):
-    task = make_task(listener, cost_usd="0.0123")
+    task = make_task(listener, usage={"cost_usd": "0.0123"})
     announce(task)
     announce(task)  # a retry of the same announcement
     queue_sweep()
@@ -399,9 +400,13 @@ def test_the_audit_log_is_filterable_and_append_only(admin_client, listener):
 
 @pytest.mark.django_db
 def test_the_admin_shows_usage_by_user(admin_client, listener):
-    make_task(listener, input_tokens=1000, output_tokens=200, cost_usd="1.5", limit_waits=1)
-    make_task(listener, input_tokens=10, output_tokens=2, cost_usd="0.5")
-    old = make_task(listener, input_tokens=99999)
+    make_task(
+        listener,
+        usage={"input_tokens": 1000, "output_tokens": 200, "cost_usd": "1.5"},
+        limit={"waits": 1},
+    )
+    make_task(listener, usage={"input_tokens": 10, "output_tokens": 2, "cost_usd": "0.5"})
+    old = make_task(listener, usage={"input_tokens": 99999})
     CodingTask.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=40))
     page = admin_client.get(reverse("admin:usage_userusage_changelist")).content.decode()
     row = page[page.index("carol") :][:1500]

@@ -8,6 +8,7 @@ import pytest
 
 from oauth_tokens.models import OAuthCredential
 from tasks.models import CodingTask, TaskStatus
+from tasks.run.containers import INSTANCE_LABEL, instance_id
 from tasks.run.runner import task_run
 from tasks.services import task_cancel, task_create
 from tests.tasks.conftest import InspectWatcher, auth_report, set_api_key, sha256, wait_for
@@ -69,7 +70,7 @@ def test_oauth_task_with_expired_tokens_refreshes_then_succeeds_with_a_diff(
     # The gateway relay was up: the CLI's base URL and every proxy variable point at it.
     assert {"ANTHROPIC_BASE_URL", "HTTPS_PROXY", "https_proxy", "NO_PROXY"} <= names
     assert os.listdir(agent_settings.AGENT_GATEWAY_SOCKET_ROOT) == []  # socket folder gone
-    assert task.api_requests == 0  # the fake claude sends nothing to the model API
+    assert task.usage.requests == 0  # the fake claude sends nothing to the model API
 
     # The diff: new, deleted and modified files.
     assert {(f["status"], f["path"]) for f in task.changed_files} == {
@@ -81,11 +82,11 @@ def test_oauth_task_with_expired_tokens_refreshes_then_succeeds_with_a_diff(
     assert "-to be deleted" in task.diff
     assert task.exit_code == 0
     assert task.result_is_error is False
-    assert task.num_turns == 1
+    assert task.usage.num_turns == 1
     assert task.session_id.startswith("fake-")
     assert task.started_at
     assert task.finished_at
-    assert task.container_id
+    assert task.runtime.container_id
 
     # Nothing secret anywhere docker shows.
     assert watcher.inspected, "the container was never seen running"
@@ -171,8 +172,13 @@ def test_timeout_gives_timed_out_and_leaves_no_container(
     task.refresh_from_db()
     assert task.status == TaskStatus.TIMED_OUT
     assert "limit" in task.error_message
-    label = f"claude-runner.task-id={task.pk}"
-    assert docker_client.containers.list(all=True, filters={"label": label}) == []
+    assert _containers_of(docker_client, task) == []
+
+
+def _containers_of(docker_client, task: CodingTask) -> list:
+    """This installation's containers of the task (other test runs number their tasks alike)."""
+    labels = [f"claude-runner.task-id={task.pk}", f"{INSTANCE_LABEL}={instance_id()}"]
+    return docker_client.containers.list(all=True, filters={"label": labels})
 
 
 def test_cancel_a_running_task_stops_and_removes_its_container(
@@ -183,13 +189,14 @@ def test_cancel_a_running_task_stops_and_removes_its_container(
     task = task_create(owner=user, repo_url=local_repo, prompt="SLEEP:60")
     runner = threading.Thread(target=task_run, kwargs={"task_id": task.pk})
     runner.start()
-    wait_for(lambda: CodingTask.objects.filter(pk=task.pk).exclude(container_id="").exists())
+    wait_for(
+        lambda: CodingTask.objects.filter(pk=task.pk).exclude(runtime__container_id="").exists()
+    )
     assert task_cancel(task=task) == TaskStatus.RUNNING
     runner.join(timeout=60)
     task.refresh_from_db()
     assert task.status == TaskStatus.CANCELLED
-    label = f"claude-runner.task-id={task.pk}"
-    assert docker_client.containers.list(all=True, filters={"label": label}) == []
+    assert _containers_of(docker_client, task) == []
 
 
 def test_cancel_a_queued_task_never_starts_it(agent_settings, user, local_repo):
@@ -200,7 +207,7 @@ def test_cancel_a_queued_task_never_starts_it(agent_settings, user, local_repo):
     task_run(task_id=task.pk)  # the worker picks it up later: nothing happens
     task.refresh_from_db()
     assert task.status == TaskStatus.CANCELLED
-    assert task.container_id == ""
+    assert task.runtime.container_id == ""
 
 
 def test_secret_printed_by_the_agent_is_redacted_in_the_log(agent_settings, user, local_repo):
@@ -227,7 +234,7 @@ def test_no_auth_at_all_fails_before_any_container(agent_settings, user, local_r
     task.refresh_from_db()
     assert task.status == TaskStatus.FAILED
     assert task.error_message.startswith("No way to authenticate")
-    assert task.container_id == ""
+    assert task.runtime.container_id == ""
 
 
 def test_oauth_failure_falls_back_to_the_api_key_and_says_so(

@@ -192,12 +192,12 @@ def test_a_limited_task_waits_for_the_reset_and_then_succeeds(
 
     task = submit(oauth_user)
     assert task.status == TaskStatus.WAITING, task.error_message
-    assert task.limited_until == reset
-    assert task.limited_until is not None
+    assert task.limit.limited_until == reset
+    assert task.limit.limited_until is not None
     assert task.requeue_at is not None
-    assert timedelta(0) <= task.requeue_at - task.limited_until <= timedelta(seconds=1)
+    assert timedelta(0) <= task.requeue_at - task.limit.limited_until <= timedelta(seconds=1)
     assert task.finished_at is None
-    assert task.limit_waits == 1
+    assert task.limit.waits == 1
     assert "five-hour limit" in task.error_message
     credential = OAuthCredential.objects.get(owner=oauth_user)
     assert credential.limit_status == "rejected"
@@ -210,8 +210,8 @@ def test_a_limited_task_waits_for_the_reset_and_then_succeeds(
     assert queue_sweep().resumed == [task.pk]  # the sweep (the tests' backend cannot defer)
     task.refresh_from_db()
     assert task.status == TaskStatus.SUCCEEDED, task.error_message
-    assert task.limit_waits == 1
-    assert task.duration_ms == 1234
+    assert task.limit.waits == 1
+    assert task.usage.duration_ms == 1234
     assert [e for _, e in events] == ["waiting", "resumed", "succeeded"]
     credential.refresh_from_db()
     assert credential.limit_status == ""  # the next good run clears it
@@ -232,7 +232,7 @@ def test_new_tasks_wait_from_the_start_while_the_subscription_is_limited(scripte
     second = submit(oauth_user)
     assert second.status == TaskStatus.WAITING
     assert len(seen) == 1  # no container was started for the second task
-    assert second.limited_until == reset.replace(microsecond=0)
+    assert second.limit.limited_until == reset.replace(microsecond=0)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -295,7 +295,7 @@ def test_a_rejected_credential_fails_the_task_says_sign_in_again_and_is_marked_d
     runs.append(rejected_run(status))
     task = submit(oauth_user)
     assert task.status == TaskStatus.FAILED
-    assert task.auth_rejected
+    assert task.limit.auth_rejected
     assert f"HTTP {status}" in task.error_message
     assert "Sign in again" in task.error_message
     credential = OAuthCredential.objects.get(owner=oauth_user)
@@ -317,7 +317,7 @@ def test_allowed_warning_shows_on_the_settings_and_usage_pages(scripted, client,
     runs.append(ok_run(warning=True))
     task = submit(oauth_user)
     assert task.status == TaskStatus.SUCCEEDED
-    assert task.limit_verdict == "warning"
+    assert task.limit.verdict == "warning"
     client.force_login(oauth_user)
     for url in (reverse("accounts:code_agent_settings"), reverse("usage:page")):
         page = html.unescape(client.get(url).content.decode())

@@ -85,7 +85,7 @@ def _runs_after_the_reset(task: CodingTask, worker: subprocess.Popen) -> None:
     assert done.started_at is not None
     assert task.requeue_at is not None
     assert done.started_at >= task.requeue_at  # not before the reset
-    assert done.limit_waits == 1
+    assert done.limit.waits == 1
     assert done.auth_method == "oauth"
     assert "modified by fake-claude" in done.diff
 

@@ -2,7 +2,8 @@
 waiting tasks keep waiting, and every column of a task lands where it lives now."""
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -123,3 +124,132 @@ def test_waiting_tasks_keep_waiting_on_one_column_pair_and_back() -> None:
     assert tasks.values_list("engine_wait_since", "engine_retry_at", "waiting_since").get(
         pk=engine.pk
     ) == (since, retry, None)
+
+
+# Every column a task had before it was split, each with a value of its own.
+SPLIT_COLUMNS = {
+    "api_requests": 3,
+    "input_tokens": 1200,
+    "output_tokens": 345,
+    "cache_creation_input_tokens": 7,
+    "cache_read_input_tokens": 890,
+    "api_status_429": 1,
+    "api_status_529": 2,
+    "ratelimit_headers": {"anthropic-ratelimit-unified-status": "allowed_warning"},
+    "cost_usd": Decimal("0.123456"),
+    "num_turns": 4,
+    "duration_ms": 5678,
+    "limit_verdict": "limited",
+    "limit_window": "five_hour",
+    "limit_detail": "You've hit your limit",
+    "limited_until": datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC),
+    "limit_waits": 2,
+    "limit_waited_seconds": 3600,
+    "auth_rejected": True,
+    "base_branch": "main",
+    "start_commit": "a" * 40,
+    "result_bundle": b"# v2 git bundle\n\x00\xff binary",
+    "pr_state": "opened",
+    "pr_branch": "claude-runner/1-tidy",
+    "pr_commit": "b" * 40,
+    "pr_number": 17,
+    "pr_url": "https://github.com/a/b/pull/17",
+    "pr_error": "an earlier refusal",
+    "container_id": "c" * 64,
+    "gateway_dir": "/tmp/crgw/t1-abc",
+    "gateway_placeholder": "claude-runner-placeholder-xyz",
+    "auth_credential_id": 42,
+}
+# Where each lands: (one-to-one row, its column).
+SPLIT_TO = {
+    **{
+        old: ("usage", new)
+        for old, new in (
+            ("api_requests", "requests"),
+            ("input_tokens", "input_tokens"),
+            ("output_tokens", "output_tokens"),
+            ("cache_creation_input_tokens", "cache_creation_input_tokens"),
+            ("cache_read_input_tokens", "cache_read_input_tokens"),
+            ("api_status_429", "status_429"),
+            ("api_status_529", "status_529"),
+            ("ratelimit_headers", "ratelimit_headers"),
+            ("cost_usd", "cost_usd"),
+            ("num_turns", "num_turns"),
+            ("duration_ms", "duration_ms"),
+        )
+    },
+    **{
+        old: ("limit", new)
+        for old, new in (
+            ("limit_verdict", "verdict"),
+            ("limit_window", "window"),
+            ("limit_detail", "detail"),
+            ("limited_until", "limited_until"),
+            ("limit_waits", "waits"),
+            ("limit_waited_seconds", "waited_seconds"),
+            ("auth_rejected", "auth_rejected"),
+        )
+    },
+    **{
+        old: ("pull_request", new)
+        for old, new in (
+            ("base_branch", "base_branch"),
+            ("start_commit", "start_commit"),
+            ("result_bundle", "bundle"),
+            ("pr_state", "state"),
+            ("pr_branch", "branch"),
+            ("pr_commit", "commit"),
+            ("pr_number", "number"),
+            ("pr_url", "url"),
+            ("pr_error", "error"),
+        )
+    },
+    **{
+        old: ("runtime", new)
+        for old, new in (
+            ("container_id", "container_id"),
+            ("gateway_dir", "gateway_dir"),
+            ("gateway_placeholder", "gateway_placeholder"),
+            ("auth_credential_id", "credential_id"),
+        )
+    },
+}
+BEFORE_SPLIT = ("tasks", "0007_one_requeue_column_pair")
+AFTER_SPLIT = ("tasks", "0008_task_usage_limit_pull_request_runtime")
+
+
+def _plain(value: object) -> object:
+    return bytes(value) if isinstance(value, memoryview) else value
+
+
+@pytest.mark.usefixtures("migrations_undone")
+def test_every_column_of_a_task_moves_to_its_own_row_and_back() -> None:
+    assert set(SPLIT_TO) == set(SPLIT_COLUMNS)
+    old = _migrate(BEFORE_SPLIT)
+    tasks = _rows(old, "tasks", "CodingTask")
+    owner = _owner(old)
+    common = {"owner": owner, "repo_url": "https://github.com/a/b.git", "prompt": "p"}
+    full = tasks.create(status="succeeded", auth_method="oauth", auth_source="user", **common)
+    tasks.filter(pk=full.pk).update(**SPLIT_COLUMNS)
+    bare = tasks.create(status="queued", **common)  # a task with nothing of that set yet
+
+    new = _migrate(AFTER_SPLIT)
+    task = (
+        _rows(new, "tasks", "CodingTask")
+        .select_related("usage", "limit", "pull_request", "runtime")
+        .get(pk=full.pk)
+    )
+    for old_name, (row, new_name) in SPLIT_TO.items():
+        moved = _plain(getattr(getattr(task, row), new_name))
+        assert moved == SPLIT_COLUMNS[old_name], (old_name, row, new_name)
+    assert (task.auth_method, task.auth_source) == ("oauth", "user")
+    empty = _rows(new, "tasks", "CodingTask").get(pk=bare.pk)
+    assert (empty.usage.requests, empty.limit.waits, empty.pull_request.state) == (None, 0, "")
+    assert empty.runtime.container_id == ""
+    columns = {f.name for f in new.get_model("tasks", "CodingTask")._meta.concrete_fields}
+    assert not columns & set(SPLIT_COLUMNS)
+    assert len(columns) < 35
+
+    back = _migrate(BEFORE_SPLIT)
+    restored = _rows(back, "tasks", "CodingTask").values(*SPLIT_COLUMNS).get(pk=full.pk)
+    assert {name: _plain(value) for name, value in restored.items()} == SPLIT_COLUMNS

@@ -49,16 +49,16 @@ def assert_task_succeeded_with_the_file(task):
     assert task.result_is_error is False
     assert task.exit_code == 0
     assert task.result_text  # the CLI's own result object was parsed
-    assert task.num_turns
-    assert task.num_turns >= 1
+    assert task.usage.num_turns
+    assert task.usage.num_turns >= 1
     assert {"status": "A", "path": HELLO_FILE} in task.changed_files
     assert f"b/{HELLO_FILE}" in task.diff
     assert "Claude Code 2.1.332 started" in task.log
     # What the gateway saw is on the task: the tool call and the final answer.
-    assert task.api_requests
-    assert task.api_requests >= 2
-    assert task.input_tokens
-    assert task.output_tokens
+    assert task.usage.requests
+    assert task.usage.requests >= 2
+    assert task.usage.input_tokens
+    assert task.usage.output_tokens
     # The CLI never tried to refresh by itself (it would need platform.claude.com).
     assert "platform.claude.com" not in task.log
 

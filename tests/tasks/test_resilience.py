@@ -110,7 +110,7 @@ def test_a_killed_worker_is_restarted_and_its_task_still_succeeds(
             running = wait_for(
                 lambda: (
                     CodingTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING)
-                    .exclude(container_id="")
+                    .exclude(runtime__container_id="")
                     .first()
                 ),
                 timeout=60,
@@ -134,12 +134,12 @@ def test_a_killed_worker_is_restarted_and_its_task_still_succeeds(
                 ).first(),
                 timeout=15,
             )
-            socket_path = Path(taken.gateway_dir) / "gateway.sock"
+            socket_path = Path(taken.runtime.gateway_dir) / "gateway.sock"
             wait_for(socket_path.is_socket, timeout=10)
             client = docker.from_env(environment={"DOCKER_HOST": docker_host})
-            container = client.containers.get(running.container_id)
+            container = client.containers.get(running.runtime.container_id)
             assert container.status == "running"
-            answer = _model_call_from_inside(container, taken.gateway_placeholder)
+            answer = _model_call_from_inside(container, taken.runtime.gateway_placeholder)
             assert answer.startswith("HTTP/1.1 200"), answer[:500]
             assert [r.api_key for r in api.authenticated_messages_requests()] == [api_key]
 
@@ -153,10 +153,10 @@ def test_a_killed_worker_is_restarted_and_its_task_still_succeeds(
     assert "modified by fake-claude" in task.diff
     assert "taken over" in task.log
     assert "done (fake)" in task.log
-    assert task.gateway_placeholder == ""  # gone with the task's socket
-    assert not Path(task.gateway_dir).exists()
+    assert task.runtime.gateway_placeholder == ""  # gone with the task's socket
+    assert not Path(task.runtime.gateway_dir).exists()
     with pytest.raises(docker.errors.NotFound):
-        client.containers.get(running.container_id)
+        client.containers.get(running.runtime.container_id)
     assert f"pid {victim}" in output  # run_worker said which worker died
 
 
@@ -346,7 +346,7 @@ def test_celery_sweep_takes_over_the_task_of_a_killed_pool_process(
         running = wait_for(
             lambda: (
                 CodingTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING)
-                .exclude(container_id="")
+                .exclude(runtime__container_id="")
                 .first()
             ),
             timeout=60,

@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from tasks.models import CodingTask, TaskStatus
 from tasks.validation import TaskInputError, branch_name_check, repo_url_check
+from tests.tasks.conftest import task_make
 
 pytestmark = pytest.mark.django_db
 
@@ -165,9 +166,7 @@ def test_submit_queues_and_redirects(user_client, user, settings):
     assert task.status == TaskStatus.QUEUED
 
 
-def make_task(owner, **extra):
-    values = {"repo_url": "https://github.com/a/b.git", "prompt": "p"}
-    return CodingTask.objects.create(owner=owner, **{**values, **extra})
+make_task = task_make
 
 
 def test_list_shows_own_tasks_newest_first(user_client, user, other_user):
@@ -253,14 +252,16 @@ def test_the_task_page_shows_what_the_gateway_saw(user_client, user):
         user,
         status=TaskStatus.SUCCEEDED,
         result_text="All done.",
-        api_requests=3,
-        input_tokens=1200,
-        output_tokens=345,
-        cache_creation_input_tokens=7,
-        cache_read_input_tokens=890,
-        api_status_429=1,
-        api_status_529=0,
-        ratelimit_headers={"anthropic-ratelimit-unified-status": "allowed_warning"},
+        usage={
+            "requests": 3,
+            "input_tokens": 1200,
+            "output_tokens": 345,
+            "cache_creation_input_tokens": 7,
+            "cache_read_input_tokens": 890,
+            "status_429": 1,
+            "status_529": 0,
+            "ratelimit_headers": {"anthropic-ratelimit-unified-status": "allowed_warning"},
+        },
     )
     page = user_client.get(reverse("tasks:detail", args=[done.pk])).content.decode()
     assert "Model API usage" in page

@@ -141,13 +141,13 @@ def test_recovery_after_a_killed_worker(agent_settings, user, local_repo, docker
         running = wait_for(
             lambda: (
                 CodingTask.objects.filter(pk=task.pk, status="running")
-                .exclude(container_id="")
+                .exclude(runtime__container_id="")
                 .first()
             )
         )
         worker.kill()  # SIGKILL: no cleanup at all
         worker.wait(timeout=10)
-        assert client.containers.get(running.container_id).status == "running"
+        assert client.containers.get(running.runtime.container_id).status == "running"
 
         # Someone else's container, another installation's, and a leftover of ours for a
         # finished task.
@@ -197,7 +197,7 @@ def test_recovery_after_a_killed_worker(agent_settings, user, local_repo, docker
         assert "interrupted" in no_container.error_message
         assert "Submit it again" in no_container.error_message
         with pytest.raises(docker.errors.NotFound):
-            client.containers.get(running.container_id)
+            client.containers.get(running.runtime.container_id)
         with pytest.raises(docker.errors.NotFound):
             client.containers.get(str(leftover.id))
         assert client.containers.get(str(stranger.id))  # never touch what is not ours
