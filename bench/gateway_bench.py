@@ -51,6 +51,7 @@ RATIO_GOAL = 1.10
 
 
 def _serve_api(conn: Connection, events: int, delay: float) -> None:
+    # Runs in a child process of its own: the fake API is loaded there, not in the measured one.
     from tests.fakes.anthropic_api import FakeAnthropicAPI
 
     with FakeAnthropicAPI(valid_credentials={REAL_TOKEN}) as api:
@@ -159,6 +160,7 @@ def entrypoint_relay() -> tuple[list[str], str]:
 def measure_case(events: int, rounds: int, delay: float) -> tuple[Results, float, float, list[str]]:
     """One case end to end: its own fake API, gateway and relay. (results, gateway CPU s,
     MB through the gateway, the modes in order)."""
+    # The gateway reads Django's settings: after django_setup() in main().
     from gateway.egress import EgressPolicy
     from gateway.runtime import TaskGateway, UpstreamAuth, placeholder_new
 

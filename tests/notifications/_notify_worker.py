@@ -12,6 +12,7 @@ def main() -> None:
     task_id, start_at = int(sys.argv[1]), float(sys.argv[2])
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
     django.setup()
+    # The apps load in django.setup() just above.
     from tasks.queue import queue_sweep
     from tasks.signals import task_finished
 

@@ -11,7 +11,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import urllib3.util.connection
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
@@ -20,8 +23,14 @@ from accounts.selectors import preferences_get
 from notifications.models import Delivery, DeliveryStatus, EventKind
 from notifications.periodic import credentials_aging_check, periodic_run
 from notifications.services import delivery_send, settings_get
-from oauth_tokens.models import CredentialKind, CredentialSource, OAuthCredential
-from oauth_tokens.services import credential_rejected
+from oauth_tokens.models import (
+    AuditAction,
+    CredentialAuditEvent,
+    CredentialKind,
+    CredentialSource,
+    OAuthCredential,
+)
+from oauth_tokens.services import credential_audit_record, credential_rejected
 from oauth_tokens.signals import credential_refresh_failed
 from tasks.models import CodingTask, TaskStatus
 from tasks.queue import queue_sweep
@@ -365,9 +374,6 @@ def test_the_notifications_page_saves_choices_and_never_shows_the_webhook(
 
 @pytest.mark.django_db
 def test_the_audit_log_is_filterable_and_append_only(admin_client, listener):
-    from oauth_tokens.models import AuditAction, CredentialAuditEvent
-    from oauth_tokens.services import credential_audit_record
-
     credential_audit_record(
         action=AuditAction.USED,
         credential_kind="server_api_key",
@@ -419,8 +425,6 @@ def test_the_admin_shows_usage_by_user(admin_client, listener):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_refresh_tokens_run_is_also_the_periodic_notifications_run(smtp, listener):
-    from django.core.management import call_command
-
     OAuthCredential.objects.create(
         owner=listener,
         kind=CredentialKind.SETUP_TOKEN,
@@ -439,16 +443,12 @@ def test_the_refresh_tokens_run_is_also_the_periodic_notifications_run(smtp, lis
 def test_a_refresh_tokens_run_is_audited_and_a_refused_chain_notifies(
     smtp, listener, other_user, oauth_settings, token_server, make_credential
 ):
-    from django.core.management import call_command
-
-    from oauth_tokens.models import AuditAction, CredentialAuditEvent
 
     other_user.email = "bob@example.test"
     other_user.save()
     good = make_credential(listener, expires_in=60)
     dead = make_credential(other_user, expires_in=60)
     token_server.revoke(dead.refresh_token)  # the endpoint answers invalid_grant
-    from django.core.management.base import CommandError
 
     with pytest.raises(CommandError, match="1 credential"):
         call_command("refresh_tokens")
@@ -520,7 +520,6 @@ def test_a_webhook_is_sent_to_the_address_that_was_checked_not_a_rebound_one(mon
     # DNS rebinding: the name answers a public address for the check, loopback afterwards.
     # Nothing may reach the loopback listener; and no traffic leaves loopback in this test:
     # a connection to any other address is recorded and refused here, never made.
-    import urllib3.util.connection
 
     listener_socket = socket.socket()
     listener_socket.bind(("127.0.0.1", 0))

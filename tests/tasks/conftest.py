@@ -14,6 +14,7 @@ from django.db import connection
 
 from accounts.selectors import preferences_get
 from tasks.models import CodingTask, TaskLimit, TaskPullRequest, TaskRuntime, TaskUsage
+from tasks.run import runner
 from tasks.run.containers import INSTANCE_LABEL, instance_id
 
 
@@ -62,16 +63,14 @@ def local_repo(tmp_path) -> str:
 @pytest.fixture
 def placeholders(monkeypatch) -> list[str]:
     """The placeholders the runner made, in order (still random: the real function runs)."""
-    import tasks.run.runner
-
     made: list[str] = []
-    real = tasks.run.runner.placeholder_new
+    real = runner.placeholder_new
 
     def recording() -> str:
         made.append(real())
         return made[-1]
 
-    monkeypatch.setattr(tasks.run.runner, "placeholder_new", recording)
+    monkeypatch.setattr(runner, "placeholder_new", recording)
     return made
 
 

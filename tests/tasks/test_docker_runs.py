@@ -6,6 +6,7 @@ import threading
 
 import pytest
 
+from accounts.selectors import preferences_get
 from oauth_tokens.models import OAuthCredential
 from tasks.models import CodingTask, TaskStatus
 from tasks.run.containers import INSTANCE_LABEL, instance_id
@@ -17,8 +18,6 @@ pytestmark = [pytest.mark.docker, pytest.mark.django_db(transaction=True)]
 
 
 def enable_oauth(user):
-    from accounts.selectors import preferences_get
-
     prefs = preferences_get(user=user)
     prefs.use_oauth = True
     prefs.save()
@@ -123,8 +122,6 @@ def test_api_key_task_gets_only_a_placeholder_key(
 def test_user_agent_env_reaches_the_container_as_secret_files(
     agent_settings, user, local_repo, docker_client
 ):
-    from accounts.selectors import preferences_get
-
     set_api_key(user, "sk-ant-api03-key-0043")
     prefs = preferences_get(user=user)
     prefs.agent_env = {"GITHUB_TOKEN": "ghp_should_not_show_in_inspect"}
@@ -259,8 +256,6 @@ def test_saved_variables_that_break_the_rules_are_not_given_and_the_log_says_so(
 ):
     """Replaces the AGENT_ALLOW_TOKEN_ROTATION / AGENT_PASS_TOKEN_ENV test: those settings are
     gone. What remains to check on this path: variables saved before the rules existed."""
-    from accounts.selectors import preferences_get
-
     set_api_key(user, "sk-ant-api03-key-0053")
     prefs = preferences_get(user=user)
     # Saved directly (the form refuses them now), as an older version could have saved them.

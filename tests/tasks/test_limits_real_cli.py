@@ -13,6 +13,7 @@ import redis
 from django.utils import timezone
 
 from accounts.selectors import preferences_get
+from config.celery import app
 from oauth_tokens.formats import credential_input_parse
 from oauth_tokens.models import CredentialStatus, OAuthCredential
 from oauth_tokens.services import credential_store
@@ -131,7 +132,6 @@ def _start_worker(engine: str, env: dict[str, str], settings) -> subprocess.Pope
             redis.Redis.from_url(CELERY_REDIS_URL).flushdb()
         except redis.RedisError as exc:
             pytest.fail(f"Redis at 127.0.0.1:6379 is needed for the Celery path: {exc}")
-        from config.celery import app
 
         app.conf.update(broker_url=CELERY_REDIS_URL, result_backend=CELERY_REDIS_URL)
         settings.CELERY_BROKER_URL = settings.CELERY_RESULT_BACKEND = CELERY_REDIS_URL

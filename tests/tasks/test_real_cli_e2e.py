@@ -12,6 +12,8 @@ import time
 import pytest
 
 from accounts.selectors import preferences_get
+from oauth_tokens.formats import credential_input_parse
+from oauth_tokens.services import credential_store
 from tasks.models import TaskStatus
 from tasks.services import task_create
 from tests.fakes.anthropic_api import HELLO_FILE, FakeAnthropicAPI
@@ -138,9 +140,6 @@ def test_oauth_expiring_during_the_task_is_refreshed_again_by_the_gateway(
 
 
 def test_setup_token_with_the_real_cli(cli_env, user, local_repo, token_server):
-    from oauth_tokens.formats import credential_input_parse
-    from oauth_tokens.services import credential_store
-
     api = cli_env
     token = "sk-ant-oat01-realcli-e2e-setup-token-abcdefghijklmnop"
     credential_store(owner=user, parsed=credential_input_parse(raw=token))

@@ -14,16 +14,22 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import docker
 import pytest
+import redis
+from django.utils import timezone
 
+from config.celery import app
 from tasks.models import CodingTask, TaskStatus, WaitReason
+from tasks.run.runner import task_run
 from tasks.services import task_create
+from tasks.waits.engine import engine_retry_delay
 from tests.fakes.anthropic_api import FakeAnthropicAPI
 from tests.tasks.conftest import set_api_key, wait_for
-from tests.tasks.test_workers import ROOT, worker_env
+from tests.tasks.test_workers import REDIS_URL, ROOT, worker_env
 
 pytestmark = [pytest.mark.docker, pytest.mark.django_db(transaction=True)]
 
@@ -254,12 +260,6 @@ def test_the_wait_for_the_engine_ends_failed_after_the_longest_wait(
 ):
     """No engine at all (a socket path nobody listens on): each try re-queues the task with a
     growing delay; once AGENT_ENGINE_MAX_WAIT has passed it fails with the engine's message."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from tasks.run.runner import task_run
-    from tasks.waits.engine import engine_retry_delay
 
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
     settings.AGENT_ENGINE_MAX_WAIT = 600
@@ -302,9 +302,6 @@ def test_celery_sweep_takes_over_the_task_of_a_killed_pool_process(
 ):
     """Celery replaces a killed pool process by itself; its task is taken over by the worker's
     periodic sweep and still succeeds with its diff."""
-    import redis
-
-    from tests.tasks.test_workers import REDIS_URL
 
     try:
         redis.Redis.from_url(REDIS_URL).flushdb()
@@ -332,8 +329,6 @@ def test_celery_sweep_takes_over_the_task_of_a_killed_pool_process(
         start_new_session=True,
     )
     try:
-        from config.celery import app
-
         app.conf.update(broker_url=REDIS_URL, result_backend=REDIS_URL)
         agent_settings.TASKS = {
             "default": {

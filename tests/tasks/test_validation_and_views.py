@@ -1,10 +1,11 @@
 """Bad input is refused before any container exists; pages show only the owner's tasks."""
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from tasks.models import CodingTask, TaskStatus
-from tasks.validation import TaskInputError, branch_name_check, repo_url_check
+from tasks.validation import TaskInputError, branch_name_check, prompt_check, repo_url_check
 from tests.tasks.conftest import task_make
 
 pytestmark = pytest.mark.django_db
@@ -144,8 +145,6 @@ def test_empty_prompt_is_refused(user_client):
 
 
 def test_prompt_checks_say_what_is_wrong(settings):
-    from tasks.validation import prompt_check
-
     with pytest.raises(TaskInputError, match="Write what the agent should do"):
         prompt_check(prompt=" \n ")
     settings.AGENT_PROMPT_MAX_CHARS = 10
@@ -232,8 +231,6 @@ def test_cancel_queued_task_from_the_page(user_client, user):
 
 
 def test_cancel_needs_post_and_csrf(client, user):
-    from django.test import Client
-
     task = make_task(user)
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(user)

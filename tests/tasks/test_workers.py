@@ -11,6 +11,7 @@ import docker
 import pytest
 import redis
 
+from config.celery import app
 from tasks.models import CodingTask, TaskStatus
 from tasks.recovery import tasks_recover
 from tasks.run.containers import INSTANCE_LABEL, container_labels
@@ -101,8 +102,6 @@ def test_celery_worker_on_redis_runs_a_submitted_task(
         text=True,
     )
     try:
-        from config.celery import app
-
         app.conf.update(broker_url=REDIS_URL, result_backend=REDIS_URL)
         agent_settings.TASKS = {
             "default": {

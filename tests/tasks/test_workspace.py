@@ -10,7 +10,13 @@ from hosting.models import GitHubConnection
 from tasks.models import CodingTask, PullRequestState, TaskStatus
 from tasks.run.containers import ContainerOutcome
 from tasks.run.log import TaskLog
-from tasks.run.workspace import workspace_prepare, workspace_record, workspace_remove
+from tasks.run.workspace import (
+    workspace_dir,
+    workspace_prepare,
+    workspace_record,
+    workspace_remove,
+    workspaces_stale_remove,
+)
 from tests.hosting.conftest import agent_commit
 
 pytestmark = pytest.mark.django_db
@@ -88,11 +94,7 @@ def test_too_large_a_bundle_is_noted_not_kept(connected, user, settings):
 
 
 def test_clones_left_by_dead_workers_are_removed(connected, user):
-    import subprocess as sp
-
-    from tasks.run.workspace import workspace_dir, workspaces_stale_remove
-
-    child = sp.Popen(["true"])
+    child = subprocess.Popen(["true"])
     child.wait()
     root = workspace_dir(task_id=0).parent
     root.mkdir(parents=True, exist_ok=True)
