@@ -2,7 +2,7 @@
 
 Three ways to run the same fake-claude task (create + put_archive + start + wait + remove),
 interleaved so drift on the machine hits all alike:
-  plain     the SDK's defaults, network none (what tasks ran in before issue 11)
+  plain     the SDK's defaults, network none (no hardening, no relay)
   hardened  tasks.run.containers.container_create_kwargs: read-only root, home volume, /tmp tmpfs,
             no capabilities, no-new-privileges, pids limit (volume removed with the container)
   + relay   hardened, plus a gateway socket mounted: the entrypoint starts socat and waits

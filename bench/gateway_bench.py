@@ -13,7 +13,7 @@ at 1 and 16 concurrent streams, rounds interleaved. Two cases, each with its own
   paced  - PACED_EVENTS events DELAY_MS apart, like a model producing tokens.
 Prints the median TTFB overhead in ms and the median total-time ratio against direct, the
 gateway thread's CPU per MB streamed, and the load average (other work on the machine moves
-every figure; only ratios within one run compare). Goals (issue 11): TTFB overhead <= 5 ms at
+every figure; only ratios within one run compare). Goals: TTFB overhead <= 5 ms at
 the median, total ratio <= 1.10.
 The client runs in its own process (as the CLI runs in a container), so the gateway's thread
 shares its process only with what a task worker runs.

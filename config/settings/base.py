@@ -355,7 +355,7 @@ AGENT_LOCAL_REPOS_ROOT = env.str("AGENT_LOCAL_REPOS_ROOT", default="")
 # ANTHROPIC_BASE_URL and the *_PROXY variables are always the task's gateway (the entrypoint
 # sets them last); the model API is ANTHROPIC_API_URL.
 AGENT_EXTRA_ENV = env.json("AGENT_EXTRA_ENV", default={})
-# Removed settings (issue 11): turning one on must not silently do nothing.
+# Settings that are gone: turning one on must not silently do nothing.
 for _removed in ("AGENT_PASS_TOKEN_ENV", "AGENT_ALLOW_TOKEN_ROTATION"):
     if env.bool(_removed, default=False):
         raise ImproperlyConfigured(

@@ -86,10 +86,6 @@ def container_inputs(
                 0o600,
             )
         )
-        # The original design's names (the CLI reads none of them); never a refresh token.
-        env["CLAUDE_USE_OAUTH"] = "1"
-        env["CLAUDE_EXPIRES_AT"] = str(int(expires_at.timestamp()))
-        files.append(_secret_file("CLAUDE_ACCESS_TOKEN", placeholder))
         # The real values never go in; redacting them is a second line of defence only.
         secrets += [snap.access_token, snap.refresh_token]
     else:

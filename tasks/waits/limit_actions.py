@@ -11,6 +11,7 @@ from django.utils import timezone
 from accounts.selectors import auth_method_for_user, preferences_get
 from oauth_tokens.models import AuditAction, OAuthCredential
 from oauth_tokens.services import (
+    AuditSubject,
     AuthMethod,
     AuthResolution,
     credential_audit_record,
@@ -103,55 +104,62 @@ def limits_after_run(
 def _credential_record(*, task: CodingTask, auth: RunAuth, limit: RunLimit, status: str) -> None:
     """What the run said about its credential: its limit state, a rejection, the audit line."""
     kind = credential_kind_used(method=auth.method, source=auth.source)
-    credential_id = auth.credential_id
-    if credential_id is not None:
-        if limit.limited:
-            credential_limit_record(
-                credential_id=credential_id,
-                status="rejected",
-                resets_at=limit.resets_at,
-                window=limit.window,
-                utilization=limit.utilization,
-                task_id=task.pk,
-            )
-        elif limit.verdict == LimitVerdict.WARNING:
-            credential_limit_record(
-                credential_id=credential_id,
-                status="allowed_warning",
-                resets_at=limit.resets_at,
-                window=limit.window,
-                utilization=limit.utilization,
-            )
-        elif status == TaskStatus.SUCCEEDED:
-            credential_limit_record(
-                credential_id=credential_id,
-                status="allowed",
-                resets_at=None,
-                window="",
-                utilization=None,
-            )
-    if limit.auth_failed:
-        if credential_id is not None:
-            credential_rejected(
-                credential_id=credential_id,
-                http_status=limit.http_status,
-                reason=limit.detail,
-                task_id=task.pk,
-            )
-        else:
-            credential_audit_record(
-                action=AuditAction.REJECTED,
-                credential_kind=kind,
-                user=task.owner,
-                task_id=task.pk,
-                outcome=f"http_{limit.http_status}" if limit.http_status else "rejected",
-                detail=limit.detail,
-            )
+    subject = AuditSubject(
+        credential_kind=kind, user_id=task.owner_id, credential_id=auth.credential_id
+    )
+    if auth.credential_id is not None:
+        _limit_state_record(credential_id=auth.credential_id, limit=limit, status=status, task=task)
+    if limit.auth_failed and auth.credential_id is not None:
+        credential_rejected(
+            credential_id=auth.credential_id,
+            http_status=limit.http_status,
+            reason=limit.detail,
+            task_id=task.pk,
+        )
+    elif limit.auth_failed:
+        credential_audit_record(
+            action=AuditAction.REJECTED,
+            subject=subject,
+            user=task.owner,
+            task_id=task.pk,
+            outcome=f"http_{limit.http_status}" if limit.http_status else "rejected",
+            detail=limit.detail,
+        )
     credential_audit_record(
         action=AuditAction.USED,
-        credential_kind=kind,
+        subject=subject,
         user=task.owner,
-        credential_id=credential_id,
         task_id=task.pk,
         outcome="limited" if limit.limited else status,
     )
+
+
+def _limit_state_record(
+    *, credential_id: int, limit: RunLimit, status: str, task: CodingTask
+) -> None:
+    """The subscription's limit state as this run saw it: limited, close to it, or clear."""
+    if limit.limited:
+        credential_limit_record(
+            credential_id=credential_id,
+            status="rejected",
+            resets_at=limit.resets_at,
+            window=limit.window,
+            utilization=limit.utilization,
+            task_id=task.pk,
+        )
+    elif limit.verdict == LimitVerdict.WARNING:
+        credential_limit_record(
+            credential_id=credential_id,
+            status="allowed_warning",
+            resets_at=limit.resets_at,
+            window=limit.window,
+            utilization=limit.utilization,
+        )
+    elif status == TaskStatus.SUCCEEDED:
+        credential_limit_record(
+            credential_id=credential_id,
+            status="allowed",
+            resets_at=None,
+            window="",
+            utilization=None,
+        )

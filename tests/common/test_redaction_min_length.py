@@ -1,4 +1,4 @@
-"""Known secret values are redacted only from REDACT_MIN_CHARS characters up (issue 12): a saved
+"""Known secret values are redacted only from REDACT_MIN_CHARS characters up: a saved
 environment value such as "1" or "test" must not mangle ordinary log text."""
 
 import pytest

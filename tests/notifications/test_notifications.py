@@ -30,7 +30,7 @@ from oauth_tokens.models import (
     CredentialSource,
     OAuthCredential,
 )
-from oauth_tokens.services import credential_audit_record, credential_rejected
+from oauth_tokens.services import AuditSubject, credential_audit_record, credential_rejected
 from oauth_tokens.signals import credential_refresh_failed
 from tasks.models import CodingTask, TaskStatus
 from tasks.queue import queue_sweep
@@ -376,14 +376,18 @@ def test_the_notifications_page_saves_choices_and_never_shows_the_webhook(
 def test_the_audit_log_is_filterable_and_append_only(admin_client, listener):
     credential_audit_record(
         action=AuditAction.USED,
-        credential_kind="server_api_key",
+        subject=AuditSubject(
+            credential_kind="server_api_key", user_id=listener.pk, credential_id=None
+        ),
         user=listener,
         task_id=7,
         outcome="succeeded",
         detail=f"key {API_KEY} used",
     )
     credential_audit_record(
-        action=AuditAction.REFRESH_FAILED, credential_kind="global_oauth", outcome="transient"
+        action=AuditAction.REFRESH_FAILED,
+        subject=AuditSubject(credential_kind="global_oauth", user_id=None, credential_id=None),
+        outcome="transient",
     )
     event = CredentialAuditEvent.objects.get(action=AuditAction.USED)
     assert API_KEY not in event.detail

@@ -63,7 +63,8 @@ def test_oauth_task_with_expired_tokens_refreshes_then_succeeds_with_a_diff(
     assert report["expires_at"] > deadline_ms
     assert report["scopes"] == ["user:inference"]
     names = set(report["env_names"])
-    assert {"CLAUDE_USE_OAUTH", "CLAUDE_EXPIRES_AT", "CLAUDE_ACCESS_TOKEN"} <= names
+    # Only what the CLI reads: the credentials file (docs/claude-cli-contract.md#credentials-file).
+    assert not names & {"CLAUDE_USE_OAUTH", "CLAUDE_EXPIRES_AT", "CLAUDE_ACCESS_TOKEN"}
     assert "CLAUDE_REFRESH_TOKEN" not in names
     assert "ANTHROPIC_API_KEY" not in names  # never both
     # The gateway relay was up: the CLI's base URL and every proxy variable point at it.

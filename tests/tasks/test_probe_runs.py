@@ -116,7 +116,7 @@ def test_the_probe_finds_no_real_credential(
             "file",
             "/home/agent/.claude/.credentials.json",
         ) in report.where(placeholder)
-        assert report.env()["CLAUDE_ACCESS_TOKEN"] == placeholder
+        assert "CLAUDE_ACCESS_TOKEN" not in report.env()  # the file only, as the CLI reads it
         assert "CLAUDE_REFRESH_TOKEN" not in report.env()
     else:
         assert report.env()["ANTHROPIC_API_KEY"] == placeholder

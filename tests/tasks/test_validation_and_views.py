@@ -29,7 +29,7 @@ pytestmark = pytest.mark.django_db
         ("https://github.com/a/b\n.git", "spaces or control"),
         ("https://github.com/a/b.git?access_token=ghp_x", "query"),
         ("https://github.com/a/b.git#frag", "fragment"),
-        # Only public hosts: the form says so before any container (issue 11).
+        # Only public hosts: the form says so before any container.
         ("https://localhost/a/b.git", "a loopback name"),
         ("https://LOCALHOST.:8443/a/b.git", "a loopback name"),
         ("https://git.localhost/a/b.git", "a loopback name"),
