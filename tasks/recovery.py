@@ -8,10 +8,12 @@ import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import docker
 from django.conf import settings
 from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
+from docker.models.containers import Container
 
 from tasks.models import FINISHED_STATUSES, CodingTask, TaskRuntime, TaskStatus
 from tasks.queue import task_after_run
@@ -57,7 +59,6 @@ def tasks_recover() -> RecoveryReport:
     engine = engine_id(client=client)
     ours = {c.id: c for c in containers_ours(client=client)}
     by_task = {c.labels.get("claude-runner.task-id", ""): c for c in ours.values()}
-    stale_after = timedelta(seconds=settings.AGENT_TIMEOUT_SECONDS + 300)
     here = socket.gethostname()
     candidates = (
         CodingTask.objects.filter(status=TaskStatus.RUNNING)
@@ -67,48 +68,12 @@ def tasks_recover() -> RecoveryReport:
     for task in candidates:
         # By label too: a worker may die between starting the container and recording its id.
         container = ours.get(task.runtime.container_id) or by_task.get(str(task.pk))
-        state = container.status if container is not None else ""
-        host, _, pid = task.runner.rpartition(":")
-        if host == here:
-            if _pid_alive(pid):
-                continue  # a live process on this host owns it
-            reason = "the worker running it stopped"
-        elif state not in RUNNING_STATES:
-            reason = "the worker running it stopped (its container is not running)"
-        elif task.started_at and timezone.now() - task.started_at > stale_after:
-            reason = "it ran far past the time limit without a worker watching it"
-        else:
-            continue
+        reason = _orphaned_why(task, container, here)
         # Claimed with one conditional update, so two processes never both take it over.
-        if not CodingTask.objects.filter(
+        if reason and CodingTask.objects.filter(
             pk=task.pk, status=TaskStatus.RUNNING, runner=task.runner
         ).update(runner=runner_ident()):
-            continue
-        if container is not None and state != "created":
-            follower = threading.Thread(
-                target=_follow,
-                kwargs={"task_id": task.pk, "container_id": container_id_of(container)},
-                args=(reason,),
-                name=f"follow-task-{task.pk}",
-                daemon=True,
-            )
-            follower.start()
-            report.followers.append(follower)
-            report.tasks_followed += 1
-            logger.warning("Taking over task %s: %s", task.pk, reason)
-            continue
-        if container is not None:  # created, never started: nothing ran
-            container_stop_remove(client=client, container_id=container_id_of(container))
-            report.containers_removed += 1
-        settled = CodingTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING).update(
-            status=TaskStatus.FAILED,
-            finished_at=timezone.now(),
-            error_message=f"The task was interrupted: {reason}, before its container ran. "
-            "Submit it again.",
-        )
-        TaskRuntime.objects.filter(pk=task.pk).update(gateway_placeholder="")
-        report.tasks_failed += settled
-        logger.warning("Recovered task %s as failed: %s", task.pk, reason)
+            _take_over(task, container, reason, client, report)
     live_ids = set(
         CodingTask.objects.exclude(status__in=FINISHED_STATUSES).values_list("pk", flat=True)
     )
@@ -120,6 +85,57 @@ def tasks_recover() -> RecoveryReport:
             report.containers_removed += 1
             logger.warning("Removed orphaned container %s (task %s)", container.short_id, task_id)
     return report
+
+
+def _orphaned_why(task: CodingTask, container: Container | None, here: str) -> str:
+    """Why a running task has no live worker ("" when it has one, or may have)."""
+    state = container.status if container is not None else ""
+    host, _, pid = task.runner.rpartition(":")
+    if host == here:
+        # A live process on this host owns it.
+        return "" if _pid_alive(pid) else "the worker running it stopped"
+    if state not in RUNNING_STATES:
+        return "the worker running it stopped (its container is not running)"
+    stale_after = timedelta(seconds=settings.AGENT_TIMEOUT_SECONDS + 300)
+    if task.started_at and timezone.now() - task.started_at > stale_after:
+        return "it ran far past the time limit without a worker watching it"
+    return ""
+
+
+def _take_over(
+    task: CodingTask,
+    container: Container | None,
+    reason: str,
+    client: docker.DockerClient,
+    report: RecoveryReport,
+) -> None:
+    """A task claimed from its dead worker: its container followed to its end in a thread of
+    its own, or, when nothing of it ran, the task failed saying why."""
+    if container is not None and container.status != "created":
+        follower = threading.Thread(
+            target=_follow,
+            kwargs={"task_id": task.pk, "container_id": container_id_of(container)},
+            args=(reason,),
+            name=f"follow-task-{task.pk}",
+            daemon=True,
+        )
+        follower.start()
+        report.followers.append(follower)
+        report.tasks_followed += 1
+        logger.warning("Taking over task %s: %s", task.pk, reason)
+        return
+    if container is not None:  # created, never started: nothing ran
+        container_stop_remove(client=client, container_id=container_id_of(container))
+        report.containers_removed += 1
+    settled = CodingTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING).update(
+        status=TaskStatus.FAILED,
+        finished_at=timezone.now(),
+        error_message=f"The task was interrupted: {reason}, before its container ran. "
+        "Submit it again.",
+    )
+    TaskRuntime.objects.filter(pk=task.pk).update(gateway_placeholder="")
+    report.tasks_failed += settled
+    logger.warning("Recovered task %s as failed: %s", task.pk, reason)
 
 
 def _follow(reason: str, *, task_id: int, container_id: str) -> None:

@@ -24,13 +24,12 @@ def task_create(
     repo_url: str,
     prompt: str,
     branch: str = "",
-    agent: str = AgentKind.CLAUDE,
     open_pull_request: bool = False,
     parent: CodingTask | None = None,
 ) -> CodingTask:
     """Check the input and the owner's task limits, and queue the task. Raises TaskInputError
     with the field at fault (None: the limits). A follow-up (``parent``) keeps its parent's
-    pull-request base."""
+    agent and pull-request base."""
     values = {
         "repo_url": repo_url_check(url=repo_url),
         "branch": branch_name_check(branch=branch),
@@ -39,7 +38,7 @@ def task_create(
     _task_limits_check(owner=owner)
     task = CodingTask.objects.create(
         owner=owner,
-        agent=agent,
+        agent=parent.agent if parent is not None else AgentKind.CLAUDE,
         open_pull_request=open_pull_request,
         parent=parent,
         requeue_at=timezone.now(),  # due now: the sweep puts it back if its job is lost

@@ -39,7 +39,6 @@ def task_continue(*, parent: CodingTask, prompt: str) -> CodingTask:
         repo_url=parent.repo_url,
         branch=parent.pull_request.branch,
         prompt=prompt,
-        agent=parent.agent,
         open_pull_request=True,
         parent=parent,
     )
