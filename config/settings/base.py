@@ -33,8 +33,8 @@ FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 
 _HOW_TO_MAKE_KEYS = (
     "Generate them with:\n"
-    "  python -c \"import secrets; print('SECRET_KEY=' + secrets.token_urlsafe(50))\"\n"
-    '  python -c "from cryptography.fernet import Fernet; '
+    "  .venv/bin/python -c \"import secrets; print('SECRET_KEY=' + secrets.token_urlsafe(50))\"\n"
+    '  .venv/bin/python -c "from cryptography.fernet import Fernet; '
     "print('FIELD_ENCRYPTION_KEYS=' + Fernet.generate_key().decode())\"\n"
     "and put them in the environment or in .env (`make run` writes a fresh .env for you)."
 )
