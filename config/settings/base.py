@@ -139,16 +139,35 @@ LOGOUT_REDIRECT_URL = "accounts:login"
 # Users are created by an admin or `createsuperuser`; open sign-up only when asked.
 ACCOUNTS_ALLOW_SIGNUP = env.bool("ACCOUNTS_ALLOW_SIGNUP", default=False)
 
-# Login throttling (django-axes): a username or an address with this many failures in a row is
-# refused until the cool-off has passed or an admin unlocks it (admin "Access attempts", or
-# `manage.py axes_reset_username NAME` / `axes_reset_ip ADDRESS` / `axes_reset`).
+# Login throttling (django-axes, accounts/throttling.py): LOGIN_FAILURE_LIMIT failures in a row
+# of one username from one address lock that pair only (a colleague's typos never lock out the
+# admin behind the same address); LOGIN_ADDRESS_FAILURE_LIMIT failures from one address, whatever
+# the usernames, lock the address. Until the cool-off has passed or an admin unlocks it (admin
+# "Access attempts", or `manage.py axes_reset_ip_username ADDRESS NAME` / `axes_reset_ip ADDRESS`
+# / `axes_reset`).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # first: refuses locked-out logins before checking
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
-AXES_COOLOFF_TIME = env.float("LOGIN_COOLOFF_MINUTES", default=15) / 60  # hours
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own
+LOGIN_ADDRESS_FAILURE_LIMIT = env.int("LOGIN_ADDRESS_FAILURE_LIMIT", default=20)
+if LOGIN_ADDRESS_FAILURE_LIMIT < AXES_FAILURE_LIMIT:
+    raise ImproperlyConfigured(
+        f"LOGIN_ADDRESS_FAILURE_LIMIT ({LOGIN_ADDRESS_FAILURE_LIMIT}) is below LOGIN_FAILURE_LIMIT "
+        f"({AXES_FAILURE_LIMIT}): an address would be locked for everyone before one username "
+        "is. Make it at least as high (the default is 20)."
+    )
+
+
+def _cooloff_hours(minutes: float) -> float | None:
+    """axes counts in hours; None (not 0, which would forget every failure at once) keeps a
+    lockout until an admin unlocks it."""
+    return minutes / 60 if minutes > 0 else None
+
+
+AXES_COOLOFF_TIME = _cooloff_hours(env.float("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]  # the handler's two scopes
+AXES_HANDLER = "accounts.throttling.LoginThrottleHandler"
 AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429  # Too Many Requests, on our lockout page too
 AXES_LOCKOUT_CALLABLE = "accounts.throttling.lockout_response"  # our page, with the wait
