@@ -11,10 +11,20 @@ from gateway.egress import egress_check
 
 from .errors import HostingError, Refusal
 
+# The egress check's reason for a name without an address.
+UNRESOLVED_REASON = "the name does not resolve"
+
+
+def unresolved_message(host: str) -> str:
+    return f"{host} could not be resolved from this server: no DNS or network?"
+
 
 def git_host_addresses(*, host: str, port: int) -> tuple[str, ...]:
     """The checked addresses of host:port, or HostingError(EGRESS_REFUSED) with the reason."""
     decision = egress_check(host=host, port=port)
+    if not decision.allowed and decision.reason == UNRESOLVED_REASON:
+        # An allowed host: allowing it again would not help, the server's DNS or network might.
+        raise HostingError(Refusal.UNREACHABLE, unresolved_message(host))
     if not decision.allowed:
         raise HostingError(
             Refusal.EGRESS_REFUSED,
