@@ -165,6 +165,22 @@ def agent_env_parse(*, raw: str) -> dict[str, str] | None:
     """
     if not raw.strip():
         return None
+    pairs = _env_pairs_load(raw)
+    if len(pairs) > AGENT_ENV_MAX_VARIABLES:
+        raise SettingsInputError(
+            f"There are {len(pairs)} variables; at most {AGENT_ENV_MAX_VARIABLES} are allowed."
+        )
+    env: dict[str, str] = {}
+    for position, (name, item) in enumerate(pairs, start=1):
+        label = _env_name_label(name, position)
+        if name in env:
+            raise SettingsInputError("This name appears twice; keep only one of them.", field=label)
+        env[name] = _env_item_check(name, item, label=label)
+    return env
+
+
+def _env_pairs_load(raw: str) -> _Pairs:
+    """The pasted JSON object as its (name, value) pairs, or a SettingsInputError."""
     if len(raw.encode("utf-8", "surrogatepass")) > MAX_INPUT_BYTES:
         raise SettingsInputError(
             f"The input is larger than {MAX_INPUT_BYTES // 1024} KiB; keep only the variables "
@@ -187,25 +203,20 @@ def agent_env_parse(*, raw: str) -> dict[str, str] | None:
             f"Expected a JSON object of names to values, such as {_ENV_EXAMPLE}; found "
             f"{_json_type_name(value)}."
         )
-    if len(value) > AGENT_ENV_MAX_VARIABLES:
-        raise SettingsInputError(
-            f"There are {len(value)} variables; at most {AGENT_ENV_MAX_VARIABLES} are allowed."
-        )
-    env: dict[str, str] = {}
-    for position, (name, item) in enumerate(value, start=1):
-        label = _env_name_label(name, position)
-        if name in env:
-            raise SettingsInputError("This name appears twice; keep only one of them.", field=label)
-        # The name's rules first, so a reserved name is named as such whatever its value.
-        problem = agent_env_variable_problem(name=name, value=item if isinstance(item, str) else "")
-        if problem:
-            raise SettingsInputError(problem, field=label)
-        if not isinstance(item, str):
-            item_type = _json_type_name(item)
-            hint = ' Put it in quotes, for example "8080".' if item_type == "a number" else ""
-            raise SettingsInputError(f"Expected text, found {item_type}.{hint}", field=label)
-        env[name] = item
-    return env
+    return value
+
+
+def _env_item_check(name: str, item: Any, *, label: str) -> str:
+    """One variable's value, checked against the rules (the name's rules first, so a reserved
+    name is named as such whatever its value)."""
+    problem = agent_env_variable_problem(name=name, value=item if isinstance(item, str) else "")
+    if problem:
+        raise SettingsInputError(problem, field=label)
+    if not isinstance(item, str):
+        item_type = _json_type_name(item)
+        hint = ' Put it in quotes, for example "8080".' if item_type == "a number" else ""
+        raise SettingsInputError(f"Expected text, found {item_type}.{hint}", field=label)
+    return item
 
 
 # --- the rules for one variable ----------------------------------------------------------------

@@ -393,6 +393,40 @@ def _expiry_from_datetime(value: datetime, *, field: str) -> datetime:
     return _EPOCH + timedelta(milliseconds=ms)
 
 
+def _expiry_from_text(text: str, *, field: str) -> datetime:
+    """An expiry given as text: digits (seconds or milliseconds), another number, or ISO 8601."""
+    if not text:
+        raise TokenFormatError(
+            "The expiry is empty. Give a Unix time in seconds or milliseconds, an ISO 8601 "
+            "date such as 2026-12-01T10:00:00Z, or null (or leave it out) if it never "
+            "expires.",
+            field=field,
+        )
+    if _INT_RE.fullmatch(text):
+        if len(text.lstrip("+-")) > MAX_NUMBER_DIGITS:
+            if text.startswith("-"):
+                return _expiry_from_number(-1, field=field)  # refused as any negative is
+            raise TokenFormatError(
+                f"This time has {len(text.lstrip('+')):,} digits, so it would be long after "
+                f"{EXPIRY_MAX:%Y-%m-%d} and cannot be a token's expiry. Give seconds or "
+                "milliseconds since 1970-01-01 UTC, or an ISO 8601 date.",
+                field=field,
+            )
+        return _expiry_from_number(int(text), field=field)
+    if _NUMBER_RE.fullmatch(text):
+        return _expiry_from_number(float(text), field=field)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        # The value is not echoed: a token pasted into the wrong field must not leak.
+        raise TokenFormatError(
+            "Expected a Unix time in seconds or milliseconds, or an ISO 8601 date such as "
+            "2026-12-01T10:00:00Z; found text that is neither.",
+            field=field,
+        ) from None
+    return _expiry_from_datetime(moment, field=field)
+
+
 def expiry_parse(*, value: Any, field: str = "expires_at") -> datetime | None:
     """Normalise an expiry to an aware UTC datetime (whole milliseconds), or None for never.
 
@@ -413,37 +447,7 @@ def expiry_parse(*, value: Any, field: str = "expires_at") -> datetime | None:
     if isinstance(value, int | float):
         return _expiry_from_number(value, field=field)
     if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            raise TokenFormatError(
-                "The expiry is empty. Give a Unix time in seconds or milliseconds, an ISO 8601 "
-                "date such as 2026-12-01T10:00:00Z, or null (or leave it out) if it never "
-                "expires.",
-                field=field,
-            )
-        if _INT_RE.fullmatch(text):
-            if len(text.lstrip("+-")) > MAX_NUMBER_DIGITS:
-                if text.startswith("-"):
-                    return _expiry_from_number(-1, field=field)  # refused as any negative is
-                raise TokenFormatError(
-                    f"This time has {len(text.lstrip('+')):,} digits, so it would be long after "
-                    f"{EXPIRY_MAX:%Y-%m-%d} and cannot be a token's expiry. Give seconds or "
-                    "milliseconds since 1970-01-01 UTC, or an ISO 8601 date.",
-                    field=field,
-                )
-            return _expiry_from_number(int(text), field=field)
-        if _NUMBER_RE.fullmatch(text):
-            return _expiry_from_number(float(text), field=field)
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            # The value is not echoed: a token pasted into the wrong field must not leak.
-            raise TokenFormatError(
-                "Expected a Unix time in seconds or milliseconds, or an ISO 8601 date such as "
-                "2026-12-01T10:00:00Z; found text that is neither.",
-                field=field,
-            ) from None
-        return _expiry_from_datetime(moment, field=field)
+        return _expiry_from_text(value.strip(), field=field)
     raise TokenFormatError(
         "Expected a Unix time in seconds or milliseconds, or an ISO 8601 date such as "
         f"2026-12-01T10:00:00Z; found {json_type_name(value)}.",

@@ -284,20 +284,9 @@ class FakeTokenServer:
         _send_json(h, status, payload)
 
     def _process(self, h: _Handler, body: Any) -> tuple[int, dict[str, Any]]:
-        if h.path.split("?", 1)[0] != TOKEN_PATH:
-            return 404, {"error": {"type": "not_found_error", "message": "Not found"}}
-        if h.command != "POST":
-            return 405, {"error": {"type": "method_not_allowed", "message": "Use POST"}}
-        if not isinstance(body, dict):
-            return 400, _oauth_error("invalid_request", "Request body must be JSON")
-        if body.get("grant_type") != "refresh_token":
-            return 400, _oauth_error("unsupported_grant_type", "Only refresh_token here")
-        for name in ("refresh_token", "client_id", "scope"):
-            if not isinstance(body.get(name), str) or not body[name]:
-                return 400, _oauth_error("invalid_request", f"Missing {name}")
-        if self.client_id is not None and body["client_id"] != self.client_id:
-            return 400, _oauth_error("invalid_client", "Unknown client")
-
+        refused = self._request_refusal(h, body)
+        if refused is not None:
+            return refused
         used = body["refresh_token"]
         with self._lock:  # check-and-consume atomically: single use under concurrency
             if used not in self._valid:
@@ -327,6 +316,23 @@ class FakeTokenServer:
             self._last_grant = grant
             self._refresh_count += 1
         return 200, grant
+
+    def _request_refusal(self, h: _Handler, body: Any) -> tuple[int, dict[str, Any]] | None:
+        """The answer to a request the real endpoint refuses before looking at the token."""
+        if h.path.split("?", 1)[0] != TOKEN_PATH:
+            return 404, {"error": {"type": "not_found_error", "message": "Not found"}}
+        if h.command != "POST":
+            return 405, {"error": {"type": "method_not_allowed", "message": "Use POST"}}
+        if not isinstance(body, dict):
+            return 400, _oauth_error("invalid_request", "Request body must be JSON")
+        if body.get("grant_type") != "refresh_token":
+            return 400, _oauth_error("unsupported_grant_type", "Only refresh_token here")
+        for name in ("refresh_token", "client_id", "scope"):
+            if not isinstance(body.get(name), str) or not body[name]:
+                return 400, _oauth_error("invalid_request", f"Missing {name}")
+        if self.client_id is not None and body["client_id"] != self.client_id:
+            return 400, _oauth_error("invalid_client", "Unknown client")
+        return None
 
     def _send_fault(self, h: _Handler, fault: Fault) -> None:
         body = fault.body
