@@ -50,6 +50,7 @@ def refresh_config() -> RefreshConfig:
         timeout_seconds=settings.CLAUDE_OAUTH_TIMEOUT,
         max_attempts=settings.CLAUDE_OAUTH_MAX_ATTEMPTS,
         max_total_seconds=settings.CLAUDE_OAUTH_MAX_TOTAL_SECONDS,
+        user_agent=settings.CLAUDE_OAUTH_USER_AGENT,
     )
 
 

@@ -72,10 +72,15 @@ def outcome_skipped(target: BatchTarget, reason: str) -> CredentialRefreshOutcom
 
 
 def outcome_failed(
-    target: BatchTarget, reason: str, permanent: bool = False
+    target: BatchTarget, reason: str, permanent: bool = False, code: str = ""
 ) -> CredentialRefreshOutcome:
     return CredentialRefreshOutcome(
-        target.credential_id, target.owner, RefreshOutcomeKind.FAILED, redact(reason), permanent
+        target.credential_id,
+        target.owner,
+        RefreshOutcomeKind.FAILED,
+        redact(reason),
+        permanent,
+        code,
     )
 
 
@@ -150,6 +155,7 @@ def other_flight_read(credential_id: int) -> dict[str, Any] | None:
             "refresh_count",
             "status",
             "last_refresh_error",
+            "last_refresh_error_code",
             "expires_at",
         )
         .first()
@@ -316,7 +322,7 @@ def _failure_outcome(answer: Answer) -> CredentialRefreshOutcome:
     reason = str(error) or "refresh failed"
     if item.expires_at is not None and item.expires_at > answer.now:
         reason += STALE_NOTE  # only inside the buffer: the old access token still works
-    return outcome_failed(item.target, reason, error.permanent)
+    return outcome_failed(item.target, reason, error.permanent, error.code)
 
 
 def claims_release(items: list[Claimed]) -> None:
@@ -342,5 +348,6 @@ def other_flight_outcome(
         expires_at = row["expires_at"]
         if expires_at is not None and expires_at > timezone.now():
             reason += STALE_NOTE
-        return outcome_failed(target, reason, row["status"] == CredentialStatus.INVALID)
+        permanent = row["status"] == CredentialStatus.INVALID
+        return outcome_failed(target, reason, permanent, row["last_refresh_error_code"])
     return outcome_skipped(target, ALREADY_FRESH)

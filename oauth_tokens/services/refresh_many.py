@@ -232,6 +232,8 @@ def refresh_summary_json(
         "refreshed": summary.refreshed,
         "skipped": summary.skipped,
         "failed": summary.failed,
+        # Failed because the token endpoint's edge refused this client: CLAUDE_OAUTH_USER_AGENT.
+        "edge_blocked": summary.edge_blocked,
         "not_attempted": summary.not_attempted,
         "interrupted": summary.interrupted,
         "seconds": round(summary.seconds, 3),
@@ -245,6 +247,7 @@ def refresh_summary_json(
                 "outcome": outcome.outcome,
                 "reason": outcome.reason,
                 "permanent": outcome.permanent,
+                "error_code": outcome.code or None,
             }
             for outcome in summary.outcomes
         ],
