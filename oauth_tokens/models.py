@@ -73,7 +73,7 @@ class OAuthCredential(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     # When the model API last accepted these tokens, as a task's gateway saw it (never what an
     # agent claims). Null: not used since they were saved, so not known to work.
-    last_accepted_at = models.DateTimeField(null=True, blank=True)
+    last_accepted_at = models.DateTimeField("last accepted by the API", null=True, blank=True)
 
     # Single flight: whoever holds an unexpired claim is the only one talking to the token
     # endpoint for this credential; the others wait for its outcome.
