@@ -10,8 +10,8 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from common import netpolicy as _netpolicy  # plain Python: parses AGENT_EGRESS_ALLOW below
 from common.errors import InputError
-from gateway import egress as _egress  # plain Python: parses AGENT_EGRESS_ALLOW below
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -252,10 +252,11 @@ if not ANTHROPIC_API_URL.startswith(("https://", "http://")):
     )
 # Hosts a container may reach through the gateway's proxy (CONNECT / plain HTTP), comma
 # separated: github.com (exactly), *.github.com (subdomains), host:port, * (any public host).
-# Private, loopback, link-local, CGNAT and metadata addresses are refused whatever this says.
-AGENT_EGRESS_ALLOW = env.list("AGENT_EGRESS_ALLOW", default=list(_egress.DEFAULT_EGRESS_ALLOW))
+# Private, loopback, link-local, CGNAT, metadata and every other special-purpose address
+# (common/netpolicy/addresses.py) is refused whatever this says.
+AGENT_EGRESS_ALLOW = env.list("AGENT_EGRESS_ALLOW", default=list(_netpolicy.DEFAULT_EGRESS_ALLOW))
 try:
-    _egress.egress_rules_parse(AGENT_EGRESS_ALLOW)
+    _netpolicy.egress_rules_parse(AGENT_EGRESS_ALLOW)
 except InputError as _exc:
     raise ImproperlyConfigured(f"AGENT_EGRESS_ALLOW: {_exc}") from None
 # Host folder holding one socket folder per running task (bind-mounted into that task only).
@@ -273,7 +274,7 @@ if AGENT_EGRESS_TEST_ALLOW_LOOPBACK and not TESTING:
         "this machine's loopback. Remove it from the environment."
     )
 try:
-    _egress.loopback_allowances_parse(AGENT_EGRESS_TEST_ALLOW_LOOPBACK)
+    _netpolicy.loopback_allowances_parse(AGENT_EGRESS_TEST_ALLOW_LOOPBACK)
 except InputError as _exc:
     raise ImproperlyConfigured(f"AGENT_EGRESS_TEST_ALLOW_LOOPBACK: {_exc}") from None
 
