@@ -20,11 +20,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from django.conf import settings
 
 from common.logging import REDACTED, secrets_redact
+from common.netpolicy import UrlRefused, egress_policy_for_agents, repository_url_check
 
 from .errors import HostingError, Refusal
 from .reach import git_host_addresses
@@ -73,18 +73,19 @@ class _Remote:
         return self.host if self.port == 443 else f"{self.host}:{self.port}"
 
 
-def _remote_parse(url: str) -> _Remote:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme == "file" and settings.AGENT_ALLOW_LOCAL_REPOS:
-        return _Remote(url, "", 0, local=True)
-    if scheme != "https" or not parts.hostname:
-        raise HostingError(Refusal.INVALID, "Only https:// repository URLs can be cloned.")
-    if parts.username or parts.password or parts.query or parts.fragment:
-        raise HostingError(
-            Refusal.INVALID, "Remove credentials, ?query and #fragment from the repository URL."
+def git_remote_parse(*, url: str) -> _Remote:
+    """The remote git may reach for ``url``, on the rules the task form applies
+    (common.netpolicy): HostingError(INVALID) for its shape, EGRESS_REFUSED for its host."""
+    try:
+        parsed = repository_url_check(
+            url=url,
+            local_allowed=settings.AGENT_ALLOW_LOCAL_REPOS,
+            policy=egress_policy_for_agents(),
         )
-    return _Remote(url, parts.hostname.lower(), parts.port or 443, local=False)
+    except UrlRefused as exc:
+        kind = Refusal.EGRESS_REFUSED if exc.rule == "reach" else Refusal.INVALID
+        raise HostingError(kind, exc.message) from None
+    return _Remote(parsed.url, parsed.host, parsed.port, local=parsed.local)
 
 
 @contextmanager
@@ -241,7 +242,7 @@ def repository_clone(
     default when empty; or exactly ``commit`` when given (a follow-up push needs the very
     revision a task started from). ``token`` may be empty for public repositories.
     ``checkout=False``: only .git (the files are checked out where the tree is used)."""
-    remote = _remote_parse(url)
+    remote = git_remote_parse(url=url)
     if branch.startswith("-"):
         raise HostingError(Refusal.INVALID, "A branch name may not start with '-'.")
     if commit and not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit):
@@ -282,7 +283,7 @@ def branch_push_from_bundle(
 ) -> PushResult:
     """Push the commits in ``bundle`` (made in the container on top of ``repo.head``) to
     ``branch`` at ``url``. Never forced: a branch that moved on meanwhile is refused."""
-    remote = _remote_parse(url)
+    remote = git_remote_parse(url=url)
     if not branch or branch.startswith("-"):
         raise HostingError(Refusal.INVALID, "No valid branch name to push to.")
     cwd = repo.path

@@ -52,9 +52,12 @@ def test_bad_repository_urls_are_refused(url, phrase):
     assert info.value.field == "repo_url"
 
 
-def test_https_urls_pass():
+def test_https_urls_pass(settings):
     assert repo_url_check(url=" https://github.com/a/b.git ") == "https://github.com/a/b.git"
-    # A public IP literal is a host like any other (the allow list decides at clone time).
+    # A public IP literal is a host like any other: it passes when the allow list names it.
+    with pytest.raises(TaskInputError, match="AGENT_EGRESS_ALLOW"):
+        repo_url_check(url="https://8.8.8.8/a/b.git")
+    settings.AGENT_EGRESS_ALLOW = [*settings.AGENT_EGRESS_ALLOW, "8.8.8.8"]
     assert repo_url_check(url="https://8.8.8.8/a/b.git") == "https://8.8.8.8/a/b.git"
 
 
