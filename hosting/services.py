@@ -13,6 +13,7 @@ from django.utils.text import slugify
 
 from .errors import NO_TOKEN_MESSAGE, HostingError, Refusal
 from .github import GitHubProvider, github_token_check
+from .markdown import blockquote, github_references_defuse
 from .models import GitHubConnection
 from .providers import PullRequest, RepositoryAccess, TokenInfo
 from .repositories import RepositoryRef, github_repository_parse
@@ -22,6 +23,8 @@ logger = logging.getLogger("hosting.services")
 BRANCH_PREFIX = "claude-runner/"
 TITLE_MAX_CHARS = 72
 BODY_MAX_CHARS = 60_000  # GitHub refuses bodies over 65,536 characters
+PROMPT_QUOTE_MAX_CHARS = 20_000  # the rest of the body is the agent's summary's
+CUT_NOTE = "\n>\n> …(cut at GitHub's size limit)"
 
 
 # --- the connection --------------------------------------------------------------------------
@@ -106,22 +109,34 @@ def pull_request_branch_name(*, task_id: int, prompt: str) -> str:
     return f"{BRANCH_PREFIX}{task_id}-{slug}"
 
 
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: max(0, limit - len(CUT_NOTE))] + CUT_NOTE
+
+
 def pull_request_text(
     *, prompt: str, summary: str, cost_usd: Decimal | None, task_url: str
 ) -> tuple[str, str]:
-    """The title (the prompt's first line, shortened) and the body of a task's pull request."""
+    """The title (the prompt's first line, shortened) and the body of a task's pull request.
+
+    The prompt is the owner's own words; the summary is the agent's, which a repository can
+    steer: it is quoted, marked as the agent's, and defused (hosting.markdown), so it can
+    neither notify, link or close anything on GitHub nor pass for the runner's own lines."""
     first = next((line.strip() for line in prompt.splitlines() if line.strip()), "Claude task")
     title = first if len(first) <= TITLE_MAX_CHARS else first[: TITLE_MAX_CHARS - 1] + "…"
-    quoted = "\n".join(f"> {line}" if line else ">" for line in prompt.strip().splitlines())
     cost = f"${cost_usd:.4f}" if cost_usd is not None else "not reported"
-    body = (
-        f"## Prompt\n\n{quoted}\n\n## Agent's summary\n\n{summary.strip() or '(none)'}\n\n"
-        f"---\nCost: {cost} · Task: {task_url}\n\n"
-        "_Opened by Claude Runner._"
-    )
-    if len(body) > BODY_MAX_CHARS:
-        body = body[: BODY_MAX_CHARS - 40] + "\n\n…(cut at GitHub's size limit)"
-    return title, body
+    footer = f"\n\n---\nCost: {cost} · Task: {task_url}\n\n_Opened by Claude Runner._"
+    prompt_part = "## Prompt\n\n" + _cut(blockquote(prompt.strip()), PROMPT_QUOTE_MAX_CHARS)
+    heading = "\n\n## What the agent says it did\n\n"
+    if summary.strip():
+        intro = (
+            "_The agent's own words, quoted as it wrote them; mentions, issue references and "
+            "closing keywords in them are defused._\n\n"
+        )
+        room = BODY_MAX_CHARS - len(prompt_part) - len(heading) - len(intro) - len(footer)
+        agent_part = intro + _cut(blockquote(github_references_defuse(summary.strip())), room)
+    else:
+        agent_part = "_The agent gave no summary._"
+    return title, prompt_part + heading + agent_part + footer
 
 
 def pull_request_open(
