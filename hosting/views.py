@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
@@ -23,6 +24,7 @@ def _back() -> HttpResponse:
     return redirect(reverse("accounts:code_agent_settings") + "#github")
 
 
+@never_cache
 @sensitive_post_parameters("token")
 @require_POST
 def github_check(request: AuthenticatedRequest) -> HttpResponse:

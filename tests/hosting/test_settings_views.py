@@ -95,3 +95,9 @@ def test_remove(user_client, api, token, user):
 def test_views_need_login_and_post(user_client):
     assert Client().post(reverse("hosting:github_check")).status_code == 302
     assert user_client.get(reverse("hosting:github_save")).status_code == 405
+
+
+def test_the_live_check_is_never_cached(user_client, api, token):
+    # It names the token's owner and what the token may do.
+    response = check(user_client, token=token)
+    assert "no-store" in response["Cache-Control"]

@@ -288,6 +288,7 @@ def test_the_task_page_shows_what_the_gateway_saw(user_client, user):
         ("get", "tasks:detail", True),  # the live fragment (log while running)
         ("post", "tasks:cancel", False),
         ("post", "tasks:run_now_with_api_key", False),
+        ("get", "tasks:pull_request_status", True),  # the pull request's state and error
         ("get", "usage:page", False),  # credential state and usage
     ],
 )
