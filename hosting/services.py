@@ -11,6 +11,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 from django.utils.text import slugify
 
+from .check_quota import github_check_admit, github_check_release
 from .errors import NO_TOKEN_MESSAGE, HostingError, Refusal
 from .github import GitHubProvider, github_token_check
 from .markdown import blockquote, github_references_defuse
@@ -38,6 +39,7 @@ class ConnectionCheck:
     token_error: HostingError | None = None
     repository: RepositoryAccess | None = None
     repository_error: HostingError | None = None
+    throttled: str = ""  # not asked: the user's live checks are used up for now
 
 
 def github_token_get(*, user: User) -> str:
@@ -57,11 +59,24 @@ def repository_parse(*, url: str) -> RepositoryRef:
     return github_repository_parse(url=url, api_url=settings.GITHUB_API_URL)
 
 
-def github_connection_check(*, token: str, repository: str = "") -> ConnectionCheck:
+def github_connection_check(*, user: User, token: str, repository: str = "") -> ConnectionCheck:
     """Ask GitHub who ``token`` belongs to and, when ``repository`` is given, what it may do
-    there. Never raises for GitHub's answers: each part carries its own error."""
+    there: within the user's live-check quota, and with the short GITHUB_CHECK_TIMEOUT. Never
+    raises for GitHub's answers: each part carries its own error."""
+    admission = github_check_admit(user=user)
+    if admission.wait_seconds:
+        return ConnectionCheck(throttled=admission.message)
     try:
-        provider = GitHubProvider(token=github_token_check(raw=token))
+        return _connection_ask(token=token, repository=repository)
+    finally:
+        github_check_release(user=user)
+
+
+def _connection_ask(*, token: str, repository: str) -> ConnectionCheck:
+    try:
+        provider = GitHubProvider(
+            token=github_token_check(raw=token), timeout=settings.GITHUB_CHECK_TIMEOUT
+        )
         info = provider.token_info()
     except HostingError as exc:
         return ConnectionCheck(token_error=exc)
@@ -76,9 +91,15 @@ def github_connection_check(*, token: str, repository: str = "") -> ConnectionCh
 
 def github_connection_save(*, user: User, token: str) -> GitHubConnection:
     """Check the token with GitHub and save it (replacing any saved one). A token GitHub refuses
-    is not saved, and the saved one stays."""
+    is not saved, and the saved one stays. Counts as a live check (it asks GitHub the same)."""
     checked = github_token_check(raw=token)
-    info = GitHubProvider(token=checked).token_info()
+    admission = github_check_admit(user=user)
+    if admission.wait_seconds:
+        raise HostingError(Refusal.RATE_LIMITED, admission.message)
+    try:
+        info = GitHubProvider(token=checked, timeout=settings.GITHUB_CHECK_TIMEOUT).token_info()
+    finally:
+        github_check_release(user=user)
     connection, _ = GitHubConnection.objects.update_or_create(
         owner=user,
         defaults={

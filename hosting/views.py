@@ -37,7 +37,9 @@ def github_check(request: AuthenticatedRequest) -> HttpResponse:
         token = github_token_get(user=request.user)
     context: dict[str, object] = {"using_saved": using_saved, "nothing": not token}
     if token and (not using_saved or repository):
-        context["check"] = github_connection_check(token=token, repository=repository)
+        context["check"] = github_connection_check(
+            user=request.user, token=token, repository=repository
+        )
     return render(request, "hosting/_github_feedback.html", context)
 
 

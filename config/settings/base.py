@@ -418,6 +418,10 @@ AGENT_MAX_QUEUED_TASKS_PER_USER = env.int("AGENT_MAX_QUEUED_TASKS_PER_USER", def
 GITHUB_API_URL = env.str("GITHUB_API_URL", default="https://api.github.com").rstrip("/")
 # Seconds for one GitHub API call.
 GITHUB_API_TIMEOUT = env.float("GITHUB_API_TIMEOUT", default=15.0)
+# The settings page's live check of a token: seconds per GitHub call (to connect, and to start
+# answering), and checks per user per minute (one at a time).
+GITHUB_CHECK_TIMEOUT = env.float("GITHUB_CHECK_TIMEOUT", default=5.0)
+GITHUB_CHECKS_PER_MINUTE = env.int("GITHUB_CHECKS_PER_MINUTE", default=10)
 # CA bundle for git over https and the GitHub API (a private CA); empty = the system's CAs.
 HOSTING_CA_BUNDLE = env.str("HOSTING_CA_BUNDLE", default="")
 # Longest a clone or a push on the worker may take, in seconds.
