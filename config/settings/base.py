@@ -430,3 +430,10 @@ HOSTING_GIT_TIMEOUT_SECONDS = env.int("HOSTING_GIT_TIMEOUT_SECONDS", default=600
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # Largest git bundle of a task's commits read back from the container, in bytes.
 AGENT_BUNDLE_MAX_BYTES = env.int("AGENT_BUNDLE_MAX_BYTES", default=50 * 1024 * 1024)
+# What a bundle may hold to be pushed (checked before git unpacks it): objects, bytes of one
+# object once inflated (GitHub refuses files over 100 MiB), and of all of them.
+HOSTING_BUNDLE_MAX_OBJECTS = env.int("HOSTING_BUNDLE_MAX_OBJECTS", default=100_000)
+HOSTING_BUNDLE_MAX_OBJECT_BYTES = env.int("HOSTING_BUNDLE_MAX_OBJECT_BYTES", default=100 * 2**20)
+HOSTING_BUNDLE_MAX_TOTAL_BYTES = env.int("HOSTING_BUNDLE_MAX_TOTAL_BYTES", default=512 * 2**20)
+# Longest git may take to check and unpack a bundle on the worker, in seconds.
+HOSTING_BUNDLE_TIMEOUT_SECONDS = env.float("HOSTING_BUNDLE_TIMEOUT_SECONDS", default=120.0)
