@@ -20,6 +20,7 @@ Every request is recorded (method, path, query, body, whether a token came), nev
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -74,6 +75,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+    def handle(self) -> None:
+        # A client that gave up on a stalled answer (what stall_next is for) is no error here.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            super().handle()
 
     def do_GET(self) -> None:
         self.owner._handle(self)
