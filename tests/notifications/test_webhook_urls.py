@@ -1,9 +1,13 @@
 """A webhook URL the server cannot use is a field error that says what is wrong: never a 500,
 whatever is typed (the notification settings page, and the check behind it)."""
 
+import socket
+from unittest import mock
+
 import pytest
 from django.urls import reverse
 from hypothesis import example, given
+from hypothesis import settings as hypothesis_settings
 
 from common.errors import InputError
 from notifications.egress import webhook_url_check
@@ -58,3 +62,25 @@ def test_any_webhook_url_is_accepted_or_refused_with_a_reason(url: str) -> None:
         assert checked == url.strip()
         assert checked.lower().startswith("https://")
         assert addresses == ["93.184.216.34"]
+
+
+def _getaddrinfo_without_dns(host, port, *args, **kwargs):
+    _resolve_without_dns(str(host), int(port))
+    return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port))]
+
+
+@pytest.mark.django_db
+@hypothesis_settings(max_examples=40)
+@given(url=url_ish)
+@example(url="https://a..b/hook")
+@example(url="https://.example.com/x")
+def test_the_notifications_page_never_answers_500(client, listener, url):
+    client.force_login(listener)
+    with mock.patch("socket.getaddrinfo", _getaddrinfo_without_dns):
+        page = client.post(
+            reverse("notifications:settings"),
+            {"events": [EventKind.TASK_FAILED], "webhook_url": url},
+        )
+    assert page.status_code in (200, 302)
+    if page.status_code == 200 and url.strip():
+        assert "Nothing was saved" in page.content.decode()
