@@ -29,7 +29,7 @@ from common.netpolicy import UrlRefused, egress_policy_for_agents, repository_ur
 
 from .bundle import BundleLimits, bundle_read
 from .errors import HostingError, Refusal
-from .reach import git_host_addresses
+from .reach import git_host_addresses, unresolved_message
 
 logger = logging.getLogger("hosting.git")
 
@@ -233,9 +233,19 @@ def git_refusal(stderr: str, *, action: str, had_token: bool) -> HostingError:
             f"The branch on the host has commits the task did not start from; the push was "
             f"refused rather than overwrite them{said}.",
         )
+    return _unreachable(stderr, said=said) or HostingError(
+        Refusal.GIT_FAILED, f"git could not {action} the repository{said}."
+    )
+
+
+def _unreachable(stderr: str, *, said: str) -> HostingError | None:
+    """A network failure: a name without an address is the server's DNS or network, and says so."""
+    if unresolved := re.search(r"could not resolve host: ([^\s']+)", stderr, re.IGNORECASE):
+        return HostingError(Refusal.UNREACHABLE, unresolved_message(unresolved[1]) + said)
+    low = stderr.lower()
     if "could not resolve" in low or "connect" in low or "timed out" in low or "ssl" in low:
         return HostingError(Refusal.UNREACHABLE, f"Could not reach the git host{said}.")
-    return HostingError(Refusal.GIT_FAILED, f"git could not {action} the repository{said}.")
+    return None
 
 
 def repository_clone(

@@ -34,8 +34,8 @@ FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 
 _HOW_TO_MAKE_KEYS = (
     "Generate them with:\n"
-    "  python -c \"import secrets; print('SECRET_KEY=' + secrets.token_urlsafe(50))\"\n"
-    '  python -c "from cryptography.fernet import Fernet; '
+    "  .venv/bin/python -c \"import secrets; print('SECRET_KEY=' + secrets.token_urlsafe(50))\"\n"
+    '  .venv/bin/python -c "from cryptography.fernet import Fernet; '
     "print('FIELD_ENCRYPTION_KEYS=' + Fernet.generate_key().decode())\"\n"
     "and put them in the environment or in .env (`make run` writes a fresh .env for you)."
 )
@@ -140,23 +140,8 @@ LOGOUT_REDIRECT_URL = "accounts:login"
 # Users are created by an admin or `createsuperuser`; open sign-up only when asked.
 ACCOUNTS_ALLOW_SIGNUP = env.bool("ACCOUNTS_ALLOW_SIGNUP", default=False)
 
-# Login throttling (django-axes): a username or an address with this many failures in a row is
-# refused until the cool-off has passed or an admin unlocks it (admin "Access attempts", or
-# `manage.py axes_reset_username NAME` / `axes_reset_ip ADDRESS` / `axes_reset`).
-AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",  # first: refuses locked-out logins before checking
-    "django.contrib.auth.backends.ModelBackend",
-]
-AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
-AXES_COOLOFF_TIME = env.float("LOGIN_COOLOFF_MINUTES", default=15) / 60  # hours
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own
-AXES_RESET_ON_SUCCESS = True
-AXES_HTTP_RESPONSE_CODE = 429  # Too Many Requests, on our lockout page too
-AXES_LOCKOUT_CALLABLE = "accounts.throttling.lockout_response"  # our page, with the wait
-# Behind a reverse proxy every client shares the proxy's address: name the header the proxy sets
-# to the client's address (e.g. X-Real-IP), or the per-address limit locks out everyone at once.
-LOGIN_CLIENT_IP_HEADER = env.str("LOGIN_CLIENT_IP_HEADER", default="")
-AXES_CLIENT_IP_CALLABLE = "accounts.throttling.client_ip"
+# Login throttling (django-axes): per (username, address) pair and per address.
+from .login import *  # noqa: E402, F403  (reads the environment .env was loaded into above)
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
