@@ -89,7 +89,14 @@ class RequestBody:
         self._kept_bytes += len(piece)
         return True
 
-    def _drop_copy(self) -> None:
+    def _fits(self) -> bool:
+        """Whether the rest of a body of declared length can be kept (a chunked one is kept
+        until the budget runs out)."""
+        if self.length is None:
+            return True
+        return self.length - self._kept_bytes <= self._budget.limit - self._budget.held
+
+    def _copy_free(self) -> None:
         self.replayable = False
         self._budget.give(self._kept_bytes)
         self._kept.clear()
@@ -98,19 +105,21 @@ class RequestBody:
     async def _pieces(self) -> AsyncIterator[bytes]:
         self._attempt += 1
         attempt = self._attempt
-        sent = 0
+        async with self._lock:  # an earlier attempt still reading finishes its piece first
+            here = list(self._kept)
+        if attempt == 1 and not self._fits():
+            self.replayable = False  # it could never all be kept: the rest goes without a copy
+        for piece in here:
+            yield piece
+        if not self.replayable:
+            self._copy_free()
         while True:
-            if self.replayable and sent < len(self._kept):
-                piece = self._kept[sent]
-                sent += 1
-            else:
-                async with self._lock:
-                    if attempt != self._attempt:
-                        return  # a replay took over the connection
-                    piece = await self._pull(record=attempt == 1)
-                    sent = len(self._kept)
-                if not piece:
-                    return
+            async with self._lock:
+                if attempt != self._attempt:
+                    return  # a replay took over the connection
+                piece = await self._pull(record=attempt == 1)
+            if not piece:
+                return
             yield piece
 
     async def _pull(self, *, record: bool) -> bytes:
@@ -120,10 +129,8 @@ class RequestBody:
             self.error = exc
             raise
         if piece and record and self.replayable and not self._keep(piece):
-            self._drop_copy()
+            self._copy_free()  # every piece kept so far has gone out: only the replay is lost
         return piece
 
     def release(self) -> None:
-        self._budget.give(self._kept_bytes)
-        self._kept.clear()
-        self._kept_bytes = 0
+        self._copy_free()

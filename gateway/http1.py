@@ -219,35 +219,44 @@ class HttpConnection:
             if not data:
                 return None
             pending += data
-        try:
-            async with asyncio.timeout(self._limits.read_timeout):
-                end = await self._head_end()
-        except TimeoutError:
-            raise HttpError(408, "the request head did not arrive in time") from None
+        end = self._head_scan(0)
+        if end is None:  # the head is still arriving: it has read_timeout to come whole
+            try:
+                async with asyncio.timeout(self._limits.read_timeout):
+                    end = await self._head_end()
+            except TimeoutError:
+                raise HttpError(408, "the request head did not arrive in time") from None
         head = bytes(pending[:end])
         del pending[:end]
         head_check(head[:-4])
         return head
 
-    async def _head_end(self) -> int:
-        """Where the head in ``_pending`` ends (after its blank line), reading as needed."""
-        pending, scanned = self._pending, 0
-        while True:
-            end = pending.find(b"\r\n\r\n", max(0, scanned - 3))
-            if end != -1:
-                if end + 4 > MAX_HEAD_BYTES:
-                    raise HttpError(431, "request head too large")
-                return end + 4
-            if found := _HEAD_EARLY.search(pending, max(0, scanned - 1)):
-                what = "NUL" if found.group() == b"\x00" else "bare LF"
-                raise HttpError(400, f"{what} in the request head")
-            if len(pending) > MAX_HEAD_BYTES:
+    def _head_scan(self, scanned: int) -> int | None:
+        """Where the head in ``_pending`` ends (after its blank line), if it is all there;
+        ``scanned``: how much of it an earlier call has seen."""
+        pending = self._pending
+        end = pending.find(b"\r\n\r\n", max(0, scanned - 3))
+        if end != -1:
+            if end + 4 > MAX_HEAD_BYTES:
                 raise HttpError(431, "request head too large")
+            return end + 4
+        if found := _HEAD_EARLY.search(pending, max(0, scanned - 1)):
+            what = "NUL" if found.group() == b"\x00" else "bare LF"
+            raise HttpError(400, f"{what} in the request head")
+        if len(pending) > MAX_HEAD_BYTES:
+            raise HttpError(431, "request head too large")
+        return None
+
+    async def _head_end(self) -> int:
+        pending = self._pending
+        while True:
             scanned = len(pending)
             data = await self.reader.read(READ_SIZE)
             if not data:
                 raise HttpError(400, "incomplete request head")
             pending += data
+            if (end := self._head_scan(scanned)) is not None:
+                return end
 
     def _next_event(self) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
         assert self._h11 is not None

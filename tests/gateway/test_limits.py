@@ -254,7 +254,7 @@ def run_all(calls: list[Callable[[], Any]]) -> list[Any]:
 
 def test_one_task_under_attack_leaves_another_answering_promptly(socket_dir) -> None:
     """Task A's container opens slow-loris connections and sends huge bodies; task B's gateway,
-    in the same process, answers every request within a second meanwhile, and A holds no more
+    in the same process, answers every request within two seconds meanwhile, and A holds no more
     than its budget."""
     limits_a = GatewayLimits(max_connections=8, buffer_bytes=MiB, read_timeout=2, idle_timeout=2)
     stop = threading.Event()
@@ -281,7 +281,7 @@ def test_one_task_under_attack_leaves_another_answering_promptly(socket_dir) -> 
                     post(b.socket_path, b_placeholder, b'{"model": "m", "messages": []}')[0] == 200
                 )
                 took.append(time.monotonic() - started)
-            assert max(took) < 1.0, took
+            assert max(took) < 2.0, took
             assert a.budget.peak <= MiB
         finally:
             stop.set()
