@@ -25,10 +25,14 @@ import threading
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from _setup import ROOT, django_setup
 
 sys.path.insert(0, str(ROOT))
+
+if TYPE_CHECKING:
+    from gateway.runtime import TaskGateway
 
 REAL_TOKEN = "sk-ant-oat01-bench-real-token"
 PROBES = 20
@@ -148,7 +152,7 @@ class RssSampler(threading.Thread):
         self.peak = self.now()
 
 
-def _gateway(folder: Path, name: str, api_port: int) -> tuple[object, str]:
+def _gateway(folder: Path, name: str, api_port: int) -> tuple["TaskGateway", str]:
     from gateway.egress import EgressPolicy
     from gateway.runtime import GatewaySetup, TaskGateway, UpstreamAuth, placeholder_new
 
@@ -161,7 +165,7 @@ def _gateway(folder: Path, name: str, api_port: int) -> tuple[object, str]:
         on_log=lambda line: None,
         setup=GatewaySetup(api_url=f"http://127.0.0.1:{api_port}", egress=EgressPolicy(rules=())),
     )
-    gateway.start()  # type: ignore[attr-defined]
+    gateway.start()
     return gateway, placeholder
 
 
@@ -195,7 +199,7 @@ def main() -> None:
     sampler = RssSampler()
     sampler.start()
     to_prober, prober_end = multiprocessing.Pipe()
-    path_b = str(gateway_b.socket_path)  # type: ignore[attr-defined]
+    path_b = str(gateway_b.socket_path)
     prober = multiprocessing.Process(
         target=_probe, args=(prober_end, path_b, placeholder_b), daemon=True
     )
@@ -206,7 +210,7 @@ def main() -> None:
         rss_before = sampler.peak
         sampler.reset()
         to_attacker, attacker_end = multiprocessing.Pipe()
-        path_a = str(gateway_a.socket_path)  # type: ignore[attr-defined]
+        path_a = str(gateway_a.socket_path)
         attacker = multiprocessing.Process(
             target=_attack,
             args=(attacker_end, path_a, placeholder_a, huge, body_mb, slow),
@@ -224,29 +228,25 @@ def main() -> None:
         to_prober.send("stop")
     finally:
         for gateway in (gateway_a, gateway_b):
-            gateway.stop()  # type: ignore[attr-defined]
+            gateway.stop()
         to_sink_a.send("stop")
         received, bodies = to_sink_a.recv()
         to_sink_b.send("stop")
         to_sink_b.recv()
         sampler.stopped.set()
         shutil.rmtree(folder, ignore_errors=True)
-    budget = getattr(gateway_a, "budget", None)
-    limits = getattr(gateway_a, "limits", None)
     print(
         f"attack on task A: {huge} connections x {body_mb} MB bodies, {slow} slow heads; "
         f"{sent / MB:.0f} MB sent in {seconds:.1f} s, {received / MB:.0f} MB and {bodies} "
         "whole bodies reached A's API"
     )
-    if limits is not None:
-        print(f"A's limits: {limits}")
+    print(f"A's limits: {gateway_a.limits}")
     print(f"worker RSS before the attack: {rss_before / MB:.1f} MB")
     print(
         f"worker RSS at its peak during the attack: {rss_peak / MB:.1f} MB "
         f"(+{(rss_peak - rss_before) / MB:.1f} MB, x{rss_peak / rss_before:.2f})"
     )
-    if budget is not None:
-        print(f"A's request-body bytes held at most: {budget.peak / MB:.2f} MB")
+    print(f"A's request-body bytes held at most: {gateway_a.budget.peak / MB:.2f} MB")
     print(
         f"task B, median / max of {len(before_took)} requests before: {_ms(before_took)}; "
         f"of {len(during_took)} during the attack: {_ms(during_took)} "
