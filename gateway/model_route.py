@@ -270,12 +270,18 @@ class ModelRoute:
             # sees a broken response, not a short complete one.
             if pending:
                 conn.writer.write(pending)
-            self._log(f"model response cut off by the API ({type(exc).__name__})")
+            self._log(_cut_off_line(call, exc))
             return False
         finally:
             counter.finish()
         await conn.writer.drain()
         return keep_alive
+
+
+def _cut_off_line(call: _Call, exc: BaseException) -> str:
+    if call.body.error is not None:  # the API stopped answering because the body stopped
+        return f"model request cut off: {call.body.error.message}"
+    return f"model response cut off by the API ({type(exc).__name__})"
 
 
 def _connection_names(response: aiohttp.ClientResponse) -> set[str]:
