@@ -46,7 +46,10 @@ HOP_BY_HOP = frozenset(
 _HEAD_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 # While a head is still arriving: what makes it malformed whatever comes next.
 _HEAD_EARLY = re.compile(rb"\x00|(?<!\r)\n")
+_FOLD = re.compile(rb"\r\n[ \t]")
 _CONTROL_NAMES = {0x00: "NUL", 0x0A: "bare LF", 0x0D: "bare CR"}
+# The bytes a head line may hold: all but the control characters, HT excepted.
+_LINE_BYTES = bytes(b for b in range(256) if (b >= 0x20 and b != 0x7F) or b == 0x09)
 
 
 class HttpError(Exception):
@@ -131,6 +134,10 @@ class Request:
 def head_check(head: bytes) -> None:
     """What h11 would let through in a complete head (up to its blank line): bare CR or LF,
     NUL or another control character in any line, and folded (obs-fold) header lines."""
+    # The common case in C: the only control bytes are the line ends, and no line is folded.
+    ends = head.count(b"\r\n")
+    if head.translate(None, _LINE_BYTES) == b"\r\n" * ends and not _FOLD.search(head):
+        return
     lines = head.split(b"\r\n")
     for number, line in enumerate(lines):
         if found := _HEAD_CONTROL.search(line):
@@ -144,7 +151,10 @@ def request_from_event(event: h11.Request) -> Request:
     """Our Request from h11's, with the checks h11 leaves to the server."""
     if event.http_version not in (b"1.0", b"1.1"):
         raise HttpError(505, "only HTTP/1.1 is spoken here")
-    headers = [(name.decode("ascii"), value.decode("latin-1")) for name, value in event.headers]
+    headers = [
+        (name.decode("ascii").lower(), value.decode("latin-1"))
+        for name, value in event.headers.raw_items()
+    ]
     request = Request(
         method=event.method.decode("ascii"),
         target=event.target.decode("ascii"),

@@ -91,14 +91,15 @@ class ModelRoute:
 
     def _refusal(self, request: Request, path: str) -> tuple[int, str, str] | None:
         """(status, answer, log line) when this request may not go to the API."""
-        shown = f"{request.method} {log_safe(path)}"
         if not placeholder_matches(request.headers, self._placeholder):
+            shown = f"{request.method} {log_safe(path)}"
             return (
                 401,
                 "The gateway refused this credential.",
                 f"model request refused: {shown} without this task's placeholder credential",
             )
         if (request.method, path) not in ALLOWED_CALLS:
+            shown = f"{request.method} {log_safe(path)}"
             return (
                 403,
                 f"The gateway does not forward {shown}.",

@@ -45,6 +45,7 @@ from .auth import PLACEHOLDER_PREFIX, CredentialProvider, UpstreamAuth, placehol
 from .body import ByteBudget
 from .egress import EgressPolicy, Resolver, egress_policy_from_settings
 from .http1 import MAX_HEAD_BYTES, GatewayLimits, HttpConnection, HttpError, Request, log_safe
+from .listener import Listener
 from .model_route import ALLOWED_CALLS, ModelRoute, RouteCredential
 from .tunnel import Egress, system_resolve
 from .usage import GatewayUsage, UsageMeter
@@ -141,7 +142,6 @@ class TaskGateway:
         self._stopping: asyncio.Event | None = None
         self._ready = threading.Event()
         self._start_error: BaseException | None = None
-        self._connections: set[asyncio.Task[None]] = set()
         self._full_noted = -_FULL_NOTE_SECONDS
         self._stopped = False
 
@@ -227,47 +227,24 @@ class TaskGateway:
             trust_env=False,  # never through a proxy from the environment
         )
         try:
-            listener = self._listen()
-            accepting = asyncio.create_task(self._accept(listener))
+            listener = Listener(
+                sock=self._listen(),
+                limit=self.limits.max_connections,
+                read_limit=MAX_HEAD_BYTES,
+                serve=self._on_connection,
+                on_full=self._note_full,
+            )
+            listener.start()
             self._ready.set()
             await self._stopping.wait()
             with contextlib.suppress(FileNotFoundError):
                 self.socket_path.unlink()  # first, so no new connection can start
-            accepting.cancel()
             listener.close()
-            for task in list(self._connections):
+            for task in list(listener.tasks):
                 task.cancel()
-            await asyncio.gather(accepting, *self._connections, return_exceptions=True)
+            await asyncio.gather(*listener.tasks, return_exceptions=True)
         finally:
             await self._session.close()
-
-    async def _accept(self, listener: socket.socket) -> None:
-        """Accept while a connection slot is free; at the limit, later connections wait in the
-        socket's backlog (no file descriptor, no memory of ours) until one ends."""
-        loop = asyncio.get_running_loop()
-        slots = asyncio.Semaphore(self.limits.max_connections)
-        while True:
-            if slots.locked():
-                self._note_full()
-            await slots.acquire()
-            try:
-                sock, _ = await loop.sock_accept(listener)
-            except OSError as exc:  # out of file descriptors: wait, never spin
-                slots.release()
-                logger.warning("Gateway accept failed: %s", exc)
-                await asyncio.sleep(0.5)
-                continue
-            except BaseException:
-                slots.release()
-                raise
-            task = asyncio.create_task(self._on_connection(sock))
-            self._connections.add(task)
-
-            def ended(done: asyncio.Task[None]) -> None:
-                self._connections.discard(done)
-                slots.release()
-
-            task.add_done_callback(ended)
 
     def _note_full(self) -> None:
         now = time.monotonic()
@@ -286,12 +263,9 @@ class TaskGateway:
         except Exception:
             logger.exception("Gateway on_log failed")
 
-    async def _on_connection(self, sock: socket.socket) -> None:
-        try:
-            reader, writer = await asyncio.open_unix_connection(sock=sock, limit=MAX_HEAD_BYTES)
-        except OSError:
-            sock.close()
-            return
+    async def _on_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         try:
             await self._serve_connection(HttpConnection(reader, writer, self.limits))
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
