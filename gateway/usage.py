@@ -104,10 +104,13 @@ class UsageMeter:
             usage.status_403 += status == 403
             usage.status_429 += status == 429
             usage.status_529 += status == 529
-            for name, value in headers.items():
-                if name.lower().startswith(RATELIMIT_PREFIX):
-                    usage.ratelimit_headers[name.lower()] = value
-            _rate_limit_note(usage, status, {k.lower(): v for k, v in headers.items()})
+            seen = {
+                name.lower(): value
+                for name, value in headers.items()
+                if name.lower().startswith(RATELIMIT_PREFIX)
+            }
+            usage.ratelimit_headers.update(seen)
+            _rate_limit_note(usage, status, seen)
         mode = ""
         if is_message and status == 200:
             mode = "sse" if content_type.startswith("text/event-stream") else "json"
