@@ -162,7 +162,7 @@ def measure_case(events: int, rounds: int, delay: float) -> tuple[Results, float
     MB through the gateway, the modes in order)."""
     # The gateway reads Django's settings: after django_setup() in main().
     from gateway.egress import EgressPolicy
-    from gateway.runtime import TaskGateway, UpstreamAuth, placeholder_new
+    from gateway.runtime import GatewaySetup, TaskGateway, UpstreamAuth, placeholder_new
 
     parent, child = multiprocessing.Pipe()
     server = multiprocessing.Process(target=_serve_api, args=(child, events, delay), daemon=True)
@@ -176,8 +176,7 @@ def measure_case(events: int, rounds: int, delay: float) -> tuple[Results, float
         provider=Provider(),
         placeholder=placeholder,
         on_log=print,
-        api_url=f"http://127.0.0.1:{api_port}",
-        egress=EgressPolicy(rules=()),
+        setup=GatewaySetup(api_url=f"http://127.0.0.1:{api_port}", egress=EgressPolicy(rules=())),
     )
     gateway.start()
     gw_thread = next(

@@ -26,9 +26,10 @@ ALLOWED_IMPORTS: dict[str, frozenset[str]] = {
     "gateway": frozenset({"common", "oauth_tokens"}),
     "tasks": frozenset({"common", "oauth_tokens", "accounts", "gateway", "hosting"}),
     # On top: they listen to the lower apps' signals; nothing imports them.
-    "notifications": frozenset({"common", "oauth_tokens", "accounts", "gateway", "tasks"}),
+    "notifications": frozenset({"common", "oauth_tokens", "accounts", "tasks"}),
     "usage": frozenset({"common", "oauth_tokens", "accounts", "gateway", "tasks"}),
-    "hosting": frozenset({"common", "gateway"}),
+    # The egress rules it applies to the worker's git live in common (common/netpolicy/).
+    "hosting": frozenset({"common"}),
 }
 # Wiring: settings, urls, the Celery app. It may import every app.
 ANYTHING_GOES = frozenset({"config"})
@@ -295,8 +296,9 @@ def test_the_rooms_of_tasks_import_downwards_only() -> None:
 # Modules being rewritten as this rule arrived; each leaves the list with its reason comments.
 LAZY_IMPORTS_UNEXPLAINED = frozenset(
     {
+        "bench/gateway_memory_bench.py",
+        "common/netpolicy/configured.py",
         "gateway/egress.py",
-        "gateway/model_route.py",
         "gateway/runtime.py",
         "notifications/egress.py",
     }
