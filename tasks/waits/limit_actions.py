@@ -138,22 +138,14 @@ def _limit_state_record(
     *, credential_id: int, limit: RunLimit, status: str, task: CodingTask
 ) -> None:
     """The subscription's limit state as this run saw it: limited, close to it, or clear."""
-    if limit.limited:
+    if limit.limited or limit.verdict == LimitVerdict.WARNING:
         credential_limit_record(
             credential_id=credential_id,
-            status="rejected",
+            status="rejected" if limit.limited else "allowed_warning",
             resets_at=limit.resets_at,
             window=limit.window,
             utilization=limit.utilization,
             task_id=task.pk,
-        )
-    elif limit.verdict == LimitVerdict.WARNING:
-        credential_limit_record(
-            credential_id=credential_id,
-            status="allowed_warning",
-            resets_at=limit.resets_at,
-            window=limit.window,
-            utilization=limit.utilization,
         )
     elif status == TaskStatus.SUCCEEDED:
         credential_limit_record(
