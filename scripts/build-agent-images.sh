@@ -65,7 +65,7 @@ ensure_engine() {
 
 # docker build, its output kept in the cache and shown only on failure.
 quiet_build() {
-    if ! docker build "$@" >"$CACHE/docker-build.log" 2>&1; then
+    if ! docker build --force-rm "$@" >"$CACHE/docker-build.log" 2>&1; then
         tail -n 40 "$CACHE/docker-build.log" >&2
         exit 1
     fi
@@ -171,8 +171,9 @@ universal_packages() {
 # The plain trixie root, with the apt sources a Debian image has (release, updates, security).
 TRIXIE_TAR="$CACHE/rootfs-$UNIVERSAL_SUITE-minbase.tar"
 rootfs_trixie() {
-    local root mirror security
+    local root mirror security t
     [ -f "$TRIXIE_TAR" ] && return
+    t="$(now)"
     root="$(mktemp -d "$CACHE/rootfs-build.XXXXXX")"
     debootstrap_into "$root" "$UNIVERSAL_SUITE"
     mirror="$(apt_uri http://deb.debian.org/debian "$UNIVERSAL_SUITE" "$SUITE")"
@@ -194,6 +195,7 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SOURCES
     : >"$root/etc/resolv.conf"   # the engine provides one in each container
     root_to_tar "$root" "$TRIXIE_TAR"
+    log "trixie: root file system made in $(took "$t")"
 }
 
 build_trixie() {
@@ -212,9 +214,10 @@ build_trixie() {
 # runs in a mount namespace of its own: the /proc it needs (the JDK's setup runs java) goes
 # away with it, whatever happens.
 rootfs_universal() {
-    local tar="$1" root
+    local tar="$1" root t
     [ -f "$tar" ] && return
     rootfs_trixie
+    t="$(now)"
     root="$(mktemp -d "$CACHE/rootfs-build.XXXXXX")"
     tar -C "$root" -xf "$TRIXIE_TAR"
     cp -L /etc/resolv.conf "$root/etc/resolv.conf"
@@ -234,6 +237,7 @@ rootfs_universal() {
     : >"$root/etc/resolv.conf"
     rm -f "$CACHE"/rootfs-"$UNIVERSAL_SUITE"-universal-*.tar   # an older package list
     root_to_tar "$root" "$tar"
+    log "universal: packages installed in $(took "$t")"
 }
 
 build_universal_base() {
@@ -246,6 +250,7 @@ build_universal_base() {
     fi
     tar="$CACHE/rootfs-$UNIVERSAL_SUITE-universal-$h.tar"
     rootfs_universal "$tar"
+    t="$(now)"
     import_rootfs "$tar" "$UNIVERSAL_BASE" "$h"
     log "universal: $UNIVERSAL_BASE imported in $(took "$t")"
 }

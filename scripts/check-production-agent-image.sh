@@ -59,7 +59,7 @@ with_host_ca() {
     echo "RUN echo cafile=/etc/ssl/certs/host-ca-certificates.crt >> /etc/npmrc"
     echo "LABEL app=claude-runner"
   } >"$context/Dockerfile"
-  docker build --network host -q -t "$image" "$context" >/dev/null
+  docker build --force-rm --network host -q -t "$image" "$context" >/dev/null
 }
 
 # build IMAGE DOCKERFILE BASE: the Dockerfile as in real use, but on BASE.
@@ -67,7 +67,7 @@ build() {
   local image="$1" dockerfile="$2" base="$3" build_log
   log "building $image from ${dockerfile#"$AGENT_DIR"/} with BASE_IMAGE=$base"
   build_log="$(mktemp)"
-  if ! docker build --network host --build-arg "BASE_IMAGE=$base" \
+  if ! docker build --force-rm --network host --build-arg "BASE_IMAGE=$base" \
     --build-arg "CLAUDE_CODE_VERSION=$CLI_VERSION" -t "$image" -f "$dockerfile" \
     "$AGENT_DIR" >"$build_log" 2>&1; then
     tail -n 40 "$build_log" >&2
@@ -146,6 +146,11 @@ exit "$failed"'
       awk '{ printf "%.2f GB", $1 / 1e9 }')"
 }
 
+# Old builds of the checked images left untagged by this one.
+prune_dangling() {
+  docker image prune -f --filter "label=app=claude-runner" >/dev/null 2>&1 || true
+}
+
 case "${1:-minimal}" in
   minimal) check_minimal ;;
   universal) check_universal ;;
@@ -158,3 +163,4 @@ case "${1:-minimal}" in
     exit 2
     ;;
 esac
+prune_dangling
