@@ -7,15 +7,13 @@ from django.utils import timezone
 
 from oauth_tokens.formats import ParsedCredential, TokenFormatError, credential_input_parse
 
-from .parsers import (
+from .live_check import (
     InputDescription,
-    SettingsInputError,
     agent_env_describe,
-    agent_env_parse,
     api_key_describe,
-    api_key_parse,
     credential_input_describe,
 )
+from .parsers import SettingsInputError, agent_env_parse, api_key_parse
 
 
 class SignupForm(UserCreationForm):

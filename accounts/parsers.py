@@ -1,5 +1,5 @@
 """The two other inputs of the Code agent settings page, checked: the API key and the agent's
-extra environment; and, for every input, what was understood from it (no secrets).
+extra environment. What the page says about a valid input is in accounts.live_check.
 
 Pasted OAuth credentials are parsed only by oauth_tokens.formats.credential_input_parse. Messages
 never quote a secret: a key pasted in the wrong field must not be echoed back.
@@ -8,12 +8,10 @@ never quote a secret: a key pasted in the wrong field must not be echoed back.
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any
 
 from common.errors import InputError
-from common.humanize import expiry_words
 from common.logging import REDACT_MIN_CHARS
 from oauth_tokens.formats import (
     ANTHROPIC_PREFIX,
@@ -21,15 +19,11 @@ from oauth_tokens.formats import (
     KIND_ACCESS_TOKEN,
     KIND_REFRESH_TOKEN,
     MAX_INPUT_BYTES,
-    CredentialKind,
-    InputFormat,
-    ParsedCredential,
     json_int_checked,
     json_type_name,
     token_bad_character,
     token_kind_by_prefix,
 )
-from oauth_tokens.services import credential_expired
 
 from .env_rules import env_name_behaviour_refusal
 
@@ -165,6 +159,22 @@ def agent_env_parse(*, raw: str) -> dict[str, str] | None:
     """
     if not raw.strip():
         return None
+    pairs = _env_pairs_load(raw)
+    if len(pairs) > AGENT_ENV_MAX_VARIABLES:
+        raise SettingsInputError(
+            f"There are {len(pairs)} variables; at most {AGENT_ENV_MAX_VARIABLES} are allowed."
+        )
+    env: dict[str, str] = {}
+    for position, (name, item) in enumerate(pairs, start=1):
+        label = _env_name_label(name, position)
+        if name in env:
+            raise SettingsInputError("This name appears twice; keep only one of them.", field=label)
+        env[name] = _env_item_check(name, item, label=label)
+    return env
+
+
+def _env_pairs_load(raw: str) -> _Pairs:
+    """The pasted JSON object as its (name, value) pairs, or a SettingsInputError."""
     if len(raw.encode("utf-8", "surrogatepass")) > MAX_INPUT_BYTES:
         raise SettingsInputError(
             f"The input is larger than {MAX_INPUT_BYTES // 1024} KiB; keep only the variables "
@@ -187,25 +197,20 @@ def agent_env_parse(*, raw: str) -> dict[str, str] | None:
             f"Expected a JSON object of names to values, such as {_ENV_EXAMPLE}; found "
             f"{_json_type_name(value)}."
         )
-    if len(value) > AGENT_ENV_MAX_VARIABLES:
-        raise SettingsInputError(
-            f"There are {len(value)} variables; at most {AGENT_ENV_MAX_VARIABLES} are allowed."
-        )
-    env: dict[str, str] = {}
-    for position, (name, item) in enumerate(value, start=1):
-        label = _env_name_label(name, position)
-        if name in env:
-            raise SettingsInputError("This name appears twice; keep only one of them.", field=label)
-        # The name's rules first, so a reserved name is named as such whatever its value.
-        problem = agent_env_variable_problem(name=name, value=item if isinstance(item, str) else "")
-        if problem:
-            raise SettingsInputError(problem, field=label)
-        if not isinstance(item, str):
-            item_type = _json_type_name(item)
-            hint = ' Put it in quotes, for example "8080".' if item_type == "a number" else ""
-            raise SettingsInputError(f"Expected text, found {item_type}.{hint}", field=label)
-        env[name] = item
-    return env
+    return value
+
+
+def _env_item_check(name: str, item: Any, *, label: str) -> str:
+    """One variable's value, checked against the rules (the name's rules first, so a reserved
+    name is named as such whatever its value)."""
+    problem = agent_env_variable_problem(name=name, value=item if isinstance(item, str) else "")
+    if problem:
+        raise SettingsInputError(problem, field=label)
+    if not isinstance(item, str):
+        item_type = _json_type_name(item)
+        hint = ' Put it in quotes, for example "8080".' if item_type == "a number" else ""
+        raise SettingsInputError(f"Expected text, found {item_type}.{hint}", field=label)
+    return item
 
 
 # --- the rules for one variable ----------------------------------------------------------------
@@ -321,60 +326,3 @@ def agent_env_unprotected(*, env: Mapping[str, Any]) -> list[str]:
         for position, (name, value) in enumerate(env.items(), start=1)
         if isinstance(value, str) and value and len(value) < REDACT_MIN_CHARS
     ]
-
-
-# --- describing what was understood (no secrets) ----------------------------------------------
-
-
-_FORMAT_LABELS = {
-    InputFormat.CLI: "Claude CLI credentials file (claudeAiOauth)",
-    InputFormat.FLAT: "JSON with access_token",
-    InputFormat.SETUP_TOKEN: "setup token from `claude setup-token`",
-}
-KIND_LABELS = {
-    CredentialKind.REFRESHABLE: "refreshable (access token + refresh token)",
-    CredentialKind.SETUP_TOKEN: "long-lived token, no refresh token",
-}
-
-
-@dataclass(frozen=True)
-class InputDescription:
-    """What was understood from a valid input, as (label, value) lines, plus warnings."""
-
-    facts: list[tuple[str, str]]
-    warnings: list[str] = field(default_factory=list)
-
-
-def credential_input_describe(*, parsed: ParsedCredential, now: datetime) -> InputDescription:
-    facts = [
-        ("Format", _FORMAT_LABELS[parsed.input_format]),
-        ("Kind", KIND_LABELS[parsed.kind]),
-        ("Expires", expiry_words(expires_at=parsed.expires_at, now=now)),
-        ("Scopes", ", ".join(parsed.scopes)),
-        ("Subscription", parsed.subscription_type or "not stated"),
-    ]
-    warnings = []
-    expired = credential_expired(credential=parsed, now=now)
-    if expired and parsed.kind == CredentialKind.SETUP_TOKEN:
-        warnings.append(
-            "This token has expired and has no refresh token, so tasks would fail with it. "
-            "Create a new one with `claude setup-token`."
-        )
-    elif expired:
-        warnings.append(
-            "The access token has expired; the server will refresh it before the next task."
-        )
-    return InputDescription(facts=facts, warnings=warnings)
-
-
-def api_key_describe(*, key: str) -> InputDescription:
-    return InputDescription(facts=[("Understood", f"an Anthropic API key ending in …{key[-4:]}")])
-
-
-def agent_env_describe(*, env: dict[str, str]) -> InputDescription:
-    if not env:
-        return InputDescription(
-            facts=[("Understood", "no variables: saving removes the saved ones")]
-        )
-    count = f"{len(env)} variable{'s' if len(env) != 1 else ''}"
-    return InputDescription(facts=[("Understood", count), ("Names", ", ".join(env))])

@@ -4,17 +4,19 @@ last four characters.
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.utils import timezone
+from django.utils.timesince import timesince
 
 from common.humanize import (
     expiry_words,
     limit_window_words,
     limited_until_words,
     time_ago_words,
+    utc_text,
 )
 from oauth_tokens.models import CredentialStatus, OAuthCredential
 from oauth_tokens.selectors import credential_for_user, credential_status_compute
@@ -28,6 +30,7 @@ from oauth_tokens.services import (
     refresh_buffer,
 )
 
+from .live_check import scopes_words
 from .models import UserPreferences
 from .parsers import (
     SavedVariableProblem,
@@ -98,6 +101,10 @@ class TokenStatus:
     subscription: str
     refreshable: bool
     expired: bool = False  # the access token's time has passed
+    # The badge's class (a CredentialStatus value, or "accepted" / "untried" for an unexpired
+    # credential that the API did / did not accept yet) and whether the API has accepted it.
+    badge: str = ""
+    accepted: str = ""
 
 
 @dataclass(frozen=True)
@@ -132,10 +139,7 @@ _FAILED_STATUSES = (CredentialStatus.INVALID, CredentialStatus.REFRESH_FAILED)
 
 def token_status_get(*, credential: OAuthCredential, now: datetime) -> TokenStatus:
     status = credential_status_compute(credential=credential, now=now, buffer=refresh_buffer())
-    if status == CredentialStatus.EXPIRED and credential.is_refreshable:
-        status_label = "Expired (will be refreshed before the next task)"
-    else:
-        status_label = CredentialStatus(status).label
+    badge, status_label = _badge(credential, status)
     return TokenStatus(
         kind=credential.get_kind_display(),
         source=credential.get_source_display(),
@@ -144,12 +148,37 @@ def token_status_get(*, credential: OAuthCredential, now: datetime) -> TokenStat
         expires=expiry_words(expires_at=credential.expires_at, now=now),
         last_refreshed=time_ago_words(moment=credential.last_refreshed_at, now=now),
         last_error=credential.last_refresh_error,
-        scopes=", ".join(credential.scopes or []) or "none",
+        scopes=scopes_words(credential.scopes),
         subscription=credential.subscription_type or "not stated",
         # An invalid chain cannot be refreshed again; only new tokens help.
         refreshable=credential.is_refreshable and status != CredentialStatus.INVALID,
         expired=credential.expires_at is not None and credential.expires_at <= now,
+        badge=badge,
+        accepted=accepted_words(accepted_at=credential.last_accepted_at, now=now),
     )
+
+
+def _badge(credential: OAuthCredential, status: str) -> tuple[str, str]:
+    """The status badge's class and words. Unexpired tokens are "Valid" only in time: the badge
+    says whether the API has accepted them, which only a task's gateway can have seen."""
+    if status == CredentialStatus.EXPIRED and credential.is_refreshable:
+        return status, "Expired (will be refreshed before the next task)"
+    if status == CredentialStatus.VALID:
+        if credential.last_accepted_at is not None:
+            return "accepted", "Accepted by the API"
+        return "untried", "Not used yet"
+    return status, CredentialStatus(status).label
+
+
+def accepted_words(*, accepted_at: datetime | None, now: datetime) -> str:
+    """When the model API last accepted a credential, or that it has not been used yet."""
+    if accepted_at is None:
+        return (
+            "not yet: no task has used these tokens, so whether Anthropic accepts them is not known"
+        )
+    recent = now - accepted_at < timedelta(minutes=1)
+    ago = "just now" if recent else f"{timesince(accepted_at, now)} ago"
+    return f"last accepted by the API at {utc_text(accepted_at)} ({ago})"
 
 
 def method_preview_get(

@@ -25,8 +25,8 @@ from oauth_tokens.models import CredentialSource, OAuthCredential
 from oauth_tokens.selectors import credential_for_user
 from oauth_tokens.services import credential_ensure_fresh, credential_store
 
+from .live_check import KIND_LABELS
 from .models import UserPreferences
-from .parsers import KIND_LABELS
 from .selectors import preferences_get
 
 

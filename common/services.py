@@ -4,7 +4,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.fernet import InvalidToken
+from cryptography.fernet import InvalidToken, MultiFernet
 from django.apps import apps
 from django.db import models, transaction
 from django.db.models.functions import Cast
@@ -34,42 +34,63 @@ def encryption_keys_rotate(
         fields = encrypted_fields(model)
         if not fields:
             continue
-        seen = rotated = 0
-        raw_names = {f.attname: f"_raw_{f.attname}" for f in fields}
-        queryset = model._default_manager.order_by("pk").annotate(
-            **{raw: Cast(name, output_field=models.TextField()) for name, raw in raw_names.items()}
-        )
-        last_pk: Any = None
-        while True:
-            page = queryset if last_pk is None else queryset.filter(pk__gt=last_pk)
-            rows = list(page.values_list("pk", *raw_names.values())[:batch_size])
-            if not rows:
-                break
-            with transaction.atomic():
-                for pk, *raw_values in rows:
-                    changes = {}
-                    for name, raw in zip(raw_names, raw_values, strict=True):
-                        if not raw or ciphertext_is_current(ciphertext=raw):
-                            continue
-                        try:
-                            fresh = fernet.rotate(raw.encode("ascii")).decode("ascii")
-                        except InvalidToken as exc:
-                            raise DecryptionError(
-                                f"Cannot rotate {model._meta.label}.{name} of row {pk}: no key "
-                                "in FIELD_ENCRYPTION_KEYS can read it."
-                            ) from exc
-                        # An expression skips get_prep_value, which would encrypt twice.
-                        changes[name] = models.Value(fresh, output_field=models.TextField())
-                    if changes:
-                        model._default_manager.filter(pk=pk).update(**changes)
-                        rotated += 1
-            seen += len(rows)
-            last_pk = rows[-1][0]
-        report = RotationReport(model._meta.label, seen, rotated)
+        report = _model_keys_rotate(model, fields, fernet=fernet, batch_size=batch_size)
         reports.append(report)
         if progress:
             progress(report)
     return reports
+
+
+def _model_keys_rotate(
+    model: type[models.Model],
+    fields: list[models.Field],
+    *,
+    fernet: MultiFernet,
+    batch_size: int,
+) -> RotationReport:
+    """One model's encrypted columns, re-encrypted batch by batch in primary key order."""
+    seen = rotated = 0
+    raw_names = {f.attname: f"_raw_{f.attname}" for f in fields}
+    queryset = model._default_manager.order_by("pk").annotate(
+        **{raw: Cast(name, output_field=models.TextField()) for name, raw in raw_names.items()}
+    )
+    last_pk: Any = None
+    while True:
+        page = queryset if last_pk is None else queryset.filter(pk__gt=last_pk)
+        rows = list(page.values_list("pk", *raw_names.values())[:batch_size])
+        if not rows:
+            break
+        with transaction.atomic():
+            for pk, *raw_values in rows:
+                changes = _row_rotated_values(
+                    model, pk, dict(zip(raw_names, raw_values, strict=True)), fernet=fernet
+                )
+                if changes:
+                    model._default_manager.filter(pk=pk).update(**changes)
+                    rotated += 1
+        seen += len(rows)
+        last_pk = rows[-1][0]
+    return RotationReport(model._meta.label, seen, rotated)
+
+
+def _row_rotated_values(
+    model: type[models.Model], pk: Any, raw_values: dict[str, str | None], *, fernet: MultiFernet
+) -> dict[str, models.Value]:
+    """The columns of one row whose ciphertext is not under the first key, re-encrypted."""
+    changes = {}
+    for name, raw in raw_values.items():
+        if not raw or ciphertext_is_current(ciphertext=raw):
+            continue
+        try:
+            fresh = fernet.rotate(raw.encode("ascii")).decode("ascii")
+        except InvalidToken as exc:
+            raise DecryptionError(
+                f"Cannot rotate {model._meta.label}.{name} of row {pk}: no key "
+                "in FIELD_ENCRYPTION_KEYS can read it."
+            ) from exc
+        # An expression skips get_prep_value, which would encrypt twice.
+        changes[name] = models.Value(fresh, output_field=models.TextField())
+    return changes
 
 
 def model_update(

@@ -34,7 +34,7 @@ from common.errors import InputError
 __all__ = [
     "ANTHROPIC_PREFIX",
     "API_KEY_PREFIX",
-    "DEFAULT_SCOPES",
+    "CLI_REQUIRED_SCOPES",
     "EXPIRY_MAX",
     "EXPIRY_MIN",
     "INFERENCE_SCOPE",
@@ -45,7 +45,6 @@ __all__ = [
     "MAX_TOKEN_CHARS",
     "REFRESH_TOKEN_PREFIX",
     "SETUP_TOKEN_PREFIX",
-    "SETUP_TOKEN_SCOPES",
     "CredentialKind",
     "InputFormat",
     "ParsedCredential",
@@ -61,9 +60,9 @@ __all__ = [
 ]
 
 INFERENCE_SCOPE = "user:inference"
-DEFAULT_SCOPES: tuple[str, ...] = (INFERENCE_SCOPE, "user:profile", "user:sessions:claude_code")
-# What `claude setup-token` grants, and the minimal file the CLI is known to accept.
-SETUP_TOKEN_SCOPES: tuple[str, ...] = (INFERENCE_SCOPE,)
+# What the CLI needs in its file, or it refuses to run with "Not logged in"; the minimal file it
+# is known to accept (docs/claude-cli-contract.md#credentials-file).
+CLI_REQUIRED_SCOPES: tuple[str, ...] = (INFERENCE_SCOPE,)
 MAX_INPUT_BYTES = 64 * 1024
 MAX_TOKEN_CHARS = 4096
 # subscriptionType / rateLimitTier / a scope are short identifiers; anything longer is a mistake.
@@ -143,7 +142,7 @@ class ParsedCredential:
     access_token: str
     refresh_token: str  # "" when there is none
     expires_at: datetime | None  # aware UTC, whole milliseconds; None = never expires
-    scopes: tuple[str, ...]
+    scopes: tuple[str, ...]  # as given; () when the input named none (never guessed)
     subscription_type: str  # "" when unknown
     rate_limit_tier: str  # "" when unknown
 
@@ -393,6 +392,40 @@ def _expiry_from_datetime(value: datetime, *, field: str) -> datetime:
     return _EPOCH + timedelta(milliseconds=ms)
 
 
+def _expiry_from_text(text: str, *, field: str) -> datetime:
+    """An expiry given as text: digits (seconds or milliseconds), another number, or ISO 8601."""
+    if not text:
+        raise TokenFormatError(
+            "The expiry is empty. Give a Unix time in seconds or milliseconds, an ISO 8601 "
+            "date such as 2026-12-01T10:00:00Z, or null (or leave it out) if it never "
+            "expires.",
+            field=field,
+        )
+    if _INT_RE.fullmatch(text):
+        if len(text.lstrip("+-")) > MAX_NUMBER_DIGITS:
+            if text.startswith("-"):
+                return _expiry_from_number(-1, field=field)  # refused as any negative is
+            raise TokenFormatError(
+                f"This time has {len(text.lstrip('+')):,} digits, so it would be long after "
+                f"{EXPIRY_MAX:%Y-%m-%d} and cannot be a token's expiry. Give seconds or "
+                "milliseconds since 1970-01-01 UTC, or an ISO 8601 date.",
+                field=field,
+            )
+        return _expiry_from_number(int(text), field=field)
+    if _NUMBER_RE.fullmatch(text):
+        return _expiry_from_number(float(text), field=field)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        # The value is not echoed: a token pasted into the wrong field must not leak.
+        raise TokenFormatError(
+            "Expected a Unix time in seconds or milliseconds, or an ISO 8601 date such as "
+            "2026-12-01T10:00:00Z; found text that is neither.",
+            field=field,
+        ) from None
+    return _expiry_from_datetime(moment, field=field)
+
+
 def expiry_parse(*, value: Any, field: str = "expires_at") -> datetime | None:
     """Normalise an expiry to an aware UTC datetime (whole milliseconds), or None for never.
 
@@ -413,37 +446,7 @@ def expiry_parse(*, value: Any, field: str = "expires_at") -> datetime | None:
     if isinstance(value, int | float):
         return _expiry_from_number(value, field=field)
     if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            raise TokenFormatError(
-                "The expiry is empty. Give a Unix time in seconds or milliseconds, an ISO 8601 "
-                "date such as 2026-12-01T10:00:00Z, or null (or leave it out) if it never "
-                "expires.",
-                field=field,
-            )
-        if _INT_RE.fullmatch(text):
-            if len(text.lstrip("+-")) > MAX_NUMBER_DIGITS:
-                if text.startswith("-"):
-                    return _expiry_from_number(-1, field=field)  # refused as any negative is
-                raise TokenFormatError(
-                    f"This time has {len(text.lstrip('+')):,} digits, so it would be long after "
-                    f"{EXPIRY_MAX:%Y-%m-%d} and cannot be a token's expiry. Give seconds or "
-                    "milliseconds since 1970-01-01 UTC, or an ISO 8601 date.",
-                    field=field,
-                )
-            return _expiry_from_number(int(text), field=field)
-        if _NUMBER_RE.fullmatch(text):
-            return _expiry_from_number(float(text), field=field)
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            # The value is not echoed: a token pasted into the wrong field must not leak.
-            raise TokenFormatError(
-                "Expected a Unix time in seconds or milliseconds, or an ISO 8601 date such as "
-                "2026-12-01T10:00:00Z; found text that is neither.",
-                field=field,
-            ) from None
-        return _expiry_from_datetime(moment, field=field)
+        return _expiry_from_text(value.strip(), field=field)
     raise TokenFormatError(
         "Expected a Unix time in seconds or milliseconds, or an ISO 8601 date such as "
         f"2026-12-01T10:00:00Z; found {json_type_name(value)}.",
@@ -493,7 +496,7 @@ def _bare_token_parse(token: str) -> ParsedCredential:
         access_token=token,
         refresh_token="",
         expires_at=None,
-        scopes=SETUP_TOKEN_SCOPES,
+        scopes=(),  # a bare token says nothing about its scopes
         subscription_type="",
         rate_limit_tier="",
     )
@@ -523,12 +526,6 @@ def _refresh_token_check(obj: Mapping[str, Any], key: str, *, field: str, access
             "The refresh token is the same as the access token. Copy both again.", field=field
         )
     return token
-
-
-def _default_scopes(refresh_token: str) -> tuple[str, ...]:
-    # Without a refresh token the credential is used as a static inference token; the minimal
-    # file the CLI is known to accept as is has only user:inference.
-    return DEFAULT_SCOPES if refresh_token else SETUP_TOKEN_SCOPES
 
 
 def _kind(refresh_token: str) -> CredentialKind:
@@ -574,7 +571,7 @@ def _flat_parse(obj: Mapping[str, Any]) -> ParsedCredential:
     elif scopes is not None:
         parsed_scopes = _scopes_check(scopes, field="scopes")
     else:
-        parsed_scopes = _default_scopes(refresh)
+        parsed_scopes = ()
 
     return ParsedCredential(
         kind=_kind(refresh),
@@ -615,11 +612,7 @@ def _cli_parse(inner: Any) -> ParsedCredential:
     )
     expires_at = expiry_parse(value=inner.get("expiresAt"), field=f"{_CLI}.expiresAt")
     raw_scopes = inner.get("scopes")
-    scopes = (
-        _default_scopes(refresh)
-        if raw_scopes is None
-        else _scopes_check(raw_scopes, field=f"{_CLI}.scopes")
-    )
+    scopes = () if raw_scopes is None else _scopes_check(raw_scopes, field=f"{_CLI}.scopes")
     return ParsedCredential(
         kind=_kind(refresh),
         input_format=InputFormat.CLI,
@@ -771,8 +764,10 @@ def credentials_file_render(
     """The Claude CLI's ``.credentials.json`` content, never the flat shape (the CLI ignores it).
 
     ``expiresAt`` is in milliseconds (the CLI reads seconds as 1970 and refreshes at once).
-    Raises ValueError (TokenFormatError) on an unusable token, scopes without user:inference or
-    a naive ``expires_at``.
+    No scopes (a credential pasted without any) are written as CLI_REQUIRED_SCOPES: the CLI
+    refuses a file without user:inference, and the token endpoint, not this file, decides what
+    the token may do. Raises ValueError (TokenFormatError) on an unusable token, scopes without
+    user:inference or a naive ``expires_at``.
     """
     access = _token_check(access_token, field="accessToken", what="The access token")
     refresh = (
@@ -793,7 +788,10 @@ def credentials_file_render(
     if refresh:
         inner["refreshToken"] = refresh
     inner["expiresAt"] = expires_ms
-    inner["scopes"] = list(_scopes_check(scopes, field="scopes"))
+    none_given = isinstance(scopes, list | tuple) and not scopes
+    inner["scopes"] = list(
+        _scopes_check(CLI_REQUIRED_SCOPES if none_given else scopes, field="scopes")
+    )
     inner["subscriptionType"] = _label_check(subscription_type, field="subscriptionType") or None
     tier = _label_check(rate_limit_tier, field="rateLimitTier")
     if tier:

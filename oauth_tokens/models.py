@@ -65,9 +65,15 @@ class OAuthCredential(models.Model):
     last_refreshed_at = models.DateTimeField(null=True, blank=True)
     last_refresh_attempt_at = models.DateTimeField(null=True, blank=True)
     last_refresh_error = models.TextField(blank=True, default="")
+    # RefreshError.code of that error ("" when none): lets the admin tell an edge block of the
+    # token endpoint (token_client.EDGE_BLOCKED) from a dead token without reading the words.
+    last_refresh_error_code = models.CharField(max_length=32, blank=True, default="")
     consecutive_failures = models.PositiveIntegerField(default=0)
     refresh_count = models.PositiveIntegerField(default=0)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # When the model API last accepted these tokens, as a task's gateway saw it (never what an
+    # agent claims). Null: not used since they were saved, so not known to work.
+    last_accepted_at = models.DateTimeField("last accepted by the API", null=True, blank=True)
 
     # Single flight: whoever holds an unexpired claim is the only one talking to the token
     # endpoint for this credential; the others wait for its outcome.

@@ -10,6 +10,7 @@ from django.db.models import Case, CharField, Count, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from .models import CredentialKind, CredentialStatus, OAuthCredential
+from .token_client import EDGE_BLOCKED
 
 
 def credential_for_user(*, user: User) -> OAuthCredential | None:
@@ -125,12 +126,18 @@ class HealthDashboard:
     failures: list[OAuthCredential]  # failing now (failures > 0 or failed/invalid), latest first
     failures_count: int
     expiry_days: list[ExpiryBucket]  # the next 7 calendar days (today from now on)
+    # Failing because the token endpoint's edge refused this client (its User-Agent), not a token.
+    edge_blocked_count: int = 0
 
 
 def _failing_q() -> Q:
     return Q(consecutive_failures__gt=0) | Q(
         status__in=[CredentialStatus.REFRESH_FAILED, CredentialStatus.INVALID]
     )
+
+
+def _edge_blocked_q() -> Q:
+    return Q(status=CredentialStatus.REFRESH_FAILED, last_refresh_error_code=EDGE_BLOCKED)
 
 
 def credentials_failing(queryset: QuerySet[OAuthCredential]) -> QuerySet[OAuthCredential]:
@@ -157,6 +164,7 @@ def credential_health_dashboard(
         "hour": Count("pk", filter=Q(expires_at__gt=now, expires_at__lte=hour)),
         "day": Count("pk", filter=Q(expires_at__gt=hour, expires_at__lte=day)),
         "failing": Count("pk", filter=_failing_q()),
+        "edge": Count("pk", filter=_edge_blocked_q()),
     }
     for value in CredentialStatus.values:
         aggregates[f"status_{value}"] = Count("pk", filter=Q(current_status=value))
@@ -189,6 +197,7 @@ def credential_health_dashboard(
             )[:list_limit]
         ),
         failures_count=counts["failing"],
+        edge_blocked_count=counts["edge"],
         expiry_days=[
             ExpiryBucket(
                 day=today + timedelta(days=i),

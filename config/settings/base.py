@@ -11,6 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
 from common.errors import InputError
+from common.headers import header_value_problem
 from gateway import egress as _egress  # plain Python: parses AGENT_EGRESS_ALLOW below
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -237,6 +238,14 @@ CLAUDE_OAUTH_SCOPE = env.str(
     "user:file_upload",
 )
 CLAUDE_OAUTH_TIMEOUT = env.float("CLAUDE_OAUTH_TIMEOUT", default=10.0)
+# The User-Agent of refresh requests. The endpoint's edge refuses some prefixes before reading
+# the token (docs/claude-cli-contract.md#token-endpoint-edge, with the date this default was last
+# known to work): when refreshes fail with "the token endpoint refused this client", change it.
+CLAUDE_OAUTH_USER_AGENT = env.str("CLAUDE_OAUTH_USER_AGENT", default="axios/1.7.9").strip()
+if _problem := header_value_problem(CLAUDE_OAUTH_USER_AGENT):
+    raise ImproperlyConfigured(
+        f"CLAUDE_OAUTH_USER_AGENT cannot be sent as a User-Agent: {_problem}"
+    )
 CLAUDE_OAUTH_REFRESH_BUFFER = env.int("CLAUDE_OAUTH_REFRESH_BUFFER", default=300)
 CLAUDE_OAUTH_MAX_ATTEMPTS = env.int("CLAUDE_OAUTH_MAX_ATTEMPTS", default=4)
 CLAUDE_OAUTH_MAX_TOTAL_SECONDS = env.float("CLAUDE_OAUTH_MAX_TOTAL_SECONDS", default=30.0)

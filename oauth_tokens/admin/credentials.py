@@ -76,6 +76,7 @@ class OAuthCredentialAdmin(admin.ModelAdmin):
         "refresh_count",
         "last_error_full",
         "last_used_at",
+        "last_accepted_at",
         "created_at",
         "updated_at",
     )

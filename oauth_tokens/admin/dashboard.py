@@ -3,6 +3,7 @@
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.urls import reverse
 from django.utils.dateformat import format as date_format
 
@@ -10,6 +11,7 @@ from common.svg_chart import BarChartShape, bar_chart
 
 from ..models import CredentialStatus, OAuthCredential
 from ..selectors import ExpiryBucket, credential_health_dashboard
+from ..token_client import USER_AGENT_SETTING
 from .display import (
     credential_status_badge,
     expiry_html,
@@ -42,6 +44,9 @@ def dashboard_context() -> dict[str, Any]:
         "failures": [_row(c, now) for c in dashboard.failures],
         "chart": _expiry_chart(dashboard.expiry_days),
         "buffer_minutes": int(buffer.total_seconds() // 60),
+        "edge_blocked": dashboard.edge_blocked_count,
+        "user_agent": settings.CLAUDE_OAUTH_USER_AGENT,
+        "user_agent_setting": USER_AGENT_SETTING,
     }
 
 

@@ -1,6 +1,6 @@
 """Actions on Claude OAuth credentials, one module per job:
 
-- storing: save, remove, mark invalid, save tokens a container rotated;
+- storing: save, remove, mark invalid, record that the model API accepted a credential;
 - environment: the global credential seeded from CLAUDE_* variables;
 - refresh: refreshing one credential with single flight (and the refresh settings);
 - refresh_many: many at once (on one event loop: refresh_batch, refresh_batch_db), and how a
@@ -55,6 +55,7 @@ from .refresh_many import (
     refresh_target_words,
 )
 from .storing import (
+    credential_accepted_record,
     credential_mark_invalid,
     credential_remove,
     credential_store,
@@ -79,6 +80,7 @@ __all__ = [
     "RefreshProgress",
     "auth_method_resolve",
     "claim_ttl",
+    "credential_accepted_record",
     "credential_audit_record",
     "credential_ensure_fresh",
     "credential_expired",

@@ -50,6 +50,7 @@ def refresh_config() -> RefreshConfig:
         timeout_seconds=settings.CLAUDE_OAUTH_TIMEOUT,
         max_attempts=settings.CLAUDE_OAUTH_MAX_ATTEMPTS,
         max_total_seconds=settings.CLAUDE_OAUTH_MAX_TOTAL_SECONDS,
+        user_agent=settings.CLAUDE_OAUTH_USER_AGENT,
     )
 
 
@@ -323,6 +324,7 @@ def refresh_grant_values(
         "status": CredentialStatus.VALID,
         "last_refreshed_at": now,
         "last_refresh_error": "",
+        "last_refresh_error_code": "",
         "consecutive_failures": 0,
         "last_used_at": now,
         "refresh_claim": "",
@@ -340,6 +342,7 @@ def refresh_failure_values(*, error: RefreshError, now: datetime) -> dict[str, A
     return {
         "status": CredentialStatus.INVALID if error.permanent else CredentialStatus.REFRESH_FAILED,
         "last_refresh_error": str(error),
+        "last_refresh_error_code": error.code[:32],
         "refresh_claim": "",
         "refresh_claimed_until": None,
         "updated_at": now,

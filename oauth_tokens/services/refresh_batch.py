@@ -41,6 +41,7 @@ from django.db import connection
 from django.utils import timezone
 
 from oauth_tokens.token_client import (
+    EDGE_BLOCKED,
     RefreshError,
     token_refresh_request_async,
     token_session_new,
@@ -101,6 +102,9 @@ class _BatchRun:
         self.slowest_save = 0.0
         self.saves_over_bound = 0  # answers that waited longer than the bound to be committed
         self.failure: BaseException | None = None
+        # The first refusal by the token endpoint's edge: the same client meets the same wall,
+        # so no further request is sent in this run.
+        self.edge_block: RefreshError | None = None
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="oauth-refresh-db")
 
     async def db[T](self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -190,7 +194,20 @@ class _BatchRun:
             if self.stop.is_set():
                 self.unstarted.append(item)
                 continue
-            self._answer_add(await self._refresh(item))
+            if self.edge_block is not None:
+                self._not_tried(item, self.edge_block)
+                continue
+            answer = await self._refresh(item)
+            if answer.error is not None and answer.error.code == EDGE_BLOCKED:
+                self.edge_block = self.edge_block or answer.error
+            self._answer_add(answer)
+
+    def _not_tried(self, item: Claimed, edge_block: RefreshError) -> None:
+        """A refresh not sent after the edge refused this client: its claim is given back at
+        the end and the credential is left as it was (its token was never sent)."""
+        self.unstarted.append(item)
+        reason = f"Not tried in this run. {edge_block}"
+        self.take(outcome_failed(item.target, reason, code=EDGE_BLOCKED))
 
     async def _refresh(self, item: Claimed) -> Answer:
         try:

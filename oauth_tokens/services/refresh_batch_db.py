@@ -72,10 +72,15 @@ def outcome_skipped(target: BatchTarget, reason: str) -> CredentialRefreshOutcom
 
 
 def outcome_failed(
-    target: BatchTarget, reason: str, permanent: bool = False
+    target: BatchTarget, reason: str, permanent: bool = False, code: str = ""
 ) -> CredentialRefreshOutcome:
     return CredentialRefreshOutcome(
-        target.credential_id, target.owner, RefreshOutcomeKind.FAILED, redact(reason), permanent
+        target.credential_id,
+        target.owner,
+        RefreshOutcomeKind.FAILED,
+        redact(reason),
+        permanent,
+        code,
     )
 
 
@@ -150,6 +155,7 @@ def other_flight_read(credential_id: int) -> dict[str, Any] | None:
             "refresh_count",
             "status",
             "last_refresh_error",
+            "last_refresh_error_code",
             "expires_at",
         )
         .first()
@@ -214,29 +220,44 @@ def _grants_save(answers: list[Answer]) -> set[int]:
         connection.vendor == "sqlite" and sqlite3.sqlite_version_info >= (3, 35)
     )
     if not one_statement:
-        saved = set()
-        for answer in answers:
-            item = answer.item
-            rows = OAuthCredential.objects.filter(
-                pk=item.target.credential_id, refresh_claim=item.claim
-            )
-            if rows.update(**_grant_values(answer), refresh_count=F("refresh_count") + 1):
-                saved.add(item.target.credential_id)
-        return saved
+        return _grants_save_each(answers)
     values_rows = [_grant_values(answer) for answer in answers]
     # scopes only when the endpoint sent some: NULL keeps the stored ones.
     names = [name for name in values_rows[0] if name != "scopes"] + ["scopes"]
+    fields = [_column_of(name) for name in names]
+    sql = _grants_update_sql(fields, rows=len(answers))
+    params = _grants_params(answers, values_rows, names=names, fields=fields)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _grants_save_each(answers: list[Answer]) -> set[int]:
+    """_grants_save on a database without UPDATE ... FROM: one UPDATE per grant."""
+    saved = set()
+    for answer in answers:
+        item = answer.item
+        rows = OAuthCredential.objects.filter(
+            pk=item.target.credential_id, refresh_claim=item.claim
+        )
+        if rows.update(**_grant_values(answer), refresh_count=F("refresh_count") + 1):
+            saved.add(item.target.credential_id)
+    return saved
+
+
+def _column_of(name: str) -> Field[Any, Any]:
+    return cast(Field[Any, Any], OAuthCredential._meta.get_field(name))
+
+
+def _name_of(column: Field[Any, Any]) -> str:
+    assert column.column is not None
+    return column.column
+
+
+def _grants_update_sql(fields: list[Field[Any, Any]], *, rows: int) -> str:
+    """The one statement that saves `rows` grants: (id, claim, *fields) per row."""
     meta = OAuthCredential._meta
-
-    def column_of(name: str) -> Field[Any, Any]:
-        return cast(Field[Any, Any], meta.get_field(name))
-
-    def name_of(column: Field[Any, Any]) -> str:
-        assert column.column is not None
-        return column.column
-
-    fields = [column_of(name) for name in names]
-    pk_field, claim_field = column_of("id"), column_of("refresh_claim")
+    pk_field, claim_field = _column_of("id"), _column_of("refresh_claim")
     typed = connection.vendor == "postgresql"  # VALUES columns get no type from the target there
 
     def slot(column: Field[Any, Any]) -> str:
@@ -244,6 +265,30 @@ def _grants_save(answers: list[Answer]) -> set[int]:
 
     quote = connection.ops.quote_name
     row_sql = "(" + ", ".join(slot(f) for f in [pk_field, claim_field, *fields]) + ")"
+    sets = [f"{quote(_name_of(f))} = v_{_name_of(f)}" for f in fields if f.name != "scopes"]
+    scopes = _name_of(_column_of("scopes"))
+    sets.append(f"{quote(scopes)} = COALESCE(v_{scopes}, {quote(scopes)})")
+    count = quote(_name_of(_column_of("refresh_count")))
+    sets.append(f"{count} = {count} + 1")
+    pk = quote(_name_of(pk_field))
+    # Only names from the model's own metadata are spliced in; every value is a parameter.
+    return (
+        f"WITH v (v_id, v_claim, {', '.join('v_' + _name_of(f) for f in fields)}) AS "  # noqa: S608
+        f"(VALUES {', '.join([row_sql] * rows)}) "
+        f"UPDATE {quote(meta.db_table)} SET {', '.join(sets)} FROM v "
+        f"WHERE {pk} = v_id "
+        f"AND {quote(_name_of(claim_field))} = v_claim RETURNING {pk}"
+    )
+
+
+def _grants_params(
+    answers: list[Answer],
+    values_rows: list[dict[str, Any]],
+    *,
+    names: list[str],
+    fields: list[Field[Any, Any]],
+) -> list[Any]:
+    """The parameters of _grants_update_sql, row by row, prepared for the database."""
     params: list[Any] = []
     db = connections[DEFAULT_DB_ALIAS]  # the real wrapper: the proxy costs a lookup per use
     same: dict[tuple[str, Any], Any] = {}  # an answer's times are one value in four columns
@@ -260,22 +305,7 @@ def _grants_save(answers: list[Answer]) -> set[int]:
                 params.append(same[key])
             else:
                 params.append(model_field.get_db_prep_save(value, db))
-    sets = [f"{quote(name_of(f))} = v_{name_of(f)}" for f in fields if f.name != "scopes"]
-    scopes = name_of(column_of("scopes"))
-    sets.append(f"{quote(scopes)} = COALESCE(v_{scopes}, {quote(scopes)})")
-    count = quote(name_of(column_of("refresh_count")))
-    sets.append(f"{count} = {count} + 1")
-    # Only names from the model's own metadata are spliced in; every value is a parameter.
-    sql = (
-        f"WITH v (v_id, v_claim, {', '.join('v_' + name_of(f) for f in fields)}) AS "  # noqa: S608
-        f"(VALUES {', '.join([row_sql] * len(answers))}) "
-        f"UPDATE {quote(meta.db_table)} SET {', '.join(sets)} FROM v "
-        f"WHERE {quote(name_of(pk_field))} = v_id "
-        f"AND {quote(name_of(claim_field))} = v_claim RETURNING {quote(name_of(pk_field))}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return {row[0] for row in cursor.fetchall()}
+    return params
 
 
 def _failure_outcome(answer: Answer) -> CredentialRefreshOutcome:
@@ -292,7 +322,7 @@ def _failure_outcome(answer: Answer) -> CredentialRefreshOutcome:
     reason = str(error) or "refresh failed"
     if item.expires_at is not None and item.expires_at > answer.now:
         reason += STALE_NOTE  # only inside the buffer: the old access token still works
-    return outcome_failed(item.target, reason, error.permanent)
+    return outcome_failed(item.target, reason, error.permanent, error.code)
 
 
 def claims_release(items: list[Claimed]) -> None:
@@ -318,5 +348,6 @@ def other_flight_outcome(
         expires_at = row["expires_at"]
         if expires_at is not None and expires_at > timezone.now():
             reason += STALE_NOTE
-        return outcome_failed(target, reason, row["status"] == CredentialStatus.INVALID)
+        permanent = row["status"] == CredentialStatus.INVALID
+        return outcome_failed(target, reason, permanent, row["last_refresh_error_code"])
     return outcome_skipped(target, ALREADY_FRESH)

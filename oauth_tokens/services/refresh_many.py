@@ -56,12 +56,6 @@ def credentials_refresh_many(
     """
     ids = list(credential_ids)
     summary = RefreshManySummary(selected=len(ids))
-    rows: dict[int, Any] = {}
-    for start in range(0, len(ids), 5000):  # bounded IN lists
-        for row in OAuthCredential.objects.filter(pk__in=ids[start : start + 5000]).values(
-            "pk", "owner__username", "expires_at", "status", "kind"
-        ):
-            rows[row["pk"]] = row
     stop = stop if stop is not None else threading.Event()
     buffer = refresh_buffer() if within_seconds is None else timedelta(seconds=within_seconds)
     started = time.monotonic()
@@ -71,20 +65,15 @@ def credentials_refresh_many(
         if on_outcome is not None:
             on_outcome(outcome)
 
-    now = timezone.now()
     targets = []
+    rows = _rows_read(ids)
+    now = timezone.now()
     for credential_id in ids:
         info = rows.get(credential_id)
         target = BatchTarget(credential_id, (info and info["owner__username"]) or "")
-        if info is None:
-            take(outcome_skipped(target, DELETED))
-        elif info["kind"] != CredentialKind.REFRESHABLE:
-            take(outcome_skipped(target, NOT_REFRESHABLE))
-        elif info["status"] == CredentialStatus.INVALID:
-            take(outcome_skipped(target, MARKED_INVALID))
-        elif not force and (info["expires_at"] is None or info["expires_at"] - now > buffer):
-            # Refreshed elsewhere since the caller selected it (the claim re-checks it too).
-            take(outcome_skipped(target, "not due any more (refreshed elsewhere)"))
+        skip = _skip_reason(info, force=force, buffer=buffer, now=now)
+        if skip:
+            take(outcome_skipped(target, skip))
         else:
             targets.append(target)
     if targets and not stop.is_set():
@@ -110,6 +99,33 @@ def credentials_refresh_many(
         summary.slowest_save_seconds * 1000,
     )
     return summary
+
+
+def _rows_read(ids: list[int]) -> dict[int, Any]:
+    """What deciding to skip needs of each credential, by id, in bounded IN lists."""
+    rows: dict[int, Any] = {}
+    for start in range(0, len(ids), 5000):
+        for row in OAuthCredential.objects.filter(pk__in=ids[start : start + 5000]).values(
+            "pk", "owner__username", "expires_at", "status", "kind"
+        ):
+            rows[row["pk"]] = row
+    return rows
+
+
+def _skip_reason(
+    info: dict[str, Any] | None, *, force: bool, buffer: timedelta, now: datetime
+) -> str:
+    """Why a selected credential needs no token request ("" when it does)."""
+    if info is None:
+        return DELETED
+    if info["kind"] != CredentialKind.REFRESHABLE:
+        return NOT_REFRESHABLE
+    if info["status"] == CredentialStatus.INVALID:
+        return MARKED_INVALID
+    if not force and (info["expires_at"] is None or info["expires_at"] - now > buffer):
+        # Refreshed elsewhere since the caller selected it (the claim re-checks it too).
+        return "not due any more (refreshed elsewhere)"
+    return ""
 
 
 # --- showing a run: progress bar and JSON (the refresh_tokens command) --------------------------
@@ -216,6 +232,8 @@ def refresh_summary_json(
         "refreshed": summary.refreshed,
         "skipped": summary.skipped,
         "failed": summary.failed,
+        # Failed because the token endpoint's edge refused this client: CLAUDE_OAUTH_USER_AGENT.
+        "edge_blocked": summary.edge_blocked,
         "not_attempted": summary.not_attempted,
         "interrupted": summary.interrupted,
         "seconds": round(summary.seconds, 3),
@@ -229,6 +247,7 @@ def refresh_summary_json(
                 "outcome": outcome.outcome,
                 "reason": outcome.reason,
                 "permanent": outcome.permanent,
+                "error_code": outcome.code or None,
             }
             for outcome in summary.outcomes
         ],

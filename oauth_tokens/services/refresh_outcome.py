@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass, field
 
+from oauth_tokens.token_client import EDGE_BLOCKED
+
 
 class RefreshOutcomeKind:
     REFRESHED = "refreshed"
@@ -16,6 +18,7 @@ class CredentialRefreshOutcome:
     outcome: str  # RefreshOutcomeKind
     reason: str = ""  # why skipped or failed; never holds a token
     permanent: bool = False  # failed for good: the user must save new tokens
+    code: str = ""  # why it failed, as RefreshError.code (token_client.EDGE_BLOCKED, ...)
 
     @property
     def label(self) -> str:
@@ -46,6 +49,11 @@ class RefreshManySummary:
     @property
     def failed(self) -> int:
         return len(self.of(RefreshOutcomeKind.FAILED))
+
+    @property
+    def edge_blocked(self) -> int:
+        """Failures because the token endpoint's edge refused this client (not a token)."""
+        return sum(outcome.code == EDGE_BLOCKED for outcome in self.of(RefreshOutcomeKind.FAILED))
 
     @property
     def not_attempted(self) -> int:

@@ -1,11 +1,13 @@
 """Storing credentials: saving parsed tokens for a user, removing them, marking them invalid,
-and saving tokens a container's CLI rotated."""
+and recording that the model API accepted them."""
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from common.humanize import seconds_left_words
@@ -41,7 +43,10 @@ def token_fields(parsed: ParsedCredential) -> dict[str, Any]:
         # New tokens start with a clean bill of health.
         "status": CredentialStatus.VALID,
         "last_refresh_error": "",
+        "last_refresh_error_code": "",
         "consecutive_failures": 0,
+        # New tokens are not known to work until a task's gateway sees the API accept them.
+        "last_accepted_at": None,
         "refresh_claim": "",
         "refresh_claimed_until": None,
     }
@@ -89,6 +94,7 @@ def credential_mark_invalid(*, credential_ids: list[int], reason: str) -> int:
     marked = OAuthCredential.objects.filter(pk__in=credential_ids).update(
         status=CredentialStatus.INVALID,
         last_refresh_error=redact(reason),
+        last_refresh_error_code="",
         updated_at=timezone.now(),
     )
     for credential in OAuthCredential.objects.filter(pk__in=credential_ids):
@@ -98,3 +104,21 @@ def credential_mark_invalid(*, credential_ids: list[int], reason: str) -> int:
             **credential_audit_of(credential),  # type: ignore[arg-type]
         )
     return marked
+
+
+def credential_accepted_record(*, credential_id: int, at: datetime) -> bool:
+    """The model API accepted this credential at `at`, as a task's gateway saw it (an answer
+    that was not a 401 or 403). Only the gateway is a witness: never call this from what an
+    agent printed.
+
+    Moves last_accepted_at forward only (reports may arrive out of order) and never past now,
+    and ignores a report from before the tokens were last saved: it was about the tokens they
+    replaced. Returns True if it changed the credential."""
+    moment = min(at, timezone.now())
+    updated = (
+        OAuthCredential.objects.filter(pk=credential_id)
+        .filter(Q(last_accepted_at__isnull=True) | Q(last_accepted_at__lt=moment))
+        .filter(Q(saved_at__isnull=True) | Q(saved_at__lte=moment))
+        .update(last_accepted_at=moment)
+    )
+    return bool(updated)

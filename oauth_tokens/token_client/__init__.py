@@ -8,25 +8,31 @@
 Import from here (`from oauth_tokens.token_client import X`).
 """
 
-from .aio import USER_AGENT_ASYNC, token_refresh_request_async, token_session_new
+from .aio import token_refresh_request_async, token_session_new
 from .config import (
     DEFAULT_CLIENT_ID,
     DEFAULT_SCOPE,
     DEFAULT_TOKEN_URL,
+    DEFAULT_USER_AGENT,
+    EDGE_BLOCKED,
+    EDGE_BLOCKED_WORDS,
+    USER_AGENT_SETTING,
     RefreshConfig,
     RefreshError,
     TokenGrant,
     redact,
 )
 from .rules import RefreshAttempts, TokenRequest
-from .sync import USER_AGENT, token_refresh_request
+from .sync import token_refresh_request
 
 __all__ = [
     "DEFAULT_CLIENT_ID",
     "DEFAULT_SCOPE",
     "DEFAULT_TOKEN_URL",
-    "USER_AGENT",
-    "USER_AGENT_ASYNC",
+    "DEFAULT_USER_AGENT",
+    "EDGE_BLOCKED",
+    "EDGE_BLOCKED_WORDS",
+    "USER_AGENT_SETTING",
     "RefreshAttempts",
     "RefreshConfig",
     "RefreshError",

@@ -10,10 +10,8 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 
-from .config import USER_AGENT_PREFIX, RefreshConfig, TokenGrant
+from .config import RefreshConfig, TokenGrant
 from .rules import RefreshAttempts
-
-USER_AGENT_ASYNC = f"{USER_AGENT_PREFIX} aiohttp/{aiohttp.__version__}"
 
 # A settings mistake, not a network failure: never retried.
 _BAD_URL_ERRORS = (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError)
@@ -44,7 +42,6 @@ async def token_refresh_request_async(
     attempts = RefreshAttempts(
         refresh_token=refresh_token,
         config=config,
-        user_agent=USER_AGENT_ASYNC,
         clock=clock,
         deadline=deadline,
     )
@@ -72,6 +69,7 @@ async def token_refresh_request_async(
                 status=response.status,
                 retry_after=response.headers.get("Retry-After"),
                 body=body,
+                content_type=response.headers.get("Content-Type"),
             )
             if grant is not None:
                 return grant

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from common.headers import header_value_problem
 from common.logging import REDACTED, secrets_redact
 
 DEFAULT_TOKEN_URL = "https://platform.claude.com/v1/oauth/token"  # noqa: S105 (a URL)
@@ -15,11 +16,20 @@ DEFAULT_CLIENT_ID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e"
 DEFAULT_SCOPE = (
     "user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload"
 )
-USER_AGENT_PREFIX = "claude-runner-token-refresh/0.1"
+# The token endpoint's edge refuses some User-Agents before reading the token; this one was
+# reported accepted on 2026-07-04 (docs/claude-cli-contract.md#token-endpoint-edge).
+DEFAULT_USER_AGENT = "axios/1.7.9"
+# RefreshError.code of a refusal by the token endpoint's edge, and the setting that fixes it.
+EDGE_BLOCKED = "edge_blocked"
+USER_AGENT_SETTING = "CLAUDE_OAUTH_USER_AGENT"
+# How the refresh outcome, the audit log and the admin name an edge block.
+EDGE_BLOCKED_WORDS = "the token endpoint refused this client (User-Agent?)"
 
 _MAX_ERROR_FIELD_CHARS = 200
 
 _OPAQUE_RE = re.compile(r"[A-Za-z0-9_-]{20,}")
+# Upper-case words joined by underscores are setting names (CLAUDE_OAUTH_USER_AGENT), not secrets.
+_SETTING_NAME_RE = re.compile(r"[A-Z]+(?:_[A-Z]+)+")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]+")
 
 
@@ -31,7 +41,9 @@ def redact(text: str) -> str:
     of a shape we do not know), control characters, and a length cap.
     """
     text = secrets_redact(text)
-    text = _OPAQUE_RE.sub(REDACTED, text)
+    text = _OPAQUE_RE.sub(
+        lambda run: run[0] if _SETTING_NAME_RE.fullmatch(run[0]) else REDACTED, text
+    )
     # Log/HTML safety: no newlines or control characters from a remote server.
     text = _CONTROL_RE.sub(" ", text).strip()
     if len(text) > _MAX_ERROR_FIELD_CHARS:
@@ -49,6 +61,7 @@ class RefreshConfig:
     max_total_seconds: float = 30.0  # whole refresh incl. waits
     backoff_base_seconds: float = 0.5
     backoff_max_seconds: float = 8.0
+    user_agent: str = DEFAULT_USER_AGENT  # sent as is by both transports
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -57,6 +70,9 @@ class RefreshConfig:
             raise ValueError("timeout_seconds and max_total_seconds must be positive")
         if self.backoff_base_seconds < 0 or self.backoff_max_seconds < 0:
             raise ValueError("backoff values must not be negative")
+        problem = header_value_problem(self.user_agent)
+        if problem:
+            raise ValueError(f"{USER_AGENT_SETTING} cannot be sent as a User-Agent: {problem}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,12 @@ The request mirrors what the real Claude Code CLI sends
 (docs/claude-cli-contract.md#refresh-request): a JSON body with grant_type, refresh_token,
 client_id and scope. Refresh tokens rotate and are single use, so a 400 invalid_grant is final
 and never retried.
+
+The endpoint's edge refuses some clients before the token is read
+(docs/claude-cli-contract.md#token-endpoint-edge): a 429 or 404 without an OAuth error, or any
+4xx page in HTML. That says nothing about the token and retrying at once meets the same wall, so
+it ends the refresh at once (code EDGE_BLOCKED, not permanent: the next scheduled refresh tries
+again), while a real rate limit (an OAuth JSON error such as rate_limit_error) is retried.
 """
 
 from __future__ import annotations
@@ -24,7 +30,15 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from .config import RefreshConfig, RefreshError, TokenGrant, redact
+from .config import (
+    EDGE_BLOCKED,
+    EDGE_BLOCKED_WORDS,
+    USER_AGENT_SETTING,
+    RefreshConfig,
+    RefreshError,
+    TokenGrant,
+    redact,
+)
 
 # One logger for the rules and both transports: operators filter on this name.
 logger = logging.getLogger("oauth_tokens.token_client")
@@ -42,6 +56,8 @@ _OAUTH_ERROR_CODES = frozenset(
         "invalid_scope",
     }
 )
+# What the edge answers a client it turns away, when the body is not an HTML page.
+_EDGE_STATUSES = frozenset({404, 429})
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,19 +83,21 @@ class _Failure:
 class RefreshAttempts:
     """One refresh's attempts, driven by a transport:
 
-        attempts = RefreshAttempts(refresh_token=..., config=..., user_agent=..., clock=...)
+        attempts = RefreshAttempts(refresh_token=..., config=..., clock=...)
         while True:
             timeout = attempts.start()          # raises RefreshError: out of time
             send attempts.request, connect and read timeout `timeout`, no redirects
               timed out              -> attempts.timed_out(timeout)
               unusable URL           -> raise attempts.bad_url(exc)
               any other send failure -> attempts.connection_failed(exc)
-              answered               -> grant = attempts.answered(status=, retry_after=, body=)
-                                        (raises a final RefreshError); return grant if not None
+              answered               -> grant = attempts.answered(status=, retry_after=, body=,
+                                        content_type=) (raises a final RefreshError);
+                                        return grant if not None
             sleep(attempts.wait())              # raises RefreshError: no attempt or time left
 
-    Retries connection errors, timeouts, 5xx and 429 with exponential backoff and full jitter
-    (429/5xx Retry-After is honoured), bounded by config.max_attempts and
+    Retries connection errors, timeouts, 5xx and rate limits (429 with an OAuth error) with
+    exponential backoff and full jitter (429/5xx Retry-After is honoured); an edge block is
+    final at once. Bounded by config.max_attempts and
     config.max_total_seconds (or an earlier `deadline` on the same clock); a wait that would
     cross the deadline is never started.
     """
@@ -89,7 +107,6 @@ class RefreshAttempts:
         *,
         refresh_token: str,
         config: RefreshConfig,
-        user_agent: str,
         clock: Callable[[], float],
         deadline: float | None = None,
     ) -> None:
@@ -117,7 +134,7 @@ class RefreshAttempts:
         headers = {
             "Content-Type": "application/json",
             "Accept": "application/json",
-            "User-Agent": user_agent,
+            "User-Agent": config.user_agent,
         }
         self.request = TokenRequest(config.token_url, json.dumps(body).encode(), headers)
         self._host = urlsplit(config.token_url).netloc or config.token_url
@@ -157,13 +174,18 @@ class RefreshAttempts:
             attempts=self.attempt,
         )
 
-    def answered(self, *, status: int, retry_after: str | None, body: bytes) -> TokenGrant | None:
+    def answered(
+        self, *, status: int, retry_after: str | None, body: bytes, content_type: str | None = None
+    ) -> TokenGrant | None:
         """A grant; None for a retryable answer (call wait()); or raise a final RefreshError."""
         logger.debug(
             "token refresh attempt %d/%d: HTTP %d", self.attempt, self.config.max_attempts, status
         )
         if status == 200:
             return _parse_grant(body, self.attempt)
+        edge = _edge_refusal(status, body, content_type)
+        if edge:
+            raise self._edge_blocked(status, edge)
         if status == 429 or status >= 500:
             code = "rate_limited" if status == 429 else f"http_{status}"
             what = "rate limited (HTTP 429)" if status == 429 else f"HTTP {status}"
@@ -227,6 +249,27 @@ class RefreshAttempts:
         )
         return wait
 
+    def _edge_blocked(self, status: int, what: str) -> RefreshError:
+        logger.warning(
+            "token refresh attempt %d: the token endpoint's edge answered HTTP %d with %s; "
+            "not retried (User-Agent %r, setting %s)",
+            self.attempt,
+            status,
+            what,
+            self.config.user_agent,
+            USER_AGENT_SETTING,
+        )
+        return RefreshError(
+            f"{EDGE_BLOCKED_WORDS[:1].upper()}{EDGE_BLOCKED_WORDS[1:]}: HTTP {status} with {what}, "
+            f"before the token was read. Set {USER_AGENT_SETTING} to a User-Agent it accepts "
+            f'(now "{self.config.user_agent}"). The refresh token was not used; the next '
+            "scheduled refresh tries again.",
+            permanent=False,
+            code=EDGE_BLOCKED,
+            status=status,
+            attempts=self.attempt,
+        )
+
     def _deadline_error(self) -> RefreshError:
         last = self.last
         detail = f"; last failure: {last.description}" if last else ""
@@ -263,6 +306,21 @@ def _final_message(status: int, error: str, description: str) -> str:
     if error:
         return f"OAuth token endpoint refused the refresh with HTTP {status} {error}{server}"
     return f"OAuth token endpoint refused the refresh with HTTP {status}{server}"
+
+
+def _edge_refusal(status: int, body: bytes, content_type: str | None) -> str:
+    """What shows that the endpoint's edge turned the client away before reading the token
+    ("" when nothing does): the OAuth server itself answers its errors in JSON."""
+    if not 400 <= status < 500:
+        return ""
+    if "html" in (content_type or "").lower() or body.lstrip()[:1] == b"<":
+        return "an HTML page"
+    if status not in _EDGE_STATUSES:
+        return ""
+    if not body.strip():
+        return "an empty body"
+    error, _description = _oauth_error_fields(body)
+    return "" if error else "no OAuth error in its body"
 
 
 def _json_or_none(body: bytes) -> Any:

@@ -9,10 +9,8 @@ from collections.abc import Callable
 
 import requests
 
-from .config import USER_AGENT_PREFIX, RefreshConfig, TokenGrant
+from .config import RefreshConfig, TokenGrant
 from .rules import RefreshAttempts
-
-USER_AGENT = f"{USER_AGENT_PREFIX} python-requests/{requests.__version__}"
 
 # A settings mistake, not a network failure: never retried.
 _BAD_URL_ERRORS = (
@@ -42,9 +40,7 @@ def token_refresh_request(
 ) -> TokenGrant:
     """Exchange a refresh token for a new grant, retrying transient failures (RefreshAttempts
     says which and how long to wait). Raises RefreshError."""
-    attempts = RefreshAttempts(
-        refresh_token=refresh_token, config=config, user_agent=USER_AGENT, clock=clock
-    )
+    attempts = RefreshAttempts(refresh_token=refresh_token, config=config, clock=clock)
     http = session if session is not None else _thread_session()
     request = attempts.request
     while True:
@@ -69,6 +65,7 @@ def token_refresh_request(
                     status=response.status_code,
                     retry_after=response.headers.get("Retry-After"),
                     body=response.content,
+                    content_type=response.headers.get("Content-Type"),
                 )
             if grant is not None:
                 return grant

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.selectors import preferences_get
+from common.templatetags.text_marks import code_marks
 from oauth_tokens.formats import TokenFormatError, credential_input_parse
 from oauth_tokens.models import CredentialSource, CredentialStatus, OAuthCredential
 
@@ -146,7 +147,7 @@ def test_live_names_the_wrong_field_and_why(user_client):
 
 def test_live_shows_what_was_understood_without_the_tokens(user_client):
     html = live(user_client, "oauth_tokens", cli_json())
-    assert "Claude CLI credentials file" in html
+    assert "the Claude CLI&#x27;s credentials file (claudeAiOauth, camelCase)" in html
     assert "refreshable (access token + refresh token)" in html
     assert "in 4\xa0hours, 59\xa0minutes" in html
     assert "user:inference, user:profile" in html
@@ -164,9 +165,9 @@ def test_live_accepts_flat_json_and_a_bare_setup_token(user_client):
             "expires_at": 4102000000,
         }
     )
-    assert "JSON with access_token" in live(user_client, "oauth_tokens", flat)
+    assert "JSON with access_token (snake_case)" in live(user_client, "oauth_tokens", flat)
     html = live(user_client, "oauth_tokens", SETUP_TOKEN)
-    assert "setup token from `claude setup-token`" in html
+    assert "a token on its own, as <code>claude setup-token</code> prints it" in html
     assert "long-lived token, no refresh token" in html
     assert "never (no expiry given)" in html
 
@@ -177,7 +178,8 @@ def test_live_warns_about_an_expired_token_that_cannot_be_refreshed(user_client)
         "oauth_tokens",
         json.dumps({"access_token": ACCESS, "expires_at": 1_600_000_000}),
     )
-    assert "has expired and has no refresh token" in html
+    assert "Tasks would fail with this token" in html
+    assert "has no refresh token to renew it" in html
 
 
 def test_live_empty_field_says_saved_tokens_are_kept(user_client, user, make_credential):
@@ -203,7 +205,8 @@ def test_live_empty_field_says_saved_tokens_are_kept(user_client, user, make_cre
 def test_live_validation_and_saving_give_the_parsers_message(user_client, user, raw):
     with pytest.raises(TokenFormatError) as parsed:
         credential_input_parse(raw=raw)
-    expected = parsed.value.message.replace('"', "&quot;").replace("'", "&#x27;")
+    # As the page writes it: escaped, with `command` marks as <code>.
+    expected = str(code_marks(parsed.value.message))
     assert expected in live(user_client, "oauth_tokens", raw)
     response = save(user_client, oauth_tokens=raw)
     assert response.status_code == 200

@@ -2,8 +2,11 @@
 
 Refresh tokens are single use and rotate (a second use gets 400 invalid_grant), the body must
 be JSON with client_id and scope, and faults (5xx, 429 + Retry-After, delays, hangs) can be
-scripted. Every request is recorded. Used by unit tests, integration tests and a benchmark,
-so it is threaded with a deep accept queue (64+ concurrent clients).
+scripted. Like the real endpoint's edge (docs/claude-cli-contract.md#token-endpoint-edge) it turns
+away User-Agents by prefix before reading anything: `claude-cli/` with 404 and an empty body,
+`claude-code/` with 429 and an HTML page (`edge_blocks`, changeable while running). Every
+request is recorded. Used by unit tests, integration tests and a benchmark, so it is threaded
+with a deep accept queue (64+ concurrent clients).
 
 Use as a context manager, or through the `token_server` pytest fixture:
 
@@ -28,6 +31,8 @@ from typing import Any
 import pytest
 
 __all__ = [
+    "EDGE_BLOCKS",
+    "EDGE_PAGE",
     "EXPECTED_CLIENT_ID",
     "TOKEN_PATH",
     "FakeTokenServer",
@@ -40,6 +45,13 @@ TOKEN_PATH = "/v1/oauth/token"
 # Written out independently of oauth_tokens.token_client so a typo there fails the tests.
 EXPECTED_CLIENT_ID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e"
 _HANG_MAX_SECONDS = 60.0  # a hung handler gives up at the latest after this (or on close)
+# User-Agent prefix -> the status the edge answers it with, as reported in 2026: 404 with an
+# empty body, or 429 with EDGE_PAGE.
+EDGE_BLOCKS: Mapping[str, int] = {"claude-cli/": 404, "claude-code/": 429}
+EDGE_PAGE = (
+    b"<!DOCTYPE html><html><head><title>429 Too Many Requests</title></head>"
+    b"<body><h1>Too Many Requests</h1><p>Please try again later.</p></body></html>"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +131,9 @@ class FakeTokenServer:
         self.hang = False  # True: never answer any request (until close)
         self.client_id = client_id  # None: accept any client_id
         self.account_email = account_email
+        # User-Agent prefix -> 429 (HTML page) or 404 (empty body), answered before anything
+        # else: no fault is used up and no token is read.
+        self.edge_blocks: dict[str, int] = dict(EDGE_BLOCKS)
 
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -270,7 +285,11 @@ class FakeTokenServer:
                     received_at=time.monotonic(),
                 )
             )
-            fault = self._faults.popleft() if self._faults else None
+            edge = self._edge_status(h.headers.get("User-Agent") or "")
+            fault = self._faults.popleft() if self._faults and edge is None else None
+        if edge is not None:
+            _send_edge(h, edge)
+            return
         # Wait on the stop event rather than sleeping so close() is never held up.
         if self.delay_seconds > 0 and self._stop.wait(self.delay_seconds):
             return
@@ -284,20 +303,9 @@ class FakeTokenServer:
         _send_json(h, status, payload)
 
     def _process(self, h: _Handler, body: Any) -> tuple[int, dict[str, Any]]:
-        if h.path.split("?", 1)[0] != TOKEN_PATH:
-            return 404, {"error": {"type": "not_found_error", "message": "Not found"}}
-        if h.command != "POST":
-            return 405, {"error": {"type": "method_not_allowed", "message": "Use POST"}}
-        if not isinstance(body, dict):
-            return 400, _oauth_error("invalid_request", "Request body must be JSON")
-        if body.get("grant_type") != "refresh_token":
-            return 400, _oauth_error("unsupported_grant_type", "Only refresh_token here")
-        for name in ("refresh_token", "client_id", "scope"):
-            if not isinstance(body.get(name), str) or not body[name]:
-                return 400, _oauth_error("invalid_request", f"Missing {name}")
-        if self.client_id is not None and body["client_id"] != self.client_id:
-            return 400, _oauth_error("invalid_client", "Unknown client")
-
+        refused = self._request_refusal(h, body)
+        if refused is not None:
+            return refused
         used = body["refresh_token"]
         with self._lock:  # check-and-consume atomically: single use under concurrency
             if used not in self._valid:
@@ -328,6 +336,29 @@ class FakeTokenServer:
             self._refresh_count += 1
         return 200, grant
 
+    def _edge_status(self, user_agent: str) -> int | None:
+        for prefix, status in self.edge_blocks.items():
+            if user_agent.startswith(prefix):
+                return status
+        return None
+
+    def _request_refusal(self, h: _Handler, body: Any) -> tuple[int, dict[str, Any]] | None:
+        """The answer to a request the real endpoint refuses before looking at the token."""
+        if h.path.split("?", 1)[0] != TOKEN_PATH:
+            return 404, {"error": {"type": "not_found_error", "message": "Not found"}}
+        if h.command != "POST":
+            return 405, {"error": {"type": "method_not_allowed", "message": "Use POST"}}
+        if not isinstance(body, dict):
+            return 400, _oauth_error("invalid_request", "Request body must be JSON")
+        if body.get("grant_type") != "refresh_token":
+            return 400, _oauth_error("unsupported_grant_type", "Only refresh_token here")
+        for name in ("refresh_token", "client_id", "scope"):
+            if not isinstance(body.get(name), str) or not body[name]:
+                return 400, _oauth_error("invalid_request", f"Missing {name}")
+        if self.client_id is not None and body["client_id"] != self.client_id:
+            return 400, _oauth_error("invalid_client", "Unknown client")
+        return None
+
     def _send_fault(self, h: _Handler, fault: Fault) -> None:
         body = fault.body
         if body is None:
@@ -347,6 +378,13 @@ def _new_token(prefix: str) -> str:
 
 def _oauth_error(error: str, description: str) -> dict[str, Any]:
     return {"error": error, "error_description": description}
+
+
+def _send_edge(h: _Handler, status: int) -> None:
+    if status == 429:
+        _send(h, 429, EDGE_PAGE, "text/html; charset=utf-8", {})
+    else:
+        _send(h, status, b"", "text/plain; charset=utf-8", {})
 
 
 def _send_json(h: _Handler, status: int, payload: Any) -> None:

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from oauth_tokens.formats import (
-    DEFAULT_SCOPES,
     MAX_INPUT_BYTES,
     MAX_TOKEN_CHARS,
     CredentialKind,
@@ -38,6 +37,9 @@ REFRESH = "sk-ant-ort01-" + REFRESH_BODY
 API_KEY = "sk-ant-api03-" + ACCESS_BODY
 
 INFERENCE_ONLY = ("user:inference",)
+# The scopes of the facts' example file; an input without scopes gets none (never guessed ones).
+CLI_SCOPES = ("user:inference", "user:profile", "user:sessions:claude_code")
+NO_SCOPES: tuple[str, ...] = ()
 # docs/claude-cli-contract.md#credentials-file: expiresAt 1795914568578 ms.
 FACTS_EXPIRES_MS = 1795914568578
 FACTS_EXPIRES = datetime(2026, 11, 29, 1, 9, 28, 578000, tzinfo=UTC)
@@ -54,7 +56,7 @@ def cli_file(**inner: Any) -> dict[str, Any]:
         "accessToken": ACCESS,
         "refreshToken": REFRESH,
         "expiresAt": FACTS_EXPIRES_MS,
-        "scopes": list(DEFAULT_SCOPES),
+        "scopes": list(CLI_SCOPES),
         "subscriptionType": "max",
         "rateLimitTier": "default_claude_max_20x",
     }
@@ -90,47 +92,47 @@ def parse_error(raw: Any) -> TokenFormatError:
 @pytest.mark.parametrize(
     ("raw", "kind", "expires_at", "scopes"),
     [
-        pytest.param(flat(), CredentialKind.REFRESHABLE, DEC_1, DEFAULT_SCOPES, id="seconds"),
+        pytest.param(flat(), CredentialKind.REFRESHABLE, DEC_1, NO_SCOPES, id="seconds"),
         pytest.param(
-            flat(expires_at=DEC_1_MS), CredentialKind.REFRESHABLE, DEC_1, DEFAULT_SCOPES, id="ms"
+            flat(expires_at=DEC_1_MS), CredentialKind.REFRESHABLE, DEC_1, NO_SCOPES, id="ms"
         ),
         pytest.param(
             flat(token_type="bearer"),
             CredentialKind.REFRESHABLE,
             DEC_1,
-            DEFAULT_SCOPES,
+            NO_SCOPES,
             id="bearer",
         ),
         pytest.param(
             flat(token_type="Bearer", expires_at=None),
             CredentialKind.REFRESHABLE,
             None,
-            DEFAULT_SCOPES,
+            NO_SCOPES,
             id="expires-null",
         ),
         pytest.param(
             flat(expires_at=_ABSENT),
             CredentialKind.REFRESHABLE,
             None,
-            DEFAULT_SCOPES,
+            NO_SCOPES,
             id="no-expiry",
         ),
         pytest.param(
             flat(refresh_token=_ABSENT),
             CredentialKind.SETUP_TOKEN,
             DEC_1,
-            INFERENCE_ONLY,
+            NO_SCOPES,
             id="no-rt",
         ),
         pytest.param(
             flat(refresh_token=None),
             CredentialKind.SETUP_TOKEN,
             DEC_1,
-            INFERENCE_ONLY,
+            NO_SCOPES,
             id="rt-null",
         ),
         pytest.param(
-            flat(refresh_token=""), CredentialKind.SETUP_TOKEN, DEC_1, INFERENCE_ONLY, id="rt-empty"
+            flat(refresh_token=""), CredentialKind.SETUP_TOKEN, DEC_1, NO_SCOPES, id="rt-empty"
         ),
         pytest.param(
             flat(scope="user:profile user:inference"),
@@ -150,7 +152,7 @@ def parse_error(raw: Any) -> TokenFormatError:
             flat(expires_at="2026-12-01T10:00:00Z", account={"uuid": "x"}),
             CredentialKind.REFRESHABLE,
             DEC_1,
-            DEFAULT_SCOPES,
+            NO_SCOPES,
             id="iso-and-extra-key",
         ),
     ],
@@ -193,7 +195,7 @@ def test_cli_file_from_the_facts_is_accepted() -> None:
         access_token=ACCESS,
         refresh_token=REFRESH,
         expires_at=FACTS_EXPIRES,
-        scopes=DEFAULT_SCOPES,
+        scopes=CLI_SCOPES,
         subscription_type="max",
         rate_limit_tier="default_claude_max_20x",
     )
@@ -214,7 +216,7 @@ def test_cli_file_from_the_facts_is_accepted() -> None:
             {"refreshToken": "", "subscriptionType": None},
             CredentialKind.SETUP_TOKEN,
             FACTS_EXPIRES,
-            DEFAULT_SCOPES,
+            CLI_SCOPES,
             "",
             id="rt-empty-sub-null",
         ),
@@ -222,15 +224,15 @@ def test_cli_file_from_the_facts_is_accepted() -> None:
             {"refreshToken": _ABSENT, "expiresAt": _ABSENT, "scopes": _ABSENT},
             CredentialKind.SETUP_TOKEN,
             None,
-            INFERENCE_ONLY,
+            NO_SCOPES,
             "max",
-            id="rt-absent-defaults",
+            id="rt-scopes-absent",
         ),
         pytest.param(
             {"scopes": _ABSENT, "expiresAt": str(FACTS_EXPIRES_MS)},
             CredentialKind.REFRESHABLE,
             FACTS_EXPIRES,
-            DEFAULT_SCOPES,
+            NO_SCOPES,
             "max",
             id="scopes-absent-ms-string",
         ),
@@ -238,7 +240,7 @@ def test_cli_file_from_the_facts_is_accepted() -> None:
             {"expiresAt": DEC_1_S, "isEnterprise": False, "somethingNew": {"a": 1}},
             CredentialKind.REFRESHABLE,
             DEC_1,
-            DEFAULT_SCOPES,
+            CLI_SCOPES,
             "max",
             id="seconds-and-unknown-keys",
         ),
@@ -288,7 +290,7 @@ def test_setup_token_is_accepted(raw: str | bytes) -> None:
     assert parsed.access_token == SETUP_TOKEN
     assert parsed.refresh_token == ""
     assert parsed.expires_at is None
-    assert parsed.scopes == INFERENCE_ONLY
+    assert parsed.scopes == NO_SCOPES
 
 
 def test_mapping_input_other_than_dict_is_accepted() -> None:
@@ -698,7 +700,7 @@ def test_render_produces_the_cli_shape_with_milliseconds() -> None:
         access_token=ACCESS,
         refresh_token=REFRESH,
         expires_at=FACTS_EXPIRES,
-        scopes=DEFAULT_SCOPES,
+        scopes=CLI_SCOPES,
         subscription_type="max",
         rate_limit_tier="default_claude_max_20x",
     )
@@ -721,11 +723,20 @@ def test_render_of_a_static_token_leaves_out_what_would_make_the_cli_refresh() -
     }
 
 
+@pytest.mark.parametrize("scopes", [(), []])
+def test_render_without_scopes_writes_the_one_the_cli_needs(scopes: Any) -> None:
+    # A credential pasted without scopes: the CLI refuses a file without user:inference
+    # (docs/claude-cli-contract.md#credentials-file), so that one, and only that one, is written.
+    rendered = credentials_file_render(
+        access_token=SETUP_TOKEN, refresh_token="", expires_at=None, scopes=scopes
+    )
+    assert rendered["claudeAiOauth"]["scopes"] == ["user:inference"]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "field", "phrase"),
     [
         pytest.param({"scopes": ["user:profile"]}, "scopes", "Not logged in", id="no-inference"),
-        pytest.param({"scopes": []}, "scopes", "user:inference", id="no-scopes"),
         pytest.param({"scopes": "user:inference"}, "scopes", "list", id="scopes-as-string"),
         pytest.param({"expires_at": DEC_1.replace(tzinfo=None)}, "expiresAt", "aware", id="naive"),
         pytest.param({"access_token": ""}, "accessToken", "empty", id="no-access-token"),
@@ -738,7 +749,7 @@ def test_render_rejects(kwargs: dict[str, Any], field: str, phrase: str) -> None
         "access_token": ACCESS,
         "refresh_token": REFRESH,
         "expires_at": DEC_1,
-        "scopes": DEFAULT_SCOPES,
+        "scopes": CLI_SCOPES,
     } | kwargs
     with pytest.raises(ValueError, match=phrase) as caught:
         credentials_file_render(**arguments)
@@ -785,7 +796,11 @@ def test_render_round_trip(raw: Any) -> None:
 
     again = credential_input_parse(raw=text)
     assert again.input_format is InputFormat.CLI
-    assert dataclasses.replace(again, input_format=parsed.input_format) == parsed
+    # What had no scopes comes back with the one the file must name; all else is the same.
+    assert again.scopes == (parsed.scopes or INFERENCE_ONLY)
+    assert dataclasses.replace(again, input_format=parsed.input_format, scopes=()) == (
+        dataclasses.replace(parsed, scopes=())
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -181,9 +181,12 @@ def test_json_summary(oauth_settings, token_server, make_credential):
         "outcome": "refreshed",
         "reason": "",
         "permanent": False,
+        "error_code": None,
     }
     assert by_owner["bob"]["outcome"] == "failed"
     assert by_owner["bob"]["permanent"] is True
+    assert by_owner["bob"]["error_code"] == "invalid_grant"
+    assert summary["edge_blocked"] == 0
     assert "invalid_grant" in by_owner["bob"]["reason"]
     assert "sk-ant-" not in result.out
 

@@ -18,6 +18,7 @@ from oauth_tokens.token_client import (
     DEFAULT_CLIENT_ID,
     DEFAULT_SCOPE,
     DEFAULT_TOKEN_URL,
+    DEFAULT_USER_AGENT,
     RefreshConfig,
     RefreshError,
     TokenGrant,
@@ -102,7 +103,7 @@ def test_success_sends_exactly_the_cli_request_and_rotates(
     }
     assert req.headers["Content-Type"] == "application/json"
     assert req.headers["Accept"] == "application/json"
-    assert "claude-runner" in req.headers["User-Agent"]
+    assert req.headers["User-Agent"] == DEFAULT_USER_AGENT == "axios/1.7.9"
 
     issued = token_server.grants[old]
     assert grant.access_token == issued["access_token"]

@@ -76,7 +76,7 @@ def test_sends_the_same_request_as_the_sync_transport(token_server: FakeTokenSer
     assert async_req.raw_body == sync_req.raw_body.replace(first.encode(), second.encode())
     assert async_req.headers["Content-Type"] == "application/json"
     assert async_req.headers["Accept"] == "application/json"
-    assert "claude-runner" in async_req.headers["User-Agent"]
+    assert async_req.headers["User-Agent"] == sync_req.headers["User-Agent"] == "axios/1.7.9"
     issued = token_server.grants[second]
     assert async_grant.access_token == issued["access_token"]
     assert async_grant.refresh_token == issued["refresh_token"] != second

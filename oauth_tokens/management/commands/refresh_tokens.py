@@ -1,6 +1,8 @@
 import json
 import signal
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from types import FrameType
 from typing import Any
@@ -175,12 +177,7 @@ class Command(BaseCommand):
                 )
             stop.set()
 
-        # Signals reach only the main thread; elsewhere (tests calling in a thread) skip them.
-        handlers: dict[signal.Signals, Any] = {}
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                handlers[signum] = signal.signal(signum, on_signal)
-        try:
+        with _signals_handled(on_signal):
             summary = credentials_refresh_many(
                 credential_ids=[target.credential_id for target in targets],
                 force=force,
@@ -189,9 +186,6 @@ class Command(BaseCommand):
                 stop=stop,
                 on_outcome=on_outcome,
             )
-        finally:
-            for signum, previous in handlers.items():
-                signal.signal(signum, previous)
         if progress is not None:
             progress.finish()
         return summary
@@ -246,6 +240,23 @@ class Command(BaseCommand):
             self.stdout.write(self.style.ERROR(line))
         else:
             self.stdout.write(self.style.SUCCESS(line))
+
+
+@contextmanager
+def _signals_handled(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
+    """Ctrl-C and SIGTERM call `handler` inside the block, and are given back after it.
+
+    Signals reach only the main thread; elsewhere (tests calling in a thread) they are left
+    alone."""
+    handlers: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            handlers[signum] = signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        for signum, previous in handlers.items():
+            signal.signal(signum, previous)
 
 
 def _buffer_seconds() -> int:
