@@ -378,9 +378,11 @@ build_universal() {
         awk '{ printf "%.2f GB (%d bytes)", $1 / 1e9, $1 }')"
 }
 
-# Old builds of our images left untagged by a rebuild.
+# Old builds of our images left untagged by a rebuild; an hour old at least, because the
+# intermediate images of a build running beside this one are untagged too.
 prune_dangling() {
-    docker image prune -f --filter "label=app=claude-runner" >/dev/null 2>&1 || true
+    docker image prune -f --filter "label=app=claude-runner" --filter until=1h >/dev/null 2>&1 ||
+        true
 }
 
 mkdir -p "$CACHE"
@@ -392,6 +394,10 @@ if ! flock -n 9; then
     log "waiting for another build of the agent images to finish"
     flock 9
 fi
+# Temporary roots and build contexts: a killed build's are removed by the next one (the lock
+# says none is in use), this one's on exit, however it ends.
+rm -rf "$CACHE"/rootfs-build.* "$CACHE"/cli-context.*
+trap 'rm -rf "$CACHE"/rootfs-build.* "$CACHE"/cli-context.*' EXIT
 what="${1:-all}"
 case "$what" in
     base) build_base ;;

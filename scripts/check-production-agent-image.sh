@@ -146,9 +146,11 @@ exit "$failed"'
       awk '{ printf "%.2f GB", $1 / 1e9 }')"
 }
 
-# Old builds of the checked images left untagged by this one.
+# Old builds of the checked images left untagged by this one; an hour old at least, because the
+# intermediate images of a build running beside this one are untagged too.
 prune_dangling() {
-  docker image prune -f --filter "label=app=claude-runner" >/dev/null 2>&1 || true
+  docker image prune -f --filter "label=app=claude-runner" --filter until=1h >/dev/null 2>&1 \
+    || true
 }
 
 case "${1:-minimal}" in
