@@ -58,9 +58,138 @@ fail_early() {
     finish "$code"
 }
 
-# 0. The gateway relay, before anything else runs: the task's only way out is the Unix socket
-#    its runner mounted; socat makes it a local HTTP endpoint for the CLI (ANTHROPIC_BASE_URL)
-#    and an HTTP proxy for everything else (git, npm, pip honour *_proxy).
+# Resume. The runner put an earlier session's transcript in $RESUME_IN. The file was written
+# in an earlier container, so it is data from an agent: bounded, parsed line by line, and only
+# the conversation is kept (docs/claude-cli-contract.md#resuming-a-session). Anything off: a
+# fresh session, and out/session/status.json says why. The cleaning starts first thing and runs
+# while the relay starts and the repository is checked out; it is finished after step 3.
+# Pass 1 checks each line and keeps user and assistant turns, the attachments the CLI renders
+# as user text, and messages queued mid-turn (as user text). Everything else goes: the system
+# prompt and tool snapshot, attachments rendered as system turns, bookkeeping. A dropped line
+# that had a uuid becomes a {"__drop": uuid, "p": parent} record.
+# shellcheck disable=SC2016  # jq programs, not shell
+RESUME_PASS1='
+def refuse(why): error("line \(input_line_number): \(why)");
+def id: type == "string" and . != "";
+if . == "" then empty else
+[fromjson?] as $a | if ($a | length) == 0 then refuse("not JSON") else $a[0] end | . as $l
+| if ($l | type) != "object" then refuse("not a JSON object")
+  elif ($l | has("__drop")) then refuse("an unknown field __drop")
+  elif ($l | has("sessionId")) and $l.sessionId != $sid then refuse("another session id")
+  elif ($l | has("cwd")) and $l.cwd != $cwd then refuse("a working directory other than \($cwd)")
+  elif ($l | has("uuid")) and ($l.uuid | id | not) then refuse("a uuid that is no string")
+  elif $l.parentUuid != null and ($l.parentUuid | id | not) then
+    refuse("a parentUuid that is no string")
+  elif $l.type == "user" or $l.type == "assistant" then
+    if ($l.message | type) != "object" or $l.message.role != $l.type then
+      refuse("a \($l.type) turn with another role")
+    else $l | del(.rendered, .renderedRole, .attachment) end
+  elif $l.type == "attachment" and ($l.attachment | type) == "object"
+       and $l.attachment.type == "queued_command" then $l | .renderedRole = "user"
+  elif $l.type == "attachment" and $l.renderedRole == "user" then $l
+  elif $l | has("uuid") then {__drop: $l.uuid, p: $l.parentUuid}
+  else empty end
+end'
+# Pass 2 links each kept line to its nearest kept ancestor, so the chain the CLI walks back
+# from the last turn stays whole, and wants at least one user turn.
+RESUME_PASS2='
+(reduce $d[] as $x ({}; .[$x.__drop] = $x.p)) as $m
+| foreach (inputs, null) as $l (false;
+    if $l != null then . or $l.type == "user"
+    elif . then . else error("holds no user turn to resume") end;
+    if $l == null then empty
+    elif $l | has("parentUuid") | not then $l
+    else
+      [$l.parentUuid, 0]
+      | until(.[0] as $p | $p == null or ($m | has($p) | not) or .[1] > 100000;
+              [$m[.[0]], .[1] + 1])
+      | if .[1] > 100000 then error("a loop in the parent chain") else $l + {parentUuid: .[0]} end
+    end)'
+resume_state=none resume_reason="" resume_id="" resume_kept=0 resume_dropped=0 resume_job=""
+resume_refuse() {
+    resume_state=refused resume_reason="$1"
+    say "resume refused: $1; starting a fresh session"
+}
+# A regular file (no link) of at most $2 bytes, else a refusal naming it ($3) and the limit ($4).
+resume_file_ok() {
+    if [ -L "$1" ] || [ ! -f "$1" ]; then
+        resume_refuse "$3 is missing or not a regular file"
+        return 1
+    fi
+    local size
+    size="$(stat -c %s -- "$1")"
+    if [ "$size" -gt "$2" ]; then
+        resume_refuse "$3 is $size bytes, over the limit of $2${4:+ ($4)}"
+        return 1
+    fi
+}
+# Both passes, in folder $1: leaves $1/linked, or the first complaint in $1/err. jq 1.6 goes on
+# after an error in one line and its exit status tells only of the last: any message counts.
+resume_clean() {
+    jq -R -c --arg sid "$resume_id" --arg cwd "$WORK" "$RESUME_PASS1" \
+        "$RESUME_IN/transcript.jsonl" >"$1/pass1" 2>"$1/err" && [ ! -s "$1/err" ] || return
+    grep '^{"__drop":' "$1/pass1" >"$1/dropped"
+    grep -v '^{"__drop":' "$1/pass1" >"$1/kept"
+    jq -n -c --slurpfile d "$1/dropped" "$RESUME_PASS2" "$1/kept" >"$1/linked" 2>"$1/err" &&
+        [ ! -s "$1/err" ] || return
+    rm -f -- "$1/err"
+}
+# The checks that need no parsing; then the cleaning starts in the background.
+resume_start() {
+    [ -e "$RESUME_IN" ] || [ -L "$RESUME_IN" ] || return 0
+    if [ -L "$RESUME_IN" ] || [ ! -d "$RESUME_IN" ]; then
+        resume_refuse "$RESUME_IN is not a folder"
+        return
+    fi
+    resume_file_ok "$RESUME_IN/session-id" 64 session-id || return
+    resume_id="$(cat -- "$RESUME_IN/session-id")"
+    if ! [[ "$resume_id" =~ $UUID_RE ]]; then
+        resume_id=""
+        resume_refuse "session-id is not a UUID (lower case, 8-4-4-4-12)"
+        return
+    fi
+    resume_file_ok "$RESUME_IN/transcript.jsonl" "$TRANSCRIPT_MAX" transcript.jsonl \
+        AGENT_TRANSCRIPT_MAX_BYTES || return
+    if [ -L "$CLAUDE_HOME/projects" ] || [ -L "$PROJECT_DIR" ] ||
+        [ -e "$PROJECT_DIR/$resume_id.jsonl" ] || [ -L "$PROJECT_DIR/$resume_id.jsonl" ]; then
+        resume_refuse "$PROJECT_DIR is not the CLI's own, fresh folder"
+        return
+    fi
+    resume_tmp="$(mktemp -d /tmp/agent-resume.XXXXXX)"
+    resume_clean "$resume_tmp" &
+    resume_job=$!
+}
+# The cleaned file goes where the CLI looks, under a name built from the checked id.
+resume_finish() {
+    [ -n "$resume_job" ] || return 0
+    wait "$resume_job"
+    local why target="$PROJECT_DIR/$resume_id.jsonl"
+    if [ -n "${CLAUDE_CONFIG_DIR:-}" ] && [ "$CLAUDE_CONFIG_DIR" != "$CLAUDE_HOME" ]; then
+        resume_refuse "CLAUDE_CONFIG_DIR moves the CLI's sessions away from $CLAUDE_HOME"
+    elif [ -e "$resume_tmp/err" ] || [ ! -f "$resume_tmp/linked" ]; then
+        why="$(sed -n '1s/^jq: error ([^)]*): //p' "$resume_tmp/err" 2>/dev/null | cut -c 1-200)"
+        resume_refuse "transcript.jsonl ${why:-could not be read}"
+    elif ! { mkdir -p -m 0700 "$PROJECT_DIR" &&
+        (set -C && umask 077 && cat "$resume_tmp/linked" >"$target"); }; then
+        resume_refuse "could not write $target"
+    else
+        resume_kept="$(wc -l <"$resume_tmp/linked")"
+        resume_dropped="$(($(grep -c '' "$RESUME_IN/transcript.jsonl") - resume_kept))"
+        resume_state=resumed
+        say "resuming session $resume_id ($resume_kept lines kept, $resume_dropped left out)"
+    fi
+    [ "$resume_state" = resumed ] || resume_id=""
+    rm -rf -- "$resume_tmp"
+}
+
+mkdir -p "$OUT"
+[[ "$TRANSCRIPT_MAX" =~ ^[0-9]{1,15}$ ]] ||
+    fail_early 2 "AGENT_TRANSCRIPT_MAX_BYTES is not a number of bytes: $TRANSCRIPT_MAX"
+resume_start
+
+# 0. The gateway relay, before anything that could reach out: the task's only way out is the
+#    Unix socket its runner mounted; socat makes it a local HTTP endpoint for the CLI
+#    (ANTHROPIC_BASE_URL) and an HTTP proxy for everything else (git, npm, pip honour *_proxy).
 gateway_listening() {
     # LISTEN (0A) on 127.0.0.1:port in /proc/net/tcp; asking by connecting would open a
     # connection to the gateway.
@@ -76,7 +205,6 @@ gateway_env() {
     export CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1
 }
 gateway=""
-mkdir -p "$OUT"
 if [ -S "$GATEWAY_SOCKET" ]; then
     if ! [[ "$GATEWAY_PORT" =~ ^[0-9]+$ ]] || [ "$GATEWAY_PORT" -lt 1 ] ||
         [ "$GATEWAY_PORT" -gt 65535 ]; then
@@ -135,128 +263,8 @@ if { [ -e "$CREDS" ] || [ -n "${CLAUDE_CODE_OAUTH_TOKEN:-}" ]; } &&
     [ -n "${ANTHROPIC_API_KEY:-}${ANTHROPIC_AUTH_TOKEN:-}" ]; then
     fail_early 2 "both API key and OAuth given"
 fi
-[[ "$TRANSCRIPT_MAX" =~ ^[0-9]{1,15}$ ]] ||
-    fail_early 2 "AGENT_TRANSCRIPT_MAX_BYTES is not a number of bytes: $TRANSCRIPT_MAX"
 
-# 2b. Resume an earlier session: the runner put its transcript in $RESUME_IN. The file was
-#     written by an earlier container, so it is data from an agent: bounded, parsed line by
-#     line, and only the conversation is kept (docs/claude-cli-contract.md#resuming-a-session).
-#     Anything off: a fresh session, and out/session/status.json says why.
-#     Pass 1 checks each line and keeps user and assistant turns, the attachments the CLI
-#     renders as user text, and messages queued mid-turn (as user text). Everything else goes:
-#     the system prompt and tool snapshot, attachments rendered as system turns, bookkeeping.
-#     A dropped line that had a uuid becomes a {"__drop": uuid, "p": parent} record.
-# shellcheck disable=SC2016  # jq programs, not shell
-RESUME_PASS1='
-def refuse(why): error("line \(input_line_number): \(why)");
-if . == "" then empty else
-[fromjson?] as $a | if ($a | length) == 0 then refuse("not JSON") else $a[0] end | . as $l
-| if ($l | type) != "object" then refuse("not a JSON object")
-  elif ($l | has("__drop")) then refuse("an unknown field __drop")
-  elif ($l | has("sessionId")) and $l.sessionId != $sid then refuse("another session id")
-  elif ($l | has("cwd")) and $l.cwd != $cwd then refuse("a working directory other than \($cwd)")
-  elif ($l | has("uuid")) and ($l.uuid | type) != "string" then refuse("a uuid that is no string")
-  elif $l.type == "user" or $l.type == "assistant" then
-    if ($l.message | type) != "object" or $l.message.role != $l.type then
-      refuse("a \($l.type) turn with another role")
-    else $l | del(.rendered, .renderedRole, .attachment) end
-  elif $l.type == "attachment" and ($l.attachment | type) == "object"
-       and $l.attachment.type == "queued_command" then $l | .renderedRole = "user"
-  elif $l.type == "attachment" and $l.renderedRole == "user" then $l
-  elif ($l.uuid | type) == "string" then {__drop: $l.uuid, p: $l.parentUuid}
-  else empty end
-end'
-# Pass 2 links each kept line to its nearest kept ancestor, so the chain the CLI walks back
-# from the last turn stays whole.
-RESUME_PASS2='
-($d | map({(.__drop): .p}) | add // {}) as $m
-| inputs
-| if has("parentUuid") then
-    ([.parentUuid, 0] | until(.[0] as $p | $p == null or ($m | has($p) | not) or .[1] > 100000;
-                             [$m[.[0]], .[1] + 1])) as $r
-    | if $r[1] > 100000 then error("a loop in the parent chain") else .parentUuid = $r[0] end
-  else . end'
-resume_state=none resume_reason="" resume_id="" resume_kept=0 resume_dropped=0
-resume_refuse() {
-    resume_state=refused resume_reason="$1"
-    say "resume refused: $1; starting a fresh session"
-}
-# A regular file (no link) of at most $2 bytes, else a refusal naming it ($3) and the limit ($4).
-resume_file_ok() {
-    if [ -L "$1" ] || [ ! -f "$1" ]; then
-        resume_refuse "$3 is missing or not a regular file"
-        return 1
-    fi
-    local size
-    size="$(stat -c %s -- "$1")"
-    if [ "$size" -gt "$2" ]; then
-        resume_refuse "$3 is $size bytes, over the limit of $2${4:+ ($4)}"
-        return 1
-    fi
-}
-resume_prepare() {
-    [ -e "$RESUME_IN" ] || [ -L "$RESUME_IN" ] || return 0
-    local id tmp target
-    if [ -L "$RESUME_IN" ] || [ ! -d "$RESUME_IN" ]; then
-        resume_refuse "$RESUME_IN is not a folder"
-        return
-    fi
-    resume_file_ok "$RESUME_IN/session-id" 64 session-id || return
-    id="$(cat -- "$RESUME_IN/session-id")"
-    if ! [[ "$id" =~ $UUID_RE ]]; then
-        resume_refuse "session-id is not a UUID (lower case, 8-4-4-4-12)"
-        return
-    fi
-    resume_file_ok "$RESUME_IN/transcript.jsonl" "$TRANSCRIPT_MAX" transcript.jsonl \
-        AGENT_TRANSCRIPT_MAX_BYTES || return
-    if [ -n "${CLAUDE_CONFIG_DIR:-}" ] && [ "$CLAUDE_CONFIG_DIR" != "$CLAUDE_HOME" ]; then
-        resume_refuse "CLAUDE_CONFIG_DIR moves the CLI's sessions away from $CLAUDE_HOME"
-        return
-    fi
-    target="$PROJECT_DIR/$id.jsonl"
-    if [ -L "$CLAUDE_HOME/projects" ] || [ -L "$PROJECT_DIR" ] || [ -e "$target" ] ||
-        [ -L "$target" ]; then
-        resume_refuse "$PROJECT_DIR is not the CLI's own, fresh folder"
-        return
-    fi
-    tmp="$(mktemp -d /tmp/agent-resume.XXXXXX)"
-    # jq 1.6 goes on after an error in one line, and its exit status tells only of the last
-    # line: any error message is a refusal.
-    if ! jq -R -c --arg sid "$id" --arg cwd "$WORK" "$RESUME_PASS1" \
-        "$RESUME_IN/transcript.jsonl" >"$tmp/pass1" 2>"$tmp/err" || [ -s "$tmp/err" ]; then
-        resume_refuse "transcript.jsonl $(sed -n '1s/^jq: error ([^)]*): //p' "$tmp/err" | cut -c 1-200)"
-        rm -rf -- "$tmp"
-        return
-    fi
-    grep '^{"__drop":' "$tmp/pass1" >"$tmp/dropped"
-    grep -v '^{"__drop":' "$tmp/pass1" >"$tmp/kept"
-    if ! jq -n -c --slurpfile d "$tmp/dropped" "$RESUME_PASS2" "$tmp/kept" >"$tmp/linked" \
-        2>"$tmp/err" || [ -s "$tmp/err" ]; then
-        resume_refuse "transcript.jsonl $(sed -n '1s/^jq: error ([^)]*): //p' "$tmp/err" |
-            cut -c 1-200)"
-        rm -rf -- "$tmp"
-        return
-    fi
-    if ! jq -n -e 'first(inputs | select(.type == "user")) // false' "$tmp/linked" \
-        >/dev/null 2>&1; then
-        resume_refuse "transcript.jsonl holds no user turn to resume"
-        rm -rf -- "$tmp"
-        return
-    fi
-    resume_kept="$(wc -l <"$tmp/linked")"
-    resume_dropped="$(($(grep -c '' "$RESUME_IN/transcript.jsonl") - resume_kept))"
-    mkdir -p -m 0700 "$PROJECT_DIR" &&
-        (set -C && umask 077 && cat "$tmp/linked" >"$target") || {
-        resume_refuse "could not write $target"
-        rm -rf -- "$tmp"
-        return
-    }
-    rm -rf -- "$tmp"
-    resume_state=resumed resume_id="$id"
-    say "resuming session $id ($resume_kept lines kept, $resume_dropped left out)"
-}
-
-export_state=pending export_reason="" export_bytes=null
+export_state=not_reached export_reason="" export_bytes=null
 MESSAGES_STATUS=/tmp/agent-messages.json
 # out/session/status.json: what became of the resume, the transcript's export and the messages.
 session_status_write() {
@@ -275,9 +283,6 @@ session_status_write() {
         mv -f "$SESSION_OUT/status.json.tmp" "$SESSION_OUT/status.json" ||
         say "could not write $SESSION_OUT/status.json"
 }
-resume_prepare
-session_status_write
-
 # 3. The repository. The runner clones it on the worker and puts the working tree (with its
 #    .git) in $WORK before start, so the container needs no network or token for git;
 #    without one (the image on its own, older runners) it is cloned here from REPO_URL.
@@ -305,6 +310,8 @@ else
 fi
 cd "$WORK" || fail_early 3 "clone produced no $WORK"
 base_rev="$(git rev-parse --verify -q HEAD || echo "$EMPTY_TREE")"
+resume_finish
+session_status_write
 
 # 3b. Messages while the agent runs (AGENT_MESSAGES=1; agent/README.md, "Messages while
 #     running"). The CLI takes user turns on stdin as stream-json lines
@@ -345,8 +352,9 @@ messages_credential() {
 # wanted); the credential goes on the socket, never on a command line.
 messages_get() {
     exec 3<>"/dev/tcp/127.0.0.1/$GATEWAY_PORT" || exit 1
-    printf 'GET %s?%s HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer %s\r\nAccept: application/x-ndjson\r\nConnection: close\r\n\r\n' \
-        "$MESSAGES_PATH" "$1" "$messages_token" >&3 || exit 1
+    printf '%s\r\n' "GET $MESSAGES_PATH?$1 HTTP/1.1" "Host: gateway" \
+        "Authorization: Bearer $messages_token" "Accept: application/x-ndjson" \
+        "Connection: close" "" >&3 || exit 1
     exec head -c "$((MESSAGES_MAX + 65536))" <&3 >"$2"
 }
 # The answer in $1: sets answer_status; the body goes to $1.body. 0 = a well-framed answer.
