@@ -374,9 +374,13 @@ messages_answer() {
     fi
 }
 # The CLI has answered every line it was given: as many replays of them (--replay-user-messages)
-# as lines written, and a result after the last replay.
+# as lines written, and a result after the last replay. Builtins only: it runs 5 times a second.
 messages_answered() {
-    [ "$(grep -c R "$turns")" -ge "$lines_written" ] && [ "$(tail -n 1 "$turns")" = D ]
+    local events replays=0 event
+    mapfile -t events <"$turns"
+    [ "${events[-1]:-}" = D ] || return 1
+    for event in "${events[@]}"; do [ "$event" = R ] && replays=$((replays + 1)); done
+    [ "$replays" -ge "$lines_written" ]
 }
 messages_status() { # state, reason
     jq -n --arg s "$1" --arg r "$2" --argjson d "$((lines_written - 1))" --argjson a "$after" \
@@ -397,10 +401,10 @@ messages_reader() {
         messages_get "after=$after&wait=$wait${final:+&final=1}" "$answer" >/dev/null 2>&1 &
         pid=$!
         answered=""
-        for ((t = 0; t < (wait + 15) * 10; t++)); do
+        for ((t = 0; t < (wait + 15) * 5; t++)); do
             kill -0 "$pid" 2>/dev/null || break
             [ -z "$final" ] && messages_answered && answered=1 && break
-            sleep 0.1
+            sleep 0.2
         done
         if kill "$pid" 2>/dev/null; then
             wait "$pid"

@@ -332,3 +332,15 @@ def test_messages_need_the_gateway(run: Run) -> None:
     assert r.exit_code == 0, r.describe()
     assert r.status["messages"]["state"] == "unavailable"
     assert "without the gateway socket" in r.stderr
+
+
+def test_a_stopped_run_with_messages_still_writes_its_outputs(
+    run: Run, gateway: MessageGateway
+) -> None:
+    """docker stop while the agent works and the reader waits for messages."""
+    r = run("SESSION_UUID SLEEP:60", gateway=gateway, env=MESSAGES, timeout=8)
+    assert r.timed_out
+    assert r.exit_code == 143, r.describe()
+    assert r.out["exit_code"].strip() == b"143"
+    assert r.status["messages"]["state"] == "agent_ended"
+    assert r.status["export"]["state"] in ("exported", "missing")
