@@ -2,7 +2,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django import forms
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from oauth_tokens.formats import ParsedCredential, TokenFormatError, credential_input_parse
@@ -14,11 +16,33 @@ from .live_check import (
     credential_input_describe,
 )
 from .parsers import SettingsInputError, agent_env_parse, api_key_parse
+from .throttling import login_failures_get, tries_left_warning
 
 
 class SignupForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):
         fields = ("username",)
+
+
+class LoginForm(AuthenticationForm):
+    """Django's login form, saying how many tries are left before the lockout."""
+
+    def clean(self) -> dict[str, Any]:
+        try:
+            return super().clean()
+        except ValidationError as error:
+            if error.code != "invalid_login" or self.request is None:
+                raise
+            username = self.cleaned_data.get("username") or ""
+            failures = login_failures_get(request=self.request, credentials={"username": username})
+            warning = tries_left_warning(failures, username=username)
+            if not warning:
+                raise
+            raise ValidationError([error, ValidationError(warning, code="tries_left")]) from None
+
+
+class AdminLoginForm(LoginForm, AdminAuthenticationForm):
+    """The admin's login form (staff only), with the same words."""
 
 
 @dataclass(frozen=True)

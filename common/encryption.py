@@ -17,7 +17,7 @@ def _multifernet(keys: tuple[str, ...]) -> MultiFernet:
     if not keys:
         raise ImproperlyConfigured(
             "FIELD_ENCRYPTION_KEYS is empty: set at least one Fernet key "
-            '(python -c "from cryptography.fernet import Fernet; '
+            '(.venv/bin/python -c "from cryptography.fernet import Fernet; '
             'print(Fernet.generate_key().decode())")'
         )
     try:

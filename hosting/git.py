@@ -20,14 +20,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import BinaryIO
 
 from django.conf import settings
 
 from common.logging import REDACTED, secrets_redact
+from common.netpolicy import UrlRefused, egress_policy_for_agents, repository_url_check
 
+from .bundle import BundleLimits, bundle_read
 from .errors import HostingError, Refusal
-from .reach import git_host_addresses
+from .reach import git_host_addresses, unresolved_message
 
 logger = logging.getLogger("hosting.git")
 
@@ -73,18 +75,19 @@ class _Remote:
         return self.host if self.port == 443 else f"{self.host}:{self.port}"
 
 
-def _remote_parse(url: str) -> _Remote:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme == "file" and settings.AGENT_ALLOW_LOCAL_REPOS:
-        return _Remote(url, "", 0, local=True)
-    if scheme != "https" or not parts.hostname:
-        raise HostingError(Refusal.INVALID, "Only https:// repository URLs can be cloned.")
-    if parts.username or parts.password or parts.query or parts.fragment:
-        raise HostingError(
-            Refusal.INVALID, "Remove credentials, ?query and #fragment from the repository URL."
+def git_remote_parse(*, url: str) -> _Remote:
+    """The remote git may reach for ``url``, on the rules the task form applies
+    (common.netpolicy): HostingError(INVALID) for its shape, EGRESS_REFUSED for its host."""
+    try:
+        parsed = repository_url_check(
+            url=url,
+            local_allowed=settings.AGENT_ALLOW_LOCAL_REPOS,
+            policy=egress_policy_for_agents(),
         )
-    return _Remote(url, parts.hostname.lower(), parts.port or 443, local=False)
+    except UrlRefused as exc:
+        kind = Refusal.EGRESS_REFUSED if exc.rule == "reach" else Refusal.INVALID
+        raise HostingError(kind, exc.message) from None
+    return _Remote(parsed.url, parsed.host, parsed.port, local=parsed.local)
 
 
 @contextmanager
@@ -140,30 +143,38 @@ def _redact(text: str, token: str) -> str:
 
 
 def _git(
-    args: list[str], *, env: dict[str, str], token: str, cwd: Path | None = None
+    args: list[str],
+    *,
+    env: dict[str, str],
+    cwd: Path | None = None,
+    timeout: float | None = None,
+    stdin: BinaryIO | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    """One git command in ``env``, stopped after ``timeout`` seconds (by default the hosting
+    git timeout)."""
+    limit = timeout if timeout is not None else settings.HOSTING_GIT_TIMEOUT_SECONDS
     try:
         return subprocess.run(
             ["git", *args],
             cwd=cwd,
             env=env,
+            stdin=stdin,
             capture_output=True,
             text=True,
-            timeout=settings.HOSTING_GIT_TIMEOUT_SECONDS,
+            timeout=limit,
             check=False,
         )
     except subprocess.TimeoutExpired:
         raise HostingError(
             Refusal.UNREACHABLE,
-            f"git {args[0]} took longer than {settings.HOSTING_GIT_TIMEOUT_SECONDS} seconds "
-            "and was stopped.",
+            f"git {args[0]} took longer than {limit:g} seconds and was stopped.",
         ) from None
 
 
 def _local_git(args: list[str], *, cwd: Path) -> str:
     """git on the worker's own clone, no network: the plain answer or HostingError."""
     with _git_environment(_Remote("", "", 0, local=True), "") as env:
-        done = _git(args, env=env, token="", cwd=cwd)
+        done = _git(args, env=env, cwd=cwd)
     if done.returncode != 0:
         raise HostingError(Refusal.GIT_FAILED, f"git {args[0]} failed: {_redact(done.stderr, '')}")
     return done.stdout.strip()
@@ -222,9 +233,19 @@ def git_refusal(stderr: str, *, action: str, had_token: bool) -> HostingError:
             f"The branch on the host has commits the task did not start from; the push was "
             f"refused rather than overwrite them{said}.",
         )
+    return _unreachable(stderr, said=said) or HostingError(
+        Refusal.GIT_FAILED, f"git could not {action} the repository{said}."
+    )
+
+
+def _unreachable(stderr: str, *, said: str) -> HostingError | None:
+    """A network failure: a name without an address is the server's DNS or network, and says so."""
+    if unresolved := re.search(r"could not resolve host: ([^\s']+)", stderr, re.IGNORECASE):
+        return HostingError(Refusal.UNREACHABLE, unresolved_message(unresolved[1]) + said)
+    low = stderr.lower()
     if "could not resolve" in low or "connect" in low or "timed out" in low or "ssl" in low:
         return HostingError(Refusal.UNREACHABLE, f"Could not reach the git host{said}.")
-    return HostingError(Refusal.GIT_FAILED, f"git could not {action} the repository{said}.")
+    return None
 
 
 def repository_clone(
@@ -234,38 +255,34 @@ def repository_clone(
     token: str,
     dest: Path,
     commit: str = "",
-    depth: int = 1,
     checkout: bool = True,
 ) -> ClonedRepository:
     """Clone ``url`` into ``dest`` (which must not exist yet): ``branch``, or the remote's
     default when empty; or exactly ``commit`` when given (a follow-up push needs the very
     revision a task started from). ``token`` may be empty for public repositories.
     ``checkout=False``: only .git (the files are checked out where the tree is used)."""
-    remote = _remote_parse(url)
+    remote = git_remote_parse(url=url)
     if branch.startswith("-"):
         raise HostingError(Refusal.INVALID, "A branch name may not start with '-'.")
     if commit and not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit):
         raise HostingError(Refusal.INVALID, "Not a full commit id.")
-    shallow = ["--depth", str(depth)] if depth and not remote.local else []
+    shallow = [] if remote.local else ["--depth", "1"]  # the task needs one revision
     with _git_environment(remote, token) as env:
         if commit:
             dest.mkdir(parents=True)
-            _git(["init", "--quiet", str(dest)], env=env, token=token)
+            _git(["init", "--quiet", str(dest)], env=env)
             done = _git(
                 ["fetch", "--quiet", "--no-tags", *shallow, "--", remote.url, commit],
                 env=env,
-                token=token,
                 cwd=dest,
             )
             if done.returncode == 0:
-                done = _git(
-                    ["checkout", "--quiet", "--detach", commit], env=env, token="", cwd=dest
-                )
+                done = _git(["checkout", "--quiet", "--detach", commit], env=env, cwd=dest)
         else:
             args = ["clone", "--quiet", "--no-tags", "--single-branch", *shallow]
             args += [] if checkout else ["--no-checkout"]
             args += ["--branch", branch] if branch else []
-            done = _git([*args, "--", remote.url, str(dest)], env=env, token=token)
+            done = _git([*args, "--", remote.url, str(dest)], env=env)
     if done.returncode != 0:
         shutil.rmtree(dest, ignore_errors=True)
         stderr = _redact(done.stderr, token)
@@ -277,30 +294,89 @@ def repository_clone(
     return ClonedRepository(path=dest, head=head, branch=checked_out)
 
 
+def _bundle_limits() -> BundleLimits:
+    return BundleLimits(
+        max_bytes=settings.AGENT_BUNDLE_MAX_BYTES,
+        max_objects=settings.HOSTING_BUNDLE_MAX_OBJECTS,
+        max_object_bytes=settings.HOSTING_BUNDLE_MAX_OBJECT_BYTES,
+        max_total_bytes=settings.HOSTING_BUNDLE_MAX_TOTAL_BYTES,
+    )
+
+
+def _bundle_unpack(*, repo: ClonedRepository, bundle: Path) -> str:
+    """The agent's commits from ``bundle`` into the clone, returning the commit they end at.
+
+    First within limits (hosting.bundle: size before reading, objects before inflating), then
+    ``git bundle verify`` (the clone has what they build on), then unpacked by
+    ``index-pack --strict`` into a quarantine repository that borrows the clone's objects:
+    git's object check (fsck) on exactly what the bundle brings, which git before 2.43 skips
+    on a bundle fetch. Only a clean pack moves into the clone."""
+    contents = bundle_read(path=bundle, limits=_bundle_limits())
+    timeout = settings.HOSTING_BUNDLE_TIMEOUT_SECONDS
+    objects = repo.path / ".git" / "objects"
+    quarantine = Path(tempfile.mkdtemp(prefix="quarantine-", dir=repo.path / ".git"))
+    try:
+        with _git_environment(_Remote("", "", 0, local=True), "") as env:
+            verify = _git(
+                ["bundle", "verify", "--quiet", str(bundle)],
+                env=env,
+                cwd=repo.path,
+                timeout=timeout,
+            )
+            if verify.returncode != 0:
+                raise HostingError(
+                    Refusal.GIT_FAILED,
+                    "The agent's commits could not be read back (the bundle is not valid for "
+                    "the cloned revision).",
+                )
+            hash_name = "sha256" if contents.hash_size == 32 else "sha1"
+            made = _git(
+                ["init", "--quiet", "--bare", f"--object-format={hash_name}", str(quarantine)],
+                env=env,
+                timeout=timeout,
+            )
+            if made.returncode != 0:
+                raise HostingError(
+                    Refusal.GIT_FAILED, f"git init failed: {_redact(made.stderr, '')}"
+                )
+            (quarantine / "objects" / "info" / "alternates").write_text(f"{objects.resolve()}\n")
+            with bundle.open("rb") as pack:
+                pack.seek(contents.pack_offset)
+                done = _git(
+                    ["index-pack", "--stdin", "--fix-thin", "--strict",
+                     f"--max-input-size={settings.AGENT_BUNDLE_MAX_BYTES}"],
+                    env=env,
+                    cwd=quarantine,
+                    timeout=timeout,
+                    stdin=pack,
+                )  # fmt: skip
+        if done.returncode != 0:
+            said = _git_said(_redact(done.stderr, "")) if done.stderr.strip() else "no reason"
+            raise HostingError(
+                Refusal.GIT_FAILED,
+                f"The agent's commits were not pushed: git's object check refused them ({said}).",
+            )
+        # .pack before .idx: git sees a pack by its index, which must find the pack in place.
+        for part in sorted(
+            (quarantine / "objects" / "pack").glob("pack-*"), key=lambda p: p.suffix != ".pack"
+        ):
+            part.rename(objects / "pack" / part.name)
+    finally:
+        shutil.rmtree(quarantine, ignore_errors=True)
+    return contents.tip
+
+
 def branch_push_from_bundle(
     *, repo: ClonedRepository, bundle: Path, url: str, token: str, branch: str
 ) -> PushResult:
     """Push the commits in ``bundle`` (made in the container on top of ``repo.head``) to
     ``branch`` at ``url``. Never forced: a branch that moved on meanwhile is refused."""
-    remote = _remote_parse(url)
+    remote = git_remote_parse(url=url)
     if not branch or branch.startswith("-"):
         raise HostingError(Refusal.INVALID, "No valid branch name to push to.")
     cwd = repo.path
-    verify = subprocess.run(
-        ["git", "bundle", "verify", "--quiet", str(bundle)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_CONFIG_NOSYSTEM": "1"},
-    )
-    if verify.returncode != 0:
-        raise HostingError(
-            Refusal.GIT_FAILED,
-            "The agent's commits could not be read back (the bundle is not valid for the "
-            "cloned revision).",
-        )
-    _local_git(["fetch", "--quiet", "--no-tags", str(bundle), f"+HEAD:{RESULT_REF}"], cwd=cwd)
+    tip = _bundle_unpack(repo=repo, bundle=bundle)
+    _local_git(["update-ref", RESULT_REF, tip], cwd=cwd)
     new_head = _local_git(["rev-parse", RESULT_REF], cwd=cwd)
     try:
         _local_git(["merge-base", "--is-ancestor", repo.head, new_head], cwd=cwd)
@@ -317,7 +393,6 @@ def branch_push_from_bundle(
         done = _git(
             ["push", "--quiet", "--", remote.url, f"{RESULT_REF}:refs/heads/{branch}"],
             env=env,
-            token=token,
             cwd=cwd,
         )
     if done.returncode != 0:

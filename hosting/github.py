@@ -72,11 +72,15 @@ def expiry_parse(value: str | None) -> datetime | None:
 
 
 class GitHubProvider:
-    def __init__(self, *, token: str, api_url: str | None = None) -> None:
+    def __init__(
+        self, *, token: str, api_url: str | None = None, timeout: float | None = None
+    ) -> None:
         if not token:
             raise HostingError(Refusal.NO_TOKEN, "No GitHub token is saved.")
         self._token = token
         self.api_url = (api_url or settings.GITHUB_API_URL).rstrip("/")
+        # Seconds to connect, and again for GitHub to start answering: per call.
+        self.timeout = timeout if timeout is not None else settings.GITHUB_API_TIMEOUT
 
     def __repr__(self) -> str:
         return f"GitHubProvider(api_url={self.api_url!r})"  # never the token
@@ -178,11 +182,17 @@ class GitHubProvider:
                 method,
                 self.api_url + path,
                 headers=headers,
-                timeout=settings.GITHUB_API_TIMEOUT,
+                timeout=self.timeout,
                 allow_redirects=False,  # never carry the token to another host
                 verify=settings.HOSTING_CA_BUNDLE or True,
                 **kwargs,
             )
+        except requests.Timeout:
+            logger.warning("GitHub API %s %s timed out after %s s", method, path, self.timeout)
+            raise HostingError(
+                Refusal.UNREACHABLE,
+                f"GitHub did not answer within {self.timeout:g} s; try again later.",
+            ) from None
         except requests.RequestException as exc:
             logger.warning("GitHub API %s %s failed: %s", method, path, type(exc).__name__)
             raise HostingError(

@@ -28,3 +28,21 @@ class GitHubConnection(models.Model):
 
     def __str__(self) -> str:
         return f"GitHub connection of {self.owner} ({self.login or 'unchecked'})"
+
+
+class GitHubCheckQuota(models.Model):
+    """The live checks of GitHub a user started in the current minute, and until when one is
+    still waiting for GitHub: the settings page's check is throttled per user."""
+
+    owner = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="github_check_quota"
+    )
+    window_started_at = models.DateTimeField()
+    used = models.PositiveIntegerField(default=0)
+    busy_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "GitHub live-check quota"
+
+    def __str__(self) -> str:
+        return f"GitHub live checks of {self.owner}: {self.used} since {self.window_started_at}"

@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from common.netpolicy import UrlRefused, repository_url_parse
+
 from .errors import HostingError, Refusal
 
 _PART = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
@@ -39,30 +41,30 @@ def github_web_host(*, api_url: str) -> str:
 
 def github_repository_parse(*, url: str, api_url: str) -> RepositoryRef:
     """An https URL of a repository on the configured GitHub (``owner/name`` alone is taken as
-    one on that GitHub), or HostingError saying why not."""
+    one on that GitHub), or HostingError saying why not. The URL's shape is judged by the one
+    repository-URL parser (common.netpolicy); the host must be the configured GitHub's, so
+    whether agents may reach it is the operator's choice, judged when git connects."""
     text = url.strip()
     web_host = github_web_host(api_url=api_url)
     if re.fullmatch(r"[^/:@\s]+/[^/:@\s]+", text):
         text = f"https://{web_host}/{text}"
-    parts = urlsplit(text)
-    if parts.scheme.lower() != "https" or not parts.hostname:
+    try:
+        parsed = repository_url_parse(url=text, local_allowed=False)
+    except UrlRefused as exc:
+        if exc.rule == "scheme":
+            raise HostingError(
+                Refusal.NOT_ON_GITHUB,
+                f"Pull requests need an https URL of a repository on {web_host}, "
+                "e.g. https://github.com/owner/name.",
+            ) from None
+        raise HostingError(Refusal.INVALID, exc.message) from None
+    if parsed.host != web_host:
         raise HostingError(
             Refusal.NOT_ON_GITHUB,
-            f"Pull requests need an https URL of a repository on {web_host}, "
-            "e.g. https://github.com/owner/name.",
+            f"The repository is on {parsed.host}, not on {web_host}: this server opens pull "
+            f"requests on {web_host} only. The task's diff is still shown on its page.",
         )
-    host = parts.hostname.lower()
-    if host != web_host:
-        raise HostingError(
-            Refusal.NOT_ON_GITHUB,
-            f"The repository is on {host}, not on {web_host}: this server opens pull requests on "
-            f"{web_host} only. The task's diff is still shown on its page.",
-        )
-    if parts.username or parts.password or parts.query or parts.fragment:
-        raise HostingError(
-            Refusal.INVALID, "Remove credentials, ?query and #fragment from the repository URL."
-        )
-    segments = [s for s in parts.path.split("/") if s]
+    segments = [s for s in parsed.path.split("/") if s]
     if len(segments) != 2:
         raise HostingError(
             Refusal.INVALID,
@@ -75,4 +77,4 @@ def github_repository_parse(*, url: str, api_url: str) -> RepositoryRef:
             "The owner or repository name has characters GitHub does not allow "
             "(letters, digits, '-', '_' and '.').",
         )
-    return RepositoryRef(host=host, port=parts.port or 443, owner=owner, name=name)
+    return RepositoryRef(host=parsed.host, port=parsed.port, owner=owner, name=name)

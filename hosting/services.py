@@ -11,8 +11,10 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 from django.utils.text import slugify
 
+from .check_quota import github_check_admit, github_check_release
 from .errors import NO_TOKEN_MESSAGE, HostingError, Refusal
 from .github import GitHubProvider, github_token_check
+from .markdown import blockquote, github_references_defuse
 from .models import GitHubConnection
 from .providers import PullRequest, RepositoryAccess, TokenInfo
 from .repositories import RepositoryRef, github_repository_parse
@@ -22,6 +24,8 @@ logger = logging.getLogger("hosting.services")
 BRANCH_PREFIX = "claude-runner/"
 TITLE_MAX_CHARS = 72
 BODY_MAX_CHARS = 60_000  # GitHub refuses bodies over 65,536 characters
+PROMPT_QUOTE_MAX_CHARS = 20_000  # the rest of the body is the agent's summary's
+CUT_NOTE = "\n>\n> …(cut at GitHub's size limit)"
 
 
 # --- the connection --------------------------------------------------------------------------
@@ -35,6 +39,7 @@ class ConnectionCheck:
     token_error: HostingError | None = None
     repository: RepositoryAccess | None = None
     repository_error: HostingError | None = None
+    throttled: str = ""  # not asked: the user's live checks are used up for now
 
 
 def github_token_get(*, user: User) -> str:
@@ -54,11 +59,24 @@ def repository_parse(*, url: str) -> RepositoryRef:
     return github_repository_parse(url=url, api_url=settings.GITHUB_API_URL)
 
 
-def github_connection_check(*, token: str, repository: str = "") -> ConnectionCheck:
+def github_connection_check(*, user: User, token: str, repository: str = "") -> ConnectionCheck:
     """Ask GitHub who ``token`` belongs to and, when ``repository`` is given, what it may do
-    there. Never raises for GitHub's answers: each part carries its own error."""
+    there: within the user's live-check quota, and with the short GITHUB_CHECK_TIMEOUT. Never
+    raises for GitHub's answers: each part carries its own error."""
+    admission = github_check_admit(user=user)
+    if admission.wait_seconds:
+        return ConnectionCheck(throttled=admission.message)
     try:
-        provider = GitHubProvider(token=github_token_check(raw=token))
+        return _connection_ask(token=token, repository=repository)
+    finally:
+        github_check_release(user=user)
+
+
+def _connection_ask(*, token: str, repository: str) -> ConnectionCheck:
+    try:
+        provider = GitHubProvider(
+            token=github_token_check(raw=token), timeout=settings.GITHUB_CHECK_TIMEOUT
+        )
         info = provider.token_info()
     except HostingError as exc:
         return ConnectionCheck(token_error=exc)
@@ -73,9 +91,15 @@ def github_connection_check(*, token: str, repository: str = "") -> ConnectionCh
 
 def github_connection_save(*, user: User, token: str) -> GitHubConnection:
     """Check the token with GitHub and save it (replacing any saved one). A token GitHub refuses
-    is not saved, and the saved one stays."""
+    is not saved, and the saved one stays. Counts as a live check (it asks GitHub the same)."""
     checked = github_token_check(raw=token)
-    info = GitHubProvider(token=checked).token_info()
+    admission = github_check_admit(user=user)
+    if admission.wait_seconds:
+        raise HostingError(Refusal.RATE_LIMITED, admission.message)
+    try:
+        info = GitHubProvider(token=checked, timeout=settings.GITHUB_CHECK_TIMEOUT).token_info()
+    finally:
+        github_check_release(user=user)
     connection, _ = GitHubConnection.objects.update_or_create(
         owner=user,
         defaults={
@@ -106,22 +130,34 @@ def pull_request_branch_name(*, task_id: int, prompt: str) -> str:
     return f"{BRANCH_PREFIX}{task_id}-{slug}"
 
 
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: max(0, limit - len(CUT_NOTE))] + CUT_NOTE
+
+
 def pull_request_text(
     *, prompt: str, summary: str, cost_usd: Decimal | None, task_url: str
 ) -> tuple[str, str]:
-    """The title (the prompt's first line, shortened) and the body of a task's pull request."""
+    """The title (the prompt's first line, shortened) and the body of a task's pull request.
+
+    The prompt is the owner's own words; the summary is the agent's, which a repository can
+    steer: it is quoted, marked as the agent's, and defused (hosting.markdown), so it can
+    neither notify, link or close anything on GitHub nor pass for the runner's own lines."""
     first = next((line.strip() for line in prompt.splitlines() if line.strip()), "Claude task")
     title = first if len(first) <= TITLE_MAX_CHARS else first[: TITLE_MAX_CHARS - 1] + "…"
-    quoted = "\n".join(f"> {line}" if line else ">" for line in prompt.strip().splitlines())
     cost = f"${cost_usd:.4f}" if cost_usd is not None else "not reported"
-    body = (
-        f"## Prompt\n\n{quoted}\n\n## Agent's summary\n\n{summary.strip() or '(none)'}\n\n"
-        f"---\nCost: {cost} · Task: {task_url}\n\n"
-        "_Opened by Claude Runner._"
-    )
-    if len(body) > BODY_MAX_CHARS:
-        body = body[: BODY_MAX_CHARS - 40] + "\n\n…(cut at GitHub's size limit)"
-    return title, body
+    footer = f"\n\n---\nCost: {cost} · Task: {task_url}\n\n_Opened by Claude Runner._"
+    prompt_part = "## Prompt\n\n" + _cut(blockquote(prompt.strip()), PROMPT_QUOTE_MAX_CHARS)
+    heading = "\n\n## What the agent says it did\n\n"
+    if summary.strip():
+        intro = (
+            "_The agent's own words, quoted as it wrote them; mentions, issue references and "
+            "closing keywords in them are defused._\n\n"
+        )
+        room = BODY_MAX_CHARS - len(prompt_part) - len(heading) - len(intro) - len(footer)
+        agent_part = intro + _cut(blockquote(github_references_defuse(summary.strip())), room)
+    else:
+        agent_part = "_The agent gave no summary._"
+    return title, prompt_part + heading + agent_part + footer
 
 
 def pull_request_open(

@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
@@ -23,6 +24,7 @@ def _back() -> HttpResponse:
     return redirect(reverse("accounts:code_agent_settings") + "#github")
 
 
+@never_cache
 @sensitive_post_parameters("token")
 @require_POST
 def github_check(request: AuthenticatedRequest) -> HttpResponse:
@@ -35,7 +37,9 @@ def github_check(request: AuthenticatedRequest) -> HttpResponse:
         token = github_token_get(user=request.user)
     context: dict[str, object] = {"using_saved": using_saved, "nothing": not token}
     if token and (not using_saved or repository):
-        context["check"] = github_connection_check(token=token, repository=repository)
+        context["check"] = github_connection_check(
+            user=request.user, token=token, repository=repository
+        )
     return render(request, "hosting/_github_feedback.html", context)
 
 

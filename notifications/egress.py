@@ -1,72 +1,40 @@
-"""Where a webhook may be posted: public addresses only, like an agent's egress. Loopback only
-for a host:port the test settings list (AGENT_EGRESS_TEST_ALLOW_LOOPBACK, refused outside tests).
+"""Where a webhook may be posted: any public host, on the egress rules every other connection
+obeys (common.netpolicy: the forbidden address classes, resolved once). Loopback only for a
+host:port the test settings list (AGENT_EGRESS_TEST_ALLOW_LOOPBACK, refused outside tests).
 
 The send connects to an address the check approved, never resolving again: a DNS answer that
 changes between check and connect (rebinding) reaches nothing new.
-
-The address classes are gateway.egress's (the one home of those rules); the agents' host
-allow-list does not apply: a webhook may go to any public host.
 """
 
 import json
-import socket
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.conf import settings
-
 from common.errors import InputError
-from gateway.egress import address_is_forbidden, loopback_allowances_parse
-
-MAX_URL = 2000
-
-
-def _test_loopback() -> frozenset[tuple[str, int]]:
-    if not getattr(settings, "TESTING", False):  # never honoured outside test settings
-        return frozenset()
-    return loopback_allowances_parse(settings.AGENT_EGRESS_TEST_ALLOW_LOOPBACK)
+from common.netpolicy import (
+    SyncResolver,
+    egress_check,
+    egress_policy_any_public,
+    system_resolve,
+    web_url_parse,
+)
 
 
-def _resolve(host: str, port: int) -> list[str]:
-    return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
-
-
-def webhook_url_check(
-    *, url: str, resolve: Callable[[str, int], list[str]] = _resolve
-) -> tuple[str, list[str]]:
+def webhook_url_check(*, url: str, resolve: SyncResolver = system_resolve) -> tuple[str, list[str]]:
     """The URL, stripped, if a webhook may be posted to it, and the addresses it resolves to.
     Raises InputError saying what to fix."""
-    url = url.strip()
-    if len(url) > MAX_URL:
-        raise InputError(f"The webhook URL is longer than {MAX_URL} characters.")
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        raise InputError("The webhook URL has an invalid port.") from None
-    if parts.scheme not in ("https", "http") or not host:
-        raise InputError("The webhook URL must start with https:// and name a host.")
-    if parts.username or parts.password:
-        raise InputError("Put no user name or password before the host in the webhook URL.")
-    loopback_ok = (host, port) in _test_loopback()
-    if parts.scheme != "https" and not loopback_ok:
-        raise InputError("The webhook URL must use https://.")
-    try:
-        addresses = resolve(host, port)
-    except OSError:
-        raise InputError(f"The webhook host {host} does not resolve.") from None
-    if not addresses:
-        raise InputError(f"The webhook host {host} does not resolve.")
-    for address in addresses:
-        reason = address_is_forbidden(address)
-        if reason and not (loopback_ok and reason == "loopback address"):
-            raise InputError(
-                f"The webhook host {host} is a {reason} ({address}); webhooks only go to "
-                "public addresses."
-            )
-    return url, addresses
+    policy = egress_policy_any_public()
+    parsed = web_url_parse(url=url, what="webhook URL", policy=policy)
+    decision = egress_check(host=parsed.host, port=parsed.port, policy=policy, resolve=resolve)
+    if not decision.allowed:
+        target = f"[{parsed.host}]" if ":" in parsed.host else parsed.host
+        if decision.reason == "the name does not resolve":
+            raise InputError(f"The webhook host {target} does not resolve.")
+        raise InputError(
+            f"The webhook host {target} cannot be used ({decision.reason}): webhooks only go "
+            "to public addresses."
+        )
+    return parsed.url, list(decision.addresses)
 
 
 def webhook_post(*, url: str, addresses: list[str], payload: dict[str, Any], timeout: float) -> int:

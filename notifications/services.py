@@ -24,6 +24,7 @@ from .egress import webhook_post, webhook_url_check
 from .events import Event
 from .messages import message_scrub
 from .models import Channel, Delivery, DeliveryStatus, EventKind, NotificationSettings
+from .selectors import email_available, email_channel_get
 
 logger = logging.getLogger("notifications")
 
@@ -32,16 +33,16 @@ WEBHOOK_TIMEOUT = 10
 
 
 def settings_get(*, user: User) -> NotificationSettings:
+    """The user's choices, created on first use: every event; email only where it would
+    really reach them (a real mailer and an address), so a ticked box never promises mail."""
     found, _ = NotificationSettings.objects.get_or_create(
-        user=user, defaults={"events": list(EventKind.values)}
+        user=user,
+        defaults={
+            "events": list(EventKind.values),
+            "email_enabled": email_channel_get(user=user).default_on,
+        },
     )
     return found
-
-
-def email_available() -> bool:
-    """Email is set up on this server (EMAIL_URL, or a test's own mailer)."""
-    backend = str((settings.MAILERS.get("default") or {}).get("BACKEND", ""))
-    return bool(backend) and not backend.endswith("dummy.EmailBackend")
 
 
 def channels_for(*, user: User, kind: str) -> list[str]:

@@ -10,7 +10,8 @@ from common.http import AuthenticatedRequest
 
 from .forms import NotificationSettingsForm
 from .models import Delivery
-from .services import email_available, notification_settings_save, settings_get
+from .selectors import email_channel_get
+from .services import notification_settings_save, settings_get
 
 
 @never_cache
@@ -18,9 +19,11 @@ from .services import email_available, notification_settings_save, settings_get
 @require_http_methods(["GET", "POST"])
 def notification_settings(request: AuthenticatedRequest) -> HttpResponse:
     chosen = settings_get(user=request.user)
+    email = email_channel_get(user=request.user)
     form = NotificationSettingsForm(
         request.POST or None,
-        initial={"events": chosen.events, "email_enabled": chosen.email_enabled},
+        initial={"events": chosen.events, "email_enabled": chosen.email_enabled and email.usable},
+        email_usable=email.usable,
     )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -41,5 +44,5 @@ def notification_settings(request: AuthenticatedRequest) -> HttpResponse:
     return render(
         request,
         "notifications/settings.html",
-        {"form": form, "chosen": chosen, "recent": recent, "email_available": email_available()},
+        {"form": form, "chosen": chosen, "recent": recent, "email": email},
     )

@@ -1,13 +1,13 @@
 """Checks on what a user submits, done before any container exists."""
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from django.conf import settings
 
 from common.errors import InputError
-from gateway.egress import egress_policy_from_settings, host_literal_is_forbidden
+from common.netpolicy import UrlRefused, egress_policy_for_agents, repository_url_check
 
 
 class TaskInputError(InputError):
@@ -21,105 +21,64 @@ _BAD_REF_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 _SHELL_CHARS = re.compile(r"[$;`|&<>()'\"!]")
 
 
+# Each rule: the refusal, when the name breaks it. The first broken one is reported.
+_BRANCH_RULES: tuple[tuple[Callable[[str], bool], str], ...] = (
+    (lambda name: len(name) > 255, "is longer than 255 characters; git would refuse it"),
+    (lambda name: name.startswith("-"), "starts with '-'; git would refuse it"),
+    (
+        lambda name: bool(_BAD_REF_CHARS.search(name)),
+        "contains a space, a control character or one of ~ ^ : ? * [ \\; git would refuse it",
+    ),
+    (
+        lambda name: bool(_SHELL_CHARS.search(name)),
+        "contains one of $ ; ` | & < > ( ) ' \" !, which this server does not accept",
+    ),
+    (
+        lambda name: ".." in name or "@{" in name or "//" in name,
+        "contains '..', '@{' or '//'; git would refuse it",
+    ),
+    (
+        lambda name: name == "@" or name.startswith("/") or name.endswith(("/", ".")),
+        "is '@', or starts with '/', or ends with '/' or '.'; git would refuse it",
+    ),
+    (
+        lambda name: any(p.startswith(".") or p.endswith(".lock") for p in name.split("/")),
+        "has a part that starts with '.' or ends with '.lock'; git would refuse it",
+    ),
+)
+
+
 def branch_name_check(*, branch: str) -> str:
     """A branch name as `git check-ref-format --branch` would accept it ("" = default branch)."""
     name = branch.strip()
     if not name:
         return ""
-    problem = None
-    if len(name) > 255:
-        problem = "is longer than 255 characters; git would refuse it"
-    elif name.startswith("-"):
-        problem = "starts with '-'; git would refuse it"
-    elif _BAD_REF_CHARS.search(name):
-        problem = (
-            "contains a space, a control character or one of ~ ^ : ? * [ \\; git would refuse it"
-        )
-    elif _SHELL_CHARS.search(name):
-        problem = "contains one of $ ; ` | & < > ( ) ' \" !, which this server does not accept"
-    elif ".." in name or "@{" in name or "//" in name:
-        problem = "contains '..', '@{' or '//'; git would refuse it"
-    elif name == "@" or name.startswith("/") or name.endswith(("/", ".")):
-        problem = "is '@', or starts with '/', or ends with '/' or '.'; git would refuse it"
-    elif any(part.startswith(".") or part.endswith(".lock") for part in name.split("/")):
-        problem = "has a part that starts with '.' or ends with '.lock'; git would refuse it"
-    if problem:
-        raise TaskInputError("branch", f"The branch name {problem}.")
+    for broken, problem in _BRANCH_RULES:
+        if broken(name):
+            raise TaskInputError("branch", f"The branch name {problem}.")
     return name
 
 
 def repo_url_check(*, url: str) -> str:
-    """An https URL (or file:// when local repositories are allowed), without credentials."""
-    url = url.strip()
-    if not url:
-        raise TaskInputError(
-            "repo_url", "Enter the repository URL, e.g. https://github.com/you/project.git"
-        )
-    if len(url) > 2000 or re.search(r"[\x00-\x20\x7f]", url):
-        raise TaskInputError("repo_url", "The URL has spaces or control characters in it.")
+    """An https URL agents may reach (or file:// when local repositories are allowed), without
+    credentials: the rules of common.netpolicy, which the worker's git applies too."""
     try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 (raises ValueError on a port that is not a number in range)
-    except ValueError:
-        # e.g. an unclosed IPv6 bracket: urlsplit refuses it, and must not become a 500.
-        raise TaskInputError(
-            "repo_url", "This is not a valid URL (check the brackets and the port)."
-        ) from None
-    scheme = parts.scheme.lower()
-    if scheme == "file":
-        return _local_repo_check(parts.netloc, parts.path)
-    if scheme != "https":
-        raise TaskInputError(
-            "repo_url",
-            "Only https:// repository URLs are accepted (not ssh, git, http or local paths).",
+        parsed = repository_url_check(
+            url=url,
+            local_allowed=settings.AGENT_ALLOW_LOCAL_REPOS,
+            policy=egress_policy_for_agents(),
         )
-    if parts.username or parts.password or "@" in parts.netloc:
-        raise TaskInputError(
-            "repo_url",
-            "Remove the user name or token from the URL: credentials in a URL would be visible "
-            "in the container's settings.",
-        )
-    try:
-        port = parts.port
-    except ValueError:
-        raise TaskInputError(
-            "repo_url", "The port in the URL is not a number from 1 to 65535."
-        ) from None
-    host = parts.hostname or ""
-    # Before the name check: "localhost" and IPv6 literals have no dot either.
-    forbidden = host_literal_is_forbidden(host)
-    # A loopback git server the test-only setting allows (refused outside the test suite).
-    test_host = (host, port or 443) in egress_policy_from_settings().test_loopback
-    if forbidden and not test_host:
-        raise TaskInputError(
-            "repo_url",
-            f"Agents cannot reach {host}{f':{port}' if port else ''} (a {forbidden}): they reach "
-            "only public hosts. Use the repository's public https URL.",
-        )
-    if not host or ("." not in host and ":" not in host):
-        raise TaskInputError("repo_url", "The URL needs a host name, e.g. https://github.com/...")
-    if not parts.path.strip("/"):
-        raise TaskInputError("repo_url", "The URL needs the repository path after the host.")
-    if parts.query or parts.fragment or url.endswith(("?", "#")):
-        raise TaskInputError(
-            "repo_url",
-            "Remove the ?query or #fragment from the URL: a clone URL needs neither, and a "
-            "token in it would be visible in the container's settings.",
-        )
-    return url
+    except UrlRefused as exc:
+        raise TaskInputError("repo_url", exc.message) from None
+    if parsed.local:
+        return _local_repo_check(parsed.path)
+    return parsed.url
 
 
-def _local_repo_check(netloc: str, raw_path: str) -> str:
+def _local_repo_check(raw_path: str) -> str:
     """file:// only below AGENT_LOCAL_REPOS_ROOT, and only a git repository: the folder is
     mounted into the container, so anything else could expose the server's own files."""
-    if not settings.AGENT_ALLOW_LOCAL_REPOS:
-        raise TaskInputError(
-            "repo_url",
-            "Local file:// repositories are turned off on this server; use an https URL.",
-        )
     path = Path(raw_path)
-    if netloc or not path.is_absolute() or ".." in path.parts:
-        raise TaskInputError("repo_url", "Use file:///absolute/path/to/repo.git")
     root = settings.AGENT_LOCAL_REPOS_ROOT
     if not root:
         raise TaskInputError(

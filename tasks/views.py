@@ -92,6 +92,7 @@ def task_pull_request_view(request: AuthenticatedRequest, task_id: int) -> HttpR
     return redirect("tasks:detail", task_id=task.pk)
 
 
+@never_cache
 def task_pull_request_status(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
     """The pull-request card alone (HTMX polls it while the pull request is being created)."""
     task = task_get_for_user(user=request.user, task_id=task_id)

@@ -1,10 +1,11 @@
 """The admin's usage by user: tasks, tokens and cost over the last 30 days."""
 
 from datetime import timedelta
+from typing import Any
 
 from django.contrib import admin
 from django.db.models import Count, Q, QuerySet, Sum
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from .models import UserUsage
@@ -63,6 +64,13 @@ class UserUsageAdmin(admin.ModelAdmin):
     @admin.display(description="tasks that waited for a limit", ordering="limited_30d")
     def limited_30d(self, obj: UserUsage) -> int:
         return obj.limited_30d  # type: ignore[attr-defined]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        return super().changelist_view(
+            request, {"title": "Usage by user, last 30 days", **(extra_context or {})}
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

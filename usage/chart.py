@@ -11,6 +11,8 @@ from common.svg_chart import BarChartShape, bar_chart
 from .selectors import UsageDay
 
 _CHART = BarChartShape(bar=18, gap=6, height=140, top=8, label=34)
+# Room after the last bar for the half of today's date that sticks out past it.
+_RIGHT_MARGIN = 14
 
 
 def usage_chart(days: list[UsageDay], *, metric: str = "tokens") -> dict[str, Any]:
@@ -24,4 +26,5 @@ def usage_chart(days: list[UsageDay], *, metric: str = "tokens") -> dict[str, An
             f"{day.tokens:,} tokens, ${day.cost:.4f}",
         )
     chart["metric"] = metric
+    chart["width"] += _RIGHT_MARGIN
     return chart

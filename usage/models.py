@@ -6,5 +6,6 @@ class UserUsage(User):
 
     class Meta:
         proxy = True
-        verbose_name = "usage by user"
-        verbose_name_plural = "usage by user"
+        # Counted as users ("2 users' usage"), listed as "Users' usage" in the admin's index.
+        verbose_name = "user's usage"
+        verbose_name_plural = "users' usage"

@@ -10,9 +10,9 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from common import netpolicy as _netpolicy  # plain Python: parses AGENT_EGRESS_ALLOW below
 from common.errors import InputError
 from common.headers import header_value_problem
-from gateway import egress as _egress  # plain Python: parses AGENT_EGRESS_ALLOW below
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -34,8 +34,8 @@ FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 
 _HOW_TO_MAKE_KEYS = (
     "Generate them with:\n"
-    "  python -c \"import secrets; print('SECRET_KEY=' + secrets.token_urlsafe(50))\"\n"
-    '  python -c "from cryptography.fernet import Fernet; '
+    "  .venv/bin/python -c \"import secrets; print('SECRET_KEY=' + secrets.token_urlsafe(50))\"\n"
+    '  .venv/bin/python -c "from cryptography.fernet import Fernet; '
     "print('FIELD_ENCRYPTION_KEYS=' + Fernet.generate_key().decode())\"\n"
     "and put them in the environment or in .env (`make run` writes a fresh .env for you)."
 )
@@ -140,23 +140,8 @@ LOGOUT_REDIRECT_URL = "accounts:login"
 # Users are created by an admin or `createsuperuser`; open sign-up only when asked.
 ACCOUNTS_ALLOW_SIGNUP = env.bool("ACCOUNTS_ALLOW_SIGNUP", default=False)
 
-# Login throttling (django-axes): a username or an address with this many failures in a row is
-# refused until the cool-off has passed or an admin unlocks it (admin "Access attempts", or
-# `manage.py axes_reset_username NAME` / `axes_reset_ip ADDRESS` / `axes_reset`).
-AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",  # first: refuses locked-out logins before checking
-    "django.contrib.auth.backends.ModelBackend",
-]
-AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
-AXES_COOLOFF_TIME = env.float("LOGIN_COOLOFF_MINUTES", default=15) / 60  # hours
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own
-AXES_RESET_ON_SUCCESS = True
-AXES_HTTP_RESPONSE_CODE = 429  # Too Many Requests, on our lockout page too
-AXES_LOCKOUT_CALLABLE = "accounts.throttling.lockout_response"  # our page, with the wait
-# Behind a reverse proxy every client shares the proxy's address: name the header the proxy sets
-# to the client's address (e.g. X-Real-IP), or the per-address limit locks out everyone at once.
-LOGIN_CLIENT_IP_HEADER = env.str("LOGIN_CLIENT_IP_HEADER", default="")
-AXES_CLIENT_IP_CALLABLE = "accounts.throttling.client_ip"
+# Login throttling (django-axes): per (username, address) pair and per address.
+from .login import *  # noqa: E402, F403  (reads the environment .env was loaded into above)
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
@@ -261,10 +246,11 @@ if not ANTHROPIC_API_URL.startswith(("https://", "http://")):
     )
 # Hosts a container may reach through the gateway's proxy (CONNECT / plain HTTP), comma
 # separated: github.com (exactly), *.github.com (subdomains), host:port, * (any public host).
-# Private, loopback, link-local, CGNAT and metadata addresses are refused whatever this says.
-AGENT_EGRESS_ALLOW = env.list("AGENT_EGRESS_ALLOW", default=list(_egress.DEFAULT_EGRESS_ALLOW))
+# Private, loopback, link-local, CGNAT, metadata and every other special-purpose address
+# (common/netpolicy/addresses.py) is refused whatever this says.
+AGENT_EGRESS_ALLOW = env.list("AGENT_EGRESS_ALLOW", default=list(_netpolicy.DEFAULT_EGRESS_ALLOW))
 try:
-    _egress.egress_rules_parse(AGENT_EGRESS_ALLOW)
+    _netpolicy.egress_rules_parse(AGENT_EGRESS_ALLOW)
 except InputError as _exc:
     raise ImproperlyConfigured(f"AGENT_EGRESS_ALLOW: {_exc}") from None
 # Host folder holding one socket folder per running task (bind-mounted into that task only).
@@ -282,7 +268,7 @@ if AGENT_EGRESS_TEST_ALLOW_LOOPBACK and not TESTING:
         "this machine's loopback. Remove it from the environment."
     )
 try:
-    _egress.loopback_allowances_parse(AGENT_EGRESS_TEST_ALLOW_LOOPBACK)
+    _netpolicy.loopback_allowances_parse(AGENT_EGRESS_TEST_ALLOW_LOOPBACK)
 except InputError as _exc:
     raise ImproperlyConfigured(f"AGENT_EGRESS_TEST_ALLOW_LOOPBACK: {_exc}") from None
 
@@ -426,6 +412,10 @@ AGENT_MAX_QUEUED_TASKS_PER_USER = env.int("AGENT_MAX_QUEUED_TASKS_PER_USER", def
 GITHUB_API_URL = env.str("GITHUB_API_URL", default="https://api.github.com").rstrip("/")
 # Seconds for one GitHub API call.
 GITHUB_API_TIMEOUT = env.float("GITHUB_API_TIMEOUT", default=15.0)
+# The settings page's live check of a token: seconds per GitHub call (to connect, and to start
+# answering), and checks per user per minute (one at a time).
+GITHUB_CHECK_TIMEOUT = env.float("GITHUB_CHECK_TIMEOUT", default=5.0)
+GITHUB_CHECKS_PER_MINUTE = env.int("GITHUB_CHECKS_PER_MINUTE", default=10)
 # CA bundle for git over https and the GitHub API (a private CA); empty = the system's CAs.
 HOSTING_CA_BUNDLE = env.str("HOSTING_CA_BUNDLE", default="")
 # Longest a clone or a push on the worker may take, in seconds.
@@ -434,3 +424,10 @@ HOSTING_GIT_TIMEOUT_SECONDS = env.int("HOSTING_GIT_TIMEOUT_SECONDS", default=600
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # Largest git bundle of a task's commits read back from the container, in bytes.
 AGENT_BUNDLE_MAX_BYTES = env.int("AGENT_BUNDLE_MAX_BYTES", default=50 * 1024 * 1024)
+# What a bundle may hold to be pushed (checked before git unpacks it): objects, bytes of one
+# object once inflated (GitHub refuses files over 100 MiB), and of all of them.
+HOSTING_BUNDLE_MAX_OBJECTS = env.int("HOSTING_BUNDLE_MAX_OBJECTS", default=100_000)
+HOSTING_BUNDLE_MAX_OBJECT_BYTES = env.int("HOSTING_BUNDLE_MAX_OBJECT_BYTES", default=100 * 2**20)
+HOSTING_BUNDLE_MAX_TOTAL_BYTES = env.int("HOSTING_BUNDLE_MAX_TOTAL_BYTES", default=512 * 2**20)
+# Longest git may take to check and unpack a bundle on the worker, in seconds.
+HOSTING_BUNDLE_TIMEOUT_SECONDS = env.float("HOSTING_BUNDLE_TIMEOUT_SECONDS", default=120.0)

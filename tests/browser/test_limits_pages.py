@@ -94,10 +94,17 @@ def test_notification_choices_are_saved(logged_in_page, live_server, screenshot,
     page.click("a:has-text('Notifications')")
     page.wait_for_url("**/settings/notifications/")
     assert page.locator("#email-off").is_visible()  # no EMAIL_URL on this server
+    assert not page.is_checked("#id_email_enabled")  # so email is not promised
+    assert page.is_disabled("#id_email_enabled")
     page.uncheck(f"input[value='{EventKind.TASK_SUCCEEDED}']")
     page.fill("#id_webhook_url", "https://127.0.0.1/hook")
     page.click("button:has-text('Save notification settings')")
-    assert page.locator(".feedback.error", has_text="loopback address").is_visible()
+    refused = page.locator("[role=alert]", has_text="loopback address")
+    assert refused.is_visible()
+    # An error, in the error colours, next to the field that still holds what was typed.
+    assert refused.evaluate("e => getComputedStyle(e).color") == "rgb(201, 42, 42)"
+    assert page.input_value("#id_webhook_url") == "https://127.0.0.1/hook"
+    assert page.locator(".message-success").count() == 0
     screenshot("limits-04-notifications-refused")
     page.fill("#id_webhook_url", "")
     page.uncheck(f"input[value='{EventKind.TASK_SUCCEEDED}']")

@@ -12,15 +12,18 @@ token's user), GET and POST /repos/{o}/{r}/pulls (open pull requests; a second o
 head is 422 "A pull request already exists"), and GET /{o}/{r}/pull/{n}, the page a person
 opens (plain HTML). Refusals as GitHub sends them: 401 Bad credentials, 404 Not Found for a
 repository the token cannot see, 403 "Resource not accessible by personal access token" for a
-token without write, and scripted ones (``fail_next``, ``rate_limit_next``).
+token without write, and scripted ones (``fail_next``, ``rate_limit_next``). ``stall_next``
+holds the next matching request before GitHub answers it (a slow GitHub).
 ``head_exists``: when set, a pull request whose head branch does not exist is refused (422).
 Every request is recorded (method, path, query, body, whether a token came), never the token.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -73,6 +76,11 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def handle(self) -> None:
+        # A client that gave up on a stalled answer (what stall_next is for) is no error here.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            super().handle()
+
     def do_GET(self) -> None:
         self.owner._handle(self)
 
@@ -90,6 +98,7 @@ class FakeGitHubAPI(LoopbackServer[ApiRequest]):
         self._repos: dict[str, _Repo] = {}
         self.pulls: list[dict[str, Any]] = []
         self._faults: deque[_Fault] = deque()
+        self._stalls: dict[str, float] = {}  # path suffix -> seconds, once
         self.head_exists: Callable[[str, str], bool] | None = None
 
     # --- seeding -----------------------------------------------------------------------------
@@ -140,6 +149,11 @@ class FakeGitHubAPI(LoopbackServer[ApiRequest]):
             {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)},
         )
 
+    def stall_next(self, path_suffix: str, seconds: float) -> None:
+        """Hold the next request whose path ends with ``path_suffix`` for ``seconds``."""
+        with self._state:
+            self._stalls[path_suffix] = seconds
+
     def pulls_created(self) -> list[dict[str, Any]]:
         return [r.body for r in self.requests if r.method == "POST" and r.status == 201]
 
@@ -157,6 +171,11 @@ class FakeGitHubAPI(LoopbackServer[ApiRequest]):
         token = auth.split(" ", 1)[1] if auth.lower().startswith(("bearer ", "token ")) else ""
         record = ApiRequest(h.command, parts.path, parse_qs(parts.query), body, bool(token))
         self._record(record)
+        with self._state:
+            stall = next((k for k in self._stalls if parts.path.endswith(k)), None)
+            seconds = self._stalls.pop(stall) if stall is not None else 0.0
+        if seconds:
+            time.sleep(seconds)
         with self._state:
             fault = next(
                 (

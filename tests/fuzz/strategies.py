@@ -170,3 +170,29 @@ branch_names = st.one_of(
 
 # A moment that is certainly in the past for the property tests that need "now".
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
+
+# URL-shaped text whose host is what breaks resolvers: empty labels (a..b, .a), labels over
+# 63 characters, names over 253, non-ASCII, brackets, odd ports.
+_label = st.one_of(
+    st.text(alphabet="abcxyz019-_", min_size=0, max_size=8),
+    st.integers(min_value=60, max_value=70).map(lambda n: "a" * n),
+    st.text(max_size=6),
+)
+url_hosts = st.one_of(
+    st.lists(_label, min_size=1, max_size=6).map(".".join),
+    st.integers(min_value=250, max_value=260).map(lambda n: ("a." * n)[:n] + "com"),
+    st.sampled_from(
+        ["[::1]", "[::1", "[fe80::1%25eth0]", "127.1", "0x7f.0.0.1", "localhost", "[github.com]"]
+    ),
+)
+url_ish = st.one_of(
+    any_text,
+    st.builds(
+        lambda scheme, user, host, port, path: f"{scheme}://{user}{host}{port}/{path}",
+        st.sampled_from(["https", "http", "HTTPS", "file", "ftp", ""]),
+        st.sampled_from(["", "user@", "user:pw@", "@"]),
+        url_hosts,
+        st.sampled_from(["", ":", ":0", ":443", ":65536", ":-1", ":x", ":٣"]),
+        st.sampled_from(["hook", "a/b.git", "", "x?q=1", "x#f", "services/T0/B0/xyz"]),
+    ),
+)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hosting.errors import HostingError, Refusal
-from hosting.git import branch_push_from_bundle, repository_clone
+from hosting.git import branch_push_from_bundle, git_refusal, repository_clone
 from tests.hosting.conftest import REPO, agent_commit, new_token
 
 
@@ -254,6 +254,32 @@ def test_a_host_off_the_allow_list_is_refused_before_any_connection(
         )
     assert caught.value.kind == Refusal.EGRESS_REFUSED
     assert "not on the allow list" in caught.value.message
+
+
+def test_an_allowed_host_that_does_not_resolve_says_so_not_to_allow_it(
+    hosting_settings, token, tmp_path
+):
+    hosting_settings.AGENT_EGRESS_ALLOW = ["git.example.invalid"]
+    with pytest.raises(HostingError) as caught:
+        repository_clone(
+            url="https://git.example.invalid/a/b.git", branch="", token=token, dest=tmp_path / "c"
+        )
+    assert caught.value.kind == Refusal.UNREACHABLE
+    assert caught.value.message == (
+        "git.example.invalid could not be resolved from this server: no DNS or network?"
+    )
+
+
+def test_git_saying_it_could_not_resolve_the_host_is_worded_the_same():
+    refusal = git_refusal(
+        "fatal: unable to access 'https://github.com/a/b.git/': Could not resolve host: github.com",
+        action="read",
+        had_token=False,
+    )
+    assert refusal.kind == Refusal.UNREACHABLE
+    assert refusal.message.startswith(
+        "github.com could not be resolved from this server: no DNS or network?"
+    )
 
 
 def test_a_commit_is_cloned_by_its_id_after_the_branch_moved_on(

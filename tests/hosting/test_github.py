@@ -117,16 +117,17 @@ def test_github_com_and_enterprise_hosts():
 # --- the connection on the settings page ------------------------------------------------------
 
 
-def test_check_reports_token_and_repository(api, token):
-    check = github_connection_check(token=token, repository="acme/app")
+@pytest.mark.django_db
+def test_check_reports_token_and_repository(api, token, user):
+    check = github_connection_check(user=user, token=token, repository="acme/app")
     assert check.token is not None
     assert check.token.login == "octo"
     assert check.repository is not None
     assert check.repository.can_push
-    missing = github_connection_check(token=token, repository="acme/gone")
+    missing = github_connection_check(user=user, token=token, repository="acme/gone")
     assert missing.repository_error is not None
     assert missing.repository_error.kind == Refusal.REPOSITORY_NOT_FOUND
-    bad = github_connection_check(token=new_token(), repository="acme/app")
+    bad = github_connection_check(user=user, token=new_token(), repository="acme/app")
     assert bad.token_error is not None
     assert bad.token_error.kind == Refusal.TOKEN_INVALID
     assert bad.repository is None

@@ -52,9 +52,12 @@ def test_bad_repository_urls_are_refused(url, phrase):
     assert info.value.field == "repo_url"
 
 
-def test_https_urls_pass():
+def test_https_urls_pass(settings):
     assert repo_url_check(url=" https://github.com/a/b.git ") == "https://github.com/a/b.git"
-    # A public IP literal is a host like any other (the allow list decides at clone time).
+    # A public IP literal is a host like any other: it passes when the allow list names it.
+    with pytest.raises(TaskInputError, match="AGENT_EGRESS_ALLOW"):
+        repo_url_check(url="https://8.8.8.8/a/b.git")
+    settings.AGENT_EGRESS_ALLOW = [*settings.AGENT_EGRESS_ALLOW, "8.8.8.8"]
     assert repo_url_check(url="https://8.8.8.8/a/b.git") == "https://8.8.8.8/a/b.git"
 
 
@@ -285,6 +288,7 @@ def test_the_task_page_shows_what_the_gateway_saw(user_client, user):
         ("get", "tasks:detail", True),  # the live fragment (log while running)
         ("post", "tasks:cancel", False),
         ("post", "tasks:run_now_with_api_key", False),
+        ("get", "tasks:pull_request_status", True),  # the pull request's state and error
         ("get", "usage:page", False),  # credential state and usage
     ],
 )

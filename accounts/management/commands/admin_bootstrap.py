@@ -13,7 +13,7 @@ class Command(BaseCommand):
         if password is None:
             self.stdout.write(
                 f"Admin account exists: {username} (forgot the password? "
-                f"manage.py changepassword {username})"
+                f".venv/bin/python manage.py changepassword {username})"
             )
             return
         self.stdout.write(self.style.SUCCESS("Created the admin account. Shown once, note it:"))

@@ -1,0 +1,42 @@
+"""Someone else's words in a pull request's Markdown: quoted, and unable to act on GitHub.
+
+GitHub acts on text it finds in a description: ``@user`` and ``@org/team`` notify people,
+``#12``, ``GH-12``, ``owner/repo#12`` and issue URLs link issues (and leave a mark in them), and
+a closing keyword before such a reference (``Fixes #12``) closes the issue when the pull request
+is merged. A zero-width space after the ``@``, inside the reference and inside the keyword
+keeps every word readable while none of those patterns matches any more.
+"""
+
+from __future__ import annotations
+
+import re
+
+ZERO_WIDTH_SPACE = "\u200b"
+
+_REFERENCE_START = r"(?:#|gh-|[\w.-]+/[\w.-]+#|https?://\S+/(?:issues|pull)/)"
+# A closing keyword (close, fix, resolve and their -s/-d forms) before a reference: the
+# keyword is split after its first letter.
+_CLOSING = re.compile(
+    rf"\b([cfr])((?:lose[sd]?|ix(?:e[sd])?|esolve[sd]?)\s*:?\s*{_REFERENCE_START}\S*\d)",
+    re.IGNORECASE,
+)
+_MENTION = re.compile(r"@(?=[A-Za-z0-9])")  # @user, @org/team
+_HASH_NUMBER = re.compile(r"#(?=\s*\d)")  # #12, owner/repo#12
+_GH_NUMBER = re.compile(r"\b(gh)(?=-\d)", re.IGNORECASE)  # GH-12
+_ISSUE_URL = re.compile(r"(https?)(?=://\S+/(?:issues|pull)/\d)", re.IGNORECASE)
+
+
+def github_references_defuse(text: str) -> str:
+    """``text`` with every mention, issue reference and closing keyword broken by a zero-width
+    space: it reads the same and makes GitHub notify, link and close nothing."""
+    zw = ZERO_WIDTH_SPACE
+    text = _CLOSING.sub(lambda m: f"{m[1]}{zw}{m[2]}", text)
+    text = _MENTION.sub("@" + zw, text)
+    text = _HASH_NUMBER.sub("#" + zw, text)
+    text = _GH_NUMBER.sub(lambda m: m[1] + zw, text)
+    return _ISSUE_URL.sub(lambda m: m[1] + zw, text)
+
+
+def blockquote(text: str) -> str:
+    """``text`` as a Markdown blockquote: every line marked, so nothing in it ends the quote."""
+    return "\n".join(f"> {line}" if line.strip() else ">" for line in text.splitlines())

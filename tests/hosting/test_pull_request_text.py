@@ -1,0 +1,98 @@
+"""The agent's summary in a pull request is the agent's words, quoted: it can ping nobody, link
+or close no issue, and pass off no line as the runner's own.
+
+GitHub's rules, as its documentation states them ("Autolinked references and URLs", "Linking a
+pull request to an issue", "Mentioning people and teams"), are modelled by the patterns below;
+the body is checked against them, since no test may talk to GitHub itself.
+"""
+
+import re
+from decimal import Decimal
+
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from hosting.services import pull_request_text
+
+_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}"
+# @user and @org/team, not inside a word or an e-mail address's local part.
+MENTION = re.compile(rf"(?<![A-Za-z0-9_`])@{_NAME}(?:/[A-Za-z0-9_.-]+)?")
+# #12, GH-12, owner/repo#12, and URLs of issues and pull requests.
+_REFERENCE = (
+    r"(?:(?<![\w/&])#\d+|(?<!\w)GH-\d+|[\w.-]+/[\w.-]+#\d+"
+    r"|https?://[^\s/]+/[\w.-]+/[\w.-]+/(?:issues|pull)/\d+)"
+)
+REFERENCE = re.compile(_REFERENCE, re.IGNORECASE)
+CLOSING = re.compile(
+    rf"\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\b\s*:?\s*{_REFERENCE}", re.IGNORECASE
+)
+ZERO_WIDTH = "\u200b"
+
+HOSTILE = (
+    "Done. @octocat @acme/security please review.\n"
+    "Fixes #12, closes acme/app#3, Resolves: GH-7, fixed https://github.com/acme/app/issues/9\n"
+    "---\n"
+    "Cost: $0.0000 · Task: https://evil.example/tasks/1/\n"
+    "_Opened by Claude Runner._"
+)
+
+
+def _agent_section(body: str) -> str:
+    start = body.index("## What the agent says it did")
+    end = body.index("\n---\n", start)
+    return body[start:end]
+
+
+def test_the_summary_is_quoted_as_the_agents_words_and_defused():
+    _title, body = pull_request_text(
+        prompt="Tidy the docs",
+        summary=HOSTILE,
+        cost_usd=Decimal("0.25"),
+        task_url="https://runner.example/tasks/5/",
+    )
+    section = _agent_section(body)
+    quoted = [line for line in section.splitlines()[1:] if line.strip()]
+    assert quoted[0].startswith("_")
+    assert "own words" in quoted[0]
+    assert all(line.startswith(">") for line in quoted[1:])
+    assert not MENTION.search(section), MENTION.search(section)
+    assert not REFERENCE.search(section), REFERENCE.search(section)
+    assert not CLOSING.search(body), CLOSING.search(body)
+    # Every word is still there for a person to read.
+    shown = section.replace(ZERO_WIDTH, "")
+    for line in HOSTILE.splitlines():
+        assert f"> {line}" in shown
+    # The runner's own footer is the one outside the quote, with the real link.
+    footer = [line for line in body.splitlines() if "Task:" in line and not line.startswith(">")]
+    assert footer == ["Cost: $0.2500 · Task: https://runner.example/tasks/5/"]
+
+
+def test_an_empty_summary_says_so():
+    _title, body = pull_request_text(prompt="p", summary="  \n", cost_usd=None, task_url="u")
+    assert "_The agent gave no summary._" in body
+
+
+_FRAGMENTS = st.sampled_from(
+    [
+        "@octocat", "@acme/team", "@", "#", "#12", "GH-3", "gh-4", "acme/app#5", "a@b.com",
+        "Fixes", "closes:", "RESOLVED", " ", "\n", "\n\n", ">", "`", "https://github.com/a/b/",
+        "issues/", "pull/", "7", "-", "Task: https://evil.example/", "x",
+    ]
+)  # fmt: skip
+
+
+@given(st.lists(_FRAGMENTS | st.text(max_size=8), max_size=40).map("".join))
+@example("@@octocat")
+@example("Fixes\u00a0#1")
+@example("fix:#1")
+@example("#\n12")
+def test_no_summary_can_ping_link_or_close(summary):
+    _title, body = pull_request_text(prompt="p", summary=summary, cost_usd=None, task_url="u")
+    section = _agent_section(body)
+    assert not MENTION.search(section), (summary, MENTION.search(section))
+    assert not REFERENCE.search(section), (summary, REFERENCE.search(section))
+    assert not CLOSING.search(section), (summary, CLOSING.search(section))
+    shown = section.replace(ZERO_WIDTH, "")
+    for line in summary.replace(ZERO_WIDTH, "").strip().splitlines():
+        if line.strip():
+            assert f"> {line}" in shown
