@@ -160,7 +160,7 @@ def measure_case(events: int, rounds: int, delay: float) -> tuple[Results, float
     """One case end to end: its own fake API, gateway and relay. (results, gateway CPU s,
     MB through the gateway, the modes in order)."""
     from gateway.egress import EgressPolicy
-    from gateway.runtime import TaskGateway, UpstreamAuth, placeholder_new
+    from gateway.runtime import GatewaySetup, TaskGateway, UpstreamAuth, placeholder_new
 
     parent, child = multiprocessing.Pipe()
     server = multiprocessing.Process(target=_serve_api, args=(child, events, delay), daemon=True)
@@ -174,8 +174,7 @@ def measure_case(events: int, rounds: int, delay: float) -> tuple[Results, float
         provider=Provider(),
         placeholder=placeholder,
         on_log=print,
-        api_url=f"http://127.0.0.1:{api_port}",
-        egress=EgressPolicy(rules=()),
+        setup=GatewaySetup(api_url=f"http://127.0.0.1:{api_port}", egress=EgressPolicy(rules=())),
     )
     gateway.start()
     gw_thread = next(

@@ -1,10 +1,16 @@
-"""Just enough HTTP/1.1 server side for the gateway socket: read a request head, read its body,
-write a response head or a small complete answer.
+"""The gateway socket's HTTP/1.1: request heads and bodies framed by h11, answers written here.
 
-Why not an HTTP server library: the same socket serves CONNECT tunnels, absolute-form proxy
-requests and origin-form API requests, on one keep-alive connection; owning the framing keeps
-each of those a few plain lines. Anything ambiguous (both Content-Length and chunked, differing
-lengths, folded headers) is refused, as request smuggling hides in exactly those.
+One connection may carry CONNECT tunnels, absolute-form proxy requests and origin-form API
+requests, so the gateway owns the connection and asks h11 (sans-IO) only to frame each request.
+Before h11 sees a head, it is checked here for what h11 tolerates and a security boundary must
+not: bare CR or LF, NUL and other control characters, folded header lines. After h11, a request
+with both Content-Length and Transfer-Encoding is refused too: request smuggling hides in
+exactly those. Every refusal is an ``HttpError``: an answer, then the connection closes.
+
+Time and memory are bounded per connection: the head must arrive whole within
+``read_timeout`` (and hold at most MAX_HEAD_BYTES), each wait for more of a body lasts at most
+``read_timeout``, a kept-alive connection with no request closes after ``idle_timeout``, and a
+body is handed on a piece at a time (at most READ_SIZE bytes), never gathered here.
 """
 
 from __future__ import annotations
@@ -15,11 +21,13 @@ import re
 from dataclasses import dataclass
 from http import HTTPStatus
 
+import h11
+
 MAX_HEAD_BYTES = 64 * 1024
 MAX_BODY_BYTES = 64 * 1024 * 1024  # a model request with images and long context fits
-_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+READ_SIZE = 64 * 1024
+_LOG_LIMIT = 200
 
-_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 # Connection-level headers, never forwarded in either direction (RFC 9110 7.6.1).
 HOP_BY_HOP = frozenset(
     {
@@ -34,6 +42,14 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
+# In a head line: any control character but HT (a CR or LF here is a bare one).
+_HEAD_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+# While a head is still arriving: what makes it malformed whatever comes next.
+_HEAD_EARLY = re.compile(rb"\x00|(?<!\r)\n")
+_FOLD = re.compile(rb"\r\n[ \t]")
+_CONTROL_NAMES = {0x00: "NUL", 0x0A: "bare LF", 0x0D: "bare CR"}
+# The bytes a head line may hold: all but the control characters, HT excepted.
+_LINE_BYTES = bytes(b for b in range(256) if (b >= 0x20 and b != 0x7F) or b == 0x09)
 
 
 class HttpError(Exception):
@@ -43,6 +59,35 @@ class HttpError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+def log_safe(text: str, limit: int = _LOG_LIMIT) -> str:
+    """Text from the container, made safe to log: every character that is not printable
+    (controls, line and paragraph separators, bidi overrides) becomes a visible escape, so it
+    can neither end a log line nor restyle a terminal; cut to ``limit`` characters. Applying it
+    twice changes nothing."""
+    if len(text) > limit:
+        text = text[:limit] + "..."
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escape(c) for c in text)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+@dataclass(frozen=True)
+class GatewayLimits:
+    """What one task's gateway may cost the worker, whatever its container sends."""
+
+    max_connections: int = 32  # served at once; more wait in the socket's backlog
+    buffer_bytes: int = 32 * 1024 * 1024  # request-body bytes held in memory at once
+    read_timeout: float = 30.0  # a whole request head; each wait for more of a body
+    idle_timeout: float = 300.0  # a kept-alive connection between requests
 
 
 @dataclass
@@ -66,91 +111,236 @@ class Request:
             return "keep-alive" in tokens
         return "close" not in tokens
 
+    @property
+    def chunked(self) -> bool:
+        return bool(self.header_all("transfer-encoding"))
+
+    @property
+    def content_length(self) -> int | None:
+        """The declared length (h11 has checked it is plain ASCII digits, one value)."""
+        value = self.header("content-length")
+        return int(value) if value is not None else None
+
+    @property
+    def has_body(self) -> bool:
+        return self.chunked or bool(self.content_length)
+
     def connection_headers(self) -> frozenset[str]:
         """Hop-by-hop names: the fixed ones plus those the Connection header lists."""
         named = {t.strip().lower() for v in self.header_all("connection") for t in v.split(",")}
         return HOP_BY_HOP | frozenset(named)
 
 
-async def request_head_read(reader: asyncio.StreamReader) -> Request | None:
-    """The next request head on the connection; None when the client closed it cleanly."""
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError as exc:
-        if not exc.partial.strip():
-            return None
-        raise HttpError(400, "incomplete request head") from None
-    except asyncio.LimitOverrunError:
-        raise HttpError(431, "request head too large") from None
-    lines = head.decode("latin-1").split("\r\n")
-    while lines and lines[0] == "":  # tolerated empty lines before a request (RFC 9112 2.2)
-        lines.pop(0)
-    if not lines:
-        raise HttpError(400, "empty request")
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or not _TOKEN.match(parts[0]) or not parts[1]:
-        raise HttpError(400, "malformed request line")
-    method, target, version = parts
-    if version not in ("HTTP/1.1", "HTTP/1.0"):
-        raise HttpError(505, "only HTTP/1.1 is spoken here")
-    headers: list[tuple[str, str]] = []
-    for line in lines[1:]:
-        if not line:
-            continue
-        if line[0] in " \t":
+def head_check(head: bytes) -> None:
+    """What h11 would let through in a complete head (up to its blank line): bare CR or LF,
+    NUL or another control character in any line, and folded (obs-fold) header lines."""
+    # The common case in C: the only control bytes are the line ends, and no line is folded.
+    ends = head.count(b"\r\n")
+    if head.translate(None, _LINE_BYTES) == b"\r\n" * ends and not _FOLD.search(head):
+        return
+    lines = head.split(b"\r\n")
+    for number, line in enumerate(lines):
+        if found := _HEAD_CONTROL.search(line):
+            what = _CONTROL_NAMES.get(found.group()[0], "a control character")
+            raise HttpError(400, f"{what} in the request head")
+        if number and line[:1] in (b" ", b"\t"):
             raise HttpError(400, "folded header lines are not accepted")
-        name, sep, value = line.partition(":")
-        if not sep or not _TOKEN.match(name):
-            raise HttpError(400, "malformed header line")
-        headers.append((name.lower(), value.strip(" \t")))
-    return Request(method, target, version, headers)
 
 
-async def body_read(reader: asyncio.StreamReader, request: Request) -> bytes:
-    """The whole request body (Content-Length or chunked), at most MAX_BODY_BYTES."""
-    encodings = request.header_all("transfer-encoding")
-    lengths = request.header_all("content-length")
-    if encodings:
-        if lengths:
-            raise HttpError(400, "both Transfer-Encoding and Content-Length")
-        if ",".join(encodings).strip().lower() != "chunked":
-            raise HttpError(501, "only chunked transfer coding is supported")
-        return await _chunked_read(reader)
-    if not lengths:
-        return b""
-    values = {v.strip() for value in lengths for v in value.split(",")}
-    if len(values) != 1 or not next(iter(values)).isdigit():
-        raise HttpError(400, "invalid Content-Length")
-    length = int(values.pop())
-    if length > MAX_BODY_BYTES:
-        raise HttpError(413, "request body too large")
-    try:
-        return await reader.readexactly(length)
-    except asyncio.IncompleteReadError:
-        raise HttpError(400, "request body shorter than its Content-Length") from None
+def request_from_event(event: h11.Request) -> Request:
+    """Our Request from h11's, with the checks h11 leaves to the server."""
+    if event.http_version not in (b"1.0", b"1.1"):
+        raise HttpError(505, "only HTTP/1.1 is spoken here")
+    headers = [
+        (name.decode("ascii").lower(), value.decode("latin-1"))
+        for name, value in event.headers.raw_items()
+    ]
+    request = Request(
+        method=event.method.decode("ascii"),
+        target=event.target.decode("ascii"),
+        version="HTTP/" + event.http_version.decode("ascii"),
+        headers=headers,
+    )
+    # h11 lets Transfer-Encoding win (RFC 9112 6.3); a request carrying both is refused here.
+    if request.chunked and request.header("content-length") is not None:
+        raise HttpError(400, "both Transfer-Encoding and Content-Length")
+    return request
 
 
-async def _chunked_read(reader: asyncio.StreamReader) -> bytes:
-    body = bytearray()
-    try:
+class HttpConnection:
+    """One client connection on the gateway socket: requests in, answers out.
+
+    ``request_next`` gives each request head; the route then reads its body with
+    ``body_piece`` (or leaves it, and the connection closes after the answer).
+    """
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        limits: GatewayLimits,
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
+        self._limits = limits
+        self._pending = bytearray()  # read, not yet part of a request h11 is framing
+        self._h11: h11.Connection | None = None
+        self.body_done = True  # the current request's body has all been read
+        self._body_bytes = 0
+        self._declared: int | None = None  # its Content-Length
+
+    async def request_next(self) -> Request | None:
+        """The next request; None when the client closed the connection, or left it idle,
+        between requests. HttpError for a head that is malformed, too large or too slow."""
+        if not self.body_done:
+            raise RuntimeError("the previous request's body was not read to its end")
+        head = await self._head_read()
+        if head is None:
+            return None
+        framing = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
+        framing.receive_data(head + bytes(self._pending))
+        self._pending.clear()
+        self._h11 = framing
+        event = self._next_event()
+        if not isinstance(event, h11.Request):  # a complete head always gives a Request
+            raise HttpError(400, "malformed request head")
+        request = request_from_event(event)
+        self.body_done = False
+        self._body_bytes = 0
+        self._declared = declared = request.content_length
+        if declared is not None and declared > MAX_BODY_BYTES:
+            raise HttpError(413, "request body too large")
+        if not request.has_body:
+            await self.body_piece()  # h11's end of the message, already in hand
+        return request
+
+    async def _head_read(self) -> bytes | None:
+        pending = self._pending
         while True:
-            line = await reader.readuntil(b"\r\n")
-            size_text = line[:-2].split(b";", 1)[0].strip()
-            # Hex digits only: int(x, 16) also takes "-1", "0x2", "+2" and "1_0".
-            if not _CHUNK_SIZE.fullmatch(size_text):
-                raise HttpError(400, "malformed chunk size")
-            size = int(size_text, 16)
-            if size == 0:
-                while (await reader.readuntil(b"\r\n")) != b"\r\n":
-                    pass  # trailer fields: dropped
-                return bytes(body)
-            if len(body) + size > MAX_BODY_BYTES:
-                raise HttpError(413, "request body too large")
-            body += await reader.readexactly(size)
-            if await reader.readexactly(2) != b"\r\n":
-                raise HttpError(400, "malformed chunk")
-    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-        raise HttpError(400, "incomplete chunked body") from None
+            while pending[:2] == b"\r\n":  # empty lines before a request (RFC 9112 2.2)
+                del pending[:2]
+            if pending:
+                break
+            try:
+                async with asyncio.timeout(self._limits.idle_timeout):
+                    data = await self.reader.read(READ_SIZE)
+            except TimeoutError:
+                return None
+            if not data:
+                return None
+            pending += data
+        end = self._head_scan(0)
+        if end is None:  # the head is still arriving: it has read_timeout to come whole
+            try:
+                async with asyncio.timeout(self._limits.read_timeout):
+                    end = await self._head_end()
+            except TimeoutError:
+                raise HttpError(408, "the request head did not arrive in time") from None
+        head = bytes(pending[:end])
+        del pending[:end]
+        head_check(head[:-4])
+        return head
+
+    def _head_scan(self, scanned: int) -> int | None:
+        """Where the head in ``_pending`` ends (after its blank line), if it is all there;
+        ``scanned``: how much of it an earlier call has seen."""
+        pending = self._pending
+        end = pending.find(b"\r\n\r\n", max(0, scanned - 3))
+        if end != -1:
+            if end + 4 > MAX_HEAD_BYTES:
+                raise HttpError(431, "request head too large")
+            return end + 4
+        if found := _HEAD_EARLY.search(pending, max(0, scanned - 1)):
+            what = "NUL" if found.group() == b"\x00" else "bare LF"
+            raise HttpError(400, f"{what} in the request head")
+        if len(pending) > MAX_HEAD_BYTES:
+            raise HttpError(431, "request head too large")
+        return None
+
+    async def _head_end(self) -> int:
+        pending = self._pending
+        while True:
+            scanned = len(pending)
+            data = await self.reader.read(READ_SIZE)
+            if not data:
+                raise HttpError(400, "incomplete request head")
+            pending += data
+            if (end := self._head_scan(scanned)) is not None:
+                return end
+
+    def _next_event(self) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
+        assert self._h11 is not None
+        try:
+            return self._h11.next_event()
+        except h11.ProtocolError as exc:
+            status = exc.error_status_hint if exc.error_status_hint >= 400 else 400
+            raise HttpError(status, str(exc) or "malformed request") from None
+
+    async def body_piece(self) -> bytes:
+        """The next piece of the current request's body, b"" once all of it has come."""
+        if self.body_done:
+            return b""
+        while True:
+            event = self._next_event()
+            if isinstance(event, h11.Data):
+                if not event.data:
+                    continue
+                self._body_bytes += len(event.data)
+                if self._body_bytes > MAX_BODY_BYTES:
+                    raise HttpError(413, "request body too large")
+                return bytes(event.data)
+            if isinstance(event, h11.EndOfMessage) or event is h11.PAUSED:
+                self._body_end()
+                return b""
+            await self._receive()
+
+    async def _receive(self) -> None:
+        assert self._h11 is not None
+        try:
+            async with asyncio.timeout(self._limits.read_timeout):
+                data = await self.reader.read(READ_SIZE)
+        except TimeoutError:
+            raise HttpError(408, "the request body did not arrive in time") from None
+        self._h11.receive_data(data)  # b"": the client closed; h11 says what that cut short
+
+    def _body_end(self) -> None:
+        assert self._h11 is not None
+        data, _ = self._h11.trailing_data
+        self._pending[:0] = data  # a pipelined next request
+        self._h11 = None
+        self.body_done = True
+
+    async def body_discard(self, *, limit: int, seconds: float) -> bool:
+        """Read and drop a refused request's body when it is small and quick, so the client
+        sees the refusal rather than a broken pipe; True when all of it was read."""
+        if self._declared is not None and self._declared > limit:
+            return False
+        try:
+            async with asyncio.timeout(seconds):
+                read = 0
+                while piece := await self.body_piece():
+                    read += len(piece)
+                    if read > limit:
+                        return False
+        except (HttpError, TimeoutError, ConnectionError):
+            return False
+        return True
+
+    def tunnel_start(self) -> bytes:
+        """A CONNECT request's head is all there is of it: the bytes that came after it are
+        the tunnel's first."""
+        data = bytes(self._pending)
+        if self._h11 is not None:
+            data = self._h11.trailing_data[0] + data
+        self._pending.clear()
+        self._h11 = None
+        self.body_done = True
+        return data
+
+    async def answer(
+        self, status: int, message: str, *, close: bool, api_error: bool = False
+    ) -> None:
+        await answer(self.writer, status, message, close=close, api_error=api_error)
 
 
 def reason_phrase(status: int) -> str:

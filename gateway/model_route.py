@@ -12,9 +12,9 @@ same credential and is allowed for the CLI's token counting; every other path is
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -26,7 +26,8 @@ from .auth import (
     placeholder_matches,
     upstream_headers,
 )
-from .http1 import HttpError, Request, answer, body_read, response_head
+from .body import ByteBudget, RequestBody
+from .http1 import HOP_BY_HOP, HttpConnection, HttpError, Request, log_safe, response_head
 from .usage import UsageMeter
 
 logger = logging.getLogger("gateway")
@@ -39,67 +40,104 @@ _DISCARD_MAX = 1024 * 1024
 _DISCARD_SECONDS = 5.0
 
 
+@dataclass(frozen=True)
+class RouteCredential:
+    """Who may use the model route (the placeholder) and what goes upstream in its place."""
+
+    auth: UpstreamAuth
+    provider: CredentialProvider
+    placeholder: str
+
+
+@dataclass
+class _Call:
+    """One allowed request on its way: where it goes and its body."""
+
+    request: Request
+    url: str
+    is_message: bool
+    body: RequestBody
+    keep_alive: bool
+
+
+def _path_query(target: str) -> tuple[str, str]:
+    # Exactly one "/" first: urlsplit reads "//evil.example/v1/messages" as a host and the
+    # path "/v1/messages". Such a target stays a whole path, which no call matches.
+    if target.startswith("//"):
+        return target.split("?", 1)[0], ""
+    parts = urlsplit(target)
+    return parts.path, parts.query
+
+
 class ModelRoute:
     def __init__(
         self,
         *,
         api_url: str,
-        auth: UpstreamAuth,
-        provider: CredentialProvider,
-        placeholder: str,
+        credential: RouteCredential,
         on_log: Callable[[str], None],
         meter: UsageMeter,
         session: Callable[[], aiohttp.ClientSession],
+        budget: ByteBudget,
     ) -> None:
         self._api_url = api_url.rstrip("/")
-        self._auth = auth
-        self._provider = provider
-        self._placeholder = placeholder
+        self._auth = credential.auth
+        self._provider = credential.provider
+        self._placeholder = credential.placeholder
         self._log = on_log
         self._meter = meter
         self._session = session
+        self._budget = budget
 
-    async def handle(
-        self, request: Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> bool:
-        """Serve one request; True when the connection may carry another."""
-        target = request.target
-        # Exactly one "/" first: urlsplit reads "//evil.example/v1/messages" as a host and
-        # the path "/v1/messages". Such a target stays a whole path, which no call matches.
-        parts = urlsplit(target) if not target.startswith("//") else None
-        path = parts.path if parts is not None else target.split("?", 1)[0]
-        query = parts.query if parts is not None else ""
+    def _refusal(self, request: Request, path: str) -> tuple[int, str, str] | None:
+        """(status, answer, log line) when this request may not go to the API."""
         if not placeholder_matches(request.headers, self._placeholder):
-            self._log(
-                f"model request refused: {request.method} {path} without this task's "
-                "placeholder credential"
+            shown = f"{request.method} {log_safe(path)}"
+            return (
+                401,
+                "The gateway refused this credential.",
+                f"model request refused: {shown} without this task's placeholder credential",
             )
-            await _discard_body(reader, request)
-            await answer(
-                writer, 401, "The gateway refused this credential.", close=True, api_error=True
-            )
-            return False
         if (request.method, path) not in ALLOWED_CALLS:
-            self._log(
-                f"model request refused: {request.method} {path} is not a call Claude Code needs"
-            )
-            await _discard_body(reader, request)
-            await answer(
-                writer,
+            shown = f"{request.method} {log_safe(path)}"
+            return (
                 403,
-                f"The gateway does not forward {request.method} {path}.",
-                close=True,
-                api_error=True,
+                f"The gateway does not forward {shown}.",
+                f"model request refused: {shown} is not a call Claude Code needs",
             )
+        return None
+
+    async def handle(self, request: Request, conn: HttpConnection) -> bool:
+        """Serve one request; True when the connection may carry another."""
+        path, query = _path_query(request.target)
+        refusal = self._refusal(request, path)
+        if refusal is not None:
+            status, message, line = refusal
+            self._log(line)
+            await conn.body_discard(limit=_DISCARD_MAX, seconds=_DISCARD_SECONDS)
+            await conn.answer(status, message, close=True, api_error=True)
             return False
         if (request.header("expect") or "").lower() == "100-continue":
-            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            conn.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        call = _Call(
+            request=request,
+            # From the checked path and its query only, never the raw target.
+            url=self._api_url + path + (f"?{query}" if query else ""),
+            is_message=path == "/v1/messages",
+            body=RequestBody(conn, self._budget, request.content_length),
+            keep_alive=request.keep_alive,
+        )
         try:
-            body = await body_read(reader, request)
+            return await self._send(call, conn) and conn.body_done
+        finally:
+            call.body.release()
+
+    async def _send(self, call: _Call, conn: HttpConnection) -> bool:
+        try:
+            await call.body.gather()
         except HttpError as exc:
-            await answer(writer, exc.status, exc.message, close=True, api_error=True)
+            await conn.answer(exc.status, exc.message, close=True, api_error=True)
             return False
-        keep_alive = request.keep_alive
         try:
             # In memory and not near expiry (nearly always): no hop to a worker thread.
             secret = self._provider.cached()
@@ -108,70 +146,88 @@ class ModelRoute:
         except Exception as exc:  # noqa: BLE001  any failure is a 503 to the agent, named in the log
             why = str(exc) if isinstance(exc, CredentialUnavailable) else type(exc).__name__
             self._log(f"model request failed: no usable credential ({why})")
-            await answer(
-                writer,
-                503,
-                "The gateway has no usable credential for this task.",
-                close=not keep_alive,
-                api_error=True,
-            )
-            return keep_alive
-        return await self._forward(request, body, secret, writer, path, query, keep_alive)
+            message = "The gateway has no usable credential for this task."
+            return await self._fail(call, conn, 503, message)
+        return await self._forward(call, conn, secret)
 
-    async def _forward(
-        self,
-        request: Request,
-        body: bytes,
-        secret: str,
-        writer: asyncio.StreamWriter,
-        path: str,
-        query: str,
-        keep_alive: bool,
-    ) -> bool:
-        # From the checked path and its query only, never the raw target.
-        url = self._api_url + path + (f"?{query}" if query else "")
+    async def _fail(self, call: _Call, conn: HttpConnection, status: int, message: str) -> bool:
+        keep_alive = call.keep_alive and conn.body_done
+        await conn.answer(status, message, close=not keep_alive, api_error=True)
+        return keep_alive
+
+    async def _forward(self, call: _Call, conn: HttpConnection, secret: str) -> bool:
+        request = call.request
         drop = request.connection_headers()
         for attempt in (1, 2):
             headers = upstream_headers(request.headers, drop=drop, auth=self._auth, secret=secret)
+            data = call.body.payload()
+            if not isinstance(data, bytes) and call.body.length is not None:
+                headers["content-length"] = str(call.body.length)
             try:
                 response = await self._session().request(
-                    request.method, url, headers=headers, data=body, allow_redirects=False
+                    request.method, call.url, headers=headers, data=data, allow_redirects=False
                 )
             except (aiohttp.ClientError, TimeoutError) as exc:
-                self._log(f"model request failed: the API is unreachable ({type(exc).__name__})")
-                await answer(
-                    writer,
-                    502,
-                    "The gateway could not reach the model API.",
-                    close=not keep_alive,
-                    api_error=True,
-                )
-                return keep_alive
+                return await self._unsent(call, conn, exc)
             async with response:
-                if response.status == 401 and self._auth.kind == "oauth" and attempt == 1:
-                    # The CLI would refresh and retry by itself; inside the container it
-                    # cannot, so the gateway does it once for it.
-                    fresh = await asyncio.to_thread(self._provider.refresh_after_401, secret)
-                    if fresh and fresh != secret:
+                if attempt == 1 and response.status == 401:
+                    fresh = await self._renewed(secret, call)
+                    if fresh is not None:
                         await response.read()
-                        self._log(
-                            "model API answered 401: refreshed the OAuth token and "
-                            "replayed the request"
-                        )
                         secret = fresh
                         continue
-                    self._log("model API answered 401 and the OAuth token could not be refreshed")
-                return await self._relay(response, writer, path, keep_alive)
-        return keep_alive  # not reached: the second attempt always relays
+                elif attempt == 2 and response.status in (401, 403):
+                    self._meter.auth_refused_after_refresh()
+                    self._log(
+                        f"model API answered {response.status} to the replay with the "
+                        "refreshed OAuth token"
+                    )
+                return await self._relay(response, call, conn)
+        return False  # not reached: the second attempt always relays
+
+    async def _unsent(self, call: _Call, conn: HttpConnection, exc: BaseException) -> bool:
+        """The request could not be sent: the container's body failed, or the API is away."""
+        error = call.body.error
+        if error is not None:
+            self._log(f"model request refused: {error.message}")
+            await conn.answer(error.status, error.message, close=True, api_error=True)
+            return False
+        self._log(f"model request failed: the API is unreachable ({type(exc).__name__})")
+        return await self._fail(call, conn, 502, "The gateway could not reach the model API.")
+
+    async def _renewed(self, rejected: str, call: _Call) -> str | None:
+        """A fresh credential to replay with after a 401, or None to pass the 401 on."""
+        if self._auth.kind != "oauth":
+            self._meter.auth_unrenewable()
+            return None
+        # The CLI would refresh and retry by itself; inside the container it cannot, so the
+        # gateway does it once for it.
+        try:
+            fresh = await asyncio.to_thread(self._provider.refresh_after_401, rejected)
+        except Exception as exc:  # noqa: BLE001  a failed refresh passes the 401 on, named in the log
+            logger.warning("Gateway refresh after a 401 failed: %s", type(exc).__name__)
+            fresh = None
+        if not fresh or fresh == rejected:
+            self._meter.auth_unrenewable()
+            self._log("model API answered 401 and the OAuth token could not be refreshed")
+            return None
+        self._meter.auth_refreshed()
+        if not call.body.replayable:
+            self._log(
+                "model API answered 401: refreshed the OAuth token; the request was too large "
+                "to keep for a replay, so the 401 is passed on"
+            )
+            return None
+        self._log("model API answered 401: refreshed the OAuth token and replayed the request")
+        return fresh
 
     async def _relay(
-        self,
-        response: aiohttp.ClientResponse,
-        writer: asyncio.StreamWriter,
-        path: str,
-        keep_alive: bool,
+        self, response: aiohttp.ClientResponse, call: _Call, conn: HttpConnection
     ) -> bool:
         """Stream the answer to the client chunk by chunk as it arrives (never buffered)."""
+        # An API that answers before it has read the whole body leaves the rest of it on the
+        # connection: then the connection ends with this answer.
+        keep_alive = call.keep_alive and conn.body_done
         drop = _RESPONSE_DROP | _connection_names(response)
         headers = [
             (name.decode("latin-1"), value.decode("latin-1"))
@@ -185,13 +241,14 @@ class ModelRoute:
             status=response.status,
             headers=response.headers,
             content_type=response.headers.get("content-type", ""),
-            is_message=path == "/v1/messages",
+            is_message=call.is_message,
         )
         # Writes are coalesced only with what has already arrived, never by waiting: the head
         # with the body bytes that came with it, the last chunk with the end of the body.
         pending = response_head(response.status, headers, reason=response.reason or "")
         content = response.content
         try:
+            writer = conn.writer
             transport = writer.transport
             chunk = content.read_nowait()
             while True:
@@ -213,29 +270,22 @@ class ModelRoute:
             # The answer is cut: end the client's connection without the last chunk so it
             # sees a broken response, not a short complete one.
             if pending:
-                writer.write(pending)
-            self._log(f"model response cut off by the API ({type(exc).__name__})")
+                conn.writer.write(pending)
+            self._log(_cut_off_line(call, exc))
             return False
         finally:
             counter.finish()
-        await writer.drain()
+        await conn.writer.drain()
         return keep_alive
 
 
-async def _discard_body(reader: asyncio.StreamReader, request: Request) -> None:
-    """Read a refused request's (small) body before answering, so the client is not cut off
-    mid-send and sees the refusal rather than a broken pipe."""
-    length = request.header("content-length") or ""
-    if request.header("transfer-encoding") or not length.isdigit() or int(length) > _DISCARD_MAX:
-        return
-    with contextlib.suppress(HttpError, TimeoutError, ConnectionError):
-        async with asyncio.timeout(_DISCARD_SECONDS):
-            await body_read(reader, request)
+def _cut_off_line(call: _Call, exc: BaseException) -> str:
+    if call.body.error is not None:  # the API stopped answering because the body stopped
+        return f"model request cut off: {call.body.error.message}"
+    return f"model response cut off by the API ({type(exc).__name__})"
 
 
 def _connection_names(response: aiohttp.ClientResponse) -> set[str]:
-    from .http1 import HOP_BY_HOP
-
     named = {
         token.strip().lower()
         for value in response.headers.getall("connection", [])

@@ -1,7 +1,7 @@
 """The per-task gateway: one Unix socket, served from its own thread and asyncio loop, that is the
 container's only way out.
 
-On the socket (one HTTP/1.1 connection may carry many requests):
+On the socket (one HTTP/1.1 connection may carry many requests, framed by gateway/http1.py):
 
 * origin-form requests (``POST /v1/messages``) are the model route (gateway/model_route.py):
   placeholder checked, real credential added, answer streamed back;
@@ -9,7 +9,11 @@ On the socket (one HTTP/1.1 connection may carry many requests):
   decided by gateway/egress.py.
 
 The socket lives in a folder bind-mounted into this task's container only, and is removed on
-stop(), so a connection on it can only ever act for this task.
+stop(), so a connection on it can only ever act for this task. What one task's container can
+cost the worker is bounded by its ``GatewayLimits``: connections served at once (more wait in
+the socket's backlog, unaccepted), body bytes held at once, and how long a head or a body may
+keep the gateway waiting. Each gateway has its own thread, loop and limits, so one task's
+container cannot take them from another's.
 
     gateway = TaskGateway(socket_path=..., auth=UpstreamAuth("oauth"), provider=...,
                           placeholder=placeholder_new(), on_log=task_log.append)
@@ -17,8 +21,9 @@ stop(), so a connection on it can only ever act for this task.
     ...                  # run the container
     usage = gateway.stop()
 
-``on_log`` is called from the gateway's thread, one line per refusal or notable event; it must
-be quick and thread-safe (never a database write on the caller's connection).
+``on_log`` is called from the gateway's thread, one line per refusal or notable event (made
+safe to log: no control characters); it must be quick and thread-safe (never a database write
+on the caller's connection).
 """
 
 from __future__ import annotations
@@ -27,22 +32,29 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 
 from .auth import PLACEHOLDER_PREFIX, CredentialProvider, UpstreamAuth, placeholder_new
+from .body import ByteBudget
 from .egress import EgressPolicy, Resolver, egress_policy_from_settings
-from .http1 import MAX_HEAD_BYTES, HttpError, answer, request_head_read
-from .model_route import ALLOWED_CALLS, ModelRoute
+from .http1 import MAX_HEAD_BYTES, GatewayLimits, HttpConnection, HttpError, Request, log_safe
+from .listener import Listener
+from .model_route import ALLOWED_CALLS, ModelRoute, RouteCredential
 from .tunnel import Egress, system_resolve
 from .usage import GatewayUsage, UsageMeter
 
 __all__ = [
     "ALLOWED_CALLS",
     "CredentialProvider",
+    "GatewayLimits",
+    "GatewaySetup",
     "GatewayUsage",
     "TaskGateway",
     "UpstreamAuth",
@@ -54,6 +66,37 @@ logger = logging.getLogger("gateway")
 _SOCKET_PATH_MAX = 100  # sun_path is 108 bytes on Linux (104 on macOS)
 _START_TIMEOUT = 10.0
 _STOP_TIMEOUT = 15.0
+_BACKLOG = 128
+_FULL_NOTE_SECONDS = 60.0
+_LOG_LINE_MAX = 1000
+
+
+@dataclass(frozen=True)
+class GatewaySetup:
+    """Where a gateway sends what it is asked for, and what it may cost. A field left None
+    comes from the settings (ANTHROPIC_API_URL, AGENT_EGRESS_ALLOW, AGENT_GATEWAY_*); the
+    resolver (host, port) -> addresses defaults to the system's (tests inject one)."""
+
+    api_url: str | None = None
+    egress: EgressPolicy | None = None
+    resolver: Resolver | None = None
+    limits: GatewayLimits | None = None
+
+
+def gateway_limits_from_settings() -> GatewayLimits:
+    from django.conf import settings
+
+    return GatewayLimits(
+        max_connections=settings.AGENT_GATEWAY_MAX_CONNECTIONS,
+        buffer_bytes=settings.AGENT_GATEWAY_BUFFER_MB * 1024 * 1024,
+        read_timeout=float(settings.AGENT_GATEWAY_READ_TIMEOUT),
+    )
+
+
+def _api_url_from_settings() -> str:
+    from django.conf import settings
+
+    return str(settings.ANTHROPIC_API_URL)
 
 
 class TaskGateway:
@@ -65,12 +108,8 @@ class TaskGateway:
         provider: CredentialProvider,
         placeholder: str,
         on_log: Callable[[str], None],
-        api_url: str | None = None,
-        egress: EgressPolicy | None = None,
-        resolver: Resolver | None = None,
+        setup: GatewaySetup | None = None,
     ) -> None:
-        """api_url / egress default to the settings (ANTHROPIC_API_URL, AGENT_EGRESS_ALLOW);
-        resolver (host, port) -> addresses defaults to the system's (tests inject one)."""
         if not placeholder.startswith(PLACEHOLDER_PREFIX) or len(placeholder) < 40:
             raise ValueError("placeholder must come from placeholder_new()")
         self.socket_path = Path(socket_path)
@@ -79,25 +118,23 @@ class TaskGateway:
                 f"gateway socket path is too long for a Unix socket ({self.socket_path}); "
                 "use a shorter AGENT_GATEWAY_SOCKET_ROOT"
             )
-        if api_url is None:
-            from django.conf import settings
-
-            api_url = settings.ANTHROPIC_API_URL
+        setup = setup or GatewaySetup()
+        self.limits = setup.limits or gateway_limits_from_settings()
         self._on_log = on_log
         self._meter = UsageMeter()
+        self.budget = ByteBudget(self.limits.buffer_bytes)
         self._session: aiohttp.ClientSession | None = None
         self._model = ModelRoute(
-            api_url=api_url,
-            auth=auth,
-            provider=provider,
-            placeholder=placeholder,
+            api_url=setup.api_url or _api_url_from_settings(),
+            credential=RouteCredential(auth=auth, provider=provider, placeholder=placeholder),
             on_log=self._log,
             meter=self._meter,
             session=self._client_session,
+            budget=self.budget,
         )
         self._egress = Egress(
-            policy=egress if egress is not None else egress_policy_from_settings(),
-            resolver=resolver or system_resolve,
+            policy=setup.egress if setup.egress is not None else egress_policy_from_settings(),
+            resolver=setup.resolver or system_resolve,
             on_log=self._log,
         )
         self._thread: threading.Thread | None = None
@@ -105,7 +142,7 @@ class TaskGateway:
         self._stopping: asyncio.Event | None = None
         self._ready = threading.Event()
         self._start_error: BaseException | None = None
-        self._connections: set[asyncio.Task[None]] = set()
+        self._full_noted = -_FULL_NOTE_SECONDS
         self._stopped = False
 
     # --- lifecycle (caller's thread) -------------------------------------------------------
@@ -169,6 +206,19 @@ class TaskGateway:
         assert self._session is not None
         return self._session
 
+    def _listen(self) -> socket.socket:
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(str(self.socket_path))
+            # uid 1000 in the container must connect; the folder is this task's alone.
+            os.chmod(self.socket_path, 0o666)  # noqa: S103
+            listener.listen(_BACKLOG)
+            listener.setblocking(False)
+        except BaseException:
+            listener.close()
+            raise
+        return listener
+
     async def _serve(self) -> None:
         self._stopping = asyncio.Event()
         self._session = aiohttp.ClientSession(
@@ -177,24 +227,36 @@ class TaskGateway:
             trust_env=False,  # never through a proxy from the environment
         )
         try:
-            server = await asyncio.start_unix_server(
-                self._on_connection, path=str(self.socket_path), limit=MAX_HEAD_BYTES
+            listener = Listener(
+                sock=self._listen(),
+                limit=self.limits.max_connections,
+                read_limit=MAX_HEAD_BYTES,
+                serve=self._on_connection,
+                on_full=self._note_full,
             )
-            # uid 1000 in the container must connect; the folder is this task's alone.
-            os.chmod(self.socket_path, 0o666)  # noqa: S103
+            listener.start()
             self._ready.set()
             await self._stopping.wait()
             with contextlib.suppress(FileNotFoundError):
                 self.socket_path.unlink()  # first, so no new connection can start
-            server.close()
-            for task in list(self._connections):
+            listener.close()
+            for task in list(listener.tasks):
                 task.cancel()
-            await asyncio.gather(*self._connections, return_exceptions=True)
-            await server.wait_closed()
+            await asyncio.gather(*listener.tasks, return_exceptions=True)
         finally:
             await self._session.close()
 
+    def _note_full(self) -> None:
+        now = time.monotonic()
+        if now - self._full_noted >= _FULL_NOTE_SECONDS:
+            self._full_noted = now
+            self._log(
+                f"{self.limits.max_connections} connections open, the limit: "
+                "further connections wait for one to end"
+            )
+
     def _log(self, line: str) -> None:
+        line = log_safe(line, _LOG_LINE_MAX)
         logger.info("Gateway %s: %s", self.socket_path.parent.name, line)
         try:
             self._on_log(line)
@@ -204,42 +266,40 @@ class TaskGateway:
     async def _on_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
         try:
-            await self._serve_connection(reader, writer)
+            await self._serve_connection(HttpConnection(reader, writer, self.limits))
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             pass
         except Exception:
             logger.exception("Gateway connection failed")
         finally:
-            self._connections.discard(task)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    async def _serve_connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    async def _serve_connection(self, conn: HttpConnection) -> None:
         while True:
             try:
-                request = await request_head_read(reader)
-            except HttpError as exc:
-                await answer(writer, exc.status, exc.message, close=True)
-                return
-            if request is None:
-                return
-            if request.method == "CONNECT":
-                await self._egress.connect(request, reader, writer)
-                return
-            if request.target.startswith("/"):
-                if not await self._model.handle(request, reader, writer):
+                request = await conn.request_next()
+                if request is None:
                     return
-                continue
-            if request.target.lower().startswith("http://"):
-                await self._egress.plain(request, reader, writer)
+                if not await self._route(request, conn) or not conn.body_done:
+                    return
+            except HttpError as exc:
+                self._log(f"request refused: {exc.status} {log_safe(exc.message)}")
+                await conn.answer(exc.status, exc.message, close=True)
                 return
-            self._log(f"egress refused: {request.target[:200]} (only http:// or CONNECT)")
-            await answer(writer, 403, "use CONNECT for https", close=True)
-            return
+
+    async def _route(self, request: Request, conn: HttpConnection) -> bool:
+        """Serve one request; True when the connection may carry another."""
+        if request.method == "CONNECT":
+            await self._egress.connect(request, conn)
+            return False
+        if request.target.startswith("/"):
+            return await self._model.handle(request, conn)
+        if request.target.lower().startswith("http://"):
+            await self._egress.plain(request, conn)
+            return False
+        self._log(f"egress refused: {log_safe(request.target)} (only http:// or CONNECT)")
+        await conn.answer(403, "use CONNECT for https", close=True)
+        return False

@@ -1,4 +1,5 @@
-"""What a task used, read from the API answers the gateway relays.
+"""What a task used, and what the API said of its credential, read from the answers the gateway
+relays.
 
 Tokens come from ``usage`` in ``message_start`` (input and cache counts, a first output count)
 and ``message_delta`` (cumulative counts that replace the earlier ones) of a stream, or from the
@@ -13,6 +14,7 @@ import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 USAGE_FIELDS = (
@@ -22,6 +24,7 @@ USAGE_FIELDS = (
     "cache_read_input_tokens",
 )
 RATELIMIT_PREFIX = "anthropic-ratelimit-"
+_UNIFIED = RATELIMIT_PREFIX + "unified-"
 _MAX_LINE = 1024 * 1024  # usage events are small; a longer partial line is not one of them
 _MAX_JSON = 8 * 1024 * 1024
 _USAGE_MARK = b'"message_'  # in both '"message_start"' and '"message_delta"'
@@ -29,16 +32,54 @@ _USAGE_MARK = b'"message_'  # in both '"message_start"' and '"message_delta"'
 
 @dataclass
 class GatewayUsage:
-    """Recorded on the task."""
+    """What one task's gateway saw of the model API, for the task's record.
 
-    requests: int = 0
+    The credential fields are the gateway's own observations of the API's answers for this
+    task's credential (docs/claude-cli-contract.md#usage-limits-and-auth-failures): nothing the
+    container says can set them, so they, and never the agent's output, are what may change
+    credential-wide state.
+    """
+
+    requests: int = 0  # answers relayed to the container (a replayed request counts once)
     input_tokens: int = 0
     output_tokens: int = 0
     cache_creation_input_tokens: int = 0
     cache_read_input_tokens: int = 0
+    status_401: int = 0  # relayed answers with this status
+    status_403: int = 0
     status_429: int = 0
     status_529: int = 0
     ratelimit_headers: dict[str, str] = field(default_factory=dict)  # last seen values
+    #: OAuth tokens the gateway renewed by force after the API answered 401 (each time it then
+    #: replayed the request, unless the body was too large to keep).
+    auth_refreshed_after_401: int = 0
+    #: The API refused (401 or 403) a request the gateway had replayed with a token it had just
+    #: renewed by force: the credential itself is refused, not merely stale.
+    auth_refused_after_refresh: bool = False
+    #: The API answered 401 and the gateway had no way to renew the credential (an API key, a
+    #: token without a refresh token, removed tokens, or a refresh that failed).
+    auth_refused_unrenewable: bool = False
+    #: The last ``anthropic-ratelimit-unified-status`` the API sent ("" when none came):
+    #: "allowed", "allowed_warning" or "rejected".
+    rate_limit_status: str = ""
+    #: When the last answer that carried a unified status was a 429 saying "rejected": the
+    #: reset time it gave (``anthropic-ratelimit-unified-reset``, UTC) as the API sent it, not
+    #: capped; None otherwise, and again once a later answer says the limit allows requests.
+    rate_limit_rejected_reset: datetime | None = None
+    #: The window of that rejection (``…-unified-representative-claim``, e.g. "five_hour").
+    rate_limit_rejected_claim: str = ""
+
+
+def epoch_datetime(value: str | None) -> datetime | None:
+    """An epoch-seconds header value (ASCII digits, as the API sends it) as an aware UTC
+    datetime; None when it is not one, or not a time after 1970 that a datetime can hold."""
+    text = (value or "").strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 12 or int(text) == 0:
+        return None
+    try:
+        return datetime.fromtimestamp(int(text), tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 class UsageMeter:
@@ -59,15 +100,33 @@ class UsageMeter:
         with self._lock:
             usage = self._usage
             usage.requests += 1
+            usage.status_401 += status == 401
+            usage.status_403 += status == 403
             usage.status_429 += status == 429
             usage.status_529 += status == 529
-            for name, value in headers.items():
-                if name.lower().startswith(RATELIMIT_PREFIX):
-                    usage.ratelimit_headers[name.lower()] = value
+            seen = {
+                name.lower(): value
+                for name, value in headers.items()
+                if name.lower().startswith(RATELIMIT_PREFIX)
+            }
+            usage.ratelimit_headers.update(seen)
+            _rate_limit_note(usage, status, seen)
         mode = ""
         if is_message and status == 200:
             mode = "sse" if content_type.startswith("text/event-stream") else "json"
         return ResponseUsage(self, mode)
+
+    def auth_refreshed(self) -> None:
+        with self._lock:
+            self._usage.auth_refreshed_after_401 += 1
+
+    def auth_refused_after_refresh(self) -> None:
+        with self._lock:
+            self._usage.auth_refused_after_refresh = True
+
+    def auth_unrenewable(self) -> None:
+        with self._lock:
+            self._usage.auth_refused_unrenewable = True
 
     def _add(self, counts: Mapping[str, Any]) -> None:
         with self._lock:
@@ -75,6 +134,19 @@ class UsageMeter:
                 value = counts.get(name)
                 if isinstance(value, int) and not isinstance(value, bool) and value > 0:
                     setattr(self._usage, name, getattr(self._usage, name) + value)
+
+
+def _rate_limit_note(usage: GatewayUsage, status: int, headers: Mapping[str, str]) -> None:
+    unified = headers.get(_UNIFIED + "status")
+    if unified is None:
+        return
+    usage.rate_limit_status = unified
+    if status == 429 and unified == "rejected":
+        usage.rate_limit_rejected_reset = epoch_datetime(headers.get(_UNIFIED + "reset"))
+        usage.rate_limit_rejected_claim = headers.get(_UNIFIED + "representative-claim", "")
+    else:
+        usage.rate_limit_rejected_reset = None
+        usage.rate_limit_rejected_claim = ""
 
 
 class ResponseUsage:

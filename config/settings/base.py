@@ -260,6 +260,18 @@ AGENT_GATEWAY_SOCKET_ROOT = env.str("AGENT_GATEWAY_SOCKET_ROOT", default="") or 
 )
 # Port the relay inside the container listens on (127.0.0.1:<port> -> the gateway socket).
 AGENT_GATEWAY_PORT = env.int("AGENT_GATEWAY_PORT", default=8080)
+# What one task's gateway may cost the worker, whatever its container sends: connections served
+# at once (more wait their turn), MiB of request bodies held in memory at once (bodies stream;
+# this holds small ones whole and copies kept to replay after a 401), and seconds a request head,
+# or each next part of a body, may take to arrive.
+AGENT_GATEWAY_MAX_CONNECTIONS = env.int("AGENT_GATEWAY_MAX_CONNECTIONS", default=32)
+AGENT_GATEWAY_BUFFER_MB = env.int("AGENT_GATEWAY_BUFFER_MB", default=32)
+AGENT_GATEWAY_READ_TIMEOUT = env.int("AGENT_GATEWAY_READ_TIMEOUT", default=30)
+if min(AGENT_GATEWAY_MAX_CONNECTIONS, AGENT_GATEWAY_BUFFER_MB, AGENT_GATEWAY_READ_TIMEOUT) < 1:
+    raise ImproperlyConfigured(
+        "AGENT_GATEWAY_MAX_CONNECTIONS, AGENT_GATEWAY_BUFFER_MB and AGENT_GATEWAY_READ_TIMEOUT "
+        "must each be 1 or more"
+    )
 # TESTS ONLY: host:port pairs on loopback a container may reach (refused outside test settings).
 AGENT_EGRESS_TEST_ALLOW_LOOPBACK = env.list("AGENT_EGRESS_TEST_ALLOW_LOOPBACK", default=[])
 if AGENT_EGRESS_TEST_ALLOW_LOOPBACK and not TESTING:

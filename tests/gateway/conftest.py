@@ -19,7 +19,13 @@ from typing import Any
 import pytest
 
 from gateway.egress import EgressPolicy, egress_rules_parse
-from gateway.runtime import TaskGateway, UpstreamAuth, placeholder_new
+from gateway.runtime import (
+    GatewayLimits,
+    GatewaySetup,
+    TaskGateway,
+    UpstreamAuth,
+    placeholder_new,
+)
 from tests.fakes.anthropic_api import FakeAnthropicAPI
 
 REAL_OAUTH = "sk-ant-oat01-gateway-test-real-access-token"
@@ -126,7 +132,7 @@ def _no_dns(host: str, port: int) -> Any:
 @pytest.fixture
 def start_gateway(socket_dir: Path, fake_api: FakeAnthropicAPI) -> Iterator[Callable[..., Any]]:
     """start_gateway(kind="oauth", provider=None, allow="github.com", test_loopback=(),
-    resolver=None) -> (gateway, placeholder, log lines)."""
+    resolver=None, limits=None) -> (gateway, placeholder, log lines)."""
     started: list[TaskGateway] = []
 
     def start(
@@ -136,6 +142,7 @@ def start_gateway(socket_dir: Path, fake_api: FakeAnthropicAPI) -> Iterator[Call
         test_loopback: tuple[tuple[str, int], ...] = (),
         resolver: Any = None,
         api_host: str = "api.anthropic.com",
+        limits: GatewayLimits | None = None,
     ) -> tuple[TaskGateway, str, list[str]]:
         placeholder = placeholder_new()
         lines: list[str] = []
@@ -147,13 +154,16 @@ def start_gateway(socket_dir: Path, fake_api: FakeAnthropicAPI) -> Iterator[Call
             provider=provider,
             placeholder=placeholder,
             on_log=lines.append,
-            api_url=fake_api.url,
-            egress=EgressPolicy(
-                rules=egress_rules_parse(allow),
-                api_host=api_host,
-                test_loopback=frozenset(test_loopback),
+            setup=GatewaySetup(
+                api_url=fake_api.url,
+                egress=EgressPolicy(
+                    rules=egress_rules_parse(allow),
+                    api_host=api_host,
+                    test_loopback=frozenset(test_loopback),
+                ),
+                resolver=resolver or _async(_no_dns),
+                limits=limits,
             ),
-            resolver=resolver or _async(_no_dns),
         )
         gateway.start()
         started.append(gateway)

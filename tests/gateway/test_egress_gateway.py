@@ -152,7 +152,7 @@ def test_request_smuggling_shapes_are_refused(start_gateway, fake_api) -> None:
     sock.settimeout(5)
     sock.connect(str(gateway.socket_path))
     sock.sendall(
-        f"POST /v1/messages HTTP/1.1\r\nauthorization: Bearer {placeholder}\r\n"
+        f"POST /v1/messages HTTP/1.1\r\nHost: gateway\r\nauthorization: Bearer {placeholder}\r\n"
         "content-length: 4\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n".encode()
     )
     response = http.client.HTTPResponse(sock)
@@ -171,7 +171,7 @@ def test_chunk_sizes_other_than_plain_hex_get_400_and_a_closed_connection(
     sock.settimeout(5)
     sock.connect(str(gateway.socket_path))
     sock.sendall(
-        f"POST /v1/messages HTTP/1.1\r\nauthorization: Bearer {placeholder}\r\n"
+        f"POST /v1/messages HTTP/1.1\r\nHost: gateway\r\nauthorization: Bearer {placeholder}\r\n"
         "transfer-encoding: chunked\r\n\r\n".encode()
         + size
         + b"\r\nab\r\n0\r\n\r\n"

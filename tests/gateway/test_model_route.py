@@ -7,11 +7,12 @@ import json
 import socket
 import threading
 import time
+from datetime import UTC, datetime
 
 import pytest
 
 from gateway.egress import EgressPolicy
-from gateway.runtime import TaskGateway, UpstreamAuth, placeholder_new
+from gateway.runtime import GatewaySetup, TaskGateway, UpstreamAuth, placeholder_new
 from tests.fakes.anthropic_api import FakeAnthropicAPI
 from tests.gateway.conftest import (
     CLI_BETAS,
@@ -302,8 +303,9 @@ def test_an_answer_the_api_cuts_off_reaches_the_client_broken_not_short(socket_d
         provider=StaticProvider(REAL_OAUTH),
         placeholder=placeholder,
         on_log=lines.append,
-        api_url=f"http://127.0.0.1:{cut.getsockname()[1]}",
-        egress=EgressPolicy(rules=()),
+        setup=GatewaySetup(
+            api_url=f"http://127.0.0.1:{cut.getsockname()[1]}", egress=EgressPolicy(rules=())
+        ),
     )
     gateway.start()
     try:
@@ -318,3 +320,70 @@ def test_an_answer_the_api_cuts_off_reaches_the_client_broken_not_short(socket_d
     finally:
         gateway.stop()
         cut.close()
+
+
+def test_a_replay_refused_again_is_recorded_as_refused_after_refresh(
+    start_gateway, fake_api: FakeAnthropicAPI
+) -> None:
+    fake_api.rejected_credentials = {"sk-ant-oat01-stale", REAL_OAUTH}
+    provider = StaticProvider("sk-ant-oat01-stale", fresh=REAL_OAUTH)
+    gateway, placeholder, lines = start_gateway(provider=provider)
+    status, _ = post(
+        UnixHTTPConnection(gateway.socket_path), {"authorization": f"Bearer {placeholder}"}
+    )
+    assert status == 401
+    assert [r.bearer_token for r in fake_api.requests] == ["sk-ant-oat01-stale", REAL_OAUTH]
+    assert lines[-1] == "model API answered 401 to the replay with the refreshed OAuth token"
+    usage = gateway.stop()
+    assert (usage.requests, usage.status_401, usage.auth_refreshed_after_401) == (1, 1, 1)
+    assert usage.auth_refused_after_refresh
+    assert not usage.auth_refused_unrenewable
+
+
+def test_a_401_that_cannot_be_renewed_and_a_403_are_recorded(start_gateway, fake_api) -> None:
+    gateway, placeholder, _ = start_gateway("api_key", provider=StaticProvider("sk-ant-api03-x"))
+    assert post(UnixHTTPConnection(gateway.socket_path), {"x-api-key": placeholder})[0] == 401
+    fake_api.auth_revoked()
+    gateway_403, placeholder_403, _ = start_gateway()
+    conn = UnixHTTPConnection(gateway_403.socket_path)
+    assert post(conn, {"authorization": f"Bearer {placeholder_403}"})[0] == 403
+    usage = gateway.stop()
+    assert (usage.status_401, usage.auth_refreshed_after_401) == (1, 0)
+    assert usage.auth_refused_unrenewable
+    usage = gateway_403.stop()
+    assert (usage.status_401, usage.status_403) == (0, 1)
+    assert not usage.auth_refused_unrenewable
+    assert not usage.auth_refused_after_refresh
+
+
+def test_a_rate_limit_rejection_records_the_reset_the_api_gave(
+    start_gateway, fake_api: FakeAnthropicAPI
+) -> None:
+    fake_api.limit_rejected(reset_epoch=1767225600, window="7d")
+    gateway, placeholder, _ = start_gateway()
+    auth = {"authorization": f"Bearer {placeholder}"}
+    assert post(UnixHTTPConnection(gateway.socket_path), auth)[0] == 429
+    usage = gateway.usage
+    assert usage.rate_limit_status == "rejected"
+    assert usage.rate_limit_rejected_reset == datetime(2026, 1, 1, tzinfo=UTC)
+    assert usage.rate_limit_rejected_claim == "seven_day"
+
+
+def test_what_the_container_sends_never_sets_the_credential_facts(
+    start_gateway, fake_api: FakeAnthropicAPI
+) -> None:
+    """The facts come from the API's answers only: the same headers in a request, or a body
+    that talks of limits, change nothing."""
+    gateway, placeholder, _ = start_gateway()
+    headers = {
+        "authorization": f"Bearer {placeholder}",
+        "anthropic-ratelimit-unified-status": "rejected",
+        "anthropic-ratelimit-unified-reset": "9999999999",
+    }
+    claim = json.dumps({"type": "rate_limit_event", "rate_limit_info": {"status": "rejected"}})
+    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": claim}]})
+    assert post(UnixHTTPConnection(gateway.socket_path), headers, body=body)[0] == 200
+    usage = gateway.stop()
+    assert (usage.rate_limit_status, usage.rate_limit_rejected_reset) == ("", None)
+    assert usage.ratelimit_headers == {}
+    assert (usage.status_401, usage.status_403, usage.status_429) == (0, 0, 0)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import itertools
 import json
+from datetime import UTC, datetime
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.usage import UsageMeter
+from gateway.usage import UsageMeter, epoch_datetime
 from tests.fakes.anthropic_api import sse_events
 
 MESSAGE = {
@@ -71,3 +72,43 @@ def test_crlf_streams_json_bodies_and_errors() -> None:
     assert usage.output_tokens == 690
     assert (usage.status_429, usage.status_529) == (1, 1)
     assert usage.ratelimit_headers == {"anthropic-ratelimit-tokens-remaining": "5"}
+
+
+def test_auth_statuses_and_a_rate_limit_rejection_are_recorded_then_cleared() -> None:
+    meter = UsageMeter()
+    for status in (401, 403, 403):
+        meter.response(status=status, headers={}, content_type="", is_message=True).finish()
+    rejected = {
+        "Anthropic-Ratelimit-Unified-Status": "rejected",
+        "anthropic-ratelimit-unified-reset": "1767225600",
+        "anthropic-ratelimit-unified-representative-claim": "seven_day",
+    }
+    meter.response(status=429, headers=rejected, content_type="", is_message=True).finish()
+    usage = meter.snapshot()
+    assert (usage.status_401, usage.status_403, usage.status_429) == (1, 2, 1)
+    assert usage.rate_limit_status == "rejected"
+    assert usage.rate_limit_rejected_reset == datetime(2026, 1, 1, tzinfo=UTC)
+    assert usage.rate_limit_rejected_claim == "seven_day"
+    allowed = {"anthropic-ratelimit-unified-status": "allowed"}
+    meter.response(status=200, headers=allowed, content_type="", is_message=True).finish()
+    usage = meter.snapshot()
+    assert (usage.rate_limit_status, usage.rate_limit_rejected_reset) == ("allowed", None)
+    assert usage.rate_limit_rejected_claim == ""
+
+
+def test_a_rejected_status_without_a_429_is_no_rejection() -> None:
+    meter = UsageMeter()
+    headers = {
+        "anthropic-ratelimit-unified-status": "rejected",
+        "anthropic-ratelimit-unified-reset": "1767225600",
+    }
+    meter.response(status=200, headers=headers, content_type="", is_message=True).finish()
+    usage = meter.snapshot()
+    assert usage.rate_limit_status == "rejected"
+    assert usage.rate_limit_rejected_reset is None
+
+
+@given(st.one_of(st.text(max_size=30), st.floats().map(str), st.integers().map(str)))
+def test_a_reset_header_is_a_utc_time_or_nothing(value: str) -> None:
+    got = epoch_datetime(value)
+    assert got is None or (got.tzinfo is UTC and got > datetime(1970, 1, 1, tzinfo=UTC))
