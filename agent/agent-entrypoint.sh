@@ -389,7 +389,7 @@ messages_status() { # state, reason
 }
 # stdout: the CLI's stdin. Ends (closing it) when the conversation is over or the channel fails.
 messages_reader() {
-    local answer final wait pid kind seq line answered t failures=0
+    local answer final wait pid kind seq line answered t fresh failures=0
     answer="$(mktemp /tmp/agent-messages.XXXXXX)"
     after=0 lines_written=1
     jq -Rs -c '{type: "user", message: {role: "user", content: [{type: "text", text: .}]}}' \
@@ -417,17 +417,26 @@ messages_reader() {
         fi
         case "$answer_status" in
             200)
-                failures=0
+                fresh=0
                 while IFS=$'\t' read -r kind seq line; do
                     case "$kind" in
                         M) if ((seq > after)); then
                                printf '%s\n' "$line" || break 2
-                               after="$seq" lines_written=$((lines_written + 1))
+                               after="$seq" lines_written=$((lines_written + 1)) fresh=1
                            fi ;;
                         E) messages_status ended "the gateway said no more messages"; break 2 ;;
                         X) messages_status error "gateway answer: $seq"; break 2 ;;
                     esac
                 done < <(jq -R -r "$MESSAGES_LINE" "$answer.body")
+                # A 200 with nothing new is a gateway out of step: as a failure, not a spin.
+                if ((fresh)); then
+                    failures=0
+                elif (((failures += 1) >= 5)); then
+                    messages_status error "the gateway answered 200 with nothing new"
+                    break
+                else
+                    sleep 1
+                fi
                 ;;
             204) failures=0
                  [ -n "$final" ] && { messages_status closed ""; break; } ;;

@@ -9,7 +9,8 @@ agent/README.md ("Messages while running") played from a queue the test fills.
         gw.polls                      # every GET /_runner/messages, with its answer
 
 ``refuse_with`` makes the message endpoint answer that status (a gateway without the
-endpoint); ``end()`` makes the next answer end with ``{"type": "end"}``.
+endpoint); ``end()`` makes the next answer end with ``{"type": "end"}``; ``stale`` makes every
+answer hold all messages, whatever ``after`` says (a gateway out of step).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class MessageGateway:
         os.chmod(self.dir, 0o755)  # noqa: S103 (uid 1000 in the container must enter it)
         self.path = os.path.join(self.dir, SOCKET_NAME)
         self.refuse_with: int | None = None
+        self.stale = False
         self.closed = False  # a final=1 poll found nothing new: later messages are follow-ups
         self._cond = threading.Condition()
         self._messages: list[tuple[int, str]] = []
@@ -105,7 +107,7 @@ class MessageGateway:
         deadline = time.monotonic() + wait
         with self._cond:
             while True:
-                new = [(s, t) for s, t in self._messages if s > after]
+                new = [(s, t) for s, t in self._messages if s > after or self.stale]
                 if new or self._ended or self.closed or time.monotonic() >= deadline:
                     break
                 self._cond.wait(max(0.0, deadline - time.monotonic()))

@@ -327,6 +327,19 @@ def test_an_answer_over_the_size_limit_is_not_delivered(run: Run, gateway: Messa
     assert "malformed answer" in r.status["messages"]["reason"]
 
 
+def test_a_gateway_that_keeps_sending_old_messages_ends_the_channel(
+    run: Run, gateway: MessageGateway
+) -> None:
+    gateway.send("once")
+    gateway.stale = True
+    r = run("first", gateway=gateway, env=MESSAGES)
+    assert r.exit_code == 0, r.describe()
+    assert not r.timed_out
+    assert _said(r) == ["first", "once"]
+    assert r.status["messages"]["state"] == "error"
+    assert "nothing new" in r.status["messages"]["reason"]
+
+
 def test_messages_need_the_gateway(run: Run) -> None:
     r = run("alone", env=MESSAGES)
     assert r.exit_code == 0, r.describe()
