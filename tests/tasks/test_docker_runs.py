@@ -7,10 +7,18 @@ import threading
 import pytest
 
 from oauth_tokens.models import OAuthCredential
+from tasks.containers import INSTANCE_LABEL, instance_id
 from tasks.models import CodingTask, TaskStatus
 from tasks.runner import task_run
 from tasks.services import task_cancel, task_create
 from tests.tasks.conftest import InspectWatcher, auth_report, set_api_key, sha256, wait_for
+
+
+def _task_containers(client, task: CodingTask) -> list:
+    """This installation's containers of the task (other test processes number tasks alike)."""
+    labels = [f"claude-runner.task-id={task.pk}", f"{INSTANCE_LABEL}={instance_id()}"]
+    return client.containers.list(all=True, filters={"label": labels})
+
 
 pytestmark = [pytest.mark.docker, pytest.mark.django_db(transaction=True)]
 
@@ -171,8 +179,7 @@ def test_timeout_gives_timed_out_and_leaves_no_container(
     task.refresh_from_db()
     assert task.status == TaskStatus.TIMED_OUT
     assert "limit" in task.error_message
-    label = f"claude-runner.task-id={task.pk}"
-    assert docker_client.containers.list(all=True, filters={"label": label}) == []
+    assert _task_containers(docker_client, task) == []
 
 
 def test_cancel_a_running_task_stops_and_removes_its_container(
@@ -188,8 +195,7 @@ def test_cancel_a_running_task_stops_and_removes_its_container(
     runner.join(timeout=60)
     task.refresh_from_db()
     assert task.status == TaskStatus.CANCELLED
-    label = f"claude-runner.task-id={task.pk}"
-    assert docker_client.containers.list(all=True, filters={"label": label}) == []
+    assert _task_containers(docker_client, task) == []
 
 
 def test_cancel_a_queued_task_never_starts_it(agent_settings, user, local_repo):
