@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the claude-runner agent images locally, without any container registry.
 #
-#   scripts/build-agent-images.sh [base|test|probe|cli|all]     (default: all)
+#   scripts/build-agent-images.sh [base|test|probe|cli|trixie|universal|all]  (default: all)
 #
 #   base  claude-runner-base:bookworm   debootstrap --variant=minbase bookworm (+git,
 #                                       ca-certificates, jq, socat), imported with
@@ -12,8 +12,15 @@
 #                                       (agent/test/probe.sh): hunts secrets, tries the network
 #   cli   claude-runner-agent:2.1.332   base + the REAL Claude Code native binary from the
 #                                       npm package @anthropic-ai/claude-code-linux-x64
+#   trixie claude-runner-base:trixie    debootstrap --variant=minbase trixie (what debian:trixie-slim
+#                                       is; the base CI builds agent/Dockerfile.universal on)
+#   universal claude-runner-agent:universal-2.1.332
+#                                       trixie + apt-get install of agent/universal-packages.txt
+#                                       (Python, Node.js, C/C++, Go, a JDK, ripgrep, ...) + the
+#                                       real CLI; prints its size. Not part of `all`: a cold
+#                                       build downloads about 500 MB of packages.
 #
-# Idempotent and cached: the root file system tarball and the npm tarball are kept in
+# Idempotent and cached: the root file system tarballs and the npm tarball are kept in
 # ${CLAUDE_RUNNER_CACHE:-/var/cache/claude-runner}; an image is rebuilt only when its
 # inputs (files under agent/, version) changed (label claude-runner.inputs).
 # Uses DOCKER_HOST if set, else the private engine of scripts/docker-engine.sh (started
@@ -31,6 +38,11 @@ TEST_IMAGE="${CLAUDE_RUNNER_TEST_IMAGE:-claude-runner-agent:test}"
 PROBE_IMAGE="${CLAUDE_RUNNER_PROBE_IMAGE:-claude-runner-agent:probe}"
 CLI_VERSION="${CLAUDE_CODE_VERSION:-2.1.332}"
 CLI_IMAGE="${CLAUDE_RUNNER_CLI_IMAGE:-claude-runner-agent:$CLI_VERSION}"
+# The universal image: Debian's current stable release (the newest the mirror serves as one).
+UNIVERSAL_SUITE=trixie
+TRIXIE_IMAGE="claude-runner-base:$UNIVERSAL_SUITE"
+UNIVERSAL_BASE="claude-runner-base:$UNIVERSAL_SUITE-universal"
+UNIVERSAL_IMAGE="${CLAUDE_RUNNER_UNIVERSAL_IMAGE:-claude-runner-agent:universal-$CLI_VERSION}"
 # socat: the relay from 127.0.0.1:$AGENT_GATEWAY_PORT to the task's gateway socket (debootstrap
 # resolves its libraries: libwrap0, libnsl2, libtirpc3, Kerberos).
 INCLUDE="git,ca-certificates,jq,socat"
@@ -53,7 +65,7 @@ ensure_engine() {
 
 # docker build, its output kept in the cache and shown only on failure.
 quiet_build() {
-    if ! docker build "$@" >"$CACHE/docker-build.log" 2>&1; then
+    if ! docker build --force-rm "$@" >"$CACHE/docker-build.log" 2>&1; then
         tail -n 40 "$CACHE/docker-build.log" >&2
         exit 1
     fi
@@ -65,29 +77,75 @@ image_label() {
     docker image inspect -f "{{ index .Config.Labels \"$2\" }}" "$1" 2>/dev/null || true
 }
 
-# The Debian mirror the host's apt uses (deb822 *.sources or one-line *.list files).
-debian_mirror() {
-    local f uri
-    for f in /etc/apt/sources.list.d/*.sources; do
-        [ -f "$f" ] || continue
-        uri="$(awk '
-            /^[[:space:]]*$/ { if (u != "" && s ~ /(^| )'"$SUITE"'( |$)/) { print u; exit } u = ""; s = "" }
-            /^URIs:/ { u = $2 }
-            /^Suites:/ { $1 = ""; s = $0 " " }
-            END { if (u != "" && s ~ /(^| )'"$SUITE"'( |$)/) print u }' "$f" | head -n1)"
-        [ -n "$uri" ] && { echo "$uri"; return; }
+# apt_uri DEFAULT SUITE...: the URI of the host's first apt entry (deb822 *.sources or one-line
+# *.list files) that serves one of the suites; DEFAULT when none does.
+apt_uri() {
+    local default="$1" f uri suite
+    shift
+    for suite in "$@"; do
+        for f in /etc/apt/sources.list.d/*.sources; do
+            [ -f "$f" ] || continue
+            uri="$(awk -v want="$suite" '
+                function hit() { n = split(s, a, " "); for (i = 1; i <= n; i++) if (a[i] == want) return 1; return 0 }
+                /^[[:space:]]*$/ { if (u != "" && hit()) { print u; exit } u = ""; s = "" }
+                /^URIs:/ { u = $2 }
+                /^Suites:/ { $1 = ""; s = $0 }
+                END { if (u != "" && hit()) print u }' "$f" | head -n1)"
+            [ -n "$uri" ] && { echo "$uri"; return; }
+        done
+        for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+            [ -f "$f" ] || continue
+            uri="$(awk -v s="$suite" '$1 == "deb" && $3 == s { print $2; exit }' "$f")"
+            [ -n "$uri" ] && { echo "$uri"; return; }
+        done
     done
-    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-        [ -f "$f" ] || continue
-        uri="$(awk -v s="$SUITE" '$1 == "deb" && $3 == s { print $2; exit }' "$f")"
-        [ -n "$uri" ] && { echo "$uri"; return; }
-    done
-    echo "http://deb.debian.org/debian"
+    echo "$default"
+}
+
+# debootstrap_into ROOT SUITE [INCLUDE]: a minbase Debian SUITE in ROOT, from the host's mirror
+# (the one it uses for SUITE, else the one it uses for $SUITE).
+debootstrap_into() {
+    local root="$1" suite="$2" include="${3:-}" mirror
+    command -v debootstrap >/dev/null || {
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+    }
+    mirror="$(apt_uri http://deb.debian.org/debian "$suite" "$SUITE")"
+    log "debootstrap --variant=minbase${include:+ --include=$include} $suite from $mirror"
+    debootstrap --variant=minbase ${include:+"--include=$include"} "$suite" "$root" "$mirror" \
+        >"$CACHE/debootstrap-$suite.log" 2>&1 || {
+        tail -n 30 "$CACHE/debootstrap-$suite.log" >&2
+        rm -rf "$root"
+        exit 1
+    }
+}
+
+# root_to_tar ROOT TAR: slim ROOT (no apt lists or package cache, no docs/man pages), pack it
+# as TAR (written whole or not at all), remove ROOT.
+root_to_tar() {
+    local root="$1" tar="$2"
+    rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin \
+        "$root"/var/cache/apt/archives/*.deb "$root"/usr/share/doc/* \
+        "$root"/usr/share/man/* "$root"/usr/share/info/* "$root"/var/log/*.log
+    tar --numeric-owner -C "$root" -cf "$tar.partial" .
+    mv "$tar.partial" "$tar"
+    rm -rf "$root"
+    log "rootfs cached at $tar ($(du -h "$tar" | cut -f1))"
+}
+
+# import_rootfs TAR IMAGE INCLUDE: `docker import` with the settings every base image has.
+import_rootfs() {
+    docker import \
+        --change 'LABEL app=claude-runner' \
+        --change "LABEL claude-runner.include=$3" \
+        --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        --change 'ENV LANG=C.UTF-8' \
+        --change 'CMD ["/bin/bash"]' \
+        "$1" "$2" >/dev/null
 }
 
 BASE_CHECKED=""
 build_base() {
-    local t rootfs_tar root mirror
+    local t rootfs_tar root
     t="$(now)"
     [ -n "$BASE_CHECKED" ] && return
     BASE_CHECKED=1
@@ -97,36 +155,104 @@ build_base() {
     fi
     rootfs_tar="$CACHE/rootfs-$SUITE-minbase-$(echo "$INCLUDE" | tr ',' '_').tar"
     if [ ! -f "$rootfs_tar" ]; then
-        command -v debootstrap >/dev/null || {
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
-        }
-        mirror="$(debian_mirror)"
-        root="$CACHE/rootfs-build"
-        rm -rf "$root"
-        mkdir -p "$root"
-        log "base: debootstrap --variant=minbase --include=$INCLUDE $SUITE from $mirror"
-        debootstrap --variant=minbase --include="$INCLUDE" "$SUITE" "$root" "$mirror" \
-            >"$CACHE/debootstrap.log" 2>&1 || {
-            tail -n 30 "$CACHE/debootstrap.log" >&2
-            exit 1
-        }
-        # Slim it: no apt lists or package cache, no docs/man pages.
-        rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin \
-            "$root"/var/cache/apt/archives/*.deb "$root"/usr/share/doc/* \
-            "$root"/usr/share/man/* "$root"/usr/share/info/* "$root"/var/log/*.log
-        tar --numeric-owner -C "$root" -cf "$rootfs_tar.partial" .
-        mv "$rootfs_tar.partial" "$rootfs_tar"
-        rm -rf "$root"
-        log "base: rootfs cached at $rootfs_tar ($(du -h "$rootfs_tar" | cut -f1))"
+        root="$(mktemp -d "$CACHE/rootfs-build.XXXXXX")"
+        debootstrap_into "$root" "$SUITE" "$INCLUDE"
+        root_to_tar "$root" "$rootfs_tar"
     fi
-    docker import \
-        --change 'LABEL app=claude-runner' \
-        --change "LABEL claude-runner.include=$INCLUDE" \
-        --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-        --change 'ENV LANG=C.UTF-8' \
-        --change 'CMD ["/bin/bash"]' \
-        "$rootfs_tar" "$BASE_IMAGE" >/dev/null
+    import_rootfs "$rootfs_tar" "$BASE_IMAGE" "$INCLUDE"
     log "base: $BASE_IMAGE imported in $(took "$t")"
+}
+
+# The packages of the universal image (agent/universal-packages.txt without comments), one a line.
+universal_packages() {
+    sed -e 's/#.*//' -e 's/[[:space:]]//g' "$AGENT/universal-packages.txt" | awk 'NF'
+}
+
+# The plain trixie root, with the apt sources a Debian image has (release, updates, security).
+TRIXIE_TAR="$CACHE/rootfs-$UNIVERSAL_SUITE-minbase.tar"
+rootfs_trixie() {
+    local root mirror security t
+    [ -f "$TRIXIE_TAR" ] && return
+    t="$(now)"
+    root="$(mktemp -d "$CACHE/rootfs-build.XXXXXX")"
+    debootstrap_into "$root" "$UNIVERSAL_SUITE"
+    mirror="$(apt_uri http://deb.debian.org/debian "$UNIVERSAL_SUITE" "$SUITE")"
+    security="$(apt_uri http://deb.debian.org/debian-security \
+        "$UNIVERSAL_SUITE-security" "$SUITE-security")"
+    rm -f "$root/etc/apt/sources.list"
+    cat >"$root/etc/apt/sources.list.d/debian.sources" <<SOURCES
+Types: deb
+URIs: $mirror
+Suites: $UNIVERSAL_SUITE $UNIVERSAL_SUITE-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: $security
+Suites: $UNIVERSAL_SUITE-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SOURCES
+    : >"$root/etc/resolv.conf"   # the engine provides one in each container
+    root_to_tar "$root" "$TRIXIE_TAR"
+    log "trixie: root file system made in $(took "$t")"
+}
+
+build_trixie() {
+    local t
+    t="$(now)"
+    if [ "$(image_label "$TRIXIE_IMAGE" claude-runner.include)" = minbase ]; then
+        log "trixie: $TRIXIE_IMAGE exists, skipped"
+        return
+    fi
+    rootfs_trixie
+    import_rootfs "$TRIXIE_TAR" "$TRIXIE_IMAGE" minbase
+    log "trixie: $TRIXIE_IMAGE imported in $(took "$t")"
+}
+
+# The universal root: the trixie root + apt-get install of the package list, in a chroot. apt
+# runs in a mount namespace of its own: the /proc it needs (the JDK's setup runs java) goes
+# away with it, whatever happens.
+rootfs_universal() {
+    local tar="$1" root t
+    [ -f "$tar" ] && return
+    rootfs_trixie
+    t="$(now)"
+    root="$(mktemp -d "$CACHE/rootfs-build.XXXXXX")"
+    tar -C "$root" -xf "$TRIXIE_TAR"
+    cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+    log "universal: apt-get install $(universal_packages | wc -l) packages into $UNIVERSAL_SUITE"
+    # shellcheck disable=SC2016,SC2046  # the inner script's own variables; one word a package
+    if ! unshare --mount --propagation private sh -euc '
+        root="$1"
+        shift
+        mount -t proc proc "$root/proc"
+        chroot "$root" /usr/bin/env DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8 sh -euc \
+            "apt-get update -qq && apt-get install -y -qq --no-install-recommends \"\$@\"" \
+            apt "$@"' sh "$root" $(universal_packages) >"$CACHE/apt-universal.log" 2>&1; then
+        tail -n 30 "$CACHE/apt-universal.log" >&2
+        rm -rf "$root"
+        exit 1
+    fi
+    : >"$root/etc/resolv.conf"
+    rm -f "$CACHE"/rootfs-"$UNIVERSAL_SUITE"-universal-*.tar   # an older package list
+    root_to_tar "$root" "$tar"
+    log "universal: packages installed in $(took "$t")"
+}
+
+build_universal_base() {
+    local t h tar
+    t="$(now)"
+    h="$( { echo "$UNIVERSAL_SUITE"; universal_packages; } | sha256sum | cut -c1-16)"
+    if [ "$(image_label "$UNIVERSAL_BASE" claude-runner.include)" = "$h" ]; then
+        log "universal: $UNIVERSAL_BASE exists, skipped"
+        return
+    fi
+    tar="$CACHE/rootfs-$UNIVERSAL_SUITE-universal-$h.tar"
+    rootfs_universal "$tar"
+    t="$(now)"
+    import_rootfs "$tar" "$UNIVERSAL_BASE" "$h"
+    log "universal: $UNIVERSAL_BASE imported in $(took "$t")"
 }
 
 # inputs_hash FILE... : one hash over the contents of the given files + the versions.
@@ -174,16 +300,9 @@ build_probe() {
     log "probe: $PROBE_IMAGE built in $(took "$t")"
 }
 
-build_cli() {
-    local t ctx h tgz bin
-    t="$(now)"
-    build_base
-    h="$(inputs_hash "$AGENT/Dockerfile.offline" "$AGENT/agent-entrypoint.sh" \
-        "$AGENT/setup-agent-home.sh")"
-    if [ "$(image_label "$CLI_IMAGE" claude-runner.inputs)" = "$h" ]; then
-        log "cli: $CLI_IMAGE up to date, skipped"
-        return
-    fi
+# The real CLI's native binary (from the npm package, both cached); prints its path.
+cli_binary() {
+    local tgz bin
     mkdir -p "$CACHE/npm"
     tgz="$CACHE/npm/anthropic-ai-claude-code-linux-x64-$CLI_VERSION.tgz"
     if [ ! -f "$tgz" ]; then
@@ -197,43 +316,96 @@ build_cli() {
         chmod 0755 "$bin.partial"
         mv "$bin.partial" "$bin"
     fi
+    echo "$bin"
+}
+
+# build_with_cli IMAGE HASH DOCKERFILE FILE...: IMAGE from DOCKERFILE, its context the real CLI
+# as `claude` and the given files of agent/; then the CLI's version check in it.
+build_with_cli() {
+    local image="$1" h="$2" dockerfile="$3" ctx bin v
+    shift 3
+    bin="$(cli_binary)"
     # Keep the build context on the same file system as the cache (hard link, no copy).
-    ctx="$CACHE/cli-context"
-    rm -rf "$ctx"
-    mkdir -p "$ctx"
+    ctx="$(mktemp -d "$CACHE/cli-context.XXXXXX")"
     ln "$bin" "$ctx/claude" 2>/dev/null || cp "$bin" "$ctx/claude"
-    cp "$AGENT/Dockerfile.offline" "$AGENT/agent-entrypoint.sh" "$AGENT/setup-agent-home.sh" \
-        "$ctx/"
+    cp "$dockerfile" "$@" "$ctx/"
     chmod 0755 "$ctx"/*.sh   # COPY keeps the mode; a RUN chmod would duplicate the layer
     quiet_build --label "claude-runner.inputs=$h" \
         --label "claude-runner.claude-code-version=$CLI_VERSION" \
-        -t "$CLI_IMAGE" -f "$ctx/Dockerfile.offline" "$ctx"
+        -t "$image" -f "$ctx/$(basename "$dockerfile")" "$ctx"
     rm -rf "$ctx"
-    local v
-    v="$(docker run --rm --network none --entrypoint claude "$CLI_IMAGE" --version)"
-    log "cli: $CLI_IMAGE built in $(took "$t"); claude --version: $v"
+    v="$(docker run --rm --network none --entrypoint claude "$image" --version)"
+    log "$image: claude --version: $v"
     case "$v" in
         "$CLI_VERSION (Claude Code)"*) ;;
         *)
-            log "cli: unexpected version output"
+            log "unexpected version output from $image"
             exit 1
             ;;
     esac
 }
 
-# Old builds of our images left untagged by a rebuild.
+build_cli() {
+    local t h
+    t="$(now)"
+    build_base
+    h="$(inputs_hash "$AGENT/Dockerfile.offline" "$AGENT/agent-entrypoint.sh" \
+        "$AGENT/setup-agent-home.sh")"
+    if [ "$(image_label "$CLI_IMAGE" claude-runner.inputs)" = "$h" ]; then
+        log "cli: $CLI_IMAGE up to date, skipped"
+        return
+    fi
+    build_with_cli "$CLI_IMAGE" "$h" "$AGENT/Dockerfile.offline" "$AGENT/agent-entrypoint.sh" \
+        "$AGENT/setup-agent-home.sh"
+    log "cli: $CLI_IMAGE built in $(took "$t")"
+}
+
+UNIVERSAL_FILES=(Dockerfile.universal-offline agent-entrypoint.sh setup-agent-home.sh
+    universal-bash-env.sh)
+build_universal() {
+    local t h
+    t="$(now)"
+    build_universal_base
+    h="$( { cat "${UNIVERSAL_FILES[@]/#/$AGENT/}"; echo "$CLI_VERSION"
+        docker image inspect -f '{{.Id}}' "$UNIVERSAL_BASE"; } | sha256sum | cut -c1-16)"
+    if [ "$(image_label "$UNIVERSAL_IMAGE" claude-runner.inputs)" = "$h" ]; then
+        log "universal: $UNIVERSAL_IMAGE up to date, skipped"
+    else
+        build_with_cli "$UNIVERSAL_IMAGE" "$h" "${UNIVERSAL_FILES[@]/#/$AGENT/}"
+        log "universal: $UNIVERSAL_IMAGE built in $(took "$t")"
+    fi
+    log "universal: $UNIVERSAL_IMAGE is $(docker image inspect -f '{{.Size}}' "$UNIVERSAL_IMAGE" |
+        awk '{ printf "%.2f GB (%d bytes)", $1 / 1e9, $1 }')"
+}
+
+# Old builds of our images left untagged by a rebuild; an hour old at least, because the
+# intermediate images of a build running beside this one are untagged too.
 prune_dangling() {
-    docker image prune -f --filter "label=app=claude-runner" >/dev/null 2>&1 || true
+    docker image prune -f --filter "label=app=claude-runner" --filter until=1h >/dev/null 2>&1 ||
+        true
 }
 
 mkdir -p "$CACHE"
-ensure_engine
+ensure_engine   # before the lock: an engine started here must not inherit it
+# One build at a time on this machine (test workers ask for the same images at once): the
+# next one waits, then finds the images up to date.
+exec 9>"$CACHE/build.lock"
+if ! flock -n 9; then
+    log "waiting for another build of the agent images to finish"
+    flock 9
+fi
+# Temporary roots and build contexts: a killed build's are removed by the next one (the lock
+# says none is in use), this one's on exit, however it ends.
+rm -rf "$CACHE"/rootfs-build.* "$CACHE"/cli-context.*
+trap 'rm -rf "$CACHE"/rootfs-build.* "$CACHE"/cli-context.*' EXIT
 what="${1:-all}"
 case "$what" in
     base) build_base ;;
     test) build_test ;;
     probe) build_probe ;;
     cli) build_cli ;;
+    trixie) build_trixie ;;
+    universal) build_universal ;;
     all)
         build_base
         build_test
@@ -241,7 +413,7 @@ case "$what" in
         build_cli
         ;;
     *)
-        echo "usage: $0 [base|test|probe|cli|all]" >&2
+        echo "usage: $0 [base|test|probe|cli|trixie|universal|all]" >&2
         exit 2
         ;;
 esac

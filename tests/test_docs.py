@@ -13,6 +13,10 @@ CONTRACT_ANCHORS = {
     "output-formats",
     "usage-limits-and-auth-failures",
     "messages-api-through-a-base-url",
+    "ripgrep",
+    "session-transcripts",
+    "resuming-a-session",
+    "stream-json-input",
 }
 CITATION = re.compile(r"docs/claude-cli-contract\.md#([a-z0-9-]+)")
 SKIPPED_DIRS = {".venv", ".git", "node_modules", "test-output", "__pycache__"}

@@ -121,9 +121,11 @@ def input_tar(
     credentials: dict[str, Any] | str | bytes | None = None,
     secret_env: dict[str, str] | None = None,
     repo: Path | None = None,
+    files: dict[str, bytes] | None = None,
 ) -> bytes:
     """The inputs of the contract as one tar for ``put_archive("/", tar)``: full paths,
-    explicit directory entries, everything owned by 1000:1000, secrets mode 0600."""
+    explicit directory entries, everything owned by 1000:1000, secrets mode 0600. ``files``:
+    more files by full path below the home (executable, in folders that exist or come first)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         _add_dir(tar, TASK, 0o700)
@@ -144,6 +146,9 @@ def input_tar(
                 _add_bytes(tar, f"{TASK}/secret-env/{name}", value.encode(), 0o600)
         if repo is not None:
             tar.add(str(repo), arcname=REPO_IN_CONTAINER.lstrip("/"), filter=_as_agent)
+        for path, data in (files or {}).items():
+            _add_dir(tar, path.rsplit("/", 1)[0], 0o755)
+            _add_bytes(tar, path, data, 0o755)
     return buf.getvalue()
 
 
@@ -172,6 +177,7 @@ def run_agent(
     credentials: dict[str, Any] | str | bytes | None = None,
     secret_env: dict[str, str] | None = None,
     env: dict[str, str] | None = None,
+    files: dict[str, bytes] | None = None,
     network_mode: str = "host",
     timeout: float = 180,
     stop_grace: int = 15,
@@ -192,7 +198,7 @@ def run_agent(
         detach=True,
     )
     try:
-        assert container.put_archive("/", input_tar(prompt, credentials, secret_env, repo))
+        assert container.put_archive("/", input_tar(prompt, credentials, secret_env, repo, files))
         container.start()
         timed_out = False
         try:

@@ -28,6 +28,9 @@ answer these error statuses, e.g. 429 or 529), ``response_headers`` (added to ev
 ``release_last_event`` before its last event; ``held_timed_out`` says if it had to give up),
 ``final_text`` and ``text_deltas`` (the final answer's text, sent in that many deltas),
 ``event_delay_seconds`` (a pause between stream events, like a model producing tokens).
+``tool_script`` (a list of ``(tool name, input)``): instead of the Write above, the n-th turn
+asks for the n-th of these tools (while the request offers it), then the final text;
+``tool_results()`` gives back what the CLI answered, in order.
 
 Usage limits and dead credentials, as the real API answers them
 (docs/claude-cli-contract.md#usage-limits-and-auth-failures): ``limit_rejected(reset)`` (429
@@ -88,14 +91,18 @@ def _text_of(content: Any) -> str:
     return ""
 
 
+def _tool_result_blocks(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        b
+        for m in messages
+        if isinstance(m.get("content"), list)
+        for b in m["content"]
+        if isinstance(b, dict) and b.get("type") == "tool_result"
+    ]
+
+
 def _has_tool_result(messages: list[dict[str, Any]]) -> bool:
-    for m in messages:
-        content = m.get("content")
-        if isinstance(content, list) and any(
-            isinstance(b, dict) and b.get("type") == "tool_result" for b in content
-        ):
-            return True
-    return False
+    return bool(_tool_result_blocks(messages))
 
 
 class FakeAnthropicAPI(LoopbackServer[RecordedRequest]):
@@ -125,6 +132,7 @@ class FakeAnthropicAPI(LoopbackServer[RecordedRequest]):
         self.text_deltas = 1
         self.event_delay_seconds = 0.0  # pause before each event after the first (pacing)
         self.error_answer: tuple[int, str, str] | None = None
+        self.tool_script: list[tuple[str, dict[str, Any]]] | None = None
 
     # -- usage limits and dead credentials ------------------------------------------
     def limit_rejected(self, reset_epoch: int, window: str = "5h") -> None:
@@ -184,6 +192,19 @@ class FakeAnthropicAPI(LoopbackServer[RecordedRequest]):
         """/v1/messages calls that the fake accepted (answered 200)."""
         return [r for r in self.messages_requests() if r.status == 200]
 
+    def tool_results(self) -> list[str]:
+        """The text of each tool result the CLI sent back, in the order of the conversation."""
+        longest: list[dict[str, Any]] = []
+        for r in self.messages_requests():
+            body = r.body if isinstance(r.body, dict) else {}
+            blocks = _tool_result_blocks(body.get("messages") or [])
+            longest = blocks if len(blocks) > len(longest) else longest
+        texts = []
+        for block in longest:
+            content = block.get("content")
+            texts.append(_text_of(content) if not isinstance(content, str) else content)
+        return texts
+
     def clear(self) -> None:
         with self._lock:
             self._requests.clear()
@@ -205,13 +226,32 @@ class FakeAnthropicAPI(LoopbackServer[RecordedRequest]):
         found = re.search(r"(?:Working directory|Primary working directory|cwd):\s*(/\S+)", text)
         return found.group(1).rstrip(".,;") if found else self.work_dir
 
+    def _scripted_tool_use(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """The next tool of ``tool_script`` this conversation has not had yet, if offered."""
+        assert self.tool_script is not None
+        done = len(_tool_result_blocks(body.get("messages") or []))
+        if done >= len(self.tool_script):
+            return None
+        name, tool_input = self.tool_script[done]
+        if not any(t.get("name") == name for t in body.get("tools") or []):
+            return None
+        return {
+            "type": "tool_use",
+            "id": f"toolu_{uuid.uuid4().hex[:24]}",
+            "name": name,
+            "input": tool_input,
+        }
+
     def reply_for(self, body: dict[str, Any]) -> dict[str, Any]:
         """The assistant message (non-streaming shape) for a /v1/messages request body."""
         tools = body.get("tools") or []
         tool = next((t for t in tools if t.get("name") == self.write_tool), None)
         messages = body.get("messages") or []
         content: list[dict[str, Any]]
-        if tool is not None and not _has_tool_result(messages):
+        scripted = self._scripted_tool_use(body) if self.tool_script is not None else None
+        if scripted is not None:
+            content, stop_reason = [scripted], "tool_use"
+        elif self.tool_script is None and tool is not None and not _has_tool_result(messages):
             props = (tool.get("input_schema") or {}).get("properties") or {}
             path_key = next(
                 (k for k in ("file_path", "path", "filename") if k in props), "file_path"

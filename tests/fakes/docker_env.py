@@ -27,6 +27,9 @@ TEST_IMAGE = os.environ.get("CLAUDE_RUNNER_TEST_IMAGE", "claude-runner-agent:tes
 PROBE_IMAGE = os.environ.get("CLAUDE_RUNNER_PROBE_IMAGE", "claude-runner-agent:probe")
 CLI_VERSION = "2.1.332"
 CLI_IMAGE = os.environ.get("CLAUDE_RUNNER_CLI_IMAGE", f"claude-runner-agent:{CLI_VERSION}")
+UNIVERSAL_IMAGE = os.environ.get(
+    "CLAUDE_RUNNER_UNIVERSAL_IMAGE", f"claude-runner-agent:universal-{CLI_VERSION}"
+)
 
 
 def _unavailable(reason: str) -> None:
@@ -103,6 +106,13 @@ def probe_image(docker_host: str, docker_client: docker.DockerClient) -> str:
 def cli_image(docker_host: str, docker_client: docker.DockerClient) -> str:
     """claude-runner-agent:2.1.332 (the real Claude Code CLI)."""
     return _build(docker_host, "cli", CLI_IMAGE)
+
+
+@pytest.fixture(scope="session")
+def universal_image(docker_host: str, docker_client: docker.DockerClient) -> str:
+    """claude-runner-agent:universal-2.1.332 (the toolchains and the real CLI). A cold build
+    downloads about 500 MB of Debian packages; later ones find it cached."""
+    return _build(docker_host, "universal", UNIVERSAL_IMAGE)
 
 
 @pytest.fixture

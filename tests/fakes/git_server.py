@@ -17,18 +17,17 @@ service, user name, whether a token was given and accepted), never the token its
 from __future__ import annotations
 
 import base64
-import datetime
-import ipaddress
 import ssl
 import subprocess
 import tempfile
 import threading
 from dataclasses import dataclass, field
-from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import urlsplit
+
+from tests.fakes.tls import self_signed_certificate
 
 GIT = ["git", "-c", "user.name=Fake Git Server", "-c", "user.email=fake@example.invalid"]
 
@@ -50,46 +49,6 @@ class _Repository:
     readers: set[str] = field(default_factory=set)
     pushers: set[str] = field(default_factory=set)
     protected: set[str] = field(default_factory=set)
-
-
-@cache
-def _certificate() -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 (also its own CA), made once per process."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    folder = Path(tempfile.mkdtemp(prefix="fake-git-tls-"))
-    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    cert_file.chmod(0o644)
-    return cert_file, key_file
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -120,7 +79,7 @@ class FakeGitServer:
         self._tokens: dict[str, str] = {}  # token -> user name it belongs to
         self._requests: list[GitRequest] = []
         self._httpd: _Server | None = None
-        self.cert_file, key_file = _certificate()
+        self.cert_file, key_file = self_signed_certificate(("127.0.0.1",))
         self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self._context.load_cert_chain(self.cert_file, key_file)
 

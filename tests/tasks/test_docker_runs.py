@@ -14,6 +14,13 @@ from tasks.run.runner import task_run
 from tasks.services import task_cancel, task_create
 from tests.tasks.conftest import InspectWatcher, auth_report, set_api_key, sha256, wait_for
 
+
+def _task_containers(client, task: CodingTask) -> list:
+    """This installation's containers of the task (other test processes number tasks alike)."""
+    labels = [f"claude-runner.task-id={task.pk}", f"{INSTANCE_LABEL}={instance_id()}"]
+    return client.containers.list(all=True, filters={"label": labels})
+
+
 pytestmark = [pytest.mark.docker, pytest.mark.django_db(transaction=True)]
 
 
@@ -170,13 +177,7 @@ def test_timeout_gives_timed_out_and_leaves_no_container(
     task.refresh_from_db()
     assert task.status == TaskStatus.TIMED_OUT
     assert "limit" in task.error_message
-    assert _containers_of(docker_client, task) == []
-
-
-def _containers_of(docker_client, task: CodingTask) -> list:
-    """This installation's containers of the task (other test runs number their tasks alike)."""
-    labels = [f"claude-runner.task-id={task.pk}", f"{INSTANCE_LABEL}={instance_id()}"]
-    return docker_client.containers.list(all=True, filters={"label": labels})
+    assert _task_containers(docker_client, task) == []
 
 
 def test_cancel_a_running_task_stops_and_removes_its_container(
@@ -194,7 +195,7 @@ def test_cancel_a_running_task_stops_and_removes_its_container(
     runner.join(timeout=60)
     task.refresh_from_db()
     assert task.status == TaskStatus.CANCELLED
-    assert _containers_of(docker_client, task) == []
+    assert _task_containers(docker_client, task) == []
 
 
 def test_cancel_a_queued_task_never_starts_it(agent_settings, user, local_repo):
