@@ -32,9 +32,11 @@ def django_setup() -> None:
     else:
         path = Path(tempfile.mkdtemp(prefix="bench-")) / "bench.sqlite3"
         os.environ["DATABASE_URL"] = f"sqlite:///{path}"
+    # Only once the settings module and the database above are chosen.
     import django
 
     django.setup()
+    # Commands load the apps: after django.setup().
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
@@ -45,6 +47,7 @@ def bench_credentials_create(
 ) -> list[Any]:
     """Users bench{start..stop-1}, each with a refreshable OAuth credential; `extra(i, user,
     now)` gives the fields that differ between benchmarks (expiry, status, refresh token...)."""
+    # Models load only after django_setup(), which each benchmark calls first.
     from django.contrib.auth import get_user_model
     from django.utils import timezone
 

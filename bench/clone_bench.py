@@ -5,7 +5,7 @@ the loopback TLS git server of the tests (`git http-backend`). Each round, same 
 
   worker:    hosting.git.repository_clone on the worker (askpass, egress check, pinned address;
              .git only, as the runner does) + create the container (network none) +
-             tasks.worktree.tree_put + start it checking the files out (as the entrypoint does)
+             tasks.run.worktree.tree_put + start it checking the files out (as the entrypoint does)
   container: create the container (network_mode host, for this benchmark only: it must reach
              the loopback server) + start `git clone` of the same URL inside it + wait
 
@@ -38,8 +38,8 @@ django_setup()
 from django.conf import settings  # noqa: E402
 
 from hosting.git import repository_clone  # noqa: E402
-from tasks.containers import APP_LABEL, docker_client  # noqa: E402
-from tasks.worktree import tree_put  # noqa: E402
+from tasks.run.containers import APP_LABEL, docker_client  # noqa: E402
+from tasks.run.worktree import tree_put  # noqa: E402
 from tests.fakes.git_server import FakeGitServer  # noqa: E402
 
 IMAGE = os.environ.get("CLAUDE_RUNNER_TEST_IMAGE", "claude-runner-agent:test")

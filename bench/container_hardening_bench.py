@@ -2,8 +2,8 @@
 
 Three ways to run the same fake-claude task (create + put_archive + start + wait + remove),
 interleaved so drift on the machine hits all alike:
-  plain     the SDK's defaults, network none (what tasks ran in before issue 11)
-  hardened  tasks.containers.container_create_kwargs: read-only root, home volume, /tmp tmpfs,
+  plain     the SDK's defaults, network none (no hardening, no relay)
+  hardened  tasks.run.containers.container_create_kwargs: read-only root, home volume, /tmp tmpfs,
             no capabilities, no-new-privileges, pids limit (volume removed with the container)
   + relay   hardened, plus a gateway socket mounted: the entrypoint starts socat and waits
             until it listens (the socket is a stand-in server; the fake claude sends nothing)
@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from task_runner_bench import bare_repo  # noqa: E402
 
-from tasks.containers import (  # noqa: E402
+from tasks.run.containers import (  # noqa: E402
     APP_LABEL,
     HOME,
     ContainerSpec,

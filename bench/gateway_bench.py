@@ -13,7 +13,7 @@ at 1 and 16 concurrent streams, rounds interleaved. Two cases, each with its own
   paced  - PACED_EVENTS events DELAY_MS apart, like a model producing tokens.
 Prints the median TTFB overhead in ms and the median total-time ratio against direct, the
 gateway thread's CPU per MB streamed, and the load average (other work on the machine moves
-every figure; only ratios within one run compare). Goals (issue 11): TTFB overhead <= 5 ms at
+every figure; only ratios within one run compare). Goals: TTFB overhead <= 5 ms at
 the median, total ratio <= 1.10.
 The client runs in its own process (as the CLI runs in a container), so the gateway's thread
 shares its process only with what a task worker runs.
@@ -51,6 +51,7 @@ RATIO_GOAL = 1.10
 
 
 def _serve_api(conn: Connection, events: int, delay: float) -> None:
+    # Runs in a child process of its own: the fake API is loaded there, not in the measured one.
     from tests.fakes.anthropic_api import FakeAnthropicAPI
 
     with FakeAnthropicAPI(valid_credentials={REAL_TOKEN}) as api:
@@ -159,6 +160,7 @@ def entrypoint_relay() -> tuple[list[str], str]:
 def measure_case(events: int, rounds: int, delay: float) -> tuple[Results, float, float, list[str]]:
     """One case end to end: its own fake API, gateway and relay. (results, gateway CPU s,
     MB through the gateway, the modes in order)."""
+    # The gateway reads Django's settings: after django_setup() in main().
     from gateway.egress import EgressPolicy
     from gateway.runtime import GatewaySetup, TaskGateway, UpstreamAuth, placeholder_new
 

@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def _serve(conn: Connection, delay: float, n: int, keep_alive: bool) -> None:
+    # Runs in a child process of its own: the fake server is loaded there only.
     from tests.fakes.token_server import FakeTokenServer
 
     with FakeTokenServer(delay_seconds=delay, keep_alive=keep_alive) as server:
@@ -46,6 +47,7 @@ def main() -> None:
     n = int(argv[0]) if len(argv) > 0 else 2000
     concurrency = int(argv[1]) if len(argv) > 1 else 64
     delay = float(argv[2]) if len(argv) > 2 else 0.05
+    # Not in the server's child process, which starts before this line.
     from oauth_tokens.token_client import (
         RefreshConfig,
         token_refresh_request,

@@ -28,6 +28,7 @@ from _setup import ROOT, bench_credentials_create, django_setup
 def _serve(conn: Connection, delay: float, keep_alive: bool) -> None:
     """Child process: a FakeTokenServer that knows the tokens the parent sends."""
     sys.path.insert(0, str(ROOT))
+    # A child process of its own: the project is on its path only from the line above.
     from tests.fakes.token_server import FakeTokenServer
 
     with FakeTokenServer(delay_seconds=delay, keep_alive=keep_alive) as server:
@@ -78,6 +79,7 @@ def main() -> None:
 
     django_setup()
     sys.path.insert(0, str(ROOT))
+    # After django_setup() and with the project on the path (the two lines above).
     from django.conf import settings
     from django.core.management import call_command
     from django.db import connection
@@ -118,7 +120,7 @@ def main() -> None:
     command = ["refresh_tokens", "--concurrency", str(args.concurrency), "--json"]
     profiler = None
     if args.profile:
-        import cProfile
+        import cProfile  # only when asked for: it is not free to import
 
         profiler = cProfile.Profile()
         profiler.enable()

@@ -1,7 +1,7 @@
 """The task runner's overhead per task, as a ratio to the bare Docker SDK doing the same run.
 
 Baseline: create + put_archive(inputs) + start + wait + remove of the same container with the
-SDK directly. Runner: tasks.runner.task_run for a queued task (database rows, auth choice,
+SDK directly. Runner: tasks.run.runner.task_run for a queued task (database rows, auth choice,
 streamed log, results read back with get_archive). Same image (fake claude), same inputs.
 Needs the project's Docker engine and the test image (scripts/build-agent-images.sh test).
 Run: .venv/bin/python bench/task_runner_bench.py [N]
@@ -23,9 +23,9 @@ from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 
 from accounts.selectors import preferences_get  # noqa: E402
-from tasks.containers import APP_LABEL, InputFile, _tar, docker_client  # noqa: E402
 from tasks.models import CodingTask  # noqa: E402
-from tasks.runner import task_run  # noqa: E402
+from tasks.run.containers import APP_LABEL, InputFile, _tar, docker_client  # noqa: E402
+from tasks.run.runner import task_run  # noqa: E402
 
 IMAGE = "claude-runner-agent:test"
 

@@ -6,6 +6,7 @@ class CommonConfig(AppConfig):
     verbose_name = "Common"
 
     def ready(self) -> None:
+        # Its signal handlers import models: only once the apps are loaded.
         from . import encryption
 
         encryption.connect_signals()

@@ -3,6 +3,7 @@
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from django.utils import timezone
 from django.utils.timesince import timesince, timeuntil
 
 
@@ -68,8 +69,6 @@ def limit_window_words(window: str) -> str:
 
 def limited_until_words(*, until: datetime | None, now: datetime) -> str:
     """ "limited until 14:00 (in 2 h 10 min)" in the site's time zone."""
-    from django.utils import timezone
-
     if until is None:
         return "limited (no reset time given)"
     left = max(0, int((until - now).total_seconds()))

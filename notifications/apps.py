@@ -6,6 +6,7 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications"
 
     def ready(self) -> None:
+        # The receivers import models: only once the apps are loaded.
         from . import receivers
 
         receivers.connect()

@@ -36,7 +36,7 @@ def admins() -> list[User]:
 
 def task_event(*, task_id: int, event: str, wait: int = 0) -> Event | None:
     kind = TASK_EVENTS.get(event)
-    task = CodingTask.objects.select_related("owner").filter(pk=task_id).first()
+    task = CodingTask.objects.select_related("owner", "usage", "limit").filter(pk=task_id).first()
     if kind is None or task is None:
         return None
     url = site_url(reverse("tasks:detail", args=[task.pk]))
@@ -49,10 +49,11 @@ def task_event(*, task_id: int, event: str, wait: int = 0) -> Event | None:
     lines = [f"Task {task.pk} {words}.", f"Repository: {task.repo_url}"]
     if event in ("failed", "waiting") and task.error_message:
         lines.append(task.error_message)
-    if event == "waiting" and task.resume_after:
-        lines.append(f"It runs again by itself at about {utc_text(task.resume_after)}.")
-    if task.cost_usd is not None and event == "succeeded":
-        lines.append(f"Cost: ${task.cost_usd:.4f}")
+    if event == "waiting" and task.requeue_at:
+        lines.append(f"It runs again by itself at about {utc_text(task.requeue_at)}.")
+    cost, until = task.usage.cost_usd, task.limit.limited_until
+    if cost is not None and event == "succeeded":
+        lines.append(f"Cost: ${cost:.4f}")
     if url:
         lines.append(url)
     # One delivery per occurrence: each wait of a task is its own event.
@@ -69,9 +70,9 @@ def task_event(*, task_id: int, event: str, wait: int = 0) -> Event | None:
                 "task_id": task.pk,
                 "status": task.status,
                 "repository": task.repo_url,
-                "limited_until": task.limited_until.isoformat() if task.limited_until else None,
-                "resume_after": task.resume_after.isoformat() if task.resume_after else None,
-                "cost_usd": str(task.cost_usd) if task.cost_usd is not None else None,
+                "limited_until": until.isoformat() if until else None,
+                "resume_after": task.requeue_at.isoformat() if task.requeue_at else None,
+                "cost_usd": str(cost) if cost is not None else None,
                 "url": url,
             },
         ),

@@ -1,5 +1,6 @@
 """The periodic checks (the refresh_tokens run, or `manage.py notifications_periodic` from cron):
-tokens about to age out or idle for long, due deliveries, and waiting tasks whose reset came."""
+tokens about to age out or idle for long. The queue's sweep runs with them (it also runs in every
+worker, so nothing waits for cron): waiting tasks whose reset came, due deliveries."""
 
 import logging
 from dataclasses import dataclass
@@ -10,10 +11,10 @@ from django.utils import timezone
 
 from common.humanize import utc_text
 from oauth_tokens.models import CredentialKind, CredentialStatus, OAuthCredential
-from tasks.waiting import tasks_resume_due
+from tasks.queue import queue_sweep
 
+from .background import notify
 from .events import credential_aging_event
-from .services import deliveries_due_send, notify
 
 logger = logging.getLogger("notifications")
 
@@ -25,9 +26,9 @@ WARN_DAYS_BEFORE = (30, 7, 1)
 
 @dataclass
 class PeriodicReport:
-    tasks_resumed: int = 0
+    tasks_queued: int = 0  # waiting tasks, and tasks waiting for the engine, queued again
     aging_events: int = 0
-    deliveries_sent: int = 0
+    deliveries_queued: int = 0
 
 
 def credentials_aging_check(*, now: datetime) -> int:
@@ -82,8 +83,10 @@ def credentials_aging_check(*, now: datetime) -> int:
 
 def periodic_run(*, now: datetime | None = None) -> PeriodicReport:
     now = now or timezone.now()
-    report = PeriodicReport()
-    report.tasks_resumed = len(tasks_resume_due(now=now))
-    report.aging_events = credentials_aging_check(now=now)
-    report.deliveries_sent = deliveries_due_send(now=now)
-    return report
+    aging = credentials_aging_check(now=now)
+    swept = queue_sweep(now=now)
+    return PeriodicReport(
+        tasks_queued=len(swept.queued),
+        aging_events=aging,
+        deliveries_queued=swept.others,
+    )

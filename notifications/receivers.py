@@ -1,6 +1,7 @@
 """Listening to the lower apps' signals (tasks.signals, oauth_tokens.signals)."""
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -9,8 +10,9 @@ from oauth_tokens import signals as credential_signals
 from oauth_tokens.models import OAuthCredential
 from tasks import signals as task_signals
 
+from .background import deliveries_requeue_due, notify
 from .events import credential_dead_event, refresh_failing_event, task_event
-from .services import notify
+from .periodic import periodic_run
 
 logger = logging.getLogger("notifications")
 
@@ -52,10 +54,12 @@ def on_refresh_failed(
 
 
 def on_refresh_run_finished(**_: Any) -> None:
-    from .periodic import periodic_run
-
     report = periodic_run()
     logger.info("Periodic notifications run: %s", report)
+
+
+def on_queue_swept(*, now: datetime, **_: Any) -> int:
+    return deliveries_requeue_due(now=now)
 
 
 def connect() -> None:
@@ -69,3 +73,4 @@ def connect() -> None:
     credential_signals.refresh_run_finished.connect(
         on_refresh_run_finished, dispatch_uid="notifications.periodic"
     )
+    task_signals.queue_swept.connect(on_queue_swept, dispatch_uid="notifications.sweep")

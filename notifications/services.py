@@ -1,14 +1,16 @@
 """Sending notifications: record each event once per recipient and channel (insert-or-skip on
-a unique key), send each delivery once (claimed by one conditional UPDATE), retry failures with
-backoff in the background, give up after NOTIFICATIONS_MAX_ATTEMPTS and show it in the admin.
+a unique key), send each delivery once (claimed by one conditional UPDATE), say when a failure is
+tried again (doubling delays; notifications.background schedules it), give up after
+NOTIFICATIONS_MAX_ATTEMPTS and show it in the admin.
 """
 
 import errno
 import logging
 import os
 import ssl
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -58,9 +60,9 @@ def channels_for(*, user: User, kind: str) -> list[str]:
     return channels
 
 
-def notify(*, event: Event) -> list[int]:
+def deliveries_record(*, event: Event) -> list[int]:
     """Record the event's deliveries (once per recipient and channel, whoever calls, however
-    often) and queue the new ones for sending. Returns the new deliveries' ids."""
+    often). Returns the new deliveries' ids, for the queue (notifications.background.notify)."""
     created = []
     for user in event.recipients:
         message = message_scrub(event.message, user=user)
@@ -76,25 +78,13 @@ def notify(*, event: Event) -> list[int]:
                         subject=message.subject,
                         text=message.text,
                         fields=message.fields,
+                        # Due now: the sweep puts it back if its first job is lost.
                         next_attempt_at=timezone.now(),
                     )
             except IntegrityError:
                 continue  # already recorded: by a retry, or by another worker
             created.append(delivery.pk)
-    for delivery_id in created:
-        transaction.on_commit(partial(_enqueue, delivery_id, None))
     return created
-
-
-def _enqueue(delivery_id: int, run_after: datetime | None) -> None:
-    from .background import send_notification
-
-    if run_after is not None:
-        if not send_notification.get_backend().supports_defer:
-            return  # the periodic run sends it when it is due
-        send_notification.using(run_after=run_after).enqueue(delivery_id)
-        return
-    send_notification.enqueue(delivery_id)
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -102,9 +92,16 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(base * 2 ** max(0, attempts - 1), 6 * 3600))
 
 
-def delivery_send(*, delivery_id: int, now: datetime | None = None) -> str:
-    """Send one delivery if it is pending and due and nobody else is sending it. Returns its
-    status afterwards."""
+@dataclass(frozen=True)
+class DeliveryAttempt:
+    """How a delivery stands after an attempt to send it."""
+
+    status: str  # DeliveryStatus; "" when there is no such delivery
+    retry_at: datetime | None = None  # failed, to be tried again then (the queue schedules it)
+
+
+def delivery_send(*, delivery_id: int, now: datetime | None = None) -> DeliveryAttempt:
+    """Send one delivery if it is pending and due and nobody else is sending it."""
     now = now or timezone.now()
     claimed = (
         Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING)
@@ -114,9 +111,9 @@ def delivery_send(*, delivery_id: int, now: datetime | None = None) -> str:
     )
     delivery = Delivery.objects.select_related("recipient").filter(pk=delivery_id).first()
     if delivery is None:
-        return ""
+        return DeliveryAttempt("")
     if not claimed:
-        return delivery.status
+        return DeliveryAttempt(delivery.status)
     try:
         _send(delivery)
     except Exception as exc:  # noqa: BLE001  every failure is recorded and retried
@@ -140,13 +137,13 @@ def delivery_send(*, delivery_id: int, now: datetime | None = None) -> str:
             "; giving up" if give_up else "",
             error,
         )
-        if retry_at is not None:
-            _enqueue(delivery_id, retry_at)
-        return DeliveryStatus.FAILED if give_up else DeliveryStatus.PENDING
+        return DeliveryAttempt(
+            DeliveryStatus.FAILED if give_up else DeliveryStatus.PENDING, retry_at=retry_at
+        )
     Delivery.objects.filter(pk=delivery_id).update(
         status=DeliveryStatus.SENT, sent_at=timezone.now(), claimed_until=None, last_error=""
     )
-    return DeliveryStatus.SENT
+    return DeliveryAttempt(DeliveryStatus.SENT)
 
 
 class WebhookAnswered(RuntimeError):
@@ -211,17 +208,22 @@ def _send(delivery: Delivery) -> None:
         raise WebhookAnswered(f"the webhook answered HTTP {status}")
 
 
-def deliveries_due_send(*, now: datetime | None = None, limit: int = 200) -> int:
-    """Send what is due (first tries the queue missed, and retries). Returns how many went."""
-    now = now or timezone.now()
-    due = (
-        Delivery.objects.filter(status=DeliveryStatus.PENDING)
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
-    )
-    return sum(delivery_send(delivery_id=pk, now=now) == DeliveryStatus.SENT for pk in list(due))
+def deliveries_due_take(*, now: datetime, limit: int = 200) -> list[int]:
+    """The deliveries to put back in the queue, each taken once: one whose time came (its job
+    lost, or never deferred where the task backend cannot defer) and one whose send's claim ran
+    out (its worker died mid-send). Returns their ids."""
+    pending = Delivery.objects.filter(status=DeliveryStatus.PENDING)
+    taken = []
+    due = pending.filter(next_attempt_at__lte=now).order_by("next_attempt_at")
+    for pk, at in due.values_list("pk", "next_attempt_at")[:limit]:
+        # In the queue from now on: delivery_send takes a delivery with no retry time as due.
+        if pending.filter(pk=pk, next_attempt_at=at).update(next_attempt_at=None):
+            taken.append(pk)
+    stale = pending.filter(claimed_until__lte=now).order_by("claimed_until")
+    for pk, until in stale.values_list("pk", "claimed_until")[:limit]:
+        if pending.filter(pk=pk, claimed_until=until).update(claimed_until=None):
+            taken.append(pk)
+    return taken
 
 
 def notification_settings_save(
@@ -240,8 +242,6 @@ def notification_settings_save(
                 url, _ = webhook_url_check(url=webhook_url)
             except InputError as exc:
                 raise InputError(exc.message, field="webhook_url") from None
-            from urllib.parse import urlsplit
-
             values.update(webhook_url=url, webhook_host=urlsplit(url).hostname or "")
         else:
             values.update(webhook_url="", webhook_host="")

@@ -21,6 +21,20 @@ class CredentialSource(models.TextChoices):
     IMPORTED = "imported", "Imported from a Claude installation"
 
 
+class AuthMethod(models.TextChoices):
+    """How a task authenticates (oauth_tokens.services.auth_method_resolve chooses)."""
+
+    OAUTH = "oauth", "Claude OAuth"
+    API_KEY = "api_key", "API key"
+
+
+class AuthSource(models.TextChoices):
+    """Whose credential a task runs on: its owner's, or the server's (the environment)."""
+
+    USER = "user", "user"
+    ENVIRONMENT = "environment", "environment"
+
+
 class CredentialStatus(models.TextChoices):
     VALID = "valid", "Valid"
     EXPIRING = "expiring", "Expiring soon"
@@ -84,7 +98,7 @@ class OAuthCredential(models.Model):
     # year from then (notifications warn before). Null on rows saved before this column.
     saved_at = models.DateTimeField(null=True, blank=True)
 
-    # Usage limits of the subscription behind it, as the last task saw them (tasks.limits).
+    # Usage limits of the subscription behind it, as the last task saw them (tasks.waits.limits).
     limited_until = models.DateTimeField(null=True, blank=True)  # rejected until this moment
     limit_status = models.CharField(max_length=16, blank=True, default="")  # rejected/warning
     limit_window = models.CharField(max_length=32, blank=True, default="")

@@ -1,7 +1,40 @@
 from django.contrib import admin
+from django.db.models import Model
 from django.http import HttpRequest
 
-from .models import CodingTask
+from .models import CodingTask, TaskLimit, TaskPullRequest, TaskRuntime, TaskUsage
+
+
+class _ReadOnlyInline(admin.StackedInline):
+    """One of the task's own rows, shown with it: written by the worker, never here."""
+
+    can_delete = False
+    extra = 0
+    max_num = 1
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
+        return [f.name for f in self.model._meta.fields if f.name not in (self.exclude or ())]
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+class TaskUsageInline(_ReadOnlyInline):
+    model = TaskUsage
+
+
+class TaskLimitInline(_ReadOnlyInline):
+    model = TaskLimit
+
+
+class TaskPullRequestInline(_ReadOnlyInline):
+    model = TaskPullRequest
+    # The agent's commits (a git bundle) are bytes, not for reading here.
+    exclude = ("bundle",)
+
+
+class TaskRuntimeInline(_ReadOnlyInline):
+    model = TaskRuntime
 
 
 @admin.register(CodingTask)
@@ -18,9 +51,8 @@ class CodingTaskAdmin(admin.ModelAdmin):
     list_filter = ("status", "auth_method", "agent")
     search_fields = ("owner__username", "repo_url")
     list_select_related = ("owner",)
-    # The agent's commits (a git bundle) are bytes, not for reading here.
-    readonly_fields = [f.name for f in CodingTask._meta.fields if f.name != "result_bundle"]
-    exclude = ("result_bundle",)
+    readonly_fields = [f.name for f in CodingTask._meta.fields]
+    inlines = (TaskUsageInline, TaskLimitInline, TaskPullRequestInline, TaskRuntimeInline)
     date_hierarchy = "created_at"
 
     def has_add_permission(self, request: HttpRequest) -> bool:

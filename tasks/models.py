@@ -1,5 +1,9 @@
+from typing import Any
+
 from django.conf import settings
 from django.db import models
+
+from oauth_tokens.models import AuthMethod, AuthSource
 
 
 class TaskStatus(models.TextChoices):
@@ -21,6 +25,23 @@ FINISHED_STATUSES = (
 )
 
 
+class WaitReason(models.TextChoices):
+    """What a task waits for, so its page can say why it is not running yet."""
+
+    NONE = "", "Nothing"
+    USAGE_LIMIT = "usage_limit", "A usage limit to reset"
+    ENGINE = "engine", "The container engine"
+
+
+class LimitVerdict(models.TextChoices):
+    """What a run said about usage limits and its credential (tasks.waits.limits reads it)."""
+
+    NONE = "", "None"
+    WARNING = "warning", "Close to a limit"  # allowed_warning
+    LIMITED = "limited", "Stopped by a usage limit"
+    AUTH_FAILED = "auth_failed", "Credential rejected (401/403)"
+
+
 class PullRequestState(models.TextChoices):
     NONE = "", "None"
     PENDING = "pending", "Being created"
@@ -35,7 +56,10 @@ class AgentKind(models.TextChoices):
 
 
 class CodingTask(models.Model):
-    """One prompt run by an agent against one repository, in one container."""
+    """One prompt run by an agent against one repository, in one container: what was asked,
+    where it stands and what came of it. What a run used, what limits did to it, its pull
+    request and the plumbing a worker needs to take it over live beside it, one row each
+    (TaskUsage, TaskLimit, TaskPullRequest, TaskRuntime), made with the task."""
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="coding_tasks"
@@ -44,82 +68,6 @@ class CodingTask(models.Model):
     branch = models.CharField(max_length=255, blank=True, default="")
     prompt = models.TextField()
     agent = models.CharField(max_length=16, choices=AgentKind.choices, default=AgentKind.CLAUDE)
-    status = models.CharField(
-        max_length=16, choices=TaskStatus.choices, default=TaskStatus.QUEUED, db_index=True
-    )
-    cancel_requested = models.BooleanField(default=False)
-
-    # How it authenticated (never the credential itself).
-    auth_method = models.CharField(max_length=16, blank=True, default="")
-    auth_source = models.CharField(max_length=16, blank=True, default="")
-    auth_refreshed = models.BooleanField(default=False)
-    auth_fallback = models.BooleanField(default=False)
-    auth_note = models.TextField(blank=True, default="")
-
-    # Where it ran: the Docker engine's id, so recovery on one host never judges another's.
-    engine_id = models.CharField(max_length=128, blank=True, default="")
-    runner = models.CharField(max_length=255, blank=True, default="")  # host:pid of the worker
-    container_id = models.CharField(max_length=128, blank=True, default="")
-    exit_code = models.IntegerField(null=True, blank=True)
-
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    # The agent's own result object (stream-json "result" line).
-    result_text = models.TextField(blank=True, default="")
-    result_is_error = models.BooleanField(null=True, blank=True)
-    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
-    num_turns = models.IntegerField(null=True, blank=True)
-    session_id = models.CharField(max_length=128, blank=True, default="")
-
-    # What the task's gateway saw of the model API (tasks.runner records gateway.GatewayUsage).
-    api_requests = models.IntegerField(null=True, blank=True)
-    input_tokens = models.BigIntegerField(null=True, blank=True)
-    output_tokens = models.BigIntegerField(null=True, blank=True)
-    cache_creation_input_tokens = models.BigIntegerField(null=True, blank=True)
-    cache_read_input_tokens = models.BigIntegerField(null=True, blank=True)
-    api_status_429 = models.IntegerField(null=True, blank=True)
-    api_status_529 = models.IntegerField(null=True, blank=True)
-    ratelimit_headers = models.JSONField(default=dict, blank=True)  # last anthropic-ratelimit-*
-
-    diff = models.TextField(blank=True, default="")
-    diff_truncated = models.BooleanField(default=False)
-    changed_files = models.JSONField(default=list, blank=True)
-    error_message = models.TextField(blank=True, default="")
-    log = models.TextField(blank=True, default="")
-    log_truncated = models.BooleanField(default=False)
-
-    # What another worker needs to take over a running task whose worker died (tasks.recovery):
-    # a new gateway on the same socket (its folder is still mounted into the container), with
-    # the same placeholder and credential (auth_credential_id below). The placeholder is
-    # worthless outside that socket and is cleared when the task ends; never a real token here.
-    gateway_dir = models.CharField(max_length=512, blank=True, default="")
-    gateway_placeholder = models.CharField(max_length=128, blank=True, default="")
-
-    # Queued again because the Docker engine could not be reached (tasks.engine_wait).
-    engine_wait_since = models.DateTimeField(null=True, blank=True)
-    engine_retry_at = models.DateTimeField(null=True, blank=True)
-
-    # Usage limits and rejected credentials (tasks.limits); never a secret.
-    limit_verdict = models.CharField(max_length=16, blank=True, default="")  # LimitVerdict
-    limit_window = models.CharField(max_length=32, blank=True, default="")
-    limit_detail = models.CharField(max_length=255, blank=True, default="")
-    limited_until = models.DateTimeField(null=True, blank=True)  # the reset, as announced
-    resume_after = models.DateTimeField(null=True, blank=True, db_index=True)  # reset + jitter
-    limit_waits = models.PositiveIntegerField(default=0)  # times it waited for a reset
-    waiting_since = models.DateTimeField(null=True, blank=True)  # start of the current wait
-    limit_waited_seconds = models.PositiveIntegerField(default=0)  # earlier waits, summed
-    force_api_key = models.BooleanField(default=False)  # "run now with my API key"
-    auth_rejected = models.BooleanField(default=False)  # the API refused the credential
-    # Which OAuth credential ran it (none for an API key); a plain id, so history outlives it.
-    # A taken-over task's new gateway uses it too.
-    auth_credential_id = models.IntegerField(null=True, blank=True)
-    # The agent's own time, from the CLI's result (tokens: the gateway's counts above).
-    duration_ms = models.PositiveIntegerField(null=True, blank=True)
-
-    # Pull requests (hosting/). The worker clones, the container commits and returns a git
-    # bundle of its commits, the worker pushes it to pr_branch and opens the pull request.
     open_pull_request = models.BooleanField("open a pull request when done", default=False)
     parent = models.ForeignKey(
         "self",
@@ -129,15 +77,52 @@ class CodingTask(models.Model):
         related_name="continuations",
         help_text="The task this one continues: it starts from that task's branch.",
     )
-    base_branch = models.CharField(max_length=255, blank=True, default="")  # the PR's base
-    start_commit = models.CharField(max_length=64, blank=True, default="")  # what was cloned
-    result_bundle = models.BinaryField(null=True, blank=True, editable=False)
-    pr_branch = models.CharField(max_length=255, blank=True, default="")  # pushed to
-    pr_commit = models.CharField(max_length=64, blank=True, default="")  # pushed commit
-    pr_number = models.IntegerField(null=True, blank=True)
-    pr_url = models.CharField(max_length=2000, blank=True, default="")
-    pr_state = models.CharField(max_length=16, blank=True, default="")  # see PullRequestState
-    pr_error = models.TextField(blank=True, default="")
+    status = models.CharField(
+        max_length=16, choices=TaskStatus.choices, default=TaskStatus.QUEUED, db_index=True
+    )
+    cancel_requested = models.BooleanField(default=False)
+    error_message = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    # When it is due in the queue: a new or resumed task now, a waiting one at its reset (plus
+    # jitter), one waiting for the engine at its next try. Cleared when a worker claims it, or
+    # when the sweep hands it to the queue (tasks.queue); a job lost before then is put back.
+    requeue_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    waiting_since = models.DateTimeField(null=True, blank=True)  # start of the current wait
+    wait_reason = models.CharField(
+        max_length=16, choices=WaitReason.choices, blank=True, default=WaitReason.NONE
+    )
+
+    # Who runs it (host:pid), claimed with the status, and on which Docker engine: recovery on
+    # one host never judges another's.
+    runner = models.CharField(max_length=255, blank=True, default="")
+    engine_id = models.CharField(max_length=128, blank=True, default="")
+
+    # How it authenticated (never the credential itself).
+    auth_method = models.CharField(
+        max_length=16, choices=AuthMethod.choices, blank=True, default=""
+    )
+    auth_source = models.CharField(
+        max_length=16, choices=AuthSource.choices, blank=True, default=""
+    )
+    auth_refreshed = models.BooleanField(default=False)
+    auth_fallback = models.BooleanField(default=False)
+    auth_note = models.TextField(blank=True, default="")
+    force_api_key = models.BooleanField(default=False)  # "run now with my API key"
+
+    # What came of it: the agent's own result object (stream-json "result" line), its changes
+    # and its log.
+    exit_code = models.IntegerField(null=True, blank=True)
+    result_text = models.TextField(blank=True, default="")
+    result_is_error = models.BooleanField(null=True, blank=True)
+    session_id = models.CharField(max_length=128, blank=True, default="")
+    diff = models.TextField(blank=True, default="")
+    diff_truncated = models.BooleanField(default=False)
+    changed_files = models.JSONField(default=list, blank=True)
+    log = models.TextField(blank=True, default="")
+    log_truncated = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -146,13 +131,20 @@ class CodingTask(models.Model):
     def __str__(self) -> str:
         return f"Task {self.pk} ({self.status})"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        adding = self._state.adding
+        super().save(*args, **kwargs)
+        if adding:  # every reader may follow task.usage (and the others) without asking
+            for model in (TaskUsage, TaskLimit, TaskPullRequest, TaskRuntime):
+                model.objects.create(task=self)
+
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED_STATUSES
 
     @property
     def waiting_for_engine(self) -> bool:
-        return self.status == TaskStatus.QUEUED and self.engine_wait_since is not None
+        return self.status == TaskStatus.QUEUED and self.wait_reason == WaitReason.ENGINE
 
     @property
     def can_cancel(self) -> bool:
@@ -166,9 +158,110 @@ class CodingTask(models.Model):
         """Which credential ran it, in words: user OAuth, global OAuth, user key, server key."""
         if not self.auth_method:
             return ""
-        user = self.auth_source == "user"
-        if self.auth_method == "oauth":
+        user = self.auth_source == AuthSource.USER
+        if self.auth_method == AuthMethod.OAUTH:
             label = "user OAuth" if user else "global OAuth"
         else:
             label = "user API key" if user else "server API key"
         return f"{label} (fallback)" if self.auth_fallback else label
+
+
+class TaskUsage(models.Model):
+    """What a run used: the model API as the task's gateway counted it (gateway.GatewayUsage),
+    and the agent's own account of cost, turns and time (its result). The Usage page sums these."""
+
+    task = models.OneToOneField(
+        CodingTask, on_delete=models.CASCADE, primary_key=True, related_name="usage"
+    )
+    requests = models.IntegerField(null=True, blank=True)
+    input_tokens = models.BigIntegerField(null=True, blank=True)
+    output_tokens = models.BigIntegerField(null=True, blank=True)
+    cache_creation_input_tokens = models.BigIntegerField(null=True, blank=True)
+    cache_read_input_tokens = models.BigIntegerField(null=True, blank=True)
+    status_429 = models.IntegerField(null=True, blank=True)
+    status_529 = models.IntegerField(null=True, blank=True)
+    ratelimit_headers = models.JSONField(default=dict, blank=True)  # last anthropic-ratelimit-*
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    num_turns = models.IntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "task usage"
+
+    def __str__(self) -> str:
+        return f"Usage of task {self.pk}"
+
+
+class TaskLimit(models.Model):
+    """What usage limits and a rejected credential did to a task (tasks.waits); never a secret."""
+
+    task = models.OneToOneField(
+        CodingTask, on_delete=models.CASCADE, primary_key=True, related_name="limit"
+    )
+    verdict = models.CharField(
+        max_length=16, choices=LimitVerdict.choices, blank=True, default=LimitVerdict.NONE
+    )
+    window = models.CharField(max_length=32, blank=True, default="")
+    detail = models.CharField(max_length=255, blank=True, default="")
+    limited_until = models.DateTimeField(null=True, blank=True)  # the reset, as announced
+    waits = models.PositiveIntegerField(default=0)  # times it waited for a reset
+    waited_seconds = models.PositiveIntegerField(default=0)  # earlier waits, summed
+    auth_rejected = models.BooleanField(default=False)  # the API refused the credential
+
+    def __str__(self) -> str:
+        return f"Limits of task {self.pk}"
+
+
+class TaskPullRequest(models.Model):
+    """A task's pull request (hosting/): the worker clones at start_commit, the container
+    commits and returns a git bundle of its commits, the worker pushes it to `branch` and opens
+    the pull request into base_branch."""
+
+    task = models.OneToOneField(
+        CodingTask, on_delete=models.CASCADE, primary_key=True, related_name="pull_request"
+    )
+    base_branch = models.CharField(max_length=255, blank=True, default="")
+    start_commit = models.CharField(max_length=64, blank=True, default="")  # what was cloned
+    bundle = models.BinaryField(null=True, blank=True, editable=False)  # the agent's commits
+    state = models.CharField(
+        max_length=16, choices=PullRequestState.choices, blank=True, default=PullRequestState.NONE
+    )
+    branch = models.CharField(max_length=255, blank=True, default="")  # pushed to
+    commit = models.CharField(max_length=64, blank=True, default="")  # pushed commit
+    number = models.IntegerField(null=True, blank=True)
+    url = models.CharField(max_length=2000, blank=True, default="")
+    error = models.TextField(blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"Pull request of task {self.pk}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.state == PullRequestState.PENDING
+
+    @property
+    def is_pushed(self) -> bool:
+        return self.state == PullRequestState.PUSHED
+
+    @property
+    def is_failed(self) -> bool:
+        return self.state == PullRequestState.FAILED
+
+
+class TaskRuntime(models.Model):
+    """What another worker needs to take over a running task whose worker died (tasks.recovery):
+    its container, and a new gateway on the same socket (its folder is still mounted into the
+    container) with the same placeholder and credential. The placeholder is worthless outside
+    that socket and is cleared when the task ends; never a real token here."""
+
+    task = models.OneToOneField(
+        CodingTask, on_delete=models.CASCADE, primary_key=True, related_name="runtime"
+    )
+    container_id = models.CharField(max_length=128, blank=True, default="")
+    gateway_dir = models.CharField(max_length=512, blank=True, default="")
+    gateway_placeholder = models.CharField(max_length=128, blank=True, default="")
+    # Which OAuth credential runs it (none for an API key); a plain id, so history outlives it.
+    credential_id = models.IntegerField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Runtime of task {self.pk}"

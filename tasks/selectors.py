@@ -6,12 +6,14 @@ from .models import CodingTask
 
 
 def tasks_for_user(*, user: User) -> QuerySet[CodingTask]:
-    return CodingTask.objects.filter(owner=user).defer("log", "diff", "result_bundle")
+    return CodingTask.objects.filter(owner=user).defer("log", "diff")
 
 
 def task_get_for_user(*, user: User, task_id: int) -> CodingTask:
     """The user's own task; another user's task is a 404, as if it did not exist."""
-    return get_object_or_404(CodingTask, pk=task_id, owner=user)
+    return get_object_or_404(
+        CodingTask.objects.select_related("usage", "limit", "pull_request"), pk=task_id, owner=user
+    )
 
 
 def diff_lines(*, diff: str) -> list[tuple[str, str]]:
@@ -47,7 +49,7 @@ def task_chain(*, task: CodingTask) -> list[CodingTask]:
         children = list(
             CodingTask.objects.filter(parent__in=frontier)
             .exclude(pk__in=seen)
-            .defer("log", "diff", "result_bundle")
+            .defer("log", "diff")
             .order_by("created_at", "pk")
         )
         seen.update(c.pk for c in children)

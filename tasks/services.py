@@ -1,35 +1,20 @@
-"""Actions on coding tasks: submit, cancel, recover (take over) after a worker died."""
+"""Actions on coding tasks: submit, cancel, run a waiting task now on the owner's API key."""
 
 import logging
-import os
-import socket
-import threading
-from dataclasses import dataclass, field
-from datetime import timedelta
 
-from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from accounts.models import UserPreferences
 from accounts.selectors import preferences_get, task_limits_for_user
+from tasks.models import AgentKind, CodingTask, TaskPullRequest, TaskStatus
+from tasks.queue import task_enqueue
+from tasks.validation import TaskInputError, branch_name_check, prompt_check, repo_url_check
+from tasks.waits.usage_limit import task_resume
 
-from .background import run_coding_task
-from .containers import (
-    container_id_of,
-    container_stop_remove,
-    containers_ours,
-    docker_client,
-    engine_id,
-)
-from .models import FINISHED_STATUSES, AgentKind, CodingTask, TaskStatus
-from .runner import runner_ident, task_follow
-from .validation import TaskInputError, branch_name_check, prompt_check, repo_url_check
-from .waiting import task_resume
-
-logger = logging.getLogger("tasks.services")
+logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
@@ -39,13 +24,12 @@ def task_create(
     repo_url: str,
     prompt: str,
     branch: str = "",
-    agent: str = AgentKind.CLAUDE,
     open_pull_request: bool = False,
     parent: CodingTask | None = None,
 ) -> CodingTask:
     """Check the input and the owner's task limits, and queue the task. Raises TaskInputError
     with the field at fault (None: the limits). A follow-up (``parent``) keeps its parent's
-    pull-request base."""
+    agent and pull-request base."""
     values = {
         "repo_url": repo_url_check(url=repo_url),
         "branch": branch_name_check(branch=branch),
@@ -54,14 +38,16 @@ def task_create(
     _task_limits_check(owner=owner)
     task = CodingTask.objects.create(
         owner=owner,
-        agent=agent,
+        agent=parent.agent if parent is not None else AgentKind.CLAUDE,
         open_pull_request=open_pull_request,
         parent=parent,
-        base_branch=parent.base_branch if parent is not None else "",
+        requeue_at=timezone.now(),  # due now: the sweep puts it back if its job is lost
         **values,
     )
-    # After commit, so a worker never picks up a task row it cannot see yet.
-    transaction.on_commit(lambda: run_coding_task.enqueue(task.pk))
+    if parent is not None:  # its pull request goes where the parent's went
+        base = TaskPullRequest.objects.values_list("base_branch", flat=True).get(pk=parent.pk)
+        TaskPullRequest.objects.filter(pk=task.pk).update(base_branch=base)
+    task_enqueue(task_id=task.pk)
     logger.info("Task %s queued for user %s", task.pk, owner.pk)
     return task
 
@@ -106,6 +92,7 @@ def task_cancel(*, task: CodingTask) -> str:
     ).update(
         status=TaskStatus.CANCELLED,
         cancel_requested=True,
+        requeue_at=None,
         finished_at=now,
         error_message="Cancelled before it ran (again).",
     ):
@@ -114,118 +101,6 @@ def task_cancel(*, task: CodingTask) -> str:
     CodingTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING).update(cancel_requested=True)
     task.refresh_from_db()
     return task.status
-
-
-@dataclass
-class RecoveryReport:
-    tasks_failed: int = 0
-    containers_removed: int = 0
-    tasks_followed: int = 0  # taken over: container followed (or read) to its end
-    # The threads following them (daemon threads; a test or a caller may join them).
-    followers: list[threading.Thread] = field(default_factory=list)
-
-
-RUNNING_STATES = ("running", "restarting", "paused")
-
-
-def tasks_recover() -> RecoveryReport:
-    """Settle what a dead worker left behind on this host's Docker engine; run by a worker on
-    start, by run_worker when a worker dies and periodically (also in Celery's worker).
-
-    A running task whose worker is dead (on this host: its process is gone; from another host
-    on this engine: its container is no longer running, or ran far past the time limit) is
-    taken over by this process (tasks.runner.task_follow, in a thread of its own): its
-    container, still running or already exited, is followed and read to its end, so the task
-    ends as it would have, diff and all. Only a task with no container left is marked failed.
-    A container of this installation whose task has finished (or no longer exists) is removed.
-    Containers of other installations or without our labels are never touched; tasks on other
-    engines are not judged; a task whose worker is alive on this host is left to that worker.
-    """
-    report = RecoveryReport()
-    client = docker_client()
-    engine = engine_id(client=client)
-    ours = {c.id: c for c in containers_ours(client=client)}
-    by_task = {c.labels.get("claude-runner.task-id", ""): c for c in ours.values()}
-    stale_after = timedelta(seconds=settings.AGENT_TIMEOUT_SECONDS + 300)
-    here = socket.gethostname()
-    candidates = CodingTask.objects.filter(status=TaskStatus.RUNNING).filter(
-        Q(engine_id=engine) | Q(engine_id="", runner__startswith=f"{here}:")
-    )
-    for task in candidates:
-        # By label too: a worker may die between starting the container and recording its id.
-        container = ours.get(task.container_id) or by_task.get(str(task.pk))
-        state = container.status if container is not None else ""
-        host, _, pid = task.runner.rpartition(":")
-        if host == here:
-            if _pid_alive(pid):
-                continue  # a live process on this host owns it
-            reason = "the worker running it stopped"
-        elif state not in RUNNING_STATES:
-            reason = "the worker running it stopped (its container is not running)"
-        elif task.started_at and timezone.now() - task.started_at > stale_after:
-            reason = "it ran far past the time limit without a worker watching it"
-        else:
-            continue
-        # Claimed with one conditional update, so two processes never both take it over.
-        if not CodingTask.objects.filter(
-            pk=task.pk, status=TaskStatus.RUNNING, runner=task.runner
-        ).update(runner=runner_ident()):
-            continue
-        if container is not None and state != "created":
-            follower = threading.Thread(
-                target=_follow,
-                kwargs={"task_id": task.pk, "container_id": container_id_of(container)},
-                args=(reason,),
-                name=f"follow-task-{task.pk}",
-                daemon=True,
-            )
-            follower.start()
-            report.followers.append(follower)
-            report.tasks_followed += 1
-            logger.warning("Taking over task %s: %s", task.pk, reason)
-            continue
-        if container is not None:  # created, never started: nothing ran
-            container_stop_remove(client=client, container_id=container_id_of(container))
-            report.containers_removed += 1
-        settled = CodingTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING).update(
-            status=TaskStatus.FAILED,
-            finished_at=timezone.now(),
-            gateway_placeholder="",
-            error_message=f"The task was interrupted: {reason}, before its container ran. "
-            "Submit it again.",
-        )
-        report.tasks_failed += settled
-        logger.warning("Recovered task %s as failed: %s", task.pk, reason)
-    live_ids = set(
-        CodingTask.objects.exclude(status__in=FINISHED_STATUSES).values_list("pk", flat=True)
-    )
-    for container in ours.values():
-        task_id = container.labels.get("claude-runner.task-id", "")
-        if task_id.isdigit() and int(task_id) in live_ids:
-            continue
-        if container_stop_remove(client=client, container_id=container_id_of(container)):
-            report.containers_removed += 1
-            logger.warning("Removed orphaned container %s (task %s)", container.short_id, task_id)
-    return report
-
-
-def _follow(reason: str, *, task_id: int, container_id: str) -> None:
-    try:
-        task_follow(task_id=task_id, container_id=container_id, reason=reason)
-    finally:
-        connection.close()  # this thread's own database connection
-
-
-def _pid_alive(pid: str) -> bool:
-    if not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True
 
 
 def task_run_now_with_api_key(*, task: CodingTask) -> bool:
@@ -239,5 +114,5 @@ def task_run_now_with_api_key(*, task: CodingTask) -> bool:
         return False
     if not task_resume(task_id=task.pk, force=True):
         return False
-    transaction.on_commit(lambda: run_coding_task.enqueue(task.pk))
+    task_enqueue(task_id=task.pk)
     return True

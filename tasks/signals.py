@@ -9,6 +9,10 @@ from django.dispatch import Signal
 # kwargs: task_id, event (a TaskEvent value), and for "waiting" the wait number `wait` (1, 2, ...).
 task_finished = Signal()
 
+# The queue's sweep ran (tasks.queue.queue_sweep): an app with jobs of its own puts back in the
+# queue what is due and not taken, and returns how many. kwargs: now.
+queue_swept = Signal()
+
 
 class TaskEvent:
     SUCCEEDED = "succeeded"

@@ -9,15 +9,15 @@ from django_htmx.http import HttpResponseClientRefresh
 
 from accounts.selectors import preferences_get
 from common.http import AuthenticatedRequest
+from tasks.models import CodingTask, TaskStatus
+from tasks.pull_requests.create import continue_blocker, pull_request_blocker
+from tasks.pull_requests.follow_ups import task_continue, task_pull_request_request
+from tasks.waits.usage_limit import wait_words
 
-from .follow_ups import task_continue, task_pull_request_request
 from .forms import ContinueForm, TaskForm
-from .models import CodingTask
-from .pull_requests import continue_blocker, pull_request_blocker
 from .selectors import diff_lines, task_chain, task_get_for_user, tasks_for_user
 from .services import task_cancel, task_create, task_run_now_with_api_key
 from .validation import TaskInputError
-from .waiting import wait_words
 
 
 @never_cache
@@ -60,9 +60,9 @@ def task_detail(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
 def task_cancel_view(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
     task = task_get_for_user(user=request.user, task_id=task_id)
     status = task_cancel(task=task)
-    if status == "cancelled":
+    if status == TaskStatus.CANCELLED:
         messages.success(request, "Task cancelled.")
-    elif status == "running":
+    elif status == TaskStatus.RUNNING:
         messages.info(request, "Stopping the task; its container will be removed.")
     else:
         messages.warning(request, f"The task has already {task.get_status_display().lower()}.")

@@ -1,12 +1,13 @@
 """README "Backup and restore": an online SQLite backup restores every credential with the same
 keys, and with another key reading one fails loudly."""
 
+import json
 import sqlite3
 import textwrap
 
 from cryptography.fernet import Fernet
 
-from tests.deploy.helpers import TEST_FERNET_KEY, manage, production_env
+from tests.deploy.helpers import ROOT, TEST_FERNET_KEY, manage, production_env
 
 SECRETS = {
     "access": "sk-ant-oat01-backup-access-token-value",
@@ -38,8 +39,6 @@ READ = textwrap.dedent("""
 
 
 def test_an_online_sqlite_backup_restores_every_credential_only_with_its_keys(tmp_path):
-    import json
-
     live = tmp_path / "db.sqlite3"
     env = production_env(tmp_path)
     assert manage(env, "migrate", "--noinput").returncode == 0
@@ -86,8 +85,6 @@ def test_an_online_sqlite_backup_restores_every_credential_only_with_its_keys(tm
 
 
 def test_the_readme_says_how_to_back_up_and_that_keys_are_needed():
-    from tests.deploy.helpers import ROOT
-
     readme = (ROOT / "README.md").read_text()
     section = readme.split("\n## Backup and restore\n", 1)[1].split("\n## ", 1)[0]
     for needed in (".backup", ".backup(", "pg_dump", "pg_restore", "FIELD_ENCRYPTION_KEYS"):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTRACT = ROOT / "docs" / "claude-cli-contract.md"
-# The sections other branches cite (CONTRACTS between branches); renaming one breaks citations.
+# The sections the code cites; renaming one breaks those citations.
 CONTRACT_ANCHORS = {
     "credentials-file",
     "refresh-request",

@@ -1,4 +1,5 @@
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,8 +38,6 @@ def test_production_refuses_to_start_without_an_encryption_key():
 
 
 def test_env_example_documents_every_variable_the_settings_read():
-    import re
-
     sources = [p for p in (ROOT / "config/settings").glob("*.py") if p.name != "test.py"]
     base = "\n".join(p.read_text() for p in sources)
     read = set(re.findall(r'env\.\w+\(\s*"([A-Z_]+)"', base)) - {"DJANGO_TESTING"}

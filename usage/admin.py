@@ -36,11 +36,11 @@ class UserUsageAdmin(admin.ModelAdmin):
             .get_queryset(request)
             .annotate(
                 tasks_30d=Count("coding_tasks", filter=recent),
-                tokens_in_30d=Sum("coding_tasks__input_tokens", filter=recent),
-                tokens_out_30d=Sum("coding_tasks__output_tokens", filter=recent),
-                cost_30d=Sum("coding_tasks__cost_usd", filter=recent),
+                tokens_in_30d=Sum("coding_tasks__usage__input_tokens", filter=recent),
+                tokens_out_30d=Sum("coding_tasks__usage__output_tokens", filter=recent),
+                cost_30d=Sum("coding_tasks__usage__cost_usd", filter=recent),
                 limited_30d=Count(
-                    "coding_tasks", filter=recent & Q(coding_tasks__limit_waits__gt=0)
+                    "coding_tasks", filter=recent & Q(coding_tasks__limit__waits__gt=0)
                 ),
             )
         )

@@ -41,11 +41,11 @@ def usage_by_day(*, user: User, now: datetime, days: int = DAYS) -> list[UsageDa
         .annotate(
             tasks=Count("pk"),
             # What the task's gateway counted of the model API's answers.
-            tokens_input=Coalesce(Sum("input_tokens"), 0),
-            tokens_output=Coalesce(Sum("output_tokens"), 0),
-            cache_creation=Coalesce(Sum("cache_creation_input_tokens"), 0),
-            cache_read=Coalesce(Sum("cache_read_input_tokens"), 0),
-            cost=Sum("cost_usd"),
+            tokens_input=Coalesce(Sum("usage__input_tokens"), 0),
+            tokens_output=Coalesce(Sum("usage__output_tokens"), 0),
+            cache_creation=Coalesce(Sum("usage__cache_creation_input_tokens"), 0),
+            cache_read=Coalesce(Sum("usage__cache_read_input_tokens"), 0),
+            cost=Sum("usage__cost_usd"),
         )
     )
     by_day = {row["day"]: row for row in rows}

@@ -362,7 +362,7 @@ AGENT_LOCAL_REPOS_ROOT = env.str("AGENT_LOCAL_REPOS_ROOT", default="")
 # ANTHROPIC_BASE_URL and the *_PROXY variables are always the task's gateway (the entrypoint
 # sets them last); the model API is ANTHROPIC_API_URL.
 AGENT_EXTRA_ENV = env.json("AGENT_EXTRA_ENV", default={})
-# Removed settings (issue 11): turning one on must not silently do nothing.
+# Settings that are gone: turning one on must not silently do nothing.
 for _removed in ("AGENT_PASS_TOKEN_ENV", "AGENT_ALLOW_TOKEN_ROTATION"):
     if env.bool(_removed, default=False):
         raise ImproperlyConfigured(
@@ -372,8 +372,8 @@ for _removed in ("AGENT_PASS_TOKEN_ENV", "AGENT_ALLOW_TOKEN_ROTATION"):
 AGENT_LOG_MAX_BYTES = env.int("AGENT_LOG_MAX_BYTES", default=256 * 1024)
 AGENT_DIFF_MAX_BYTES = env.int("AGENT_DIFF_MAX_BYTES", default=2 * 1024 * 1024)
 AGENT_PROMPT_MAX_CHARS = env.int("AGENT_PROMPT_MAX_CHARS", default=100_000)
-# Usage limits (tasks.waiting): a limited task waits for the reset and runs again by itself,
-# for at most this many seconds of waiting in all (past it, it fails and says so).
+# Usage limits (tasks/waits/usage_limit.py): a limited task waits for the reset and runs again by
+# itself, for at most this many seconds of waiting in all (past it, it fails and says so).
 AGENT_LIMIT_MAX_WAIT = env.int("AGENT_LIMIT_MAX_WAIT", default=24 * 3600)
 # Up to this many seconds are added to a reset time, so waiting tasks do not all start at once.
 AGENT_LIMIT_JITTER_SECONDS = env.int("AGENT_LIMIT_JITTER_SECONDS", default=120)

@@ -52,3 +52,6 @@ else:
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{_RUN}"}
 # Never reach GitHub from a test: tests point this at the loopback fake (tests/fakes/github_api.py).
 GITHUB_API_URL = os.environ.get("TEST_GITHUB_API_URL", "http://127.0.0.1:9")
+# Celery tests of several checkouts (or runs) may share one Redis database: each run's jobs go to
+# a queue of its own, which only its own workers (started with these settings) consume.
+CELERY_TASK_DEFAULT_QUEUE = f"celery-{_CHECKOUT}"

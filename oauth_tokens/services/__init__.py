@@ -13,6 +13,7 @@ the interface.
 """
 
 from .audit import (
+    AuditSubject,
     credential_audit_record,
     credential_kind_used,
     credential_limit_record,
@@ -67,6 +68,7 @@ __all__ = [
     "MISSING_TOKENS",
     "REFRESH_FAILED",
     "ROTATION_SAVE_MAX_SECONDS",
+    "AuditSubject",
     "AuthMethod",
     "AuthResolution",
     "AuthSource",

@@ -4,7 +4,7 @@ usage-limit state, and marking a credential dead after the API rejected it.
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from django.contrib.auth.models import User
 from django.db.models import Q
@@ -13,6 +13,8 @@ from django.utils import timezone
 from common.logging import secrets_redact
 from oauth_tokens.models import (
     AuditAction,
+    AuthMethod,
+    AuthSource,
     CredentialAuditEvent,
     CredentialKindUsed,
     CredentialStatus,
@@ -29,32 +31,40 @@ UNKNOWN_RESET_GUESS = timedelta(hours=1)
 
 def credential_kind_used(*, method: str, source: str) -> str:
     """The audit log's words for an AuthResolution's method and source."""
-    user = source == "user"
-    if method == "oauth":
+    user = source == AuthSource.USER
+    if method == AuthMethod.OAUTH:
         return CredentialKindUsed.USER_OAUTH if user else CredentialKindUsed.GLOBAL_OAUTH
     return CredentialKindUsed.USER_API_KEY if user else CredentialKindUsed.SERVER_API_KEY
+
+
+class AuditSubject(TypedDict):
+    """Which credential an audit event is about: the kind used (CredentialKindUsed), whose it is
+    (None: the server's), and the stored OAuth credential (None for an API key)."""
+
+    credential_kind: str
+    user_id: int | None
+    credential_id: int | None
 
 
 def credential_audit_record(
     *,
     action: str,
-    credential_kind: str,
+    subject: AuditSubject,
     user: User | None = None,
-    user_id: int | None = None,
-    credential_id: int | None = None,
     task_id: int | None = None,
     outcome: str = "",
     detail: str = "",
 ) -> None:
-    """Append one audit event. Never raises: the trail must not break what it records."""
+    """Append one audit event (user: the subject's user when the caller has it at hand). Never
+    raises: the trail must not break what it records."""
     try:
-        if user is None and user_id is not None:
-            user = User.objects.filter(pk=user_id).first()
+        if user is None and subject["user_id"] is not None:
+            user = User.objects.filter(pk=subject["user_id"]).first()
         CredentialAuditEvent.objects.create(
             user=user,
             username=user.get_username() if user is not None else "",
-            credential_kind=credential_kind,
-            credential_id=credential_id,
+            credential_kind=subject["credential_kind"],
+            credential_id=subject["credential_id"],
             action=action,
             task_id=task_id,
             outcome=outcome[:64],
@@ -68,13 +78,13 @@ def _kind_of(credential: OAuthCredential) -> str:
     return CredentialKindUsed.USER_OAUTH if credential.owner_id else CredentialKindUsed.GLOBAL_OAUTH
 
 
-def credential_audit_of(credential: OAuthCredential) -> dict[str, object]:
-    """The audit fields that name a stored OAuth credential."""
-    return {
-        "credential_kind": _kind_of(credential),
-        "user_id": credential.owner_id,
-        "credential_id": credential.pk,
-    }
+def credential_audit_of(credential: OAuthCredential) -> AuditSubject:
+    """The audit subject that is a stored OAuth credential."""
+    return AuditSubject(
+        credential_kind=_kind_of(credential),
+        user_id=credential.owner_id,
+        credential_id=credential.pk,
+    )
 
 
 # --- usage limits ---------------------------------------------------------------------------------
@@ -119,7 +129,7 @@ def credential_limit_record(
             task_id=task_id,
             outcome=window or "limited",
             detail=f"limited until {resets_at:%Y-%m-%d %H:%M} UTC" if resets_at else "",
-            **credential_audit_of(credential),  # type: ignore[arg-type]
+            subject=credential_audit_of(credential),
         )
 
 
@@ -171,7 +181,7 @@ def credential_rejected(
         task_id=task_id,
         outcome=f"http_{http_status}" if http_status else "rejected",
         detail=words,
-        **credential_audit_of(credential),  # type: ignore[arg-type]
+        subject=credential_audit_of(credential),
     )
     if marked:
         logger.warning("OAuth credential %s marked invalid: %s", credential_id, words)
@@ -191,7 +201,7 @@ def refresh_failure_announce(*, credential: OAuthCredential, reason: str, perman
         action=AuditAction.REFRESH_FAILED,
         outcome="permanent" if permanent else "transient",
         detail=reason,
-        **credential_audit_of(credential),  # type: ignore[arg-type]
+        subject=credential_audit_of(credential),
     )
     credential_refresh_failed.send_robust(
         sender=OAuthCredential,

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from oauth_tokens.models import CredentialStatus, OAuthCredential
+from oauth_tokens.models import AuthMethod, AuthSource, CredentialStatus, OAuthCredential
 
 from .environment import EnvironmentTokensError, environment_credential_get
 from .refresh import (
@@ -21,16 +21,6 @@ from .refresh import (
 )
 
 logger = logging.getLogger("oauth_tokens.services")
-
-
-class AuthMethod:
-    OAUTH = "oauth"
-    API_KEY = "api_key"
-
-
-class AuthSource:
-    USER = "user"
-    ENVIRONMENT = "environment"
 
 
 # Fixed opening words of the failure messages (pages and tests match on them); the reason follows.

@@ -298,7 +298,7 @@ def _refresh_and_save(credential: OAuthCredential, claim: str) -> FreshnessResul
     credential_audit_record(
         action=AuditAction.REFRESHED,
         outcome=f"{grant.attempts} attempt(s)",
-        **credential_audit_of(credential),  # type: ignore[arg-type]
+        subject=credential_audit_of(credential),
     )
     logger.info(
         "Refreshed OAuth credential %s (%s) after %s attempt(s); %s",

@@ -25,7 +25,7 @@ from oauth_tokens.token_client import (
     redact,
 )
 
-from .audit import credential_audit_of, credential_audit_record
+from .audit import AuditSubject, credential_audit_of, credential_audit_record
 
 logger = logging.getLogger("oauth_tokens.services")
 
@@ -64,7 +64,7 @@ def credential_store(
         action=AuditAction.STORED,
         outcome=parsed.kind.value,
         detail=f"source {source}",
-        **credential_audit_of(credential),  # type: ignore[arg-type]
+        subject=credential_audit_of(credential),
     )
     logger.info(
         "Stored %s OAuth credential for user %s (source %s, %s)",
@@ -82,9 +82,12 @@ def credential_remove(*, owner: User) -> bool:
     if deleted and existing is not None:
         credential_audit_record(
             action=AuditAction.REMOVED,
-            credential_kind=CredentialKindUsed.USER_OAUTH,
+            subject=AuditSubject(
+                credential_kind=CredentialKindUsed.USER_OAUTH,
+                user_id=owner.pk,
+                credential_id=existing.pk,
+            ),
             user=owner,
-            credential_id=existing.pk,
         )
         logger.info("Removed the OAuth credential of user %s", owner.pk)
     return bool(deleted)
@@ -101,7 +104,7 @@ def credential_mark_invalid(*, credential_ids: list[int], reason: str) -> int:
         credential_audit_record(
             action=AuditAction.MARKED_INVALID,
             detail=reason,
-            **credential_audit_of(credential),  # type: ignore[arg-type]
+            subject=credential_audit_of(credential),
         )
     return marked
 

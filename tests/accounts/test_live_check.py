@@ -306,9 +306,9 @@ def test_the_container_file_for_tokens_saved_without_scopes_names_what_the_cli_n
 ):
     # docs/claude-cli-contract.md#credentials-file: without user:inference the CLI refuses to run.
     from accounts.selectors import auth_method_for_user
-    from tasks.containers import CREDENTIALS_PATH
-    from tasks.inputs import container_inputs
     from tasks.models import CodingTask
+    from tasks.run.containers import CREDENTIALS_PATH
+    from tasks.run.inputs import container_inputs
 
     user_client.post(
         PAGE,

@@ -1,4 +1,4 @@
-"""Run a shell script in an agent image under the runner's own hardening (tasks.containers:
+"""Run a shell script in an agent image under the runner's own hardening (tasks.run.containers:
 read-only root, no capabilities, no new privileges, uid 1000, the home a fresh volume, /tmp a
 tmpfs, no network unless asked), with a project put into the home first, as the runner puts a
 task's inputs there.
@@ -19,7 +19,7 @@ from typing import Any
 
 import docker
 
-from tasks.containers import HOME, ContainerSpec, container_create_kwargs
+from tasks.run.containers import HOME, ContainerSpec, container_create_kwargs
 
 AGENT_UID = AGENT_GID = 1000
 

@@ -1,4 +1,4 @@
-"""The task container as the runner creates it (tasks.containers): hardened, no network, the
+"""The task container as the runner creates it (tasks.run.containers): hardened, no network, the
 gateway socket its only way out. Runs the fake-claude and the probe images; the gateway here is a
 stand-in that records and forwards nothing (tests/fakes/socket_recorder.py)."""
 
@@ -12,7 +12,7 @@ from typing import Any
 import docker
 import pytest
 
-from tasks.containers import (
+from tasks.run.containers import (
     GATEWAY_MOUNT,
     HOME,
     TASK_DIR,

@@ -42,6 +42,7 @@ def browser() -> Iterator[object]:
         if os.environ.get("CLAUDE_RUNNER_REQUIRE_BROWSER") == "1":
             pytest.fail(reason, pytrace=False)
         pytest.skip(reason)
+    # Only where a browser runs: without one the tests above are skipped, Playwright unused.
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

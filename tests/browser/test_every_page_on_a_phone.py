@@ -17,6 +17,7 @@ from oauth_tokens.models import (
     OAuthCredential,
 )
 from tasks.models import CodingTask, TaskStatus
+from tests.tasks.conftest import task_make
 
 from .conftest import SCREENSHOTS
 
@@ -39,8 +40,8 @@ def site(db, user, make_credential):
     user.save()
     credential = make_credential(user)
     now = timezone.now()
-    done = CodingTask.objects.create(
-        owner=user,
+    done = task_make(
+        user,
         repo_url=LONG_URL,
         branch="feature/" + "long-branch-name-" * 4,
         prompt="Refactor the parser so that " + LONG_WORD + "\n" + "and then some words " * 60,
@@ -52,25 +53,25 @@ def site(db, user, make_credential):
         diff=LONG_DIFF,
         changed_files=[{"status": "M", "path": "src/a_rather_long_module_name/" + LONG_WORD}],
         exit_code=0,
-        cost_usd=Decimal("0.1234"),
-        input_tokens=1200,
-        output_tokens=3400,
-        api_requests=5,
         auth_method="oauth",
         auth_source="user",
+        usage={
+            "cost_usd": Decimal("0.1234"),
+            "input_tokens": 1200,
+            "output_tokens": 3400,
+            "requests": 5,
+        },
     )
     for n, status in enumerate(
         [TaskStatus.WAITING, TaskStatus.FAILED, TaskStatus.RUNNING, TaskStatus.QUEUED]
     ):
-        task = CodingTask.objects.create(
-            owner=user,
+        task = task_make(
+            user,
             repo_url=LONG_URL,
             prompt=f"Task {n}: " + LONG_WORD,
             status=status,
             error_message="Something went wrong: " + LONG_WORD if status == "failed" else "",
-            input_tokens=100 * (n + 1),
-            output_tokens=50,
-            cost_usd=Decimal("0.01"),
+            usage={"input_tokens": 100 * (n + 1), "output_tokens": 50, "cost_usd": Decimal("0.01")},
         )
         CodingTask.objects.filter(pk=task.pk).update(created_at=now - timedelta(days=3 * n))
     CredentialAuditEvent.objects.create(

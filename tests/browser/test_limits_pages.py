@@ -1,4 +1,4 @@
-"""Issue 13 in a real browser: a task waiting for a usage limit with its countdown, the Usage
+"""Usage limits in a real browser: a task waiting for a usage limit with its countdown, the Usage
 page with its chart, and the notification choices."""
 
 from datetime import timedelta
@@ -8,25 +8,30 @@ from django.utils import timezone
 
 from notifications.models import EventKind
 from notifications.services import settings_get
-from tasks.models import CodingTask, TaskStatus
+from oauth_tokens.models import AuthMethod, AuthSource
+from tasks.models import CodingTask, LimitVerdict, TaskStatus, WaitReason
+from tests.tasks.conftest import task_make
 
 
 def test_a_waiting_task_counts_down_to_its_resume(logged_in_page, live_server, screenshot, user):
     now = timezone.now()
-    task = CodingTask.objects.create(
-        owner=user,
+    task = task_make(
+        user,
         repo_url="https://github.com/acme/app.git",
         prompt="Add a notes file",
         status=TaskStatus.WAITING,
-        limit_verdict="limited",
-        limit_window="five_hour",
-        limited_until=now + timedelta(hours=2, minutes=10),
-        resume_after=now + timedelta(hours=2, minutes=11),
+        requeue_at=now + timedelta(hours=2, minutes=11),
         waiting_since=now,
-        limit_waits=1,
-        auth_method="oauth",
-        auth_source="user",
+        wait_reason=WaitReason.USAGE_LIMIT,
+        auth_method=AuthMethod.OAUTH,
+        auth_source=AuthSource.USER,
         error_message="Stopped by the Claude five-hour limit.",
+        limit={
+            "verdict": LimitVerdict.LIMITED,
+            "window": "five_hour",
+            "limited_until": now + timedelta(hours=2, minutes=10),
+            "waits": 1,
+        },
     )
     page = logged_in_page
     page.goto(f"{live_server.url}/tasks/{task.pk}/")
@@ -54,14 +59,15 @@ def test_a_waiting_task_counts_down_to_its_resume(logged_in_page, live_server, s
 def test_the_usage_page_charts_the_last_30_days(logged_in_page, live_server, screenshot, user):
     now = timezone.now()
     for days_ago, tokens in ((0, 1200), (0, 800), (3, 500), (12, 2500)):
-        task = CodingTask.objects.create(
-            owner=user,
+        task = task_make(
+            user,
             repo_url="https://github.com/acme/app.git",
-            prompt="p",
             status=TaskStatus.SUCCEEDED,
-            input_tokens=tokens,
-            output_tokens=tokens // 4,
-            cost_usd=Decimal("0.10"),
+            usage={
+                "input_tokens": tokens,
+                "output_tokens": tokens // 4,
+                "cost_usd": Decimal("0.10"),
+            },
         )
         CodingTask.objects.filter(pk=task.pk).update(created_at=now - timedelta(days=days_ago))
     page = logged_in_page

@@ -56,11 +56,11 @@ def test_connect_run_create_pull_request_follow_and_continue(
     expect(link).to_have_text("Pull request #1", timeout=30_000)
     screenshot("pr-04-pull-request-opened")
     task = CodingTask.objects.get(owner=user)
-    assert task.pr_state == PullRequestState.OPENED
+    assert task.pull_request.state == PullRequestState.OPENED
 
     link.click()
     expect(page.locator("h1")).to_contain_text("Tidy the repository #1")
-    expect(page.locator("body")).to_contain_text(task.pr_branch)
+    expect(page.locator("body")).to_contain_text(task.pull_request.branch)
     screenshot("pr-05-on-github")
     page.go_back()
 
@@ -71,7 +71,7 @@ def test_connect_run_create_pull_request_follow_and_continue(
     expect(page.locator("#task-pull-request")).to_contain_text("Updated", timeout=30_000)
     expect(page.locator("#pull-request-link")).to_have_text("Pull request #1")
     screenshot("pr-06-continued")
-    assert github.git.log(github.repo, task.pr_branch) == [
+    assert github.git.log(github.repo, task.pull_request.branch) == [
         "And the README",
         "Tidy the repository",
         "initial",

@@ -2,7 +2,7 @@
 
 from django.utils import timezone
 
-from tasks.models import CodingTask, TaskStatus
+from tasks.models import CodingTask, TaskStatus, TaskUsage
 
 DIFF = """diff --git a/AGENT_NOTES.md b/AGENT_NOTES.md
 new file mode 100644
@@ -58,8 +58,8 @@ def test_submit_then_follow_a_task_live_until_its_diff_shows(
             {"status": "D", "path": "old.txt"},
         ],
         exit_code=0,
-        num_turns=3,
     )
+    TaskUsage.objects.filter(pk=task.pk).update(num_turns=3)
     page.locator("pre.diff .add", has_text="+Added by the agent.").wait_for(timeout=8000)
     assert page.locator(".diff .del", has_text="-to be deleted").is_visible()
     assert page.locator("text=Added AGENT_NOTES.md and removed old.txt.").is_visible()

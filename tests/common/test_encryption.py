@@ -1,6 +1,7 @@
 import pytest
 from cryptography.fernet import Fernet
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
 
 from accounts.models import UserPreferences
@@ -77,8 +78,6 @@ def test_wrong_key_fails_loudly_and_never_returns_ciphertext(user, settings):
 
 @pytest.mark.django_db
 def test_rotation_with_an_unknown_key_stops_with_a_clear_error(user, settings):
-    from django.core.management.base import CommandError
-
     settings.FIELD_ENCRYPTION_KEYS = [KEY_A]
     UserPreferences.objects.create(user=user, api_key=SECRET)
     settings.FIELD_ENCRYPTION_KEYS = [KEY_B]

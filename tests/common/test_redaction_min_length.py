@@ -1,11 +1,11 @@
-"""Known secret values are redacted only from REDACT_MIN_CHARS characters up (issue 12): a saved
+"""Known secret values are redacted only from REDACT_MIN_CHARS characters up: a saved
 environment value such as "1" or "test" must not mangle ordinary log text."""
 
 import pytest
 
 from common.logging import REDACT_MIN_CHARS, secrets_redact
 from tasks.models import CodingTask
-from tasks.task_log import TaskLog
+from tasks.run.log import TaskLog
 
 LINE = "ran 12 tests in 1.1s, exit code 1"
 LONG_SECRET = "a-long-saved-secret-value-42"

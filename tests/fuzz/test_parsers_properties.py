@@ -1,4 +1,4 @@
-"""Property tests of every parser of user input (issue 12): each input either parses or raises
+"""Property tests of every parser of user input: each input either parses or raises
 the project's one InputError (common.errors) with a message; no other exception, ever. And a
 refused input never changes anything stored.
 
@@ -46,7 +46,7 @@ HUGE = "9" * 5000
 
 
 @given(raw=pasted_credentials)
-# Regressions found before the fuzzing existed (issue 12), kept as explicit examples.
+# Inputs that once got past a parser, kept as explicit examples.
 @example(
     raw='{"access_token": "sk-ant-oat01-aaaaaaaaaaaaaaaaaaaaaaaa", "expires_at": ' + HUGE + "}"
 )

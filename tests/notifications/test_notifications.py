@@ -11,7 +11,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import urllib3.util.connection
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
@@ -19,12 +22,20 @@ from django.utils import timezone
 from accounts.selectors import preferences_get
 from notifications.models import Delivery, DeliveryStatus, EventKind
 from notifications.periodic import credentials_aging_check, periodic_run
-from notifications.services import deliveries_due_send, delivery_send, settings_get
-from oauth_tokens.models import CredentialKind, CredentialSource, OAuthCredential
-from oauth_tokens.services import credential_rejected
+from notifications.services import delivery_send, settings_get
+from oauth_tokens.models import (
+    AuditAction,
+    CredentialAuditEvent,
+    CredentialKind,
+    CredentialSource,
+    OAuthCredential,
+)
+from oauth_tokens.services import AuditSubject, credential_audit_record, credential_rejected
 from oauth_tokens.signals import credential_refresh_failed
 from tasks.models import CodingTask, TaskStatus
+from tasks.queue import queue_sweep
 from tasks.signals import task_finished
+from tests.tasks.conftest import task_make
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCESS = "sk-ant-oat01-notify-access-secret-value-0123456789"
@@ -40,7 +51,7 @@ def body_of(mail) -> str:
 def make_task(owner, **values):
     values.setdefault("status", TaskStatus.SUCCEEDED)
     values.setdefault("repo_url", "https://github.com/example/repo.git")
-    return CodingTask.objects.create(owner=owner, prompt="p", **values)
+    return task_make(owner, **values)
 
 
 def announce(task, event="succeeded", wait=0):
@@ -49,10 +60,10 @@ def announce(task, event="succeeded", wait=0):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_finished_task_is_emailed_and_posted_once(smtp, webhook, listener):
-    task = make_task(listener, cost_usd="0.0123")
+    task = make_task(listener, usage={"cost_usd": "0.0123"})
     announce(task)
     announce(task)  # a retry of the same announcement
-    deliveries_due_send()
+    queue_sweep()
 
     assert len(smtp.messages) == 1
     mail = smtp.messages[0]
@@ -87,7 +98,7 @@ def test_no_message_contains_a_token_a_key_or_an_environment_value(smtp, webhook
         repo_url=f"https://x:{ENV_VALUE}@github.com/example/repo.git",
     )
     announce(task, "failed")
-    deliveries_due_send()
+    queue_sweep()
 
     assert len(smtp.messages) == 1
     assert len(webhook.bodies) == 1
@@ -107,7 +118,7 @@ def test_each_user_picks_events_and_channels(smtp, webhook, listener):
     chosen.save()
     announce(make_task(listener), "succeeded")
     announce(make_task(listener, status=TaskStatus.FAILED), "failed")
-    deliveries_due_send()
+    queue_sweep()
     assert smtp.messages == []
     assert [b["event"] for b in webhook.bodies] == [EventKind.TASK_FAILED]
 
@@ -130,19 +141,26 @@ def test_a_failing_webhook_is_retried_with_backoff_then_given_up_and_shown(
     assert delivery.next_attempt_at is not None
     first_retry = delivery.next_attempt_at - timezone.now()
     assert timedelta(seconds=50) < first_retry <= timedelta(seconds=60)
-    assert deliveries_due_send() == 0  # not due yet
+    # The tests' task backend cannot defer: the retry is the sweep's, when it is due.
+    assert queue_sweep().others == 0  # not due yet
+    delivery.refresh_from_db()
+    assert delivery.attempts == 1
     later = timezone.now() + timedelta(seconds=61)
-    assert deliveries_due_send(now=later) == 0  # 502
+    assert queue_sweep(now=later).others == 1  # 502
     delivery.refresh_from_db()
     assert delivery.attempts == 2
-    assert delivery.next_attempt_at - later == timedelta(seconds=120)  # doubled
-    assert deliveries_due_send(now=later + timedelta(seconds=121)) == 1
+    second_retry = delivery.next_attempt_at - timezone.now()
+    assert timedelta(seconds=110) < second_retry <= timedelta(seconds=120)  # doubled
+    assert webhook.bodies == []
+    assert queue_sweep(now=later + timedelta(seconds=121)).others == 1
     assert len(webhook.bodies) == 1
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.SENT, 3)
 
     webhook.next_statuses = [500, 500, 500]
     announce(make_task(listener))
     for minutes in (5, 20):
-        deliveries_due_send(now=timezone.now() + timedelta(minutes=minutes))
+        queue_sweep(now=timezone.now() + timedelta(minutes=minutes))
     assert not Delivery.objects.filter(status=DeliveryStatus.PENDING).exists()
     failed = Delivery.objects.get(status=DeliveryStatus.FAILED)
     assert failed.attempts == 3
@@ -163,7 +181,7 @@ def test_a_rejected_credential_says_sign_in_again_once(smtp, listener):
     )
     assert credential_rejected(credential_id=credential.pk, http_status=401, reason="expired")
     assert not credential_rejected(credential_id=credential.pk, http_status=401, reason="again")
-    deliveries_due_send()
+    queue_sweep()
     assert len(smtp.messages) == 1
     body = body_of(smtp.messages[0])
     assert "Your Claude OAuth tokens stopped working" in smtp.messages[0]["Subject"]
@@ -221,7 +239,7 @@ def test_setup_tokens_are_warned_before_their_year_is_up(smtp, listener, age_day
     )
     credentials_aging_check(now=timezone.now())
     credentials_aging_check(now=timezone.now())  # the next periodic run: nothing new
-    deliveries_due_send()
+    queue_sweep()
     assert len(smtp.messages) == 1
     assert f"stops working in about {stage} day" in body_of(smtp.messages[0])
 
@@ -356,19 +374,20 @@ def test_the_notifications_page_saves_choices_and_never_shows_the_webhook(
 
 @pytest.mark.django_db
 def test_the_audit_log_is_filterable_and_append_only(admin_client, listener):
-    from oauth_tokens.models import AuditAction, CredentialAuditEvent
-    from oauth_tokens.services import credential_audit_record
-
     credential_audit_record(
         action=AuditAction.USED,
-        credential_kind="server_api_key",
+        subject=AuditSubject(
+            credential_kind="server_api_key", user_id=listener.pk, credential_id=None
+        ),
         user=listener,
         task_id=7,
         outcome="succeeded",
         detail=f"key {API_KEY} used",
     )
     credential_audit_record(
-        action=AuditAction.REFRESH_FAILED, credential_kind="global_oauth", outcome="transient"
+        action=AuditAction.REFRESH_FAILED,
+        subject=AuditSubject(credential_kind="global_oauth", user_id=None, credential_id=None),
+        outcome="transient",
     )
     event = CredentialAuditEvent.objects.get(action=AuditAction.USED)
     assert API_KEY not in event.detail
@@ -391,9 +410,13 @@ def test_the_audit_log_is_filterable_and_append_only(admin_client, listener):
 
 @pytest.mark.django_db
 def test_the_admin_shows_usage_by_user(admin_client, listener):
-    make_task(listener, input_tokens=1000, output_tokens=200, cost_usd="1.5", limit_waits=1)
-    make_task(listener, input_tokens=10, output_tokens=2, cost_usd="0.5")
-    old = make_task(listener, input_tokens=99999)
+    make_task(
+        listener,
+        usage={"input_tokens": 1000, "output_tokens": 200, "cost_usd": "1.5"},
+        limit={"waits": 1},
+    )
+    make_task(listener, usage={"input_tokens": 10, "output_tokens": 2, "cost_usd": "0.5"})
+    old = make_task(listener, usage={"input_tokens": 99999})
     CodingTask.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=40))
     page = admin_client.get(reverse("admin:usage_userusage_changelist")).content.decode()
     row = page[page.index("carol") :][:1500]
@@ -406,8 +429,6 @@ def test_the_admin_shows_usage_by_user(admin_client, listener):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_refresh_tokens_run_is_also_the_periodic_notifications_run(smtp, listener):
-    from django.core.management import call_command
-
     OAuthCredential.objects.create(
         owner=listener,
         kind=CredentialKind.SETUP_TOKEN,
@@ -426,16 +447,12 @@ def test_the_refresh_tokens_run_is_also_the_periodic_notifications_run(smtp, lis
 def test_a_refresh_tokens_run_is_audited_and_a_refused_chain_notifies(
     smtp, listener, other_user, oauth_settings, token_server, make_credential
 ):
-    from django.core.management import call_command
-
-    from oauth_tokens.models import AuditAction, CredentialAuditEvent
 
     other_user.email = "bob@example.test"
     other_user.save()
     good = make_credential(listener, expires_in=60)
     dead = make_credential(other_user, expires_in=60)
     token_server.revoke(dead.refresh_token)  # the endpoint answers invalid_grant
-    from django.core.management.base import CommandError
 
     with pytest.raises(CommandError, match="1 credential"):
         call_command("refresh_tokens")
@@ -446,7 +463,7 @@ def test_a_refresh_tokens_run_is_audited_and_a_refused_chain_notifies(
     assert "stopped working" in smtp.messages[0]["Subject"]
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the send is queued when the event is committed
 def test_a_failed_webhook_send_never_records_or_logs_the_url_path(
     settings, listener, admin_client, client, caplog
 ):
@@ -463,7 +480,7 @@ def test_a_failed_webhook_send_never_records_or_logs_the_url_path(
     chosen.save()
     caplog.set_level(logging.WARNING, logger="notifications")
     announce(make_task(listener))
-    deliveries_due_send()
+    queue_sweep()
     delivery = Delivery.objects.get()
     assert delivery.status == DeliveryStatus.PENDING
     assert delivery.attempts == 1
@@ -493,7 +510,7 @@ def test_agent_text_in_a_webhook_cannot_ping_everyone_or_hide_a_link(webhook, li
         text="<!channel> see <https://evil.example|the diff> & more",
         fields={"task_title": "<!channel>"},
     )
-    assert delivery_send(delivery_id=delivery.pk) == DeliveryStatus.SENT
+    assert delivery_send(delivery_id=delivery.pk).status == DeliveryStatus.SENT
     (body,) = webhook.bodies
     assert body["text"] == (
         "*Task &lt;!here&gt; failed*\n"
@@ -507,7 +524,6 @@ def test_a_webhook_is_sent_to_the_address_that_was_checked_not_a_rebound_one(mon
     # DNS rebinding: the name answers a public address for the check, loopback afterwards.
     # Nothing may reach the loopback listener; and no traffic leaves loopback in this test:
     # a connection to any other address is recorded and refused here, never made.
-    import urllib3.util.connection
 
     listener_socket = socket.socket()
     listener_socket.bind(("127.0.0.1", 0))
@@ -543,7 +559,7 @@ def test_a_webhook_is_sent_to_the_address_that_was_checked_not_a_rebound_one(mon
         key="rebind", recipient=listener, event=EventKind.TASK_FAILED, channel="webhook"
     )
     try:
-        assert delivery_send(delivery_id=delivery.pk) == DeliveryStatus.PENDING
+        assert delivery_send(delivery_id=delivery.pk).status == DeliveryStatus.PENDING
         with pytest.raises(TimeoutError):
             listener_socket.accept()  # nothing reached loopback
     finally:

@@ -13,8 +13,9 @@ import pytest
 from django.db import connection
 
 from accounts.selectors import preferences_get
-from tasks.containers import INSTANCE_LABEL, instance_id
-from tasks.models import CodingTask
+from tasks.models import CodingTask, TaskLimit, TaskPullRequest, TaskRuntime, TaskUsage
+from tasks.run import runner
+from tasks.run.containers import INSTANCE_LABEL, instance_id
 
 
 @pytest.fixture(scope="session")
@@ -62,16 +63,14 @@ def local_repo(tmp_path) -> str:
 @pytest.fixture
 def placeholders(monkeypatch) -> list[str]:
     """The placeholders the runner made, in order (still random: the real function runs)."""
-    import tasks.runner
-
     made: list[str] = []
-    real = tasks.runner.placeholder_new
+    real = runner.placeholder_new
 
     def recording() -> str:
         made.append(real())
         return made[-1]
 
-    monkeypatch.setattr(tasks.runner, "placeholder_new", recording)
+    monkeypatch.setattr(runner, "placeholder_new", recording)
     return made
 
 
@@ -138,3 +137,27 @@ def db_env_for_subprocess() -> dict[str, str]:
     if connection.vendor == "postgresql":
         return {"DATABASE_URL": f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"}
     return {"DATABASE_URL": f"sqlite:///{Path(s['NAME'])}"}
+
+
+def task_make(
+    owner,
+    *,
+    usage: dict | None = None,
+    limit: dict | None = None,
+    pull_request: dict | None = None,
+    runtime: dict | None = None,
+    **values,
+) -> CodingTask:
+    """A task row as a worker leaves it: its own columns, and those of its usage, limit,
+    pull-request and runtime rows."""
+    values.setdefault("repo_url", "https://github.com/a/b.git")
+    values.setdefault("prompt", "p")
+    task = CodingTask.objects.create(owner=owner, **values)
+    for model, columns in (
+        (TaskUsage, usage),
+        (TaskLimit, limit),
+        (TaskPullRequest, pull_request),
+        (TaskRuntime, runtime),
+    ):
+        model.objects.filter(pk=task.pk).update(**(columns or {}))
+    return CodingTask.objects.get(pk=task.pk)

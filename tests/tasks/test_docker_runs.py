@@ -6,10 +6,11 @@ import threading
 
 import pytest
 
+from accounts.selectors import preferences_get
 from oauth_tokens.models import OAuthCredential
-from tasks.containers import INSTANCE_LABEL, instance_id
 from tasks.models import CodingTask, TaskStatus
-from tasks.runner import task_run
+from tasks.run.containers import INSTANCE_LABEL, instance_id
+from tasks.run.runner import task_run
 from tasks.services import task_cancel, task_create
 from tests.tasks.conftest import InspectWatcher, auth_report, set_api_key, sha256, wait_for
 
@@ -24,8 +25,6 @@ pytestmark = [pytest.mark.docker, pytest.mark.django_db(transaction=True)]
 
 
 def enable_oauth(user):
-    from accounts.selectors import preferences_get
-
     prefs = preferences_get(user=user)
     prefs.use_oauth = True
     prefs.save()
@@ -71,13 +70,14 @@ def test_oauth_task_with_expired_tokens_refreshes_then_succeeds_with_a_diff(
     assert report["expires_at"] > deadline_ms
     assert report["scopes"] == ["user:inference"]
     names = set(report["env_names"])
-    assert {"CLAUDE_USE_OAUTH", "CLAUDE_EXPIRES_AT", "CLAUDE_ACCESS_TOKEN"} <= names
+    # Only what the CLI reads: the credentials file (docs/claude-cli-contract.md#credentials-file).
+    assert not names & {"CLAUDE_USE_OAUTH", "CLAUDE_EXPIRES_AT", "CLAUDE_ACCESS_TOKEN"}
     assert "CLAUDE_REFRESH_TOKEN" not in names
     assert "ANTHROPIC_API_KEY" not in names  # never both
     # The gateway relay was up: the CLI's base URL and every proxy variable point at it.
     assert {"ANTHROPIC_BASE_URL", "HTTPS_PROXY", "https_proxy", "NO_PROXY"} <= names
     assert os.listdir(agent_settings.AGENT_GATEWAY_SOCKET_ROOT) == []  # socket folder gone
-    assert task.api_requests == 0  # the fake claude sends nothing to the model API
+    assert task.usage.requests == 0  # the fake claude sends nothing to the model API
 
     # The diff: new, deleted and modified files.
     assert {(f["status"], f["path"]) for f in task.changed_files} == {
@@ -89,11 +89,11 @@ def test_oauth_task_with_expired_tokens_refreshes_then_succeeds_with_a_diff(
     assert "-to be deleted" in task.diff
     assert task.exit_code == 0
     assert task.result_is_error is False
-    assert task.num_turns == 1
+    assert task.usage.num_turns == 1
     assert task.session_id.startswith("fake-")
     assert task.started_at
     assert task.finished_at
-    assert task.container_id
+    assert task.runtime.container_id
 
     # Nothing secret anywhere docker shows.
     assert watcher.inspected, "the container was never seen running"
@@ -130,8 +130,6 @@ def test_api_key_task_gets_only_a_placeholder_key(
 def test_user_agent_env_reaches_the_container_as_secret_files(
     agent_settings, user, local_repo, docker_client
 ):
-    from accounts.selectors import preferences_get
-
     set_api_key(user, "sk-ant-api03-key-0043")
     prefs = preferences_get(user=user)
     prefs.agent_env = {"GITHUB_TOKEN": "ghp_should_not_show_in_inspect"}
@@ -190,7 +188,9 @@ def test_cancel_a_running_task_stops_and_removes_its_container(
     task = task_create(owner=user, repo_url=local_repo, prompt="SLEEP:60")
     runner = threading.Thread(target=task_run, kwargs={"task_id": task.pk})
     runner.start()
-    wait_for(lambda: CodingTask.objects.filter(pk=task.pk).exclude(container_id="").exists())
+    wait_for(
+        lambda: CodingTask.objects.filter(pk=task.pk).exclude(runtime__container_id="").exists()
+    )
     assert task_cancel(task=task) == TaskStatus.RUNNING
     runner.join(timeout=60)
     task.refresh_from_db()
@@ -206,7 +206,7 @@ def test_cancel_a_queued_task_never_starts_it(agent_settings, user, local_repo):
     task_run(task_id=task.pk)  # the worker picks it up later: nothing happens
     task.refresh_from_db()
     assert task.status == TaskStatus.CANCELLED
-    assert task.container_id == ""
+    assert task.runtime.container_id == ""
 
 
 def test_secret_printed_by_the_agent_is_redacted_in_the_log(agent_settings, user, local_repo):
@@ -233,7 +233,7 @@ def test_no_auth_at_all_fails_before_any_container(agent_settings, user, local_r
     task.refresh_from_db()
     assert task.status == TaskStatus.FAILED
     assert task.error_message.startswith("No way to authenticate")
-    assert task.container_id == ""
+    assert task.runtime.container_id == ""
 
 
 def test_oauth_failure_falls_back_to_the_api_key_and_says_so(
@@ -258,8 +258,6 @@ def test_saved_variables_that_break_the_rules_are_not_given_and_the_log_says_so(
 ):
     """Replaces the AGENT_ALLOW_TOKEN_ROTATION / AGENT_PASS_TOKEN_ENV test: those settings are
     gone. What remains to check on this path: variables saved before the rules existed."""
-    from accounts.selectors import preferences_get
-
     set_api_key(user, "sk-ant-api03-key-0053")
     prefs = preferences_get(user=user)
     # Saved directly (the form refuses them now), as an older version could have saved them.

@@ -1,4 +1,4 @@
-"""Knowing why a run stopped (tasks.limits): stream events, gateway headers, every wording."""
+"""Knowing why a run stopped (tasks.waits.limits): stream events, gateway headers, every wording."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tasks.limits import (
+from tasks.waits.limits import (
     LIMIT_PATTERNS,
     LimitSource,
     LimitVerdict,

@@ -57,6 +57,6 @@ def test_every_older_wording_makes_the_task_wait(
     task = task_create(owner=user, repo_url=local_repo, prompt=f"go LIMIT_WORDING:{wording}")
     task.refresh_from_db()
     assert task.status == TaskStatus.WAITING, (task.error_message, task.log)
-    assert task.limit_window == window
-    assert (task.limited_until is not None) == reset_known
-    assert task.resume_after is not None  # an unknown reset time is retried after a while
+    assert task.limit.window == window
+    assert (task.limit.limited_until is not None) == reset_known
+    assert task.requeue_at is not None  # an unknown reset time is retried after a while

@@ -25,13 +25,13 @@ from oauth_tokens.models import (
     CredentialStatus,
     OAuthCredential,
 )
-from tasks import runner
-from tasks.containers import ContainerOutcome
 from tasks.models import CodingTask, TaskStatus
+from tasks.queue import queue_sweep
+from tasks.run import runner
+from tasks.run.containers import ContainerOutcome
+from tasks.run.workspace import Workspace
 from tasks.services import task_cancel, task_create
 from tasks.signals import task_finished
-from tasks.waiting import tasks_resume_due
-from tasks.workspace import Workspace
 from tests.tasks.conftest import set_api_key
 
 TOKEN = "sk-ant-oat01-limits-flow-setup-token-0123456789abcdef"
@@ -192,26 +192,26 @@ def test_a_limited_task_waits_for_the_reset_and_then_succeeds(
 
     task = submit(oauth_user)
     assert task.status == TaskStatus.WAITING, task.error_message
-    assert task.limited_until == reset
-    assert task.limited_until is not None
-    assert task.resume_after is not None
-    assert timedelta(0) <= task.resume_after - task.limited_until <= timedelta(seconds=1)
+    assert task.limit.limited_until == reset
+    assert task.limit.limited_until is not None
+    assert task.requeue_at is not None
+    assert timedelta(0) <= task.requeue_at - task.limit.limited_until <= timedelta(seconds=1)
     assert task.finished_at is None
-    assert task.limit_waits == 1
+    assert task.limit.waits == 1
     assert "five-hour limit" in task.error_message
     credential = OAuthCredential.objects.get(owner=oauth_user)
     assert credential.limit_status == "rejected"
     assert credential.limit_window == "five_hour"
     assert task.can_cancel
 
-    assert tasks_resume_due() == []  # not before the reset
-    while timezone.now() <= task.resume_after:
+    assert queue_sweep().resumed == []  # not before the reset
+    while timezone.now() <= task.requeue_at:
         time.sleep(0.2)
-    assert tasks_resume_due() == [task.pk]  # the periodic sweep (no run_after in tests)
+    assert queue_sweep().resumed == [task.pk]  # the sweep (the tests' backend cannot defer)
     task.refresh_from_db()
     assert task.status == TaskStatus.SUCCEEDED, task.error_message
-    assert task.limit_waits == 1
-    assert task.duration_ms == 1234
+    assert task.limit.waits == 1
+    assert task.usage.duration_ms == 1234
     assert [e for _, e in events] == ["waiting", "resumed", "succeeded"]
     credential.refresh_from_db()
     assert credential.limit_status == ""  # the next good run clears it
@@ -232,7 +232,7 @@ def test_new_tasks_wait_from_the_start_while_the_subscription_is_limited(scripte
     second = submit(oauth_user)
     assert second.status == TaskStatus.WAITING
     assert len(seen) == 1  # no container was started for the second task
-    assert second.limited_until == reset.replace(microsecond=0)
+    assert second.limit.limited_until == reset.replace(microsecond=0)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -283,7 +283,7 @@ def test_run_now_with_my_api_key_and_cancel_a_waiting_task(scripted, client, oau
     waiting = submit(oauth_user)  # limited again, on OAuth
     assert waiting.status == TaskStatus.WAITING
     assert task_cancel(task=waiting) == TaskStatus.CANCELLED
-    assert tasks_resume_due(now=reset + timedelta(hours=1)) == []
+    assert queue_sweep(now=reset + timedelta(hours=1)).resumed == []
 
 
 @pytest.mark.django_db(transaction=True)
@@ -295,7 +295,7 @@ def test_a_rejected_credential_fails_the_task_says_sign_in_again_and_is_marked_d
     runs.append(rejected_run(status))
     task = submit(oauth_user)
     assert task.status == TaskStatus.FAILED
-    assert task.auth_rejected
+    assert task.limit.auth_rejected
     assert f"HTTP {status}" in task.error_message
     assert "Sign in again" in task.error_message
     credential = OAuthCredential.objects.get(owner=oauth_user)
@@ -317,7 +317,7 @@ def test_allowed_warning_shows_on_the_settings_and_usage_pages(scripted, client,
     runs.append(ok_run(warning=True))
     task = submit(oauth_user)
     assert task.status == TaskStatus.SUCCEEDED
-    assert task.limit_verdict == "warning"
+    assert task.limit.verdict == "warning"
     client.force_login(oauth_user)
     for url in (reverse("accounts:code_agent_settings"), reverse("usage:page")):
         page = html.unescape(client.get(url).content.decode())

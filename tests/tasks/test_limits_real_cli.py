@@ -13,6 +13,7 @@ import redis
 from django.utils import timezone
 
 from accounts.selectors import preferences_get
+from config.celery import app
 from oauth_tokens.formats import credential_input_parse
 from oauth_tokens.models import CredentialStatus, OAuthCredential
 from oauth_tokens.services import credential_store
@@ -67,9 +68,9 @@ def test_a_rejected_five_hour_window_makes_the_task_wait(cli_env, setup_token_us
     task = task_create(owner=setup_token_user, repo_url=local_repo, prompt=PROMPT)
     task.refresh_from_db()
     assert task.status == TaskStatus.WAITING, (task.error_message, task.log)
-    assert task.limited_until is not None
-    assert int(task.limited_until.timestamp()) == reset
-    assert task.limit_window == "five_hour"
+    assert task.limit.limited_until is not None
+    assert int(task.limit.limited_until.timestamp()) == reset
+    assert task.limit.window == "five_hour"
     assert "Usage limit: rejected (five_hour window)" in task.log
     assert len(api.messages_requests()) == 1  # the CLI does not retry a rejected limit
     credential = OAuthCredential.objects.get(owner=setup_token_user)
@@ -95,7 +96,7 @@ def test_a_rejected_token_fails_the_task_marks_it_dead_and_notifies(
     ]
     task.refresh_from_db()
     assert task.status == TaskStatus.FAILED, task.log
-    assert task.auth_rejected
+    assert task.limit.auth_rejected
     assert f"HTTP {status}" in task.error_message
     assert "Sign in again" in task.error_message
     credential = OAuthCredential.objects.get(owner=setup_token_user)
@@ -109,7 +110,7 @@ def test_allowed_warning_is_recorded_and_the_task_succeeds(cli_env, setup_token_
     task = task_create(owner=setup_token_user, repo_url=local_repo, prompt=PROMPT)
     task.refresh_from_db()
     assert task.status == TaskStatus.SUCCEEDED, (task.error_message, task.log)
-    assert task.limit_verdict == "warning"
+    assert task.limit.verdict == "warning"
     credential = OAuthCredential.objects.get(owner=setup_token_user)
     assert credential.limit_status == "allowed_warning"
     assert credential.limit_window == "seven_day"
@@ -131,7 +132,6 @@ def _start_worker(engine: str, env: dict[str, str], settings) -> subprocess.Pope
             redis.Redis.from_url(CELERY_REDIS_URL).flushdb()
         except redis.RedisError as exc:
             pytest.fail(f"Redis at 127.0.0.1:6379 is needed for the Celery path: {exc}")
-        from config.celery import app
 
         app.conf.update(broker_url=CELERY_REDIS_URL, result_backend=CELERY_REDIS_URL)
         settings.CELERY_BROKER_URL = settings.CELERY_RESULT_BACKEND = CELERY_REDIS_URL
@@ -174,7 +174,7 @@ def test_a_limited_task_resumes_on_its_own_in_a_worker_after_the_reset(
             timeout=120,
         )
         api.answer_normally()  # the window has reset by the time the task runs again
-        assert waiting.resume_after >= reset.replace(microsecond=0)
+        assert waiting.requeue_at >= reset.replace(microsecond=0)
         done = wait_for(
             lambda: CodingTask.objects.filter(
                 pk=task.pk, status__in=(TaskStatus.SUCCEEDED, TaskStatus.FAILED)
@@ -185,6 +185,6 @@ def test_a_limited_task_resumes_on_its_own_in_a_worker_after_the_reset(
         worker.terminate()
         _, err = worker.communicate(timeout=30)
     assert done.status == TaskStatus.SUCCEEDED, (done.error_message, done.log, err[-3000:])
-    assert done.limit_waits == 1
-    assert done.started_at >= waiting.resume_after  # it ran again only after the reset
+    assert done.limit.waits == 1
+    assert done.started_at >= waiting.requeue_at  # it ran again only after the reset
     assert len(api.messages_requests()) >= 2

@@ -1,16 +1,16 @@
-"""What a user is told when a container finishes (tasks.outcome)."""
+"""What a user is told when a container finishes (tasks.run.outcome)."""
 
-from tasks.containers import ContainerOutcome
 from tasks.models import TaskStatus
-from tasks.outcome import outcome_verdict
+from tasks.run.containers import ContainerOutcome
+from tasks.run.outcome import outcome_verdict
 
 
 def test_an_auth_rejection_from_the_api_says_what_to_do():
-    status, message = outcome_verdict(
+    verdict = outcome_verdict(
         ContainerOutcome(container_id="c", exit_code=1),
         {"type": "result", "is_error": True, "api_error_status": 401, "result": "401"},
     )
-    assert status == TaskStatus.FAILED
-    assert "rejected the credentials (HTTP 401" in message
-    assert "Sign in again" in message
-    assert "Code agent settings page (/accounts/settings/code-agent/)" in message
+    assert verdict.status == TaskStatus.FAILED
+    assert "rejected the credentials (HTTP 401" in verdict.message
+    assert "Sign in again" in verdict.message
+    assert "Code agent settings page (/accounts/settings/code-agent/)" in verdict.message

@@ -11,8 +11,8 @@ import subprocess
 import pytest
 
 from hosting.models import GitHubConnection
-from tasks.follow_ups import task_continue
 from tasks.models import CodingTask, PullRequestState, TaskStatus
+from tasks.pull_requests.follow_ups import task_continue
 from tasks.services import task_create
 from tests.agent_image.probe import ProbeReport
 from tests.tasks.conftest import InspectWatcher, set_api_key
@@ -57,11 +57,11 @@ def test_task_opens_a_pull_request_and_a_follow_up_updates_it(e2e, user, docker_
         ("M", "keep.txt"),
     }
     head = f"claude-runner/{task.pk}-tidy-the-repository-modifykeeptxt-deleteoldtxt-sl"
-    assert task.pr_state == PullRequestState.OPENED, task.pr_error
-    assert task.pr_branch == head[: len(task.pr_branch)]
-    assert task.pr_branch.startswith(f"claude-runner/{task.pk}-tidy-the-repository")
+    assert task.pull_request.state == PullRequestState.OPENED, task.pull_request.error
+    assert task.pull_request.branch == head[: len(task.pull_request.branch)]
+    assert task.pull_request.branch.startswith(f"claude-runner/{task.pk}-tidy-the-repository")
     (created,) = github.api.pulls_created()
-    assert created["head"] == task.pr_branch
+    assert created["head"] == task.pull_request.branch
     assert created["base"] == "main"
     assert created["title"] == "Tidy the repository"
     assert "> Tidy the repository\n> MODIFY:keep.txt" in created["body"]
@@ -69,12 +69,17 @@ def test_task_opens_a_pull_request_and_a_follow_up_updates_it(e2e, user, docker_
     assert task.result_text[:40] in created["body"]
     assert f"https://runner.example/tasks/{task.pk}/" in created["body"]
     assert "Cost: $" in created["body"]
-    assert task.pr_number == 1
-    assert task.pr_url.endswith("/acme/app/pull/1")
+    assert task.pull_request.number == 1
+    assert task.pull_request.url.endswith("/acme/app/pull/1")
     # The branch holds the agent's work as one commit on main's tip; main is untouched.
-    assert github.git.log(github.repo, task.pr_branch) == ["Tidy the repository", "initial"]
-    assert "modified by fake-claude" in git_text(github, "show", f"{task.pr_branch}:keep.txt")
-    assert "old.txt" not in git_text(github, "ls-tree", "--name-only", task.pr_branch)
+    assert github.git.log(github.repo, task.pull_request.branch) == [
+        "Tidy the repository",
+        "initial",
+    ]
+    assert "modified by fake-claude" in git_text(
+        github, "show", f"{task.pull_request.branch}:keep.txt"
+    )
+    assert "old.txt" not in git_text(github, "ls-tree", "--name-only", task.pull_request.branch)
     assert github.git.log(github.repo, "main") == ["initial"]
 
     # Continue: a new task on the branch; its commit goes onto the same pull request.
@@ -82,12 +87,12 @@ def test_task_opens_a_pull_request_and_a_follow_up_updates_it(e2e, user, docker_
         follow = task_continue(parent=task, prompt="Now the README\nMODIFY:README.md")
     follow.refresh_from_db()
     assert follow.status == TaskStatus.SUCCEEDED, (follow.error_message, follow.log)
-    assert follow.branch == task.pr_branch
+    assert follow.branch == task.pull_request.branch
     assert follow.parent_id == task.pk
-    assert follow.pr_state == PullRequestState.PUSHED, follow.pr_error
-    assert follow.pr_number == 1
-    assert follow.pr_url == task.pr_url
-    assert github.git.log(github.repo, task.pr_branch) == [
+    assert follow.pull_request.state == PullRequestState.PUSHED, follow.pull_request.error
+    assert follow.pull_request.number == 1
+    assert follow.pull_request.url == task.pull_request.url
+    assert github.git.log(github.repo, task.pull_request.branch) == [
         "Now the README",
         "Tidy the repository",
         "initial",
@@ -115,7 +120,7 @@ def test_a_task_on_a_private_repository_without_a_token_says_so(e2e, user):
     assert task.status == TaskStatus.FAILED
     assert "Could not clone the repository" in task.error_message
     assert "connect GitHub on the Code agent settings page" in task.error_message
-    assert task.container_id == ""  # no container was started
+    assert task.runtime.container_id == ""  # no container was started
 
 
 def test_a_refusal_after_the_run_reaches_the_task(e2e, user, user_client):
@@ -126,7 +131,7 @@ def test_a_refusal_after_the_run_reaches_the_task(e2e, user, user_client):
     )
     task.refresh_from_db()
     assert task.status == TaskStatus.SUCCEEDED, task.error_message
-    assert task.pr_state == PullRequestState.FAILED
+    assert task.pull_request.state == PullRequestState.FAILED
     page = user_client.get(f"/tasks/{task.pk}/").content.decode()
     assert "rate limit for your token is used up; it resets at 2033-05-18 03:33 UTC" in page
     assert "Try again" in page
@@ -148,5 +153,5 @@ def test_the_probe_finds_no_github_token_in_the_container(e2e, user, probe_image
     assert not report.contains(basic)
     assert not report.contains("github_pat_")
     # Its findings were committed and pushed like any change: still no token in them.
-    assert task.pr_state == PullRequestState.OPENED, task.pr_error
+    assert task.pull_request.state == PullRequestState.OPENED, task.pull_request.error
     assert e2e.token not in git_text(e2e, "log", "-p", "--all")

@@ -12,10 +12,11 @@ from django.urls import reverse
 
 from hosting.git import repository_clone
 from hosting.models import GitHubConnection
-from tasks.models import CodingTask, PullRequestState, TaskStatus
-from tasks.pull_requests import task_pull_request_create
+from tasks.models import CodingTask, PullRequestState, TaskPullRequest, TaskStatus
+from tasks.pull_requests.create import task_pull_request_create
 from tests.fakes.hosting_world import github_token_new
 from tests.hosting.conftest import agent_commit
+from tests.tasks.conftest import task_make
 
 pytestmark = pytest.mark.django_db
 
@@ -29,20 +30,23 @@ def finished_task(github, user, tmp_path: Path, *, prompt: str, branch: str = ""
     work = tmp_path / f"w{time.monotonic_ns()}"
     cloned = repository_clone(url=github.url, branch=branch, token=github.token, dest=work / "c")
     bundle = agent_commit(cloned.path, work / "a", message=prompt, files={"new.txt": prompt})
-    values = {
-        "owner": user,
-        "repo_url": github.url,
-        "branch": branch,
-        "prompt": prompt,
-        "status": TaskStatus.SUCCEEDED,
+    pull_request = {
         "start_commit": cloned.head,
         "base_branch": "main",
-        "result_bundle": bundle.read_bytes(),
-        "result_text": "I added new.txt.",
-        "cost_usd": Decimal("0.0420"),
-        **extra,
+        "bundle": bundle.read_bytes(),
+        **extra.pop("pull_request", {}),
     }
-    return CodingTask.objects.create(**values)
+    return task_make(
+        user,
+        repo_url=github.url,
+        branch=branch,
+        prompt=prompt,
+        status=TaskStatus.SUCCEEDED,
+        result_text="I added new.txt.",
+        usage={"cost_usd": Decimal("0.0420")},
+        pull_request=pull_request,
+        **extra,
+    )
 
 
 def create_pr(client, task, capture):
@@ -64,9 +68,9 @@ def test_pull_request_is_opened_once_with_head_base_title_and_body(
 
     task.refresh_from_db()
     head = f"claude-runner/{task.pk}-add-newtxt-for-the-docs-with-care"
-    assert task.pr_state == PullRequestState.OPENED, task.pr_error
-    assert task.pr_branch == head
-    assert task.pr_number == 1
+    assert task.pull_request.state == PullRequestState.OPENED, task.pull_request.error
+    assert task.pull_request.branch == head
+    assert task.pull_request.number == 1
     (created,) = github.api.pulls_created()
     assert created["head"] == head
     assert created["base"] == "main"
@@ -76,8 +80,8 @@ def test_pull_request_is_opened_once_with_head_base_title_and_body(
     assert "$0.0420" in created["body"]
     assert f"https://runner.example/tasks/{task.pk}/" in created["body"]
     assert github.git.log("acme/app", head)[0].startswith("Add new.txt")
-    assert github.git.branch_head("acme/app", "main") == task.start_commit  # untouched
-    assert task.pr_url in page
+    assert github.git.branch_head("acme/app", "main") == task.pull_request.start_commit  # untouched
+    assert task.pull_request.url in page
     assert "Pull request #1" in page
 
     again = create_pr(user_client, task, django_capture_on_commit_callbacks).content.decode()
@@ -102,24 +106,25 @@ def test_continue_pushes_to_the_same_branch_and_the_pull_request_updates(
     follow_up = CodingTask.objects.exclude(pk=first.pk).get()
     assert response.url == reverse("tasks:detail", args=[follow_up.pk])
     assert follow_up.parent == first
-    assert follow_up.branch == first.pr_branch
+    assert follow_up.branch == first.pull_request.branch
     assert follow_up.open_pull_request
-    assert follow_up.base_branch == "main"
+    assert follow_up.pull_request.base_branch == "main"
 
     # What its run leaves behind (on the branch), then the worker's push.
-    done = finished_task(github, user, tmp_path, prompt="Second change", branch=first.pr_branch)
-    CodingTask.objects.filter(pk=follow_up.pk).update(
-        status=TaskStatus.SUCCEEDED,
-        start_commit=done.start_commit,
-        result_bundle=done.result_bundle,
+    done = finished_task(
+        github, user, tmp_path, prompt="Second change", branch=first.pull_request.branch
+    )
+    CodingTask.objects.filter(pk=follow_up.pk).update(status=TaskStatus.SUCCEEDED)
+    TaskPullRequest.objects.filter(pk=follow_up.pk).update(
+        start_commit=done.pull_request.start_commit, bundle=done.pull_request.bundle
     )
     done.delete()
     task_pull_request_create(task_id=follow_up.pk)
     follow_up.refresh_from_db()
-    assert follow_up.pr_state == PullRequestState.PUSHED, follow_up.pr_error
-    assert follow_up.pr_number == first.pr_number
-    assert follow_up.pr_url == first.pr_url
-    assert github.git.log("acme/app", first.pr_branch) == [
+    assert follow_up.pull_request.state == PullRequestState.PUSHED, follow_up.pull_request.error
+    assert follow_up.pull_request.number == first.pull_request.number
+    assert follow_up.pull_request.url == first.pull_request.url
+    assert github.git.log("acme/app", first.pull_request.branch) == [
         "Second change",
         "First change",
         "initial",
@@ -131,7 +136,7 @@ def test_continue_pushes_to_the_same_branch_and_the_pull_request_updates(
     assert f"Task {first.pk}" in page
     assert "(this one)" in page
     assert "Updated" in page
-    assert first.pr_url in page
+    assert first.pull_request.url in page
     parent_page = user_client.get(reverse("tasks:detail", args=[first.pk])).content.decode()
     assert f"Task {follow_up.pk}" in parent_page
 
@@ -149,7 +154,7 @@ def test_continue_needs_a_pull_request_first(github, user, user_client, tmp_path
 
 
 def test_no_changes_no_button(github, user, user_client, tmp_path):
-    task = finished_task(github, user, tmp_path, prompt="x", result_bundle=None)
+    task = finished_task(github, user, tmp_path, prompt="x", pull_request={"bundle": None})
     page = user_client.get(reverse("tasks:detail", args=[task.pk])).content.decode()
     assert "nothing to propose" in page
     assert "Create pull request</button>" not in page
@@ -210,8 +215,8 @@ def test_each_refusal_reaches_the_task_page(
         github.api.fail_next("GET", "/pulls", 404, {"message": "Not Found"})
     page = create_pr(user_client, task, django_capture_on_commit_callbacks).content.decode()
     task.refresh_from_db()
-    assert task.pr_state == PullRequestState.FAILED
-    assert words in task.pr_error, task.pr_error
+    assert task.pull_request.state == PullRequestState.FAILED
+    assert words in task.pull_request.error, task.pull_request.error
     assert 'id="pull-request-error"' in page
     assert words.split(";")[0] in page
     assert "Try again" in page
@@ -219,7 +224,7 @@ def test_each_refusal_reaches_the_task_page(
     if case in ("rate_limit", "exists", "not_found"):
         page = create_pr(user_client, task, django_capture_on_commit_callbacks).content.decode()
         task.refresh_from_db()
-        assert task.pr_state == PullRequestState.OPENED, task.pr_error
+        assert task.pull_request.state == PullRequestState.OPENED, task.pull_request.error
         assert "Pull request #1" in page
 
 
@@ -248,4 +253,6 @@ def test_admin_page_of_a_task_with_a_bundle(github, user, admin_client, tmp_path
     task = finished_task(github, user, tmp_path, prompt="x")
     page = admin_client.get(reverse("admin:tasks_codingtask_change", args=[task.pk]))
     assert page.status_code == 200
-    assert b"result_bundle" not in page.content
+    content = page.content.decode()
+    assert "Start commit" in content  # the task's pull-request row is shown with it
+    assert "bundle" not in content.lower()  # but not its bytes

@@ -12,6 +12,8 @@ import time
 import pytest
 
 from accounts.selectors import preferences_get
+from oauth_tokens.formats import credential_input_parse
+from oauth_tokens.services import credential_store
 from tasks.models import TaskStatus
 from tasks.services import task_create
 from tests.fakes.anthropic_api import HELLO_FILE, FakeAnthropicAPI
@@ -49,16 +51,16 @@ def assert_task_succeeded_with_the_file(task):
     assert task.result_is_error is False
     assert task.exit_code == 0
     assert task.result_text  # the CLI's own result object was parsed
-    assert task.num_turns
-    assert task.num_turns >= 1
+    assert task.usage.num_turns
+    assert task.usage.num_turns >= 1
     assert {"status": "A", "path": HELLO_FILE} in task.changed_files
     assert f"b/{HELLO_FILE}" in task.diff
     assert "Claude Code 2.1.332 started" in task.log
     # What the gateway saw is on the task: the tool call and the final answer.
-    assert task.api_requests
-    assert task.api_requests >= 2
-    assert task.input_tokens
-    assert task.output_tokens
+    assert task.usage.requests
+    assert task.usage.requests >= 2
+    assert task.usage.input_tokens
+    assert task.usage.output_tokens
     # The CLI never tried to refresh by itself (it would need platform.claude.com).
     assert "platform.claude.com" not in task.log
 
@@ -138,9 +140,6 @@ def test_oauth_expiring_during_the_task_is_refreshed_again_by_the_gateway(
 
 
 def test_setup_token_with_the_real_cli(cli_env, user, local_repo, token_server):
-    from oauth_tokens.formats import credential_input_parse
-    from oauth_tokens.services import credential_store
-
     api = cli_env
     token = "sk-ant-oat01-realcli-e2e-setup-token-abcdefghijklmnop"
     credential_store(owner=user, parsed=credential_input_parse(raw=token))

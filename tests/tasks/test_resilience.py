@@ -14,16 +14,22 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import docker
 import pytest
+import redis
+from django.utils import timezone
 
-from tasks.models import CodingTask, TaskStatus
+from config.celery import app
+from tasks.models import CodingTask, TaskStatus, WaitReason
+from tasks.run.runner import task_run
 from tasks.services import task_create
+from tasks.waits.engine import engine_retry_delay
 from tests.fakes.anthropic_api import FakeAnthropicAPI
 from tests.tasks.conftest import set_api_key, wait_for
-from tests.tasks.test_workers import ROOT, worker_env
+from tests.tasks.test_workers import REDIS_URL, ROOT, worker_env
 
 pytestmark = [pytest.mark.docker, pytest.mark.django_db(transaction=True)]
 
@@ -110,7 +116,7 @@ def test_a_killed_worker_is_restarted_and_its_task_still_succeeds(
             running = wait_for(
                 lambda: (
                     CodingTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING)
-                    .exclude(container_id="")
+                    .exclude(runtime__container_id="")
                     .first()
                 ),
                 timeout=60,
@@ -134,12 +140,12 @@ def test_a_killed_worker_is_restarted_and_its_task_still_succeeds(
                 ).first(),
                 timeout=15,
             )
-            socket_path = Path(taken.gateway_dir) / "gateway.sock"
+            socket_path = Path(taken.runtime.gateway_dir) / "gateway.sock"
             wait_for(socket_path.is_socket, timeout=10)
             client = docker.from_env(environment={"DOCKER_HOST": docker_host})
-            container = client.containers.get(running.container_id)
+            container = client.containers.get(running.runtime.container_id)
             assert container.status == "running"
-            answer = _model_call_from_inside(container, taken.gateway_placeholder)
+            answer = _model_call_from_inside(container, taken.runtime.gateway_placeholder)
             assert answer.startswith("HTTP/1.1 200"), answer[:500]
             assert [r.api_key for r in api.authenticated_messages_requests()] == [api_key]
 
@@ -153,10 +159,10 @@ def test_a_killed_worker_is_restarted_and_its_task_still_succeeds(
     assert "modified by fake-claude" in task.diff
     assert "taken over" in task.log
     assert "done (fake)" in task.log
-    assert task.gateway_placeholder == ""  # gone with the task's socket
-    assert not Path(task.gateway_dir).exists()
+    assert task.runtime.gateway_placeholder == ""  # gone with the task's socket
+    assert not Path(task.runtime.gateway_dir).exists()
     with pytest.raises(docker.errors.NotFound):
-        client.containers.get(running.container_id)
+        client.containers.get(running.runtime.container_id)
     assert f"pid {victim}" in output  # run_worker said which worker died
 
 
@@ -220,7 +226,7 @@ def test_a_queued_task_waits_for_the_engine_and_runs_when_it_is_back(
         waiting = wait_for(
             lambda: (
                 CodingTask.objects.filter(pk=task.pk, status=TaskStatus.QUEUED)
-                .exclude(engine_wait_since=None)
+                .filter(wait_reason=WaitReason.ENGINE)
                 .first()
             ),
             timeout=30,
@@ -230,11 +236,9 @@ def test_a_queued_task_waits_for_the_engine_and_runs_when_it_is_back(
         client.force_login(user)
         page = client.get(f"/tasks/{task.pk}/").content.decode()
         assert "waiting for the container engine" in page
-        first_retry = waiting.engine_retry_at
+        first_retry = waiting.requeue_at
         # It keeps trying while the engine is away, and stays waiting.
-        wait_for(
-            lambda: CodingTask.objects.get(pk=task.pk).engine_retry_at != first_retry, timeout=15
-        )
+        wait_for(lambda: CodingTask.objects.get(pk=task.pk).requeue_at != first_retry, timeout=15)
         time.sleep(2)
         assert CodingTask.objects.get(pk=task.pk).status == TaskStatus.QUEUED
 
@@ -244,7 +248,8 @@ def test_a_queued_task_waits_for_the_engine_and_runs_when_it_is_back(
         output = _stop(worker)
     task.refresh_from_db()
     assert task.status == TaskStatus.SUCCEEDED, (task.error_message, output[-3000:])
-    assert task.engine_wait_since is None
+    assert task.waiting_since is None
+    assert task.wait_reason == WaitReason.NONE
     assert task.error_message == ""
     assert any(f["path"] == "AGENT_NOTES.md" for f in task.changed_files)
 
@@ -255,12 +260,6 @@ def test_the_wait_for_the_engine_ends_failed_after_the_longest_wait(
 ):
     """No engine at all (a socket path nobody listens on): each try re-queues the task with a
     growing delay; once AGENT_ENGINE_MAX_WAIT has passed it fails with the engine's message."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from tasks.engine_wait import engine_retry_delay
-    from tasks.runner import task_run
 
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
     settings.AGENT_ENGINE_MAX_WAIT = 600
@@ -275,17 +274,19 @@ def test_the_wait_for_the_engine_ends_failed_after_the_longest_wait(
     assert task.waiting_for_engine
     assert task.started_at is None
     assert task.runner == ""
-    assert task.engine_retry_at is not None
-    assert task.engine_wait_since is not None
-    assert 4 <= (task.engine_retry_at - task.engine_wait_since).total_seconds() <= 6
+    assert task.requeue_at is not None
+    assert task.waiting_since is not None
+    assert task.wait_reason == WaitReason.ENGINE
+    assert 4 <= (task.requeue_at - task.waiting_since).total_seconds() <= 6
     assert task.auth_method == ""  # no credential was touched for a run that cannot happen
 
     # Later tries wait about as long as already waited, at most a minute.
     assert engine_retry_delay(waited=timedelta(seconds=20)) == timedelta(seconds=20)
     assert engine_retry_delay(waited=timedelta(seconds=500)) == timedelta(seconds=60)
 
+    assert task_run(task_id=task.pk) is None  # not before its retry time
     CodingTask.objects.filter(pk=task.pk).update(
-        engine_wait_since=timezone.now() - timedelta(seconds=601)
+        waiting_since=timezone.now() - timedelta(seconds=601), requeue_at=timezone.now()
     )
     task_run(task_id=task.pk)
     task.refresh_from_db()
@@ -301,9 +302,6 @@ def test_celery_sweep_takes_over_the_task_of_a_killed_pool_process(
 ):
     """Celery replaces a killed pool process by itself; its task is taken over by the worker's
     periodic sweep and still succeeds with its diff."""
-    import redis
-
-    from tests.tasks.test_workers import REDIS_URL
 
     try:
         redis.Redis.from_url(REDIS_URL).flushdb()
@@ -331,8 +329,6 @@ def test_celery_sweep_takes_over_the_task_of_a_killed_pool_process(
         start_new_session=True,
     )
     try:
-        from config.celery import app
-
         app.conf.update(broker_url=REDIS_URL, result_backend=REDIS_URL)
         agent_settings.TASKS = {
             "default": {
@@ -345,7 +341,7 @@ def test_celery_sweep_takes_over_the_task_of_a_killed_pool_process(
         running = wait_for(
             lambda: (
                 CodingTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING)
-                .exclude(container_id="")
+                .exclude(runtime__container_id="")
                 .first()
             ),
             timeout=60,

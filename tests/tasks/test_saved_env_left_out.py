@@ -1,5 +1,5 @@
 """A saved extra-environment value that today's rules refuse (a lone surrogate, saved before the
-rule existed) is left out of the task with a note, instead of failing every task (issue 12)."""
+rule existed) is left out of the task with a note, instead of failing every task."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""Per-user limits on running and waiting tasks (issue 12): settings with defaults, an admin
+"""Per-user limits on running and waiting tasks: settings with defaults, an admin
 override per user, checked when a task is submitted, under a lock so a burst cannot slip past."""
 
 import threading

@@ -3,7 +3,7 @@
 import pytest
 
 from tasks.models import CodingTask
-from tasks.task_log import MAX_LINE_BYTES, TaskLog
+from tasks.run.log import MAX_LINE_BYTES, TaskLog
 
 pytestmark = pytest.mark.django_db
 

@@ -1,10 +1,12 @@
 """Bad input is refused before any container exists; pages show only the owner's tasks."""
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from tasks.models import CodingTask, TaskStatus
-from tasks.validation import TaskInputError, branch_name_check, repo_url_check
+from tasks.validation import TaskInputError, branch_name_check, prompt_check, repo_url_check
+from tests.tasks.conftest import task_make
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +29,7 @@ pytestmark = pytest.mark.django_db
         ("https://github.com/a/b\n.git", "spaces or control"),
         ("https://github.com/a/b.git?access_token=ghp_x", "query"),
         ("https://github.com/a/b.git#frag", "fragment"),
-        # Only public hosts: the form says so before any container (issue 11).
+        # Only public hosts: the form says so before any container.
         ("https://localhost/a/b.git", "a loopback name"),
         ("https://LOCALHOST.:8443/a/b.git", "a loopback name"),
         ("https://git.localhost/a/b.git", "a loopback name"),
@@ -146,8 +148,6 @@ def test_empty_prompt_is_refused(user_client):
 
 
 def test_prompt_checks_say_what_is_wrong(settings):
-    from tasks.validation import prompt_check
-
     with pytest.raises(TaskInputError, match="Write what the agent should do"):
         prompt_check(prompt=" \n ")
     settings.AGENT_PROMPT_MAX_CHARS = 10
@@ -168,9 +168,7 @@ def test_submit_queues_and_redirects(user_client, user, settings):
     assert task.status == TaskStatus.QUEUED
 
 
-def make_task(owner, **extra):
-    values = {"repo_url": "https://github.com/a/b.git", "prompt": "p"}
-    return CodingTask.objects.create(owner=owner, **{**values, **extra})
+make_task = task_make
 
 
 def test_list_shows_own_tasks_newest_first(user_client, user, other_user):
@@ -236,8 +234,6 @@ def test_cancel_queued_task_from_the_page(user_client, user):
 
 
 def test_cancel_needs_post_and_csrf(client, user):
-    from django.test import Client
-
     task = make_task(user)
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(user)
@@ -256,14 +252,16 @@ def test_the_task_page_shows_what_the_gateway_saw(user_client, user):
         user,
         status=TaskStatus.SUCCEEDED,
         result_text="All done.",
-        api_requests=3,
-        input_tokens=1200,
-        output_tokens=345,
-        cache_creation_input_tokens=7,
-        cache_read_input_tokens=890,
-        api_status_429=1,
-        api_status_529=0,
-        ratelimit_headers={"anthropic-ratelimit-unified-status": "allowed_warning"},
+        usage={
+            "requests": 3,
+            "input_tokens": 1200,
+            "output_tokens": 345,
+            "cache_creation_input_tokens": 7,
+            "cache_read_input_tokens": 890,
+            "status_429": 1,
+            "status_529": 0,
+            "ratelimit_headers": {"anthropic-ratelimit-unified-status": "allowed_warning"},
+        },
     )
     page = user_client.get(reverse("tasks:detail", args=[done.pk])).content.decode()
     assert "Model API usage" in page

@@ -11,9 +11,11 @@ import docker
 import pytest
 import redis
 
-from tasks.containers import INSTANCE_LABEL, container_labels
+from config.celery import app
 from tasks.models import CodingTask, TaskStatus
-from tasks.services import task_create, tasks_recover
+from tasks.recovery import tasks_recover
+from tasks.run.containers import INSTANCE_LABEL, container_labels
+from tasks.services import task_create
 from tests.fakes.docker_env import TEST_IMAGE
 from tests.tasks.conftest import db_env_for_subprocess, set_api_key, wait_for
 
@@ -100,8 +102,6 @@ def test_celery_worker_on_redis_runs_a_submitted_task(
         text=True,
     )
     try:
-        from config.celery import app
-
         app.conf.update(broker_url=REDIS_URL, result_backend=REDIS_URL)
         agent_settings.TASKS = {
             "default": {
@@ -140,13 +140,13 @@ def test_recovery_after_a_killed_worker(agent_settings, user, local_repo, docker
         running = wait_for(
             lambda: (
                 CodingTask.objects.filter(pk=task.pk, status="running")
-                .exclude(container_id="")
+                .exclude(runtime__container_id="")
                 .first()
             )
         )
         worker.kill()  # SIGKILL: no cleanup at all
         worker.wait(timeout=10)
-        assert client.containers.get(running.container_id).status == "running"
+        assert client.containers.get(running.runtime.container_id).status == "running"
 
         # Someone else's container, another installation's, and a leftover of ours for a
         # finished task.
@@ -196,7 +196,7 @@ def test_recovery_after_a_killed_worker(agent_settings, user, local_repo, docker
         assert "interrupted" in no_container.error_message
         assert "Submit it again" in no_container.error_message
         with pytest.raises(docker.errors.NotFound):
-            client.containers.get(running.container_id)
+            client.containers.get(running.runtime.container_id)
         with pytest.raises(docker.errors.NotFound):
             client.containers.get(str(leftover.id))
         assert client.containers.get(str(stranger.id))  # never touch what is not ours

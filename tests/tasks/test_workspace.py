@@ -7,10 +7,16 @@ import pytest
 
 from hosting.errors import HostingError, Refusal
 from hosting.models import GitHubConnection
-from tasks.containers import ContainerOutcome
 from tasks.models import CodingTask, PullRequestState, TaskStatus
-from tasks.task_log import TaskLog
-from tasks.workspace import workspace_prepare, workspace_record, workspace_remove
+from tasks.run.containers import ContainerOutcome
+from tasks.run.log import TaskLog
+from tasks.run.workspace import (
+    workspace_dir,
+    workspace_prepare,
+    workspace_record,
+    workspace_remove,
+    workspaces_stale_remove,
+)
 from tests.hosting.conftest import agent_commit
 
 pytestmark = pytest.mark.django_db
@@ -36,8 +42,8 @@ def test_private_repository_cloned_with_the_owners_token(connected, user):
         assert "keep.txt" in listed
         assert workspace.base_branch == "main"
         task.refresh_from_db()
-        assert task.start_commit == workspace.start_commit
-        assert task.base_branch == "main"
+        assert task.pull_request.start_commit == workspace.start_commit
+        assert task.pull_request.base_branch == "main"
     finally:
         workspace_remove(task_id=task.pk)
     assert not workspace.path.exists()
@@ -69,10 +75,10 @@ def test_bundle_kept_and_pull_request_opened_when_asked(connected, user, tmp_pat
         task=task, outcome=outcome, log=TaskLog(task_id=task.pk, secrets=[], max_bytes=9999)
     )
     task.refresh_from_db()
-    assert task.result_bundle, task.pr_error
-    assert task.pr_state == PullRequestState.OPENED, task.pr_error
-    assert task.pr_branch == f"claude-runner/{task.pk}-add-a-file"
-    assert connected.git.log("acme/app", task.pr_branch)[0] == "Add a file"
+    assert task.pull_request.bundle, task.pull_request.error
+    assert task.pull_request.state == PullRequestState.OPENED, task.pull_request.error
+    assert task.pull_request.branch == f"claude-runner/{task.pk}-add-a-file"
+    assert connected.git.log("acme/app", task.pull_request.branch)[0] == "Add a file"
 
 
 def test_too_large_a_bundle_is_noted_not_kept(connected, user, settings):
@@ -83,16 +89,12 @@ def test_too_large_a_bundle_is_noted_not_kept(connected, user, settings):
         task=task, outcome=ContainerOutcome("c", 0, outputs={"changes.bundle": b"x" * 11}), log=log
     )
     task.refresh_from_db()
-    assert task.result_bundle is None
+    assert task.pull_request.bundle is None
     assert "not kept" in log.text
 
 
 def test_clones_left_by_dead_workers_are_removed(connected, user):
-    import subprocess as sp
-
-    from tasks.workspace import workspace_dir, workspaces_stale_remove
-
-    child = sp.Popen(["true"])
+    child = subprocess.Popen(["true"])
     child.wait()
     root = workspace_dir(task_id=0).parent
     root.mkdir(parents=True, exist_ok=True)

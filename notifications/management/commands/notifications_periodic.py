@@ -7,14 +7,15 @@ from notifications.periodic import periodic_run
 
 class Command(BaseCommand):
     help = (
-        "The periodic run of notifications and usage limits, for cron (refresh_tokens runs it "
-        "too): queue waiting tasks whose usage limit has reset, warn about tokens that age out "
-        "or sit idle, and send notifications that are due (first tries and retries)."
+        "The periodic run of notifications, for cron (refresh_tokens runs it too): warn about "
+        "tokens that age out or sit idle, and run the queue's sweep (which the task workers run "
+        "by themselves as well): queue waiting tasks whose usage limit has reset and "
+        "notifications that are due."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
         report = periodic_run()
         self.stdout.write(
-            f"{report.tasks_resumed} waiting task(s) queued again, {report.aging_events} "
-            f"token warning(s) recorded, {report.deliveries_sent} notification(s) sent."
+            f"{report.tasks_queued} waiting task(s) queued again, {report.aging_events} "
+            f"token warning(s) recorded, {report.deliveries_queued} notification(s) queued."
         )

@@ -9,10 +9,11 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import close_old_connections
 
-from tasks.containers import ContainerError
-from tasks.engine_wait import tasks_requeue_due
-from tasks.services import tasks_recover
+from tasks.queue import queue_sweep
+from tasks.recovery import tasks_recover
+from tasks.run.containers import ContainerError
 
 # A worker that dies within this many seconds of its start counts as dying again and again:
 # each such restart waits twice as long as the last (1 s, 2 s, 4 s ...), at most RESTART_MAX.
@@ -31,13 +32,18 @@ class _Slot:
     quick_deaths: int = 0
     restart_at: float = 0.0
 
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
 
 class Command(BaseCommand):
     help = (
         "Run AGENT_MAX_CONCURRENT_TASKS database task workers and keep them running: settle "
         "what a dead worker left behind (tasks_recover) on start, the moment a worker dies "
-        "(restarting it at once, later if it keeps dying) and every AGENT_RECOVERY_SWEEP_SECONDS. "
-        "Ctrl-C stops them all."
+        "(restarting it at once, later if it keeps dying) and every AGENT_RECOVERY_SWEEP_SECONDS, "
+        "when the queue's sweep also puts back what is due (waiting tasks whose reset came, "
+        "retries, notifications). Ctrl-C stops them all."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -51,37 +57,41 @@ class Command(BaseCommand):
                 "celery -A config worker --concurrency N (it recovers on start too)."
             )
         self.recover = not no_recover
-        self._recover_now()
-        slots = [_Slot(index=i) for i in range(max(1, processes))]
-        stopping: list[int] = []
-
-        def stop(signum: int, _frame: object) -> None:
-            stopping.append(signum)
-            for slot in slots:
-                if slot.process is not None and slot.process.poll() is None:
-                    slot.process.send_signal(signum)
-
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
+        self.slots = [_Slot(index=i) for i in range(max(1, processes))]
+        self.stopping: list[int] = []
+        signal.signal(signal.SIGINT, self._stop)
+        signal.signal(signal.SIGTERM, self._stop)
+        self._sweep()
         next_sweep = time.monotonic() + settings.AGENT_RECOVERY_SWEEP_SECONDS
-        while not stopping:
+        while not self.stopping:
             now = time.monotonic()
-            died = False
-            for slot in slots:
-                if slot.process is None:
-                    if now >= slot.restart_at:
-                        self._start(slot)
-                elif slot.process.poll() is not None:
-                    died = True
-                    self._schedule_restart(slot, now)
-            if died or now >= next_sweep:
-                # A dead worker's task is taken over at once, its container followed to the end.
-                self._recover_now()
+            # A dead worker's task is taken over at once, its container followed to the end.
+            if self._tend(now) or now >= next_sweep:
+                self._sweep()
                 next_sweep = now + settings.AGENT_RECOVERY_SWEEP_SECONDS
             time.sleep(POLL_SECONDS)
-        for slot in slots:
+        for slot in self.slots:
             if slot.process is not None:
                 slot.process.wait()
+
+    def _stop(self, signum: int, _frame: object) -> None:
+        self.stopping.append(signum)
+        for slot in self.slots:
+            if slot.alive:
+                assert slot.process is not None
+                slot.process.send_signal(signum)
+
+    def _tend(self, now: float) -> bool:
+        """Start the slots due to start; True if a worker has died since the last look."""
+        died = False
+        for slot in self.slots:
+            if slot.process is None:
+                if now >= slot.restart_at:
+                    self._start(slot)
+            elif not slot.alive:
+                died = True
+                self._schedule_restart(slot, now)
+        return died
 
     def _start(self, slot: _Slot) -> None:
         manage = Path(settings.BASE_DIR) / "manage.py"
@@ -102,16 +112,22 @@ class Command(BaseCommand):
             f"{lived:.0f} s; restarting it in {delay} s."
         )
 
-    def _recover_now(self) -> None:
-        if not self.recover:
-            return
+    def _sweep(self) -> None:
+        # A long-lived process: a connection the database dropped meanwhile is opened anew.
+        close_old_connections()
+        if self.recover:
+            self._recover()
+        try:
+            queue_sweep()
+        except Exception as exc:  # noqa: BLE001  the workers must outlive a failed sweep
+            self.stderr.write(f"The queue's sweep failed (tried again next time): {exc!r}")
+
+    def _recover(self) -> None:
         try:
             report = tasks_recover()
         except ContainerError as exc:
             self.stderr.write(f"Skipping recovery: {exc}")
             return
-        finally:
-            tasks_requeue_due()
         if report.tasks_failed or report.tasks_followed or report.containers_removed:
             self.stdout.write(
                 f"Recovery: {report.tasks_followed} task(s) of a dead worker taken over, "

@@ -7,8 +7,7 @@ from collections import deque
 from typing import Any
 
 from common.logging import secrets_redact
-
-from .models import CodingTask
+from tasks.models import CodingTask
 
 LOG_FLUSH_SECONDS = 1.0
 MAX_EVENTS = 200  # rate-limit events and errors kept per run (every answer carries one)
@@ -32,7 +31,8 @@ class TaskLog:
         self.partial = b""
         self.skipping = False  # inside a runaway line, until its newline
         self.result_line: dict[str, Any] | None = None
-        # What says whether a usage limit or a rejected credential stopped the run (tasks.limits).
+        # What says whether a usage limit or a rejected credential stopped the run
+        # (tasks.waits.limits).
         self.rate_limit_events: list[dict[str, Any]] = []  # the rate_limit_info objects
         self.assistant_errors: list[str] = []  # "rate_limit", "authentication_failed", ...
         self.egress_refusals: list[str] = []  # the gateway's "egress refused: ..." lines
@@ -121,22 +121,27 @@ def _readable(line: str, log: TaskLog) -> str:
     if kind == "system" and event.get("subtype") == "api_retry":
         return f"API request failed (HTTP {event.get('error_status', '?')}); the CLI retries"
     if kind == "assistant":
-        error = event.get("error")
-        if isinstance(error, str) and len(log.assistant_errors) < MAX_EVENTS:
-            log.assistant_errors.append(error[:64])
-        parts = []
-        for block in (event.get("message") or {}).get("content") or []:
-            if block.get("type") == "text" and block.get("text"):
-                parts.append(block["text"].strip())
-            elif block.get("type") == "tool_use":
-                target = (block.get("input") or {}).get("file_path") or ""
-                parts.append(f"-> {block.get('name')}({target})")
-        return "\n".join(parts)
+        return _assistant_lines(event, log)
     if kind == "result":
         log.result_line = event
         verdict = "error" if event.get("is_error") else "done"
         return f"Result ({verdict}): {str(event.get('result', '')).strip()}"
     return ""  # tool results and other chatter: kept in stream.jsonl, not in the log
+
+
+def _assistant_lines(event: dict[str, Any], log: TaskLog) -> str:
+    """An assistant message: its text and the tools it calls (and its error, for tasks.waits)."""
+    error = event.get("error")
+    if isinstance(error, str) and len(log.assistant_errors) < MAX_EVENTS:
+        log.assistant_errors.append(error[:64])
+    parts = []
+    for block in (event.get("message") or {}).get("content") or []:
+        if block.get("type") == "text" and block.get("text"):
+            parts.append(block["text"].strip())
+        elif block.get("type") == "tool_use":
+            target = (block.get("input") or {}).get("file_path") or ""
+            parts.append(f"-> {block.get('name')}({target})")
+    return "\n".join(parts)
 
 
 def _rate_limit_line(event: dict[str, Any], log: TaskLog) -> str:

@@ -17,13 +17,13 @@ from django.conf import settings
 from hosting.errors import HostingError
 from hosting.git import repository_clone
 from hosting.services import github_token_get, repository_parse
+from tasks.models import CodingTask, PullRequestState, TaskPullRequest, TaskStatus
+from tasks.pull_requests.create import task_pull_request_create
 
 from .containers import ContainerOutcome
-from .models import CodingTask, PullRequestState, TaskStatus
-from .pull_requests import task_pull_request_create
-from .task_log import TaskLog
+from .log import TaskLog
 
-logger = logging.getLogger("tasks.workspace")
+logger = logging.getLogger(__name__)
 
 BUNDLE = "changes.bundle"
 
@@ -38,7 +38,7 @@ class Workspace:
 
 def workspace_dir(*, task_id: int) -> Path:
     """Per task and worker process: two installations (or test runs) on one host never share
-    one, and the process that made it removes it (tasks.runner.task_run)."""
+    one, and the process that made it removes it (tasks.run.runner.task_run)."""
     return (
         Path(tempfile.gettempdir()) / "claude-runner-workspaces" / f"task-{task_id}-{os.getpid()}"
     )
@@ -72,8 +72,9 @@ def workspace_prepare(*, task: CodingTask) -> Workspace:
         dest=folder / "work",
         checkout=False,
     )
-    base = task.base_branch or cloned.branch
-    CodingTask.objects.filter(pk=task.pk).update(start_commit=cloned.head, base_branch=base)
+    pull_request = TaskPullRequest.objects.filter(pk=task.pk)
+    base = pull_request.values_list("base_branch", flat=True).get() or cloned.branch
+    pull_request.update(start_commit=cloned.head, base_branch=base)
     return Workspace(
         path=cloned.path, branch=cloned.branch, start_commit=cloned.head, base_branch=base
     )
@@ -116,8 +117,8 @@ def workspace_record(*, task: CodingTask, outcome: ContainerOutcome, log: TaskLo
             "were not kept; no pull request can be made from this task."
         )
         return
-    CodingTask.objects.filter(pk=task.pk).update(result_bundle=bundle)
+    TaskPullRequest.objects.filter(pk=task.pk).update(bundle=bundle)
     status = CodingTask.objects.values_list("status", flat=True).get(pk=task.pk)
     if task.open_pull_request and status == TaskStatus.SUCCEEDED:
-        CodingTask.objects.filter(pk=task.pk).update(pr_state=PullRequestState.PENDING)
+        TaskPullRequest.objects.filter(pk=task.pk).update(state=PullRequestState.PENDING)
         task_pull_request_create(task_id=task.pk)

@@ -1,28 +1,28 @@
 """Waiting for a usage limit to reset: a limited task becomes "waiting for reset" and is queued
 again by itself after the reset (with a little jitter), up to AGENT_LIMIT_MAX_WAIT in all.
 
-Two ways back to the queue, so both task engines work and nothing is lost if one fails:
-a scheduled run (django.tasks `run_after`, when the backend supports it) and a periodic sweep
-(tasks_resume_due, run by `manage.py limits_sweep` and the notifications periodic run). Moving a
-task from waiting to queued is one conditional UPDATE, so it happens once whoever gets there first.
+wait_plan says when (RunResult.requeue_at); tasks.queue brings it back then, by a deferred job or
+its sweep, through task_resume: one conditional UPDATE, so it happens once whoever gets there
+first.
 """
 
 import logging
 import random
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from common.humanize import limited_until_words, utc_text
+from tasks.models import CodingTask, TaskLimit, TaskRuntime, TaskStatus, WaitReason
+from tasks.results import RunResult
+from tasks.signals import TaskEvent, task_finished
 
 from .limits import RunLimit, window_words
-from .models import CodingTask, TaskStatus
-from .signals import TaskEvent, task_finished
 
-logger = logging.getLogger("tasks.waiting")
+logger = logging.getLogger(__name__)
 
 # A limit whose reset time could not be read is retried after this long.
 UNKNOWN_RESET_WAIT = timedelta(hours=1)
@@ -30,10 +30,8 @@ UNKNOWN_RESET_WAIT = timedelta(hours=1)
 PAST_RESET_WAIT = timedelta(minutes=5)
 
 
-def wait_plan(
-    *, task: CodingTask, limit: RunLimit, now: datetime
-) -> tuple[str, str, dict[str, Any]]:
-    """Status, message and columns for a task a limit stopped: waiting, or failed past the cap."""
+def wait_plan(*, task: CodingTask, limit: RunLimit, now: datetime) -> RunResult:
+    """What a task a limit stopped comes to: waiting for the reset, or failed past the cap."""
     reset = limit.resets_at
     if reset is None:
         start = now + UNKNOWN_RESET_WAIT
@@ -45,82 +43,62 @@ def wait_plan(
     resume = start + timedelta(
         seconds=random.uniform(0, settings.AGENT_LIMIT_JITTER_SECONDS)  # noqa: S311
     )
-    waited = task.limit_waited_seconds
+    waited = TaskLimit.objects.values_list("waited_seconds", flat=True).get(pk=task.pk)
     max_wait = settings.AGENT_LIMIT_MAX_WAIT
     window = window_words(limit.window)
     if waited + (resume - now).total_seconds() > max_wait:
         hours = max_wait / 3600
         when = f"resets {utc_text(reset)}" if reset else "gave no reset time"
-        return (
+        return RunResult(
             TaskStatus.FAILED,
             f"Stopped by the Claude {window} limit, which {when}: that is past the longest "
             f"wait of {hours:g} h (AGENT_LIMIT_MAX_WAIT), so the task was not queued again. "
             "Submit it again after the reset, or run it with an API key.",
-            {},
         )
     when = f"resets {utc_text(reset)}" if reset else "gave no reset time; trying again"
-    return (
+    return RunResult(
         TaskStatus.WAITING,
         f"Stopped by the Claude {window} limit, which {when}. The task runs again by "
         f"itself at about {utc_text(resume)}.",
-        {
-            "limited_until": reset,
-            "resume_after": resume,
-            "waiting_since": now,
-            "limit_waits": F("limit_waits") + 1,
-        },
+        {"waiting_since": now, "wait_reason": WaitReason.USAGE_LIMIT},
+        limit={"limited_until": reset, "waits": F("waits") + 1},
+        requeue_at=resume,
     )
-
-
-def wait_schedule(*, task_id: int, resume_after: datetime) -> None:
-    """Queue the resume at the moment itself where the task backend can defer; otherwise the
-    periodic sweep picks it up."""
-    from .background import resume_waiting_task, task_defer
-
-    task_defer(job=resume_waiting_task, task_id=task_id, run_after=resume_after)
 
 
 def task_resume(*, task_id: int, now: datetime | None = None, force: bool = False) -> bool:
-    """Waiting -> queued, once (the first caller wins). Not before resume_after unless forced.
+    """Waiting -> queued (due now), once: the first caller wins. Not before its time unless
+    forced.
 
-    Returns True if this call moved it; the caller then runs or enqueues it.
+    Returns True if this call moved it; the caller then runs it or puts it in the queue.
     """
     now = now or timezone.now()
     task = CodingTask.objects.filter(pk=task_id, status=TaskStatus.WAITING).first()
-    if task is None or (not force and task.resume_after and task.resume_after > now):
+    if task is None or (not force and task.requeue_at and task.requeue_at > now):
         return False
     waited = int((now - task.waiting_since).total_seconds()) if task.waiting_since else 0
-    moved = CodingTask.objects.filter(pk=task_id, status=TaskStatus.WAITING).update(
-        status=TaskStatus.QUEUED,
-        limit_waited_seconds=F("limit_waited_seconds") + max(0, waited),
-        waiting_since=None,
-        resume_after=None,
-        error_message="",
-        container_id="",
-        exit_code=None,
-    )
+    with transaction.atomic():
+        moved = CodingTask.objects.filter(pk=task_id, status=TaskStatus.WAITING).update(
+            status=TaskStatus.QUEUED,
+            requeue_at=now,
+            waiting_since=None,
+            wait_reason=WaitReason.NONE,
+            error_message="",
+            exit_code=None,
+        )
+        if moved:
+            TaskLimit.objects.filter(pk=task_id).update(
+                waited_seconds=F("waited_seconds") + max(0, waited)
+            )
+            TaskRuntime.objects.filter(pk=task_id).update(container_id="")
     if moved:
         logger.info("Task %s resumed after waiting %s s for a usage limit", task_id, waited)
         task_finished.send_robust(sender=CodingTask, task_id=task_id, event=TaskEvent.RESUMED)
     return bool(moved)
 
 
-def tasks_resume_due(*, now: datetime | None = None) -> list[int]:
-    """The periodic sweep: every waiting task whose time has come goes back to the queue."""
-    from .background import run_coding_task
-
-    now = now or timezone.now()
-    resumed = []
-    due = CodingTask.objects.filter(status=TaskStatus.WAITING, resume_after__lte=now)
-    for task_id in due.values_list("pk", flat=True):
-        if task_resume(task_id=task_id, now=now):
-            run_coding_task.enqueue(task_id)
-            resumed.append(task_id)
-    return resumed
-
-
 def wait_words(*, task: CodingTask, now: datetime) -> str:
     """ "limited until 14:00 UTC (in 2 h 10 min)" for pages; "" when it is not waiting."""
     if task.status != TaskStatus.WAITING:
         return ""
-    return limited_until_words(until=task.limited_until or task.resume_after, now=now)
+    return limited_until_words(until=task.limit.limited_until or task.requeue_at, now=now)

@@ -18,9 +18,9 @@ from django.utils import timezone
 
 from oauth_tokens.formats import credentials_file_dumps
 from oauth_tokens.services import AuthMethod, AuthResolution
+from tasks.models import CodingTask
 
 from .containers import CREDENTIALS_PATH, TASK_DIR, InputFile
-from .models import CodingTask
 
 # The placeholder's credentials file names only the inference scope: with it the CLI sends its
 # model calls and nothing else (a file with user:profile also makes it fetch the profile from
@@ -86,10 +86,6 @@ def container_inputs(
                 0o600,
             )
         )
-        # The original design's names (the CLI reads none of them); never a refresh token.
-        env["CLAUDE_USE_OAUTH"] = "1"
-        env["CLAUDE_EXPIRES_AT"] = str(int(expires_at.timestamp()))
-        files.append(_secret_file("CLAUDE_ACCESS_TOKEN", placeholder))
         # The real values never go in; redacting them is a second line of defence only.
         secrets += [snap.access_token, snap.refresh_token]
     else:

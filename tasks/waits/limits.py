@@ -16,19 +16,13 @@ never a success and never a limit.
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from common.humanize import limit_window_words
-
-
-class LimitVerdict(StrEnum):
-    NONE = "none"
-    WARNING = "warning"  # allowed, but close to a limit (allowed_warning)
-    LIMITED = "limited"  # stopped by a usage limit
-    AUTH_FAILED = "auth_failed"  # the credential was rejected (401/403)
+from tasks.models import LimitVerdict
 
 
 class LimitSource(StrEnum):
@@ -144,6 +138,24 @@ def clock_parse(text: str, *, now: datetime) -> datetime | None:
     found = _CLOCK.match(text.strip())
     if found is None:
         return None
+    clock = _clock_time(found)
+    zone = _clock_zone(found["zone"]) if found["zone"] else UTC
+    if clock is None or zone is None:
+        return None
+    hour, minute = clock
+    local_now = now.astimezone(zone)
+    if found["month"]:
+        return _on_the_day(found, hour, minute, zone, local_now)
+    moment = local_now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    # A time up to an hour ago is that moment (just passed, or clocks a little apart), not
+    # tomorrow: the window has reset already.
+    if moment <= local_now - _JUST_PASSED:
+        moment += timedelta(days=1)
+    return moment.astimezone(UTC)
+
+
+def _clock_time(found: re.Match[str]) -> tuple[int, int] | None:
+    """(hour, minute) on a 24-hour clock; None when out of range."""
     hour, minute = int(found["hour"]), int(found["minute"] or 0)
     ampm = (found["ampm"] or "").lower().replace(".", "")
     if ampm:
@@ -152,32 +164,31 @@ def clock_parse(text: str, *, now: datetime) -> datetime | None:
         hour = hour % 12 + (12 if ampm == "pm" else 0)
     if hour > 23 or minute > 59:
         return None
-    zone: Any = UTC
-    if found["zone"]:
-        try:
-            zone = ZoneInfo(found["zone"].strip())
-        except (ZoneInfoNotFoundError, ValueError):
-            zone = UTC if found["zone"].strip().upper() in ("UTC", "GMT") else None
-        if zone is None:
-            return None
-    local_now = now.astimezone(zone)
-    if found["month"]:
-        month = _MONTHS.get(found["month"][:3].lower())
-        if month is None:
-            return None
-        try:
-            day = date(local_now.year, month, int(found["day"]))
-        except ValueError:
-            return None
-        moment = datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
-        if moment < local_now - timedelta(days=180):  # "Jan 2" said in late December
-            moment = moment.replace(year=moment.year + 1)
-        return moment.astimezone(UTC)
-    moment = local_now.replace(hour=hour, minute=minute, second=0, microsecond=0)
-    # A time up to an hour ago is that moment (just passed, or clocks a little apart), not
-    # tomorrow: the window has reset already.
-    if moment <= local_now - _JUST_PASSED:
-        moment += timedelta(days=1)
+    return hour, minute
+
+
+def _clock_zone(name: str) -> tzinfo | None:
+    """The zone named in brackets; None when it is no zone we know."""
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC if name.strip().upper() in ("UTC", "GMT") else None
+
+
+def _on_the_day(
+    found: re.Match[str], hour: int, minute: int, zone: tzinfo, local_now: datetime
+) -> datetime | None:
+    """ "Dec 3, 5am": that moment this year, or next year when it is long past."""
+    month = _MONTHS.get(found["month"][:3].lower())
+    if month is None:
+        return None
+    try:
+        day = date(local_now.year, month, int(found["day"]))
+    except ValueError:
+        return None
+    moment = datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
+    if moment < local_now - timedelta(days=180):  # "Jan 2" said in late December
+        moment = moment.replace(year=moment.year + 1)
     return moment.astimezone(UTC)
 
 
@@ -296,10 +307,9 @@ def run_limit_parse(
     gateway_headers: the last `anthropic-ratelimit-*` values the gateway saw (lower-case names).
     """
     infos = [info for info in rate_limit_events if isinstance(info, Mapping)]
-    statuses = [str(info.get("status", "")) for info in infos]
     # 1. the stream: a rejection anywhere in the run stopped it.
-    for info, status in zip(reversed(infos), reversed(statuses), strict=True):
-        if status == "rejected":
+    for info in reversed(infos):
+        if str(info.get("status", "")) == "rejected":
             return _from_event(info, LimitVerdict.LIMITED)
     # 2. the gateway's view of the same answers.
     headers = {k.lower(): v for k, v in (gateway_headers or {}).items()}
@@ -308,17 +318,11 @@ def run_limit_parse(
         return _from_headers(headers, LimitVerdict.LIMITED, 429)
     api_status = result.get("api_error_status")
     failed = bool(result.get("is_error")) or not result
-    # Authentication failures: their own verdict, from the structured fields, then the text.
     text = str(result.get("result", "") or "")
-    if api_status in (401, 403) or "authentication_failed" in assistant_errors:
-        return RunLimit(
-            LimitVerdict.AUTH_FAILED,
-            LimitSource.RESULT,
-            http_status=api_status if isinstance(api_status, int) else None,
-            detail=_auth_detail(text),
-        )
-    if failed and any(p.search(text) for p in AUTH_FAILURE_PATTERNS):
-        return RunLimit(LimitVerdict.AUTH_FAILED, LimitSource.TEXT, detail=_auth_detail(text))
+    # Authentication failures: their own verdict, from the structured fields, then the text.
+    rejected = _auth_failure(api_status, text, assistant_errors, failed=failed)
+    if rejected is not None:
+        return rejected
     # 3. the text. Anywhere in a failed run's text; in a "successful" one only when the whole
     # answer is the limit message (older CLIs reported a limit as a short success), since an
     # ordinary answer may talk about limits.
@@ -328,15 +332,36 @@ def run_limit_parse(
         return found
     if limit_status:
         return RunLimit(LimitVerdict.LIMITED, LimitSource.RESULT, http_status=429)
-    # Close to a limit: the latest warning, from the stream first, then the headers. The CLI
-    # may say it only per window (status "allowed", a window "allowed_warning").
-    for info, status in zip(reversed(infos), reversed(statuses), strict=True):
-        if status == "allowed_warning":
+    return _close_to_a_limit(infos, headers)
+
+
+def _auth_failure(
+    api_status: object, text: str, assistant_errors: Sequence[str], *, failed: bool
+) -> RunLimit | None:
+    """The credential was rejected: by the result's status, an assistant error, or (in a failed
+    run) the known wordings."""
+    if api_status in (401, 403) or "authentication_failed" in assistant_errors:
+        return RunLimit(
+            LimitVerdict.AUTH_FAILED,
+            LimitSource.RESULT,
+            http_status=api_status if isinstance(api_status, int) else None,
+            detail=_auth_detail(text),
+        )
+    if failed and any(p.search(text) for p in AUTH_FAILURE_PATTERNS):
+        return RunLimit(LimitVerdict.AUTH_FAILED, LimitSource.TEXT, detail=_auth_detail(text))
+    return None
+
+
+def _close_to_a_limit(infos: list[Mapping[str, Any]], headers: Mapping[str, str]) -> RunLimit:
+    """The latest warning, from the stream first, then the headers; the CLI may say it only
+    per window (status "allowed", a window "allowed_warning"). NO_LIMIT when none."""
+    for info in reversed(infos):
+        if str(info.get("status", "")) == "allowed_warning":
             return _from_event(info, LimitVerdict.WARNING)
         window = _warning_window(info)
         if window is not None:
             return window
-    if header_status == "allowed_warning":
+    if headers.get(f"{_HEADER}status", "") == "allowed_warning":
         return _from_headers(headers, LimitVerdict.WARNING, None)
     return NO_LIMIT
 

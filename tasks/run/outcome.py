@@ -13,11 +13,12 @@ from django.conf import settings
 from django.urls import reverse
 
 from common.humanize import utc_text
+from tasks.models import TaskStatus
+from tasks.results import RunResult
+from tasks.waits.limits import NO_LIMIT, RunLimit, run_limit_parse, window_words
 
 from .containers import ContainerOutcome
-from .limits import NO_LIMIT, RunLimit, run_limit_parse, window_words
-from .models import TaskStatus
-from .task_log import TaskLog
+from .log import TaskLog
 
 EXIT_CLONE_FAILED = 3
 EXIT_GATEWAY_FAILED = 4
@@ -25,10 +26,10 @@ EXIT_GATEWAY_FAILED = 4
 
 def outcome_values(
     *, outcome: ContainerOutcome, log: TaskLog, limit: RunLimit | None = None
-) -> tuple[str, str, dict[str, Any]]:
-    """A finished container as the task's status, error message and result columns.
+) -> RunResult:
+    """A finished container as the task's status, message and result columns.
 
-    limit: what tasks.limits made of the run (run_limit_of); read here if not given.
+    limit: what tasks.waits.limits made of the run (run_limit_of); read here if not given.
     """
     result = outcome_result(outcome=outcome, log=log)
     if limit is None:
@@ -42,14 +43,15 @@ def outcome_values(
         "changed_files": _changed_files(outcome.outputs.get("changed_files.txt", b"")),
         "result_text": log.redact(str(result.get("result", "") or ""))[:20000],
         "result_is_error": result.get("is_error") if result else None,
+        "session_id": str(result.get("session_id", ""))[:128],
+    }
+    usage = {
         "cost_usd": _decimal(result.get("total_cost_usd")),
         "num_turns": result.get("num_turns") if isinstance(result.get("num_turns"), int) else None,
-        "session_id": str(result.get("session_id", ""))[:128],
         "duration_ms": _count(result, "duration_ms"),
-        **limit_values(limit),
     }
-    status, error = outcome_verdict(outcome, result, limit, egress_refusals=log.egress_refusals)
-    return status, error, values
+    verdict = outcome_verdict(outcome, result, limit, egress_refusals=log.egress_refusals)
+    return verdict.updated(values, usage=usage, limit=limit_values(limit))
 
 
 def run_limit_of(
@@ -60,7 +62,7 @@ def run_limit_of(
     gateway_headers: Mapping[str, str] | None = None,
     gateway_status_429: int = 0,
 ) -> RunLimit:
-    """tasks.limits applied to what the log collected (and what the gateway saw, if any)."""
+    """tasks.waits.limits applied to what the log collected (and what the gateway saw, if any)."""
     return run_limit_parse(
         rate_limit_events=log.rate_limit_events,
         result=result,
@@ -72,11 +74,11 @@ def run_limit_of(
 
 
 def limit_values(limit: RunLimit) -> dict[str, Any]:
-    """The task columns that record a limit or a rejected credential."""
+    """The TaskLimit columns that record a limit or a rejected credential."""
     return {
-        "limit_verdict": "" if limit.verdict == NO_LIMIT.verdict else limit.verdict.value,
-        "limit_window": limit.window[:32],
-        "limit_detail": limit.detail[:255],
+        "verdict": limit.verdict,
+        "window": limit.window[:32],
+        "detail": limit.detail[:255],
         "limited_until": limit.resets_at if limit.limited else None,
         "auth_rejected": limit.auth_failed,
     }
@@ -115,52 +117,67 @@ def outcome_verdict(
     limit: RunLimit = NO_LIMIT,
     *,
     egress_refusals: list[str] | None = None,
-) -> tuple[str, str]:
+) -> RunResult:
+    """The status and message a user reads for a finished container."""
     minutes = settings.AGENT_TIMEOUT_SECONDS / 60
     if outcome.timed_out:
-        return TaskStatus.TIMED_OUT, (
+        return RunResult(
+            TaskStatus.TIMED_OUT,
             f"The agent ran longer than the limit of {minutes:g} minutes and was stopped. "
-            "Changes made so far are shown below."
+            "Changes made so far are shown below.",
         )
     if outcome.cancelled:
-        return TaskStatus.CANCELLED, "Cancelled at your request."
+        return RunResult(TaskStatus.CANCELLED, "Cancelled at your request.")
     text = str(result.get("result", "") or "").strip()
-    entrypoint_error = result.get("subtype") == "entrypoint_error"
-    if entrypoint_error and outcome.exit_code == EXIT_CLONE_FAILED:
-        if egress_refusals:
-            # The clone went through the gateway, which refused the host: say which and why.
-            return TaskStatus.FAILED, (
-                "Could not clone the repository: the task's network rules refused it "
-                f"({'; '.join(dict.fromkeys(egress_refusals))}). Agents reach only public hosts "
-                f"on this server's allow list (AGENT_EGRESS_ALLOW). {text}"
-            ).strip()
-        return TaskStatus.FAILED, (
-            "Could not clone the repository. Check the URL and branch, and that the "
-            f"repository is reachable from the worker. {text}"
-        ).strip()
-    if entrypoint_error and outcome.exit_code == EXIT_GATEWAY_FAILED:
-        return TaskStatus.FAILED, (
-            f"The agent container could not reach its gateway: {text} This is a server "
-            "problem, not yours: the operator must run the worker on the Docker engine's host."
-        )
-    if entrypoint_error:
-        return TaskStatus.FAILED, f"The agent container refused its input: {text}"
+    if result.get("subtype") == "entrypoint_error":
+        return _entrypoint_verdict(outcome.exit_code, text, egress_refusals or [])
     if limit.auth_failed or result.get("api_error_status") in (401, 403):
         if not limit.auth_failed:
             limit = run_limit_parse(rate_limit_events=[], result=result, now=datetime.now(tz=UTC))
-        return TaskStatus.FAILED, auth_rejected_message(limit)
+        return RunResult(TaskStatus.FAILED, auth_rejected_message(limit))
     if limit.limited:
-        # The runner decides whether it waits (tasks.waiting) or fails past the longest wait.
-        return TaskStatus.WAITING, limit_message(limit)
+        # The runner decides whether it waits (tasks.waits) or fails past the longest wait.
+        return RunResult(TaskStatus.WAITING, limit_message(limit))
     if outcome.exit_code == 0 and result and not result.get("is_error"):
-        return TaskStatus.SUCCEEDED, ""
+        return RunResult(TaskStatus.SUCCEEDED)
     if not result:
-        return TaskStatus.FAILED, (
-            f"The agent exited with code {outcome.exit_code} without a result; see the log."
+        return RunResult(
+            TaskStatus.FAILED,
+            f"The agent exited with code {outcome.exit_code} without a result; see the log.",
         )
-    return TaskStatus.FAILED, (
-        f"The agent reported an error (exit code {outcome.exit_code}): {text or 'no details'}"
+    return RunResult(
+        TaskStatus.FAILED,
+        f"The agent reported an error (exit code {outcome.exit_code}): {text or 'no details'}",
     )
+
+
+def _entrypoint_verdict(exit_code: int | None, text: str, egress_refusals: list[str]) -> RunResult:
+    """The entrypoint stopped before the agent ran: what it refused, by its exit code."""
+    if exit_code == EXIT_CLONE_FAILED and egress_refusals:
+        # The clone went through the gateway, which refused the host: say which and why.
+        return RunResult(
+            TaskStatus.FAILED,
+            (
+                "Could not clone the repository: the task's network rules refused it "
+                f"({'; '.join(dict.fromkeys(egress_refusals))}). Agents reach only public hosts "
+                f"on this server's allow list (AGENT_EGRESS_ALLOW). {text}"
+            ).strip(),
+        )
+    if exit_code == EXIT_CLONE_FAILED:
+        return RunResult(
+            TaskStatus.FAILED,
+            (
+                "Could not clone the repository. Check the URL and branch, and that the "
+                f"repository is reachable from the worker. {text}"
+            ).strip(),
+        )
+    if exit_code == EXIT_GATEWAY_FAILED:
+        return RunResult(
+            TaskStatus.FAILED,
+            f"The agent container could not reach its gateway: {text} This is a server "
+            "problem, not yours: the operator must run the worker on the Docker engine's host.",
+        )
+    return RunResult(TaskStatus.FAILED, f"The agent container refused its input: {text}")
 
 
 def _changed_files(raw: bytes) -> list[dict[str, str]]:

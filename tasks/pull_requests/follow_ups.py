@@ -5,13 +5,14 @@ import logging
 
 from django.db import transaction
 
-from .background import open_task_pull_request
-from .models import CodingTask, PullRequestState
-from .pull_requests import continue_blocker, pull_request_blocker
-from .services import task_create
-from .validation import TaskInputError
+from tasks.models import CodingTask, PullRequestState, TaskPullRequest
+from tasks.queue import pull_request_enqueue
+from tasks.services import task_create
+from tasks.validation import TaskInputError
 
-logger = logging.getLogger("tasks.follow_ups")
+from .create import continue_blocker, pull_request_blocker
+
+logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
@@ -20,12 +21,12 @@ def task_pull_request_request(*, task: CodingTask) -> None:
     blocker = pull_request_blocker(task=task)
     if blocker:
         raise TaskInputError(None, blocker)
-    claimed = CodingTask.objects.filter(
-        pk=task.pk, pr_state__in=(PullRequestState.NONE, PullRequestState.FAILED)
-    ).update(pr_state=PullRequestState.PENDING, pr_error="")
+    claimed = TaskPullRequest.objects.filter(
+        pk=task.pk, state__in=(PullRequestState.NONE, PullRequestState.FAILED)
+    ).update(state=PullRequestState.PENDING, error="")
     if not claimed:  # another click won the race
         raise TaskInputError(None, "The pull request is being created.")
-    transaction.on_commit(lambda: open_task_pull_request.enqueue(task.pk))
+    pull_request_enqueue(task_id=task.pk)
 
 
 def task_continue(*, parent: CodingTask, prompt: str) -> CodingTask:
@@ -36,9 +37,8 @@ def task_continue(*, parent: CodingTask, prompt: str) -> CodingTask:
     return task_create(
         owner=parent.owner,
         repo_url=parent.repo_url,
-        branch=parent.pr_branch,
+        branch=parent.pull_request.branch,
         prompt=prompt,
-        agent=parent.agent,
         open_pull_request=True,
         parent=parent,
     )

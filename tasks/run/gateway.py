@@ -1,7 +1,7 @@
 """The task's gateway, from the worker's side: the socket folder it serves in (under
 AGENT_GATEWAY_SOCKET_ROOT, checked so no other local user can swap a socket), starting it for a
 run, putting it back on the same socket when another worker takes a task over, and recording
-what it counted on the task. tasks.runner calls these; gateway/ itself knows nothing of tasks."""
+what it counted on the task. The runner calls these; gateway/ itself knows nothing of tasks."""
 
 import contextlib
 import os
@@ -17,10 +17,10 @@ from django.conf import settings
 from accounts.selectors import preferences_get
 from gateway.credentials import api_key_provider, oauth_provider
 from gateway.runtime import GatewayUsage, TaskGateway, UpstreamAuth
-from oauth_tokens.services import AuthMethod, AuthResolution
+from oauth_tokens.services import AuthMethod, AuthResolution, AuthSource
+from tasks.models import CodingTask, TaskRuntime, TaskUsage
 
-from .models import CodingTask
-from .task_log import TaskLog
+from .log import TaskLog
 
 GATEWAY_SOCKET_NAME = "gateway.sock"
 
@@ -72,8 +72,8 @@ def task_gateway_open(
     socket_dir.chmod(0o711)  # whatever the umask says
     credential_id = auth_oauth_credential_id(auth)
     # What task_follow needs to put a gateway back on this socket if this process dies (the
-    # credential is the task's auth_credential_id, saved with the auth choice).
-    CodingTask.objects.filter(pk=task.pk).update(
+    # credential is the runtime's credential_id, saved with the auth choice).
+    TaskRuntime.objects.filter(pk=task.pk).update(
         gateway_dir=str(socket_dir), gateway_placeholder=placeholder
     )
     gateway = _gateway_new(socket_dir, credential_id, auth.api_key, placeholder, log)
@@ -108,19 +108,16 @@ def task_gateway_again(task: CodingTask, log: TaskLog) -> TaskGateway | None:
     """A new gateway on the dead worker's socket path (its folder is still mounted into the
     container), with the same placeholder and credential; None when that cannot be done (the
     container then runs on without the model API, and says so in its result)."""
-    if not (task.gateway_dir and task.gateway_placeholder):
+    runtime = task.runtime
+    if not (runtime.gateway_dir and runtime.gateway_placeholder):
         log.note("No gateway to put back (the worker stopped before it had one).")
         return None
-    api_key = "" if task.auth_credential_id is not None else task_api_key(task)
-    if task.auth_credential_id is None and not api_key:
+    api_key = "" if runtime.credential_id is not None else task_api_key(task)
+    if runtime.credential_id is None and not api_key:
         log.note("The task's API key is gone: its gateway cannot be put back.")
         return None
     gateway = _gateway_new(
-        Path(task.gateway_dir),
-        task.auth_credential_id,
-        api_key,
-        task.gateway_placeholder,
-        log,
+        Path(runtime.gateway_dir), runtime.credential_id, api_key, runtime.gateway_placeholder, log
     )
     gateway.start()
     log.note("Its gateway is back on the same socket.")
@@ -129,20 +126,20 @@ def task_gateway_again(task: CodingTask, log: TaskLog) -> TaskGateway | None:
 
 def task_api_key(task: CodingTask) -> str:
     """The API key the task ran on: its owner's own, or the server's."""
-    if task.auth_source == "user":
+    if task.auth_source == AuthSource.USER:
         return preferences_get(user=task.owner).api_key
     return settings.ANTHROPIC_API_KEY
 
 
 def task_usage_record(task_id: int, usage: GatewayUsage) -> None:
-    CodingTask.objects.filter(pk=task_id).update(
-        api_requests=usage.requests,
+    TaskUsage.objects.filter(pk=task_id).update(
+        requests=usage.requests,
         input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens,
         cache_creation_input_tokens=usage.cache_creation_input_tokens,
         cache_read_input_tokens=usage.cache_read_input_tokens,
-        api_status_429=usage.status_429,
-        api_status_529=usage.status_529,
+        status_429=usage.status_429,
+        status_529=usage.status_529,
         ratelimit_headers=usage.ratelimit_headers,
     )
 

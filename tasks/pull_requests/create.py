@@ -22,10 +22,9 @@ from hosting.services import (
     pull_request_text,
     repository_parse,
 )
+from tasks.models import CodingTask, PullRequestState, TaskPullRequest, TaskStatus
 
-from .models import CodingTask, PullRequestState, TaskStatus
-
-logger = logging.getLogger("tasks.pull_requests")
+logger = logging.getLogger(__name__)
 
 DONE_STATES = (PullRequestState.OPENED, PullRequestState.PUSHED)
 
@@ -36,11 +35,11 @@ def pull_request_blocker(*, task: CodingTask) -> str:
         return "The task is still running."
     if task.status == TaskStatus.CANCELLED:
         return "The task was cancelled."
-    if not task.result_bundle:
+    if not task.pull_request.bundle:
         return "The task made no changes, so there is nothing to propose."
-    if task.pr_state in DONE_STATES:
+    if task.pull_request.state in DONE_STATES:
         return "The pull request exists already."
-    if task.pr_state == PullRequestState.PENDING:
+    if task.pull_request.state == PullRequestState.PENDING:
         return "The pull request is being created."
     return ""
 
@@ -49,39 +48,41 @@ def continue_blocker(*, task: CodingTask) -> str:
     """Why no follow-up task can start from this one now ("" when it can)."""
     if not task.is_finished:
         return "The task is still running."
-    if task.pr_state not in DONE_STATES or not task.pr_branch:
+    if task.pull_request.state not in DONE_STATES or not task.pull_request.branch:
         return "Create the pull request first: a follow-up starts from its branch."
     return ""
 
 
 def _target_branch(task: CodingTask) -> str:
-    parent = task.parent
-    if parent is not None and parent.pr_branch and parent.pr_state in DONE_STATES:
-        return parent.pr_branch
+    parent = task.parent.pull_request if task.parent is not None else None
+    if parent is not None and parent.branch and parent.state in DONE_STATES:
+        return parent.branch
     return pull_request_branch_name(task_id=task.pk, prompt=task.prompt)
 
 
 def task_pull_request_create(*, task_id: int) -> None:
     """Push the task's commits and open (or update) its pull request; record what happened."""
-    task = CodingTask.objects.select_related("owner", "parent").get(pk=task_id)
+    task = CodingTask.objects.select_related(
+        "owner", "usage", "pull_request", "parent__pull_request"
+    ).get(pk=task_id)
+    rows = TaskPullRequest.objects.filter(pk=task.pk)
     try:
         _push_and_open(task)
     except HostingError as exc:
-        CodingTask.objects.filter(pk=task.pk).update(
-            pr_state=PullRequestState.FAILED, pr_error=exc.message
-        )
+        rows.update(state=PullRequestState.FAILED, error=exc.message)
         logger.info("Pull request for task %s refused: %s", task.pk, exc.kind)
     except Exception:
         logger.exception("Pull request for task %s failed", task.pk)
-        CodingTask.objects.filter(pk=task.pk).update(
-            pr_state=PullRequestState.FAILED,
-            pr_error="The pull request could not be created because of an error on this server; "
+        rows.update(
+            state=PullRequestState.FAILED,
+            error="The pull request could not be created because of an error on this server; "
             "try again, and tell the operator if it keeps happening.",
         )
 
 
 def _push_and_open(task: CodingTask) -> None:
-    if not task.result_bundle:
+    mine = task.pull_request
+    if not mine.bundle:
         raise HostingError(
             Refusal.INVALID, "The task made no changes, so there is nothing to push."
         )
@@ -96,40 +97,39 @@ def _push_and_open(task: CodingTask) -> None:
             branch="",
             token=token,
             dest=Path(scratch) / "repo",
-            commit=task.start_commit,
+            commit=mine.start_commit,
         )
         bundle = Path(scratch) / "changes.bundle"
-        bundle.write_bytes(bytes(task.result_bundle))
+        bundle.write_bytes(bytes(mine.bundle))
         pushed = branch_push_from_bundle(
             repo=cloned, bundle=bundle, url=task.repo_url, token=token, branch=branch
         )
-    parent = task.parent
-    if parent is not None and branch == parent.pr_branch:
+    rows = TaskPullRequest.objects.filter(pk=task.pk)
+    parent = task.parent.pull_request if task.parent is not None else None
+    if parent is not None and branch == parent.branch:
         # A follow-up: the pull request of its parent now shows the new commits.
-        CodingTask.objects.filter(pk=task.pk).update(
-            pr_state=PullRequestState.PUSHED,
-            pr_branch=branch,
-            pr_commit=pushed.head,
-            pr_number=parent.pr_number,
-            pr_url=parent.pr_url,
-            pr_error="",
+        rows.update(
+            state=PullRequestState.PUSHED,
+            branch=branch,
+            commit=pushed.head,
+            number=parent.number,
+            url=parent.url,
+            error="",
         )
         return
-    CodingTask.objects.filter(pk=task.pk).update(pr_branch=branch, pr_commit=pushed.head)
+    rows.update(branch=branch, commit=pushed.head)
     title, body = pull_request_text(
         prompt=task.prompt,
         summary=task.result_text,
-        cost_usd=task.cost_usd,
+        cost_usd=task.usage.cost_usd,
         task_url=settings.SITE_URL + reverse("tasks:detail", args=[task.pk]),
     )
     pull = pull_request_open(
         user=task.owner,
         repo_url=task.repo_url,
         head=branch,
-        base=task.base_branch,
+        base=mine.base_branch,
         title=title,
         body=body,
     )
-    CodingTask.objects.filter(pk=task.pk).update(
-        pr_state=PullRequestState.OPENED, pr_number=pull.number, pr_url=pull.url, pr_error=""
-    )
+    rows.update(state=PullRequestState.OPENED, number=pull.number, url=pull.url, error="")

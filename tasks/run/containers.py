@@ -29,7 +29,7 @@ from docker.errors import DockerException, NotFound
 from docker.models.containers import Container
 from docker.types import Mount
 
-logger = logging.getLogger("tasks.containers")
+logger = logging.getLogger(__name__)
 
 APP_LABEL = "claude-runner"
 INSTANCE_LABEL = "claude-runner.instance"
@@ -89,7 +89,7 @@ class ContainerError(Exception):
 
 class EngineUnreachable(ContainerError):
     """The Docker engine did not answer at all (stopped, restarting, wrong DOCKER_HOST): a task
-    may wait for it rather than fail (tasks.engine_wait)."""
+    may wait for it rather than fail (tasks.waits.engine)."""
 
 
 ENGINE_UNREACHABLE = "Cannot reach the Docker engine"
