@@ -1,5 +1,5 @@
 """Names the agent's extra environment may not hold because they change how programs run or where
-traffic goes (issue 11): one variable is enough to make git run a shell command (GIT_CONFIG_* with
+traffic goes: one variable is enough to make git run a shell command (GIT_CONFIG_* with
 an ext:: rewrite), load code into every process (LD_PRELOAD, NODE_OPTIONS, BASH_ENV) or send
 traffic past the task's gateway (*_PROXY). accounts.parsers applies them with the reserved names,
 to input and to variables saved before a rule existed alike.

@@ -161,7 +161,7 @@ def measure_case(events: int, rounds: int, delay: float) -> tuple[Results, float
     """One case end to end: its own fake API, gateway and relay. (results, gateway CPU s,
     MB through the gateway, the modes in order)."""
     # The gateway reads Django's settings: after django_setup() in main().
-    from gateway.egress import EgressPolicy
+    from common.netpolicy import EgressPolicy
     from gateway.runtime import GatewaySetup, TaskGateway, UpstreamAuth, placeholder_new
 
     parent, child = multiprocessing.Pipe()

@@ -41,6 +41,7 @@ _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def _serve_sink(conn: Connection) -> None:
+    # The fake API lives in the tests: imported in the child process that serves it only.
     from tests.gateway.sink_api import SinkAPI
 
     with SinkAPI() as sink:
@@ -153,7 +154,8 @@ class RssSampler(threading.Thread):
 
 
 def _gateway(folder: Path, name: str, api_port: int) -> tuple["TaskGateway", str]:
-    from gateway.egress import EgressPolicy
+    # After django.setup() in main(): the gateway reads the settings.
+    from common.netpolicy import EgressPolicy
     from gateway.runtime import GatewaySetup, TaskGateway, UpstreamAuth, placeholder_new
 
     placeholder = placeholder_new()

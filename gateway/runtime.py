@@ -6,7 +6,7 @@ On the socket (one HTTP/1.1 connection may carry many requests, framed by gatewa
 * origin-form requests (``POST /v1/messages``) are the model route (gateway/model_route.py):
   placeholder checked, real credential added, answer streamed back;
 * ``CONNECT host:port`` and absolute-form ``http://`` requests are egress (gateway/tunnel.py),
-  decided by gateway/egress.py.
+  decided by the egress rules (common.netpolicy, plus gateway/egress.py's model-API host).
 
 The socket lives in a folder bind-mounted into this task's container only, and is removed on
 stop(), so a connection on it can only ever act for this task. What one task's container can
@@ -40,10 +40,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+from django.conf import settings
+
+from common.netpolicy import EgressPolicy, Resolver
 
 from .auth import PLACEHOLDER_PREFIX, CredentialProvider, UpstreamAuth, placeholder_new
 from .body import ByteBudget
-from .egress import EgressPolicy, Resolver, egress_policy_from_settings
+from .egress import egress_policy_from_settings
 from .http1 import MAX_HEAD_BYTES, GatewayLimits, HttpConnection, HttpError, Request, log_safe
 from .listener import Listener
 from .model_route import ALLOWED_CALLS, ModelRoute, RouteCredential
@@ -84,8 +87,6 @@ class GatewaySetup:
 
 
 def gateway_limits_from_settings() -> GatewayLimits:
-    from django.conf import settings
-
     return GatewayLimits(
         max_connections=settings.AGENT_GATEWAY_MAX_CONNECTIONS,
         buffer_bytes=settings.AGENT_GATEWAY_BUFFER_MB * 1024 * 1024,
@@ -94,8 +95,6 @@ def gateway_limits_from_settings() -> GatewayLimits:
 
 
 def _api_url_from_settings() -> str:
-    from django.conf import settings
-
     return str(settings.ANTHROPIC_API_URL)
 
 

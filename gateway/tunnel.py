@@ -1,5 +1,6 @@
 """Egress through the gateway: ``CONNECT host:port`` tunnels and absolute-form plain-HTTP
-proxy requests, each decided by gateway.egress and connected to the very address it checked.
+proxy requests, each decided by the egress rules (common.netpolicy) and connected to the very
+address it checked.
 
 A refusal is one line in the task log (``egress refused: host:port (reason)``) and a 403.
 """
@@ -15,7 +16,8 @@ from urllib.parse import urlsplit
 
 import h11
 
-from .egress import EgressDecision, EgressPolicy, Resolver, egress_resolve_check
+from common.netpolicy import EgressDecision, EgressPolicy, Resolver, egress_resolve_check
+
 from .http1 import HttpConnection, HttpError, Request, log_safe
 
 _CONNECT_TIMEOUT = 15.0

@@ -10,6 +10,10 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
+import urllib3
+from requests.utils import DEFAULT_CA_BUNDLE_PATH
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
 from common.errors import InputError
 from common.netpolicy import (
     SyncResolver,
@@ -42,10 +46,6 @@ def webhook_post(*, url: str, addresses: list[str], payload: dict[str, Any], tim
     addresses it checked (in order, the next one when a connection fails). TLS: SNI and the
     certificate are checked against the URL's host name; the Host header is the URL's own.
     No redirects. Returns the HTTP status."""
-    import urllib3
-    from requests.utils import DEFAULT_CA_BUNDLE_PATH
-    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
-
     parts = urlsplit(url)
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)

@@ -12,7 +12,7 @@ from .rules import egress_rules_parse, loopback_allowances_parse
 
 def loopback_allowances_from_settings() -> frozenset[tuple[str, int]]:
     """``AGENT_EGRESS_TEST_ALLOW_LOOPBACK``, honoured under the test settings only."""
-    from django.conf import settings
+    from django.conf import settings  # read when called; see the module's docstring
 
     if not getattr(settings, "TESTING", False):
         return frozenset()
@@ -21,7 +21,7 @@ def loopback_allowances_from_settings() -> frozenset[tuple[str, int]]:
 
 def egress_policy_for_agents() -> EgressPolicy:
     """Where agents may connect, and the worker's git on their behalf: ``AGENT_EGRESS_ALLOW``."""
-    from django.conf import settings
+    from django.conf import settings  # read when called; see the module's docstring
 
     return EgressPolicy(
         rules=egress_rules_parse(settings.AGENT_EGRESS_ALLOW),

@@ -49,7 +49,7 @@ def test_agent_env_does_not_echo_a_secret_used_as_a_name():
     assert error.value.field == "variable #1"
 
 
-# --- names that change how programs run or where traffic goes (issue 11) -------------------
+# --- names that change how programs run or where traffic goes ---------------------------
 
 REFUSED_NAMES = [
     "GIT_CONFIG_COUNT",

@@ -1,4 +1,4 @@
-"""The Code agent settings page under hostile input (issue 12): every bad input a clear field
+"""The Code agent settings page under hostile input: every bad input a clear field
 error and nothing saved; secrets never rendered back; no caching; a refresh cooldown; a method
 card that does not say Ready when the next task will fail."""
 

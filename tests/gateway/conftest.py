@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from gateway.egress import EgressPolicy, egress_rules_parse
+from common.netpolicy import EgressPolicy, egress_rules_parse
 from gateway.runtime import (
     GatewayLimits,
     GatewaySetup,

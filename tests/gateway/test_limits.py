@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from gateway.egress import EgressPolicy
+from common.netpolicy import EgressPolicy
 from gateway.http1 import GatewayLimits
 from gateway.runtime import GatewaySetup, TaskGateway, UpstreamAuth, placeholder_new
 from tests.fakes.anthropic_api import FakeAnthropicAPI

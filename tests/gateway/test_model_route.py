@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway.egress import EgressPolicy
+from common.netpolicy import EgressPolicy
 from gateway.runtime import GatewaySetup, TaskGateway, UpstreamAuth, placeholder_new
 from tests.fakes.anthropic_api import FakeAnthropicAPI
 from tests.gateway.conftest import (

@@ -1,4 +1,4 @@
-"""Hostile pasted credentials (issue 12): huge numbers, dates at the edge of what Python can hold,
+"""Hostile pasted credentials: huge numbers, dates at the edge of what Python can hold,
 and duplicate names. Each is refused with TokenFormatError and a message, never another error."""
 
 from __future__ import annotations
