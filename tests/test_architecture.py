@@ -293,6 +293,7 @@ def test_the_rooms_of_tasks_import_downwards_only() -> None:
 
 # --- A lazy import says why ---------------------------------------------------------------------
 
+
 def unexplained_lazy_imports(root: Path) -> list[str]:
     """Imports inside a function with no comment saying why, on their line or just above them
     (one comment may stand above a run of imports)."""
