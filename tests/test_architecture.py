@@ -24,7 +24,10 @@ ALLOWED_IMPORTS: dict[str, frozenset[str]] = {
     "oauth_tokens": frozenset({"common"}),
     "accounts": frozenset({"common", "oauth_tokens"}),
     "gateway": frozenset({"common", "oauth_tokens"}),
-    "tasks": frozenset({"common", "oauth_tokens", "accounts", "gateway", "hosting"}),
+    "environments": frozenset({"common", "accounts"}),
+    "tasks": frozenset(
+        {"common", "oauth_tokens", "accounts", "gateway", "hosting", "environments"}
+    ),
     # On top: they listen to the lower apps' signals; nothing imports them.
     "notifications": frozenset({"common", "oauth_tokens", "accounts", "tasks"}),
     "usage": frozenset({"common", "oauth_tokens", "accounts", "gateway", "tasks"}),
