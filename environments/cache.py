@@ -8,6 +8,7 @@ import hashlib
 import logging
 import os
 import shutil
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -36,30 +37,35 @@ def snapshot_owner_id(*, environment: Environment, task_owner_id: int) -> int | 
     return task_owner_id
 
 
-def snapshot_key(
-    *, environment: Environment, owner_id: int | None, repo_url: str, base_branch: str
-) -> str:
-    parts = [
-        str(environment.pk),
-        str(environment.version),
-        environment.image,
-        repo_url,
-        base_branch,
-        str(owner_id or ""),
-    ]
-    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+@dataclass(frozen=True)
+class SnapshotKey:
+    """What a snapshot is of: one version of an environment, on one image, for one repository
+    and base branch, and whose (owner_id None: every user's)."""
+
+    environment: Environment
+    owner_id: int | None
+    image: str
+    repo_url: str
+    base_branch: str
+
+    @property
+    def digest(self) -> str:
+        parts = [
+            str(self.environment.pk),
+            str(self.environment.version),
+            self.image,
+            self.repo_url,
+            self.base_branch,
+            str(self.owner_id or ""),
+        ]
+        return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
 
 
-def snapshot_find(
-    *, environment: Environment, owner_id: int | None, repo_url: str, base_branch: str
-) -> EnvironmentSnapshot | None:
+def snapshot_find(*, key: SnapshotKey) -> EnvironmentSnapshot | None:
     """The live snapshot for this key, marked used now; None when there is none (expired ones
     are removed first)."""
     snapshots_evict()
-    key = snapshot_key(
-        environment=environment, owner_id=owner_id, repo_url=repo_url, base_branch=base_branch
-    )
-    found = EnvironmentSnapshot.objects.filter(key=key).first()
+    found = EnvironmentSnapshot.objects.filter(key=key.digest).first()
     if found is None:
         return None
     if not Path(found.path).is_file():
@@ -70,36 +76,26 @@ def snapshot_find(
     return found
 
 
-def snapshot_store(
-    *,
-    environment: Environment,
-    owner_id: int | None,
-    repo_url: str,
-    base_branch: str,
-    commit: str,
-    source: Path,
-) -> EnvironmentSnapshot:
-    """Move ``source`` (a tar the setup phase produced) into the cache under its key, replacing
+def snapshot_store(*, key: SnapshotKey, commit: str, source: Path) -> EnvironmentSnapshot:
+    """Copy ``source`` (a tar the setup phase produced) into the cache under its key, replacing
     what was there; then keep the cache within its size."""
-    key = snapshot_key(
-        environment=environment, owner_id=owner_id, repo_url=repo_url, base_branch=base_branch
-    )
-    target = cache_dir() / f"{key}.tar"
-    staged = cache_dir() / f".{key}.{os.getpid()}.tmp"
-    shutil.move(source, staged)
+    digest = key.digest
+    target = cache_dir() / f"{digest}.tar"
+    staged = cache_dir() / f".{digest}.{os.getpid()}.tmp"
+    shutil.copyfile(source, staged)
     staged.chmod(0o600)
     os.replace(staged, target)
     now = timezone.now()
     with transaction.atomic():
-        EnvironmentSnapshot.objects.filter(key=key).delete()
+        EnvironmentSnapshot.objects.filter(key=digest).delete()
         snapshot = EnvironmentSnapshot.objects.create(
-            key=key,
-            environment=environment,
-            owner_id=owner_id,
-            version=environment.version,
-            image=environment.image,
-            repo_url=repo_url,
-            base_branch=base_branch,
+            key=digest,
+            environment=key.environment,
+            owner_id=key.owner_id,
+            version=key.environment.version,
+            image=key.image,
+            repo_url=key.repo_url,
+            base_branch=key.base_branch,
             commit=commit,
             path=str(target),
             size_bytes=target.stat().st_size,

@@ -73,7 +73,9 @@ class EnvironmentForm(forms.Form):
 
     def __init__(self, *args: Any, can_share: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["image"].choices = [(i, i) for i in images_allowed()]
+        image = self.fields["image"]
+        assert isinstance(image, forms.ChoiceField)
+        image.choices = [(i, i) for i in images_allowed()]
         if not can_share:
             del self.fields["shared"]
 

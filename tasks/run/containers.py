@@ -72,6 +72,10 @@ class ContainerSpec:
     read_back: list[str] = field(default_factory=list)  # extra files to collect after the run
     # Called with the created container before it starts (e.g. putting the working tree in).
     prepare: list[Callable[[Container], None]] = field(default_factory=list)
+    # Called once it has stopped, before it is removed (e.g. keeping what a setup made).
+    finish: list[Callable[[Container, "ContainerOutcome"], None]] = field(default_factory=list)
+    # Instead of the image's entrypoint (the setup phase runs its own script).
+    entrypoint: list[str] | None = None
 
 
 @dataclass
@@ -190,7 +194,8 @@ def container_create_kwargs(spec: ContainerSpec) -> dict[str, Any]:
     volumes = dict(spec.volumes)
     if spec.gateway_dir:
         volumes[spec.gateway_dir] = {"bind": GATEWAY_MOUNT, "mode": "ro"}
-    return {
+    chosen = {"entrypoint": spec.entrypoint} if spec.entrypoint else {}
+    return chosen | {
         "image": spec.image,
         "environment": spec.env,
         "labels": spec.labels,
@@ -240,6 +245,8 @@ def container_run(
         on_started(container_id_of(container))
         outcome = _watch(container, spec.timeout_seconds, on_output, should_cancel)
         outcome.outputs = _collect(container, OUT_DIR, OUTPUT_FILES, max_output_bytes)
+        for finish in spec.finish:
+            finish(container, outcome)
         return outcome
     finally:
         _remove(container)

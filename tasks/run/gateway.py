@@ -15,8 +15,9 @@ from typing import Any
 from django.conf import settings
 
 from accounts.selectors import preferences_get
+from common.netpolicy import EgressPolicy
 from gateway.credentials import api_key_provider, oauth_provider
-from gateway.runtime import GatewayUsage, TaskGateway, UpstreamAuth
+from gateway.runtime import GatewaySetup, GatewayUsage, TaskGateway, UpstreamAuth
 from oauth_tokens.services import AuthMethod, AuthResolution, AuthSource
 from tasks.models import CodingTask, TaskRuntime, TaskUsage
 
@@ -61,10 +62,15 @@ def gateway_socket_root() -> Path:
 
 @contextlib.contextmanager
 def task_gateway_open(
-    task: CodingTask, root: Path, auth: AuthResolution, placeholder: str, log: TaskLog
+    task: CodingTask,
+    root: Path,
+    auth: AuthResolution,
+    placeholder: str,
+    log: TaskLog,
+    egress: EgressPolicy | None = None,
 ) -> Iterator[tuple[TaskGateway, Path]]:
     """The task's gateway on a socket in a fresh folder of its own under root (checked by
-    gateway_socket_root); both gone afterwards."""
+    gateway_socket_root); both gone afterwards. egress: its rules, when not the settings'."""
     # Short (a socket path has ~100 bytes) and unguessable; 0711: uid 1000 in the container
     # may reach the socket by name but not list the folder.
     socket_dir = root / f"t{task.pk}-{secrets.token_hex(6)}"
@@ -76,7 +82,7 @@ def task_gateway_open(
     TaskRuntime.objects.filter(pk=task.pk).update(
         gateway_dir=str(socket_dir), gateway_placeholder=placeholder
     )
-    gateway = _gateway_new(socket_dir, credential_id, auth.api_key, placeholder, log)
+    gateway = _gateway_new(socket_dir, credential_id, auth.api_key, placeholder, log, egress)
     try:
         gateway.start()
         yield gateway, socket_dir
@@ -86,7 +92,12 @@ def task_gateway_open(
 
 
 def _gateway_new(
-    socket_dir: Path, credential_id: int | None, api_key: str, placeholder: str, log: TaskLog
+    socket_dir: Path,
+    credential_id: int | None,
+    api_key: str,
+    placeholder: str,
+    log: TaskLog,
+    egress: EgressPolicy | None = None,
 ) -> TaskGateway:
     """The task's gateway: OAuth when it runs on a stored credential, else the API key."""
     if credential_id is not None:
@@ -101,10 +112,13 @@ def _gateway_new(
         provider=provider,
         placeholder=placeholder,
         on_log=log.gateway_line,
+        setup=GatewaySetup(egress=egress),
     )
 
 
-def task_gateway_again(task: CodingTask, log: TaskLog) -> TaskGateway | None:
+def task_gateway_again(
+    task: CodingTask, log: TaskLog, egress: EgressPolicy | None = None
+) -> TaskGateway | None:
     """A new gateway on the dead worker's socket path (its folder is still mounted into the
     container), with the same placeholder and credential; None when that cannot be done (the
     container then runs on without the model API, and says so in its result)."""
@@ -117,7 +131,12 @@ def task_gateway_again(task: CodingTask, log: TaskLog) -> TaskGateway | None:
         log.note("The task's API key is gone: its gateway cannot be put back.")
         return None
     gateway = _gateway_new(
-        Path(runtime.gateway_dir), runtime.credential_id, api_key, runtime.gateway_placeholder, log
+        Path(runtime.gateway_dir),
+        runtime.credential_id,
+        api_key,
+        runtime.gateway_placeholder,
+        log,
+        egress,
     )
     gateway.start()
     log.note("Its gateway is back on the same socket.")

@@ -24,7 +24,7 @@ import os
 import secrets
 import shutil
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import docker
@@ -64,9 +64,11 @@ from .gateway import (
     task_gateway_open,
     task_usage_record,
 )
+from .home import home_put
 from .inputs import ContainerInputs, container_inputs
 from .log import TaskLog
 from .outcome import outcome_result, outcome_values, run_limit_of
+from .setup import Prepared, agent_egress_for_task, setup_phase
 from .workspace import Workspace, workspace_prepare, workspace_record, workspace_remove
 from .worktree import tree_put
 
@@ -115,6 +117,7 @@ class _Ready:
     agent_env: dict[str, str]
     workspace: Workspace
     socket_root: Path
+    prepared: Prepared | None = None  # what the environment's setup made, if the task has one
 
 
 def _run(task: CodingTask, log: TaskLog) -> RunResult | None:
@@ -122,13 +125,27 @@ def _run(task: CodingTask, log: TaskLog) -> RunResult | None:
     if isinstance(ready, RunResult):
         return task_finish(task_id=task.pk, result=ready)
     auth = ready.auth
+    # The environment's setup, before any model request (tasks.run.setup).
+    prepared = setup_phase(
+        task=task,
+        client=ready.client,
+        workspace=ready.workspace,
+        socket_root=ready.socket_root,
+        log=log,
+    )
+    if isinstance(prepared, RunResult):
+        return task_finish(task_id=task.pk, result=prepared)
+    egress = prepared.agent_egress if prepared else None
     placeholder = placeholder_new()
-    with task_gateway_open(task, ready.socket_root, auth, placeholder, log) as (gateway, folder):
+    with task_gateway_open(task, ready.socket_root, auth, placeholder, log, egress) as (
+        gateway,
+        folder,
+    ):
         inputs = container_inputs(
             task=task, auth=auth, agent_env=ready.agent_env, placeholder=placeholder
         )
-        log.secrets = inputs.secrets
-        ran = _run_container(task, log, inputs, folder, ready)
+        log.secrets = [*inputs.secrets, *(prepared.secrets if prepared else [])]
+        ran = _run_container(task, log, inputs, folder, replace(ready, prepared=prepared))
         # The container is gone: nothing more can come through the gateway.
         usage = gateway.stop()
         task_usage_record(task.pk, usage)
@@ -218,9 +235,16 @@ def _run_container(
 ) -> ContainerOutcome | RunResult:
     """The container run to its end; or what the task comes to when it could not run (failed,
     or waiting when the engine went away before the container existed)."""
+    prepared = ready.prepared
+    if prepared is None:
+        image, env = settings.AGENT_IMAGE, inputs.env
+        put = [lambda container: tree_put(container=container, src=ready.workspace.path)]
+    else:  # the environment's variables first: the runner's own win
+        image, env = prepared.image, {**prepared.variables, **inputs.env}
+        put = [lambda container: home_put(container=container, src=prepared.home_tar)]
     spec = ContainerSpec(
-        image=settings.AGENT_IMAGE,
-        env=inputs.env,
+        image=image,
+        env=env,
         files=inputs.files,
         labels=container_labels(task_id=task.pk),
         # Unique on the engine: installations sharing one engine number their tasks alike.
@@ -232,7 +256,7 @@ def _run_container(
         pids_limit=settings.AGENT_PIDS_LIMIT or None,
         volumes=inputs.volumes,
         gateway_dir=str(socket_dir),
-        prepare=[lambda container: tree_put(container=container, src=ready.workspace.path)],
+        prepare=put,
     )
 
     def started(container_id: str) -> None:
@@ -271,7 +295,7 @@ def task_follow(*, task_id: int, container_id: str, reason: str) -> RunResult | 
     gateway = None
     try:
         log.secrets = _follow_secrets(task)
-        gateway = task_gateway_again(task, log)
+        gateway = task_gateway_again(task, log, agent_egress_for_task(task_id=task.pk))
         remaining = settings.AGENT_TIMEOUT_SECONDS
         if task.started_at:
             remaining -= (timezone.now() - task.started_at).total_seconds()
