@@ -197,7 +197,8 @@ def _setup_gateway(
     gateway = TaskGateway(
         socket_path=socket_dir / GATEWAY_SOCKET_NAME,
         auth=UpstreamAuth("api_key"),
-        provider=api_key_provider(api_key=""),
+        # No credential: a worthless key behind a placeholder the container never sees.
+        provider=api_key_provider(api_key=f"no-model-during-setup-{secrets.token_hex(8)}"),
         placeholder=placeholder_new(),
         on_log=setup_log.gateway_line,
         setup=GatewaySetup(egress=egress_policy_with_api(policy)),
