@@ -66,8 +66,18 @@ elif [ -d "$WORK/.git" ] && [ -z "$(git -C "$WORK" ls-files 2>/dev/null | head -
     git -C "$WORK" reset --quiet --hard || { say "could not check out the repository"; exit 3; }
 fi
 cd "$WORK" || exit 3
-bash /tmp/setup.sh </dev/null
-code=$?
-rm -f /tmp/setup.sh
+# The output, bounded here (a flood costs the worker nothing): the first MAX bytes as they
+# come, then only the last MAX bytes, after a note.
+MAX="${AGENT_SETUP_LOG_MAX_BYTES:-262144}"
+[[ "$MAX" =~ ^[0-9]{1,12}$ ]] || MAX=262144
+{ bash /tmp/setup.sh </dev/null 2>&1; echo "$?" >/tmp/setup.code; } |
+    { head -c "$MAX"; tail -c "$MAX" >/tmp/setup.tail; }
+code="$(cat /tmp/setup.code 2>/dev/null || echo 1)"
+if [ -s /tmp/setup.tail ]; then
+    echo
+    say "the output was over $MAX bytes: what came between its first and its last $MAX bytes was left out"
+    cat /tmp/setup.tail
+fi
+rm -f /tmp/setup.sh /tmp/setup.tail /tmp/setup.code
 say "the script exited with code $code"
 exit "$code"

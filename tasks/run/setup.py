@@ -255,7 +255,12 @@ def _setup_container(  # noqa: PLR0913 (the runner's parts, the plan and what it
     with _setup_gateway(task, socket_root, policy, setup_log) as socket_dir:
         spec = ContainerSpec(
             image=plan.image,
-            env={**prepared.variables, "AGENT_GATEWAY_PORT": str(settings.AGENT_GATEWAY_PORT)},
+            env={
+                **prepared.variables,
+                "AGENT_GATEWAY_PORT": str(settings.AGENT_GATEWAY_PORT),
+                # Its first and its last half: the whole fits the setup log.
+                "AGENT_SETUP_LOG_MAX_BYTES": str(settings.AGENT_SETUP_LOG_MAX_BYTES // 2 - 1024),
+            },
             files=files,
             labels=container_labels(task_id=task.pk),
             name=f"claude-runner-setup-{task.pk}-{secrets.token_hex(6)}",

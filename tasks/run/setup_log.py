@@ -10,6 +10,7 @@ from common.logging import secrets_redact
 
 MAX_LINE_CHARS = 4096
 FLUSH_SECONDS = 1.0
+CONTAINER_CUT_NOTE = "[setup] the output was over"
 
 
 class SetupLog:
@@ -22,6 +23,7 @@ class SetupLog:
         self.size = 0
         self.seen_bytes = 0
         self.dropped_bytes = 0
+        self.cut_in_container = False  # agent/setup-phase.sh left the middle out
         self.partial = b""
         self.egress_refusals: list[str] = []
         self._on_flush = on_flush
@@ -30,12 +32,12 @@ class SetupLog:
 
     @property
     def truncated(self) -> bool:
-        return self.dropped_bytes > 0
+        return self.dropped_bytes > 0 or self.cut_in_container
 
     @property
     def text(self) -> str:
-        with self._lock:
-            body = "".join(self.lines)
+        with self._lock:  # redacted here, for the lines kept only: a flood costs no regexes
+            body = self.redact("".join(self.lines))
         if self.dropped_bytes:
             note = (
                 f"[runner] {self.dropped_bytes:,} of {self.seen_bytes:,} bytes of setup output "
@@ -81,13 +83,15 @@ class SetupLog:
 
     def tail(self, lines: int = 15) -> str:
         with self._lock:
-            return "".join(list(self.lines)[-lines:]).strip()
+            return self.redact("".join(list(self.lines)[-lines:])).strip()
 
     def redact(self, text: str) -> str:
         return secrets_redact(text, values=self.secrets).replace("\x00", "")
 
     def _append(self, line: str) -> None:
-        line = self.redact(line.rstrip("\r")[:MAX_LINE_CHARS]) + "\n"
+        line = line.rstrip("\r")[:MAX_LINE_CHARS] + "\n"
+        if line.startswith(CONTAINER_CUT_NOTE):
+            self.cut_in_container = True
         self.lines.append(line)
         self.size += len(line.encode())
         while self.size > self.max_bytes and len(self.lines) > 1:
