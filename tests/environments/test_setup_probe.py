@@ -28,7 +28,7 @@ def test_a_setup_secret_is_seen_by_setup_and_not_by_the_agent(
         user,
         pattern=local_repo,
         # The probe as the setup script, in /tmp so its findings file stays out of the home.
-        setup_script="cd /tmp && echo probe | claude -p >/dev/stdout; rm -f /tmp/PROBE_FINDINGS.txt\n",
+        setup_script="cd /tmp && echo probe | claude -p; rm -f /tmp/PROBE_FINDINGS.txt\n",
         setup_secrets=f"PRIVATE_REGISTRY_TOKEN={SETUP_SECRET}",
         variables="PUBLIC_SETTING=visible-to-both",
     )
