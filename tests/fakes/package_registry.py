@@ -276,19 +276,10 @@ class PlainPackageRegistry(PackageRegistry):
 
     def start(self) -> Self:
         LoopbackServer.start(self)
+        self.base_url = f"http://127.0.0.1:{self.port}/"
+        self.pip_index_url = f"{self.base_url}simple/"
+        self.npm_url = self.base_url
         return self
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
-    @property  # type: ignore[override]
-    def pip_index_url(self) -> str:
-        return f"{self.base_url}simple/"
-
-    @property  # type: ignore[override]
-    def npm_url(self) -> str:
-        return self.base_url
 
     def answer(self, host: str, path: str) -> tuple[int, str, bytes]:
         if path.startswith("http://"):  # absolute-form, as a proxy may pass it on
