@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 APP_LABEL = "claude-runner"
 INSTANCE_LABEL = "claude-runner.instance"
+# "setup" on an environment's setup container (tasks.run.setup): never taken for the agent's.
+PHASE_LABEL = "claude-runner.phase"
 HOME = "/home/agent"
 TASK_DIR = f"{HOME}/task"
 OUT_DIR = f"{HOME}/out"

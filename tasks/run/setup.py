@@ -41,6 +41,7 @@ from tasks.results import RunResult
 from tasks.waits.engine import engine_wait_plan
 
 from .containers import (
+    PHASE_LABEL,
     TASK_DIR,
     ContainerError,
     ContainerOutcome,
@@ -262,7 +263,7 @@ def _setup_container(  # noqa: PLR0913 (the runner's parts, the plan and what it
                 "AGENT_SETUP_LOG_MAX_BYTES": str(settings.AGENT_SETUP_LOG_MAX_BYTES // 2 - 1024),
             },
             files=files,
-            labels=container_labels(task_id=task.pk),
+            labels={**container_labels(task_id=task.pk), PHASE_LABEL: "setup"},
             name=f"claude-runner-setup-{task.pk}-{secrets.token_hex(6)}",
             timeout_seconds=settings.AGENT_SETUP_TIMEOUT_SECONDS,
             network_mode=settings.AGENT_NETWORK_MODE,
