@@ -165,3 +165,56 @@ def test_someone_elses_environment_cannot_be_chosen_for_a_task(user_client, user
     assert response.status_code == 200
     assert "environment" in response.context["form"].errors
     assert not CodingTask.objects.exists()
+
+
+def test_the_task_page_shows_which_environment_ran_and_its_setup(user_client, user):
+    environment = Environment.objects.create(owner=user, name="py", image="i", version=3)
+    task = CodingTask.objects.create(owner=user, repo_url="https://github.com/a/b", prompt="p")
+    TaskEnvironment.objects.create(
+        task=task,
+        environment=environment,
+        version=3,
+        cache="hit",
+        setup_seconds=1.5,
+        setup_exit_code=0,
+        setup_log="MAINTENANCE-RAN\n",
+        snapshot_bytes=2048,
+    )
+    page = user_client.get(reverse("tasks:detail", args=[task.pk])).content.decode()
+    assert "Environment: py" in page
+    assert "version 3" in page
+    assert "Cache hit: maintenance ran on the snapshot" in page
+    assert "1.5 s" in page
+    assert "MAINTENANCE-RAN" in page
+
+
+def test_the_admin_shows_no_secrets_and_an_edit_is_a_new_version(admin_client, admin_user):
+    environment = Environment.objects.create(
+        owner=admin_user,
+        name="py",
+        image="claude-runner-agent:2.1.332",
+        setup_secrets={"TOKEN": SECRET},
+    )
+    url = reverse("admin:environments_environment_change", args=[environment.pk])
+    page = admin_client.get(url).content.decode()
+    assert SECRET not in page
+    assert "setup_secrets" not in page
+    form = {
+        "owner": admin_user.pk,
+        "name": "py",
+        "image": "claude-runner-agent:2.1.332",
+        "setup_script": "echo two",
+        "maintenance_script": "",
+        "variables": "{}",
+        "setup_egress": "registries",
+        "setup_allow": "[]",
+        "agent_egress": "agents",
+        "agent_allow": "[]",
+        "repo_patterns": "[]",
+    }
+    assert admin_client.post(url, form).status_code == 302
+    environment.refresh_from_db()
+    assert environment.version == 2
+    assert environment.setup_secrets == {"TOKEN": SECRET}
+    refused = admin_client.post(url, {**form, "image": "alpine:latest"})
+    assert "AGENT_IMAGES_ALLOWED" in refused.content.decode()
