@@ -2,10 +2,13 @@
 container), says why with its exit code and the end of its log, and leaves nothing running;
 a flood of output is kept bounded; the agent's own hardening applies to setup too."""
 
+import threading
+import time
+
 import pytest
 
 from environments.models import EnvironmentSnapshot, TaskEnvironment
-from tasks.models import TaskStatus, TaskUsage
+from tasks.models import CodingTask, TaskStatus, TaskUsage
 from tasks.run.containers import INSTANCE_LABEL, instance_id
 from tests.environments.conftest import make_environment, run_task
 from tests.tasks.conftest import set_api_key
@@ -56,6 +59,7 @@ def test_a_setup_that_hangs_is_stopped_at_its_timeout(
     assert "ran longer than the limit of 3 s (AGENT_SETUP_TIMEOUT_SECONDS)" in task.error_message
     run = TaskEnvironment.objects.get(pk=task.pk)
     assert run.setup_seconds < 60
+    assert "waiting forever" in run.setup_log  # what it printed before it hung
     _agent_never_ran(task)
     assert not _left(docker_client, task)
     assert not EnvironmentSnapshot.objects.exists()
@@ -99,3 +103,34 @@ def test_setup_runs_hardened_with_no_network_but_its_gateway(env_settings, user,
         assert word in log, log
     assert "lo \n" in log or "lo\n" in log  # no interface but loopback
     assert "egress refused: example.com:443 (not on the allow list)" in log
+
+
+def test_a_cancel_during_setup_stops_it_and_the_agent_never_runs(
+    env_settings, user, local_repo, docker_client
+):
+    set_api_key(user, "sk-ant-api03-environment-failure-key-0005")
+    make_environment(user, pattern=local_repo, setup_script="echo started\nsleep 300\n")
+
+    def cancel_when_setup_runs() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if "started" in (
+                TaskEnvironment.objects.filter(setup_log__contains="started")
+                .values_list("setup_log", flat=True)
+                .first()
+                or ""
+            ):
+                CodingTask.objects.update(cancel_requested=True)
+                return
+            time.sleep(0.2)
+
+    canceller = threading.Thread(target=cancel_when_setup_runs)
+    canceller.start()
+    started = time.monotonic()
+    task = run_task(user, local_repo, "never runs")
+    canceller.join()
+    assert task.status == TaskStatus.CANCELLED
+    assert "during setup" in task.error_message
+    assert time.monotonic() - started < 120
+    _agent_never_ran(task)
+    assert not _left(docker_client, task)
