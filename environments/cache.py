@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -85,22 +85,23 @@ def snapshot_store(*, key: SnapshotKey, commit: str, source: Path) -> Environmen
     shutil.copyfile(source, staged)
     staged.chmod(0o600)
     os.replace(staged, target)
-    now = timezone.now()
-    with transaction.atomic():
-        EnvironmentSnapshot.objects.filter(key=digest).delete()
-        snapshot = EnvironmentSnapshot.objects.create(
-            key=digest,
-            environment=key.environment,
-            owner_id=key.owner_id,
-            version=key.environment.version,
-            image=key.image,
-            repo_url=key.repo_url,
-            base_branch=key.base_branch,
-            commit=commit,
-            path=str(target),
-            size_bytes=target.stat().st_size,
-            last_used_at=now,
-        )
+    values = {
+        "environment": key.environment,
+        "owner_id": key.owner_id,
+        "version": key.environment.version,
+        "image": key.image,
+        "repo_url": key.repo_url,
+        "base_branch": key.base_branch,
+        "commit": commit,
+        "path": str(target),
+        "size_bytes": target.stat().st_size,
+        "last_used_at": timezone.now(),
+    }
+    try:
+        with transaction.atomic():
+            snapshot, _ = EnvironmentSnapshot.objects.update_or_create(key=digest, defaults=values)
+    except IntegrityError:  # another task stored the same key just now: the same setup's result
+        snapshot = EnvironmentSnapshot.objects.get(key=digest)
     snapshots_evict(keep=snapshot.pk)
     return snapshot
 

@@ -11,13 +11,14 @@ log; the setup log is its own section on the task page.
 """
 
 import logging
+import os
 import secrets
 import shutil
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import docker
@@ -127,7 +128,7 @@ def setup_phase(
         log.note(
             f"Environment {environment.name} v{environment.version}: cache hit, nothing to run"
         )
-        return Prepared(**{**prepared.__dict__, "home_tar": Path(snapshot.path)})
+        return replace(prepared, home_tar=_pinned(snapshot, workspace))
     return _setup_container(task, client, workspace, socket_root, log, plan, prepared)
 
 
@@ -179,6 +180,19 @@ def _devcontainer(workspace: Workspace, log: TaskLog) -> DevContainer | InputErr
         return devcontainer_parse(raw=shown.stdout)
     except InputError as exc:
         return exc
+
+
+def _pinned(snapshot: EnvironmentSnapshot, workspace: Workspace) -> Path:
+    """The snapshot's file, hard-linked into the task's folder where it can be: an eviction by
+    another task meanwhile then removes only the cache's name for it."""
+    source = Path(snapshot.path)
+    pinned = workspace.path.parent / "snapshot.tar"
+    try:
+        pinned.unlink(missing_ok=True)
+        os.link(source, pinned)
+    except OSError:  # another file system: read it in place
+        return source
+    return pinned
 
 
 def _setup_failed(task_id: int, message: str) -> RunResult:
@@ -242,8 +256,9 @@ def _setup_container(  # noqa: PLR0913 (the runner's parts, the plan and what it
     if snapshot is None:
         prepare = [lambda c: tree_put(container=c, src=workspace.path)]
     else:
+        pinned = _pinned(snapshot, workspace)
         prepare = [
-            lambda c: home_put(container=c, src=Path(snapshot.path)),
+            lambda c: home_put(container=c, src=pinned),
             lambda c: tree_put(container=c, src=workspace.path, name="next"),
         ]
 
@@ -303,8 +318,15 @@ def _setup_container(  # noqa: PLR0913 (the runner's parts, the plan and what it
     _record(task.pk, snapshot_bytes=size)
     log.note(f"Setup finished in {seconds:.1f} s")
     if snapshot is None:
-        kept = snapshot_store(key=plan.key, commit=workspace.start_commit, source=prepared.home_tar)
-        log.note(f"The environment is cached ({kept.size_bytes:,} bytes) for the next task")
+        try:
+            kept = snapshot_store(
+                key=plan.key, commit=workspace.start_commit, source=prepared.home_tar
+            )
+        except OSError as exc:  # the task goes on; the next one runs setup again
+            logger.exception("Could not cache the environment of task %s", task.pk)
+            log.note(f"The environment could not be cached ({exc.strerror or exc})")
+        else:
+            log.note(f"The environment is cached ({kept.size_bytes:,} bytes) for the next task")
     return prepared
 
 
