@@ -318,16 +318,29 @@ def _setup_container(  # noqa: PLR0913 (the runner's parts, the plan and what it
     _record(task.pk, snapshot_bytes=size)
     log.note(f"Setup finished in {seconds:.1f} s")
     if snapshot is None:
-        try:
-            kept = snapshot_store(
-                key=plan.key, commit=workspace.start_commit, source=prepared.home_tar
-            )
-        except OSError as exc:  # the task goes on; the next one runs setup again
-            logger.exception("Could not cache the environment of task %s", task.pk)
-            log.note(f"The environment could not be cached ({exc.strerror or exc})")
-        else:
-            log.note(f"The environment is cached ({kept.size_bytes:,} bytes) for the next task")
+        _snapshot_keep(task, plan, workspace, prepared, log)
     return prepared
+
+
+def _snapshot_keep(
+    task: CodingTask, plan: _Plan, workspace: Workspace, prepared: Prepared, log: TaskLog
+) -> None:
+    """After a fresh setup: its home becomes the cached snapshot, unless the task started from
+    another branch than its base."""
+    if workspace.branch != workspace.base_branch:
+        # A follow-up's branch holds the agent's commits: what setup ran of them is not kept.
+        log.note(
+            f"Not cached: the task starts from {workspace.branch}, not its base branch "
+            f"{workspace.base_branch}"
+        )
+        return
+    try:
+        kept = snapshot_store(key=plan.key, commit=workspace.start_commit, source=prepared.home_tar)
+    except OSError as exc:  # the task goes on; the next one runs setup again
+        logger.exception("Could not cache the environment of task %s", task.pk)
+        log.note(f"The environment could not be cached ({exc.strerror or exc})")
+    else:
+        log.note(f"The environment is cached ({kept.size_bytes:,} bytes) for the next task")
 
 
 def agent_egress_for_task(*, task_id: int) -> EgressPolicy | None:

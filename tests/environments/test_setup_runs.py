@@ -4,11 +4,18 @@ agent starts from and is cached; the next task checks its commit out onto a copy
 snapshot and runs the maintenance script; nothing the agent does reaches a later task."""
 
 import pytest
+from django.db import transaction
 
 from environments.models import CacheUse, EnvironmentSnapshot, TaskEnvironment
-from environments.services import EnvironmentInput, environment_cache_reset, environment_save
-from tasks.models import TaskStatus
+from environments.services import (
+    EnvironmentInput,
+    environment_cache_reset,
+    environment_save,
+    task_environment_choose,
+)
+from tasks.models import TaskPullRequest, TaskStatus
 from tasks.run.containers import INSTANCE_LABEL, instance_id
+from tasks.services import task_create
 from tests.environments.conftest import make_environment, run_task
 from tests.tasks.conftest import set_api_key
 
@@ -124,3 +131,19 @@ def test_a_task_without_an_environment_runs_as_before(env_settings, user, local_
     assert task.status == TaskStatus.SUCCEEDED, (task.error_message, task.log)
     assert not TaskEnvironment.objects.filter(pk=task.pk).exists()
     assert "setup-line" not in task.diff
+
+
+def test_a_task_on_another_branch_than_its_base_is_not_cached(env_settings, user, local_repo):
+    """A follow-up clones its pull request's branch (the agent's commits) with the parent's
+    base: what setup ran of those commits never becomes a later task's start."""
+    set_api_key(user, "sk-ant-api03-environment-test-key-0004")
+    make_environment(user, pattern=local_repo, setup_script=SETUP)
+    with transaction.atomic():
+        task = task_create(owner=user, repo_url=local_repo, prompt="x", branch="feature")
+        TaskPullRequest.objects.filter(pk=task.pk).update(base_branch="main")
+        task_environment_choose(task_id=task.pk, owner=user, repo_url=local_repo)
+    task.refresh_from_db()
+    assert task.status == TaskStatus.SUCCEEDED, (task.error_message, task.log)
+    assert TaskEnvironment.objects.get(pk=task.pk).cache == CacheUse.MISS
+    assert "Not cached: the task starts from feature, not its base branch main" in task.log
+    assert not EnvironmentSnapshot.objects.exists()
