@@ -218,3 +218,29 @@ def test_the_admin_shows_no_secrets_and_an_edit_is_a_new_version(admin_client, a
     assert environment.setup_secrets == {"TOKEN": SECRET}
     refused = admin_client.post(url, {**form, "image": "alpine:latest"})
     assert "AGENT_IMAGES_ALLOWED" in refused.content.decode()
+
+
+def test_a_follow_up_keeps_its_parents_environment_while_it_may(user, other_user):
+    from tasks.models import PullRequestState, TaskPullRequest, TaskStatus
+    from tasks.pull_requests.follow_ups import task_continue
+
+    def parent_with(environment: Environment) -> CodingTask:
+        parent = CodingTask.objects.create(
+            owner=user, repo_url="https://github.com/a/b", prompt="p", status=TaskStatus.SUCCEEDED
+        )
+        TaskPullRequest.objects.filter(pk=parent.pk).update(
+            state=PullRequestState.OPENED, branch="claude/p"
+        )
+        TaskEnvironment.objects.create(task=parent, environment=environment)
+        parent.refresh_from_db()
+        return parent
+
+    mine = Environment.objects.create(owner=user, name="mine", image="i")
+    child = task_continue(parent=parent_with(mine), prompt="more")
+    assert TaskEnvironment.objects.get(pk=child.pk).environment == mine
+    # Someone else's, no longer shared: the follow-up runs without it.
+    theirs = Environment.objects.create(owner=other_user, name="theirs", image="i", shared=True)
+    parent = parent_with(theirs)
+    Environment.objects.filter(pk=theirs.pk).update(shared=False)
+    child = task_continue(parent=parent, prompt="more")
+    assert not TaskEnvironment.objects.filter(pk=child.pk).exists()
