@@ -90,3 +90,16 @@ def test_variables_keep_values_exactly():
 )
 def test_patterns(pattern, url, matches):
     assert repo_matches(pattern=pattern, url=url) is matches
+
+
+@given(st.text(max_size=300))
+def test_patterns_parse_gives_patterns_or_a_field_error(text):
+    from environments.validation import patterns_parse
+
+    try:
+        patterns = patterns_parse(text=text)
+    except InputError as exc:
+        assert exc.field == "repo_patterns"
+    else:
+        assert all(p.lower().startswith("https://") for p in patterns)
+        assert all(p.isprintable() and len(p) <= 500 for p in patterns)
