@@ -5,11 +5,13 @@ inputs (task/) or outputs (out/)."""
 
 import io
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
+import requests
 from docker.models.containers import Container
 
-from .containers import HOME, ContainerError, _ChunkReader
+from .containers import HOME, ContainerError, _ChunkReader, container_id_of
 
 # Runner-written inputs (setup secrets among them) and outputs: never kept.
 LEFT_OUT = frozenset({"task", "out"})
@@ -28,13 +30,33 @@ def _inside(name: str) -> str | None:
     return None if top in LEFT_OUT else rest
 
 
-def home_save(*, container: Container, dest: Path) -> int:
-    """The container's home (less task/ and out/) into the tar file dest, streamed; its size."""
+def home_save(*, container: Container, dest: Path, max_bytes: int) -> int:
+    """The container's home (less task/ and out/) into the tar file dest, streamed; its size.
+    Refused (HomeError) past max_bytes of file content: a setup cannot fill the worker's disk."""
+    # The archive as a plain streamed response, closed whatever happens: a home refused
+    # midway must not leave the engine writing into an unread socket (the container could
+    # not be removed meanwhile).
+    api = container.client.api  # type: ignore[union-attr]
+    # The SDK's own URL builder (the API version in the path); its get_archive hides the response.
+    url = api._url("/containers/{0}/archive", container_id_of(container))  # type: ignore[union-attr]
     try:
-        chunks, _ = container.get_archive(HOME)
-    except Exception as exc:
+        response = api.get(url, params={"path": HOME}, stream=True, timeout=120)
+    except requests.RequestException as exc:
         raise HomeError(f"Could not read the environment out of its container: {exc}") from exc
+    try:
+        if response.status_code != 200:
+            raise HomeError(f"Docker did not hand over the home ({response.status_code}).")
+        _home_copy(response.iter_content(64 * 1024), dest, max_bytes)
+    except requests.RequestException as exc:
+        raise HomeError(f"Could not read the environment out of its container: {exc}") from exc
+    finally:
+        response.close()
+    return dest.stat().st_size
+
+
+def _home_copy(chunks: Iterator[bytes], dest: Path, max_bytes: int) -> None:
     source = io.BufferedReader(_ChunkReader(chunks))
+    total = 0
     with tarfile.open(fileobj=source, mode="r|") as tar_in, tarfile.open(dest, "w") as tar_out:
         for member in tar_in:
             inside = _inside(member.name)
@@ -46,9 +68,14 @@ def home_save(*, container: Container, dest: Path) -> int:
                 if target is None:
                     continue
                 member.linkname = target
+            total += member.size if member.isfile() else 0
+            if total > max_bytes:
+                raise HomeError(
+                    f"what setup left in the home is over {max_bytes / 1024**3:.1f} GB "
+                    "(AGENT_ENV_CACHE_MAX_GB) and cannot be kept"
+                )
             data = tar_in.extractfile(member) if member.isfile() else None
             tar_out.addfile(member, data)
-    return dest.stat().st_size
 
 
 def home_put(*, container: Container, src: Path) -> None:

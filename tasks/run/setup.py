@@ -264,7 +264,11 @@ def _setup_container(  # noqa: PLR0913 (the runner's parts, the plan and what it
 
     def keep_home(container: object, outcome: ContainerOutcome) -> None:
         if outcome.exit_code == 0 and not (outcome.timed_out or outcome.cancelled):
-            home_save(container=container, dest=prepared.home_tar)  # type: ignore[arg-type]
+            home_save(
+                container=container,  # type: ignore[arg-type]
+                dest=prepared.home_tar,
+                max_bytes=int(settings.AGENT_ENV_CACHE_MAX_GB * 1024**3),
+            )
 
     policy = environment_egress_policy(environment=environment, phase="setup")
     started = time.monotonic()

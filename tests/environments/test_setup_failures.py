@@ -134,3 +134,21 @@ def test_a_cancel_during_setup_stops_it_and_the_agent_never_runs(
     assert time.monotonic() - started < 120
     _agent_never_ran(task)
     assert not _left(docker_client, task)
+
+
+def test_a_setup_that_fills_its_home_past_the_cache_size_fails(
+    env_settings, user, local_repo, docker_client
+):
+    env_settings.AGENT_ENV_CACHE_MAX_GB = 1 / 1024  # 1 MiB
+    set_api_key(user, "sk-ant-api03-environment-failure-key-0006")
+    make_environment(
+        user, pattern=local_repo, setup_script="head -c 5000000 /dev/zero > ~/.cache-blob\n"
+    )
+    task = run_task(user, local_repo, "never runs")
+    assert task.status == TaskStatus.FAILED
+    assert "what setup left in the home is over 0.0 GB (AGENT_ENV_CACHE_MAX_GB)" in (
+        task.error_message
+    )
+    _agent_never_ran(task)
+    assert not _left(docker_client, task)
+    assert not EnvironmentSnapshot.objects.exists()
