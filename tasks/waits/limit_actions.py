@@ -104,16 +104,24 @@ def limits_after_run(
     unseen = _unseen_claim(limit)
     _credential_record(task=task, auth=auth, seen=seen, usage=usage, unseen=unseen)
     _usage_note(task, result.status, auth, unseen)
-    if unseen:
-        result = replace(
-            result.updated(limit={"claim_unseen": True}),
-            message=f"{result.message} (The agent said so; the server's gateway did not see "
-            "it, so the credential was left as it was.)",
-        )
+    result = _waiting_or_fallback(task=task, auth=auth, limit=limit, result=result)
+    if not unseen:
+        return result
+    return replace(
+        result.updated(limit={"claim_unseen": True}),
+        message=f"{result.message} (The agent said so; the server's gateway did not see it, "
+        "so the credential was left as it was.)",
+    )
+
+
+def _waiting_or_fallback(
+    *, task: CodingTask, auth: RunAuth, limit: RunLimit, result: RunResult
+) -> RunResult:
+    """A limited task waits for the reset, or goes straight back to the queue on the user's
+    API key (their choice), or fails past the longest wait."""
     if result.status != TaskStatus.WAITING:
         return result
     if auth.method == AuthMethod.OAUTH and _falls_back(task):
-        # Straight back to the queue, on the user's API key (their choice on the settings page).
         now = timezone.now()
         return replace(
             result.updated(
