@@ -46,6 +46,9 @@ class AuthUnavailable(Exception):
 class OAuthState(StrEnum):
     READY = "ready"  # usable as it is (maybe stale: then until its access token expires)
     REFRESH_FIRST = "refresh_first"  # renewed before the task starts
+    # Expired, and the last refresh failed: a task tries once more, a preview expects what
+    # happened last (the refresh fails: the fallback, or a failed task).
+    RETRY = "retry"
     DEAD = "dead"  # only new tokens help: sign in again
 
 
@@ -77,15 +80,21 @@ def oauth_usability(
     refused token that may still be renewed is renewed by force before the task."""
     renewable = credential.is_refreshable and credential.status != CredentialStatus.INVALID
     if credential.refused_at is not None:
-        if renewable:
-            return OAuthUsability(
-                OAuthState.REFRESH_FIRST,
-                "the Claude API refused the current access token",
-                force_refresh=True,
-            )
-        return OAuthUsability(OAuthState.DEAD, refused_words(credential))
-    if credential_expired(credential=credential, now=now) and not renewable:
+        if not renewable:
+            return OAuthUsability(OAuthState.DEAD, refused_words(credential))
+        failed = credential.status == CredentialStatus.REFRESH_FAILED
+        return OAuthUsability(
+            OAuthState.RETRY if failed else OAuthState.REFRESH_FIRST,
+            "the Claude API refused the current access token"
+            + (" and the last refresh failed" if failed else ""),
+            force_refresh=True,
+        )
+    expired = credential_expired(credential=credential, now=now)
+    if expired and not renewable:
         return OAuthUsability(OAuthState.DEAD, no_refresh_reason(credential, expired=True))
+    if expired and credential.status == CredentialStatus.REFRESH_FAILED:
+        why = credential.last_refresh_error or "the last refresh failed"
+        return OAuthUsability(OAuthState.RETRY, f"the token has expired and {why}")
     if renewable and credential_needs_refresh(credential=credential, now=now, buffer=buffer):
         return OAuthUsability(OAuthState.REFRESH_FIRST)
     return OAuthUsability(OAuthState.READY)
@@ -252,6 +261,10 @@ def _oauth_resolve(
             choice.source, FreshnessResult(ok=False, permanent=True, error=usability.reason)
         )
     if not refresh:
+        if usability.state == OAuthState.RETRY:
+            return None, _oauth_failure_message(
+                choice.source, FreshnessResult(ok=False, error=usability.reason)
+            )
         return _oauth_preview(choice, usability, whose)
     result = credential_ensure_fresh(
         credential_id=credential.pk, buffer_seconds=buffer_seconds, force=usability.force_refresh

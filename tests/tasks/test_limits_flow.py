@@ -570,3 +570,47 @@ def test_a_limit_the_gateway_saw_is_capped_too(scripted, oauth_user):
     assert task.usage.rate_limit_reset is not None
     assert abs(task.usage.rate_limit_reset - credential.limited_until) < timedelta(minutes=1)
     assert not task.limit.claim_unseen
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("with_key", [False, True], ids=["no API key", "an API key"])
+def test_tokens_the_api_refused_are_dead_for_the_next_task_and_the_card(
+    scripted, client, oauth_user, with_key
+):
+    """The gateway saw the API refuse the setup token (a 401 it cannot renew): the token is
+    dead though it has not expired, the card says so, and the next task falls back to the
+    user's API key or fails at once saying "Sign in again", without a container."""
+    runs, seen = scripted
+    if with_key:
+        set_api_key(oauth_user, KEY)
+    runs += [rejected_run(401), ok_run()]
+    first = submit(oauth_user)
+    assert first.status == TaskStatus.FAILED
+    assert first.usage.auth_refused
+    assert first.usage.status_401 == 1
+    credential = OAuthCredential.objects.get(owner=oauth_user)
+    assert credential.refused_at is not None
+    assert credential.status == CredentialStatus.INVALID
+    rejected = CredentialAuditEvent.objects.get(task_id=first.pk, action=AuditAction.REJECTED)
+    assert "seen by the task's gateway" in rejected.detail
+    assert "HTTP 401" in rejected.detail
+
+    client.force_login(oauth_user)
+    page = html.unescape(client.get(reverse("accounts:code_agent_settings")).content.decode())
+    card = page[page.index('id="auth-method"') : page.index("How the method is chosen")]
+    assert ">Ready<" not in card
+    assert "Refused by the API" in page
+
+    second = submit(oauth_user)
+    if with_key:
+        assert ">Falls back to your API key<" in card
+        assert second.status == TaskStatus.SUCCEEDED, second.error_message
+        assert second.auth_method == "api_key"
+        assert second.auth_fallback
+        assert [s["api_key"] for s in seen] == [False, True]
+    else:
+        assert ">Will fail<" in card
+        assert "Sign in again" in card
+        assert second.status == TaskStatus.FAILED
+        assert "Sign in again" in second.error_message
+        assert len(seen) == 1  # no container for it
