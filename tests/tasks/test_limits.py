@@ -349,3 +349,49 @@ def test_the_parser_never_fails_on_any_text(text):
 )
 def test_any_event_shape_is_read_without_failing(info):
     parse(rate_limit_events=[info], result={"is_error": True})
+
+
+@given(
+    st.one_of(st.integers(), st.floats(allow_nan=True), st.text(max_size=20)),
+    st.text(max_size=200),
+)
+def test_no_claimed_reset_lies_beyond_the_cap(reset, text):
+    cap = NOW + LIMIT_RESET_MAX
+    event = {"status": "rejected", "resetsAt": reset, "rateLimitType": "seven_day"}
+    for limit in (
+        parse(rate_limit_events=[event]),
+        parse(result={"is_error": True, "result": f"Claude AI usage limit reached|{reset}"}),
+        parse(result={"is_error": True, "result": f"You've hit your limit · resets {text}"}),
+    ):
+        assert limit.resets_at is None or limit.resets_at <= cap
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "anthropic-ratelimit-unified-status",
+                "anthropic-ratelimit-unified-reset",
+                "anthropic-ratelimit-unified-representative-claim",
+                "anthropic-ratelimit-unified-5h-utilization",
+                "anthropic-ratelimit-unified-7d-utilization",
+            ]
+        ),
+        st.text(max_size=30),
+    ),
+    st.sampled_from(["", "allowed", "allowed_warning", "rejected"]),
+    st.booleans(),
+)
+def test_any_headers_the_gateway_relayed_make_a_bounded_verdict(headers, status, rejected):
+    usage = GatewayUsage(
+        ratelimit_headers=headers,
+        rate_limit_status=status,
+        rate_limit_rejected=rejected,
+        rate_limit_rejected_claim=headers.get(
+            "anthropic-ratelimit-unified-representative-claim", ""
+        ),
+    )
+    seen = gateway_limit_of(usage=usage, now=NOW)
+    assert seen.resets_at is None or seen.resets_at <= NOW + LIMIT_RESET_MAX
+    assert len(seen.window) <= 32
+    assert seen.utilization is None or 0 <= seen.utilization <= 1
