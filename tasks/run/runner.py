@@ -334,6 +334,8 @@ def _record_outcome(
     claim = run_limit_of(log=log, result=outcome_result(outcome=outcome, log=log), now=now)
     seen = gateway_limit_of(usage=usage, now=now)
     limit = task_limit_choose(claim=claim, seen=seen)
+    if unseen := limit_actions.claim_unseen_words(limit):
+        log.note(f"{unseen[:1].upper()}{unseen[1:]}: this task alone is affected.")
     result = outcome_values(outcome=outcome, log=log, limit=limit)
     result = limit_actions.limits_after_run(
         task=task, auth=auth, limit=limit, seen=seen, usage=usage, result=result

@@ -101,7 +101,7 @@ def limits_after_run(
     """After the container: record on the credential what the gateway saw (seen, usage), and
     turn a limited task into a waiting one (or a fallback to the user's API key, or a failure
     past the cap). limit: what the task comes to (tasks.waits.limits.task_limit_choose)."""
-    unseen = _unseen_claim(limit)
+    unseen = claim_unseen_words(limit)
     _credential_record(task=task, auth=auth, seen=seen, usage=usage, unseen=unseen)
     _usage_note(task, result.status, auth, unseen)
     result = _waiting_or_fallback(task=task, auth=auth, limit=limit, result=result)
@@ -133,8 +133,9 @@ def _waiting_or_fallback(
     return wait_plan(task=task, limit=limit, now=timezone.now()).over(result)
 
 
-def _unseen_claim(limit: RunLimit) -> str:
-    """The audit note for a limit or refusal only the agent's output gave; "" otherwise."""
+def claim_unseen_words(limit: RunLimit) -> str:
+    """What the audit line and the task's log say of a limit or refusal only the agent's
+    output gave; "" otherwise."""
     if limit.seen_by_gateway or not (limit.limited or limit.auth_failed):
         return ""
     what = "a usage limit" if limit.limited else "a rejected credential"

@@ -530,6 +530,8 @@ def test_a_task_cannot_switch_off_the_shared_credential_for_everyone(
     note = CredentialAuditEvent.objects.get(task_id=task.pk, action=AuditAction.USED)
     assert "claimed by the agent, not seen by the gateway" in note.detail
     assert "claimed by the agent, not seen by the gateway" in caplog.text
+    assert "not seen by the gateway" in task.log
+    assert "this task alone is affected" in task.log
     assert not CredentialAuditEvent.objects.filter(
         task_id=task.pk, action__in=[AuditAction.LIMITED, AuditAction.REJECTED]
     ).exists()
