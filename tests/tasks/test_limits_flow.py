@@ -616,3 +616,35 @@ def test_tokens_the_api_refused_are_dead_for_the_next_task_and_the_card(
         assert second.status == TaskStatus.FAILED
         assert "Sign in again" in second.error_message
         assert len(seen) == 1  # no container for it
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_401_whose_refresh_token_is_refused_too_sends_the_next_task_to_the_api_key(
+    scripted, client, user, make_credential, oauth_settings, token_server
+):
+    """The access token has hours left, the API answers 401, the gateway's forced refresh is
+    refused: the tokens are dead now, and the next task runs on the user's API key."""
+    runs, seen = scripted
+    credential = make_credential(user, expires_in=5 * 3600)
+    token_server.revoke(credential.refresh_token)
+    preferences = preferences_get(user=user)
+    preferences.use_oauth = True
+    preferences.save()
+    set_api_key(user, KEY)
+    runs += [rejected_run(401), ok_run()]
+    first = submit(user)
+    assert first.status == TaskStatus.FAILED
+    assert "Sign in again" in first.error_message
+    assert first.usage.auth_refused
+    credential.refresh_from_db()
+    assert credential.status == CredentialStatus.INVALID
+    assert credential.refused_at is not None
+    assert credential.expires_at > timezone.now() + timedelta(hours=4)  # not expired, yet dead
+    client.force_login(user)
+    page = html.unescape(client.get(reverse("accounts:code_agent_settings")).content.decode())
+    assert ">Falls back to your API key<" in page
+    assert "stop working when the access token expires" not in page
+    second = submit(user)
+    assert second.status == TaskStatus.SUCCEEDED, second.error_message
+    assert (second.auth_method, second.auth_fallback) == ("api_key", True)
+    assert [s["api_key"] for s in seen] == [False, True]
