@@ -7,6 +7,7 @@ the agent's commits kept on the task for its pull request.
 import logging
 import os
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,9 @@ from .log import TaskLog
 logger = logging.getLogger(__name__)
 
 BUNDLE = "changes.bundle"
+# Per task and worker process, with a random tail: two installations (or test runs) on one host
+# never share one, and the process that made it removes it (tasks.run.runner.task_run).
+WORKSPACE_PREFIX = "claude-runner-task-"
 
 
 @dataclass(frozen=True)
@@ -36,12 +40,24 @@ class Workspace:
     base_branch: str  # where a pull request goes
 
 
-def workspace_dir(*, task_id: int) -> Path:
-    """Per task and worker process: two installations (or test runs) on one host never share
-    one, and the process that made it removes it (tasks.run.runner.task_run)."""
-    return (
-        Path(tempfile.gettempdir()) / "claude-runner-workspaces" / f"task-{task_id}-{os.getpid()}"
-    )
+def _mine(task_id: int) -> str:
+    """The name of this process's clone folder of a task, after WORKSPACE_PREFIX and before
+    the random tail."""
+    return f"{task_id}-{os.getpid()}-"
+
+
+def workspaces_found(*, pattern: str = "*") -> list[Path]:
+    """This worker user's clone folders in the temporary folder matching ``pattern`` (after the
+    prefix): real folders it owns, never a symbolic link or another user's folder of that name."""
+    found = []
+    for folder in Path(tempfile.gettempdir()).glob(WORKSPACE_PREFIX + pattern):
+        try:
+            info = folder.lstat()
+        except OSError:
+            continue
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid():
+            found.append(folder)
+    return found
 
 
 def _token_for(task: CodingTask) -> str:
@@ -60,10 +76,10 @@ def workspace_prepare(*, task: CodingTask) -> Workspace:
     """Clone the task's repository and branch on the worker. Raises HostingError saying why
     not (egress refused, no or bad token, no such repository or branch, ...)."""
     workspaces_stale_remove()
-    folder = workspace_dir(task_id=task.pk)
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    folder.mkdir(mode=0o700)
+    workspace_remove(task_id=task.pk)
+    # A fresh private folder (mode 0700, a name nobody can guess or create first): no other
+    # local user can put a symbolic link where the clone goes, nor read it.
+    folder = Path(tempfile.mkdtemp(prefix=WORKSPACE_PREFIX + _mine(task.pk)))
     # Only .git: the container checks the files out (agent/README.md), half the bytes to copy.
     cloned = repository_clone(
         url=task.repo_url,
@@ -81,7 +97,9 @@ def workspace_prepare(*, task: CodingTask) -> Workspace:
 
 
 def workspace_remove(*, task_id: int) -> None:
-    shutil.rmtree(workspace_dir(task_id=task_id), ignore_errors=True)
+    """Remove the task's clone made by this process."""
+    for folder in workspaces_found(pattern=_mine(task_id) + "*"):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -97,9 +115,8 @@ def _pid_alive(pid: int) -> bool:
 def workspaces_stale_remove() -> int:
     """Remove the clones that dead worker processes on this host left behind."""
     removed = 0
-    root = workspace_dir(task_id=0).parent
-    for folder in root.glob("task-*-*") if root.is_dir() else ():
-        pid = folder.name.rsplit("-", 1)[-1]
+    for folder in workspaces_found(pattern="*-*-*"):
+        pid = folder.name.removeprefix(WORKSPACE_PREFIX).split("-")[1]
         if pid.isdigit() and not _pid_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
             removed += 1

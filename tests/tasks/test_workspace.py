@@ -1,7 +1,11 @@
 """The task's repository on the worker: cloned with the owner's token only for the configured
 GitHub, its commits kept from the container's bundle, the pull request opened when asked."""
 
+import os
+import stat
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +15,7 @@ from tasks.models import CodingTask, PullRequestState, TaskStatus
 from tasks.run.containers import ContainerOutcome
 from tasks.run.log import TaskLog
 from tasks.run.workspace import (
-    workspace_dir,
+    WORKSPACE_PREFIX,
     workspace_prepare,
     workspace_record,
     workspace_remove,
@@ -96,15 +100,54 @@ def test_too_large_a_bundle_is_noted_not_kept(connected, user, settings):
 def test_clones_left_by_dead_workers_are_removed(connected, user):
     child = subprocess.Popen(["true"])
     child.wait()
-    root = workspace_dir(task_id=0).parent
-    root.mkdir(parents=True, exist_ok=True)
-    stale = root / f"task-999999-{child.pid}"
-    (stale / "work").mkdir(parents=True, exist_ok=True)
-    mine = workspace_dir(task_id=999998)
-    mine.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.gettempdir())
+    stale = Path(tempfile.mkdtemp(prefix=f"{WORKSPACE_PREFIX}999999-{child.pid}-", dir=tmp))
+    (stale / "work").mkdir()
+    mine = Path(tempfile.mkdtemp(prefix=f"{WORKSPACE_PREFIX}999998-{os.getpid()}-", dir=tmp))
     try:
         assert workspaces_stale_remove() >= 1
         assert not stale.exists()
         assert mine.exists()
     finally:
         workspace_remove(task_id=999998)
+    assert not mine.exists()
+
+
+def test_a_folder_another_user_prepared_never_receives_the_clone(
+    connected, user, tmp_path, monkeypatch
+):
+    """A local user who creates the clone folders' old shared root first (mode 0777), with a
+    symbolic link where a task's folder goes, gets nothing: each clone is in a fresh private
+    folder of its own."""
+    task = CodingTask.objects.create(owner=user, repo_url=connected.url, prompt="p")
+    trap = tmp_path / "trap"
+    trap.mkdir()
+    tmp = tmp_path / "tmp"
+    tmp.mkdir(mode=0o1777)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    shared = tmp / "claude-runner-workspaces"
+    shared.mkdir()
+    shared.chmod(0o777)
+    planted = [
+        shared / f"task-{task.pk}-{os.getpid()}",
+        tmp / f"{WORKSPACE_PREFIX}{task.pk}-{os.getpid()}-",
+    ]
+    for link in planted:
+        link.symlink_to(trap)
+    try:
+        workspace = workspace_prepare(task=task)
+        folder = workspace.path.parent
+        info = folder.lstat()
+        assert stat.S_ISDIR(info.st_mode)
+        assert info.st_uid == os.geteuid()
+        assert stat.S_IMODE(info.st_mode) == 0o700
+        assert folder.parent == tmp
+        assert (workspace.path / ".git").is_dir()
+        assert list(trap.iterdir()) == []
+        # Removing the task's clone leaves the planted links (and what they point to) alone.
+        workspace_remove(task_id=task.pk)
+        assert not folder.exists()
+        assert all(link.is_symlink() for link in planted)
+        assert trap.is_dir()
+    finally:
+        workspace_remove(task_id=task.pk)
