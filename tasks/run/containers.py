@@ -5,10 +5,11 @@ files written with put_archive before start (never env, command, labels or name)
 `docker inspect` shows none of them.
 
 Hardening: no capabilities, no-new-privileges, a pids limit, a read-only root file system,
-no network by default (the task's gateway socket is its only way out). The home is a fresh
-anonymous volume (copied from the image, removed with the container): put_archive cannot
+no network by default (the task's gateway socket is its only way out). The home is in a fresh
+anonymous volume at /home (copied from the image, removed with the container): put_archive cannot
 write to a read-only root, nor into a tmpfs before the container starts, but it can write
-into a volume. /tmp is a tmpfs.
+into a volume. /tmp is a tmpfs. The agent runs as the task's own uid (tasks.run.agent_user),
+which owns its home.
 """
 
 import hashlib
@@ -16,6 +17,7 @@ import io
 import logging
 import os
 import tarfile
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -37,7 +39,10 @@ HOME = "/home/agent"
 TASK_DIR = f"{HOME}/task"
 OUT_DIR = f"{HOME}/out"
 CREDENTIALS_PATH = f"{HOME}/.claude/.credentials.json"
-AGENT_UID = AGENT_GID = 1000
+AGENT_UID = AGENT_GID = 1000  # the images' own agent user
+# The volume holding the home: its parent, so the home folder itself can be given to the
+# task's uid (Docker never changes the owner of the folder it extracts into).
+HOME_VOLUME = "/home"
 STOP_GRACE_SECONDS = 10
 # Where the task's gateway socket directory is mounted (agent/README.md).
 GATEWAY_MOUNT = "/run/claude-runner-gateway"
@@ -70,6 +75,7 @@ class ContainerSpec:
     # Host directory holding this task's gateway socket; mounted read-only at GATEWAY_MOUNT.
     gateway_dir: str | None = None
     read_back: list[str] = field(default_factory=list)  # extra files to collect after the run
+    uid: int = AGENT_UID  # the host uid and gid the agent runs as; it owns the home
     # Called with the created container before it starts (e.g. putting the working tree in).
     prepare: list[Callable[[Container], None]] = field(default_factory=list)
 
@@ -120,7 +126,7 @@ def engine_id(*, client: docker.DockerClient) -> str:
     return _engine_ids[key]
 
 
-def _tar(files: list[InputFile]) -> bytes:
+def _tar(files: list[InputFile], *, uid: int) -> bytes:
     """The inputs as a tar to extract at HOME (the only writable place before start)."""
     buffer = io.BytesIO()
     now = int(time.time())
@@ -139,12 +145,12 @@ def _tar(files: list[InputFile]) -> bytes:
             for directory in reversed(dirs):
                 info = tarfile.TarInfo(directory.removeprefix(HOME + "/"))
                 info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o700, now
-                info.uid, info.gid, info.uname, info.gname = AGENT_UID, AGENT_GID, "agent", "agent"
+                info.uid = info.gid = uid
                 tar.addfile(info)
                 made.add(directory)
             info = tarfile.TarInfo(item.path.removeprefix(HOME + "/"))
             info.size, info.mode, info.mtime = len(item.data), item.mode, now
-            info.uid, info.gid, info.uname, info.gname = AGENT_UID, AGENT_GID, "agent", "agent"
+            info.uid = info.gid = uid
             tar.addfile(info, io.BytesIO(item.data))
     return buffer.getvalue()
 
@@ -195,6 +201,7 @@ def container_create_kwargs(spec: ContainerSpec) -> dict[str, Any]:
         "environment": spec.env,
         "labels": spec.labels,
         "name": spec.name,
+        "user": f"{spec.uid}:{spec.uid}",
         "network_mode": spec.network_mode,
         "mem_limit": spec.mem_limit,
         "nano_cpus": spec.nano_cpus,
@@ -202,8 +209,8 @@ def container_create_kwargs(spec: ContainerSpec) -> dict[str, Any]:
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges"],
         "read_only": True,
-        # An anonymous volume, filled from the image's home, removed with the container.
-        "mounts": [Mount(target=HOME, source=None, type="volume")],
+        # An anonymous volume, filled from the image's /home, removed with the container.
+        "mounts": [Mount(target=HOME_VOLUME, source=None, type="volume")],
         "tmpfs": {"/tmp": TMP_TMPFS_OPTIONS},  # noqa: S108 (the container's /tmp, a tmpfs)
         "volumes": volumes or None,
         "detach": True,
@@ -232,7 +239,9 @@ def container_run(
     except DockerException as exc:
         raise ContainerError(f"Docker could not create the container: {exc}") from exc
     try:
-        if not container.put_archive(HOME, _tar(spec.files)):
+        if spec.uid != AGENT_UID:
+            home_give(container, uid=spec.uid)
+        if not container.put_archive(HOME, _tar(spec.files, uid=spec.uid)):
             raise ContainerError("Docker refused the task's input files.")
         for prepare in spec.prepare:
             prepare(container)
@@ -243,6 +252,28 @@ def container_run(
         return outcome
     finally:
         _remove(container)
+
+
+def home_give(container: Container, *, uid: int) -> None:
+    """Give the home, and what in it the image's agent user owns, to uid (and gid) before the
+    container starts: the agent may then write there as it does as the image's user."""
+    chunks, _ = container.get_archive(HOME)
+    # The image's home is small; a spool keeps a larger one off the heap.
+    with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as spool:
+        with (
+            tarfile.open(fileobj=io.BufferedReader(_ChunkReader(chunks)), mode="r|") as source,
+            tarfile.open(fileobj=spool, mode="w") as target,
+        ):
+            for member in source:
+                if member.uid == AGENT_UID:
+                    member.uid = uid
+                if member.gid == AGENT_GID:
+                    member.gid = uid
+                member.uname = member.gname = ""
+                target.addfile(member, source.extractfile(member) if member.isfile() else None)
+        spool.seek(0)
+        if not container.put_archive(HOME_VOLUME, spool):
+            raise ContainerError("Docker refused to give the home to the task's user.")
 
 
 def container_follow(

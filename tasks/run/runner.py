@@ -43,6 +43,7 @@ from tasks.waits import limit_actions
 from tasks.waits.engine import engine_wait_plan, task_engine_reached
 from tasks.waits.limit_actions import RunAuth
 
+from .agent_user import AgentUserUnavailable, agent_uid_for_task
 from .containers import (
     ContainerError,
     ContainerOutcome,
@@ -115,6 +116,7 @@ class _Ready:
     agent_env: dict[str, str]
     workspace: Workspace
     socket_root: Path
+    agent_uid: int  # the host uid the container runs as (tasks.run.agent_user)
 
 
 def _run(task: CodingTask, log: TaskLog) -> RunResult | None:
@@ -123,7 +125,8 @@ def _run(task: CodingTask, log: TaskLog) -> RunResult | None:
         return task_finish(task_id=task.pk, result=ready)
     auth = ready.auth
     placeholder = placeholder_new()
-    with task_gateway_open(task, ready.socket_root, auth, placeholder, log) as (gateway, folder):
+    opened = task_gateway_open(task, ready.socket_root, auth, placeholder, log, ready.agent_uid)
+    with opened as (gateway, folder):
         inputs = container_inputs(
             task=task, auth=auth, agent_env=ready.agent_env, placeholder=placeholder
         )
@@ -177,10 +180,11 @@ def _prepare(task: CodingTask, log: TaskLog) -> _Ready | RunResult:
         return RunResult(TaskStatus.CANCELLED, "Cancelled at your request.")
     try:
         root = gateway_socket_root()
-    except SocketRootUnsafe as exc:
+        agent_uid = agent_uid_for_task(task_id=task.pk)
+    except (SocketRootUnsafe, AgentUserUnavailable) as exc:
         log.note(str(exc))
         return RunResult(TaskStatus.FAILED, str(exc))
-    return _Ready(client, auth, agent_env, workspace, root)
+    return _Ready(client, auth, agent_env, workspace, root, agent_uid)
 
 
 def _auth_choose(task: CodingTask, log: TaskLog) -> AuthResolution | RunResult:
@@ -232,7 +236,12 @@ def _run_container(
         pids_limit=settings.AGENT_PIDS_LIMIT or None,
         volumes=inputs.volumes,
         gateway_dir=str(socket_dir),
-        prepare=[lambda container: tree_put(container=container, src=ready.workspace.path)],
+        uid=ready.agent_uid,
+        prepare=[
+            lambda container: tree_put(
+                container=container, src=ready.workspace.path, uid=ready.agent_uid
+            )
+        ],
     )
 
     def started(container_id: str) -> None:
