@@ -345,17 +345,7 @@ AGENT_PIDS_LIMIT = env.int("AGENT_PIDS_LIMIT", default=512)
 # Host uids (each also the gid) the agent containers run as, "first-last": each task gets its
 # own, one no account on the host has, and only it may reach its gateway socket. Empty: the
 # image's uid 1000 (only for engines that cannot map such uids, e.g. rootless Docker).
-_uid_range = env.str("AGENT_UID_RANGE", default="200000-265535").strip()
-AGENT_UID_RANGE: tuple[int, int] | None = None
-if _uid_range:
-    _first, _, _last = _uid_range.partition("-")
-    if not all(p.strip().isascii() and p.strip().isdecimal() for p in (_first, _last)):
-        raise ImproperlyConfigured("AGENT_UID_RANGE: give it as first-last, e.g. 200000-265535")
-    AGENT_UID_RANGE = (int(_first), int(_last))
-    if not 1000 < AGENT_UID_RANGE[0] <= AGENT_UID_RANGE[1] < 2**31 - 1:
-        raise ImproperlyConfigured(
-            "AGENT_UID_RANGE: first-last with 1000 < first <= last < 2147483647"
-        )
+AGENT_UID_RANGE = env.str("AGENT_UID_RANGE", default="200000-265535")  # tasks.run.agent_user
 # Task worker processes started by `manage.py run_worker` (tasks at once on one host).
 AGENT_MAX_CONCURRENT_TASKS = env.int("AGENT_MAX_CONCURRENT_TASKS", default=2)
 CELERY_WORKER_CONCURRENCY = AGENT_MAX_CONCURRENT_TASKS

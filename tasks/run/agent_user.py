@@ -15,7 +15,23 @@ _TRIES = 1000
 
 
 class AgentUserUnavailable(Exception):
-    """Every uid tried in AGENT_UID_RANGE belongs to an account or a group on this host."""
+    """AGENT_UID_RANGE is not first-last, or every uid tried belongs to a host account."""
+
+
+def agent_uid_range() -> tuple[int, int] | None:
+    """AGENT_UID_RANGE as (first, last); None when empty (the image's own uid)."""
+    text = settings.AGENT_UID_RANGE.strip()
+    if not text:
+        return None
+    first, _, last = text.partition("-")
+    if all(part.strip().isascii() and part.strip().isdecimal() for part in (first, last)):
+        found = int(first), int(last)
+        if 1000 < found[0] <= found[1] < 2**31 - 1:
+            return found
+    raise AgentUserUnavailable(
+        f"AGENT_UID_RANGE ({text[:40]!r}) is not first-last with 1000 < first <= last < "
+        "2147483647, e.g. 200000-265535; the task was not run."
+    )
 
 
 def _taken(uid: int) -> bool:
@@ -35,9 +51,10 @@ def _taken(uid: int) -> bool:
 def agent_uid_for_task(*, task_id: int) -> int:
     """The task's uid: its id's place in the range (tasks next to each other get different
     uids), skipping any the host uses; the image's own uid when no range is set."""
-    if settings.AGENT_UID_RANGE is None:
+    found = agent_uid_range()
+    if found is None:
         return AGENT_UID
-    first, last = settings.AGENT_UID_RANGE
+    first, last = found
     size = last - first + 1
     for step in range(min(size, _TRIES)):
         uid = first + (task_id + step) % size
