@@ -4,11 +4,11 @@ Follows agent/README.md (the agent container contract). Inputs reach the contain
 files written with put_archive before start (never env, command, labels or name), so
 `docker inspect` shows none of them.
 
-Hardening: no capabilities, no-new-privileges, a pids limit, a read-only root file system,
-no network by default (the task's gateway socket is its only way out). The home is in a fresh
-anonymous volume at /home (copied from the image, removed with the container): put_archive cannot
-write to a read-only root, nor into a tmpfs before the container starts, but it can write
-into a volume. /tmp is a tmpfs. The agent runs as the task's own uid (tasks.run.agent_user),
+Hardening: no capabilities, no-new-privileges, a pids limit, a capped engine log, a read-only
+root file system, no network by default (the task's gateway socket is its only way out). The
+home is in a fresh anonymous volume at /home (copied from the image, removed with the
+container): put_archive cannot write to a read-only root, nor into a tmpfs before the container
+starts, but it can write into a volume. /tmp is a tmpfs. The agent runs as the task's own uid (tasks.run.agent_user),
 which owns its home.
 """
 
@@ -29,7 +29,7 @@ import requests
 from django.conf import settings
 from docker.errors import DockerException, NotFound
 from docker.models.containers import Container
-from docker.types import Mount
+from docker.types import LogConfig, Mount
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,10 @@ STOP_GRACE_SECONDS = 10
 # Where the task's gateway socket directory is mounted (agent/README.md).
 GATEWAY_MOUNT = "/run/claude-runner-gateway"
 TMP_TMPFS_OPTIONS = "rw,exec,nosuid,nodev,size=1g,mode=1777"
+# The engine's own copy of a container's output, which the runner reads as it comes: at most
+# LOG_FILES files of LOG_FILE_SIZE each, however much the agent prints.
+LOG_FILE_SIZE = "20m"
+LOG_FILES = "3"
 # What the runner reads back from /home/agent/out (stream.jsonl may be huge: not read).
 OUTPUT_FILES = {"result.json", "diff.patch", "changed_files.txt", "exit_code", "changes.bundle"}
 
@@ -212,6 +216,9 @@ def container_create_kwargs(spec: ContainerSpec) -> dict[str, Any]:
         # An anonymous volume, filled from the image's /home, removed with the container.
         "mounts": [Mount(target=HOME_VOLUME, source=None, type="volume")],
         "tmpfs": {"/tmp": TMP_TMPFS_OPTIONS},  # noqa: S108 (the container's /tmp, a tmpfs)
+        "log_config": LogConfig(
+            type=LogConfig.types.JSON, config={"max-size": LOG_FILE_SIZE, "max-file": LOG_FILES}
+        ),
         "volumes": volumes or None,
         "detach": True,
     }
