@@ -36,7 +36,10 @@ def pull_request_blocker(*, task: CodingTask) -> str:
     if task.status == TaskStatus.CANCELLED:
         return "The task was cancelled."
     if not task.pull_request.bundle:
-        return "The task made no changes, so there is nothing to propose."
+        # The reason its commits were not kept, if they were refused (tasks.run.workspace).
+        return (
+            task.pull_request.error or "The task made no changes, so there is nothing to propose."
+        )
     if task.pull_request.state in DONE_STATES:
         return "The pull request exists already."
     if task.pull_request.state == PullRequestState.PENDING:

@@ -8,8 +8,8 @@ Hardening: no capabilities, no-new-privileges, a pids limit, a capped engine log
 root file system, no network by default (the task's gateway socket is its only way out). The
 home is in a fresh anonymous volume at /home (copied from the image, removed with the
 container): put_archive cannot write to a read-only root, nor into a tmpfs before the container
-starts, but it can write into a volume. /tmp is a tmpfs. The agent runs as the task's own uid (tasks.run.agent_user),
-which owns its home.
+starts, but it can write into a volume. /tmp is a tmpfs. The agent runs as the task's own uid
+(tasks.run.agent_user), which owns its home.
 """
 
 import hashlib
@@ -53,6 +53,8 @@ LOG_FILE_SIZE = "20m"
 LOG_FILES = "3"
 # What the runner reads back from /home/agent/out (stream.jsonl may be huge: not read).
 OUTPUT_FILES = {"result.json", "diff.patch", "changed_files.txt", "exit_code", "changes.bundle"}
+# Of no use cut: over the cap, such a file is not read at all (its size is in the tar header).
+OUTPUT_WHOLE_ONLY = {"changes.bundle"}
 
 
 @dataclass
@@ -91,6 +93,7 @@ class ContainerOutcome:
     timed_out: bool = False
     cancelled: bool = False
     outputs: dict[str, bytes] = field(default_factory=dict)  # files of /home/agent/out
+    too_large: dict[str, int] = field(default_factory=dict)  # OUTPUT_WHOLE_ONLY left unread
 
 
 class ContainerError(Exception):
@@ -181,18 +184,26 @@ class _ChunkReader(io.RawIOBase):
         return size
 
 
-def _untar(chunks: Iterator[bytes], *, wanted: set[str] | None, max_bytes: int) -> dict[str, bytes]:
+def _untar(
+    chunks: Iterator[bytes], *, wanted: set[str] | None, max_bytes: int
+) -> tuple[dict[str, bytes], dict[str, int]]:
     """The wanted files (by name below the archived folder), each cut at max_bytes + 1 so the
-    caller can tell it was cut. Nothing else is held in memory, however much the agent wrote."""
+    caller can tell it was cut, but for those of OUTPUT_WHOLE_ONLY over max_bytes: their sizes,
+    unread. Nothing else is held in memory, however much the agent wrote."""
     files: dict[str, bytes] = {}
+    too_large: dict[str, int] = {}
     with tarfile.open(fileobj=io.BufferedReader(_ChunkReader(chunks)), mode="r|") as tar:
         for member in tar:
             name = member.name.split("/", 1)[1] if "/" in member.name else member.name
             if not member.isfile() or (wanted is not None and name not in wanted):
                 continue
+            if name in OUTPUT_WHOLE_ONLY and member.size > max_bytes:
+                too_large[name] = member.size
+                continue
             handle = tar.extractfile(member)
-            files[name] = handle.read(max_bytes + 1) if handle else b""
-    return files
+            # Never more than the file holds: a read allocates all it may return up front.
+            files[name] = handle.read(min(member.size, max_bytes + 1)) if handle else b""
+    return files, too_large
 
 
 def container_create_kwargs(spec: ContainerSpec) -> dict[str, Any]:
@@ -255,7 +266,9 @@ def container_run(
         container.start()
         on_started(container_id_of(container))
         outcome = _watch(container, spec.timeout_seconds, on_output, should_cancel)
-        outcome.outputs = _collect(container, OUT_DIR, OUTPUT_FILES, max_output_bytes)
+        outcome.outputs, outcome.too_large = _collect(
+            container, OUT_DIR, OUTPUT_FILES, max_output_bytes
+        )
         return outcome
     finally:
         _remove(container)
@@ -301,7 +314,9 @@ def container_follow(
         raise ContainerError("its container is gone") from exc
     try:
         outcome = _watch(container, timeout_seconds, on_output, should_cancel)
-        outcome.outputs = _collect(container, OUT_DIR, OUTPUT_FILES, max_output_bytes)
+        outcome.outputs, outcome.too_large = _collect(
+            container, OUT_DIR, OUTPUT_FILES, max_output_bytes
+        )
         return outcome
     finally:
         _remove(container)
@@ -371,11 +386,11 @@ def _watch(
 
 def _collect(
     container: Container, path: str, wanted: set[str] | None, max_bytes: int
-) -> dict[str, bytes]:
+) -> tuple[dict[str, bytes], dict[str, int]]:
     try:
         chunks, _ = container.get_archive(path)
     except NotFound:
-        return {}
+        return {}, {}
     return _untar(chunks, wanted=wanted, max_bytes=max_bytes)
 
 

@@ -140,7 +140,7 @@ def _run(task: CodingTask, log: TaskLog) -> RunResult | None:
     log.finish()
     run_auth = RunAuth(auth.method, auth.source, auth_oauth_credential_id(auth))
     result = _record_outcome(task, ran, log, usage, auth=run_auth)
-    workspace_record(task=task, outcome=ran, log=log)
+    workspace_record(task=task, outcome=ran, log=log, workspace=ready.workspace)
     return result
 
 
@@ -298,7 +298,8 @@ def task_follow(*, task_id: int, container_id: str, reason: str) -> RunResult | 
         log.finish()
         auth = RunAuth(task.auth_method, task.auth_source, task.runtime.credential_id)
         result = _record_outcome(task, outcome, log, usage, auth=auth)
-        workspace_record(task=task, outcome=outcome, log=log)
+        # The dead worker's clone is gone: the bundle is checked without it.
+        workspace_record(task=task, outcome=outcome, log=log, workspace=None)
     except Exception as exc:
         logger.exception("Taking over task %s failed", task_id)
         log.note(f"Could not follow the container: {log.redact(str(exc))}")

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from hosting.errors import HostingError
-from hosting.git import repository_clone
+from hosting.git import bundle_check, repository_clone
 from hosting.services import github_token_get, repository_parse
 from tasks.models import CodingTask, PullRequestState, TaskPullRequest, TaskStatus
 from tasks.pull_requests.create import task_pull_request_create
@@ -123,16 +123,41 @@ def workspaces_stale_remove() -> int:
     return removed
 
 
-def workspace_record(*, task: CodingTask, outcome: ContainerOutcome, log: TaskLog) -> None:
-    """Keep the agent's commits (the bundle) on the task; open the pull request if asked."""
+def _bundle_problem(bundle: bytes, size: int, workspace: Workspace | None) -> str:
+    """Why the agent's bundle cannot be kept ("" when it can): over AGENT_BUNDLE_MAX_BYTES, or
+    not a bundle of commits this server would push (hosting.git.bundle_check; against the
+    clone when this process still has it)."""
+    cap = settings.AGENT_BUNDLE_MAX_BYTES
+    if size > cap:
+        return f"they are {size:,} bytes, more than the {cap:,} kept (AGENT_BUNDLE_MAX_BYTES)"
+    folder = workspace.path.parent if workspace is not None else None
+    with tempfile.NamedTemporaryFile(dir=folder, suffix=".bundle") as file:
+        file.write(bundle)
+        file.flush()
+        try:
+            bundle_check(bundle=Path(file.name), repo=workspace.path if workspace else None)
+        except HostingError as exc:
+            return exc.message.removeprefix("The agent's commits could not be used: ")
+    return ""
+
+
+def workspace_record(
+    *, task: CodingTask, outcome: ContainerOutcome, log: TaskLog, workspace: Workspace | None
+) -> None:
+    """Keep the agent's commits (the bundle) on the task once checked; open the pull request
+    if asked. A bundle that fails the check is not kept, and the task's page says why."""
     bundle = outcome.outputs.get(BUNDLE, b"")
-    if not bundle:
+    size = outcome.too_large.get(BUNDLE, len(bundle))
+    if not size:
         return
-    if len(bundle) > settings.AGENT_BUNDLE_MAX_BYTES:
-        log.note(
-            f"The agent's commits are larger than {settings.AGENT_BUNDLE_MAX_BYTES:,} bytes and "
-            "were not kept; no pull request can be made from this task."
+    problem = _bundle_problem(bundle, size, workspace)
+    if problem:
+        why = (
+            f"The agent's commits were not kept: {problem}. No pull request can be made from "
+            "this task."
         )
+        log.note(why)
+        TaskPullRequest.objects.filter(pk=task.pk).update(error=why)
         return
     TaskPullRequest.objects.filter(pk=task.pk).update(bundle=bundle)
     status = CodingTask.objects.values_list("status", flat=True).get(pk=task.pk)
