@@ -13,6 +13,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from common.humanize import utc_text
+from common.logging import redacted_head
 from tasks.models import TaskStatus
 from tasks.results import RunResult
 from tasks.waits.limits import NO_LIMIT, RunLimit, run_limit_parse, window_words
@@ -41,7 +42,9 @@ def outcome_values(
         "diff": log.redact(diff_bytes[:max_diff].decode("utf-8", "replace")),
         "diff_truncated": len(diff_bytes) > max_diff,
         "changed_files": _changed_files(outcome.outputs.get("changed_files.txt", b"")),
-        "result_text": log.redact(str(result.get("result", "") or ""))[:20000],
+        "result_text": redacted_head(
+            str(result.get("result", "") or ""), max_chars=20000, redact=log.redact
+        )[0],
         "result_is_error": result.get("is_error") if result else None,
         "session_id": str(result.get("session_id", ""))[:128],
     }

@@ -102,7 +102,7 @@ def task_run(*, task_id: int) -> RunResult | None:
         logger.exception("Task %s crashed in the runner", task_id)
         reason = log.redact(str(exc))
         failed = RunResult(TaskStatus.FAILED, f"The runner failed unexpectedly: {reason}")
-        return task_finish(task_id=task.pk, result=failed)
+        return task_finish(task_id=task.pk, result=failed, redact=log.redact)
     finally:
         workspace_remove(task_id=task.pk)
 
@@ -122,7 +122,7 @@ class _Ready:
 def _run(task: CodingTask, log: TaskLog) -> RunResult | None:
     ready = _prepare(task, log)
     if isinstance(ready, RunResult):
-        return task_finish(task_id=task.pk, result=ready)
+        return task_finish(task_id=task.pk, result=ready, redact=log.redact)
     auth = ready.auth
     placeholder = placeholder_new()
     opened = task_gateway_open(task, ready.socket_root, auth, placeholder, log, ready.agent_uid)
@@ -136,7 +136,7 @@ def _run(task: CodingTask, log: TaskLog) -> RunResult | None:
         usage = gateway.stop()
         task_usage_record(task.pk, usage)
     if isinstance(ran, RunResult):
-        return task_finish(task_id=task.pk, result=ran)
+        return task_finish(task_id=task.pk, result=ran, redact=log.redact)
     log.finish()
     run_auth = RunAuth(auth.method, auth.source, auth_oauth_credential_id(auth))
     result = _record_outcome(task, ran, log, usage, auth=run_auth)
@@ -307,7 +307,8 @@ def task_follow(*, task_id: int, container_id: str, reason: str) -> RunResult | 
             f"The task was interrupted: {reason}, and its container could not be "
             f"followed ({log.redact(str(exc))}). Submit it again."
         )
-        result = task_finish(task_id=task.pk, result=RunResult(TaskStatus.FAILED, message))
+        failed = RunResult(TaskStatus.FAILED, message)
+        result = task_finish(task_id=task.pk, result=failed, redact=log.redact)
     finally:
         if gateway is not None:
             gateway.stop()
@@ -347,4 +348,4 @@ def _record_outcome(
     )
     result = outcome_values(outcome=outcome, log=log, limit=limit)
     result = limit_actions.limits_after_run(task=task, auth=auth, limit=limit, result=result)
-    return task_finish(task_id=task.pk, result=result)
+    return task_finish(task_id=task.pk, result=result, redact=log.redact)
