@@ -48,9 +48,11 @@ STOP_GRACE_SECONDS = 10
 GATEWAY_MOUNT = "/run/claude-runner-gateway"
 TMP_TMPFS_OPTIONS = "rw,exec,nosuid,nodev,size=1g,mode=1777"
 # The engine's own copy of a container's output, which the runner reads as it comes: at most
-# LOG_FILES files of LOG_FILE_SIZE each, however much the agent prints.
-LOG_FILE_SIZE = "20m"
-LOG_FILES = "3"
+# LOG_FILES files of LOG_FILE_SIZE each, however much the agent prints. Large files: Docker
+# 20.10's follow, across a rotation, was seen to repeat and drop output (the runner reads
+# result.json from the container's out folder, not from the log).
+LOG_FILE_SIZE = "50m"
+LOG_FILES = "2"
 # What the runner reads back from /home/agent/out (stream.jsonl may be huge: not read).
 OUTPUT_FILES = {"result.json", "diff.patch", "changed_files.txt", "exit_code", "changes.bundle"}
 # Of no use cut: over the cap, such a file is not read at all (its size is in the tar header).

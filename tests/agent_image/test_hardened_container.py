@@ -127,10 +127,10 @@ def test_the_container_is_hardened_and_its_home_goes_with_it(
     assert host["PidsLimit"] == 512
     assert host["NetworkMode"] == "none"
     assert "/tmp" in host["Tmpfs"]
-    # The engine keeps at most 3 x 20 MB of its output, however much the agent prints.
+    # The engine keeps at most 2 x 50 MB of its output, however much the agent prints.
     assert host["LogConfig"] == {
         "Type": "json-file",
-        "Config": {"max-size": "20m", "max-file": "3"},
+        "Config": {"max-size": "50m", "max-file": "2"},
     }
     assert run.inspect["Config"]["User"] == "1000:1000"
     # The writable home is in an anonymous volume, filled from the image and removed with it.
