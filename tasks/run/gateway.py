@@ -154,7 +154,7 @@ def task_gateway_again(task: CodingTask, log: TaskLog) -> TaskGateway | None:
         return None
     socket_dir = Path(runtime.gateway_dir)
     # The folder's owner is the agent's uid when the socket was handed to it.
-    owner = socket_dir.stat().st_uid
+    owner = socket_dir.stat().st_uid if socket_dir.is_dir() else os.geteuid()
     gateway = _gateway_new(
         socket_dir,
         runtime.credential_id,
