@@ -5,6 +5,8 @@ The socket folder of a worker that may not change owners stays reachable, and th
 import os
 import shutil
 import stat
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -12,9 +14,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gateway.runtime import placeholder_new
+from oauth_tokens.models import AuthMethod, AuthSource
+from oauth_tokens.services import AuthResolution
+from tasks.models import CodingTask
 from tasks.run.agent_user import AgentUserUnavailable, agent_uid_for_task, agent_uid_range
 from tasks.run.containers import AGENT_UID
-from tasks.run.gateway import _socket_dir_give
+from tasks.run.gateway import GATEWAY_SOCKET_NAME, _socket_dir_give, task_gateway_open
 from tasks.run.log import TaskLog
 
 NOBODY = 65534  # nobody and nogroup on Debian
@@ -110,3 +116,60 @@ def test_a_worker_that_cannot_change_owners_keeps_the_socket_reachable_and_says_
     assert folder_mode == "711"
     assert "open to every local user" in text
     assert "run the worker as root" in text
+
+
+CONNECT = """
+import socket, sys
+try:
+    socket.socket(socket.AF_UNIX).connect(sys.argv[1])
+    print("ok")
+except OSError as exc:
+    print(type(exc).__name__)
+"""
+
+
+# Any other user may run the system's Python; the project's virtualenv may be private.
+SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
+
+
+def _connect_as(uid: int, path: Path) -> str:
+    """Connect to the Unix socket at path from a process running as uid: "ok" or the error."""
+    done = subprocess.run(
+        [SYSTEM_PYTHON, "-I", "-c", CONNECT, str(path)],
+        user=uid,
+        group=uid,
+        extra_groups=[],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+        cwd="/",
+    )
+    return done.stdout.strip() or done.stderr[-300:]
+
+
+@pytest.mark.django_db
+def test_only_the_tasks_uid_may_connect_to_its_socket_on_the_host(user):
+    task = CodingTask.objects.create(owner=user, repo_url="https://github.com/a/b", prompt="p")
+    uid = agent_uid_for_task(task_id=task.pk)
+    root = Path(tempfile.mkdtemp())
+    root.chmod(0o711)
+    auth = AuthResolution(
+        method=AuthMethod.API_KEY,
+        source=AuthSource.ENVIRONMENT,
+        reason="test",
+        api_key="sk-ant-api03-socket-owner-host-test",
+    )
+    log = TaskLog(task_id=task.pk, secrets=[], max_bytes=9999)
+    try:
+        with task_gateway_open(task, root, auth, placeholder_new(), log, uid) as (_, folder):
+            path = folder / GATEWAY_SOCKET_NAME
+            answers = {who: _connect_as(who, path) for who in (uid, uid + 1, AGENT_UID, NOBODY)}
+    finally:
+        shutil.rmtree(root)
+    assert answers == {
+        uid: "ok",
+        uid + 1: "PermissionError",
+        AGENT_UID: "PermissionError",
+        NOBODY: "PermissionError",
+    }
