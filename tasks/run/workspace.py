@@ -124,12 +124,15 @@ def workspaces_stale_remove() -> int:
 
 
 def _bundle_problem(bundle: bytes, size: int, workspace: Workspace | None) -> str:
-    """Why the agent's bundle cannot be kept ("" when it can): over AGENT_BUNDLE_MAX_BYTES, or
-    not a bundle of commits this server would push (hosting.git.bundle_check; against the
-    clone when this process still has it)."""
+    """Why the agent's bundle cannot be kept, in a sentence ("" when it can): over
+    AGENT_BUNDLE_MAX_BYTES, or not a bundle of commits this server would push
+    (hosting.git.bundle_check; against the clone when this process still has it)."""
     cap = settings.AGENT_BUNDLE_MAX_BYTES
     if size > cap:
-        return f"they are {size:,} bytes, more than the {cap:,} kept (AGENT_BUNDLE_MAX_BYTES)"
+        return (
+            f"The agent's commits are {size:,} bytes, more than the {cap:,} kept "
+            "(AGENT_BUNDLE_MAX_BYTES)."
+        )
     folder = workspace.path.parent if workspace is not None else None
     with tempfile.NamedTemporaryFile(dir=folder, suffix=".bundle") as file:
         file.write(bundle)
@@ -137,7 +140,7 @@ def _bundle_problem(bundle: bytes, size: int, workspace: Workspace | None) -> st
         try:
             bundle_check(bundle=Path(file.name), repo=workspace.path if workspace else None)
         except HostingError as exc:
-            return exc.message.removeprefix("The agent's commits could not be used: ")
+            return exc.message
     return ""
 
 
@@ -152,10 +155,7 @@ def workspace_record(
         return
     problem = _bundle_problem(bundle, size, workspace)
     if problem:
-        why = (
-            f"The agent's commits were not kept: {problem}. No pull request can be made from "
-            "this task."
-        )
+        why = f"{problem} They were not kept: no pull request can be made from this task."
         log.note(why)
         TaskPullRequest.objects.filter(pk=task.pk).update(error=why)
         return

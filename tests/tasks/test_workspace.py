@@ -104,7 +104,7 @@ def test_too_large_a_bundle_is_noted_not_kept(connected, user, settings):
     task.refresh_from_db()
     assert task.pull_request.bundle is None
     assert "not kept" in log.text
-    assert "more than the 10 kept" in task.pull_request.error
+    assert "are 11 bytes, more than the 10 kept" in task.pull_request.error
 
 
 def test_clones_left_by_dead_workers_are_removed(connected, user):
@@ -197,10 +197,13 @@ def test_a_bundle_that_is_not_valid_is_not_kept_and_the_page_says_why(
         workspace_remove(task_id=task.pk)
     assert task.pull_request.bundle is None
     assert task.pull_request.state == PullRequestState.NONE  # no push was tried
-    assert task.pull_request.error.startswith("The agent's commits were not kept: ")
+    assert task.pull_request.error.startswith("The agent's commits could not be used: ")
+    assert task.pull_request.error.endswith(
+        "They were not kept: no pull request can be made from this task."
+    )
     assert "not kept" in log.text
     page = user_client.get(reverse("tasks:detail", args=[task.pk])).content.decode()
-    assert "The agent&#x27;s commits were not kept" in page
+    assert "They were not kept: no pull request can be made" in page
     assert "nothing to propose" not in page
 
 
