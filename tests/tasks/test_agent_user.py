@@ -84,6 +84,9 @@ class _Notes(TaskLog):
         self.notes = [*getattr(self, "notes", []), line]
 
 
+# The child only changes its uid, makes a folder and writes to a pipe; logging resets its locks
+# in a forked child, so other threads of the test process cannot hold it up.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_worker_that_cannot_change_owners_keeps_the_socket_reachable_and_says_so():
     """Run as nobody in a child process: the folder cannot be handed over, so it stays 0711
     (reachable by name only) and the task's log and the worker's log say why."""
