@@ -45,3 +45,14 @@ def test_without_a_bundle_the_card_says_there_is_nothing_to_propose(user, user_c
     )
     html = user_client.get(reverse("tasks:detail", args=[task.pk])).content.decode()
     assert "nothing to propose" in html
+
+
+def test_the_admin_page_of_the_task_never_reads_the_bundle(user, admin_client):
+    task = CodingTask.objects.create(
+        owner=user, repo_url="https://github.com/a/b", prompt="p", status=TaskStatus.SUCCEEDED
+    )
+    TaskPullRequest.objects.filter(pk=task.pk).update(bundle=BUNDLE)
+    with CaptureQueriesContext(connection) as captured:
+        response = admin_client.get(reverse("admin:tasks_codingtask_change", args=[task.pk]))
+    assert response.status_code == 200
+    assert _fetched_bundle(captured.captured_queries) == []
