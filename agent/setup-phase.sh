@@ -67,12 +67,13 @@ elif [ -d "$WORK/.git" ] && [ -z "$(git -C "$WORK" ls-files 2>/dev/null | head -
 fi
 cd "$WORK" || exit 3
 # The output, bounded here (a flood costs the worker nothing): the first MAX bytes as they
-# come (dd writes each read at once; head would hold them in its stdio buffer), then only the
+# come (dd writes each byte at once: head would hold them in its stdio buffer, and dd with
+# larger blocks counts each short read from the pipe as a block), then only the
 # last MAX bytes, after a note.
 MAX="${AGENT_SETUP_LOG_MAX_BYTES:-262144}"
 [[ "$MAX" =~ ^[0-9]{1,12}$ ]] || MAX=262144
 { bash /tmp/setup.sh </dev/null 2>&1; echo "$?" >/tmp/setup.code; } |
-    { dd iflag=count_bytes count="$MAX" bs=64K status=none; tail -c "$MAX" >/tmp/setup.tail; }
+    { dd count="$MAX" bs=1 status=none; tail -c "$MAX" >/tmp/setup.tail; }
 code="$(cat /tmp/setup.code 2>/dev/null || echo 1)"
 if [ -s /tmp/setup.tail ]; then
     echo

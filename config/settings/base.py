@@ -343,6 +343,10 @@ AGENT_CPUS = env.float("AGENT_CPUS", default=2.0)
 AGENT_NETWORK_MODE = env.str("AGENT_NETWORK_MODE", default="none")
 # Most processes (and threads) one agent container may run.
 AGENT_PIDS_LIMIT = env.int("AGENT_PIDS_LIMIT", default=512)
+# Host uids (each also the gid) the agent containers run as, "first-last": each task gets its
+# own, one no account on the host has, and only it may reach its gateway socket. Empty: the
+# image's uid 1000 (only for engines that cannot map such uids, e.g. rootless Docker).
+AGENT_UID_RANGE = env.str("AGENT_UID_RANGE", default="200000-265535")  # tasks.run.agent_user
 # Task worker processes started by `manage.py run_worker` (tasks at once on one host).
 AGENT_MAX_CONCURRENT_TASKS = env.int("AGENT_MAX_CONCURRENT_TASKS", default=2)
 CELERY_WORKER_CONCURRENCY = AGENT_MAX_CONCURRENT_TASKS

@@ -5,13 +5,14 @@ inputs (task/) or outputs (out/)."""
 
 import io
 import tarfile
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import requests
 from docker.models.containers import Container
 
-from .containers import HOME, ContainerError, _ChunkReader, container_id_of
+from .containers import AGENT_UID, HOME, ContainerError, _ChunkReader, container_id_of
 
 # Runner-written inputs (setup secrets among them) and outputs: never kept.
 LEFT_OUT = frozenset({"task", "out"})
@@ -30,9 +31,11 @@ def _inside(name: str) -> str | None:
     return None if top in LEFT_OUT else rest
 
 
-def home_save(*, container: Container, dest: Path, max_bytes: int) -> int:
+def home_save(*, container: Container, dest: Path, max_bytes: int, uid: int) -> int:
     """The container's home (less task/ and out/) into the tar file dest, streamed; its size.
-    Refused (HomeError) past max_bytes of file content: a setup cannot fill the worker's disk."""
+    What the task's uid owns is kept as the image's agent user's (a later task has another
+    uid). Refused (HomeError) past max_bytes of file content: a setup cannot fill the worker's
+    disk."""
     # The archive as a plain streamed response, closed whatever happens: a home refused
     # midway must not leave the engine writing into an unread socket (the container could
     # not be removed meanwhile).
@@ -46,7 +49,7 @@ def home_save(*, container: Container, dest: Path, max_bytes: int) -> int:
     try:
         if response.status_code != 200:
             raise HomeError(f"Docker did not hand over the home ({response.status_code}).")
-        _home_copy(response.iter_content(64 * 1024), dest, max_bytes)
+        _home_copy(response.iter_content(64 * 1024), dest, max_bytes, uid)
     except requests.RequestException as exc:
         raise HomeError(f"Could not read the environment out of its container: {exc}") from exc
     finally:
@@ -54,7 +57,7 @@ def home_save(*, container: Container, dest: Path, max_bytes: int) -> int:
     return dest.stat().st_size
 
 
-def _home_copy(chunks: Iterator[bytes], dest: Path, max_bytes: int) -> None:
+def _home_copy(chunks: Iterator[bytes], dest: Path, max_bytes: int, uid: int) -> None:
     source = io.BufferedReader(_ChunkReader(chunks))
     total = 0
     with tarfile.open(fileobj=source, mode="r|") as tar_in, tarfile.open(dest, "w") as tar_out:
@@ -74,12 +77,37 @@ def _home_copy(chunks: Iterator[bytes], dest: Path, max_bytes: int) -> None:
                     f"what setup left in the home is over {max_bytes / 1024**3:.1f} GB "
                     "(AGENT_ENV_CACHE_MAX_GB) and cannot be kept"
                 )
+            _owner_map(member, uid, AGENT_UID)
             data = tar_in.extractfile(member) if member.isfile() else None
             tar_out.addfile(member, data)
 
 
-def home_put(*, container: Container, src: Path) -> None:
-    """The tar file src into the container's home (before it starts)."""
-    with src.open("rb") as data:
-        if not container.put_archive(HOME, data):
-            raise HomeError("Docker refused the environment's files.")
+def _owner_map(member: tarfile.TarInfo, old: int, new: int) -> None:
+    if member.uid == old:
+        member.uid = new
+    if member.gid == old:
+        member.gid = new
+    member.uname = member.gname = ""
+
+
+def home_put(*, container: Container, src: Path, uid: int) -> None:
+    """The tar file src into the container's home (before it starts), owned by the task's uid
+    where the snapshot says the image's agent user."""
+    if uid == AGENT_UID:
+        with src.open("rb") as plain:
+            accepted = container.put_archive(HOME, plain)
+    else:
+        # A copy with the owners changed: large ones spill to disk, never onto the heap.
+        with (
+            tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as spool,
+            tarfile.open(src, "r") as source,
+        ):
+            with tarfile.open(fileobj=spool, mode="w") as target:
+                for member in source:
+                    _owner_map(member, AGENT_UID, uid)
+                    data = source.extractfile(member) if member.isfile() else None
+                    target.addfile(member, data)
+            spool.seek(0)
+            accepted = container.put_archive(HOME, spool)
+    if not accepted:
+        raise HomeError("Docker refused the environment's files.")

@@ -52,7 +52,7 @@ from .containers import (
     container_labels,
     container_run,
 )
-from .gateway import GATEWAY_SOCKET_NAME
+from .gateway import GATEWAY_SOCKET_NAME, socket_dir_give
 from .home import home_put, home_save
 from .log import TaskLog
 from .setup_log import SetupLog
@@ -77,6 +77,16 @@ class Prepared:
 
 
 @dataclass(frozen=True)
+class SetupReady:
+    """What the runner has ready when setup starts."""
+
+    client: docker.DockerClient
+    workspace: Workspace
+    socket_root: Path
+    agent_uid: int  # the task's uid (tasks.run.agent_user): setup runs as it too
+
+
+@dataclass(frozen=True)
 class _Plan:
     environment: Environment
     image: str
@@ -91,12 +101,7 @@ def _record(task_id: int, **values: object) -> None:
 
 
 def setup_phase(
-    *,
-    task: CodingTask,
-    client: docker.DockerClient,
-    workspace: Workspace,
-    socket_root: Path,
-    log: TaskLog,
+    *, task: CodingTask, ready: SetupReady, log: TaskLog
 ) -> Prepared | RunResult | None:
     """Run the task's environment's setup; None when the task has no environment, a RunResult
     when the task ends here (setup failed, cancelled, the engine went away)."""
@@ -107,6 +112,7 @@ def setup_phase(
     if environment is None:
         log.note(f"The environment {run.name} was deleted meanwhile; the task runs without one.")
         return None
+    workspace = ready.workspace
     plan = _plan(task, environment, workspace, log)
     if isinstance(plan, RunResult):
         return plan
@@ -129,7 +135,7 @@ def setup_phase(
             f"Environment {environment.name} v{environment.version}: cache hit, nothing to run"
         )
         return replace(prepared, home_tar=_pinned(snapshot, workspace))
-    return _setup_container(task, client, workspace, socket_root, log, plan, prepared)
+    return _setup_container(task, ready, log, plan, prepared)
 
 
 def _plan(
@@ -202,13 +208,14 @@ def _setup_failed(task_id: int, message: str) -> RunResult:
 
 @contextmanager
 def _setup_gateway(
-    task: CodingTask, socket_root: Path, policy: EgressPolicy, setup_log: SetupLog
+    task: CodingTask, ready: SetupReady, policy: EgressPolicy, setup_log: SetupLog, log: TaskLog
 ) -> Iterator[Path]:
-    """The setup's own gateway: its egress rules; the model route answers nobody (the
-    placeholder is made here and never leaves this function); gone afterwards."""
-    socket_dir = socket_root / f"s{task.pk}-{secrets.token_hex(6)}"
-    socket_dir.mkdir(mode=0o711)
-    socket_dir.chmod(0o711)
+    """The setup's own gateway, handed to the task's uid like the agent's: its egress rules;
+    the model route answers nobody (the placeholder is made here and never leaves this
+    function); gone afterwards."""
+    socket_dir = ready.socket_root / f"s{task.pk}-{secrets.token_hex(6)}"
+    socket_dir.mkdir(mode=0o700)
+    socket_owner = socket_dir_give(socket_dir, ready.agent_uid, log)
     gateway = TaskGateway(
         socket_path=socket_dir / GATEWAY_SOCKET_NAME,
         auth=UpstreamAuth("api_key"),
@@ -216,7 +223,7 @@ def _setup_gateway(
         provider=api_key_provider(api_key=f"no-model-during-setup-{secrets.token_hex(8)}"),
         placeholder=placeholder_new(),
         on_log=setup_log.gateway_line,
-        setup=GatewaySetup(egress=egress_policy_with_api(policy)),
+        setup=GatewaySetup(socket_owner=socket_owner, egress=egress_policy_with_api(policy)),
     )
     try:
         gateway.start()
@@ -226,16 +233,11 @@ def _setup_gateway(
         shutil.rmtree(socket_dir, ignore_errors=True)
 
 
-def _setup_container(  # noqa: PLR0913 (the runner's parts, the plan and what it prepares)
-    task: CodingTask,
-    client: docker.DockerClient,
-    workspace: Workspace,
-    socket_root: Path,
-    log: TaskLog,
-    plan: _Plan,
-    prepared: Prepared,
+def _setup_container(
+    task: CodingTask, ready: SetupReady, log: TaskLog, plan: _Plan, prepared: Prepared
 ) -> Prepared | RunResult:
     environment, snapshot = plan.environment, plan.snapshot
+    workspace, uid = ready.workspace, ready.agent_uid
     cache = CacheUse.MISS if snapshot is None else CacheUse.HIT
     _record(task.pk, cache=cache)
     what = "setup script" if snapshot is None else "maintenance script on the cached snapshot"
@@ -254,12 +256,12 @@ def _setup_container(  # noqa: PLR0913 (the runner's parts, the plan and what it
         ),
     ]
     if snapshot is None:
-        prepare = [lambda c: tree_put(container=c, src=workspace.path)]
+        prepare = [lambda c: tree_put(container=c, src=workspace.path, uid=uid)]
     else:
         pinned = _pinned(snapshot, workspace)
         prepare = [
-            lambda c: home_put(container=c, src=pinned),
-            lambda c: tree_put(container=c, src=workspace.path, name="next"),
+            lambda c: home_put(container=c, src=pinned, uid=uid),
+            lambda c: tree_put(container=c, src=workspace.path, name="next", uid=uid),
         ]
 
     def keep_home(container: object, outcome: ContainerOutcome) -> None:
@@ -268,11 +270,12 @@ def _setup_container(  # noqa: PLR0913 (the runner's parts, the plan and what it
                 container=container,  # type: ignore[arg-type]
                 dest=prepared.home_tar,
                 max_bytes=int(settings.AGENT_ENV_CACHE_MAX_GB * 1024**3),
+                uid=uid,
             )
 
     policy = environment_egress_policy(environment=environment, phase="setup")
     started = time.monotonic()
-    with _setup_gateway(task, socket_root, policy, setup_log) as socket_dir:
+    with _setup_gateway(task, ready, policy, setup_log, log) as socket_dir:
         spec = ContainerSpec(
             image=plan.image,
             env={
@@ -290,13 +293,14 @@ def _setup_container(  # noqa: PLR0913 (the runner's parts, the plan and what it
             nano_cpus=int(settings.AGENT_CPUS * 1e9) if settings.AGENT_CPUS else None,
             pids_limit=settings.AGENT_PIDS_LIMIT or None,
             gateway_dir=str(socket_dir),
+            uid=uid,
             prepare=prepare,
             finish=[keep_home],
             entrypoint=["/bin/bash", f"{TASK_DIR}/setup-phase.sh"],
         )
         try:
             outcome = container_run(
-                client=client,
+                client=ready.client,
                 spec=spec,
                 on_started=lambda _id: None,
                 on_output=setup_log.feed,

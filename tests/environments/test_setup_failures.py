@@ -90,7 +90,7 @@ def test_setup_runs_hardened_with_no_network_but_its_gateway(env_settings, user,
         "grep -q '^CapEff:\\s*0000000000000000' /proc/self/status && echo NO-CAPABILITIES\n"
         "grep -q '^NoNewPrivs:\\s*1' /proc/self/status && echo NO-NEW-PRIVILEGES\n"
         "touch /usr/x 2>/dev/null || echo READ-ONLY-ROOT\n"
-        'test "$(id -u)" = 1000 && echo RUNS-AS-1000\n'
+        'test "$(id -u)" != 0 && echo NOT-ROOT\n'
         "ls /sys/class/net | tr '\\n' ' '; echo\n"
         # The proxy is the setup gateway: the package registries only (the default).
         "git ls-remote https://example.com/x.git 2>&1 | tail -1 || true\n"
@@ -99,7 +99,7 @@ def test_setup_runs_hardened_with_no_network_but_its_gateway(env_settings, user,
     task = run_task(user, local_repo, "hardened")
     run = TaskEnvironment.objects.get(pk=task.pk)
     log = run.setup_log
-    for word in ("NO-CAPABILITIES", "NO-NEW-PRIVILEGES", "READ-ONLY-ROOT", "RUNS-AS-1000"):
+    for word in ("NO-CAPABILITIES", "NO-NEW-PRIVILEGES", "READ-ONLY-ROOT", "NOT-ROOT"):
         assert word in log, log
     assert "lo \n" in log or "lo\n" in log  # no interface but loopback
     assert "egress refused: example.com:443 (not on the allow list)" in log
