@@ -4,8 +4,9 @@ before it starts. The tar holds the home's own paths (work/..., .cache/...), nev
 inputs (task/) or outputs (out/)."""
 
 import io
+import os
 import tarfile
-import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,17 +98,31 @@ def home_put(*, container: Container, src: Path, uid: int) -> None:
         with src.open("rb") as plain:
             accepted = container.put_archive(HOME, plain)
     else:
-        # A copy with the owners changed: large ones spill to disk, never onto the heap.
-        with (
-            tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as spool,
-            tarfile.open(src, "r") as source,
-        ):
-            with tarfile.open(fileobj=spool, mode="w") as target:
-                for member in source:
-                    _owner_map(member, AGENT_UID, uid)
-                    data = source.extractfile(member) if member.isfile() else None
-                    target.addfile(member, data)
-            spool.seek(0)
-            accepted = container.put_archive(HOME, spool)
+        # Re-owned on the way, through a pipe: no copy on disk or on the heap.
+        read_end, write_end = os.pipe()
+        failed: list[BaseException] = []
+        writer = threading.Thread(
+            target=_reowned_write, args=(src, write_end, uid, failed), daemon=True
+        )
+        writer.start()
+        with os.fdopen(read_end, "rb") as stream:
+            accepted = container.put_archive(HOME, stream)
+        writer.join(timeout=60)
+        if failed:
+            raise HomeError(f"Could not read the environment's snapshot: {failed[0]}")
     if not accepted:
         raise HomeError("Docker refused the environment's files.")
+
+
+def _reowned_write(src: Path, write_end: int, uid: int, failed: list[BaseException]) -> None:
+    try:
+        with (
+            os.fdopen(write_end, "wb") as out,
+            tarfile.open(src, "r") as source,
+            tarfile.open(fileobj=out, mode="w|") as target,
+        ):
+            for member in source:
+                _owner_map(member, AGENT_UID, uid)
+                target.addfile(member, source.extractfile(member) if member.isfile() else None)
+    except (OSError, tarfile.TarError) as exc:  # the reader went away, or a broken snapshot
+        failed.append(exc)
