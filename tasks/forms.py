@@ -1,9 +1,21 @@
+from typing import Any
+
 from django import forms
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+from environments.selectors import environments_for_user
+from environments.services import CHOICE_AUTO, CHOICE_NONE
 
 from .models import CodingTask
 
 
 class TaskForm(forms.ModelForm):
+    environment = forms.ChoiceField(
+        required=False,
+        initial=CHOICE_AUTO,
+        help_text="What the container holds before the agent starts (Environments page).",
+    )
+
     class Meta:
         model = CodingTask
         fields = ("repo_url", "branch", "prompt", "open_pull_request")
@@ -20,6 +32,20 @@ class TaskForm(forms.ModelForm):
             "branch is pushed and the pull request opened by the server, never by the agent.",
         }
         labels = {"open_pull_request": "Open a pull request when done"}
+
+    def __init__(
+        self, *args: Any, user: AbstractBaseUser | AnonymousUser | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        choices = [(CHOICE_AUTO, "The one matching the repository"), (CHOICE_NONE, "None")]
+        if user is not None:
+            choices += [
+                (str(e.pk), f"{e.name}{' (shared)' if e.shared else ''}")
+                for e in environments_for_user(user=user)
+            ]
+        field = self.fields["environment"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = choices
 
 
 class ContinueForm(forms.Form):

@@ -1,5 +1,6 @@
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -8,7 +9,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
 from accounts.selectors import preferences_get
+from common.errors import InputError
 from common.http import AuthenticatedRequest
+from environments.selectors import task_environment_get
+from environments.services import CHOICE_AUTO, task_environment_choose
 from tasks.models import CodingTask, TaskStatus
 from tasks.pull_requests.create import continue_blocker, pull_request_blocker
 from tasks.pull_requests.follow_ups import task_continue, task_pull_request_request
@@ -23,11 +27,17 @@ from .validation import TaskInputError
 @never_cache
 @require_http_methods(["GET", "POST"])
 def task_list(request: AuthenticatedRequest) -> HttpResponse:
-    form = TaskForm(request.POST or None)
+    form = TaskForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
+        values = dict(form.cleaned_data)
+        choice = values.pop("environment") or CHOICE_AUTO
         try:
-            task = task_create(owner=request.user, **form.cleaned_data)
-        except TaskInputError as exc:
+            with transaction.atomic():  # the task runs after this commits, its environment set
+                task = task_create(owner=request.user, **values)
+                task_environment_choose(
+                    task_id=task.pk, owner=request.user, repo_url=task.repo_url, choice=choice
+                )
+        except InputError as exc:  # TaskInputError, or the environment chosen
             form.add_error(exc.field, exc.message)
         else:
             messages.success(request, f"Task {task.pk} queued.")
@@ -44,6 +54,7 @@ def task_detail(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
         "diff": diff_lines(diff=task.diff),
         "wait_words": wait_words(task=task, now=timezone.now()),
         "has_api_key": preferences_get(user=request.user).has_api_key,
+        "environment_run": task_environment_get(task_id=task.pk),
     }
     if not request.htmx:
         context |= _follow_up_context(task)

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "accounts",
     "oauth_tokens",
     "gateway",
+    "environments",
     "tasks",
     "hosting",
     "notifications",
@@ -447,3 +448,4 @@ HOSTING_BUNDLE_MAX_OBJECT_BYTES = env.int("HOSTING_BUNDLE_MAX_OBJECT_BYTES", def
 HOSTING_BUNDLE_MAX_TOTAL_BYTES = env.int("HOSTING_BUNDLE_MAX_TOTAL_BYTES", default=512 * 2**20)
 # Longest git may take to check and unpack a bundle on the worker, in seconds.
 HOSTING_BUNDLE_TIMEOUT_SECONDS = env.float("HOSTING_BUNDLE_TIMEOUT_SECONDS", default=120.0)
+from .environments import *  # noqa: E402, F403 (the settings of environments/, in their module)

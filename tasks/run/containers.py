@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 APP_LABEL = "claude-runner"
 INSTANCE_LABEL = "claude-runner.instance"
+# "setup" on an environment's setup container (tasks.run.setup): never taken for the agent's.
+PHASE_LABEL = "claude-runner.phase"
 HOME = "/home/agent"
 TASK_DIR = f"{HOME}/task"
 OUT_DIR = f"{HOME}/out"
@@ -86,6 +88,10 @@ class ContainerSpec:
     uid: int = AGENT_UID  # the host uid and gid the agent runs as; it owns the home
     # Called with the created container before it starts (e.g. putting the working tree in).
     prepare: list[Callable[[Container], None]] = field(default_factory=list)
+    # Called once it has stopped, before it is removed (e.g. keeping what a setup made).
+    finish: list[Callable[[Container, "ContainerOutcome"], None]] = field(default_factory=list)
+    # Instead of the image's entrypoint (the setup phase runs its own script).
+    entrypoint: list[str] | None = None
 
 
 @dataclass
@@ -213,7 +219,8 @@ def container_create_kwargs(spec: ContainerSpec) -> dict[str, Any]:
     volumes = dict(spec.volumes)
     if spec.gateway_dir:
         volumes[spec.gateway_dir] = {"bind": GATEWAY_MOUNT, "mode": "ro"}
-    return {
+    chosen = {"entrypoint": spec.entrypoint} if spec.entrypoint else {}
+    return chosen | {
         "image": spec.image,
         "environment": spec.env,
         "labels": spec.labels,
@@ -271,6 +278,8 @@ def container_run(
         outcome.outputs, outcome.too_large = _collect(
             container, OUT_DIR, OUTPUT_FILES, max_output_bytes
         )
+        for finish in spec.finish:
+            finish(container, outcome)
         return outcome
     finally:
         _remove(container)

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.selectors import preferences_get
+from common.netpolicy import EgressPolicy
 from gateway.credentials import api_key_provider, oauth_provider
 from gateway.runtime import GatewaySetup, GatewayUsage, TaskGateway, UpstreamAuth
 from oauth_tokens.services import AuthMethod, AuthResolution, AuthSource, limit_reset_capped
@@ -63,7 +64,7 @@ def gateway_socket_root() -> Path:
     return root
 
 
-def _socket_dir_give(socket_dir: Path, agent_uid: int, log: TaskLog) -> int | None:
+def socket_dir_give(socket_dir: Path, agent_uid: int, log: TaskLog) -> int | None:
     """Hand the task's socket folder to the agent's uid alone (0700; the socket will be 0600):
     the uid to give the socket to. A worker that may not change owners (not root) leaves the
     folder 0711, so the agent reaches the socket by name but cannot list the folder, and any
@@ -87,27 +88,31 @@ def _socket_dir_give(socket_dir: Path, agent_uid: int, log: TaskLog) -> int | No
 
 
 @contextlib.contextmanager
-def task_gateway_open(
+def task_gateway_open(  # noqa: PLR0913 (the egress rules of an environment's agent phase)
     task: CodingTask,
     root: Path,
     auth: AuthResolution,
     placeholder: str,
     log: TaskLog,
     agent_uid: int,
+    egress: EgressPolicy | None = None,
 ) -> Iterator[tuple[TaskGateway, Path]]:
     """The task's gateway on a socket in a fresh folder of its own under root (checked by
-    gateway_socket_root), for the agent's uid only; both gone afterwards."""
+    gateway_socket_root), for the agent's uid only; both gone afterwards. egress: its rules,
+    when not the settings' (an environment's agent phase)."""
     # Short (a socket path has ~100 bytes) and unguessable.
     socket_dir = root / f"t{task.pk}-{secrets.token_hex(6)}"
     socket_dir.mkdir(mode=0o700)
-    socket_owner = _socket_dir_give(socket_dir, agent_uid, log)
+    socket_owner = socket_dir_give(socket_dir, agent_uid, log)
     credential_id = auth_oauth_credential_id(auth)
     # What task_follow needs to put a gateway back on this socket if this process dies (the
     # credential is the runtime's credential_id, saved with the auth choice).
     TaskRuntime.objects.filter(pk=task.pk).update(
         gateway_dir=str(socket_dir), gateway_placeholder=placeholder
     )
-    gateway = _gateway_new(socket_dir, credential_id, auth.api_key, placeholder, log, socket_owner)
+    gateway = _gateway_new(
+        socket_dir, credential_id, auth.api_key, placeholder, log, socket_owner, egress
+    )
     try:
         gateway.start()
         yield gateway, socket_dir
@@ -116,13 +121,14 @@ def task_gateway_open(
         shutil.rmtree(socket_dir, ignore_errors=True)
 
 
-def _gateway_new(
+def _gateway_new(  # noqa: PLR0913 (the socket's owner and egress beside the credential)
     socket_dir: Path,
     credential_id: int | None,
     api_key: str,
     placeholder: str,
     log: TaskLog,
     socket_owner: int | None,
+    egress: EgressPolicy | None = None,
 ) -> TaskGateway:
     """The task's gateway: OAuth when it runs on a stored credential, else the API key."""
     if credential_id is not None:
@@ -137,11 +143,13 @@ def _gateway_new(
         provider=provider,
         placeholder=placeholder,
         on_log=log.gateway_line,
-        setup=GatewaySetup(socket_owner=socket_owner),
+        setup=GatewaySetup(socket_owner=socket_owner, egress=egress),
     )
 
 
-def task_gateway_again(task: CodingTask, log: TaskLog) -> TaskGateway | None:
+def task_gateway_again(
+    task: CodingTask, log: TaskLog, egress: EgressPolicy | None = None
+) -> TaskGateway | None:
     """A new gateway on the dead worker's socket path (its folder is still mounted into the
     container), with the same placeholder and credential; None when that cannot be done (the
     container then runs on without the model API, and says so in its result)."""
@@ -163,6 +171,7 @@ def task_gateway_again(task: CodingTask, log: TaskLog) -> TaskGateway | None:
         runtime.gateway_placeholder,
         log,
         owner if owner != os.geteuid() else None,
+        egress,
     )
     gateway.start()
     log.note("Its gateway is back on the same socket.")

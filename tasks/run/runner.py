@@ -24,7 +24,7 @@ import os
 import secrets
 import shutil
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import docker
@@ -66,9 +66,11 @@ from .gateway import (
     task_gateway_open,
     task_usage_record,
 )
+from .home import home_put
 from .inputs import ContainerInputs, container_inputs
 from .log import TaskLog
 from .outcome import outcome_result, outcome_values, run_limit_of
+from .setup import Prepared, SetupReady, agent_egress_for_task, setup_phase
 from .workspace import Workspace, workspace_prepare, workspace_record, workspace_remove
 from .worktree import tree_put
 
@@ -118,6 +120,7 @@ class _Ready:
     workspace: Workspace
     socket_root: Path
     agent_uid: int  # the host uid the container runs as (tasks.run.agent_user)
+    prepared: Prepared | None = None  # what the environment's setup made, if the task has one
 
 
 def _run(task: CodingTask, log: TaskLog) -> RunResult | None:
@@ -125,14 +128,25 @@ def _run(task: CodingTask, log: TaskLog) -> RunResult | None:
     if isinstance(ready, RunResult):
         return task_finish(task_id=task.pk, result=ready, redact=log.redact)
     auth = ready.auth
+    # The environment's setup, before any model request (tasks.run.setup).
+    prepared = setup_phase(
+        task=task,
+        ready=SetupReady(ready.client, ready.workspace, ready.socket_root, ready.agent_uid),
+        log=log,
+    )
+    if isinstance(prepared, RunResult):
+        return task_finish(task_id=task.pk, result=prepared, redact=log.redact)
+    egress = prepared.agent_egress if prepared else None
     placeholder = placeholder_new()
-    opened = task_gateway_open(task, ready.socket_root, auth, placeholder, log, ready.agent_uid)
+    opened = task_gateway_open(
+        task, ready.socket_root, auth, placeholder, log, ready.agent_uid, egress
+    )
     with opened as (gateway, folder):
         inputs = container_inputs(
             task=task, auth=auth, agent_env=ready.agent_env, placeholder=placeholder
         )
-        log.secrets = inputs.secrets
-        ran = _run_container(task, log, inputs, folder, ready)
+        log.secrets = [*inputs.secrets, *(prepared.secrets if prepared else [])]
+        ran = _run_container(task, log, inputs, folder, replace(ready, prepared=prepared))
         # The container is gone: nothing more can come through the gateway.
         usage = gateway.stop()
         task_usage_record(task.pk, usage)
@@ -223,9 +237,24 @@ def _run_container(
 ) -> ContainerOutcome | RunResult:
     """The container run to its end; or what the task comes to when it could not run (failed,
     or waiting when the engine went away before the container existed)."""
+    prepared = ready.prepared
+    if prepared is None:
+        image, env = settings.AGENT_IMAGE, inputs.env
+        put = [
+            lambda container: tree_put(
+                container=container, src=ready.workspace.path, uid=ready.agent_uid
+            )
+        ]
+    else:  # the environment's variables first: the runner's own win
+        image, env = prepared.image, {**prepared.variables, **inputs.env}
+        put = [
+            lambda container: home_put(
+                container=container, src=prepared.home_tar, uid=ready.agent_uid
+            )
+        ]
     spec = ContainerSpec(
-        image=settings.AGENT_IMAGE,
-        env=inputs.env,
+        image=image,
+        env=env,
         files=inputs.files,
         labels=container_labels(task_id=task.pk),
         # Unique on the engine: installations sharing one engine number their tasks alike.
@@ -238,11 +267,7 @@ def _run_container(
         volumes=inputs.volumes,
         gateway_dir=str(socket_dir),
         uid=ready.agent_uid,
-        prepare=[
-            lambda container: tree_put(
-                container=container, src=ready.workspace.path, uid=ready.agent_uid
-            )
-        ],
+        prepare=put,
     )
 
     def started(container_id: str) -> None:
@@ -281,7 +306,7 @@ def task_follow(*, task_id: int, container_id: str, reason: str) -> RunResult | 
     gateway = None
     try:
         log.secrets = _follow_secrets(task)
-        gateway = task_gateway_again(task, log)
+        gateway = task_gateway_again(task, log, agent_egress_for_task(task_id=task.pk))
         remaining = settings.AGENT_TIMEOUT_SECONDS
         if task.started_at:
             remaining -= (timezone.now() - task.started_at).total_seconds()

@@ -20,7 +20,7 @@ from oauth_tokens.services import AuthResolution
 from tasks.models import CodingTask
 from tasks.run.agent_user import AgentUserUnavailable, agent_uid_for_task, agent_uid_range
 from tasks.run.containers import AGENT_UID
-from tasks.run.gateway import GATEWAY_SOCKET_NAME, _socket_dir_give, task_gateway_open
+from tasks.run.gateway import GATEWAY_SOCKET_NAME, socket_dir_give, task_gateway_open
 from tasks.run.log import TaskLog
 
 NOBODY = 65534  # nobody and nogroup on Debian
@@ -101,7 +101,7 @@ def test_a_worker_that_cannot_change_owners_keeps_the_socket_reachable_and_says_
             folder = shared / "t1"
             folder.mkdir(mode=0o700)
             log = _Notes(task_id=1, secrets=[], max_bytes=9999)
-            owner = _socket_dir_give(folder, 200001, log)
+            owner = socket_dir_give(folder, 200001, log)
             mode = stat.S_IMODE(folder.stat().st_mode)
             os.write(write, f"{owner}|{mode:o}|{' '.join(log.notes)}".encode())
         except Exception as exc:  # noqa: BLE001 (the parent shows it)
