@@ -372,6 +372,12 @@ for _removed in ("AGENT_PASS_TOKEN_ENV", "AGENT_ALLOW_TOKEN_ROTATION"):
 AGENT_LOG_MAX_BYTES = env.int("AGENT_LOG_MAX_BYTES", default=256 * 1024)
 AGENT_DIFF_MAX_BYTES = env.int("AGENT_DIFF_MAX_BYTES", default=2 * 1024 * 1024)
 AGENT_PROMPT_MAX_CHARS = env.int("AGENT_PROMPT_MAX_CHARS", default=100_000)
+# Largest session transcript kept from a run to resume in a follow-up, in MiB (larger: the
+# follow-up gets the earlier prompts and answers summarised in its prompt instead).
+AGENT_TRANSCRIPT_MAX_MB = env.int("AGENT_TRANSCRIPT_MAX_MB", default=16)
+# Messages to a running agent: on, and the longest one in bytes (UTF-8).
+AGENT_MESSAGES = env.bool("AGENT_MESSAGES", default=True)
+AGENT_MESSAGE_MAX_BYTES = env.int("AGENT_MESSAGE_MAX_BYTES", default=64 * 1024)
 # Usage limits (tasks/waits/usage_limit.py): a limited task waits for the reset and runs again by
 # itself, for at most this many seconds of waiting in all (past it, it fails and says so).
 AGENT_LIMIT_MAX_WAIT = env.int("AGENT_LIMIT_MAX_WAIT", default=24 * 3600)

@@ -44,15 +44,6 @@ def pull_request_blocker(*, task: CodingTask) -> str:
     return ""
 
 
-def continue_blocker(*, task: CodingTask) -> str:
-    """Why no follow-up task can start from this one now ("" when it can)."""
-    if not task.is_finished:
-        return "The task is still running."
-    if task.pull_request.state not in DONE_STATES or not task.pull_request.branch:
-        return "Create the pull request first: a follow-up starts from its branch."
-    return ""
-
-
 def _target_branch(task: CodingTask) -> str:
     parent = task.parent.pull_request if task.parent is not None else None
     if parent is not None and parent.branch and parent.state in DONE_STATES:

@@ -43,7 +43,17 @@ STOP_GRACE_SECONDS = 10
 GATEWAY_MOUNT = "/run/claude-runner-gateway"
 TMP_TMPFS_OPTIONS = "rw,exec,nosuid,nodev,size=1g,mode=1777"
 # What the runner reads back from /home/agent/out (stream.jsonl may be huge: not read).
-OUTPUT_FILES = {"result.json", "diff.patch", "changed_files.txt", "exit_code", "changes.bundle"}
+OUTPUT_FILES = {
+    "result.json",
+    "diff.patch",
+    "changed_files.txt",
+    "exit_code",
+    "changes.bundle",
+    # The agent's session, for a follow-up (tasks.run.conversation bounds and checks it).
+    "session/id",
+    "session/transcript.jsonl",
+    "session/status.json",
+}
 
 
 @dataclass

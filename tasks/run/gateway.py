@@ -16,11 +16,12 @@ from django.conf import settings
 
 from accounts.selectors import preferences_get
 from gateway.credentials import api_key_provider, oauth_provider
-from gateway.runtime import GatewayUsage, TaskGateway, UpstreamAuth
+from gateway.runtime import GatewaySetup, GatewayUsage, TaskGateway, UpstreamAuth
 from oauth_tokens.services import AuthMethod, AuthResolution, AuthSource
 from tasks.models import CodingTask, TaskRuntime, TaskUsage
 
 from .log import TaskLog
+from .messages import TaskMessageBox
 
 GATEWAY_SOCKET_NAME = "gateway.sock"
 
@@ -76,7 +77,7 @@ def task_gateway_open(
     TaskRuntime.objects.filter(pk=task.pk).update(
         gateway_dir=str(socket_dir), gateway_placeholder=placeholder
     )
-    gateway = _gateway_new(socket_dir, credential_id, auth.api_key, placeholder, log)
+    gateway = _gateway_new(socket_dir, credential_id, auth.api_key, placeholder, log, task.pk)
     try:
         gateway.start()
         yield gateway, socket_dir
@@ -86,7 +87,12 @@ def task_gateway_open(
 
 
 def _gateway_new(
-    socket_dir: Path, credential_id: int | None, api_key: str, placeholder: str, log: TaskLog
+    socket_dir: Path,
+    credential_id: int | None,
+    api_key: str,
+    placeholder: str,
+    log: TaskLog,
+    task_id: int,
 ) -> TaskGateway:
     """The task's gateway: OAuth when it runs on a stored credential, else the API key."""
     if credential_id is not None:
@@ -101,6 +107,9 @@ def _gateway_new(
         provider=provider,
         placeholder=placeholder,
         on_log=log.gateway_line,
+        setup=GatewaySetup(
+            messages=TaskMessageBox(task_id=task_id) if settings.AGENT_MESSAGES else None
+        ),
     )
 
 
@@ -117,7 +126,12 @@ def task_gateway_again(task: CodingTask, log: TaskLog) -> TaskGateway | None:
         log.note("The task's API key is gone: its gateway cannot be put back.")
         return None
     gateway = _gateway_new(
-        Path(runtime.gateway_dir), runtime.credential_id, api_key, runtime.gateway_placeholder, log
+        Path(runtime.gateway_dir),
+        runtime.credential_id,
+        api_key,
+        runtime.gateway_placeholder,
+        log,
+        task.pk,
     )
     gateway.start()
     log.note("Its gateway is back on the same socket.")

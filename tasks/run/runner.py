@@ -54,6 +54,7 @@ from .containers import (
     docker_client,
     engine_id,
 )
+from .conversation import conversation_record, transcript_max_bytes
 from .finish import task_finish
 from .gateway import (
     SocketRootUnsafe,
@@ -136,9 +137,17 @@ def _run(task: CodingTask, log: TaskLog) -> RunResult | None:
         return task_finish(task_id=task.pk, result=ran)
     log.finish()
     run_auth = RunAuth(auth.method, auth.source, auth_oauth_credential_id(auth))
+    conversation_record(task=task, outcome=ran, log=log)  # before a follow-up can be asked for
     result = _record_outcome(task, ran, log, usage, auth=run_auth)
     workspace_record(task=task, outcome=ran, log=log)
     return result
+
+
+def _output_max_bytes() -> int:
+    """Each output file is read up to the largest any may be (each is checked against its own)."""
+    return max(
+        settings.AGENT_DIFF_MAX_BYTES, settings.AGENT_BUNDLE_MAX_BYTES, transcript_max_bytes()
+    )
 
 
 def _prepare(task: CodingTask, log: TaskLog) -> _Ready | RunResult:
@@ -245,7 +254,7 @@ def _run_container(
             on_started=started,
             on_output=log.feed,
             should_cancel=lambda: should_cancel(task),
-            max_output_bytes=max(settings.AGENT_DIFF_MAX_BYTES, settings.AGENT_BUNDLE_MAX_BYTES),
+            max_output_bytes=_output_max_bytes(),
         )
     except EngineUnreachable as exc:
         log.note(str(exc))
@@ -281,13 +290,14 @@ def task_follow(*, task_id: int, container_id: str, reason: str) -> RunResult | 
             timeout_seconds=max(0.0, remaining),
             on_output=log.feed,
             should_cancel=lambda: should_cancel(task),
-            max_output_bytes=max(settings.AGENT_DIFF_MAX_BYTES, settings.AGENT_BUNDLE_MAX_BYTES),
+            max_output_bytes=_output_max_bytes(),
         )
         # Only what went through the new gateway: the first one's count died with it.
         usage = gateway.stop() if gateway is not None else GatewayUsage()
         task_usage_record(task.pk, usage)
         log.finish()
         auth = RunAuth(task.auth_method, task.auth_source, task.runtime.credential_id)
+        conversation_record(task=task, outcome=outcome, log=log)
         result = _record_outcome(task, outcome, log, usage, auth=auth)
         workspace_record(task=task, outcome=outcome, log=log)
     except Exception as exc:

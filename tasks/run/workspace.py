@@ -15,11 +15,12 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from hosting.errors import HostingError
-from hosting.git import repository_clone
+from hosting.git import ClonedRepository, bundles_check_out, repository_clone
 from hosting.services import github_token_get, repository_parse
 from tasks.models import CodingTask, PullRequestState, TaskPullRequest, TaskStatus
 from tasks.pull_requests.create import task_pull_request_create
 
+from .chain import chain_start
 from .containers import ContainerOutcome
 from .log import TaskLog
 
@@ -65,19 +66,35 @@ def workspace_prepare(*, task: CodingTask) -> Workspace:
     folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     folder.mkdir(mode=0o700)
     # Only .git: the container checks the files out (agent/README.md), half the bytes to copy.
+    start = chain_start(task=task)
     cloned = repository_clone(
         url=task.repo_url,
-        branch=task.branch,
+        branch=task.branch if start is None else "",
         token=_token_for(task),
         dest=folder / "work",
+        commit=start.commit if start is not None else "",
         checkout=False,
     )
+    if start is not None:  # a follow-up: the earlier tasks' commits on top
+        cloned = _earlier_commits_check_out(cloned, start.bundles, folder, task.branch)
     pull_request = TaskPullRequest.objects.filter(pk=task.pk)
     base = pull_request.values_list("base_branch", flat=True).get() or cloned.branch
     pull_request.update(start_commit=cloned.head, base_branch=base)
     return Workspace(
         path=cloned.path, branch=cloned.branch, start_commit=cloned.head, base_branch=base
     )
+
+
+def _earlier_commits_check_out(
+    cloned: ClonedRepository, bundles: list[bytes], folder: Path, branch: str
+) -> ClonedRepository:
+    paths = []
+    for number, bundle in enumerate(bundles):
+        path = folder / f"earlier-{number}.bundle"
+        path.write_bytes(bundle)
+        paths.append(path)
+    head = bundles_check_out(repo=cloned, bundles=paths) if paths else cloned.head
+    return ClonedRepository(path=cloned.path, head=head, branch=branch)
 
 
 def workspace_remove(*, task_id: int) -> None:

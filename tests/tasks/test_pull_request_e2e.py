@@ -11,8 +11,8 @@ import subprocess
 import pytest
 
 from hosting.models import GitHubConnection
+from tasks.follow_ups import task_continue
 from tasks.models import CodingTask, PullRequestState, TaskStatus
-from tasks.pull_requests.follow_ups import task_continue
 from tasks.services import task_create
 from tests.agent_image.probe import ProbeReport
 from tests.tasks.conftest import InspectWatcher, set_api_key
