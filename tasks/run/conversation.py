@@ -15,7 +15,7 @@ from django.conf import settings
 
 from tasks.models import CarriedOver, CodingTask, TaskConversation, TaskMessage, TranscriptState
 
-from .containers import TASK_DIR, ContainerOutcome, InputFile
+from .containers import HOME, TASK_DIR, ContainerOutcome, InputFile
 from .log import TaskLog
 
 SESSION_ID = "session/id"
@@ -23,6 +23,7 @@ TRANSCRIPT = "session/transcript.jsonl"
 STATUS = "session/status.json"
 SESSION_FILES = frozenset({SESSION_ID, TRANSCRIPT, STATUS})
 RESUME_DIR = f"{TASK_DIR}/resume"
+WORK_DIR = f"{HOME}/work"
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 STATUS_MAX_BYTES = 64 * 1024
 # The summary of earlier turns in a follow-up's prompt: each text and the whole, in characters.
@@ -38,8 +39,10 @@ def transcript_max_bytes() -> int:
     return int(settings.AGENT_TRANSCRIPT_MAX_MB) * 1024 * 1024
 
 
-def transcript_check(*, data: bytes) -> str:
-    """The transcript as text when every non-blank line is a JSON object; else TranscriptInvalid."""
+def transcript_check(*, data: bytes, session_id: str = "") -> str:
+    """The transcript as text when every non-blank line is a JSON object whose sessionId (if
+    any) is ``session_id`` and whose cwd (if any) is the agent's working tree, as the entrypoint
+    requires to resume it (agent/README.md, "Resume"); else TranscriptInvalid."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -48,18 +51,25 @@ def transcript_check(*, data: bytes) -> str:
         raise TranscriptInvalid("holds a NUL character")
     lines = 0
     for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except ValueError:
-            raise TranscriptInvalid(f"line {number} is not JSON") from None
-        if not isinstance(value, dict):
-            raise TranscriptInvalid(f"line {number} is not a JSON object")
-        lines += 1
+        if line.strip():
+            _line_check(number, line, session_id)
+            lines += 1
     if not lines:
         raise TranscriptInvalid("holds no line")
     return text
+
+
+def _line_check(number: int, line: str, session_id: str) -> None:
+    try:
+        value = json.loads(line)
+    except ValueError:
+        raise TranscriptInvalid(f"line {number} is not JSON") from None
+    if not isinstance(value, dict):
+        raise TranscriptInvalid(f"line {number} is not a JSON object")
+    if session_id and "sessionId" in value and value["sessionId"] != session_id:
+        raise TranscriptInvalid(f"line {number} names another session")
+    if "cwd" in value and value["cwd"] != WORK_DIR:
+        raise TranscriptInvalid(f"line {number} names a working directory other than {WORK_DIR}")
 
 
 def _session_id(outputs: dict[str, bytes]) -> str:
@@ -104,7 +114,7 @@ def conversation_record(*, task: CodingTask, outcome: ContainerOutcome, log: Tas
         )
     else:
         try:
-            text = transcript_check(data=data)
+            text = transcript_check(data=data, session_id=str(values["session_id"]))
         except TranscriptInvalid as exc:
             state, note = TranscriptState.REFUSED, f"The transcript was not kept: {exc}."
     values |= {
