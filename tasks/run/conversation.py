@@ -172,7 +172,8 @@ def conversation_inputs(*, task: CodingTask) -> ConversationInputs:
             "earlier prompts and answers in its prompt instead."
         )[:1000],
     )
-    return ConversationInputs(_summary(task) + task.prompt, [], env)
+    # The request first: its first line is also the subject of the run's commit.
+    return ConversationInputs(f"{task.prompt}\n\n{_summary(task)}", [], env)
 
 
 def _cut(text: str) -> str:
@@ -198,6 +199,6 @@ def _summary(task: CodingTask) -> str:
     if len(body) > SUMMARY_MAX:
         body = "[earlier turns left out]\n" + body[-SUMMARY_MAX:]
     return (
-        "This continues earlier work in this repository (its changes are already in the "
-        f"working tree). The conversation so far:\n\n{body}\n\nThe new request:\n"
+        "---\nThe request above continues earlier work in this repository (its changes are "
+        f"already in the working tree). The conversation so far, oldest first:\n\n{body}\n"
     )

@@ -192,7 +192,7 @@ def test_without_a_transcript_the_prompt_carries_the_earlier_turns(user, setting
     given_in = conversation_inputs(task=third)
     assert given_in.files == []
     prompt = given_in.prompt
-    assert prompt.endswith("The new request:\nTry again, smaller")
+    assert prompt.startswith("Try again, smaller\n\n---\nThe request above continues")
     where = [
         prompt.index(words)
         for words in (

@@ -142,6 +142,7 @@ def test_the_probe_finds_no_github_token_in_the_container(e2e, user, probe_image
     """A hostile agent (the probe image) hunts through its environment, every process's
     environment and command line, and every readable file: the clone's token is not there."""
     settings.AGENT_IMAGE = probe_image
+    settings.AGENT_MESSAGES = False  # the probe reads all of stdin as its prompt
     task = task_create(owner=user, repo_url=e2e.url, prompt="look around", open_pull_request=True)
     task.refresh_from_db()
     assert task.status == TaskStatus.SUCCEEDED, (task.error_message, task.log[-3000:])
