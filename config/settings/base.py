@@ -372,8 +372,7 @@ for _removed in ("AGENT_PASS_TOKEN_ENV", "AGENT_ALLOW_TOKEN_ROTATION"):
 AGENT_LOG_MAX_BYTES = env.int("AGENT_LOG_MAX_BYTES", default=256 * 1024)
 AGENT_DIFF_MAX_BYTES = env.int("AGENT_DIFF_MAX_BYTES", default=2 * 1024 * 1024)
 AGENT_PROMPT_MAX_CHARS = env.int("AGENT_PROMPT_MAX_CHARS", default=100_000)
-# Largest session transcript kept from a run to resume in a follow-up, in MiB (larger: the
-# follow-up gets the earlier prompts and answers summarised in its prompt instead).
+# Largest session transcript kept to resume in a follow-up, in MiB (larger: summarised instead).
 AGENT_TRANSCRIPT_MAX_MB = env.int("AGENT_TRANSCRIPT_MAX_MB", default=16)
 # Messages to a running agent: on, and the longest one in bytes (UTF-8).
 AGENT_MESSAGES = env.bool("AGENT_MESSAGES", default=True)
