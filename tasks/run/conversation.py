@@ -148,6 +148,8 @@ def conversation_inputs(*, task: CodingTask) -> ConversationInputs:
     env = {"AGENT_TRANSCRIPT_MAX_BYTES": str(transcript_max_bytes())}
     if settings.AGENT_MESSAGES:
         env["AGENT_MESSAGES"] = "1"
+    # A run again after a wait (a usage limit, the engine) takes messages anew, from the first.
+    TaskConversation.objects.filter(pk=task.pk).update(messages_closed=False)
     parent = task.parent
     if parent is None or parent.owner_id != task.owner_id:
         return ConversationInputs(task.prompt, [], env)

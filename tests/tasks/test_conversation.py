@@ -268,3 +268,11 @@ def test_a_follow_up_without_a_pull_request_starts_from_the_chains_commits(
         assert git("-C", str(workspace.path), "status", "--porcelain") == ""
     finally:
         workspace_remove(task_id=third.pk)
+
+
+def test_each_run_opens_the_message_channel_again(user) -> None:
+    # A run stopped by a usage limit closed it; the run after the reset takes messages again.
+    task = task_make(user, status=TaskStatus.RUNNING)
+    TaskConversation.objects.filter(pk=task.pk).update(messages_closed=True)
+    conversation_inputs(task=task)
+    assert not TaskConversation.objects.get(pk=task.pk).messages_closed
