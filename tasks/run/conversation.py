@@ -102,8 +102,10 @@ def conversation_record(*, task: CodingTask, outcome: ContainerOutcome, log: Tas
     limit = transcript_max_bytes()
     state, note, text = TranscriptState.KEPT, "", ""
     if not data:
-        state = TranscriptState.MISSING
-        note = str(_part(status, "export").get("reason") or "The run handed back no transcript.")
+        export = _part(status, "export")
+        too_large = export.get("state") == "too_large"
+        state = TranscriptState.TOO_LARGE if too_large else TranscriptState.MISSING
+        note = str(export.get("reason") or "The run handed back no transcript.")
     elif len(data) > limit or not values["session_id"]:
         state = TranscriptState.TOO_LARGE if len(data) > limit else TranscriptState.REFUSED
         note = (

@@ -141,6 +141,14 @@ def test_no_transcript_says_why_from_the_status(user) -> None:
     assert kept.transcript_note == "no session id in the stream"
 
 
+def test_a_transcript_the_container_found_too_large_is_said_so(user) -> None:
+    task = task_make(user, status=TaskStatus.SUCCEEDED)
+    status = {"export": {"state": "too_large", "reason": "the transcript is 20000000 bytes"}}
+    kept = record(task, **{"session/status.json": json.dumps(status).encode()})
+    assert kept.transcript_state == TranscriptState.TOO_LARGE
+    assert kept.transcript_note == "the transcript is 20000000 bytes"
+
+
 def test_a_refused_resume_is_said_on_the_follow_up(user) -> None:
     task = task_make(user, status=TaskStatus.SUCCEEDED)
     status = {"resume": {"state": "refused", "reason": "transcript.jsonl line 3: a user turn"}}
