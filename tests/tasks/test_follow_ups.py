@@ -1,11 +1,17 @@
 """Continue any finished task, run a failed or cancelled one again, and message a running agent,
 from the task page: who may, what is refused and why, and what the page shows."""
 
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
 import pytest
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
+from gateway.runtime import placeholder_new
 from tasks.follow_ups import task_continue, task_message_send, task_run_again
 from tasks.models import (
     CarriedOver,
@@ -15,9 +21,12 @@ from tasks.models import (
     TaskStatus,
     TranscriptState,
 )
-from tasks.run.gateway import TaskMessageBox
+from tasks.run.gateway import task_gateway_again
+from tasks.run.log import TaskLog
+from tasks.run.messages import TaskMessageBox
 from tasks.validation import TaskInputError
-from tests.tasks.conftest import task_make
+from tests.gateway.conftest import UnixHTTPConnection
+from tests.tasks.conftest import set_api_key, task_make
 
 pytestmark = pytest.mark.django_db
 
@@ -256,3 +265,40 @@ def test_the_page_shows_the_chain_as_one_conversation(user, user_client):
     assert (
         chain.index("Add a parser") < chain.index("use the stdlib") < chain.index("Now the empty")
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_gateway_put_back_after_a_takeover_still_hands_out_the_messages(user, tmp_path):
+    folder = Path(tempfile.mkdtemp(prefix="fut-", dir="/tmp"))
+    try:
+        placeholder = placeholder_new()
+        set_api_key(user, "sk-ant-api03-takeover-messages-0123456789")
+        task = task_make(
+            user,
+            status=TaskStatus.RUNNING,
+            auth_method="api_key",
+            auth_source="user",
+            runtime={"gateway_dir": str(folder), "gateway_placeholder": placeholder},
+        )
+        task_message_send(task=task, text="still there?")
+        log = TaskLog(task_id=task.pk, secrets=[], max_bytes=10_000)
+        gateway = task_gateway_again(CodingTask.objects.get(pk=task.pk), log)
+        assert gateway is not None
+        try:
+            conn = UnixHTTPConnection(folder / "gateway.sock")
+            conn.request(
+                "GET",
+                "/_runner/messages?after=0&wait=0",
+                headers={"authorization": f"Bearer {placeholder}"},
+            )
+            response = conn.getresponse()
+            assert response.status == 200
+            assert json.loads(response.read()) == {
+                "seq": 1,
+                "type": "message",
+                "text": "still there?",
+            }
+        finally:
+            gateway.stop()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
