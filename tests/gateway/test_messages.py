@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,7 +69,7 @@ def poll(gw: TaskGateway, placeholder: str, query: str, **headers: str) -> tuple
     return response.status, body, response.getheader("content-type") or ""
 
 
-def lines_of(body: bytes) -> list[dict[str, object]]:
+def lines_of(body: bytes) -> list[dict[str, Any]]:
     return [json.loads(line) for line in body.decode().splitlines()]
 
 

@@ -87,7 +87,7 @@ def test_run_again_repeats_the_prompt_and_inputs_as_a_new_linked_task(user, user
     page = user_client.get(reverse("tasks:detail", args=[task.pk])).content.decode()
     assert "Run again" in page
     response = user_client.post(reverse("tasks:run_again", args=[task.pk]))
-    again = CodingTask.objects.order_by("-pk").first()
+    again = CodingTask.objects.order_by("-pk")[0]
     assert response.url == reverse("tasks:detail", args=[again.pk])
     assert again.pk != task.pk
     assert (again.prompt, again.repo_url, again.branch, again.open_pull_request) == (
