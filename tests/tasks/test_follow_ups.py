@@ -261,6 +261,11 @@ def test_the_page_shows_the_chain_as_one_conversation(user, user_client):
         "The earlier session was not carried over (too large): summarised.",
     ):
         assert words in page
+    TaskConversation.objects.filter(pk=second.pk).update(
+        carried=CarriedOver.TRANSCRIPT, carried_note=""
+    )
+    resumed = user_client.get(reverse("tasks:detail", args=[second.pk])).content.decode()
+    assert "The agent resumed the conversation above." in resumed
     chain = page[page.index('id="task-chain"') :]
     assert (
         chain.index("Add a parser") < chain.index("use the stdlib") < chain.index("Now the empty")
