@@ -155,10 +155,11 @@ def conversation_inputs(*, task: CodingTask) -> ConversationInputs:
     parent = task.parent
     if parent is None or parent.owner_id != task.owner_id:
         return ConversationInputs(task.prompt, [], env)
-    earlier = TaskConversation.objects.get(pk=parent.pk)
+    earlier = TaskConversation.objects.filter(pk=parent.pk).first()
     rows = TaskConversation.objects.filter(pk=task.pk)
     if (
-        earlier.transcript_state == TranscriptState.KEPT
+        earlier is not None
+        and earlier.transcript_state == TranscriptState.KEPT
         and earlier.transcript
         and UUID_RE.fullmatch(earlier.session_id)
     ):
@@ -168,7 +169,7 @@ def conversation_inputs(*, task: CodingTask) -> ConversationInputs:
             InputFile(f"{RESUME_DIR}/transcript.jsonl", earlier.transcript.encode(), 0o600),
         ]
         return ConversationInputs(task.prompt, files, env)
-    why = earlier.transcript_note or "the earlier run kept no transcript"
+    why = (earlier.transcript_note if earlier else "") or "the earlier run kept no transcript"
     rows.update(
         carried=CarriedOver.SUMMARY,
         carried_note=(
