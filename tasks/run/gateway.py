@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 
 from accounts.selectors import preferences_get
 from gateway.credentials import api_key_provider, oauth_provider
 from gateway.runtime import GatewaySetup, GatewayUsage, TaskGateway, UpstreamAuth
-from oauth_tokens.services import AuthMethod, AuthResolution, AuthSource
+from oauth_tokens.services import AuthMethod, AuthResolution, AuthSource, limit_reset_capped
 from tasks.models import CodingTask, TaskRuntime, TaskUsage
 
 from .log import TaskLog
@@ -146,15 +147,27 @@ def task_api_key(task: CodingTask) -> str:
 
 
 def task_usage_record(task_id: int, usage: GatewayUsage) -> None:
+    """What the task's gateway counted and saw of its credential, on the task (the reset time
+    as the API gave it, capped like every reset time)."""
+    now = timezone.now()
     TaskUsage.objects.filter(pk=task_id).update(
         requests=usage.requests,
         input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens,
         cache_creation_input_tokens=usage.cache_creation_input_tokens,
         cache_read_input_tokens=usage.cache_read_input_tokens,
+        status_401=usage.status_401,
+        status_403=usage.status_403,
         status_429=usage.status_429,
         status_529=usage.status_529,
         ratelimit_headers=usage.ratelimit_headers,
+        auth_refreshed_after_401=usage.auth_refreshed_after_401,
+        auth_refused=usage.auth_refused,
+        accepted_at=usage.accepted_at,
+        rate_limit_status=usage.rate_limit_status[:16],
+        rate_limit_rejected=usage.rate_limit_rejected,
+        rate_limit_reset=limit_reset_capped(resets_at=usage.rate_limit_rejected_reset, now=now),
+        rate_limit_claim=usage.rate_limit_rejected_claim[:32],
     )
 
 

@@ -54,21 +54,13 @@ def outcome_values(
     return verdict.updated(values, usage=usage, limit=limit_values(limit))
 
 
-def run_limit_of(
-    *,
-    log: TaskLog,
-    result: Mapping[str, Any],
-    now: datetime,
-    gateway_headers: Mapping[str, str] | None = None,
-    gateway_status_429: int = 0,
-) -> RunLimit:
-    """tasks.waits.limits applied to what the log collected (and what the gateway saw, if any)."""
+def run_limit_of(*, log: TaskLog, result: Mapping[str, Any], now: datetime) -> RunLimit:
+    """What the agent's output claims (tasks.waits.limits.run_limit_parse): the log's events,
+    the result."""
     return run_limit_parse(
         rate_limit_events=log.rate_limit_events,
         result=result,
         assistant_errors=log.assistant_errors,
-        gateway_headers=gateway_headers,
-        gateway_status_429=gateway_status_429,
         now=now,
     )
 

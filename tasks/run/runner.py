@@ -42,6 +42,7 @@ from tasks.results import RunResult
 from tasks.waits import limit_actions
 from tasks.waits.engine import engine_wait_plan, task_engine_reached
 from tasks.waits.limit_actions import RunAuth
+from tasks.waits.limits import gateway_limit_of, task_limit_choose
 
 from .containers import (
     ContainerError,
@@ -337,14 +338,16 @@ def _record_outcome(
     *,
     auth: RunAuth,
 ) -> RunResult | None:
-    # The stream first, then what the gateway saw of the same answers (tasks.waits.limits).
-    limit = run_limit_of(
-        log=log,
-        result=outcome_result(outcome=outcome, log=log),
-        now=timezone.now(),
-        gateway_headers=usage.ratelimit_headers,
-        gateway_status_429=usage.status_429,
-    )
+    # Two witnesses (tasks.waits.limits): the agent's own account shapes this task only; what
+    # the gateway saw decides the task when it saw something, and alone reaches the credential.
+    now = timezone.now()
+    claim = run_limit_of(log=log, result=outcome_result(outcome=outcome, log=log), now=now)
+    seen = gateway_limit_of(usage=usage, now=now)
+    limit = task_limit_choose(claim=claim, seen=seen)
+    if unseen := limit_actions.claim_unseen_words(limit):
+        log.note(f"{unseen[:1].upper()}{unseen[1:]}: this task alone is affected.")
     result = outcome_values(outcome=outcome, log=log, limit=limit)
-    result = limit_actions.limits_after_run(task=task, auth=auth, limit=limit, result=result)
+    result = limit_actions.limits_after_run(
+        task=task, auth=auth, limit=limit, seen=seen, usage=usage, result=result
+    )
     return task_finish(task_id=task.pk, result=result)

@@ -18,7 +18,7 @@ def conversations_add(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tasks', '0008_task_usage_limit_pull_request_runtime'),
+        ('tasks', '0009_gateway_observations'),
     ]
 
     operations = [
