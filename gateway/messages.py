@@ -44,7 +44,7 @@ class MessageBox(Protocol):
         ...
 
 
-def _query(query: str) -> tuple[int, float, bool] | None:
+def poll_query_parse(query: str) -> tuple[int, float, bool] | None:
     """(after, wait, final) from the query, or None when it is not one the container sends."""
     try:
         values = parse_qs(query, keep_blank_values=True, strict_parsing=True, max_num_fields=3)
@@ -105,7 +105,7 @@ class MessageRoute:
         if request.method != "GET":
             await self._answer(conn, 405, b"")
             return False
-        parsed = _query(query)
+        parsed = poll_query_parse(query)
         if parsed is None:
             self._log("message poll refused: a query the container does not send")
             await self._answer(conn, 400, b"")

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from gateway.messages import ANSWER_MAX_BYTES, Delivery
+from gateway.messages import ANSWER_MAX_BYTES, Delivery, poll_query_parse
 from gateway.runtime import GatewaySetup, TaskGateway, UpstreamAuth, placeholder_new
 from tests.fakes.anthropic_api import FakeAnthropicAPI
 from tests.gateway.conftest import REAL_KEY, StaticProvider, UnixHTTPConnection
@@ -197,3 +199,24 @@ def test_a_gateway_without_a_box_refuses_the_path(start_gateway) -> None:
     gw, placeholder, _ = start_gateway(kind="api_key")
     status, _, _ = poll(gw, placeholder, "after=0&wait=0")
     assert status == 403  # the model route: not a call Claude Code needs
+
+
+@given(st.text(max_size=200))
+@settings(max_examples=500)
+def test_the_query_parser_never_fails_and_keeps_to_its_ranges(query: str) -> None:
+    parsed = poll_query_parse(query)
+    if parsed is not None:
+        after, wait, final = parsed
+        assert 0 <= after <= 2**53 - 1
+        assert 0 <= wait <= 25
+        assert isinstance(final, bool)
+
+
+@given(
+    st.integers(min_value=0, max_value=2**53 - 1),
+    st.integers(min_value=0, max_value=999_999),
+    st.booleans(),
+)
+def test_the_query_the_container_sends_is_read_back(after: int, wait: int, final: bool) -> None:
+    query = f"after={after}&wait={wait}" + ("&final=1" if final else "")
+    assert poll_query_parse(query) == (after, min(float(wait), 25.0), final)
