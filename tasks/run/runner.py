@@ -69,7 +69,13 @@ from .gateway import (
 from .inputs import ContainerInputs, container_inputs
 from .log import TaskLog
 from .outcome import outcome_result, outcome_values, run_limit_of
-from .workspace import Workspace, workspace_prepare, workspace_record, workspace_remove
+from .workspace import (
+    Workspace,
+    workspace_bundle_keep,
+    workspace_prepare,
+    workspace_pull_request_open,
+    workspace_remove,
+)
 from .worktree import tree_put
 
 logger = logging.getLogger(__name__)
@@ -138,9 +144,12 @@ def _run(task: CodingTask, log: TaskLog) -> RunResult | None:
         return task_finish(task_id=task.pk, result=ran)
     log.finish()
     run_auth = RunAuth(auth.method, auth.source, auth_oauth_credential_id(auth))
-    conversation_record(task=task, outcome=ran, log=log)  # before a follow-up can be asked for
+    # What a follow-up starts from is kept before the end is written, when one can be asked for.
+    conversation_record(task=task, outcome=ran, log=log)
+    kept = workspace_bundle_keep(task=task, outcome=ran, log=log)
     result = _record_outcome(task, ran, log, usage, auth=run_auth)
-    workspace_record(task=task, outcome=ran, log=log)
+    if kept:
+        workspace_pull_request_open(task=task)
     return result
 
 
@@ -299,8 +308,10 @@ def task_follow(*, task_id: int, container_id: str, reason: str) -> RunResult | 
         log.finish()
         auth = RunAuth(task.auth_method, task.auth_source, task.runtime.credential_id)
         conversation_record(task=task, outcome=outcome, log=log)
+        kept = workspace_bundle_keep(task=task, outcome=outcome, log=log)
         result = _record_outcome(task, outcome, log, usage, auth=auth)
-        workspace_record(task=task, outcome=outcome, log=log)
+        if kept:
+            workspace_pull_request_open(task=task)
     except Exception as exc:
         logger.exception("Taking over task %s failed", task_id)
         log.note(f"Could not follow the container: {log.redact(str(exc))}")

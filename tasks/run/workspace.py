@@ -123,19 +123,31 @@ def workspaces_stale_remove() -> int:
     return removed
 
 
-def workspace_record(*, task: CodingTask, outcome: ContainerOutcome, log: TaskLog) -> None:
-    """Keep the agent's commits (the bundle) on the task; open the pull request if asked."""
+def workspace_bundle_keep(*, task: CodingTask, outcome: ContainerOutcome, log: TaskLog) -> bool:
+    """Keep the agent's commits (the bundle) on the task; True when kept. Before the task's
+    end is written: a follow-up asked for then starts from them (tasks.run.chain)."""
     bundle = outcome.outputs.get(BUNDLE, b"")
     if not bundle:
-        return
+        return False
     if len(bundle) > settings.AGENT_BUNDLE_MAX_BYTES:
         log.note(
             f"The agent's commits are larger than {settings.AGENT_BUNDLE_MAX_BYTES:,} bytes and "
             "were not kept; no pull request can be made from this task."
         )
-        return
+        return False
     TaskPullRequest.objects.filter(pk=task.pk).update(bundle=bundle)
+    return True
+
+
+def workspace_pull_request_open(*, task: CodingTask) -> None:
+    """Open the pull request of a task that succeeded with its commits kept, if asked."""
     status = CodingTask.objects.values_list("status", flat=True).get(pk=task.pk)
     if task.open_pull_request and status == TaskStatus.SUCCEEDED:
         TaskPullRequest.objects.filter(pk=task.pk).update(state=PullRequestState.PENDING)
         task_pull_request_create(task_id=task.pk)
+
+
+def workspace_record(*, task: CodingTask, outcome: ContainerOutcome, log: TaskLog) -> None:
+    """Keep the agent's commits (the bundle) on the task; open the pull request if asked."""
+    if workspace_bundle_keep(task=task, outcome=outcome, log=log):
+        workspace_pull_request_open(task=task)

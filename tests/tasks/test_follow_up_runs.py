@@ -9,8 +9,16 @@ import pytest
 from django.db import connection
 
 from tasks.follow_ups import task_continue, task_message_send, task_run_again
-from tasks.models import CarriedOver, CodingTask, TaskConversation, TaskStatus, TranscriptState
+from tasks.models import (
+    CarriedOver,
+    CodingTask,
+    TaskConversation,
+    TaskPullRequest,
+    TaskStatus,
+    TranscriptState,
+)
 from tasks.services import task_create
+from tasks.signals import task_finished
 from tests.tasks.conftest import set_api_key, wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.django_db(transaction=True)]
@@ -103,3 +111,24 @@ def test_a_message_sent_while_the_agent_works_reaches_it_in_the_same_run(
     transcript = TaskConversation.objects.get(pk=task.pk).transcript
     assert "also mention the empty case" in transcript
     assert TaskConversation.objects.get(pk=task.pk).messages_closed
+
+
+def test_what_a_follow_up_starts_from_is_kept_before_the_end_is_announced(
+    agent_settings, user, local_repo
+):
+    set_api_key(user, KEY)
+    seen: list[tuple[bool, str]] = []
+
+    def on_finished(sender, task_id, **kwargs):
+        bundle = TaskPullRequest.objects.values_list("bundle", flat=True).get(pk=task_id)
+        state = TaskConversation.objects.values_list("transcript_state", flat=True).get(pk=task_id)
+        seen.append((bool(bundle), state))
+
+    task_finished.connect(on_finished, dispatch_uid="follow-up-order-test")
+    try:
+        task = task_create(owner=user, repo_url=local_repo, prompt="SESSION_UUID MODIFY:keep.txt")
+    finally:
+        task_finished.disconnect(dispatch_uid="follow-up-order-test")
+    task.refresh_from_db()
+    assert task.status == TaskStatus.SUCCEEDED, task.log
+    assert seen == [(True, TranscriptState.KEPT)]
