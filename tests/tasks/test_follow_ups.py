@@ -167,6 +167,9 @@ def test_messages_to_a_running_task_are_numbered_in_order(user, user_client):
     ]
     page = user_client.get(reverse("tasks:detail", args=[task.pk])).content.decode()
     assert "Message sent" in page
+    sent = page[page.index('id="sent-messages"') :]
+    assert "zweite Nachricht 🙂" in sent
+    assert "waiting for the agent's next step" in sent
 
 
 def test_a_one_megabyte_message_is_refused_with_its_size(user, user_client):
