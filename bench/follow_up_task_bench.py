@@ -12,7 +12,9 @@ Needs the project's Docker engine and the cli image (CLAUDE_RUNNER_CLI_IMAGE nam
 Run: .venv/bin/python bench/follow_up_task_bench.py [ROUNDS] [TRANSCRIPT_BYTES]  (7 1048576)
 """
 
+import atexit
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -72,6 +74,7 @@ def main() -> None:
     settings.AGENT_ALLOW_LOCAL_REPOS = True
     settings.AGENT_LOCAL_REPOS_ROOT = tempfile.gettempdir()
     settings.AGENT_GATEWAY_SOCKET_ROOT = tempfile.mkdtemp(prefix="fub-", dir="/tmp")
+    atexit.register(shutil.rmtree, settings.AGENT_GATEWAY_SOCKET_ROOT, ignore_errors=True)
     settings.AGENT_EXTRA_ENV = {"DISABLE_TELEMETRY": "1", "DISABLE_ERROR_REPORTING": "1"}
     settings.AGENT_MAX_RUNNING_TASKS_PER_USER = 1000
     settings.AGENT_MAX_QUEUED_TASKS_PER_USER = 1000
