@@ -342,6 +342,10 @@ AGENT_CPUS = env.float("AGENT_CPUS", default=2.0)
 AGENT_NETWORK_MODE = env.str("AGENT_NETWORK_MODE", default="none")
 # Most processes (and threads) one agent container may run.
 AGENT_PIDS_LIMIT = env.int("AGENT_PIDS_LIMIT", default=512)
+# Host uids (each also the gid) the agent containers run as, "first-last": each task gets its
+# own, one no account on the host has, and only it may reach its gateway socket. Empty: the
+# image's uid 1000 (only for engines that cannot map such uids, e.g. rootless Docker).
+AGENT_UID_RANGE = env.str("AGENT_UID_RANGE", default="200000-265535")  # tasks.run.agent_user
 # Task worker processes started by `manage.py run_worker` (tasks at once on one host).
 AGENT_MAX_CONCURRENT_TASKS = env.int("AGENT_MAX_CONCURRENT_TASKS", default=2)
 CELERY_WORKER_CONCURRENCY = AGENT_MAX_CONCURRENT_TASKS
@@ -372,16 +376,12 @@ for _removed in ("AGENT_PASS_TOKEN_ENV", "AGENT_ALLOW_TOKEN_ROTATION"):
 AGENT_LOG_MAX_BYTES = env.int("AGENT_LOG_MAX_BYTES", default=256 * 1024)
 AGENT_DIFF_MAX_BYTES = env.int("AGENT_DIFF_MAX_BYTES", default=2 * 1024 * 1024)
 AGENT_PROMPT_MAX_CHARS = env.int("AGENT_PROMPT_MAX_CHARS", default=100_000)
-# Largest session transcript kept to resume in a follow-up, in MiB (larger: summarised instead).
-AGENT_TRANSCRIPT_MAX_MB = env.int("AGENT_TRANSCRIPT_MAX_MB", default=16)
-# Messages to a running agent: on, and the longest one in bytes (UTF-8).
-AGENT_MESSAGES = env.bool("AGENT_MESSAGES", default=True)
-AGENT_MESSAGE_MAX_BYTES = env.int("AGENT_MESSAGE_MAX_BYTES", default=64 * 1024)
 # Usage limits (tasks/waits/usage_limit.py): a limited task waits for the reset and runs again by
 # itself, for at most this many seconds of waiting in all (past it, it fails and says so).
 AGENT_LIMIT_MAX_WAIT = env.int("AGENT_LIMIT_MAX_WAIT", default=24 * 3600)
 # Up to this many seconds are added to a reset time, so waiting tasks do not all start at once.
 AGENT_LIMIT_JITTER_SECONDS = env.int("AGENT_LIMIT_JITTER_SECONDS", default=120)
+from .follow_ups import *  # noqa: E402, F403  (transcripts kept, messages to a running agent)
 
 # --- Notifications (notifications/) -------------------------------------------------------------
 # Outgoing email, as a URL: smtp://user:password@host:587 (add ?tls=True), consolemail://, ...

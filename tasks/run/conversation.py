@@ -101,7 +101,11 @@ def conversation_record(*, task: CodingTask, outcome: ContainerOutcome, log: Tas
     data = outputs.get(TRANSCRIPT, b"")
     limit = transcript_max_bytes()
     state, note, text = TranscriptState.KEPT, "", ""
-    if not data:
+    unread = outcome.too_large.get(TRANSCRIPT)  # over what the runner reads at all
+    if unread is not None:
+        state = TranscriptState.TOO_LARGE
+        note = f"The transcript is {unread:,} bytes, over {settings.AGENT_TRANSCRIPT_MAX_MB} MiB."
+    elif not data:
         export = _part(status, "export")
         too_large = export.get("state") == "too_large"
         state = TranscriptState.TOO_LARGE if too_large else TranscriptState.MISSING
@@ -121,7 +125,7 @@ def conversation_record(*, task: CodingTask, outcome: ContainerOutcome, log: Tas
             state, note = TranscriptState.REFUSED, f"The transcript was not kept: {exc}."
     values |= {
         "transcript": text,
-        "transcript_bytes": len(data) if data else None,
+        "transcript_bytes": unread if unread is not None else (len(data) or None),
         "transcript_state": state,
         "transcript_note": note[:1000],
     }

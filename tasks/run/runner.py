@@ -44,6 +44,7 @@ from tasks.waits.engine import engine_wait_plan, task_engine_reached
 from tasks.waits.limit_actions import RunAuth
 from tasks.waits.limits import gateway_limit_of, task_limit_choose
 
+from .agent_user import AgentUserUnavailable, agent_uid_for_task
 from .containers import (
     ContainerError,
     ContainerOutcome,
@@ -109,7 +110,7 @@ def task_run(*, task_id: int) -> RunResult | None:
         logger.exception("Task %s crashed in the runner", task_id)
         reason = log.redact(str(exc))
         failed = RunResult(TaskStatus.FAILED, f"The runner failed unexpectedly: {reason}")
-        return task_finish(task_id=task.pk, result=failed)
+        return task_finish(task_id=task.pk, result=failed, redact=log.redact)
     finally:
         workspace_remove(task_id=task.pk)
 
@@ -123,15 +124,17 @@ class _Ready:
     agent_env: dict[str, str]
     workspace: Workspace
     socket_root: Path
+    agent_uid: int  # the host uid the container runs as (tasks.run.agent_user)
 
 
 def _run(task: CodingTask, log: TaskLog) -> RunResult | None:
     ready = _prepare(task, log)
     if isinstance(ready, RunResult):
-        return task_finish(task_id=task.pk, result=ready)
+        return task_finish(task_id=task.pk, result=ready, redact=log.redact)
     auth = ready.auth
     placeholder = placeholder_new()
-    with task_gateway_open(task, ready.socket_root, auth, placeholder, log) as (gateway, folder):
+    opened = task_gateway_open(task, ready.socket_root, auth, placeholder, log, ready.agent_uid)
+    with opened as (gateway, folder):
         inputs = container_inputs(
             task=task, auth=auth, agent_env=ready.agent_env, placeholder=placeholder
         )
@@ -141,12 +144,12 @@ def _run(task: CodingTask, log: TaskLog) -> RunResult | None:
         usage = gateway.stop()
         task_usage_record(task.pk, usage)
     if isinstance(ran, RunResult):
-        return task_finish(task_id=task.pk, result=ran)
+        return task_finish(task_id=task.pk, result=ran, redact=log.redact)
     log.finish()
     run_auth = RunAuth(auth.method, auth.source, auth_oauth_credential_id(auth))
     # What a follow-up starts from is kept before the end is written, when one can be asked for.
     conversation_record(task=task, outcome=ran, log=log)
-    kept = workspace_bundle_keep(task=task, outcome=ran, log=log)
+    kept = workspace_bundle_keep(task=task, outcome=ran, log=log, workspace=ready.workspace)
     result = _record_outcome(task, ran, log, usage, auth=run_auth)
     if kept:
         workspace_pull_request_open(task=task)
@@ -196,10 +199,11 @@ def _prepare(task: CodingTask, log: TaskLog) -> _Ready | RunResult:
         return RunResult(TaskStatus.CANCELLED, "Cancelled at your request.")
     try:
         root = gateway_socket_root()
-    except SocketRootUnsafe as exc:
+        agent_uid = agent_uid_for_task(task_id=task.pk)
+    except (SocketRootUnsafe, AgentUserUnavailable) as exc:
         log.note(str(exc))
         return RunResult(TaskStatus.FAILED, str(exc))
-    return _Ready(client, auth, agent_env, workspace, root)
+    return _Ready(client, auth, agent_env, workspace, root, agent_uid)
 
 
 def _auth_choose(task: CodingTask, log: TaskLog) -> AuthResolution | RunResult:
@@ -251,7 +255,12 @@ def _run_container(
         pids_limit=settings.AGENT_PIDS_LIMIT or None,
         volumes=inputs.volumes,
         gateway_dir=str(socket_dir),
-        prepare=[lambda container: tree_put(container=container, src=ready.workspace.path)],
+        uid=ready.agent_uid,
+        prepare=[
+            lambda container: tree_put(
+                container=container, src=ready.workspace.path, uid=ready.agent_uid
+            )
+        ],
     )
 
     def started(container_id: str) -> None:
@@ -308,7 +317,8 @@ def task_follow(*, task_id: int, container_id: str, reason: str) -> RunResult | 
         log.finish()
         auth = RunAuth(task.auth_method, task.auth_source, task.runtime.credential_id)
         conversation_record(task=task, outcome=outcome, log=log)
-        kept = workspace_bundle_keep(task=task, outcome=outcome, log=log)
+        # The dead worker's clone is gone: the bundle is checked without it.
+        kept = workspace_bundle_keep(task=task, outcome=outcome, log=log, workspace=None)
         result = _record_outcome(task, outcome, log, usage, auth=auth)
         if kept:
             workspace_pull_request_open(task=task)
@@ -319,7 +329,8 @@ def task_follow(*, task_id: int, container_id: str, reason: str) -> RunResult | 
             f"The task was interrupted: {reason}, and its container could not be "
             f"followed ({log.redact(str(exc))}). Submit it again."
         )
-        result = task_finish(task_id=task.pk, result=RunResult(TaskStatus.FAILED, message))
+        failed = RunResult(TaskStatus.FAILED, message)
+        result = task_finish(task_id=task.pk, result=failed, redact=log.redact)
     finally:
         if gateway is not None:
             gateway.stop()
@@ -361,4 +372,4 @@ def _record_outcome(
     result = limit_actions.limits_after_run(
         task=task, auth=auth, limit=limit, seen=seen, usage=usage, result=result
     )
-    return task_finish(task_id=task.pk, result=result)
+    return task_finish(task_id=task.pk, result=result, redact=log.redact)

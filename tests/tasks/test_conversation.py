@@ -141,6 +141,18 @@ def test_no_transcript_says_why_from_the_status(user) -> None:
     assert kept.transcript_note == "no session id in the stream"
 
 
+def test_a_transcript_too_large_to_read_at_all_is_said_so(user) -> None:
+    task = task_make(user, status=TaskStatus.SUCCEEDED)
+    log = TaskLog(task_id=task.pk, secrets=[], max_bytes=10_000)
+    unread = ContainerOutcome(container_id="c", exit_code=0, outputs=session_outputs(b""))
+    unread.too_large = {"session/transcript.jsonl": 90_000_000}
+    conversation_record(task=task, outcome=unread, log=log)
+    kept = TaskConversation.objects.get(pk=task.pk)
+    assert kept.transcript_state == TranscriptState.TOO_LARGE
+    assert kept.transcript_bytes == 90_000_000
+    assert "90,000,000 bytes" in kept.transcript_note
+
+
 def test_a_transcript_the_container_found_too_large_is_said_so(user) -> None:
     task = task_make(user, status=TaskStatus.SUCCEEDED)
     status = {"export": {"state": "too_large", "reason": "the transcript is 20000000 bytes"}}
