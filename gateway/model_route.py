@@ -60,7 +60,7 @@ class _Call:
     keep_alive: bool
 
 
-def _path_query(target: str) -> tuple[str, str]:
+def path_query(target: str) -> tuple[str, str]:
     # Exactly one "/" first: urlsplit reads "//evil.example/v1/messages" as a host and the
     # path "/v1/messages". Such a target stays a whole path, which no call matches.
     if target.startswith("//"):
@@ -109,7 +109,7 @@ class ModelRoute:
 
     async def handle(self, request: Request, conn: HttpConnection) -> bool:
         """Serve one request; True when the connection may carry another."""
-        path, query = _path_query(request.target)
+        path, query = path_query(request.target)
         refusal = self._refusal(request, path)
         if refusal is not None:
             status, message, line = refusal

@@ -377,6 +377,25 @@ def _bundle_unpack(*, repo: ClonedRepository, bundle: Path) -> str:
     return contents.tip
 
 
+def bundles_check_out(*, repo: ClonedRepository, bundles: list[Path]) -> str:
+    """Earlier tasks' commits, each bundle built on the one before it (the first on
+    ``repo.head``), read in with the same checks as for a push and checked out detached; the
+    commit they end at. Raises HostingError when one does not build on what came before."""
+    cwd = repo.path
+    head = repo.head
+    for bundle in bundles:
+        tip = _bundle_unpack(repo=ClonedRepository(cwd, head, repo.branch), bundle=bundle)
+        try:
+            _local_git(["merge-base", "--is-ancestor", head, tip], cwd=cwd)
+        except HostingError:
+            raise HostingError(
+                Refusal.GIT_FAILED, "The earlier task's commits do not build on its start."
+            ) from None
+        head = tip
+    _local_git(["checkout", "--quiet", "--detach", head], cwd=cwd)
+    return head
+
+
 def branch_push_from_bundle(
     *, repo: ClonedRepository, bundle: Path, url: str, token: str, branch: str
 ) -> PushResult:

@@ -49,11 +49,21 @@ class TaskForm(forms.ModelForm):
 
 
 class ContinueForm(forms.Form):
-    """A follow-up on a task's pull-request branch."""
+    """A follow-up: a new task that starts from this one's result and conversation."""
 
     prompt = forms.CharField(
         label="What next?",
         widget=forms.Textarea(
-            attrs={"rows": 4, "placeholder": "A follow-up for the agent, on the same branch"}
+            attrs={"rows": 4, "placeholder": "What next? The agent remembers the conversation"}
         ),
+    )
+
+
+class MessageForm(forms.Form):
+    """A message to the task's running agent (its size is checked by tasks.follow_ups)."""
+
+    text = forms.CharField(
+        label="Send a message",
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Steer the agent while it works"}),
     )

@@ -3,6 +3,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 
+from common.fields import EncryptedTextField
 from oauth_tokens.models import AuthMethod, AuthSource
 
 
@@ -59,7 +60,7 @@ class CodingTask(models.Model):
     """One prompt run by an agent against one repository, in one container: what was asked,
     where it stands and what came of it. What a run used, what limits did to it, its pull
     request and the plumbing a worker needs to take it over live beside it, one row each
-    (TaskUsage, TaskLimit, TaskPullRequest, TaskRuntime), made with the task."""
+    (TaskUsage, TaskLimit, TaskPullRequest, TaskRuntime, TaskConversation), made with the task."""
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="coding_tasks"
@@ -135,7 +136,7 @@ class CodingTask(models.Model):
         adding = self._state.adding
         super().save(*args, **kwargs)
         if adding:  # every reader may follow task.usage (and the others) without asking
-            for model in (TaskUsage, TaskLimit, TaskPullRequest, TaskRuntime):
+            for model in (TaskUsage, TaskLimit, TaskPullRequest, TaskRuntime, TaskConversation):
                 model.objects.create(task=self)
 
     @property
@@ -280,3 +281,76 @@ class TaskRuntime(models.Model):
 
     def __str__(self) -> str:
         return f"Runtime of task {self.pk}"
+
+
+class TranscriptState(models.TextChoices):
+    """What became of the session transcript a run handed back."""
+
+    NONE = "", "Not run yet"
+    KEPT = "kept", "Kept"
+    TOO_LARGE = "too_large", "Too large to keep"
+    MISSING = "missing", "Not handed back"
+    REFUSED = "refused", "Not a transcript"
+
+
+class CarriedOver(models.TextChoices):
+    """How a follow-up got the conversation before it."""
+
+    NONE = "", "Not a follow-up"
+    TRANSCRIPT = "transcript", "The earlier session, resumed"
+    SUMMARY = "summary", "The earlier prompts and answers, summarised in its prompt"
+
+
+class TaskConversation(models.Model):
+    """The agent's session after a run: its id and the CLI's transcript, kept encrypted (it
+    holds repository content and tool output) to resume in the next task of the chain. The
+    transcript was written inside the container, so it is data from the agent: bounded, checked
+    line by line as JSON, never interpreted here."""
+
+    task = models.OneToOneField(
+        CodingTask, on_delete=models.CASCADE, primary_key=True, related_name="conversation"
+    )
+    session_id = models.CharField(max_length=64, blank=True, default="")
+    transcript = EncryptedTextField(blank=True, default="", editable=False)
+    transcript_bytes = models.PositiveIntegerField(null=True, blank=True)
+    transcript_state = models.CharField(
+        max_length=16, choices=TranscriptState.choices, blank=True, default=TranscriptState.NONE
+    )
+    transcript_note = models.TextField(blank=True, default="")  # why not kept
+    carried = models.CharField(
+        max_length=16, choices=CarriedOver.choices, blank=True, default=CarriedOver.NONE
+    )
+    carried_note = models.TextField(blank=True, default="")  # what the page says about it
+    # The task's gateway found nothing left to deliver: later messages become follow-ups.
+    messages_closed = models.BooleanField(default=False)
+    # "Run again": the failed or cancelled task this one repeats (same prompt and inputs).
+    retry_of = models.ForeignKey(
+        CodingTask,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="retries",
+    )
+
+    def __str__(self) -> str:
+        return f"Conversation of task {self.pk}"
+
+
+class TaskMessage(models.Model):
+    """A message from the owner to a task's running agent, delivered by the task's gateway in
+    order of seq (agent/README.md, "Messages while running")."""
+
+    task = models.ForeignKey(CodingTask, on_delete=models.CASCADE, related_name="messages")
+    seq = models.PositiveIntegerField()
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)  # the container confirmed it
+
+    class Meta:
+        ordering = ["task", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "seq"], name="task_message_seq_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"Message {self.seq} of task {self.task_id}"

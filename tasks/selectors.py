@@ -1,8 +1,10 @@
+from dataclasses import dataclass
+
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
-from .models import CodingTask, TaskPullRequest
+from .models import CodingTask, TaskConversation, TaskMessage, TaskPullRequest
 
 
 def tasks_for_user(*, user: User) -> QuerySet[CodingTask]:
@@ -70,3 +72,28 @@ def task_chain(*, task: CodingTask) -> list[CodingTask]:
         after += children
         frontier = children
     return [*reversed(before), task, *after]
+
+
+@dataclass(frozen=True)
+class ChainTurn:
+    """One task of a chain as a turn of the conversation: its prompt, the messages sent while
+    it ran, its answer and its diff."""
+
+    task: CodingTask
+    conversation: TaskConversation
+    messages: list[TaskMessage]
+    diff: list[tuple[str, str]]
+
+
+def chain_turns(*, task: CodingTask) -> list[ChainTurn]:
+    """The chain (tasks.selectors.task_chain) as turns, oldest first."""
+    chain = task_chain(task=task)
+    pks = [link.pk for link in chain]
+    conversations = TaskConversation.objects.defer("transcript").in_bulk(pks)
+    sent: dict[int, list[TaskMessage]] = {}
+    for message in TaskMessage.objects.filter(task_id__in=pks).order_by("seq"):
+        sent.setdefault(message.task_id, []).append(message)
+    return [
+        ChainTurn(link, conversations[link.pk], sent.get(link.pk, []), diff_lines(diff=link.diff))
+        for link in chain
+    ]

@@ -13,13 +13,20 @@ from common.errors import InputError
 from common.http import AuthenticatedRequest
 from environments.selectors import task_environment_get
 from environments.services import CHOICE_AUTO, task_environment_choose
+from tasks.follow_ups import (
+    follow_up_blocker,
+    run_again_blocker,
+    task_continue,
+    task_message_send,
+    task_run_again,
+)
 from tasks.models import CodingTask, TaskStatus
-from tasks.pull_requests.create import continue_blocker, pull_request_blocker
-from tasks.pull_requests.follow_ups import task_continue, task_pull_request_request
+from tasks.pull_requests.create import pull_request_blocker
+from tasks.pull_requests.follow_ups import task_pull_request_request
 from tasks.waits.usage_limit import wait_words
 
-from .forms import ContinueForm, TaskForm
-from .selectors import diff_lines, task_chain, task_get_for_user, tasks_for_user
+from .forms import ContinueForm, MessageForm, TaskForm
+from .selectors import chain_turns, diff_lines, task_get_for_user, tasks_for_user
 from .services import task_cancel, task_create, task_run_now_with_api_key
 from .validation import TaskInputError
 
@@ -58,7 +65,11 @@ def task_detail(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
     }
     if not request.htmx:
         context |= _follow_up_context(task)
-        context |= {"chain": task_chain(task=task), "continue_form": ContinueForm()}
+        context |= {
+            "chain": chain_turns(task=task),
+            "continue_form": ContinueForm(),
+            "message_form": MessageForm(),
+        }
     # HTMX polls only the live part while the task runs.
     template = "tasks/_live.html" if request.htmx else "tasks/detail.html"
     if request.htmx and task.is_finished:
@@ -126,7 +137,40 @@ def task_continue_view(request: AuthenticatedRequest, task_id: int) -> HttpRespo
     except TaskInputError as exc:
         messages.error(request, exc.message)
         return redirect("tasks:detail", task_id=parent.pk)
-    messages.success(request, f"Task {task.pk} queued on branch {task.branch}.")
+    messages.success(request, f"Task {task.pk} queued: it continues task {parent.pk}.")
+    return redirect("tasks:detail", task_id=task.pk)
+
+
+@require_POST
+def task_run_again_view(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
+    task = task_get_for_user(user=request.user, task_id=task_id)
+    try:
+        again = task_run_again(task=task)
+    except TaskInputError as exc:
+        messages.error(request, exc.message)
+        return redirect("tasks:detail", task_id=task.pk)
+    messages.success(request, f"Task {again.pk} queued: task {task.pk} again.")
+    return redirect("tasks:detail", task_id=again.pk)
+
+
+@require_POST
+def task_message_view(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
+    task = task_get_for_user(user=request.user, task_id=task_id)
+    form = MessageForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Write a message for the agent.")
+        return redirect("tasks:detail", task_id=task.pk)
+    try:
+        sent = task_message_send(task=task, text=form.cleaned_data["text"])
+    except TaskInputError as exc:
+        messages.error(request, exc.message)
+        return redirect("tasks:detail", task_id=task.pk)
+    if isinstance(sent, CodingTask):
+        messages.success(
+            request, f"Task {task.pk} had finished: your message started task {sent.pk}."
+        )
+        return redirect("tasks:detail", task_id=sent.pk)
+    messages.success(request, "Message sent: the agent takes it at its next step.")
     return redirect("tasks:detail", task_id=task.pk)
 
 
@@ -134,5 +178,6 @@ def _follow_up_context(task: CodingTask) -> dict[str, object]:
     return {
         "task": task,
         "pr_blocker": pull_request_blocker(task=task),
-        "continue_blocker": continue_blocker(task=task),
+        "continue_blocker": follow_up_blocker(task=task),
+        "run_again_blocker": run_again_blocker(task=task),
     }

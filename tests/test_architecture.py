@@ -174,6 +174,7 @@ TASKS_LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "the entry points",
         (
             "tasks/services.py",
+            "tasks/follow_ups.py",
             "tasks/pull_requests/follow_ups.py",
             "tasks/views.py",
             "tasks/forms.py",

@@ -382,6 +382,7 @@ AGENT_PROMPT_MAX_CHARS = env.int("AGENT_PROMPT_MAX_CHARS", default=100_000)
 AGENT_LIMIT_MAX_WAIT = env.int("AGENT_LIMIT_MAX_WAIT", default=24 * 3600)
 # Up to this many seconds are added to a reset time, so waiting tasks do not all start at once.
 AGENT_LIMIT_JITTER_SECONDS = env.int("AGENT_LIMIT_JITTER_SECONDS", default=120)
+from .follow_ups import *  # noqa: E402, F403  (transcripts kept, messages to a running agent)
 
 # --- Notifications (notifications/) -------------------------------------------------------------
 from .notifications import *  # noqa: E402, F403 (in their own module, read here)

@@ -56,9 +56,19 @@ TMP_TMPFS_OPTIONS = "rw,exec,nosuid,nodev,size=1g,mode=1777"
 LOG_FILE_SIZE = "50m"
 LOG_FILES = "2"
 # What the runner reads back from /home/agent/out (stream.jsonl may be huge: not read).
-OUTPUT_FILES = {"result.json", "diff.patch", "changed_files.txt", "exit_code", "changes.bundle"}
+OUTPUT_FILES = {
+    "result.json",
+    "diff.patch",
+    "changed_files.txt",
+    "exit_code",
+    "changes.bundle",
+    # The agent's session, for a follow-up (tasks.run.conversation bounds and checks it).
+    "session/id",
+    "session/transcript.jsonl",
+    "session/status.json",
+}
 # Of no use cut: over the cap, such a file is not read at all (its size is in the tar header).
-OUTPUT_WHOLE_ONLY = {"changes.bundle"}
+OUTPUT_WHOLE_ONLY = {"changes.bundle", "session/transcript.jsonl"}
 
 
 @dataclass

@@ -24,6 +24,7 @@ from oauth_tokens.services import AuthMethod, AuthResolution, AuthSource, limit_
 from tasks.models import CodingTask, TaskRuntime, TaskUsage
 
 from .log import TaskLog
+from .messages import TaskMessageBox
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +112,12 @@ def task_gateway_open(  # noqa: PLR0913 (the egress rules of an environment's ag
         gateway_dir=str(socket_dir), gateway_placeholder=placeholder
     )
     gateway = _gateway_new(
-        socket_dir, credential_id, auth.api_key, placeholder, log, socket_owner, egress
+        socket_dir,
+        credential_id,
+        auth.api_key,
+        placeholder,
+        log,
+        GatewaySetup(socket_owner=socket_owner, egress=egress, messages=_message_box(task.pk)),
     )
     try:
         gateway.start()
@@ -121,14 +127,18 @@ def task_gateway_open(  # noqa: PLR0913 (the egress rules of an environment's ag
         shutil.rmtree(socket_dir, ignore_errors=True)
 
 
-def _gateway_new(  # noqa: PLR0913 (the socket's owner and egress beside the credential)
+def _message_box(task_id: int) -> TaskMessageBox | None:
+    """The task's messages for its agent, when messages while running are on."""
+    return TaskMessageBox(task_id=task_id) if settings.AGENT_MESSAGES else None
+
+
+def _gateway_new(
     socket_dir: Path,
     credential_id: int | None,
     api_key: str,
     placeholder: str,
     log: TaskLog,
-    socket_owner: int | None,
-    egress: EgressPolicy | None = None,
+    setup: GatewaySetup,
 ) -> TaskGateway:
     """The task's gateway: OAuth when it runs on a stored credential, else the API key."""
     if credential_id is not None:
@@ -143,7 +153,7 @@ def _gateway_new(  # noqa: PLR0913 (the socket's owner and egress beside the cre
         provider=provider,
         placeholder=placeholder,
         on_log=log.gateway_line,
-        setup=GatewaySetup(socket_owner=socket_owner, egress=egress),
+        setup=setup,
     )
 
 
@@ -170,8 +180,11 @@ def task_gateway_again(
         api_key,
         runtime.gateway_placeholder,
         log,
-        owner if owner != os.geteuid() else None,
-        egress,
+        GatewaySetup(
+            socket_owner=owner if owner != os.geteuid() else None,
+            egress=egress,
+            messages=_message_box(task.pk),
+        ),
     )
     gateway.start()
     log.note("Its gateway is back on the same socket.")

@@ -36,6 +36,7 @@ class TaskLog:
         self.rate_limit_events: list[dict[str, Any]] = []  # the rate_limit_info objects
         self.assistant_errors: list[str] = []  # "rate_limit", "authentication_failed", ...
         self.egress_refusals: list[str] = []  # the gateway's "egress refused: ..." lines
+        self.replays = 0  # user lines the CLI echoed as it took them: the prompt, then messages
         self._lock = threading.Lock()
         self._last_flush = 0.0
 
@@ -123,6 +124,8 @@ def _readable(line: str, log: TaskLog) -> str:
         return f"API request failed (HTTP {event.get('error_status', '?')}); the CLI retries"
     if kind == "assistant":
         return _assistant_lines(event, log)
+    if kind == "user" and event.get("isReplay") is True:
+        return _message_line(event, log)
     if kind == "result":
         log.result_line = event
         verdict = "error" if event.get("is_error") else "done"
@@ -143,6 +146,18 @@ def _assistant_lines(event: dict[str, Any], log: TaskLog) -> str:
             target = (block.get("input") or {}).get("file_path") or ""
             parts.append(f"-> {block.get('name')}({target})")
     return "\n".join(parts)
+
+
+def _message_line(event: dict[str, Any], log: TaskLog) -> str:
+    """Where a message sent while the agent worked reached it (the first echo is the prompt)."""
+    log.replays += 1
+    if log.replays == 1:
+        return ""
+    content = (event.get("message") or {}).get("content")
+    blocks = content if isinstance(content, list) else [{"type": "text", "text": content}]
+    texts = [str(b.get("text")) for b in blocks if isinstance(b, dict) and b.get("text")]
+    text = " ".join(texts).strip()
+    return f"Your message reached the agent: {text[:2000]}" if text else ""
 
 
 def _rate_limit_line(event: dict[str, Any], log: TaskLog) -> str:

@@ -56,6 +56,7 @@ from .containers import (
     docker_client,
     engine_id,
 )
+from .conversation import conversation_record, transcript_max_bytes
 from .finish import task_finish
 from .gateway import (
     SocketRootUnsafe,
@@ -71,7 +72,13 @@ from .inputs import ContainerInputs, container_inputs
 from .log import TaskLog
 from .outcome import outcome_result, outcome_values, run_limit_of
 from .setup import Prepared, SetupReady, agent_egress_for_task, setup_phase
-from .workspace import Workspace, workspace_prepare, workspace_record, workspace_remove
+from .workspace import (
+    Workspace,
+    workspace_bundle_keep,
+    workspace_prepare,
+    workspace_pull_request_open,
+    workspace_remove,
+)
 from .worktree import tree_put
 
 logger = logging.getLogger(__name__)
@@ -154,9 +161,20 @@ def _run(task: CodingTask, log: TaskLog) -> RunResult | None:
         return task_finish(task_id=task.pk, result=ran, redact=log.redact)
     log.finish()
     run_auth = RunAuth(auth.method, auth.source, auth_oauth_credential_id(auth))
+    # What a follow-up starts from is kept before the end is written, when one can be asked for.
+    conversation_record(task=task, outcome=ran, log=log)
+    kept = workspace_bundle_keep(task=task, outcome=ran, log=log, workspace=ready.workspace)
     result = _record_outcome(task, ran, log, usage, auth=run_auth)
-    workspace_record(task=task, outcome=ran, log=log, workspace=ready.workspace)
+    if kept:
+        workspace_pull_request_open(task=task)
     return result
+
+
+def _output_max_bytes() -> int:
+    """Each output file is read up to the largest any may be (each is checked against its own)."""
+    return max(
+        settings.AGENT_DIFF_MAX_BYTES, settings.AGENT_BUNDLE_MAX_BYTES, transcript_max_bytes()
+    )
 
 
 def _prepare(task: CodingTask, log: TaskLog) -> _Ready | RunResult:
@@ -280,7 +298,7 @@ def _run_container(
             on_started=started,
             on_output=log.feed,
             should_cancel=lambda: should_cancel(task),
-            max_output_bytes=max(settings.AGENT_DIFF_MAX_BYTES, settings.AGENT_BUNDLE_MAX_BYTES),
+            max_output_bytes=_output_max_bytes(),
         )
     except EngineUnreachable as exc:
         log.note(str(exc))
@@ -316,16 +334,19 @@ def task_follow(*, task_id: int, container_id: str, reason: str) -> RunResult | 
             timeout_seconds=max(0.0, remaining),
             on_output=log.feed,
             should_cancel=lambda: should_cancel(task),
-            max_output_bytes=max(settings.AGENT_DIFF_MAX_BYTES, settings.AGENT_BUNDLE_MAX_BYTES),
+            max_output_bytes=_output_max_bytes(),
         )
         # Only what went through the new gateway: the first one's count died with it.
         usage = gateway.stop() if gateway is not None else GatewayUsage()
         task_usage_record(task.pk, usage)
         log.finish()
         auth = RunAuth(task.auth_method, task.auth_source, task.runtime.credential_id)
-        result = _record_outcome(task, outcome, log, usage, auth=auth)
+        conversation_record(task=task, outcome=outcome, log=log)
         # The dead worker's clone is gone: the bundle is checked without it.
-        workspace_record(task=task, outcome=outcome, log=log, workspace=None)
+        kept = workspace_bundle_keep(task=task, outcome=outcome, log=log, workspace=None)
+        result = _record_outcome(task, outcome, log, usage, auth=auth)
+        if kept:
+            workspace_pull_request_open(task=task)
     except Exception as exc:
         logger.exception("Taking over task %s failed", task_id)
         log.note(f"Could not follow the container: {log.redact(str(exc))}")

@@ -16,11 +16,12 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from hosting.errors import HostingError
-from hosting.git import bundle_check, repository_clone
+from hosting.git import ClonedRepository, bundle_check, bundles_check_out, repository_clone
 from hosting.services import github_token_get, repository_parse
 from tasks.models import CodingTask, PullRequestState, TaskPullRequest, TaskStatus
 from tasks.pull_requests.create import task_pull_request_create
 
+from .chain import chain_start
 from .containers import ContainerOutcome
 from .log import TaskLog
 
@@ -81,19 +82,35 @@ def workspace_prepare(*, task: CodingTask) -> Workspace:
     # local user can put a symbolic link where the clone goes, nor read it.
     folder = Path(tempfile.mkdtemp(prefix=WORKSPACE_PREFIX + _mine(task.pk)))
     # Only .git: the container checks the files out (agent/README.md), half the bytes to copy.
+    start = chain_start(task=task)
     cloned = repository_clone(
         url=task.repo_url,
-        branch=task.branch,
+        branch=task.branch if start is None else "",
         token=_token_for(task),
         dest=folder / "work",
+        commit=start.commit if start is not None else "",
         checkout=False,
     )
+    if start is not None:  # a follow-up: the earlier tasks' commits on top
+        cloned = _earlier_commits_check_out(cloned, start.bundles, folder, task.branch)
     pull_request = TaskPullRequest.objects.filter(pk=task.pk)
     base = pull_request.values_list("base_branch", flat=True).get() or cloned.branch
     pull_request.update(start_commit=cloned.head, base_branch=base)
     return Workspace(
         path=cloned.path, branch=cloned.branch, start_commit=cloned.head, base_branch=base
     )
+
+
+def _earlier_commits_check_out(
+    cloned: ClonedRepository, bundles: list[bytes], folder: Path, branch: str
+) -> ClonedRepository:
+    paths = []
+    for number, bundle in enumerate(bundles):
+        path = folder / f"earlier-{number}.bundle"
+        path.write_bytes(bundle)
+        paths.append(path)
+    head = bundles_check_out(repo=cloned, bundles=paths) if paths else cloned.head
+    return ClonedRepository(path=cloned.path, head=head, branch=branch)
 
 
 def workspace_remove(*, task_id: int) -> None:
@@ -144,23 +161,38 @@ def _bundle_problem(bundle: bytes, size: int, workspace: Workspace | None) -> st
     return ""
 
 
-def workspace_record(
+def workspace_bundle_keep(
     *, task: CodingTask, outcome: ContainerOutcome, log: TaskLog, workspace: Workspace | None
-) -> None:
-    """Keep the agent's commits (the bundle) on the task once checked; open the pull request
-    if asked. A bundle that fails the check is not kept, and the task's page says why."""
+) -> bool:
+    """Keep the agent's commits (the bundle) on the task once checked; True when kept. A bundle
+    that fails the check is not kept, and the task's page says why. Called before the task's
+    end is written: a follow-up asked for then starts from them (tasks.run.chain)."""
     bundle = outcome.outputs.get(BUNDLE, b"")
     size = outcome.too_large.get(BUNDLE, len(bundle))
     if not size:
-        return
+        return False
     problem = _bundle_problem(bundle, size, workspace)
     if problem:
         why = f"{problem} They were not kept: no pull request can be made from this task."
         log.note(why)
         TaskPullRequest.objects.filter(pk=task.pk).update(error=why)
-        return
+        return False
     TaskPullRequest.objects.filter(pk=task.pk).update(bundle=bundle)
+    return True
+
+
+def workspace_pull_request_open(*, task: CodingTask) -> None:
+    """Open the pull request of a task that succeeded with its commits kept, if asked."""
     status = CodingTask.objects.values_list("status", flat=True).get(pk=task.pk)
     if task.open_pull_request and status == TaskStatus.SUCCEEDED:
         TaskPullRequest.objects.filter(pk=task.pk).update(state=PullRequestState.PENDING)
         task_pull_request_create(task_id=task.pk)
+
+
+def workspace_record(
+    *, task: CodingTask, outcome: ContainerOutcome, log: TaskLog, workspace: Workspace | None
+) -> None:
+    """Keep the agent's commits (the bundle) on the task once checked; open the pull request
+    if asked."""
+    if workspace_bundle_keep(task=task, outcome=outcome, log=log, workspace=workspace):
+        workspace_pull_request_open(task=task)

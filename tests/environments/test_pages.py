@@ -221,8 +221,8 @@ def test_the_admin_shows_no_secrets_and_an_edit_is_a_new_version(admin_client, a
 
 
 def test_a_follow_up_keeps_its_parents_environment_while_it_may(user, other_user):
+    from tasks.follow_ups import task_continue
     from tasks.models import PullRequestState, TaskPullRequest, TaskStatus
-    from tasks.pull_requests.follow_ups import task_continue
 
     def parent_with(environment: Environment) -> CodingTask:
         parent = CodingTask.objects.create(

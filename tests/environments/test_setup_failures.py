@@ -58,6 +58,7 @@ def test_a_setup_that_hangs_is_stopped_at_its_timeout(
     assert task.status == TaskStatus.FAILED
     assert "ran longer than the limit of 3 s (AGENT_SETUP_TIMEOUT_SECONDS)" in task.error_message
     run = TaskEnvironment.objects.get(pk=task.pk)
+    assert run.setup_seconds is not None
     assert run.setup_seconds < 60
     assert "waiting forever" in run.setup_log  # what it printed before it hung
     _agent_never_ran(task)

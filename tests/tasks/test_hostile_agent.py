@@ -142,9 +142,11 @@ def test_a_limit_the_gateway_saw_limits_the_credential_whatever_the_agent_says(
     assert [r.status for r in api.messages_requests()] == [429], task.log
     assert task.status == TaskStatus.WAITING, (task.error_message, task.log)
     assert not task.limit.claim_unseen
+    assert task.limit.limited_until is not None
     assert int(task.limit.limited_until.timestamp()) == reset
     credential = OAuthCredential.objects.get(owner__isnull=True)
     assert credential.limit_status == "rejected"
+    assert credential.limited_until is not None
     assert int(credential.limited_until.timestamp()) == reset
     # The next task of anyone on that subscription waits from the start: no container.
     other = run(other_user, local_repo, "Say hello.")

@@ -68,6 +68,8 @@ def test_a_task_that_sends_back_too_much_keeps_its_diff_and_believes_nothing(
     agent_settings, script_image, user, local_repo, user_client
 ):
     agent_settings.AGENT_IMAGE = script_image
+    # The script reads all of stdin as its prompt: it takes no stream-json messages.
+    agent_settings.AGENT_MESSAGES = False
     set_api_key(user, "sk-ant-api03-key-hostile-bounds-0001")
     preferences = preferences_get(user=user)
     preferences.agent_env = {"MY_SAVED": SAVED}

@@ -164,6 +164,7 @@ def test_tasks_waiting_for_a_reset_count_and_come_back_in_turn(no_worker, user):
     assert statuses == {TaskStatus.QUEUED: 2, TaskStatus.WAITING: 5}
     waiting = CodingTask.objects.filter(owner=user, status=TaskStatus.WAITING)
     for task in waiting:
+        assert task.requeue_at is not None
         assert task.requeue_at > now  # its turn, not failed
         assert "after its turn" in task.error_message
         assert "you may run 2 at once" in task.error_message
