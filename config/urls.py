@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts.forms import AdminLoginForm
+from api.routes import api_urls
 
 from . import views
 
@@ -13,6 +14,8 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("tasks/", include("tasks.urls")),
     path("settings/notifications/", include("notifications.urls")),
+    path("settings/api-tokens/", include("api.urls")),
+    path("api/", api_urls()),
     path("usage/", include("usage.urls")),
     path("hosting/", include("hosting.urls")),
     path("admin/", admin.site.urls),

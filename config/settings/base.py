@@ -73,6 +73,8 @@ INSTALLED_APPS = [
     "hosting",
     "notifications",
     "usage",
+    "ninja",  # the API's docs page (templates and static files)
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -443,3 +445,6 @@ HOSTING_BUNDLE_MAX_OBJECT_BYTES = env.int("HOSTING_BUNDLE_MAX_OBJECT_BYTES", def
 HOSTING_BUNDLE_MAX_TOTAL_BYTES = env.int("HOSTING_BUNDLE_MAX_TOTAL_BYTES", default=512 * 2**20)
 # Longest git may take to check and unpack a bundle on the worker, in seconds.
 HOSTING_BUNDLE_TIMEOUT_SECONDS = env.float("HOSTING_BUNDLE_TIMEOUT_SECONDS", default=120.0)
+
+# The JSON API (api/): token rate, the waiting client's poll.
+from .api import *  # noqa: E402, F403

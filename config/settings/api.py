@@ -1,0 +1,10 @@
+"""The JSON API (api/), read from the environment, into which base.py has already loaded `.env`."""
+
+import environ
+
+env = environ.Env()
+
+# Requests per token: a count per s, min, hour or day ("120/min"); more get 429.
+API_TOKEN_RATE = env.str("API_TOKEN_RATE", default="120/min")
+# GET /api/tasks/{id}?wait=N: how often a waiting request looks at its task, in seconds.
+API_WAIT_POLL_SECONDS = env.float("API_WAIT_POLL_SECONDS", default=0.1)

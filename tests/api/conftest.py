@@ -1,0 +1,18 @@
+import pytest
+
+from api.models import TokenScope
+from api.services import api_token_create
+
+
+@pytest.fixture
+def make_token(db):
+    def make(owner, *, scope: str = TokenScope.TASKS, days: int | None = 90, name: str = "ci"):
+        return api_token_create(owner=owner, name=name, scope=scope, expires_in_days=days)
+
+    return make
+
+
+@pytest.fixture
+def bearer(user, make_token) -> dict[str, str]:
+    """Headers of the user's read + tasks token."""
+    return {"Authorization": f"Bearer {make_token(user).secret}"}
