@@ -20,11 +20,10 @@ def _page(
     context = {"form": form, "tokens": api_tokens_for_user(user=request.user), "secret": secret}
     # HTMX swaps the card alone; without it the whole page comes back.
     template = "api/_tokens_card.html" if request.htmx else "api/tokens.html"
-    response = render(request, template, context, status=status)
-    response["Cache-Control"] = "no-store"  # the new secret must never sit in a cache
-    return response
+    return render(request, template, context, status=status)
 
 
+# never_cache: the new secret must never sit in a cache.
 @never_cache
 @require_http_methods(["GET", "POST"])
 def api_tokens_page(request: AuthenticatedRequest) -> HttpResponse:
