@@ -21,7 +21,7 @@ class ApiBearer(HttpBearer):
             found = api_token_authenticate(raw=token, address=client_ip(request))
         except ApiTokenRefused as exc:
             raise ApiError(401, "invalid_token", exc.message) from None
-        retry_after = api_token_throttle_check(token_id=found.pk)
+        retry_after = api_token_throttle_check(prefix=found.prefix)
         if retry_after:
             raise ApiError(
                 429,

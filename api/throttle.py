@@ -28,12 +28,12 @@ def rate_parse(*, text: str) -> Rate:
     return Rate(requests=int(count), seconds=seconds)
 
 
-def api_token_throttle_check(*, token_id: int) -> int:
+def api_token_throttle_check(*, prefix: str) -> int:
     """Count one request of this token. 0 when it may go on, else the seconds to wait."""
     rate = rate_parse(text=settings.API_TOKEN_RATE)
     now = time.time()
     window = int(now // rate.seconds)
-    key = f"api-rate:{token_id}:{window}"
+    key = f"api-rate:{prefix}:{window}"
     # add() then incr(): atomic in every shared cache backend, so parallel workers count as one.
     cache.add(key, 0, timeout=rate.seconds + 1)
     try:

@@ -1,4 +1,5 @@
 import pytest
+from django.core.cache import cache
 
 from api.models import TokenScope
 from api.services import api_token_create
@@ -16,3 +17,9 @@ def make_token(db):
 def bearer(user, make_token) -> dict[str, str]:
     """Headers of the user's read + tasks token."""
     return {"Authorization": f"Bearer {make_token(user).secret}"}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with no request counted against any token."""
+    cache.clear()
