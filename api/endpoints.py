@@ -110,11 +110,12 @@ async def task_get_endpoint(
 ) -> dict[str, Any]:
     read = sync_to_async(_task_read)
     owner = token_of(request).owner
-    await read(owner=owner, task_id=task_id)  # 404 before any wait
-    if query.wait:
-        changed = await task_change_wait(task_id=task_id, seconds=query.wait)
-        response["X-Task-Changed"] = "true" if changed else "false"
-    return await read(owner=owner, task_id=task_id)
+    task = await read(owner=owner, task_id=task_id)  # another user's task: 404 before any wait
+    if not query.wait:
+        return task
+    changed = await task_change_wait(task_id=task_id, seconds=query.wait)
+    response["X-Task-Changed"] = "true" if changed else "false"
+    return await read(owner=owner, task_id=task_id) if changed else task
 
 
 def _task_read(*, owner: Any, task_id: int) -> dict[str, Any]:

@@ -8,3 +8,7 @@ env = environ.Env()
 API_TOKEN_RATE = env.str("API_TOKEN_RATE", default="120/min")
 # GET /api/tasks/{id}?wait=N: how often a waiting request looks at its task, in seconds.
 API_WAIT_POLL_SECONDS = env.float("API_WAIT_POLL_SECONDS", default=0.1)
+# The cache counts each token's requests. In memory (the default) each web process counts on its
+# own, so a token gets the rate once per process: with several processes point CACHE_URL at
+# Redis (redis://127.0.0.1:6379/1) so they count together.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
