@@ -2,6 +2,7 @@
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -60,3 +61,30 @@ def test_errors_over_http_are_json_with_a_code(api, live_server):
 def test_throttled_over_http(api, settings):
     settings.API_TOKEN_RATE = "2/min"
     assert [api("GET", "/tasks").status_code for _ in range(3)] == [200, 200, 429]
+
+
+def test_the_readme_example_submits_waits_and_prints_the_diff(
+    live_server, bearer, settings, monkeypatch, capsys
+):
+    settings.API_WAIT_POLL_SECONDS = 0.05
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    example = readme.split("Submit a task, wait for it and print its diff")[1]
+    code = example.split("```python\n")[1].split("```")[0]
+    monkeypatch.setenv("RUNNER", live_server.url)
+    monkeypatch.setenv("TOKEN", bearer["Authorization"].removeprefix("Bearer "))
+
+    def finish() -> None:
+        while not CodingTask.objects.exists():
+            time.sleep(0.05)
+        time.sleep(0.3)
+        CodingTask.objects.update(
+            status=TaskStatus.SUCCEEDED, diff="diff --git a/t b/t\n+fixed\n", result_text="Fixed."
+        )
+
+    worker = threading.Thread(target=finish)
+    worker.start()
+    exec(code, {})  # noqa: S102  (our own README's example, against the test server)
+    worker.join()
+    printed = capsys.readouterr().out
+    assert "succeeded Fixed." in printed
+    assert "+fixed" in printed
