@@ -85,7 +85,7 @@ def task_create_endpoint(request: HttpRequest, body: TaskIn) -> Status[dict[str,
         )
     except TaskInputError as exc:
         raise _input_error(exc, whole="task_limit") from None
-    return Status(201, task_detail(task_get_for_user(user=owner, task_id=task.pk)))
+    return Status(201, task_detail(task, new=True))
 
 
 class ListQuery(Schema):
@@ -136,7 +136,7 @@ def task_cancel_endpoint(request: HttpRequest, task_id: int) -> dict[str, str]:
 def task_continue_endpoint(
     request: HttpRequest, task_id: int, body: ContinueIn
 ) -> Status[dict[str, Any]]:
-    owner = writer_token_of(request).owner
+    writer_token_of(request)
     parent = _own_task(request, task_id)
     blocker = continue_blocker(task=parent)
     if blocker:
@@ -145,7 +145,7 @@ def task_continue_endpoint(
         task = task_continue(parent=parent, prompt=body.prompt)
     except TaskInputError as exc:
         raise _input_error(exc, whole="task_limit") from None
-    return Status(201, task_detail(task_get_for_user(user=owner, task_id=task.pk)))
+    return Status(201, task_detail(task, new=True))
 
 
 @api.post(

@@ -47,9 +47,21 @@ def _changed_files(raw: object) -> list[dict[str, str]]:
     ]
 
 
-def task_detail(task: CodingTask) -> dict[str, Any]:
-    """Everything about one task (select_related usage and pull_request first)."""
+def _chain_of_new(task: CodingTask) -> list[CodingTask]:
+    """A task made just now has no continuations yet: its chain is its ancestors and itself."""
+    chain = [task]
+    seen = {task.pk}
+    while chain[0].parent is not None and chain[0].parent.pk not in seen:
+        chain.insert(0, chain[0].parent)
+        seen.add(chain[0].pk)
+    return chain
+
+
+def task_detail(task: CodingTask, *, new: bool = False) -> dict[str, Any]:
+    """Everything about one task (select_related usage and pull_request first). `new`: made in
+    this request, so nothing continues it yet and its rows are in memory."""
     pull = task.pull_request
+    chain = _chain_of_new(task) if new else task_chain(task=task)
     return task_summary(task) | {
         "answer": task.result_text,
         "answer_is_error": task.result_is_error,
@@ -59,7 +71,7 @@ def task_detail(task: CodingTask) -> dict[str, Any]:
         "changed_files": _changed_files(task.changed_files),
         "diff": task.diff,
         "diff_truncated": task.diff_truncated,
-        "chain": [link.pk for link in task_chain(task=task)],
+        "chain": [link.pk for link in chain],
         "pull_request": {
             "state": pull.state,
             "url": pull.url,

@@ -151,7 +151,7 @@ def occupancy(url: str, secret: str, task_id: int, waiters: int) -> float:
     threads = [
         threading.Thread(
             target=lambda: requests.get(
-                f"{url}/api/tasks/{task_id}", params={"wait": 5}, headers=auth, timeout=60
+                f"{url}/api/tasks/{task_id}", params={"wait": 5}, headers=auth, timeout=600
             )
         )
         for _ in range(waiters)
@@ -160,7 +160,7 @@ def occupancy(url: str, secret: str, task_id: int, waiters: int) -> float:
         thread.start()
     time.sleep(0.5)
     start = time.perf_counter()
-    requests.get(f"{url}/api/tasks?limit=1", headers=auth, timeout=60)
+    requests.get(f"{url}/api/tasks?limit=1", headers=auth, timeout=waiters * 6 + 60)
     took = time.perf_counter() - start
     for thread in threads:
         thread.join()
