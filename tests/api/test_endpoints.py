@@ -260,7 +260,9 @@ def test_hostile_numbers_in_paths_and_queries_are_4xx(client, user, bearer, path
 
 def test_unknown_paths_and_methods_are_json_4xx(client, bearer):
     assert_error(client.get("/api/nothing/here", headers=bearer), 404, "not_found")
-    assert client.delete("/api/tasks", headers=bearer).status_code == 405
+    refused = assert_error(client.delete("/api/tasks", headers=bearer), 405, "method_not_allowed")
+    assert "GET" in refused["message"]
+    assert_error(client.put("/api/tasks/1", headers=bearer), 405, "method_not_allowed")
 
 
 # --- the schema ------------------------------------------------------------------------------
