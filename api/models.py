@@ -44,3 +44,34 @@ class ApiToken(models.Model):
     @property
     def can_write_tasks(self) -> bool:
         return self.scope == TokenScope.TASKS
+
+
+class GitHubDelivery(models.Model):
+    """A webhook delivery from GitHub, kept by its id so a redelivery starts nothing new."""
+
+    delivery_id = models.CharField(max_length=100, unique=True)
+    event = models.CharField(max_length=64)
+    outcome = models.CharField(max_length=255, blank=True, default="")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "GitHub delivery"
+        verbose_name_plural = "GitHub deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.delivery_id}"
+
+
+class TaskMention(models.Model):
+    """The GitHub comment a task was started from, to answer in its thread when it ends."""
+
+    task = models.OneToOneField(
+        "tasks.CodingTask", on_delete=models.CASCADE, primary_key=True, related_name="mention"
+    )
+    repo_url = models.CharField(max_length=2000)
+    number = models.PositiveIntegerField()  # the issue or pull request
+    comment_id = models.BigIntegerField()
+    replied_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Mention of task {self.pk} in #{self.number}"

@@ -12,3 +12,8 @@ API_WAIT_POLL_SECONDS = env.float("API_WAIT_POLL_SECONDS", default=0.1)
 # own, so a token gets the rate once per process: with several processes point CACHE_URL at
 # Redis (redis://127.0.0.1:6379/1) so they count together.
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+
+# Tasks from GitHub comments: the webhook's secret (set on the GitHub App or repository webhook;
+# empty turns the endpoint off) and the name people mention, as in "@claude-runner fix this".
+GITHUB_WEBHOOK_SECRET = env.str("GITHUB_WEBHOOK_SECRET", default="")
+GITHUB_MENTION_NAME = env.str("GITHUB_MENTION_NAME", default="claude-runner")
