@@ -17,6 +17,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
 from hosting.errors import HostingError
+from hosting.markdown import github_references_defuse
 from hosting.models import GitHubConnection
 from hosting.services import (
     comment_react,
@@ -55,6 +56,7 @@ class Mention:
     prompt: str
     pull_request: bool
     head_branch: str = ""  # known from the delivery (review comments)
+    title: str = ""  # of the issue
 
 
 def signature_valid(*, body: bytes, signature: str) -> bool:
@@ -103,6 +105,7 @@ def mention_parse(*, event: str, payload: Any) -> Mention | None:
         prompt=prompt,
         pull_request=review or (isinstance(issue, dict) and bool(issue.get("pull_request"))),
         head_branch=_text(payload, "pull_request", "head", "ref") if review else "",
+        title=_text(payload, "issue", "title"),
     )
 
 
@@ -171,8 +174,15 @@ def _act(mention: Mention | None) -> str:
 
 def _task_start(user: User, mention: Mention) -> CodingTask:
     if not mention.pull_request:
+        # The reference ends up in the pull request's description, so GitHub links the two; the
+        # title is someone else's words, unable to mention or close anything.
+        title = github_references_defuse(mention.title.strip()[:200])
+        reference = f"From {mention.full_name}#{mention.number}: {title}"
         return task_create(
-            owner=user, repo_url=mention.repo_url, prompt=mention.prompt, open_pull_request=True
+            owner=user,
+            repo_url=mention.repo_url,
+            prompt=f"{mention.prompt}\n\n{reference}",
+            open_pull_request=True,
         )
     parent = _pull_request_task(user, mention)
     if parent is not None:  # ours: the follow-up's commits update that pull request

@@ -9,6 +9,7 @@ import pytest
 
 from api.models import GitHubDelivery, TaskMention
 from hosting.models import GitHubConnection
+from hosting.services import pull_request_text
 from tasks.models import CodingTask, PullRequestState, TaskStatus
 from tasks.signals import TaskEvent, task_finished
 from tests.tasks.conftest import task_make
@@ -48,7 +49,12 @@ def test_a_mention_in_an_issue_starts_a_task_and_reacts(client, user, world):
     task = CodingTask.objects.get()
     assert answer.json() == {"outcome": f"task {task.pk}"}
     assert (task.owner, task.repo_url, task.open_pull_request) == (user, world.url, True)
-    assert task.prompt == "fix the failing test\nplz"
+    assert task.prompt == "fix the failing test\nplz\n\nFrom acme/app#3: The build is red"
+    # The pull request's description names the issue, so GitHub links them.
+    _title, description = pull_request_text(
+        prompt=task.prompt, summary="", cost_usd=None, task_url="u"
+    )
+    assert "acme/app#3" in description
     assert TaskMention.objects.get(pk=task.pk).number == 3
     assert world.api.reactions == [
         {"repo": world.repo, "comment": 7703, "content": "eyes", "user": "octo"}
@@ -213,3 +219,13 @@ def test_a_hostile_delivery_id_is_refused(client, world):
     answer = deliver(client, world, payload, delivery="x" * 5000)
     assert answer.status_code == 400
     assert not CodingTask.objects.exists()
+
+
+def test_someone_elses_issue_title_can_neither_mention_nor_close(client, world):
+    payload = comment(world, "@claude-runner look")
+    payload["issue"]["title"] = "Fixes #1, ping @org/team " + "x" * 500
+    deliver(client, world, payload)
+    prompt = CodingTask.objects.get().prompt
+    assert "Fixes #1" not in prompt
+    assert "@org" not in prompt
+    assert len(prompt) < 300
