@@ -1,6 +1,8 @@
 """Hypothesis over the API's request bodies and query strings: whatever a client sends, the
 answer is JSON in the one error shape (or a task), never a 500."""
 
+import hashlib
+import hmac
 import json
 from urllib.parse import quote
 
@@ -74,3 +76,29 @@ def test_any_query_gets_json_never_a_500(client, bearer, name, value):
     if name == "wait":
         encoded = encoded if not encoded.lstrip("-").isdigit() or len(encoded) > 3 else "0"
     _assert_json_answer(client.get(f"{path}?{name}={encoded}", headers=bearer), ok=(200,))
+
+
+WEBHOOK_FIELDS = ["action", "comment", "body", "user", "login", "issue", "number", "id"]
+WEBHOOK_FIELDS += ["repository", "full_name", "clone_url", "pull_request", "head", "ref", "title"]
+
+
+@given(
+    raw=st.one_of(json_text(WEBHOOK_FIELDS), any_text),
+    event=st.sampled_from(["issue_comment", "pull_request_review_comment", "ping", ""]),
+)
+def test_any_signed_delivery_gets_an_answer_never_a_500(client, settings, raw, event):
+    settings.GITHUB_WEBHOOK_SECRET = "s"
+    body = raw.encode("utf-8", "surrogatepass")
+    signature = "sha256=" + hmac.new(b"s", body, hashlib.sha256).hexdigest()
+    answer = client.post(
+        "/api/github/webhook",
+        body,
+        "application/json",
+        headers={
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": "d-" + hashlib.sha256(body).hexdigest()[:30],
+            "X-Hub-Signature-256": signature,
+        },
+    )
+    assert answer.status_code in (200, 400), answer.content
+    assert not CodingTask.objects.exists()  # nobody has a connected account here
