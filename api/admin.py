@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from .models import ApiToken
+from .models import ApiToken, GitHubDelivery
 from .services import api_token_revoke
 
 
@@ -45,3 +45,17 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # made by their owners, who alone see the secret
+
+
+@admin.register(GitHubDelivery)
+class GitHubDeliveryAdmin(admin.ModelAdmin):
+    """Every GitHub webhook delivery and what came of it (a task, ignored, refused)."""
+
+    list_display = ("received_at", "event", "delivery_id", "outcome")
+    list_filter = ("event",)
+    search_fields = ("delivery_id", "outcome")
+    readonly_fields = ("delivery_id", "event", "outcome", "received_at")
+    date_hierarchy = "received_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

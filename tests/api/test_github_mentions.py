@@ -229,3 +229,10 @@ def test_someone_elses_issue_title_can_neither_mention_nor_close(client, world):
     assert "Fixes #1" not in prompt
     assert "@org" not in prompt
     assert len(prompt) < 300
+
+
+def test_the_admin_lists_deliveries_and_their_outcome(admin_client, client, world):
+    deliver(client, world, comment(world, "@claude-runner go"))
+    page = admin_client.get("/admin/api/githubdelivery/").content.decode()
+    assert "issue_comment" in page
+    assert "task " in page
