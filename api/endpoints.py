@@ -15,7 +15,7 @@ from tasks.models import CodingTask, TaskStatus
 from tasks.pull_requests.create import continue_blocker
 from tasks.pull_requests.follow_ups import task_continue, task_pull_request_request
 from tasks.selectors import task_get_for_user, tasks_for_user
-from tasks.services import task_cancel, task_create
+from tasks.services import task_cancel, task_create, task_run_now_with_api_key
 from tasks.validation import TaskInputError
 
 from .auth import ApiBearer, token_of, writer_token_of
@@ -72,7 +72,12 @@ class WaitQuery(Schema):
     )
 
 
-@api.post("/tasks", response={201: TaskOut, **_ERRORS}, operation_id="task_create")
+@api.post(
+    "/tasks",
+    response={201: TaskOut, **_ERRORS},
+    operation_id="task_create",
+    summary="Submit a task",
+)
 def task_create_endpoint(request: HttpRequest, body: TaskIn) -> Status[dict[str, Any]]:
     owner = writer_token_of(request).owner
     try:
@@ -94,7 +99,12 @@ class ListQuery(Schema):
     status: TaskStatus | None = Field(None, description="Only tasks in this status.")
 
 
-@api.get("/tasks", response={200: TaskListOut, **_ERRORS}, operation_id="task_list")
+@api.get(
+    "/tasks",
+    response={200: TaskListOut, **_ERRORS},
+    operation_id="task_list",
+    summary="List your tasks",
+)
 def task_list_endpoint(request: HttpRequest, query: Query[ListQuery]) -> dict[str, Any]:
     """The token owner's tasks, newest first."""
     tasks = tasks_for_user(user=token_of(request).owner)
@@ -104,7 +114,12 @@ def task_list_endpoint(request: HttpRequest, query: Query[ListQuery]) -> dict[st
     return {"count": tasks.count(), "items": [task_summary(task) for task in page]}
 
 
-@api.get("/tasks/{task_id}", response={200: TaskOut, **_ERRORS}, operation_id="task_get")
+@api.get(
+    "/tasks/{task_id}",
+    response={200: TaskOut, **_ERRORS},
+    operation_id="task_get",
+    summary="Read a task, or wait for it to change",
+)
 async def task_get_endpoint(
     request: HttpRequest, response: HttpResponse, task_id: int, query: Query[WaitQuery]
 ) -> dict[str, Any]:
@@ -123,7 +138,10 @@ def _task_read(*, owner: Any, task_id: int) -> dict[str, Any]:
 
 
 @api.post(
-    "/tasks/{task_id}/cancel", response={200: CancelOut, **_ERRORS}, operation_id="task_cancel"
+    "/tasks/{task_id}/cancel",
+    response={200: CancelOut, **_ERRORS},
+    operation_id="task_cancel",
+    summary="Cancel a task",
 )
 def task_cancel_endpoint(request: HttpRequest, task_id: int) -> dict[str, str]:
     writer_token_of(request)
@@ -131,7 +149,10 @@ def task_cancel_endpoint(request: HttpRequest, task_id: int) -> dict[str, str]:
 
 
 @api.post(
-    "/tasks/{task_id}/continue", response={201: TaskOut, **_ERRORS}, operation_id="task_continue"
+    "/tasks/{task_id}/continue",
+    response={201: TaskOut, **_ERRORS},
+    operation_id="task_continue",
+    summary="Continue on its pull request's branch",
 )
 def task_continue_endpoint(
     request: HttpRequest, task_id: int, body: ContinueIn
@@ -152,6 +173,7 @@ def task_continue_endpoint(
     "/tasks/{task_id}/pull-request",
     response={202: TaskOut, **_ERRORS},
     operation_id="task_pull_request",
+    summary="Create the pull request",
 )
 def task_pull_request_endpoint(request: HttpRequest, task_id: int) -> Status[dict[str, Any]]:
     owner = writer_token_of(request).owner
@@ -163,6 +185,28 @@ def task_pull_request_endpoint(request: HttpRequest, task_id: int) -> Status[dic
     return Status(202, task_detail(task_get_for_user(user=owner, task_id=task.pk)))
 
 
-@api.get("/auth", response={200: AuthOut, **_ERRORS}, operation_id="auth_status")
+@api.post(
+    "/tasks/{task_id}/run-now-with-api-key",
+    response={200: CancelOut, **_ERRORS},
+    operation_id="task_run_now_with_api_key",
+    summary="Run a task waiting for a usage limit now, on your API key",
+)
+def task_run_now_endpoint(request: HttpRequest, task_id: int) -> dict[str, str]:
+    writer_token_of(request)
+    task = _own_task(request, task_id)
+    if not task_run_now_with_api_key(task=task):
+        raise ApiError(
+            409, "not_possible", "The task is not waiting any more, or you have no API key saved."
+        )
+    task.refresh_from_db(fields=["status"])
+    return {"status": task.status}
+
+
+@api.get(
+    "/auth",
+    response={200: AuthOut, **_ERRORS},
+    operation_id="auth_status",
+    summary="How a task would authenticate",
+)
 def auth_status_endpoint(request: HttpRequest) -> dict[str, Any]:
     return auth_status(token_of(request).owner)

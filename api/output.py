@@ -80,6 +80,8 @@ def task_detail(task: CodingTask, *, new: bool = False) -> dict[str, Any]:
             "error": pull.error,
         },
         "cancel_requested": task.cancel_requested,
+        "wait_reason": task.wait_reason,
+        "limited_until": task.limit.limited_until,
     }
 
 

@@ -84,6 +84,8 @@ class TaskOut(TaskSummaryOut):
     chain: list[int] = Field(description="Ids of the tasks this one continues, itself, and after.")
     pull_request: PullRequestOut
     cancel_requested: bool
+    wait_reason: str = Field(description='Why it is not running yet: "", usage_limit, engine.')
+    limited_until: datetime | None = Field(description="A usage limit's announced reset.")
 
 
 class TaskListOut(Schema):

@@ -2,14 +2,16 @@
 URL rules, scopes) apply alike, and every error is JSON with a stable code."""
 
 import json
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from openapi_spec_validator import validate
 
 from accounts.selectors import preferences_get
 from api.models import TokenScope
-from tasks.models import CodingTask, PullRequestState, TaskStatus
-from tests.tasks.conftest import task_make
+from tasks.models import CodingTask, PullRequestState, TaskStatus, WaitReason
+from tests.tasks.conftest import set_api_key, task_make
 
 pytestmark = pytest.mark.django_db
 
@@ -102,6 +104,7 @@ def test_a_read_token_reads_but_changes_nothing(client, user, make_token):
         client.post(f"/api/tasks/{task.pk}/cancel", headers=read),
         post(client, f"/api/tasks/{task.pk}/continue", {"prompt": "x"}, read),
         client.post(f"/api/tasks/{task.pk}/pull-request", headers=read),
+        client.post(f"/api/tasks/{task.pk}/run-now-with-api-key", headers=read),
     ):
         assert_error(answer, 403, "insufficient_scope")
     assert CodingTask.objects.get().status == TaskStatus.QUEUED
@@ -278,6 +281,7 @@ def test_the_openapi_schema_is_valid_and_documents_every_endpoint(client):
         "/api/tasks/{task_id}/cancel",
         "/api/tasks/{task_id}/continue",
         "/api/tasks/{task_id}/pull-request",
+        "/api/tasks/{task_id}/run-now-with-api-key",
         "/api/auth",
     }
     operations = [op for path in schema["paths"].values() for op in path.values()]
@@ -285,3 +289,31 @@ def test_the_openapi_schema_is_valid_and_documents_every_endpoint(client):
     docs = client.get("/api/docs")
     assert docs.status_code == 200
     assert b"/api/openapi.json" in docs.content or b"swagger" in docs.content
+
+
+def test_a_task_waiting_for_a_usage_limit_says_so_and_runs_now_on_the_api_key(
+    client, user, other_user, bearer
+):
+    reset = timezone.now() + timedelta(hours=2)
+    task = task_make(
+        user,
+        status=TaskStatus.WAITING,
+        wait_reason=WaitReason.USAGE_LIMIT,
+        waiting_since=timezone.now(),
+        requeue_at=reset,
+        limit={"limited_until": reset, "verdict": "limited"},
+    )
+    body = client.get(f"/api/tasks/{task.pk}", headers=bearer).json()
+    assert body["status"] == "waiting"
+    assert body["wait_reason"] == "usage_limit"
+    assert body["limited_until"].startswith(reset.strftime("%Y-%m-%dT%H:%M"))
+    path = f"/api/tasks/{task.pk}/run-now-with-api-key"
+    refused = client.post(path, headers=bearer)
+    assert "no API key saved" in assert_error(refused, 409, "not_possible")["message"]
+    set_api_key(user, "sk-ant-api03-" + "k" * 40)
+    theirs = task_make(other_user, status=TaskStatus.WAITING)
+    theirs_path = f"/api/tasks/{theirs.pk}/run-now-with-api-key"
+    assert_error(client.post(theirs_path, headers=bearer), 404, "not_found")
+    answer = client.post(path, headers=bearer)
+    assert answer.json() == {"status": "queued"}
+    assert CodingTask.objects.get(pk=task.pk).force_api_key is True

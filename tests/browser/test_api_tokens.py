@@ -38,3 +38,12 @@ def test_make_use_and_revoke_a_token(logged_in_page, live_server, screenshot):
         f"{live_server.url}/api/tasks", headers={"Authorization": f"Bearer {secret}"}, timeout=10
     )
     assert again.status_code == 401
+
+
+def test_the_api_documentation_page_works_under_the_content_security_policy(page, live_server):
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(f"{live_server.url}/api/docs")
+    expect(page.locator(".opblock").first).to_be_visible(timeout=15_000)
+    expect(page.get_by_text("Submit a task")).to_be_visible()
+    assert errors == []
