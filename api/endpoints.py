@@ -21,7 +21,7 @@ from tasks.validation import TaskInputError
 from .auth import ApiBearer, token_of, writer_token_of
 from .error_handlers import error_handlers_install
 from .errors import ApiError
-from .output import auth_status, task_detail, task_summary
+from .output import auth_status_json, task_detail_json, task_summary_json
 from .schemas import (
     AuthOut,
     CancelOut,
@@ -90,7 +90,7 @@ def task_create_endpoint(request: HttpRequest, body: TaskIn) -> Status[dict[str,
         )
     except TaskInputError as exc:
         raise _input_error(exc, whole="task_limit") from None
-    return Status(201, task_detail(task, new=True))
+    return Status(201, task_detail_json(task=task, new=True))
 
 
 class ListQuery(Schema):
@@ -111,7 +111,7 @@ def task_list_endpoint(request: HttpRequest, query: Query[ListQuery]) -> dict[st
     if query.status is not None:
         tasks = tasks.filter(status=query.status)
     page = tasks[query.offset : query.offset + query.limit]
-    return {"count": tasks.count(), "items": [task_summary(task) for task in page]}
+    return {"count": tasks.count(), "items": [task_summary_json(task=task) for task in page]}
 
 
 @api.get(
@@ -134,7 +134,7 @@ async def task_get_endpoint(
 
 
 def _task_read(*, owner: Any, task_id: int) -> dict[str, Any]:
-    return task_detail(task_get_for_user(user=owner, task_id=task_id))
+    return task_detail_json(task=task_get_for_user(user=owner, task_id=task_id))
 
 
 @api.post(
@@ -166,7 +166,7 @@ def task_continue_endpoint(
         task = task_continue(parent=parent, prompt=body.prompt)
     except TaskInputError as exc:
         raise _input_error(exc, whole="task_limit") from None
-    return Status(201, task_detail(task, new=True))
+    return Status(201, task_detail_json(task=task, new=True))
 
 
 @api.post(
@@ -182,7 +182,7 @@ def task_pull_request_endpoint(request: HttpRequest, task_id: int) -> Status[dic
         task_pull_request_request(task=task)
     except TaskInputError as exc:
         raise ApiError(409, "not_possible", exc.message) from None
-    return Status(202, task_detail(task_get_for_user(user=owner, task_id=task.pk)))
+    return Status(202, task_detail_json(task=task_get_for_user(user=owner, task_id=task.pk)))
 
 
 @api.post(
@@ -209,4 +209,4 @@ def task_run_now_endpoint(request: HttpRequest, task_id: int) -> dict[str, str]:
     summary="How a task would authenticate",
 )
 def auth_status_endpoint(request: HttpRequest) -> dict[str, Any]:
-    return auth_status(token_of(request).owner)
+    return auth_status_json(user=token_of(request).owner)

@@ -22,7 +22,7 @@ _USAGE_FIELDS = (
 _METHOD_BY_STEP = {1: "oauth", 2: "oauth", 3: "api_key"}
 
 
-def task_summary(task: CodingTask) -> dict[str, Any]:
+def task_summary_json(*, task: CodingTask) -> dict[str, Any]:
     return {
         "id": task.pk,
         "status": task.status,
@@ -57,12 +57,12 @@ def _chain_of_new(task: CodingTask) -> list[CodingTask]:
     return chain
 
 
-def task_detail(task: CodingTask, *, new: bool = False) -> dict[str, Any]:
+def task_detail_json(*, task: CodingTask, new: bool = False) -> dict[str, Any]:
     """Everything about one task (select_related usage and pull_request first). `new`: made in
     this request, so nothing continues it yet and its rows are in memory."""
     pull = task.pull_request
     chain = _chain_of_new(task) if new else task_chain(task=task)
-    return task_summary(task) | {
+    return task_summary_json(task=task) | {
         "answer": task.result_text,
         "answer_is_error": task.result_is_error,
         "error_message": task.error_message,
@@ -85,7 +85,7 @@ def task_detail(task: CodingTask, *, new: bool = False) -> dict[str, Any]:
     }
 
 
-def auth_status(user: User) -> dict[str, Any]:
+def auth_status_json(*, user: User) -> dict[str, Any]:
     """The method the next task would use and the saved credential's health; never a secret."""
     status = code_agent_status_get(user=user)
     tokens = status.tokens
