@@ -162,40 +162,53 @@ def _act(mention: Mention | None) -> str:
             )
             _reply(user, mention, f"I could not start a task: {message}")
             return f"refused: {message}"
-        task = _task_start(user, mention)
+        parent = _pull_request_task(user, mention) if mention.pull_request else None
+        head = _head_branch(user, mention) if mention.pull_request and parent is None else ""
+        # One transaction: the task's job is queued once its mention is saved, so the reply
+        # at its end always finds where to go.
+        with transaction.atomic():
+            task = _task_start(user, mention, parent=parent, head=head)
+            TaskMention.objects.create(
+                task=task,
+                repo_url=mention.repo_url,
+                number=mention.number,
+                comment_id=mention.comment_id,
+            )
     except (TaskInputError, HostingError) as exc:
         _reply(user, mention, f"I could not start a task: {exc.message}")
         return f"refused: {exc.message}"
-    TaskMention.objects.create(
-        task=task, repo_url=mention.repo_url, number=mention.number, comment_id=mention.comment_id
-    )
     return f"task {task.pk}"
 
 
-def _task_start(user: User, mention: Mention) -> CodingTask:
-    if not mention.pull_request:
-        # The reference ends up in the pull request's description, so GitHub links the two; the
-        # title is someone else's words, unable to mention or close anything.
-        title = github_references_defuse(mention.title.strip()[:200])
-        reference = f"From {mention.full_name}#{mention.number}: {title}"
+def _head_branch(user: User, mention: Mention) -> str:
+    if mention.head_branch:
+        return mention.head_branch
+    return pull_request_get(user=user, repo_url=mention.repo_url, number=mention.number).head
+
+
+def _task_start(
+    user: User, mention: Mention, *, parent: CodingTask | None, head: str
+) -> CodingTask:
+    """An issue: a new task with a pull request naming the issue. The runner's own pull request
+    (parent): a follow-up whose commits update it. Another pull request: a task on its head."""
+    if parent is not None:
+        return task_continue(parent=parent, prompt=mention.prompt)
+    if mention.pull_request:
         return task_create(
             owner=user,
             repo_url=mention.repo_url,
-            prompt=f"{mention.prompt}\n\n{reference}",
+            branch=head,
+            prompt=mention.prompt,
             open_pull_request=True,
         )
-    parent = _pull_request_task(user, mention)
-    if parent is not None:  # ours: the follow-up's commits update that pull request
-        return task_continue(parent=parent, prompt=mention.prompt)
-    head = (
-        mention.head_branch
-        or pull_request_get(user=user, repo_url=mention.repo_url, number=mention.number).head
-    )
+    # The reference ends up in the pull request's description, so GitHub links the two; the
+    # title is someone else's words, unable to mention or close anything.
+    title = github_references_defuse(mention.title.strip()[:200])
+    reference = f"From {mention.full_name}#{mention.number}: {title}"
     return task_create(
         owner=user,
         repo_url=mention.repo_url,
-        branch=head,
-        prompt=mention.prompt,
+        prompt=f"{mention.prompt}\n\n{reference}",
         open_pull_request=True,
     )
 

@@ -1,5 +1,6 @@
 """The answer in the GitHub thread when a task started from a comment ends: the agent's
-summary, the cost, and the pull request it opened or updated, posted with the owner's token."""
+summary, the cost, and the pull request it opened or updated, posted with the owner's token.
+A task that asked for a pull request is answered once that is opened (task_recorded)."""
 
 import logging
 from typing import Any
@@ -11,9 +12,9 @@ from django.utils import timezone
 from hosting.errors import HostingError
 from hosting.markdown import blockquote, github_references_defuse
 from hosting.services import issue_comment_post
-from tasks.models import CodingTask
+from tasks.models import CodingTask, TaskStatus
 from tasks.pull_requests.create import DONE_STATES
-from tasks.signals import TaskEvent, task_finished
+from tasks.signals import TaskEvent, task_finished, task_recorded
 
 from .models import TaskMention
 
@@ -65,10 +66,23 @@ def mention_reply(*, task_id: int) -> bool:
     return True
 
 
+def _awaits_pull_request(task_id: int) -> bool:
+    """A successful task that asked for a pull request: the reply waits until it is opened."""
+    return CodingTask.objects.filter(
+        pk=task_id, status=TaskStatus.SUCCEEDED, open_pull_request=True
+    ).exists()
+
+
 def on_task_finished(*, task_id: int, event: str, **_: Any) -> None:
-    if event in _ENDINGS:
+    if event in _ENDINGS and not _awaits_pull_request(task_id):
+        mention_reply(task_id=task_id)
+
+
+def on_task_recorded(*, task_id: int, **_: Any) -> None:
+    if _awaits_pull_request(task_id):
         mention_reply(task_id=task_id)
 
 
 def connect() -> None:
     task_finished.connect(on_task_finished, dispatch_uid="api.mention_reply")
+    task_recorded.connect(on_task_recorded, dispatch_uid="api.mention_reply_recorded")

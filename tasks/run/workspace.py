@@ -19,6 +19,7 @@ from hosting.git import repository_clone
 from hosting.services import github_token_get, repository_parse
 from tasks.models import CodingTask, PullRequestState, TaskPullRequest, TaskStatus
 from tasks.pull_requests.create import task_pull_request_create
+from tasks.signals import task_recorded
 
 from .containers import ContainerOutcome
 from .log import TaskLog
@@ -107,7 +108,15 @@ def workspaces_stale_remove() -> int:
 
 
 def workspace_record(*, task: CodingTask, outcome: ContainerOutcome, log: TaskLog) -> None:
-    """Keep the agent's commits (the bundle) on the task; open the pull request if asked."""
+    """Keep the agent's commits (the bundle) on the task and open the pull request if asked;
+    then tell listeners the task's record is complete (tasks.signals.task_recorded)."""
+    try:
+        _changes_keep(task, outcome, log)
+    finally:
+        task_recorded.send_robust(sender=CodingTask, task_id=task.pk)
+
+
+def _changes_keep(task: CodingTask, outcome: ContainerOutcome, log: TaskLog) -> None:
     bundle = outcome.outputs.get(BUNDLE, b"")
     if not bundle:
         return

@@ -4,6 +4,9 @@ from django.core.cache import cache
 from api.models import TokenScope
 from api.services import api_token_create
 
+# Real runs in containers (test_github_mentions_e2e.py) use the tasks' Docker settings.
+from tests.tasks.conftest import agent_settings, gateway_socket_root  # noqa: F401
+
 
 @pytest.fixture
 def make_token(db):

@@ -11,7 +11,7 @@ from api.models import GitHubDelivery, TaskMention
 from hosting.models import GitHubConnection
 from hosting.services import pull_request_text
 from tasks.models import CodingTask, PullRequestState, TaskStatus
-from tasks.signals import TaskEvent, task_finished
+from tasks.signals import TaskEvent, task_finished, task_recorded
 from tests.tasks.conftest import task_make
 
 pytestmark = pytest.mark.django_db
@@ -185,7 +185,9 @@ def test_the_thread_gets_the_summary_cost_and_pull_request_when_the_task_ends(cl
     task.pull_request.url = "https://github.example/acme/app/pull/13"
     task.pull_request.save()
     task_finished.send(sender=CodingTask, task_id=task.pk, event=TaskEvent.SUCCEEDED, wait=0)
-    task_finished.send(sender=CodingTask, task_id=task.pk, event=TaskEvent.SUCCEEDED, wait=0)
+    assert world.api.comments == []  # it asked for a pull request: the reply waits for it
+    task_recorded.send(sender=CodingTask, task_id=task.pk)
+    task_recorded.send(sender=CodingTask, task_id=task.pk)
     [reply] = world.api.comments  # once, however often the end is announced
     assert reply["issue"] == 12
     text = reply["body"]
@@ -236,3 +238,15 @@ def test_the_admin_lists_deliveries_and_their_outcome(admin_client, client, worl
     page = admin_client.get("/admin/api/githubdelivery/").content.decode()
     assert "issue_comment" in page
     assert "task " in page
+
+
+def test_a_failed_task_is_answered_when_it_ends(client, world):
+    deliver(client, world, comment(world, "@claude-runner try", number=14))
+    task = CodingTask.objects.get()
+    CodingTask.objects.filter(pk=task.pk).update(
+        status=TaskStatus.FAILED, error_message="The container ran out of time."
+    )
+    task_finished.send(sender=CodingTask, task_id=task.pk, event=TaskEvent.FAILED, wait=0)
+    [reply] = world.api.comments
+    assert f"Task {task.pk} did not finish: failed." in reply["body"]
+    assert "> The container ran out of time." in reply["body"]

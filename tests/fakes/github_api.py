@@ -182,7 +182,11 @@ class FakeGitHubAPI(LoopbackServer[ApiRequest]):
         }
 
     def pulls_created(self) -> list[dict[str, Any]]:
-        return [r.body for r in self.requests if r.method == "POST" and r.status == 201]
+        return [
+            r.body
+            for r in self.requests
+            if r.method == "POST" and r.status == 201 and r.path.endswith("/pulls")
+        ]
 
     # --- serving -----------------------------------------------------------------------------
 
