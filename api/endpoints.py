@@ -7,6 +7,7 @@ task is a 404), the per-user task limits and the repository URL rules apply alik
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Query, Schema, Status
 from pydantic import Field
@@ -133,7 +134,7 @@ async def task_get_endpoint(
     return await read(owner=owner, task_id=task_id) if changed else task
 
 
-def _task_read(*, owner: Any, task_id: int) -> dict[str, Any]:
+def _task_read(*, owner: User, task_id: int) -> dict[str, Any]:
     return task_detail_json(task=task_get_for_user(user=owner, task_id=task_id))
 
 
