@@ -2,25 +2,28 @@
 the API only, and a web session never opens the API."""
 
 import re
+import runpy
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
 from api.models import ApiToken, TokenScope
+from api.rates import rate_parse
 from api.services import (
     ApiTokenRefused,
     api_token_authenticate,
     api_token_create,
     api_token_revoke,
 )
-from api.throttle import rate_parse
 from common.errors import InputError
 
 pytestmark = pytest.mark.django_db
 
 HTMX = {"HX-Request": "true"}
+SETTINGS = Path(__file__).resolve().parents[2] / "config" / "settings" / "api.py"
 
 
 def test_a_new_token_is_stored_as_a_hash_and_authenticates(user):
@@ -107,9 +110,19 @@ def test_rates_parse(text, requests, seconds):
 
 
 @pytest.mark.parametrize("text", ["", "120", "0/min", "-1/min", "x/min", "10/fortnight", "1e3/s"])
-def test_bad_rates_are_a_configuration_error(text):
-    with pytest.raises(ImproperlyConfigured, match="API_TOKEN_RATE"):
+def test_bad_rates_are_refused_when_the_settings_load(text, monkeypatch):
+    with pytest.raises(ValueError, match="API_TOKEN_RATE"):
         rate_parse(text=text)
+    monkeypatch.setenv("API_TOKEN_RATE", text)
+    with pytest.raises(ImproperlyConfigured, match="API_TOKEN_RATE"):
+        runpy.run_path(str(SETTINGS))
+
+
+@pytest.mark.parametrize("seconds", ["0", "-1", "60", "0.001"])
+def test_a_bad_poll_interval_is_refused_when_the_settings_load(seconds, monkeypatch):
+    monkeypatch.setenv("API_WAIT_POLL_SECONDS", seconds)
+    with pytest.raises(ImproperlyConfigured, match="API_WAIT_POLL_SECONDS"):
+        runpy.run_path(str(SETTINGS))
 
 
 # --- the settings page ------------------------------------------------------------------------
