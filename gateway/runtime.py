@@ -84,6 +84,8 @@ class GatewaySetup:
     egress: EgressPolicy | None = None
     resolver: Resolver | None = None
     limits: GatewayLimits | None = None
+    # The only uid (and gid) that may connect to the socket; None: any local user may.
+    socket_owner: int | None = None
 
 
 def gateway_limits_from_settings() -> GatewayLimits:
@@ -119,6 +121,7 @@ class TaskGateway:
             )
         setup = setup or GatewaySetup()
         self.limits = setup.limits or gateway_limits_from_settings()
+        self._socket_owner = setup.socket_owner
         self._on_log = on_log
         self._meter = UsageMeter()
         self.budget = ByteBudget(self.limits.buffer_bytes)
@@ -209,8 +212,12 @@ class TaskGateway:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             listener.bind(str(self.socket_path))
-            # uid 1000 in the container must connect; the folder is this task's alone.
-            os.chmod(self.socket_path, 0o666)  # noqa: S103
+            if self._socket_owner is None:
+                # The container's user must connect; the folder is this task's alone.
+                os.chmod(self.socket_path, 0o666)  # noqa: S103
+            else:
+                os.chmod(self.socket_path, 0o600)
+                os.chown(self.socket_path, self._socket_owner, self._socket_owner)
             listener.listen(_BACKLOG)
             listener.setblocking(False)
         except BaseException:

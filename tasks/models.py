@@ -178,9 +178,21 @@ class TaskUsage(models.Model):
     output_tokens = models.BigIntegerField(null=True, blank=True)
     cache_creation_input_tokens = models.BigIntegerField(null=True, blank=True)
     cache_read_input_tokens = models.BigIntegerField(null=True, blank=True)
+    status_401 = models.IntegerField(null=True, blank=True)
+    status_403 = models.IntegerField(null=True, blank=True)
     status_429 = models.IntegerField(null=True, blank=True)
     status_529 = models.IntegerField(null=True, blank=True)
     ratelimit_headers = models.JSONField(default=dict, blank=True)  # last anthropic-ratelimit-*
+    # What the gateway saw of the credential (the only witness trusted with it): tokens it
+    # renewed after a 401, whether the API refused the credential for good, when the API last
+    # accepted it, and the subscription's limit as the API's unified headers gave it.
+    auth_refreshed_after_401 = models.IntegerField(null=True, blank=True)
+    auth_refused = models.BooleanField(default=False)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    rate_limit_status = models.CharField(max_length=16, blank=True, default="")
+    rate_limit_rejected = models.BooleanField(default=False)
+    rate_limit_reset = models.DateTimeField(null=True, blank=True)  # capped
+    rate_limit_claim = models.CharField(max_length=32, blank=True, default="")
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     num_turns = models.IntegerField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
@@ -207,6 +219,9 @@ class TaskLimit(models.Model):
     waits = models.PositiveIntegerField(default=0)  # times it waited for a reset
     waited_seconds = models.PositiveIntegerField(default=0)  # earlier waits, summed
     auth_rejected = models.BooleanField(default=False)  # the API refused the credential
+    # The limit or refusal came only from the agent's output: the gateway did not see it, so it
+    # shaped this task alone and the credential was left as it was.
+    claim_unseen = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return f"Limits of task {self.pk}"

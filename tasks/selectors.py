@@ -2,7 +2,7 @@ from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
-from .models import CodingTask
+from .models import CodingTask, TaskPullRequest
 
 
 def tasks_for_user(*, user: User) -> QuerySet[CodingTask]:
@@ -10,9 +10,23 @@ def tasks_for_user(*, user: User) -> QuerySet[CodingTask]:
 
 
 def task_get_for_user(*, user: User, task_id: int) -> CodingTask:
-    """The user's own task; another user's task is a 404, as if it did not exist."""
+    """The user's own task; another user's task is a 404, as if it did not exist. Without the
+    agent's commits (up to AGENT_BUNDLE_MAX_BYTES): pages ask task_bundle_kept instead."""
     return get_object_or_404(
-        CodingTask.objects.select_related("usage", "limit", "pull_request"), pk=task_id, owner=user
+        CodingTask.objects.select_related("usage", "limit", "pull_request").defer(
+            "pull_request__bundle"
+        ),
+        pk=task_id,
+        owner=user,
+    )
+
+
+def task_bundle_kept(*, task_id: int) -> bool:
+    """Whether the task's commits were kept (without reading them)."""
+    return (
+        TaskPullRequest.objects.filter(pk=task_id, bundle__isnull=False)
+        .exclude(bundle=b"")
+        .exists()
     )
 
 

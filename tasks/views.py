@@ -76,7 +76,11 @@ def task_run_now_with_api_key_view(request: AuthenticatedRequest, task_id: int) 
     if task_run_now_with_api_key(task=task):
         messages.success(request, "Running now with your API key.")
     else:
-        messages.warning(request, "The task is not waiting any more, or you have no API key saved.")
+        messages.warning(
+            request,
+            "Not started: the task is not waiting any more, you have no API key saved, or your "
+            "running slots are all taken (it then starts by itself when one is free).",
+        )
     return redirect("tasks:detail", task_id=task.pk)
 
 

@@ -73,8 +73,7 @@ INSTALLED_APPS = [
     "hosting",
     "notifications",
     "usage",
-    "ninja",  # the API's docs page (templates and static files)
-    "api",
+    *("ninja", "api"),  # the JSON API (ninja: its docs page's templates and static files)
 ]
 
 MIDDLEWARE = [
@@ -142,8 +141,8 @@ LOGOUT_REDIRECT_URL = "accounts:login"
 # Users are created by an admin or `createsuperuser`; open sign-up only when asked.
 ACCOUNTS_ALLOW_SIGNUP = env.bool("ACCOUNTS_ALLOW_SIGNUP", default=False)
 
-# Login throttling (django-axes): per (username, address) pair and per address.
-from .login import *  # noqa: E402, F403  (reads the environment .env was loaded into above)
+from .api import *  # noqa: E402, F403  (JSON API; from the environment .env was loaded into)
+from .login import *  # noqa: E402, F403  (login throttling per username and address; the same)
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
@@ -344,6 +343,10 @@ AGENT_CPUS = env.float("AGENT_CPUS", default=2.0)
 AGENT_NETWORK_MODE = env.str("AGENT_NETWORK_MODE", default="none")
 # Most processes (and threads) one agent container may run.
 AGENT_PIDS_LIMIT = env.int("AGENT_PIDS_LIMIT", default=512)
+# Host uids (each also the gid) the agent containers run as, "first-last": each task gets its
+# own, one no account on the host has, and only it may reach its gateway socket. Empty: the
+# image's uid 1000 (only for engines that cannot map such uids, e.g. rootless Docker).
+AGENT_UID_RANGE = env.str("AGENT_UID_RANGE", default="200000-265535")  # tasks.run.agent_user
 # Task worker processes started by `manage.py run_worker` (tasks at once on one host).
 AGENT_MAX_CONCURRENT_TASKS = env.int("AGENT_MAX_CONCURRENT_TASKS", default=2)
 CELERY_WORKER_CONCURRENCY = AGENT_MAX_CONCURRENT_TASKS
@@ -445,6 +448,3 @@ HOSTING_BUNDLE_MAX_OBJECT_BYTES = env.int("HOSTING_BUNDLE_MAX_OBJECT_BYTES", def
 HOSTING_BUNDLE_MAX_TOTAL_BYTES = env.int("HOSTING_BUNDLE_MAX_TOTAL_BYTES", default=512 * 2**20)
 # Longest git may take to check and unpack a bundle on the worker, in seconds.
 HOSTING_BUNDLE_TIMEOUT_SECONDS = env.float("HOSTING_BUNDLE_TIMEOUT_SECONDS", default=120.0)
-
-# The JSON API (api/): token rate, the waiting client's poll.
-from .api import *  # noqa: E402, F403

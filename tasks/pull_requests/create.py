@@ -23,6 +23,7 @@ from hosting.services import (
     repository_parse,
 )
 from tasks.models import CodingTask, PullRequestState, TaskPullRequest, TaskStatus
+from tasks.selectors import task_bundle_kept
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +36,11 @@ def pull_request_blocker(*, task: CodingTask) -> str:
         return "The task is still running."
     if task.status == TaskStatus.CANCELLED:
         return "The task was cancelled."
-    if not task.pull_request.bundle:
-        return "The task made no changes, so there is nothing to propose."
+    if not task_bundle_kept(task_id=task.pk):
+        # The reason its commits were not kept, if they were refused (tasks.run.workspace).
+        return (
+            task.pull_request.error or "The task made no changes, so there is nothing to propose."
+        )
     if task.pull_request.state in DONE_STATES:
         return "The pull request exists already."
     if task.pull_request.state == PullRequestState.PENDING:

@@ -52,7 +52,8 @@ class TaskLog:
             for raw in lines:
                 self._append(raw.decode("utf-8", "replace"))
             if len(self.partial) > MAX_LINE_BYTES:
-                self._append(f"[runner] a line over {MAX_LINE_BYTES} bytes was left out")
+                if not self.skipping:  # one note per runaway line, however long it runs
+                    self._append(f"[runner] a line over {MAX_LINE_BYTES} bytes was left out")
                 self.partial, self.skipping = b"", True
         if time.monotonic() - self._last_flush >= LOG_FLUSH_SECONDS:
             self.flush()

@@ -42,7 +42,9 @@ from tasks.results import RunResult
 from tasks.waits import limit_actions
 from tasks.waits.engine import engine_wait_plan, task_engine_reached
 from tasks.waits.limit_actions import RunAuth
+from tasks.waits.limits import gateway_limit_of, task_limit_choose
 
+from .agent_user import AgentUserUnavailable, agent_uid_for_task
 from .containers import (
     ContainerError,
     ContainerOutcome,
@@ -101,7 +103,7 @@ def task_run(*, task_id: int) -> RunResult | None:
         logger.exception("Task %s crashed in the runner", task_id)
         reason = log.redact(str(exc))
         failed = RunResult(TaskStatus.FAILED, f"The runner failed unexpectedly: {reason}")
-        return task_finish(task_id=task.pk, result=failed)
+        return task_finish(task_id=task.pk, result=failed, redact=log.redact)
     finally:
         workspace_remove(task_id=task.pk)
 
@@ -115,15 +117,17 @@ class _Ready:
     agent_env: dict[str, str]
     workspace: Workspace
     socket_root: Path
+    agent_uid: int  # the host uid the container runs as (tasks.run.agent_user)
 
 
 def _run(task: CodingTask, log: TaskLog) -> RunResult | None:
     ready = _prepare(task, log)
     if isinstance(ready, RunResult):
-        return task_finish(task_id=task.pk, result=ready)
+        return task_finish(task_id=task.pk, result=ready, redact=log.redact)
     auth = ready.auth
     placeholder = placeholder_new()
-    with task_gateway_open(task, ready.socket_root, auth, placeholder, log) as (gateway, folder):
+    opened = task_gateway_open(task, ready.socket_root, auth, placeholder, log, ready.agent_uid)
+    with opened as (gateway, folder):
         inputs = container_inputs(
             task=task, auth=auth, agent_env=ready.agent_env, placeholder=placeholder
         )
@@ -133,11 +137,11 @@ def _run(task: CodingTask, log: TaskLog) -> RunResult | None:
         usage = gateway.stop()
         task_usage_record(task.pk, usage)
     if isinstance(ran, RunResult):
-        return task_finish(task_id=task.pk, result=ran)
+        return task_finish(task_id=task.pk, result=ran, redact=log.redact)
     log.finish()
     run_auth = RunAuth(auth.method, auth.source, auth_oauth_credential_id(auth))
     result = _record_outcome(task, ran, log, usage, auth=run_auth)
-    workspace_record(task=task, outcome=ran, log=log)
+    workspace_record(task=task, outcome=ran, log=log, workspace=ready.workspace)
     return result
 
 
@@ -177,10 +181,11 @@ def _prepare(task: CodingTask, log: TaskLog) -> _Ready | RunResult:
         return RunResult(TaskStatus.CANCELLED, "Cancelled at your request.")
     try:
         root = gateway_socket_root()
-    except SocketRootUnsafe as exc:
+        agent_uid = agent_uid_for_task(task_id=task.pk)
+    except (SocketRootUnsafe, AgentUserUnavailable) as exc:
         log.note(str(exc))
         return RunResult(TaskStatus.FAILED, str(exc))
-    return _Ready(client, auth, agent_env, workspace, root)
+    return _Ready(client, auth, agent_env, workspace, root, agent_uid)
 
 
 def _auth_choose(task: CodingTask, log: TaskLog) -> AuthResolution | RunResult:
@@ -232,7 +237,12 @@ def _run_container(
         pids_limit=settings.AGENT_PIDS_LIMIT or None,
         volumes=inputs.volumes,
         gateway_dir=str(socket_dir),
-        prepare=[lambda container: tree_put(container=container, src=ready.workspace.path)],
+        uid=ready.agent_uid,
+        prepare=[
+            lambda container: tree_put(
+                container=container, src=ready.workspace.path, uid=ready.agent_uid
+            )
+        ],
     )
 
     def started(container_id: str) -> None:
@@ -289,7 +299,8 @@ def task_follow(*, task_id: int, container_id: str, reason: str) -> RunResult | 
         log.finish()
         auth = RunAuth(task.auth_method, task.auth_source, task.runtime.credential_id)
         result = _record_outcome(task, outcome, log, usage, auth=auth)
-        workspace_record(task=task, outcome=outcome, log=log)
+        # The dead worker's clone is gone: the bundle is checked without it.
+        workspace_record(task=task, outcome=outcome, log=log, workspace=None)
     except Exception as exc:
         logger.exception("Taking over task %s failed", task_id)
         log.note(f"Could not follow the container: {log.redact(str(exc))}")
@@ -297,7 +308,8 @@ def task_follow(*, task_id: int, container_id: str, reason: str) -> RunResult | 
             f"The task was interrupted: {reason}, and its container could not be "
             f"followed ({log.redact(str(exc))}). Submit it again."
         )
-        result = task_finish(task_id=task.pk, result=RunResult(TaskStatus.FAILED, message))
+        failed = RunResult(TaskStatus.FAILED, message)
+        result = task_finish(task_id=task.pk, result=failed, redact=log.redact)
     finally:
         if gateway is not None:
             gateway.stop()
@@ -327,14 +339,16 @@ def _record_outcome(
     *,
     auth: RunAuth,
 ) -> RunResult | None:
-    # The stream first, then what the gateway saw of the same answers (tasks.waits.limits).
-    limit = run_limit_of(
-        log=log,
-        result=outcome_result(outcome=outcome, log=log),
-        now=timezone.now(),
-        gateway_headers=usage.ratelimit_headers,
-        gateway_status_429=usage.status_429,
-    )
+    # Two witnesses (tasks.waits.limits): the agent's own account shapes this task only; what
+    # the gateway saw decides the task when it saw something, and alone reaches the credential.
+    now = timezone.now()
+    claim = run_limit_of(log=log, result=outcome_result(outcome=outcome, log=log), now=now)
+    seen = gateway_limit_of(usage=usage, now=now)
+    limit = task_limit_choose(claim=claim, seen=seen)
+    if unseen := limit_actions.claim_unseen_words(limit):
+        log.note(f"{unseen[:1].upper()}{unseen[1:]}: this task alone is affected.")
     result = outcome_values(outcome=outcome, log=log, limit=limit)
-    result = limit_actions.limits_after_run(task=task, auth=auth, limit=limit, result=result)
-    return task_finish(task_id=task.pk, result=result)
+    result = limit_actions.limits_after_run(
+        task=task, auth=auth, limit=limit, seen=seen, usage=usage, result=result
+    )
+    return task_finish(task_id=task.pk, result=result, redact=log.redact)
