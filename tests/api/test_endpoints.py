@@ -155,7 +155,7 @@ def test_cancel(client, user, bearer):
 def test_continue_on_the_pull_requests_branch(client, user, bearer):
     running = task_make(user, status=TaskStatus.RUNNING)
     refused = post(client, f"/api/tasks/{running.pk}/continue", {"prompt": "more"}, bearer)
-    assert "still running" in assert_error(refused, 409, "not_possible")["message"]
+    assert "has not finished yet" in assert_error(refused, 409, "not_possible")["message"]
     parent = task_make(
         user,
         status=TaskStatus.SUCCEEDED,
