@@ -1,11 +1,13 @@
+from http import HTTPStatus
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRefresh
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+from django_htmx.http import HttpResponseClientRefresh, reswap
 
 from accounts.selectors import preferences_get
 from common.http import AuthenticatedRequest
@@ -15,7 +17,14 @@ from tasks.pull_requests.follow_ups import task_continue, task_pull_request_requ
 from tasks.waits.usage_limit import wait_words
 
 from .forms import ContinueForm, TaskForm
-from .selectors import diff_lines, task_chain, task_get_for_user, tasks_for_user
+from .selectors import (
+    LiveChange,
+    diff_lines,
+    task_chain,
+    task_get_for_user,
+    task_live_poll,
+    tasks_for_user,
+)
 from .services import task_cancel, task_create, task_run_now_with_api_key
 from .validation import TaskInputError
 
@@ -37,28 +46,60 @@ def task_list(request: AuthenticatedRequest) -> HttpResponse:
 
 
 @never_cache
+@require_safe
 def task_detail(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
     task = task_get_for_user(user=request.user, task_id=task_id)
-    context = {
-        "task": task,
+    context = _live_context(request, task) | _follow_up_context(task)
+    context |= {
         "diff": diff_lines(diff=task.diff),
-        "wait_words": wait_words(task=task, now=timezone.now()),
-        "has_api_key": preferences_get(user=request.user).has_api_key,
+        "chain": task_chain(task=task),
+        "continue_form": ContinueForm(),
     }
-    if not request.htmx:
-        context |= _follow_up_context(task)
-        context |= {"chain": task_chain(task=task), "continue_form": ContinueForm()}
-    # HTMX polls only the live part while the task runs.
-    template = "tasks/_live.html" if request.htmx else "tasks/detail.html"
-    if request.htmx and task.is_finished:
-        return HttpResponseClientRefresh()  # show the full result once, then stop polling
-    return render(request, template, context)
+    return render(request, "tasks/detail.html", context)
 
 
 @never_cache
-@require_POST
-def task_cancel_view(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
+@require_safe
+def task_live(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
+    """What a task page's poll gets: 204 when nothing changed, the log's new tail when only the
+    log moved on, the whole live part when more did, a reload once the task has finished."""
+    poll = task_live_poll(
+        user=request.user,
+        task_id=task_id,
+        state=request.GET.get("state", "")[:100],
+        since=_count_param(request.GET.get("since", "")),
+    )
+    if poll.change == LiveChange.NOTHING:
+        return HttpResponse(status=HTTPStatus.NO_CONTENT)
+    if poll.change == LiveChange.FINISHED:
+        return HttpResponseClientRefresh()  # show the full result once, then stop polling
+    if poll.change == LiveChange.LOG:
+        response = render(request, "tasks/_live_tail.html", {"poll": poll})
+        return reswap(response, "none")  # only the out-of-band parts: the tail and the cursor
     task = task_get_for_user(user=request.user, task_id=task_id)
+    return render(request, "tasks/_live.html", _live_context(request, task))
+
+
+def _count_param(text: str) -> int:
+    """A poll's `since`: -1 (draw everything) unless it is a plain, sane count."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 15 else -1
+
+
+def _live_context(request: AuthenticatedRequest, task: CodingTask) -> dict[str, object]:
+    return {
+        "task": task,
+        "wait_words": wait_words(task=task, now=timezone.now()),
+        "has_api_key": preferences_get(user=request.user).has_api_key,
+    }
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def task_cancel_view(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
+    """GET asks "cancel this task?" (a page, so it works without JavaScript); POST cancels."""
+    task = task_get_for_user(user=request.user, task_id=task_id)
+    if request.method == "GET":
+        return render(request, "tasks/cancel_confirm.html", {"task": task})
     status = task_cancel(task=task)
     if status == TaskStatus.CANCELLED:
         messages.success(request, "Task cancelled.")
