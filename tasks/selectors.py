@@ -2,7 +2,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from django.contrib.auth.models import User
-from django.db.models import F, IntegerField, QuerySet
+from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 from django.db.models.functions import Cast, Right
 from django.http import Http404
 from django.shortcuts import get_object_or_404
@@ -24,58 +24,6 @@ def task_get_for_user(*, user: User, task_id: int) -> CodingTask:
         pk=task_id,
         owner=user,
     )
-
-
-class LiveChange(StrEnum):
-    NOTHING = "nothing"
-    LOG = "log"  # only the log moved on: `tail` is the part the page has not shown
-    ALL = "all"  # draw the live part again
-    FINISHED = "finished"  # reload the page once, for the result
-
-
-@dataclass(frozen=True)
-class LivePoll:
-    change: LiveChange
-    state: str = ""
-    tail: str = ""
-    since: int = 0  # the log's count of characters that the page shows after this answer
-
-
-def task_live_poll(*, user: User, task_id: int, state: str, since: int) -> LivePoll:
-    """What changed on the user's task since a page showed `state` and `since` characters of
-    its log. One small query when nothing did (the usual case), a second for a new log tail.
-    Another user's task is a 404."""
-    written = F("log_progress__chars_written")
-    row = (
-        CodingTask.objects.filter(pk=task_id, owner=user)
-        .values("status", "cancel_requested", "wait_reason", written=written)
-        .first()
-    )
-    if row is None:
-        raise Http404("No such task.")
-    if row["status"] in FINISHED_STATUSES:
-        return LivePoll(LiveChange.FINISHED)
-    now_state = live_state_token(
-        status=row["status"],
-        cancel_requested=row["cancel_requested"],
-        wait_reason=row["wait_reason"],
-    )
-    count = row["written"] or 0
-    if now_state == state and count == since:
-        return LivePoll(LiveChange.NOTHING)
-    # A page that shows no log yet ("nothing yet") gets the whole part, as does a stale one.
-    if now_state != state or since <= 0 or not 0 < count - since <= LIVE_TAIL_MAX_CHARS:
-        return LivePoll(LiveChange.ALL)
-    # Count and text read together: a flush between the two queries cannot split them.
-    tail_row = (
-        CodingTask.objects.filter(pk=task_id)
-        .values(written=written, tail=Right("log", Cast(written - since, IntegerField())))
-        .get()
-    )
-    added = tail_row["written"] - since
-    if added > LIVE_TAIL_MAX_CHARS or len(tail_row["tail"]) != added:
-        return LivePoll(LiveChange.ALL)  # a new run's log, or the start was cut meanwhile
-    return LivePoll(LiveChange.LOG, state=now_state, tail=tail_row["tail"], since=since + added)
 
 
 def diff_lines(*, diff: str) -> list[tuple[str, str]]:
@@ -118,3 +66,60 @@ def task_chain(*, task: CodingTask) -> list[CodingTask]:
         after += children
         frontier = children
     return [*reversed(before), task, *after]
+
+
+class LiveChange(StrEnum):
+    NOTHING = "nothing"
+    LOG = "log"  # only the log moved on: `tail` is the part the page has not shown
+    ALL = "all"  # draw the live part again
+    FINISHED = "finished"  # reload the page once, for the result
+
+
+@dataclass(frozen=True)
+class LivePoll:
+    change: LiveChange
+    state: str = ""
+    tail: str = ""
+    since: int = 0  # the log's count of characters that the page shows after this answer
+
+
+def task_live_poll(*, user: User, task_id: int, state: str, since: int) -> LivePoll:
+    """What changed on the user's task since a page showed `state` and `since` characters of
+    its log: one query of a few columns (the log's new tail only when there is one, read with
+    its count so a flush cannot split them), no template. Another user's task is a 404."""
+    written = F("log_progress__chars_written")
+    # Only a tail the page can use: same status, some new log, not too much.
+    grown = Q(
+        status=state.partition(".")[0],
+        log_progress__chars_written__gt=since,
+        log_progress__chars_written__lte=since + LIVE_TAIL_MAX_CHARS,
+    )
+    tail = Right("log", Cast(written - since, IntegerField()))
+    row = (
+        CodingTask.objects.filter(pk=task_id, owner=user)
+        .values(
+            "status",
+            "cancel_requested",
+            "wait_reason",
+            written=written,
+            tail=Case(When(grown, then=tail), default=Value("")),
+        )
+        .first()
+    )
+    if row is None:
+        raise Http404("No such task.")
+    if row["status"] in FINISHED_STATUSES:
+        return LivePoll(LiveChange.FINISHED)
+    now_state = live_state_token(
+        status=row["status"],
+        cancel_requested=row["cancel_requested"],
+        wait_reason=row["wait_reason"],
+    )
+    count = row["written"] or 0
+    if now_state == state and count == since:
+        return LivePoll(LiveChange.NOTHING)
+    # A page that shows no log yet ("nothing yet") gets the whole part, as does a stale one;
+    # so does one whose log lost its start meanwhile (a new run's log, or one cut).
+    if now_state != state or since <= 0 or len(row["tail"]) != count - since:
+        return LivePoll(LiveChange.ALL)
+    return LivePoll(LiveChange.LOG, state=now_state, tail=row["tail"], since=count)
