@@ -42,7 +42,12 @@ def task_list(request: AuthenticatedRequest) -> HttpResponse:
             messages.success(request, f"Task {task.pk} queued.")
             return redirect("tasks:detail", task_id=task.pk)
     page = Paginator(tasks_for_user(user=request.user), 25).get_page(request.GET.get("page"))
-    return render(request, "tasks/list.html", {"form": form, "page": page})
+    # The table follows its tasks while one of them is queued or running (htmx polls it).
+    live = any(t.status in (TaskStatus.QUEUED, TaskStatus.RUNNING) for t in page.object_list)
+    context = {"form": form, "page": page, "live": live}
+    if request.htmx and request.method == "GET":
+        return render(request, "tasks/_task_table.html", context)
+    return render(request, "tasks/list.html", context)
 
 
 @never_cache

@@ -199,3 +199,28 @@ def test_the_cancel_page_of_a_finished_task_offers_nothing(user_client, user):
     page = user_client.get(reverse("tasks:cancel", args=[task.pk])).content.decode()
     assert "already succeeded" in page
     assert "Yes, cancel" not in page
+
+
+def test_the_task_list_follows_its_tasks_only_while_one_is_queued_or_running(
+    user_client, user, other_user
+):
+    mine = task_make(user, status=TaskStatus.RUNNING, prompt="my running task")
+    task_make(other_user, status=TaskStatus.RUNNING, prompt="their private prompt")
+    page = user_client.get(reverse("tasks:list")).content.decode()
+    assert 'hx-trigger="every 5s"' in page
+    CodingTask.objects.filter(pk=mine.pk).update(status=TaskStatus.SUCCEEDED)
+    fragment = user_client.get(reverse("tasks:list"), {"page": "1"}, **HTMX).content.decode()
+    assert "<html" not in fragment
+    assert 'id="task-list-live"' in fragment
+    assert "Succeeded" in fragment
+    assert "their private prompt" not in fragment
+    assert "every 5s" not in fragment  # nothing left to follow: the polling stops
+    assert "every 5s" not in user_client.get(reverse("tasks:list")).content.decode()
+
+
+def test_the_task_list_says_how_long_ago_in_human_units(user_client, user):
+    task = task_make(user, status=TaskStatus.QUEUED)
+    CodingTask.objects.filter(pk=task.pk).update(created_at=timezone.now() - timedelta(seconds=27))
+    page = user_client.get(reverse("tasks:list")).content.decode()
+    assert re.search(r">2[7-9] s ago<", page)
+    assert "0\xa0minutes" not in page
