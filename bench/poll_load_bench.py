@@ -35,6 +35,7 @@ from pathlib import Path
 
 import aiohttp
 from _setup import ROOT
+from cryptography.fernet import Fernet
 
 TASKS = 10
 START_LOG_LINES = 300  # a task some minutes in
@@ -101,8 +102,6 @@ def free_port() -> int:
 
 
 def app_env(folder: Path, port: int) -> dict[str, str]:
-    from cryptography.fernet import Fernet
-
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_"))}
     env |= {
         "SECRET_KEY": secrets.token_urlsafe(50),

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django import forms
 
 from .models import CodingTask
@@ -16,10 +18,19 @@ class TaskForm(forms.ModelForm):
         }
         help_texts = {
             "branch": "Leave empty for the repository's default branch.",
-            "open_pull_request": "Needs a GitHub token on the Code agent settings page; the "
-            "branch is pushed and the pull request opened by the server, never by the agent.",
+            "open_pull_request": "For a repository on the connected GitHub: the branch is "
+            "pushed and the pull request opened by the server with your token, never by the "
+            "agent.",
         }
         labels = {"open_pull_request": "Open a pull request when done"}
+
+    def __init__(self, *args: Any, pull_requests_blocked: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if pull_requests_blocked:  # shown as not possible; a forged tick is refused on submit
+            self.fields["open_pull_request"].widget.attrs |= {
+                "disabled": True,
+                "aria-describedby": "pull-request-blocked",
+            }
 
 
 class ContinueForm(forms.Form):

@@ -11,6 +11,7 @@ from django_htmx.http import HttpResponseClientRefresh, reswap
 
 from accounts.selectors import preferences_get
 from common.http import AuthenticatedRequest
+from hosting.selectors import pull_request_host_blocker
 from tasks.models import CodingTask, TaskStatus
 from tasks.pull_requests.create import continue_blocker, pull_request_blocker
 from tasks.pull_requests.follow_ups import task_continue, task_pull_request_request
@@ -32,7 +33,8 @@ from .validation import TaskInputError
 @never_cache
 @require_http_methods(["GET", "POST"])
 def task_list(request: AuthenticatedRequest) -> HttpResponse:
-    form = TaskForm(request.POST or None)
+    pr_blocker = pull_request_host_blocker(user=request.user)
+    form = TaskForm(request.POST or None, pull_requests_blocked=pr_blocker is not None)
     if request.method == "POST" and form.is_valid():
         try:
             task = task_create(owner=request.user, **form.cleaned_data)
@@ -44,7 +46,7 @@ def task_list(request: AuthenticatedRequest) -> HttpResponse:
     page = Paginator(tasks_for_user(user=request.user), 25).get_page(request.GET.get("page"))
     # The table follows its tasks while one of them is queued or running (htmx polls it).
     live = any(t.status in (TaskStatus.QUEUED, TaskStatus.RUNNING) for t in page.object_list)
-    context = {"form": form, "page": page, "live": live}
+    context = {"form": form, "page": page, "live": live, "pr_blocker": pr_blocker}
     if request.htmx and request.method == "GET":
         return render(request, "tasks/_task_table.html", context)
     return render(request, "tasks/list.html", context)

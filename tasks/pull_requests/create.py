@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from hosting.errors import NO_TOKEN_MESSAGE, HostingError, Refusal
 from hosting.git import branch_push_from_bundle, repository_clone
+from hosting.selectors import PullRequestBlocker, pull_request_host_blocker
 from hosting.services import (
     github_token_get,
     pull_request_branch_name,
@@ -29,8 +30,16 @@ logger = logging.getLogger(__name__)
 DONE_STATES = (PullRequestState.OPENED, PullRequestState.PUSHED)
 
 
-def pull_request_blocker(*, task: CodingTask) -> str:
-    """Why this task cannot get a pull request now ("" when it can)."""
+def pull_request_blocker(*, task: CodingTask) -> PullRequestBlocker | None:
+    """Why this task cannot get a pull request now, and where to fix it (None when it can):
+    the task's own state first, then what the host needs (hosting.selectors)."""
+    reason = _task_state_blocker(task)
+    if reason:
+        return PullRequestBlocker(reason)
+    return pull_request_host_blocker(user=task.owner, repo_url=task.repo_url)
+
+
+def _task_state_blocker(task: CodingTask) -> str:
     if not task.is_finished:
         return "The task is still running."
     if task.status == TaskStatus.CANCELLED:
