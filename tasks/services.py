@@ -39,7 +39,10 @@ def task_create(
     if open_pull_request:  # refused now rather than failing after the run
         blocker = pull_request_host_blocker(user=owner, repo_url=values["repo_url"])
         if blocker is not None:
-            raise TaskInputError("open_pull_request", blocker.reason)
+            raise TaskInputError(
+                "open_pull_request",
+                f"{blocker.reason} Or untick it to run the task without a pull request.",
+            )
     _task_limits_check(owner=owner)
     task = CodingTask.objects.create(
         owner=owner,
