@@ -27,7 +27,7 @@ from .selectors import (
     tasks_for_user,
 )
 from .services import task_cancel, task_create, task_run_now_with_api_key
-from .validation import TaskInputError
+from .validation import TaskInputError, live_since_parse
 
 
 @never_cache
@@ -74,7 +74,7 @@ def task_live(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
         user=request.user,
         task_id=task_id,
         state=request.GET.get("state", "")[:100],
-        since=_count_param(request.GET.get("since", "")),
+        since=live_since_parse(text=request.GET.get("since", "")),
     )
     if poll.change == LiveChange.NOTHING:
         return HttpResponse(status=HTTPStatus.NO_CONTENT)
@@ -85,11 +85,6 @@ def task_live(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
         return reswap(response, "none")  # only the out-of-band parts: the tail and the cursor
     task = task_get_for_user(user=request.user, task_id=task_id)
     return render(request, "tasks/_live.html", _live_context(request, task))
-
-
-def _count_param(text: str) -> int:
-    """A poll's `since`: -1 (draw everything) unless it is a plain, sane count."""
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= 15 else -1
 
 
 def _live_context(request: AuthenticatedRequest, task: CodingTask) -> dict[str, object]:
