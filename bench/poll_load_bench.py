@@ -8,8 +8,9 @@ live part once a second, as htmx does, for S seconds. Three phases in one run, s
 - live: the poll as the page makes it, with its cursor: 204 when nothing changed, the log's new
   tail when only the log moved on.
 
-Prints p50/p95/p99/max, requests per second, errors and answers by status for each phase, and
-each phase's p95 and p99 as ratios to the static one.
+Prints p50/p95/p99/max, requests per second, the server's CPU time per request (gunicorn's
+processes: the figure other load on the machine cannot blur), errors and answers by status for
+each phase, and each phase's p95 and p99 as ratios to the static one.
 Run: .venv/bin/python bench/poll_load_bench.py [--pollers 200] [--seconds 45]
      [--phases static,full,live] [--app-root PATH] [--full-path live|detail]
 (--app-root: another checkout, e.g. an older commit, to compare; --full-path detail polls
@@ -90,6 +91,7 @@ class Phase:
     statuses: dict[str, int] = field(default_factory=dict)
     errors: int = 0
     seconds: float = 0.0
+    server_cpu: float = 0.0  # CPU seconds the gunicorn processes used: what load cannot blur
 
     def count(self, status: str) -> None:
         self.statuses[status] = self.statuses.get(status, 0) + 1
@@ -107,12 +109,26 @@ def app_env(folder: Path, port: int) -> dict[str, str]:
         "SECRET_KEY": secrets.token_urlsafe(50),
         "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "DJANGO_DEBUG": "false",
-        "DATABASE_URL": f"sqlite:///{folder / 'db.sqlite3'}",
+        "DATABASE_URL": f"sqlite:///{folder / 'db.sqlite3'}{os.environ.get('BENCH_DB_QUERY', '')}",
         "DJANGO_SETTINGS_MODULE": "config.settings.base",
         "HOST": "127.0.0.1",
         "PORT": str(port),
     }
     return env
+
+
+def server_cpu_seconds(master: int) -> float:
+    """CPU time (user + system) of the gunicorn master and its workers so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    total = 0
+    for pid in [str(master), *children]:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
 
 
 def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
@@ -135,7 +151,7 @@ async def poller(
     # Pollers start spread over the first second, as pages opened at different times do.
     await asyncio.sleep(secrets.randbelow(1000) / 1000)
     next_at = time.monotonic()
-    while next_at < stop_at:
+    while time.monotonic() < stop_at:
         started = time.monotonic()
         try:
             async with session.get(url, params=params if cursor else None) as response:
@@ -149,8 +165,10 @@ async def poller(
             phase.errors += 1
             phase.count("error")
         phase.latencies.append(time.monotonic() - started)
-        next_at += 1.0  # htmx's "every 1s": the next poll a second after this one was due
-        await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+        # htmx's "every 1s": the next poll a second after this one was due, or at once when a
+        # slow answer made it late (one request at a time per page).
+        next_at += 1.0
+        await asyncio.sleep(max(0.0, min(next_at, stop_at) - time.monotonic()))
 
 
 async def phase_run(
@@ -187,6 +205,7 @@ def report(phases: list[Phase]) -> None:
         line = (
             f"{p.name:>6}: p50 {statistics.median(ms):7.1f} ms  p95 {p95:7.1f} ms  "
             f"p99 {p99:7.1f} ms  max {max(ms):7.1f} ms  {len(ms) / p.seconds:6.1f} req/s  "
+            f"server CPU {p.server_cpu / max(1, len(ms)) * 1000:.2f} ms/req  "
             f"errors {p.errors}  answers {json.dumps(p.statuses, sort_keys=True)}"
         )
         if base is not None and p is not base and base.latencies:
@@ -260,18 +279,19 @@ def main() -> None:
         phases = []
         for name in args.phases.split(","):
             urls, cursor = plans[name]
-            phases.append(
-                asyncio.run(
-                    phase_run(
-                        name=name,
-                        urls=urls,
-                        cookie=made["session"],
-                        pollers=args.pollers,
-                        seconds=args.seconds,
-                        cursor=cursor,
-                    )
+            cpu_before = server_cpu_seconds(server.pid)
+            phase = asyncio.run(
+                phase_run(
+                    name=name,
+                    urls=urls,
+                    cookie=made["session"],
+                    pollers=args.pollers,
+                    seconds=args.seconds,
+                    cursor=cursor,
                 )
             )
+            phase.server_cpu = server_cpu_seconds(server.pid) - cpu_before
+            phases.append(phase)
             report(phases[-1:])
         print("--- all phases ---")
         report(phases)
