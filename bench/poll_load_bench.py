@@ -1,7 +1,8 @@
 """Task pages under many watchers: the app started as `make run` starts it (gunicorn with
 config/gunicorn.py, so the same worker count; SQLite), 10 running tasks whose logs grow by a
-line a second (written through the worker's own TaskLog), and P pollers that each fetch a task's
-live part once a second, as htmx does, for S seconds. Three phases in one run, same load:
+line a second (--log-every; written through the worker's own TaskLog), and P pollers that each
+fetch a task's live part once a second, as htmx does, for S seconds. Three phases in one
+run, same load:
 
 - static: a static file (whitenoise), the floor any page is measured against;
 - full: the live part drawn every time (no cursor: what every poll cost before the cursor);
@@ -12,7 +13,7 @@ Prints p50/p95/p99/max, requests per second, the server's CPU time per request (
 processes: the figure other load on the machine cannot blur), errors and answers by status for
 each phase, and each phase's p95 and p99 as ratios to the static one.
 Run: .venv/bin/python bench/poll_load_bench.py [--pollers 200] [--seconds 45]
-     [--phases static,full,live] [--app-root PATH] [--full-path live|detail]
+     [--phases static,full,live] [--app-root PATH] [--full-path live|detail] [--log-every 1]
 (--app-root: another checkout, e.g. an older commit, to compare; --full-path detail polls
 /tasks/<id>/ with HX-Request, which older checkouts answer with the live part.)
 """
@@ -55,7 +56,7 @@ from django.utils import timezone
 from tasks.models import CodingTask
 from tasks.run.log import TaskLog
 
-tasks_count, start_lines = int(sys.argv[1]), int(sys.argv[2])
+tasks_count, start_lines, every = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
 user = get_user_model().objects.create_user(username="watcher", password=None)
 session = SessionStore()
 session[SESSION_KEY] = str(user.pk)
@@ -76,7 +77,7 @@ for i in range(tasks_count):
 print(json.dumps({"session": session.session_key, "tasks": [pk for pk, _ in logs]}), flush=True)
 n = 0
 while True:
-    time.sleep(1)
+    time.sleep(every)
     n += 1
     for pk, log in logs:
         log.feed(b"-> Edit(src/module_%d.py) line %d\n" % (pk, n))
@@ -224,6 +225,7 @@ def main() -> None:
     parser.add_argument("--phases", default="static,full,live")
     parser.add_argument("--app-root", type=Path, default=ROOT)
     parser.add_argument("--full-path", choices=("live", "detail"), default="live")
+    parser.add_argument("--log-every", type=float, default=1.0, help="seconds between log lines")
     args = parser.parse_args()
     app_root = args.app_root.resolve()
     python = ROOT / ".venv" / "bin" / "python"
@@ -234,7 +236,7 @@ def main() -> None:
         [python, "manage.py", "migrate", "--noinput", "-v0"], cwd=app_root, env=env, check=True
     )
     feeder = subprocess.Popen(
-        [python, "-c", FEEDER, str(TASKS), str(START_LOG_LINES)],
+        [python, "-c", FEEDER, str(TASKS), str(START_LOG_LINES), str(args.log_every)],
         cwd=app_root,
         env=env | {"PYTHONPATH": str(app_root)},
         stdout=subprocess.PIPE,
@@ -261,7 +263,8 @@ def main() -> None:
         ).stdout.strip()
         print(
             f"gunicorn {workers} workers (config/gunicorn.py), SQLite, {TASKS} running tasks "
-            f"with growing logs, {args.pollers} pollers once a second for {args.seconds:g} s "
+            f"whose logs grow a line every {args.log_every:g} s, {args.pollers} pollers once a "
+            f"second for {args.seconds:g} s "
             f"per phase, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}",
             flush=True,
         )
