@@ -8,10 +8,11 @@ dev:
 # Run the whole test suite (DATABASE_URL=postgres://... for PostgreSQL).
 test:
 	scripts/test.sh $(ARGS)
-# The inner loop: everything but the Docker, real-CLI and browser tests, with fewer property
-# examples (HYPOTHESIS_PROFILE=dev); CI runs the whole suite with the full profile.
+# The inner loop: everything but the Docker, real-CLI, browser and deploy tests (fresh app
+# processes, migrations walked), with fewer property examples (HYPOTHESIS_PROFILE=dev); CI runs
+# the whole suite with the full profile.
 test-fast:
-	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-dev} scripts/test.sh -m "not docker and not realcli and not browser" $(ARGS)
+	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-dev} scripts/test.sh -m "not docker and not realcli and not browser and not deploy" $(ARGS)
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/djlint templates --lint
 # mypy with django-stubs; settings in pyproject.toml.

@@ -29,6 +29,7 @@ from oauth_tokens.services import (
     global_credentials_allowed,
     refresh_buffer,
 )
+from oauth_tokens.services.auth_method import refused_words
 
 from .live_check import scopes_words
 from .models import UserPreferences
@@ -117,8 +118,12 @@ class MethodPreview:
     reason: str
     warning: str = ""
     # Chosen, but the next task fails unless something changes first (the card must not say
-    # Ready): expired tokens whose refresh failed, and no API key to fall back to.
+    # Ready): dead tokens (refused by the API, or expired past renewal) and no API key to fall
+    # back to; or expired tokens whose refresh failed, and no key.
     will_fail: bool = False
+    # The chosen OAuth tokens cannot be used, so an API key runs the next task: the badge
+    # names it ("Falls back to your API key").
+    falls_back: str = ""
 
 
 @dataclass(frozen=True)
@@ -154,13 +159,19 @@ def token_status_get(*, credential: OAuthCredential, now: datetime) -> TokenStat
         refreshable=credential.is_refreshable and status != CredentialStatus.INVALID,
         expired=credential.expires_at is not None and credential.expires_at <= now,
         badge=badge,
-        accepted=accepted_words(accepted_at=credential.last_accepted_at, now=now),
+        accepted=(
+            refused_words(credential)
+            if credential.refused_at is not None
+            else accepted_words(accepted_at=credential.last_accepted_at, now=now)
+        ),
     )
 
 
 def _badge(credential: OAuthCredential, status: str) -> tuple[str, str]:
     """The status badge's class and words. Unexpired tokens are "Valid" only in time: the badge
     says whether the API has accepted them, which only a task's gateway can have seen."""
+    if credential.refused_at is not None:
+        return CredentialStatus.INVALID, "Refused by the API"
     if status == CredentialStatus.EXPIRED and credential.is_refreshable:
         return status, "Expired (will be refreshed before the next task)"
     if status == CredentialStatus.VALID:
@@ -184,18 +195,27 @@ def accepted_words(*, accepted_at: datetime | None, now: datetime) -> str:
 def method_preview_get(
     *, user: User, api_key_last4: str, tokens: TokenStatus | None = None
 ) -> MethodPreview:
+    """The card: what the one rule (auth_method_resolve, without refreshing) chooses for the
+    next task, so the card and the task cannot disagree."""
     try:
         resolution = auth_method_for_user(user=user, refresh=False)
     except AuthUnavailable as exc:
+        if exc.oauth_source:  # the chosen tokens cannot be used and nothing can stand in
+            step = 1 if exc.oauth_source == AuthSource.USER else 2
+            return MethodPreview(
+                available=False,
+                step=step,
+                title=_OAUTH_TITLES[step],
+                reason=str(exc),
+                warning=_will_fail_words(tokens if step == 1 else None),
+                will_fail=True,
+            )
         return MethodPreview(
             available=False, step=0, title="None: tasks cannot start", reason=str(exc)
         )
     if resolution.method == AuthMethod.OAUTH:
-        user_source = resolution.source == AuthSource.USER
-        step = 1 if user_source else 2
-        title = (
-            "Your Claude OAuth tokens" if user_source else "The server's global Claude OAuth tokens"
-        )
+        step = 1 if resolution.source == AuthSource.USER else 2
+        title = _OAUTH_TITLES[step]
     else:
         step = 3
         title = (
@@ -204,27 +224,11 @@ def method_preview_get(
             else "The server's API key (ANTHROPIC_API_KEY)"
         )
     warning = ""
-    will_fail = False
-    # The fallback rule of auth_method_resolve: the user's key, else the server's.
-    has_api_key = bool(api_key_last4 or settings.ANTHROPIC_API_KEY)
+    falls_back = ""
     if resolution.fallback:
+        whose = "your" if resolution.source == AuthSource.USER else "the server's"
+        falls_back = f"Falls back to {whose} API key"
         warning = "Claude OAuth is on but cannot be used, so the API key runs your tasks."
-    elif (
-        step == 1
-        and tokens is not None
-        and tokens.status in _FAILED_STATUSES
-        and tokens.expired
-        and not has_api_key
-    ):
-        will_fail = True
-        warning = (
-            f"Your saved tokens expired {tokens.expires} and the last refresh failed, and there "
-            "is no API key to fall back to: the next task will fail unless the refresh "
-            "succeeds before it starts. Try “Refresh now”, or paste new tokens."
-            if tokens.refreshable
-            else f"Your saved tokens expired {tokens.expires} and can no longer be refreshed, "
-            "and there is no API key to fall back to: the next task will fail. Paste new tokens."
-        )
     elif step == 1 and tokens is not None and tokens.status in _FAILED_STATUSES:
         # Still usable until the access token expires, but it will not be renewed.
         warning = (
@@ -240,8 +244,28 @@ def method_preview_get(
         title=title,
         reason=resolution.reason,
         warning=warning,
-        will_fail=will_fail,
+        falls_back=falls_back,
     )
+
+
+def _will_fail_words(tokens: TokenStatus | None) -> str:
+    """What to do when the chosen tokens fail the next task and no API key can stand in."""
+    if tokens is not None and tokens.refreshable and tokens.status in _FAILED_STATUSES:
+        return (
+            f"Your saved tokens expired {tokens.expires} and the last refresh failed, and there "
+            "is no API key to fall back to: the next task will fail unless the refresh "
+            "succeeds before it starts. Try “Refresh now”, or paste new tokens."
+        )
+    return (
+        "There is no API key to fall back to: the next task will fail at once. Sign in again "
+        "(save new tokens), or save an API key."
+    )
+
+
+_OAUTH_TITLES = {
+    1: "Your Claude OAuth tokens",
+    2: "The server's global Claude OAuth tokens",
+}
 
 
 def code_agent_saved_inputs(*, user: User) -> dict[str, bool]:

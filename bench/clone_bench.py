@@ -38,7 +38,7 @@ django_setup()
 from django.conf import settings  # noqa: E402
 
 from hosting.git import repository_clone  # noqa: E402
-from tasks.run.containers import APP_LABEL, docker_client  # noqa: E402
+from tasks.run.containers import AGENT_UID, APP_LABEL, docker_client  # noqa: E402
 from tasks.run.worktree import tree_put  # noqa: E402
 from tests.fakes.git_server import FakeGitServer  # noqa: E402
 
@@ -69,7 +69,7 @@ def worker_round(client: docker.DockerClient, url: str) -> dict[str, float]:
         IMAGE, entrypoint=CHECKOUT, network_mode="none", labels={"app": APP_LABEL}
     )
     try:
-        tree_put(container=container, src=cloned.path)
+        tree_put(container=container, src=cloned.path, uid=AGENT_UID)
         t2 = time.perf_counter()
         container.start()
         assert container.wait()["StatusCode"] == 0
@@ -125,7 +125,7 @@ def tree_check(client: docker.DockerClient, url: str) -> None:
         network_mode="none",
     )
     try:
-        tree_put(container=container, src=cloned.path)
+        tree_put(container=container, src=cloned.path, uid=AGENT_UID)
         container.start()
         container.wait()
         print(f"  in the container: {container.logs().decode().split()} (commits, files)")

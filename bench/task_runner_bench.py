@@ -24,7 +24,7 @@ from django.contrib.auth import get_user_model  # noqa: E402
 
 from accounts.selectors import preferences_get  # noqa: E402
 from tasks.models import CodingTask  # noqa: E402
-from tasks.run.containers import APP_LABEL, InputFile, _tar, docker_client  # noqa: E402
+from tasks.run.containers import AGENT_UID, APP_LABEL, InputFile, _tar, docker_client  # noqa: E402
 from tasks.run.runner import task_run  # noqa: E402
 
 IMAGE = "claude-runner-agent:test"
@@ -61,7 +61,8 @@ def main() -> None:
         [
             InputFile("/home/agent/task/prompt.txt", b"bench", 0o600),
             InputFile("/home/agent/task/secret-env/ANTHROPIC_API_KEY", key.encode(), 0o600),
-        ]
+        ],
+        uid=AGENT_UID,
     )
 
     def direct() -> None:

@@ -6,7 +6,7 @@ Importable before settings are configured (then only the patterns apply)."""
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 from django.conf import settings
@@ -74,6 +74,22 @@ def secrets_redact(text: str, *, values: Iterable[str] = ()) -> str:
     text = _GITHUB_TOKEN.sub(REDACTED, text)
     text = _SECRET_FIELD.sub(lambda m: f"{m['name']}{m['quote']}{REDACTED}", text)
     return _BEARER.sub(lambda m: f"{m['name']}{REDACTED}", text)
+
+
+# Read past a cut before redacting, then dropped: a secret the cut splits is never half shown.
+_REDACT_MARGIN = 4096
+
+
+def redacted_head(
+    text: str, *, max_chars: int, redact: Callable[[str], str] = secrets_redact
+) -> tuple[str, bool]:
+    """At most ``max_chars`` of ``text`` from its start, redacted by ``redact``, and whether it
+    was cut. Only that part (and a margin) is redacted: a huge text costs no more than a short
+    one, and a secret the cut splits is left out whole."""
+    if len(text) <= max_chars:
+        return redact(text), False
+    window = redact(text[: max_chars + _REDACT_MARGIN])
+    return window[: min(max_chars, max(0, len(window) - _REDACT_MARGIN))], True
 
 
 class SecretRedactingFilter(logging.Filter):

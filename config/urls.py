@@ -12,6 +12,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("accounts/", include("accounts.urls")),
     path("tasks/", include("tasks.urls")),
+    path("environments/", include("environments.urls")),
     path("settings/notifications/", include("notifications.urls")),
     path("usage/", include("usage.urls")),
     path("hosting/", include("hosting.urls")),

@@ -17,9 +17,15 @@ from common.netpolicy import EgressPolicy, egress_policy_for_agents, host_normal
 
 def egress_policy_from_settings() -> EgressPolicy:
     """The agents' policy from the settings, with ANTHROPIC_API_URL's host refused for tunnels."""
+    return egress_policy_with_api(egress_policy_for_agents())
+
+
+def egress_policy_with_api(policy: EgressPolicy) -> EgressPolicy:
+    """Any policy a gateway applies (an environment's phases have their own), with
+    ANTHROPIC_API_URL's host refused for tunnels."""
     api = urlsplit(settings.ANTHROPIC_API_URL)
     return replace(
-        egress_policy_for_agents(),
+        policy,
         api_host=host_normalize(api.hostname or ""),
         api_port=api.port or (443 if api.scheme == "https" else 80),
     )

@@ -60,7 +60,7 @@ class _Call:
     keep_alive: bool
 
 
-def _path_query(target: str) -> tuple[str, str]:
+def path_query(target: str) -> tuple[str, str]:
     # Exactly one "/" first: urlsplit reads "//evil.example/v1/messages" as a host and the
     # path "/v1/messages". Such a target stays a whole path, which no call matches.
     if target.startswith("//"):
@@ -109,7 +109,7 @@ class ModelRoute:
 
     async def handle(self, request: Request, conn: HttpConnection) -> bool:
         """Serve one request; True when the connection may carry another."""
-        path, query = _path_query(request.target)
+        path, query = path_query(request.target)
         refusal = self._refusal(request, path)
         if refusal is not None:
             status, message, line = refusal
@@ -170,8 +170,10 @@ class ModelRoute:
             except (aiohttp.ClientError, TimeoutError) as exc:
                 return await self._unsent(call, conn, exc)
             async with response:
-                if attempt == 1 and response.status == 401:
-                    fresh = await self._renewed(secret, call)
+                # A 403 too: the API answers it for a revoked token, which only a renewal can
+                # tell from a refusal of the credential itself.
+                if attempt == 1 and response.status in (401, 403):
+                    fresh = await self._renewed(secret, call, response.status)
                     if fresh is not None:
                         await response.read()
                         secret = fresh
@@ -195,8 +197,8 @@ class ModelRoute:
         self._log(f"model request failed: the API is unreachable ({type(exc).__name__})")
         return await self._fail(call, conn, 502, "The gateway could not reach the model API.")
 
-    async def _renewed(self, rejected: str, call: _Call) -> str | None:
-        """A fresh credential to replay with after a 401, or None to pass the 401 on."""
+    async def _renewed(self, rejected: str, call: _Call, status: int) -> str | None:
+        """A fresh credential to replay with after a 401 or 403, or None to pass it on."""
         if self._auth.kind != "oauth":
             self._meter.auth_unrenewable()
             return None
@@ -204,21 +206,23 @@ class ModelRoute:
         # gateway does it once for it.
         try:
             fresh = await asyncio.to_thread(self._provider.refresh_after_401, rejected)
-        except Exception as exc:  # noqa: BLE001  a failed refresh passes the 401 on, named in the log
-            logger.warning("Gateway refresh after a 401 failed: %s", type(exc).__name__)
+        except Exception as exc:  # noqa: BLE001  a failed refresh passes the answer on, named in the log
+            logger.warning("Gateway refresh after a %s failed: %s", status, type(exc).__name__)
             fresh = None
         if not fresh or fresh == rejected:
             self._meter.auth_unrenewable()
-            self._log("model API answered 401 and the OAuth token could not be refreshed")
+            self._log(f"model API answered {status} and the OAuth token could not be refreshed")
             return None
         self._meter.auth_refreshed()
         if not call.body.replayable:
             self._log(
-                "model API answered 401: refreshed the OAuth token; the request was too large "
-                "to keep for a replay, so the 401 is passed on"
+                f"model API answered {status}: refreshed the OAuth token; the request was too "
+                f"large to keep for a replay, so the {status} is passed on"
             )
             return None
-        self._log("model API answered 401: refreshed the OAuth token and replayed the request")
+        self._log(
+            f"model API answered {status}: refreshed the OAuth token and replayed the request"
+        )
         return fresh
 
     async def _relay(

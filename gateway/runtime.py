@@ -3,7 +3,9 @@ container's only way out.
 
 On the socket (one HTTP/1.1 connection may carry many requests, framed by gateway/http1.py):
 
-* origin-form requests (``POST /v1/messages``) are the model route (gateway/model_route.py):
+* ``GET /_runner/messages`` is the agent asking for further user messages (gateway/messages.py),
+  when the gateway was given a message box;
+* other origin-form requests (``POST /v1/messages``) are the model route (gateway/model_route.py):
   placeholder checked, real credential added, answer streamed back;
 * ``CONNECT host:port`` and absolute-form ``http://`` requests are egress (gateway/tunnel.py),
   decided by the egress rules (common.netpolicy, plus gateway/egress.py's model-API host).
@@ -49,7 +51,8 @@ from .body import ByteBudget
 from .egress import egress_policy_from_settings
 from .http1 import MAX_HEAD_BYTES, GatewayLimits, HttpConnection, HttpError, Request, log_safe
 from .listener import Listener
-from .model_route import ALLOWED_CALLS, ModelRoute, RouteCredential
+from .messages import MESSAGES_PATH, MessageBox, MessageRoute
+from .model_route import ALLOWED_CALLS, ModelRoute, RouteCredential, path_query
 from .tunnel import Egress, system_resolve
 from .usage import GatewayUsage, UsageMeter
 
@@ -59,6 +62,7 @@ __all__ = [
     "GatewayLimits",
     "GatewaySetup",
     "GatewayUsage",
+    "MessageBox",
     "TaskGateway",
     "UpstreamAuth",
     "placeholder_new",
@@ -77,13 +81,18 @@ _LOG_LINE_MAX = 1000
 @dataclass(frozen=True)
 class GatewaySetup:
     """Where a gateway sends what it is asked for, and what it may cost. A field left None
-    comes from the settings (ANTHROPIC_API_URL, AGENT_EGRESS_ALLOW, AGENT_GATEWAY_*); the
-    resolver (host, port) -> addresses defaults to the system's (tests inject one)."""
+    comes from the settings (ANTHROPIC_API_URL, AGENT_EGRESS_ALLOW, AGENT_GATEWAY_*), except
+    ``messages``; the resolver (host, port) -> addresses defaults to the system's (tests
+    inject one)."""
 
     api_url: str | None = None
     egress: EgressPolicy | None = None
     resolver: Resolver | None = None
     limits: GatewayLimits | None = None
+    # The only uid (and gid) that may connect to the socket; None: any local user may.
+    socket_owner: int | None = None
+    # The task's messages for its agent (GET /_runner/messages); None: that path is refused.
+    messages: MessageBox | None = None
 
 
 def gateway_limits_from_settings() -> GatewayLimits:
@@ -119,6 +128,7 @@ class TaskGateway:
             )
         setup = setup or GatewaySetup()
         self.limits = setup.limits or gateway_limits_from_settings()
+        self._socket_owner = setup.socket_owner
         self._on_log = on_log
         self._meter = UsageMeter()
         self.budget = ByteBudget(self.limits.buffer_bytes)
@@ -135,6 +145,11 @@ class TaskGateway:
             policy=setup.egress if setup.egress is not None else egress_policy_from_settings(),
             resolver=setup.resolver or system_resolve,
             on_log=self._log,
+        )
+        self._messages = (
+            MessageRoute(box=setup.messages, placeholder=placeholder, on_log=self._log)
+            if setup.messages is not None
+            else None
         )
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -209,8 +224,12 @@ class TaskGateway:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             listener.bind(str(self.socket_path))
-            # uid 1000 in the container must connect; the folder is this task's alone.
-            os.chmod(self.socket_path, 0o666)  # noqa: S103
+            if self._socket_owner is None:
+                # The container's user must connect; the folder is this task's alone.
+                os.chmod(self.socket_path, 0o666)  # noqa: S103
+            else:
+                os.chmod(self.socket_path, 0o600)
+                os.chown(self.socket_path, self._socket_owner, self._socket_owner)
             listener.listen(_BACKLOG)
             listener.setblocking(False)
         except BaseException:
@@ -295,6 +314,9 @@ class TaskGateway:
             await self._egress.connect(request, conn)
             return False
         if request.target.startswith("/"):
+            path, query = path_query(request.target)
+            if path == MESSAGES_PATH and self._messages is not None:
+                return await self._messages.handle(request, query, conn)
             return await self._model.handle(request, conn)
         if request.target.lower().startswith("http://"):
             await self._egress.plain(request, conn)

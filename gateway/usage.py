@@ -50,14 +50,14 @@ class GatewayUsage:
     status_429: int = 0
     status_529: int = 0
     ratelimit_headers: dict[str, str] = field(default_factory=dict)  # last seen values
-    #: OAuth tokens the gateway renewed by force after the API answered 401 (each time it then
-    #: replayed the request, unless the body was too large to keep).
+    #: OAuth tokens the gateway renewed by force after the API answered 401 or 403 (each time
+    #: it then replayed the request, unless the body was too large to keep).
     auth_refreshed_after_401: int = 0
     #: The API refused (401 or 403) a request the gateway had replayed with a token it had just
     #: renewed by force: the credential itself is refused, not merely stale.
     auth_refused_after_refresh: bool = False
-    #: The API answered 401 and the gateway had no way to renew the credential (an API key, a
-    #: token without a refresh token, removed tokens, or a refresh that failed).
+    #: The API answered 401 or 403 and the gateway had no way to renew the credential (an API
+    #: key, a token without a refresh token, removed tokens, or a refresh that failed).
     auth_refused_unrenewable: bool = False
     #: The last ``anthropic-ratelimit-unified-status`` the API sent ("" when none came):
     #: "allowed", "allowed_warning" or "rejected".
@@ -68,6 +68,21 @@ class GatewayUsage:
     rate_limit_rejected_reset: datetime | None = None
     #: The window of that rejection (``…-unified-representative-claim``, e.g. "five_hour").
     rate_limit_rejected_claim: str = ""
+    #: That last answer with a unified status was a 429 saying "rejected" (with or without a
+    #: readable reset time): the subscription is limited, as the API itself said.
+    rate_limit_rejected: bool = False
+    #: When the API last accepted the credential (an answer below 500 that was not a 401 or
+    #: 403: even a 429 means it knew the credential) and when the gateway last saw it refused
+    #: for good (after its forced refresh, or with no way to renew it). The later one says
+    #: what the credential is now.
+    accepted_at: datetime | None = None
+    auth_refused_at: datetime | None = None
+
+    @property
+    def auth_refused(self) -> bool:
+        """The API refused the credential itself, and accepted it at no time after that."""
+        refused = self.auth_refused_at
+        return refused is not None and (self.accepted_at is None or self.accepted_at < refused)
 
 
 def epoch_datetime(value: str | None) -> datetime | None:
@@ -104,6 +119,8 @@ class UsageMeter:
             usage.status_403 += status == 403
             usage.status_429 += status == 429
             usage.status_529 += status == 529
+            if status < 500 and status not in (401, 403):
+                usage.accepted_at = datetime.now(tz=UTC)
             seen = {
                 name.lower(): value
                 for name, value in headers.items()
@@ -123,10 +140,12 @@ class UsageMeter:
     def auth_refused_after_refresh(self) -> None:
         with self._lock:
             self._usage.auth_refused_after_refresh = True
+            self._usage.auth_refused_at = datetime.now(tz=UTC)
 
     def auth_unrenewable(self) -> None:
         with self._lock:
             self._usage.auth_refused_unrenewable = True
+            self._usage.auth_refused_at = datetime.now(tz=UTC)
 
     def _add(self, counts: Mapping[str, Any]) -> None:
         with self._lock:
@@ -141,7 +160,8 @@ def _rate_limit_note(usage: GatewayUsage, status: int, headers: Mapping[str, str
     if unified is None:
         return
     usage.rate_limit_status = unified
-    if status == 429 and unified == "rejected":
+    usage.rate_limit_rejected = status == 429 and unified == "rejected"
+    if usage.rate_limit_rejected:
         usage.rate_limit_rejected_reset = epoch_datetime(headers.get(_UNIFIED + "reset"))
         usage.rate_limit_rejected_claim = headers.get(_UNIFIED + "representative-claim", "")
     else:

@@ -27,7 +27,7 @@ from django.conf import settings
 from common.logging import REDACTED, secrets_redact
 from common.netpolicy import UrlRefused, egress_policy_for_agents, repository_url_check
 
-from .bundle import BundleLimits, bundle_read
+from .bundle import BundleContents, BundleLimits, bundle_read
 from .errors import HostingError, Refusal
 from .reach import git_host_addresses, unresolved_message
 
@@ -303,32 +303,43 @@ def _bundle_limits() -> BundleLimits:
     )
 
 
+def bundle_check(*, bundle: Path, repo: Path | None) -> BundleContents:
+    """What the agent's bundle holds, checked within limits (hosting.bundle: its size before a
+    byte is read, objects before they are inflated) and, given the clone ``repo`` it builds on,
+    by ``git bundle verify`` (the clone has what its commits build on). Raises HostingError
+    (GIT_FAILED) saying why it is not usable."""
+    contents = bundle_read(path=bundle, limits=_bundle_limits())
+    if repo is None:
+        return contents
+    with _git_environment(_Remote("", "", 0, local=True), "") as env:
+        verify = _git(
+            ["bundle", "verify", "--quiet", str(bundle)],
+            env=env,
+            cwd=repo,
+            timeout=settings.HOSTING_BUNDLE_TIMEOUT_SECONDS,
+        )
+    if verify.returncode != 0:
+        raise HostingError(
+            Refusal.GIT_FAILED,
+            "The agent's commits could not be read back (the bundle is not valid for "
+            "the cloned revision).",
+        )
+    return contents
+
+
 def _bundle_unpack(*, repo: ClonedRepository, bundle: Path) -> str:
     """The agent's commits from ``bundle`` into the clone, returning the commit they end at.
 
-    First within limits (hosting.bundle: size before reading, objects before inflating), then
-    ``git bundle verify`` (the clone has what they build on), then unpacked by
+    First checked (bundle_check: within limits, then ``git bundle verify``), then unpacked by
     ``index-pack --strict`` into a quarantine repository that borrows the clone's objects:
     git's object check (fsck) on exactly what the bundle brings, which git before 2.43 skips
     on a bundle fetch. Only a clean pack moves into the clone."""
-    contents = bundle_read(path=bundle, limits=_bundle_limits())
+    contents = bundle_check(bundle=bundle, repo=repo.path)
     timeout = settings.HOSTING_BUNDLE_TIMEOUT_SECONDS
     objects = repo.path / ".git" / "objects"
     quarantine = Path(tempfile.mkdtemp(prefix="quarantine-", dir=repo.path / ".git"))
     try:
         with _git_environment(_Remote("", "", 0, local=True), "") as env:
-            verify = _git(
-                ["bundle", "verify", "--quiet", str(bundle)],
-                env=env,
-                cwd=repo.path,
-                timeout=timeout,
-            )
-            if verify.returncode != 0:
-                raise HostingError(
-                    Refusal.GIT_FAILED,
-                    "The agent's commits could not be read back (the bundle is not valid for "
-                    "the cloned revision).",
-                )
             hash_name = "sha256" if contents.hash_size == 32 else "sha1"
             made = _git(
                 ["init", "--quiet", "--bare", f"--object-format={hash_name}", str(quarantine)],
@@ -364,6 +375,25 @@ def _bundle_unpack(*, repo: ClonedRepository, bundle: Path) -> str:
     finally:
         shutil.rmtree(quarantine, ignore_errors=True)
     return contents.tip
+
+
+def bundles_check_out(*, repo: ClonedRepository, bundles: list[Path]) -> str:
+    """Earlier tasks' commits, each bundle built on the one before it (the first on
+    ``repo.head``), read in with the same checks as for a push and checked out detached; the
+    commit they end at. Raises HostingError when one does not build on what came before."""
+    cwd = repo.path
+    head = repo.head
+    for bundle in bundles:
+        tip = _bundle_unpack(repo=ClonedRepository(cwd, head, repo.branch), bundle=bundle)
+        try:
+            _local_git(["merge-base", "--is-ancestor", head, tip], cwd=cwd)
+        except HostingError:
+            raise HostingError(
+                Refusal.GIT_FAILED, "The earlier task's commits do not build on its start."
+            ) from None
+        head = tip
+    _local_git(["checkout", "--quiet", "--detach", head], cwd=cwd)
+    return head
 
 
 def branch_push_from_bundle(

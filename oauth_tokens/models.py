@@ -88,6 +88,10 @@ class OAuthCredential(models.Model):
     # When the model API last accepted these tokens, as a task's gateway saw it (never what an
     # agent claims). Null: not used since they were saved, so not known to work.
     last_accepted_at = models.DateTimeField("last accepted by the API", null=True, blank=True)
+    # When a task's gateway saw the API refuse the access token for good (after its forced
+    # refresh, or with no way to renew it): that token is dead whatever expires_at says. Null
+    # again once new tokens are saved or renewed.
+    refused_at = models.DateTimeField("refused by the API", null=True, blank=True)
 
     # Single flight: whoever holds an unexpired claim is the only one talking to the token
     # endpoint for this credential; the others wait for its outcome.

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
 from .models import CodingTask, TaskLimit, TaskPullRequest, TaskRuntime, TaskUsage
@@ -29,8 +29,11 @@ class TaskLimitInline(_ReadOnlyInline):
 
 class TaskPullRequestInline(_ReadOnlyInline):
     model = TaskPullRequest
-    # The agent's commits (a git bundle) are bytes, not for reading here.
+    # The agent's commits (a git bundle) are bytes, not for reading here: not even loaded.
     exclude = ("bundle",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[TaskPullRequest]:
+        return super().get_queryset(request).defer("bundle")
 
 
 class TaskRuntimeInline(_ReadOnlyInline):

@@ -1,11 +1,21 @@
 from typing import Any
 
 from django import forms
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+from environments.selectors import environments_for_user
+from environments.services import CHOICE_AUTO, CHOICE_NONE
 
 from .models import CodingTask
 
 
 class TaskForm(forms.ModelForm):
+    environment = forms.ChoiceField(
+        required=False,
+        initial=CHOICE_AUTO,
+        help_text="What the container holds before the agent starts (Environments page).",
+    )
+
     class Meta:
         model = CodingTask
         fields = ("repo_url", "branch", "prompt", "open_pull_request")
@@ -24,8 +34,23 @@ class TaskForm(forms.ModelForm):
         }
         labels = {"open_pull_request": "Open a pull request when done"}
 
-    def __init__(self, *args: Any, pull_requests_blocked: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        user: AbstractBaseUser | AnonymousUser | None = None,
+        pull_requests_blocked: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
+        choices = [(CHOICE_AUTO, "The one matching the repository"), (CHOICE_NONE, "None")]
+        if user is not None:
+            choices += [
+                (str(e.pk), f"{e.name}{' (shared)' if e.shared else ''}")
+                for e in environments_for_user(user=user)
+            ]
+        field = self.fields["environment"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = choices
         if pull_requests_blocked:  # shown as not possible; a forged tick is refused on submit
             self.fields["open_pull_request"].widget.attrs |= {
                 "disabled": True,
@@ -34,11 +59,21 @@ class TaskForm(forms.ModelForm):
 
 
 class ContinueForm(forms.Form):
-    """A follow-up on a task's pull-request branch."""
+    """A follow-up: a new task that starts from this one's result and conversation."""
 
     prompt = forms.CharField(
         label="What next?",
         widget=forms.Textarea(
-            attrs={"rows": 4, "placeholder": "A follow-up for the agent, on the same branch"}
+            attrs={"rows": 4, "placeholder": "What next? The agent remembers the conversation"}
         ),
+    )
+
+
+class MessageForm(forms.Form):
+    """A message to the task's running agent (its size is checked by tasks.follow_ups)."""
+
+    text = forms.CharField(
+        label="Send a message",
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Steer the agent while it works"}),
     )

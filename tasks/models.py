@@ -3,6 +3,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 
+from common.fields import EncryptedTextField
 from oauth_tokens.models import AuthMethod, AuthSource
 
 
@@ -65,7 +66,8 @@ class CodingTask(models.Model):
     """One prompt run by an agent against one repository, in one container: what was asked,
     where it stands and what came of it. What a run used, what limits did to it, its pull
     request and the plumbing a worker needs to take it over live beside it, one row each
-    (TaskUsage, TaskLimit, TaskPullRequest, TaskRuntime, TaskLogProgress), made with the task."""
+    (TaskUsage, TaskLimit, TaskPullRequest, TaskRuntime, TaskConversation, TaskLogProgress),
+    made with the task."""
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="coding_tasks"
@@ -141,7 +143,14 @@ class CodingTask(models.Model):
         adding = self._state.adding
         super().save(*args, **kwargs)
         if adding:  # every reader may follow task.usage (and the others) without asking
-            for model in (TaskUsage, TaskLimit, TaskPullRequest, TaskRuntime, TaskLogProgress):
+            for model in (
+                TaskUsage,
+                TaskLimit,
+                TaskPullRequest,
+                TaskRuntime,
+                TaskConversation,
+                TaskLogProgress,
+            ):
                 model.objects.create(task=self)
 
     @property
@@ -190,9 +199,21 @@ class TaskUsage(models.Model):
     output_tokens = models.BigIntegerField(null=True, blank=True)
     cache_creation_input_tokens = models.BigIntegerField(null=True, blank=True)
     cache_read_input_tokens = models.BigIntegerField(null=True, blank=True)
+    status_401 = models.IntegerField(null=True, blank=True)
+    status_403 = models.IntegerField(null=True, blank=True)
     status_429 = models.IntegerField(null=True, blank=True)
     status_529 = models.IntegerField(null=True, blank=True)
     ratelimit_headers = models.JSONField(default=dict, blank=True)  # last anthropic-ratelimit-*
+    # What the gateway saw of the credential (the only witness trusted with it): tokens it
+    # renewed after a 401, whether the API refused the credential for good, when the API last
+    # accepted it, and the subscription's limit as the API's unified headers gave it.
+    auth_refreshed_after_401 = models.IntegerField(null=True, blank=True)
+    auth_refused = models.BooleanField(default=False)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    rate_limit_status = models.CharField(max_length=16, blank=True, default="")
+    rate_limit_rejected = models.BooleanField(default=False)
+    rate_limit_reset = models.DateTimeField(null=True, blank=True)  # capped
+    rate_limit_claim = models.CharField(max_length=32, blank=True, default="")
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     num_turns = models.IntegerField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
@@ -219,6 +240,9 @@ class TaskLimit(models.Model):
     waits = models.PositiveIntegerField(default=0)  # times it waited for a reset
     waited_seconds = models.PositiveIntegerField(default=0)  # earlier waits, summed
     auth_rejected = models.BooleanField(default=False)  # the API refused the credential
+    # The limit or refusal came only from the agent's output: the gateway did not see it, so it
+    # shaped this task alone and the credential was left as it was.
+    claim_unseen = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return f"Limits of task {self.pk}"
@@ -277,6 +301,79 @@ class TaskRuntime(models.Model):
 
     def __str__(self) -> str:
         return f"Runtime of task {self.pk}"
+
+
+class TranscriptState(models.TextChoices):
+    """What became of the session transcript a run handed back."""
+
+    NONE = "", "Not run yet"
+    KEPT = "kept", "Kept"
+    TOO_LARGE = "too_large", "Too large to keep"
+    MISSING = "missing", "Not handed back"
+    REFUSED = "refused", "Not a transcript"
+
+
+class CarriedOver(models.TextChoices):
+    """How a follow-up got the conversation before it."""
+
+    NONE = "", "Not a follow-up"
+    TRANSCRIPT = "transcript", "The earlier session, resumed"
+    SUMMARY = "summary", "The earlier prompts and answers, summarised in its prompt"
+
+
+class TaskConversation(models.Model):
+    """The agent's session after a run: its id and the CLI's transcript, kept encrypted (it
+    holds repository content and tool output) to resume in the next task of the chain. The
+    transcript was written inside the container, so it is data from the agent: bounded, checked
+    line by line as JSON, never interpreted here."""
+
+    task = models.OneToOneField(
+        CodingTask, on_delete=models.CASCADE, primary_key=True, related_name="conversation"
+    )
+    session_id = models.CharField(max_length=64, blank=True, default="")
+    transcript = EncryptedTextField(blank=True, default="", editable=False)
+    transcript_bytes = models.PositiveIntegerField(null=True, blank=True)
+    transcript_state = models.CharField(
+        max_length=16, choices=TranscriptState.choices, blank=True, default=TranscriptState.NONE
+    )
+    transcript_note = models.TextField(blank=True, default="")  # why not kept
+    carried = models.CharField(
+        max_length=16, choices=CarriedOver.choices, blank=True, default=CarriedOver.NONE
+    )
+    carried_note = models.TextField(blank=True, default="")  # what the page says about it
+    # The task's gateway found nothing left to deliver: later messages become follow-ups.
+    messages_closed = models.BooleanField(default=False)
+    # "Run again": the failed or cancelled task this one repeats (same prompt and inputs).
+    retry_of = models.ForeignKey(
+        CodingTask,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="retries",
+    )
+
+    def __str__(self) -> str:
+        return f"Conversation of task {self.pk}"
+
+
+class TaskMessage(models.Model):
+    """A message from the owner to a task's running agent, delivered by the task's gateway in
+    order of seq (agent/README.md, "Messages while running")."""
+
+    task = models.ForeignKey(CodingTask, on_delete=models.CASCADE, related_name="messages")
+    seq = models.PositiveIntegerField()
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)  # the container confirmed it
+
+    class Meta:
+        ordering = ["task", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "seq"], name="task_message_seq_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"Message {self.seq} of task {self.task_id}"
 
 
 class TaskLogProgress(models.Model):

@@ -18,6 +18,7 @@ from docker.models.containers import Container
 from tasks.models import FINISHED_STATUSES, CodingTask, TaskRuntime, TaskStatus
 from tasks.queue import task_after_run
 from tasks.run.containers import (
+    PHASE_LABEL,
     container_id_of,
     container_stop_remove,
     containers_ours,
@@ -58,7 +59,12 @@ def tasks_recover() -> RecoveryReport:
     client = docker_client()
     engine = engine_id(client=client)
     ours = {c.id: c for c in containers_ours(client=client)}
-    by_task = {c.labels.get("claude-runner.task-id", ""): c for c in ours.values()}
+    # A setup container is not the task's agent: a task whose worker died in setup has none.
+    by_task = {
+        c.labels.get("claude-runner.task-id", ""): c
+        for c in ours.values()
+        if c.labels.get(PHASE_LABEL) != "setup"
+    }
     here = socket.gethostname()
     candidates = (
         CodingTask.objects.filter(status=TaskStatus.RUNNING)

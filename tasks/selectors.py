@@ -8,7 +8,15 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from .models import FINISHED_STATUSES, CodingTask, TaskLogProgress, live_state_token
+from .models import (
+    FINISHED_STATUSES,
+    CodingTask,
+    TaskConversation,
+    TaskLogProgress,
+    TaskMessage,
+    TaskPullRequest,
+    live_state_token,
+)
 
 # Beyond this much new log a poll draws the whole live part again instead of sending a tail.
 LIVE_TAIL_MAX_CHARS = 64 * 1024
@@ -19,11 +27,23 @@ def tasks_for_user(*, user: User) -> QuerySet[CodingTask]:
 
 
 def task_get_for_user(*, user: User, task_id: int) -> CodingTask:
-    """The user's own task; another user's task is a 404, as if it did not exist."""
+    """The user's own task; another user's task is a 404, as if it did not exist. Without the
+    agent's commits (up to AGENT_BUNDLE_MAX_BYTES): pages ask task_bundle_kept instead."""
     return get_object_or_404(
-        CodingTask.objects.select_related("usage", "limit", "pull_request", "log_progress"),
+        CodingTask.objects.select_related("usage", "limit", "pull_request", "log_progress").defer(
+            "pull_request__bundle"
+        ),
         pk=task_id,
         owner=user,
+    )
+
+
+def task_bundle_kept(*, task_id: int) -> bool:
+    """Whether the task's commits were kept (without reading them)."""
+    return (
+        TaskPullRequest.objects.filter(pk=task_id, bundle__isnull=False)
+        .exclude(bundle=b"")
+        .exists()
     )
 
 
@@ -67,6 +87,31 @@ def task_chain(*, task: CodingTask) -> list[CodingTask]:
         after += children
         frontier = children
     return [*reversed(before), task, *after]
+
+
+@dataclass(frozen=True)
+class ChainTurn:
+    """One task of a chain as a turn of the conversation: its prompt, the messages sent while
+    it ran, its answer and its diff."""
+
+    task: CodingTask
+    conversation: TaskConversation
+    messages: list[TaskMessage]
+    diff: list[tuple[str, str]]
+
+
+def chain_turns(*, task: CodingTask) -> list[ChainTurn]:
+    """The chain (tasks.selectors.task_chain) as turns, oldest first."""
+    chain = task_chain(task=task)
+    pks = [link.pk for link in chain]
+    conversations = TaskConversation.objects.defer("transcript").in_bulk(pks)
+    sent: dict[int, list[TaskMessage]] = {}
+    for message in TaskMessage.objects.filter(task_id__in=pks).order_by("seq"):
+        sent.setdefault(message.task_id, []).append(message)
+    return [
+        ChainTurn(link, conversations[link.pk], sent.get(link.pk, []), diff_lines(diff=link.diff))
+        for link in chain
+    ]
 
 
 class LiveChange(StrEnum):

@@ -65,16 +65,20 @@ def _task_limits_check(*, owner: User) -> None:
     end of the caller's transaction, so a burst of submissions is counted one after another.
 
     A new task may take a free running slot (it starts as soon as a worker is free) or wait:
-    it fits while queued < free running slots + the waiting limit.
+    it fits while waiting < free running slots + the waiting limit, where waiting counts the
+    tasks queued and those waiting for a usage limit to reset (they run again by themselves).
     """
     preferences = UserPreferences.objects.select_for_update().get(pk=preferences_get(user=owner).pk)
     limits = task_limits_for_user(preferences=preferences)
     counts = dict(
-        CodingTask.objects.filter(owner=owner, status__in=(TaskStatus.QUEUED, TaskStatus.RUNNING))
+        CodingTask.objects.filter(
+            owner=owner, status__in=(TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.WAITING)
+        )
         .values_list("status")
         .annotate(n=Count("pk"))
     )
-    running, queued = counts.get(TaskStatus.RUNNING, 0), counts.get(TaskStatus.QUEUED, 0)
+    running = counts.get(TaskStatus.RUNNING, 0)
+    queued = counts.get(TaskStatus.QUEUED, 0) + counts.get(TaskStatus.WAITING, 0)
     free_slots = max(0, limits.max_running - running)
     if queued < free_slots + limits.max_queued:
         return

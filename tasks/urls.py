@@ -21,4 +21,6 @@ urlpatterns = [
         name="pull_request_status",
     ),
     path("<int:task_id>/continue/", views.task_continue_view, name="continue"),
+    path("<int:task_id>/run-again/", views.task_run_again_view, name="run_again"),
+    path("<int:task_id>/message/", views.task_message_view, name="message"),
 ]

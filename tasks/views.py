@@ -2,6 +2,7 @@ from http import HTTPStatus
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -10,18 +11,28 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from django_htmx.http import HttpResponseClientRefresh, reswap
 
 from accounts.selectors import preferences_get
+from common.errors import InputError
 from common.http import AuthenticatedRequest
+from environments.selectors import task_environment_get
+from environments.services import CHOICE_AUTO, task_environment_choose
 from hosting.selectors import pull_request_host_blocker
+from tasks.follow_ups import (
+    follow_up_blocker,
+    run_again_blocker,
+    task_continue,
+    task_message_send,
+    task_run_again,
+)
 from tasks.models import CodingTask, TaskStatus
-from tasks.pull_requests.create import continue_blocker, pull_request_blocker
-from tasks.pull_requests.follow_ups import task_continue, task_pull_request_request
+from tasks.pull_requests.create import pull_request_blocker
+from tasks.pull_requests.follow_ups import task_pull_request_request
 from tasks.waits.usage_limit import wait_words
 
-from .forms import ContinueForm, TaskForm
+from .forms import ContinueForm, MessageForm, TaskForm
 from .selectors import (
     LiveChange,
+    chain_turns,
     diff_lines,
-    task_chain,
     task_get_for_user,
     task_live_poll,
     tasks_for_user,
@@ -34,11 +45,19 @@ from .validation import TaskInputError, live_since_parse
 @require_http_methods(["GET", "POST"])
 def task_list(request: AuthenticatedRequest) -> HttpResponse:
     pr_blocker = pull_request_host_blocker(user=request.user)
-    form = TaskForm(request.POST or None, pull_requests_blocked=pr_blocker is not None)
+    form = TaskForm(
+        request.POST or None, user=request.user, pull_requests_blocked=pr_blocker is not None
+    )
     if request.method == "POST" and form.is_valid():
+        values = dict(form.cleaned_data)
+        choice = values.pop("environment") or CHOICE_AUTO
         try:
-            task = task_create(owner=request.user, **form.cleaned_data)
-        except TaskInputError as exc:
+            with transaction.atomic():  # the task runs after this commits, its environment set
+                task = task_create(owner=request.user, **values)
+                task_environment_choose(
+                    task_id=task.pk, owner=request.user, repo_url=task.repo_url, choice=choice
+                )
+        except InputError as exc:  # TaskInputError, or the environment chosen
             form.add_error(exc.field, exc.message)
         else:
             messages.success(request, f"Task {task.pk} queued.")
@@ -59,8 +78,9 @@ def task_detail(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
     context = _live_context(request, task) | _follow_up_context(task)
     context |= {
         "diff": diff_lines(diff=task.diff),
-        "chain": task_chain(task=task),
+        "chain": chain_turns(task=task),
         "continue_form": ContinueForm(),
+        "message_form": MessageForm(),
     }
     return render(request, "tasks/detail.html", context)
 
@@ -92,6 +112,7 @@ def _live_context(request: AuthenticatedRequest, task: CodingTask) -> dict[str, 
         "task": task,
         "wait_words": wait_words(task=task, now=timezone.now()),
         "has_api_key": preferences_get(user=request.user).has_api_key,
+        "environment_run": task_environment_get(task_id=task.pk),
     }
 
 
@@ -119,7 +140,11 @@ def task_run_now_with_api_key_view(request: AuthenticatedRequest, task_id: int) 
     if task_run_now_with_api_key(task=task):
         messages.success(request, "Running now with your API key.")
     else:
-        messages.warning(request, "The task is not waiting any more, or you have no API key saved.")
+        messages.warning(
+            request,
+            "Not started: the task is not waiting any more, you have no API key saved, or your "
+            "running slots are all taken (it then starts by itself when one is free).",
+        )
     return redirect("tasks:detail", task_id=task.pk)
 
 
@@ -154,7 +179,40 @@ def task_continue_view(request: AuthenticatedRequest, task_id: int) -> HttpRespo
     except TaskInputError as exc:
         messages.error(request, exc.message)
         return redirect("tasks:detail", task_id=parent.pk)
-    messages.success(request, f"Task {task.pk} queued on branch {task.branch}.")
+    messages.success(request, f"Task {task.pk} queued: it continues task {parent.pk}.")
+    return redirect("tasks:detail", task_id=task.pk)
+
+
+@require_POST
+def task_run_again_view(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
+    task = task_get_for_user(user=request.user, task_id=task_id)
+    try:
+        again = task_run_again(task=task)
+    except TaskInputError as exc:
+        messages.error(request, exc.message)
+        return redirect("tasks:detail", task_id=task.pk)
+    messages.success(request, f"Task {again.pk} queued: task {task.pk} again.")
+    return redirect("tasks:detail", task_id=again.pk)
+
+
+@require_POST
+def task_message_view(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
+    task = task_get_for_user(user=request.user, task_id=task_id)
+    form = MessageForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Write a message for the agent.")
+        return redirect("tasks:detail", task_id=task.pk)
+    try:
+        sent = task_message_send(task=task, text=form.cleaned_data["text"])
+    except TaskInputError as exc:
+        messages.error(request, exc.message)
+        return redirect("tasks:detail", task_id=task.pk)
+    if isinstance(sent, CodingTask):
+        messages.success(
+            request, f"Task {task.pk} had finished: your message started task {sent.pk}."
+        )
+        return redirect("tasks:detail", task_id=sent.pk)
+    messages.success(request, "Message sent: the agent takes it at its next step.")
     return redirect("tasks:detail", task_id=task.pk)
 
 
@@ -162,5 +220,6 @@ def _follow_up_context(task: CodingTask) -> dict[str, object]:
     return {
         "task": task,
         "pr_blocker": pull_request_blocker(task=task),
-        "continue_blocker": continue_blocker(task=task),
+        "continue_blocker": follow_up_blocker(task=task),
+        "run_again_blocker": run_again_blocker(task=task),
     }

@@ -5,9 +5,12 @@ import json
 import sqlite3
 import textwrap
 
+import pytest
 from cryptography.fernet import Fernet
 
 from tests.deploy.helpers import ROOT, TEST_FERNET_KEY, manage, production_env
+
+pytestmark = pytest.mark.deploy
 
 SECRETS = {
     "access": "sk-ant-oat01-backup-access-token-value",

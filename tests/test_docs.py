@@ -12,6 +12,7 @@ CONTRACT_ANCHORS = {
     "environment-precedence",
     "output-formats",
     "usage-limits-and-auth-failures",
+    "what-the-server-trusts",
     "messages-api-through-a-base-url",
     "ripgrep",
     "session-transcripts",

@@ -23,6 +23,10 @@
 #     "Claude AI usage limit reached|<epoch>" as a short success, "5-hour limit reached ∙ resets
 #     2am", "Weekly limit reached · resets ...", "You've hit your session limit · resets ...",
 #     "You've hit your monthly spend limit"), text only: no rate_limit_event.
+#  PROMPT AS SCRIPT: a prompt whose first line is "#!/bin/sh" runs, after the auth report, as a
+#     shell script in the repository with the agent's environment: its output is the agent's
+#     output and its exit code the agent's. The hostile agent of the tests: what a prompt, or a
+#     repository's files, could talk a real agent into doing.
 #  Sessions, like the real CLI: each turn appends a user and an assistant line to
 #  ~/.claude/projects/<cwd, / as ->/<session id>.jsonl. The id is fake-<time>-<pid>, or a UUID
 #  when the prompt says SESSION_UUID; --resume <id> continues that session (its file must be
@@ -130,6 +134,11 @@ jq -n --arg m "$method" --arg src "$source" \
     '{method: $m, source: $src, token_sha256: $h, refresh_token_present: $r,
       expires_at: $x, scopes: $s, env_names: (env | keys | sort)}' \
     >"$OUTDIR/auth-report.json"
+
+# The prompt as the exploit: the hostile agent.
+case "$prompt" in
+    '#!/bin/sh'*) exec sh -c "$prompt" prompt-as-script ;;
+esac
 
 # The session so far.
 earlier=0

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "accounts",
     "oauth_tokens",
     "gateway",
+    "environments",
     "tasks",
     "hosting",
     "notifications",
@@ -347,6 +348,10 @@ AGENT_CPUS = env.float("AGENT_CPUS", default=2.0)
 AGENT_NETWORK_MODE = env.str("AGENT_NETWORK_MODE", default="none")
 # Most processes (and threads) one agent container may run.
 AGENT_PIDS_LIMIT = env.int("AGENT_PIDS_LIMIT", default=512)
+# Host uids (each also the gid) the agent containers run as, "first-last": each task gets its
+# own, one no account on the host has, and only it may reach its gateway socket. Empty: the
+# image's uid 1000 (only for engines that cannot map such uids, e.g. rootless Docker).
+AGENT_UID_RANGE = env.str("AGENT_UID_RANGE", default="200000-265535")  # tasks.run.agent_user
 # Task worker processes started by `manage.py run_worker` (tasks at once on one host).
 AGENT_MAX_CONCURRENT_TASKS = env.int("AGENT_MAX_CONCURRENT_TASKS", default=2)
 CELERY_WORKER_CONCURRENCY = AGENT_MAX_CONCURRENT_TASKS
@@ -382,43 +387,11 @@ AGENT_PROMPT_MAX_CHARS = env.int("AGENT_PROMPT_MAX_CHARS", default=100_000)
 AGENT_LIMIT_MAX_WAIT = env.int("AGENT_LIMIT_MAX_WAIT", default=24 * 3600)
 # Up to this many seconds are added to a reset time, so waiting tasks do not all start at once.
 AGENT_LIMIT_JITTER_SECONDS = env.int("AGENT_LIMIT_JITTER_SECONDS", default=120)
+from .follow_ups import *  # noqa: E402, F403  (transcripts kept, messages to a running agent)
 
 # --- Notifications (notifications/) -------------------------------------------------------------
-# Outgoing email, as a URL: smtp://user:password@host:587 (add ?tls=True), consolemail://, ...
-# Empty: no email is sent (the email channel is off). consolemail:// prints instead (development).
-EMAIL_URL = env.str("EMAIL_URL", default="")
-# Without EMAIL_URL a mailer that drops everything (Django wants a default one).
-MAILERS: dict[str, dict[str, object]] = {
-    "default": {"BACKEND": "django.core.mail.backends.dummy.EmailBackend"}
-}
-if EMAIL_URL:
-    _EMAIL = env.email_url_config(EMAIL_URL)
-    _smtp = _EMAIL["EMAIL_BACKEND"].endswith("smtp.EmailBackend")
-    MAILERS["default"] = {
-        "BACKEND": _EMAIL["EMAIL_BACKEND"],
-        "OPTIONS": {
-            "host": _EMAIL.get("EMAIL_HOST", ""),
-            "port": _EMAIL.get("EMAIL_PORT") or 25,
-            "username": _EMAIL.get("EMAIL_HOST_USER", ""),
-            "password": _EMAIL.get("EMAIL_HOST_PASSWORD", ""),
-            "use_tls": bool(_EMAIL.get("EMAIL_USE_TLS", False)),
-            "use_ssl": bool(_EMAIL.get("EMAIL_USE_SSL", False)),
-            "timeout": 10,
-        }
-        if _smtp
-        else {},
-    }
-DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="claude-runner@localhost")
-# The address of this site as users reach it, for links in notifications ("" leaves them out).
-NOTIFICATIONS_SITE_URL = env.str("NOTIFICATIONS_SITE_URL", default="")
-NOTIFICATIONS_SUBJECT_PREFIX = env.str("NOTIFICATIONS_SUBJECT_PREFIX", default="[Claude Runner] ")
-# Delivery tries before giving up (shown in the admin), and the first retry's delay (doubling).
-NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=6)
-NOTIFICATIONS_RETRY_BASE_SECONDS = env.int("NOTIFICATIONS_RETRY_BASE_SECONDS", default=60)
-# Warn when OAuth tokens fail to refresh this many times in a row.
-NOTIFICATIONS_REFRESH_FAILURES = env.int("NOTIFICATIONS_REFRESH_FAILURES", default=3)
-# Warn when a refresh chain has not been refreshed for this many days.
-NOTIFICATIONS_IDLE_CHAIN_DAYS = env.int("NOTIFICATIONS_IDLE_CHAIN_DAYS", default=30)
+from .notifications import *  # noqa: E402, F403 (in their own module, read here)
+
 # Per-user limits, checked when a task is submitted (an admin can set other numbers for one
 # user under User preferences): tasks running at once, and tasks waiting for a worker.
 AGENT_MAX_RUNNING_TASKS_PER_USER = env.int("AGENT_MAX_RUNNING_TASKS_PER_USER", default=2)
@@ -448,3 +421,4 @@ HOSTING_BUNDLE_MAX_OBJECT_BYTES = env.int("HOSTING_BUNDLE_MAX_OBJECT_BYTES", def
 HOSTING_BUNDLE_MAX_TOTAL_BYTES = env.int("HOSTING_BUNDLE_MAX_TOTAL_BYTES", default=512 * 2**20)
 # Longest git may take to check and unpack a bundle on the worker, in seconds.
 HOSTING_BUNDLE_TIMEOUT_SECONDS = env.float("HOSTING_BUNDLE_TIMEOUT_SECONDS", default=120.0)
+from .environments import *  # noqa: E402, F403 (the settings of environments/, in their module)

@@ -77,6 +77,7 @@ class OAuthCredentialAdmin(admin.ModelAdmin):
         "last_error_full",
         "last_used_at",
         "last_accepted_at",
+        "refused_at",
         "created_at",
         "updated_at",
     )

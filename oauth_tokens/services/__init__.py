@@ -19,6 +19,7 @@ from .audit import (
     credential_limit_record,
     credential_limited_until,
     credential_rejected,
+    limit_reset_capped,
 )
 from .auth_method import (
     INVALID_TOKENS_ENV,
@@ -29,8 +30,11 @@ from .auth_method import (
     AuthResolution,
     AuthSource,
     AuthUnavailable,
+    OAuthState,
+    OAuthUsability,
     auth_method_resolve,
     global_credentials_allowed,
+    oauth_usability,
 )
 from .environment import EnvironmentTokensError, environment_credential_get
 from .refresh import (
@@ -77,6 +81,8 @@ __all__ = [
     "CredentialSnapshot",
     "EnvironmentTokensError",
     "FreshnessResult",
+    "OAuthState",
+    "OAuthUsability",
     "RefreshManySummary",
     "RefreshOutcomeKind",
     "RefreshProgress",
@@ -98,6 +104,8 @@ __all__ = [
     "environment_credential_get",
     "global_credentials_allowed",
     "grant_expiry",
+    "limit_reset_capped",
+    "oauth_usability",
     "refresh_buffer",
     "refresh_config",
     "refresh_dry_run_json",

@@ -27,6 +27,16 @@ logger = logging.getLogger("oauth_tokens.services")
 _DETAIL_MAX = 1000
 # How long a limit with an unreadable reset time is assumed to last.
 UNKNOWN_RESET_GUESS = timedelta(hours=1)
+# The longest window a subscription limit has (seven days) plus a margin for clocks: no reset
+# time, whoever announced it, is believed further out than this.
+LIMIT_RESET_MAX = timedelta(days=7, hours=6)
+
+
+def limit_reset_capped(*, resets_at: datetime | None, now: datetime) -> datetime | None:
+    """A reset time no later than LIMIT_RESET_MAX from now (None stays None: unknown)."""
+    if resets_at is None:
+        return None
+    return min(resets_at, now + LIMIT_RESET_MAX)
 
 
 def credential_kind_used(*, method: str, source: str) -> str:
@@ -99,9 +109,11 @@ def credential_limit_record(
     utilization: float | None,
     task_id: int | None = None,
 ) -> None:
-    """What a task learned about the subscription's limit: `rejected` (limited until
-    resets_at), `allowed_warning` (close to it) or `allowed` (clears an earlier state)."""
+    """What a task's gateway saw of the subscription's limit: `rejected` (limited until
+    resets_at, capped to LIMIT_RESET_MAX), `allowed_warning` (close to it) or `allowed` (clears
+    an earlier state). Only the gateway is a witness: never call this with an agent's claim."""
     now = timezone.now()
+    resets_at = limit_reset_capped(resets_at=resets_at, now=now)
     values: dict[str, object] = {"limit_seen_at": now}
     if status == "rejected":
         values.update(
@@ -158,41 +170,60 @@ def credential_limited_until(*, credential_id: int, now: datetime) -> datetime |
 
 
 def credential_rejected(
-    *, credential_id: int, http_status: int | None, reason: str, task_id: int | None = None
+    *,
+    credential_id: int,
+    http_status: int | None,
+    reason: str,
+    at: datetime,
+    after_refresh: bool,
+    task_id: int | None = None,
 ) -> bool:
-    """The API refused this credential (401/403 after any refresh the gateway could make).
+    """A task's gateway saw the API refuse this credential at `at`: a 401/403 to a request it
+    had replayed with a token it had just renewed by force (after_refresh), or a 401 it had no
+    way to renew. Only the gateway is a witness: never call this with an agent's claim.
 
-    The credential is marked dead (invalid) with the reason and `credential_failed` is sent,
-    once per transition. Returns True if this call marked it.
+    The access token is dead now, whatever its expiry says (refused_at); the credential is
+    marked invalid unless a refresh could still bring a working token (a refreshable one whose
+    refresh failed for a while, not one whose fresh token was refused too). Ignored when the
+    tokens were saved or renewed after `at` (the report is about the ones they replaced).
+    `credential_failed` is sent when it is marked invalid. Returns True if this call marked it.
     """
     credential = OAuthCredential.objects.filter(pk=credential_id).first()
     if credential is None:
         return False
     words = f"the Claude API refused the token (HTTP {http_status or '?'}: {reason})"
     words = secrets_redact(words)
-    now = timezone.now()
-    marked = (
+    moment = min(at, timezone.now())
+    values: dict[str, Any] = {"refused_at": moment, "last_refresh_error": words}
+    dead = after_refresh or not credential.is_refreshable
+    if dead:
+        values["status"] = CredentialStatus.INVALID
+    current = (
         OAuthCredential.objects.filter(pk=credential_id)
-        .exclude(status=CredentialStatus.INVALID)
-        .update(status=CredentialStatus.INVALID, last_refresh_error=words, updated_at=now)
+        .filter(Q(saved_at__isnull=True) | Q(saved_at__lte=moment))
+        .filter(Q(last_refreshed_at__isnull=True) | Q(last_refreshed_at__lte=moment))
     )
+    marked = current.filter(refused_at__isnull=True).update(**values, updated_at=timezone.now())
+    if not marked:
+        return False
     credential_audit_record(
         action=AuditAction.REJECTED,
         task_id=task_id,
         outcome=f"http_{http_status}" if http_status else "rejected",
-        detail=words,
+        detail=f"{words}; seen by the task's gateway"
+        + ("" if dead else "; a refresh is tried before the next task"),
         subject=credential_audit_of(credential),
     )
-    if marked:
-        logger.warning("OAuth credential %s marked invalid: %s", credential_id, words)
+    logger.warning("OAuth credential %s refused by the API: %s", credential_id, words)
+    if dead:
         credential_failed.send_robust(
             sender=OAuthCredential,
             credential_id=credential_id,
             owner_id=credential.owner_id,
             reason=words,
-            event_id=f"{credential_id}:{now.timestamp():.0f}",
+            event_id=f"{credential_id}:{moment.timestamp():.0f}",
         )
-    return bool(marked)
+    return True
 
 
 def refresh_failure_announce(*, credential: OAuthCredential, reason: str, permanent: bool) -> None:

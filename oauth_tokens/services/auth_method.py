@@ -2,6 +2,8 @@
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -31,7 +33,71 @@ REFRESH_FAILED = "OAuth token refresh failed"
 
 
 class AuthUnavailable(Exception):
-    """No usable way to authenticate. The message says why and what to do."""
+    """No usable way to authenticate. The message says why and what to do.
+
+    oauth_source: whose OAuth tokens were chosen and cannot be used (AuthSource), "" when no
+    OAuth credential was chosen at all: then the tokens are what fails the task."""
+
+    def __init__(self, message: str, *, oauth_source: str = "") -> None:
+        super().__init__(message)
+        self.oauth_source = oauth_source
+
+
+class OAuthState(StrEnum):
+    READY = "ready"  # usable as it is (maybe stale: then until its access token expires)
+    REFRESH_FIRST = "refresh_first"  # renewed before the task starts
+    # Expired, and the last refresh failed: a task tries once more, a preview expects what
+    # happened last (the refresh fails: the fallback, or a failed task).
+    RETRY = "retry"
+    DEAD = "dead"  # only new tokens help: sign in again
+
+
+@dataclass(frozen=True)
+class OAuthUsability:
+    state: OAuthState
+    reason: str = ""  # why it is dead, or why it must be renewed by force
+    force_refresh: bool = False  # the API refused the access token: renew it though unexpired
+
+
+def refused_words(credential: OAuthCredential) -> str:
+    """Why a credential the API refused is dead, with what to do."""
+    when = f" at {credential.refused_at:%Y-%m-%d %H:%M} UTC" if credential.refused_at else ""
+    return (
+        f"the Claude API refused these tokens{when} (seen by a task's gateway), so they no "
+        "longer work whatever their expiry says. Sign in again: save new tokens on the Code "
+        "agent settings page"
+    )
+
+
+def oauth_usability(
+    *, credential: OAuthCredential, now: datetime, buffer: timedelta
+) -> OAuthUsability:
+    """What a stored OAuth credential is good for now: the one rule the settings page's card
+    and a task's choice both follow, so they cannot disagree.
+
+    Dead: the API refused its access token (as a task's gateway saw it, never an agent's
+    claim) and no refresh can bring another, or it has expired and cannot be renewed. A
+    refused token that may still be renewed is renewed by force before the task."""
+    renewable = credential.is_refreshable and credential.status != CredentialStatus.INVALID
+    if credential.refused_at is not None:
+        if not renewable:
+            return OAuthUsability(OAuthState.DEAD, refused_words(credential))
+        failed = credential.status == CredentialStatus.REFRESH_FAILED
+        return OAuthUsability(
+            OAuthState.RETRY if failed else OAuthState.REFRESH_FIRST,
+            "the Claude API refused the current access token"
+            + (" and the last refresh failed" if failed else ""),
+            force_refresh=True,
+        )
+    expired = credential_expired(credential=credential, now=now)
+    if expired and not renewable:
+        return OAuthUsability(OAuthState.DEAD, no_refresh_reason(credential, expired=True))
+    if expired and credential.status == CredentialStatus.REFRESH_FAILED:
+        why = credential.last_refresh_error or "the last refresh failed"
+        return OAuthUsability(OAuthState.RETRY, f"the token has expired and {why}")
+    if renewable and credential_needs_refresh(credential=credential, now=now, buffer=buffer):
+        return OAuthUsability(OAuthState.REFRESH_FIRST)
+    return OAuthUsability(OAuthState.READY)
 
 
 @dataclass(frozen=True)
@@ -178,7 +244,8 @@ def auth_method_resolve(
         )
     if oauth_error:
         warn("Auth for user %s: unavailable: %s", user.pk, oauth_error)
-        raise AuthUnavailable(oauth_error)
+        chosen = choice.source if choice is not None and choice.credential is not None else ""
+        raise AuthUnavailable(oauth_error, oauth_source=chosen)
     raise AuthUnavailable(
         "No way to authenticate: turn on Claude OAuth and save your tokens on the Code agent "
         "settings page, or save an Anthropic API key there."
@@ -197,9 +264,26 @@ def _oauth_resolve(
     credential = choice.credential
     assert credential is not None
     whose = "your" if choice.source == AuthSource.USER else "the server's global"
+    buffer = refresh_buffer() if buffer_seconds is None else timedelta(seconds=buffer_seconds)
+    usability = oauth_usability(credential=credential, now=timezone.now(), buffer=buffer)
+    if usability.state == OAuthState.DEAD:
+        return None, _oauth_failure_message(
+            choice.source, FreshnessResult(ok=False, permanent=True, error=usability.reason)
+        )
     if not refresh:
-        return _oauth_preview(choice, credential, whose)
-    result = credential_ensure_fresh(credential_id=credential.pk, buffer_seconds=buffer_seconds)
+        if usability.state == OAuthState.RETRY:
+            return None, _oauth_failure_message(
+                choice.source, FreshnessResult(ok=False, error=usability.reason)
+            )
+        return _oauth_preview(choice, usability, whose)
+    result = credential_ensure_fresh(
+        credential_id=credential.pk, buffer_seconds=buffer_seconds, force=usability.force_refresh
+    )
+    if usability.force_refresh and result.ok and not result.refreshed:
+        # The refused token must not run the task: without a new one, OAuth cannot be used.
+        result = FreshnessResult(
+            ok=False, error=f"{usability.reason} and it could not be renewed ({result.error})"
+        )
     if not result.ok:
         return None, _oauth_failure_message(choice.source, result)
     reason = f"Claude OAuth with {whose} tokens"
@@ -224,18 +308,13 @@ def _oauth_resolve(
 
 
 def _oauth_preview(
-    choice: _OAuthChoice, credential: OAuthCredential, whose: str
+    choice: _OAuthChoice, usability: OAuthUsability, whose: str
 ) -> tuple[AuthResolution | None, str]:
-    now = timezone.now()
-    due = credential_needs_refresh(credential=credential, now=now, buffer=refresh_buffer())
-    expired = credential_expired(credential=credential, now=now)
-    if expired and (credential.status == CredentialStatus.INVALID or not credential.is_refreshable):
-        return None, _oauth_failure_message(
-            choice.source,
-            FreshnessResult(
-                ok=False, permanent=True, error=no_refresh_reason(credential, expired=True)
-            ),
-        )
+    due = usability.state == OAuthState.REFRESH_FIRST
+    if usability.force_refresh:
+        then = f" {usability.reason.capitalize()}: they will be renewed before the task starts."
+    else:
+        then = " They will be refreshed before the task starts." if due else ""
     reason = (
         f"Claude OAuth with {whose} tokens"
         + (
@@ -243,7 +322,7 @@ def _oauth_preview(
             if choice.source == AuthSource.USER
             else " (CLAUDE_USE_OAUTH=true on the server)."
         )
-        + (" They will be refreshed before the task starts." if due else "")
+        + then
     )
     return (
         AuthResolution(

@@ -323,6 +323,7 @@ def refresh_grant_values(
         "expires_at": grant_expiry(grant=grant, now=now),
         "status": CredentialStatus.VALID,
         "last_refreshed_at": now,
+        "refused_at": None,  # a new access token: the refused one is gone
         "last_refresh_error": "",
         "last_refresh_error_code": "",
         "consecutive_failures": 0,

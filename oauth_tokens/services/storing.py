@@ -47,6 +47,7 @@ def token_fields(parsed: ParsedCredential) -> dict[str, Any]:
         "consecutive_failures": 0,
         # New tokens are not known to work until a task's gateway sees the API accept them.
         "last_accepted_at": None,
+        "refused_at": None,
         "refresh_claim": "",
         "refresh_claimed_until": None,
     }

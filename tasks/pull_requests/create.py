@@ -14,7 +14,12 @@ from django.conf import settings
 from django.urls import reverse
 
 from hosting.errors import NO_TOKEN_MESSAGE, HostingError, Refusal
-from hosting.git import branch_push_from_bundle, repository_clone
+from hosting.git import (
+    ClonedRepository,
+    branch_push_from_bundle,
+    bundles_check_out,
+    repository_clone,
+)
 from hosting.selectors import PullRequestBlocker, pull_request_host_blocker
 from hosting.services import (
     github_token_get,
@@ -24,6 +29,8 @@ from hosting.services import (
     repository_parse,
 )
 from tasks.models import CodingTask, PullRequestState, TaskPullRequest, TaskStatus
+from tasks.run.chain import chain_start
+from tasks.selectors import task_bundle_kept
 
 logger = logging.getLogger(__name__)
 
@@ -44,21 +51,15 @@ def _task_state_blocker(task: CodingTask) -> str:
         return "The task is still running."
     if task.status == TaskStatus.CANCELLED:
         return "The task was cancelled."
-    if not task.pull_request.bundle:
-        return "The task made no changes, so there is nothing to propose."
+    if not task_bundle_kept(task_id=task.pk):
+        # The reason its commits were not kept, if they were refused (tasks.run.workspace).
+        return (
+            task.pull_request.error or "The task made no changes, so there is nothing to propose."
+        )
     if task.pull_request.state in DONE_STATES:
         return "The pull request exists already."
     if task.pull_request.state == PullRequestState.PENDING:
         return "The pull request is being created."
-    return ""
-
-
-def continue_blocker(*, task: CodingTask) -> str:
-    """Why no follow-up task can start from this one now ("" when it can)."""
-    if not task.is_finished:
-        return "The task is still running."
-    if task.pull_request.state not in DONE_STATES or not task.pull_request.branch:
-        return "Create the pull request first: a follow-up starts from its branch."
     return ""
 
 
@@ -100,14 +101,24 @@ def _push_and_open(task: CodingTask) -> None:
     if not token:
         raise HostingError(Refusal.NO_TOKEN, NO_TOKEN_MESSAGE)
     branch = _target_branch(task)
+    # A follow-up of a task without a pull request started from its parent's commits, which
+    # are only in their bundles: those go first, so its pull request holds the whole chain's.
+    start = chain_start(task=task)
     with tempfile.TemporaryDirectory(prefix="claude-runner-pr-") as scratch:
         cloned = repository_clone(
             url=task.repo_url,
             branch="",
             token=token,
             dest=Path(scratch) / "repo",
-            commit=mine.start_commit,
+            commit=start.commit if start is not None else mine.start_commit,
         )
+        if start is not None and start.bundles:
+            earlier = []
+            for number, data in enumerate(start.bundles):
+                earlier.append(Path(scratch) / f"earlier-{number}.bundle")
+                earlier[-1].write_bytes(data)
+            head = bundles_check_out(repo=cloned, bundles=earlier)
+            cloned = ClonedRepository(path=cloned.path, head=head, branch="")
         bundle = Path(scratch) / "changes.bundle"
         bundle.write_bytes(bytes(mine.bundle))
         pushed = branch_push_from_bundle(

@@ -4,11 +4,12 @@ Follows agent/README.md (the agent container contract). Inputs reach the contain
 files written with put_archive before start (never env, command, labels or name), so
 `docker inspect` shows none of them.
 
-Hardening: no capabilities, no-new-privileges, a pids limit, a read-only root file system,
-no network by default (the task's gateway socket is its only way out). The home is a fresh
-anonymous volume (copied from the image, removed with the container): put_archive cannot
-write to a read-only root, nor into a tmpfs before the container starts, but it can write
-into a volume. /tmp is a tmpfs.
+Hardening: no capabilities, no-new-privileges, a pids limit, a capped engine log, a read-only
+root file system, no network by default (the task's gateway socket is its only way out). The
+home is in a fresh anonymous volume at /home (copied from the image, removed with the
+container): put_archive cannot write to a read-only root, nor into a tmpfs before the container
+starts, but it can write into a volume. /tmp is a tmpfs. The agent runs as the task's own uid
+(tasks.run.agent_user), which owns its home.
 """
 
 import hashlib
@@ -16,6 +17,7 @@ import io
 import logging
 import os
 import tarfile
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,23 +29,46 @@ import requests
 from django.conf import settings
 from docker.errors import DockerException, NotFound
 from docker.models.containers import Container
-from docker.types import Mount
+from docker.types import LogConfig, Mount
 
 logger = logging.getLogger(__name__)
 
 APP_LABEL = "claude-runner"
 INSTANCE_LABEL = "claude-runner.instance"
+# "setup" on an environment's setup container (tasks.run.setup): never taken for the agent's.
+PHASE_LABEL = "claude-runner.phase"
 HOME = "/home/agent"
 TASK_DIR = f"{HOME}/task"
 OUT_DIR = f"{HOME}/out"
 CREDENTIALS_PATH = f"{HOME}/.claude/.credentials.json"
-AGENT_UID = AGENT_GID = 1000
+AGENT_UID = AGENT_GID = 1000  # the images' own agent user
+# The volume holding the home: its parent, so the home folder itself can be given to the
+# task's uid (Docker never changes the owner of the folder it extracts into).
+HOME_VOLUME = "/home"
 STOP_GRACE_SECONDS = 10
 # Where the task's gateway socket directory is mounted (agent/README.md).
 GATEWAY_MOUNT = "/run/claude-runner-gateway"
 TMP_TMPFS_OPTIONS = "rw,exec,nosuid,nodev,size=1g,mode=1777"
+# The engine's own copy of a container's output, which the runner reads as it comes: at most
+# LOG_FILES files of LOG_FILE_SIZE each, however much the agent prints. Large files: Docker
+# 20.10's follow, across a rotation, was seen to repeat and drop output (the runner reads
+# result.json from the container's out folder, not from the log).
+LOG_FILE_SIZE = "50m"
+LOG_FILES = "2"
 # What the runner reads back from /home/agent/out (stream.jsonl may be huge: not read).
-OUTPUT_FILES = {"result.json", "diff.patch", "changed_files.txt", "exit_code", "changes.bundle"}
+OUTPUT_FILES = {
+    "result.json",
+    "diff.patch",
+    "changed_files.txt",
+    "exit_code",
+    "changes.bundle",
+    # The agent's session, for a follow-up (tasks.run.conversation bounds and checks it).
+    "session/id",
+    "session/transcript.jsonl",
+    "session/status.json",
+}
+# Of no use cut: over the cap, such a file is not read at all (its size is in the tar header).
+OUTPUT_WHOLE_ONLY = {"changes.bundle", "session/transcript.jsonl"}
 
 
 @dataclass
@@ -70,8 +95,13 @@ class ContainerSpec:
     # Host directory holding this task's gateway socket; mounted read-only at GATEWAY_MOUNT.
     gateway_dir: str | None = None
     read_back: list[str] = field(default_factory=list)  # extra files to collect after the run
+    uid: int = AGENT_UID  # the host uid and gid the agent runs as; it owns the home
     # Called with the created container before it starts (e.g. putting the working tree in).
     prepare: list[Callable[[Container], None]] = field(default_factory=list)
+    # Called once it has stopped, before it is removed (e.g. keeping what a setup made).
+    finish: list[Callable[[Container, "ContainerOutcome"], None]] = field(default_factory=list)
+    # Instead of the image's entrypoint (the setup phase runs its own script).
+    entrypoint: list[str] | None = None
 
 
 @dataclass
@@ -81,6 +111,7 @@ class ContainerOutcome:
     timed_out: bool = False
     cancelled: bool = False
     outputs: dict[str, bytes] = field(default_factory=dict)  # files of /home/agent/out
+    too_large: dict[str, int] = field(default_factory=dict)  # OUTPUT_WHOLE_ONLY left unread
 
 
 class ContainerError(Exception):
@@ -120,7 +151,7 @@ def engine_id(*, client: docker.DockerClient) -> str:
     return _engine_ids[key]
 
 
-def _tar(files: list[InputFile]) -> bytes:
+def _tar(files: list[InputFile], *, uid: int) -> bytes:
     """The inputs as a tar to extract at HOME (the only writable place before start)."""
     buffer = io.BytesIO()
     now = int(time.time())
@@ -139,12 +170,12 @@ def _tar(files: list[InputFile]) -> bytes:
             for directory in reversed(dirs):
                 info = tarfile.TarInfo(directory.removeprefix(HOME + "/"))
                 info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o700, now
-                info.uid, info.gid, info.uname, info.gname = AGENT_UID, AGENT_GID, "agent", "agent"
+                info.uid = info.gid = uid
                 tar.addfile(info)
                 made.add(directory)
             info = tarfile.TarInfo(item.path.removeprefix(HOME + "/"))
             info.size, info.mode, info.mtime = len(item.data), item.mode, now
-            info.uid, info.gid, info.uname, info.gname = AGENT_UID, AGENT_GID, "agent", "agent"
+            info.uid = info.gid = uid
             tar.addfile(info, io.BytesIO(item.data))
     return buffer.getvalue()
 
@@ -171,18 +202,26 @@ class _ChunkReader(io.RawIOBase):
         return size
 
 
-def _untar(chunks: Iterator[bytes], *, wanted: set[str] | None, max_bytes: int) -> dict[str, bytes]:
+def _untar(
+    chunks: Iterator[bytes], *, wanted: set[str] | None, max_bytes: int
+) -> tuple[dict[str, bytes], dict[str, int]]:
     """The wanted files (by name below the archived folder), each cut at max_bytes + 1 so the
-    caller can tell it was cut. Nothing else is held in memory, however much the agent wrote."""
+    caller can tell it was cut, but for those of OUTPUT_WHOLE_ONLY over max_bytes: their sizes,
+    unread. Nothing else is held in memory, however much the agent wrote."""
     files: dict[str, bytes] = {}
+    too_large: dict[str, int] = {}
     with tarfile.open(fileobj=io.BufferedReader(_ChunkReader(chunks)), mode="r|") as tar:
         for member in tar:
             name = member.name.split("/", 1)[1] if "/" in member.name else member.name
             if not member.isfile() or (wanted is not None and name not in wanted):
                 continue
+            if name in OUTPUT_WHOLE_ONLY and member.size > max_bytes:
+                too_large[name] = member.size
+                continue
             handle = tar.extractfile(member)
-            files[name] = handle.read(max_bytes + 1) if handle else b""
-    return files
+            # Never more than the file holds: a read allocates all it may return up front.
+            files[name] = handle.read(min(member.size, max_bytes + 1)) if handle else b""
+    return files, too_large
 
 
 def container_create_kwargs(spec: ContainerSpec) -> dict[str, Any]:
@@ -190,11 +229,13 @@ def container_create_kwargs(spec: ContainerSpec) -> dict[str, Any]:
     volumes = dict(spec.volumes)
     if spec.gateway_dir:
         volumes[spec.gateway_dir] = {"bind": GATEWAY_MOUNT, "mode": "ro"}
-    return {
+    chosen = {"entrypoint": spec.entrypoint} if spec.entrypoint else {}
+    return chosen | {
         "image": spec.image,
         "environment": spec.env,
         "labels": spec.labels,
         "name": spec.name,
+        "user": f"{spec.uid}:{spec.uid}",
         "network_mode": spec.network_mode,
         "mem_limit": spec.mem_limit,
         "nano_cpus": spec.nano_cpus,
@@ -202,9 +243,12 @@ def container_create_kwargs(spec: ContainerSpec) -> dict[str, Any]:
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges"],
         "read_only": True,
-        # An anonymous volume, filled from the image's home, removed with the container.
-        "mounts": [Mount(target=HOME, source=None, type="volume")],
+        # An anonymous volume, filled from the image's /home, removed with the container.
+        "mounts": [Mount(target=HOME_VOLUME, source=None, type="volume")],
         "tmpfs": {"/tmp": TMP_TMPFS_OPTIONS},  # noqa: S108 (the container's /tmp, a tmpfs)
+        "log_config": LogConfig(
+            type=LogConfig.types.JSON, config={"max-size": LOG_FILE_SIZE, "max-file": LOG_FILES}
+        ),
         "volumes": volumes or None,
         "detach": True,
     }
@@ -232,17 +276,45 @@ def container_run(
     except DockerException as exc:
         raise ContainerError(f"Docker could not create the container: {exc}") from exc
     try:
-        if not container.put_archive(HOME, _tar(spec.files)):
+        if spec.uid != AGENT_UID:
+            home_give(container, uid=spec.uid)
+        if not container.put_archive(HOME, _tar(spec.files, uid=spec.uid)):
             raise ContainerError("Docker refused the task's input files.")
         for prepare in spec.prepare:
             prepare(container)
         container.start()
         on_started(container_id_of(container))
         outcome = _watch(container, spec.timeout_seconds, on_output, should_cancel)
-        outcome.outputs = _collect(container, OUT_DIR, OUTPUT_FILES, max_output_bytes)
+        outcome.outputs, outcome.too_large = _collect(
+            container, OUT_DIR, OUTPUT_FILES, max_output_bytes
+        )
+        for finish in spec.finish:
+            finish(container, outcome)
         return outcome
     finally:
         _remove(container)
+
+
+def home_give(container: Container, *, uid: int) -> None:
+    """Give the home, and what in it the image's agent user owns, to uid (and gid) before the
+    container starts: the agent may then write there as it does as the image's user."""
+    chunks, _ = container.get_archive(HOME)
+    # The image's home is small; a spool keeps a larger one off the heap.
+    with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as spool:
+        with (
+            tarfile.open(fileobj=io.BufferedReader(_ChunkReader(chunks)), mode="r|") as source,
+            tarfile.open(fileobj=spool, mode="w") as target,
+        ):
+            for member in source:
+                if member.uid == AGENT_UID:
+                    member.uid = uid
+                if member.gid == AGENT_GID:
+                    member.gid = uid
+                member.uname = member.gname = ""
+                target.addfile(member, source.extractfile(member) if member.isfile() else None)
+        spool.seek(0)
+        if not container.put_archive(HOME_VOLUME, spool):
+            raise ContainerError("Docker refused to give the home to the task's user.")
 
 
 def container_follow(
@@ -263,7 +335,9 @@ def container_follow(
         raise ContainerError("its container is gone") from exc
     try:
         outcome = _watch(container, timeout_seconds, on_output, should_cancel)
-        outcome.outputs = _collect(container, OUT_DIR, OUTPUT_FILES, max_output_bytes)
+        outcome.outputs, outcome.too_large = _collect(
+            container, OUT_DIR, OUTPUT_FILES, max_output_bytes
+        )
         return outcome
     finally:
         _remove(container)
@@ -333,11 +407,11 @@ def _watch(
 
 def _collect(
     container: Container, path: str, wanted: set[str] | None, max_bytes: int
-) -> dict[str, bytes]:
+) -> tuple[dict[str, bytes], dict[str, int]]:
     try:
         chunks, _ = container.get_archive(path)
     except NotFound:
-        return {}
+        return {}, {}
     return _untar(chunks, wanted=wanted, max_bytes=max_bytes)
 
 

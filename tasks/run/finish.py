@@ -2,10 +2,13 @@
 runs: recovery may have settled it already), and announced to listeners (tasks.signals)."""
 
 import logging
+from collections.abc import Callable
+from dataclasses import replace
 
 from django.db import transaction
 from django.utils import timezone
 
+from common.logging import redacted_head, secrets_redact
 from tasks.models import (
     FINISHED_STATUSES,
     CodingTask,
@@ -27,9 +30,26 @@ _EVENTS: dict[str, str] = {
 }
 
 
-def task_finish(*, task_id: int, result: RunResult) -> RunResult | None:
-    """Write what a running task came to. Returns the result, or None when the task was no longer
+# What a task's page, list and notifications say of how it ended: its error_message, which may
+# quote the agent's answer, is kept to this many characters.
+ERROR_MESSAGE_MAX_CHARS = 8 * 1024
+
+
+def error_message_bound(text: str, *, redact: Callable[[str], str] = secrets_redact) -> str:
+    """``text`` redacted (``redact``: the run's own secrets too, as its log is) and cut to
+    ERROR_MESSAGE_MAX_CHARS with a mark saying so; no NULs (PostgreSQL text cannot hold them)."""
+    kept, cut = redacted_head(text, max_chars=ERROR_MESSAGE_MAX_CHARS, redact=redact)
+    kept = kept.replace("\x00", "")
+    return f"{kept} […cut: the message was {len(text):,} characters long]" if cut else kept
+
+
+def task_finish(
+    *, task_id: int, result: RunResult, redact: Callable[[str], str] = secrets_redact
+) -> RunResult | None:
+    """Write what a running task came to, its message bounded and redacted (error_message_bound,
+    with ``redact``: the run's log's). Returns the result, or None when the task was no longer
     running (someone else settled it: nothing is written, announced or scheduled then)."""
+    result = replace(result, message=error_message_bound(result.message, redact=redact))
     with transaction.atomic():  # a page never sees a finished task without its result
         finished = CodingTask.objects.filter(pk=task_id, status=TaskStatus.RUNNING).update(
             status=result.status,

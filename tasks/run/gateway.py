@@ -4,6 +4,7 @@ run, putting it back on the same socket when another worker takes a task over, a
 what it counted on the task. The runner calls these; gateway/ itself knows nothing of tasks."""
 
 import contextlib
+import logging
 import os
 import secrets
 import shutil
@@ -13,14 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 
 from accounts.selectors import preferences_get
+from common.netpolicy import EgressPolicy
 from gateway.credentials import api_key_provider, oauth_provider
-from gateway.runtime import GatewayUsage, TaskGateway, UpstreamAuth
-from oauth_tokens.services import AuthMethod, AuthResolution, AuthSource
+from gateway.runtime import GatewaySetup, GatewayUsage, TaskGateway, UpstreamAuth
+from oauth_tokens.services import AuthMethod, AuthResolution, AuthSource, limit_reset_capped
 from tasks.models import CodingTask, TaskRuntime, TaskUsage
 
 from .log import TaskLog
+from .messages import TaskMessageBox
+
+logger = logging.getLogger(__name__)
 
 GATEWAY_SOCKET_NAME = "gateway.sock"
 
@@ -59,24 +65,60 @@ def gateway_socket_root() -> Path:
     return root
 
 
+def socket_dir_give(socket_dir: Path, agent_uid: int, log: TaskLog) -> int | None:
+    """Hand the task's socket folder to the agent's uid alone (0700; the socket will be 0600):
+    the uid to give the socket to. A worker that may not change owners (not root) leaves the
+    folder 0711, so the agent reaches the socket by name but cannot list the folder, and any
+    local user who learns the name can too: None, and the log says so."""
+    if agent_uid != os.geteuid():
+        try:
+            os.chown(socket_dir, agent_uid, agent_uid)
+        except PermissionError:
+            pass
+        else:
+            socket_dir.chmod(0o700)
+            return agent_uid
+    socket_dir.chmod(0o711)
+    message = (
+        "The gateway socket is open to every local user: the worker cannot hand it to the "
+        f"agent's uid {agent_uid} alone (run the worker as root for that)."
+    )
+    logger.warning("Task %s: %s", log.task_id, message)
+    log.note(message)
+    return None
+
+
 @contextlib.contextmanager
-def task_gateway_open(
-    task: CodingTask, root: Path, auth: AuthResolution, placeholder: str, log: TaskLog
+def task_gateway_open(  # noqa: PLR0913 (the egress rules of an environment's agent phase)
+    task: CodingTask,
+    root: Path,
+    auth: AuthResolution,
+    placeholder: str,
+    log: TaskLog,
+    agent_uid: int,
+    egress: EgressPolicy | None = None,
 ) -> Iterator[tuple[TaskGateway, Path]]:
     """The task's gateway on a socket in a fresh folder of its own under root (checked by
-    gateway_socket_root); both gone afterwards."""
-    # Short (a socket path has ~100 bytes) and unguessable; 0711: uid 1000 in the container
-    # may reach the socket by name but not list the folder.
+    gateway_socket_root), for the agent's uid only; both gone afterwards. egress: its rules,
+    when not the settings' (an environment's agent phase)."""
+    # Short (a socket path has ~100 bytes) and unguessable.
     socket_dir = root / f"t{task.pk}-{secrets.token_hex(6)}"
-    socket_dir.mkdir(mode=0o711)
-    socket_dir.chmod(0o711)  # whatever the umask says
+    socket_dir.mkdir(mode=0o700)
+    socket_owner = socket_dir_give(socket_dir, agent_uid, log)
     credential_id = auth_oauth_credential_id(auth)
     # What task_follow needs to put a gateway back on this socket if this process dies (the
     # credential is the runtime's credential_id, saved with the auth choice).
     TaskRuntime.objects.filter(pk=task.pk).update(
         gateway_dir=str(socket_dir), gateway_placeholder=placeholder
     )
-    gateway = _gateway_new(socket_dir, credential_id, auth.api_key, placeholder, log)
+    gateway = _gateway_new(
+        socket_dir,
+        credential_id,
+        auth.api_key,
+        placeholder,
+        log,
+        GatewaySetup(socket_owner=socket_owner, egress=egress, messages=_message_box(task.pk)),
+    )
     try:
         gateway.start()
         yield gateway, socket_dir
@@ -85,8 +127,18 @@ def task_gateway_open(
         shutil.rmtree(socket_dir, ignore_errors=True)
 
 
+def _message_box(task_id: int) -> TaskMessageBox | None:
+    """The task's messages for its agent, when messages while running are on."""
+    return TaskMessageBox(task_id=task_id) if settings.AGENT_MESSAGES else None
+
+
 def _gateway_new(
-    socket_dir: Path, credential_id: int | None, api_key: str, placeholder: str, log: TaskLog
+    socket_dir: Path,
+    credential_id: int | None,
+    api_key: str,
+    placeholder: str,
+    log: TaskLog,
+    setup: GatewaySetup,
 ) -> TaskGateway:
     """The task's gateway: OAuth when it runs on a stored credential, else the API key."""
     if credential_id is not None:
@@ -101,10 +153,13 @@ def _gateway_new(
         provider=provider,
         placeholder=placeholder,
         on_log=log.gateway_line,
+        setup=setup,
     )
 
 
-def task_gateway_again(task: CodingTask, log: TaskLog) -> TaskGateway | None:
+def task_gateway_again(
+    task: CodingTask, log: TaskLog, egress: EgressPolicy | None = None
+) -> TaskGateway | None:
     """A new gateway on the dead worker's socket path (its folder is still mounted into the
     container), with the same placeholder and credential; None when that cannot be done (the
     container then runs on without the model API, and says so in its result)."""
@@ -116,8 +171,20 @@ def task_gateway_again(task: CodingTask, log: TaskLog) -> TaskGateway | None:
     if runtime.credential_id is None and not api_key:
         log.note("The task's API key is gone: its gateway cannot be put back.")
         return None
+    socket_dir = Path(runtime.gateway_dir)
+    # The folder's owner is the agent's uid when the socket was handed to it.
+    owner = socket_dir.stat().st_uid if socket_dir.is_dir() else os.geteuid()
     gateway = _gateway_new(
-        Path(runtime.gateway_dir), runtime.credential_id, api_key, runtime.gateway_placeholder, log
+        socket_dir,
+        runtime.credential_id,
+        api_key,
+        runtime.gateway_placeholder,
+        log,
+        GatewaySetup(
+            socket_owner=owner if owner != os.geteuid() else None,
+            egress=egress,
+            messages=_message_box(task.pk),
+        ),
     )
     gateway.start()
     log.note("Its gateway is back on the same socket.")
@@ -132,15 +199,27 @@ def task_api_key(task: CodingTask) -> str:
 
 
 def task_usage_record(task_id: int, usage: GatewayUsage) -> None:
+    """What the task's gateway counted and saw of its credential, on the task (the reset time
+    as the API gave it, capped like every reset time)."""
+    now = timezone.now()
     TaskUsage.objects.filter(pk=task_id).update(
         requests=usage.requests,
         input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens,
         cache_creation_input_tokens=usage.cache_creation_input_tokens,
         cache_read_input_tokens=usage.cache_read_input_tokens,
+        status_401=usage.status_401,
+        status_403=usage.status_403,
         status_429=usage.status_429,
         status_529=usage.status_529,
         ratelimit_headers=usage.ratelimit_headers,
+        auth_refreshed_after_401=usage.auth_refreshed_after_401,
+        auth_refused=usage.auth_refused,
+        accepted_at=usage.accepted_at,
+        rate_limit_status=usage.rate_limit_status[:16],
+        rate_limit_rejected=usage.rate_limit_rejected,
+        rate_limit_reset=limit_reset_capped(resets_at=usage.rate_limit_rejected_reset, now=now),
+        rate_limit_claim=usage.rate_limit_rejected_claim[:32],
     )
 
 

@@ -21,6 +21,7 @@ from oauth_tokens.services import AuthMethod, AuthResolution
 from tasks.models import CodingTask
 
 from .containers import CREDENTIALS_PATH, TASK_DIR, InputFile
+from .conversation import conversation_inputs
 
 # The placeholder's credentials file names only the inference scope: with it the CLI sends its
 # model calls and nothing else (a file with user:profile also makes it fetch the profile from
@@ -62,7 +63,12 @@ def container_inputs(
         # The entrypoint stops (exit 4) rather than run without its gateway.
         "AGENT_GATEWAY_REQUIRED": "1",
     }
-    files = [InputFile(f"{TASK_DIR}/prompt.txt", task.prompt.encode(), 0o600)]
+    conversation = conversation_inputs(task=task)  # a follow-up's earlier session or summary
+    env |= conversation.env
+    files = [
+        InputFile(f"{TASK_DIR}/prompt.txt", conversation.prompt.encode(), 0o600),
+        *conversation.files,
+    ]
     secrets: list[str] = []
     # The user's extra variables may hold secrets: files, not env, and redacted like tokens.
     for name, value in agent_env.items():

@@ -41,6 +41,7 @@ class TaskLog:
         self.egress_refusals: list[str] = []  # the gateway's "egress refused: ..." lines
         self.appended = 0  # characters appended in all, kept or cut since
         self._flushed = 0  # ... of which the database has been told
+        self.replays = 0  # user lines the CLI echoed as it took them: the prompt, then messages
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()  # one flush at a time, so writes land in order
         self._last_flush = 0.0
@@ -58,7 +59,8 @@ class TaskLog:
             for raw in lines:
                 self._append(raw.decode("utf-8", "replace"))
             if len(self.partial) > MAX_LINE_BYTES:
-                self._append(f"[runner] a line over {MAX_LINE_BYTES} bytes was left out")
+                if not self.skipping:  # one note per runaway line, however long it runs
+                    self._append(f"[runner] a line over {MAX_LINE_BYTES} bytes was left out")
                 self.partial, self.skipping = b"", True
         if time.monotonic() - self._last_flush >= LOG_FLUSH_SECONDS:
             self.flush()
@@ -145,6 +147,8 @@ def _readable(line: str, log: TaskLog) -> str:
         return f"API request failed (HTTP {event.get('error_status', '?')}); the CLI retries"
     if kind == "assistant":
         return _assistant_lines(event, log)
+    if kind == "user" and event.get("isReplay") is True:
+        return _message_line(event, log)
     if kind == "result":
         log.result_line = event
         verdict = "error" if event.get("is_error") else "done"
@@ -176,6 +180,18 @@ def _assistant_lines(event: dict[str, Any], log: TaskLog) -> str:
             target = (block.get("input") or {}).get("file_path") or ""
             parts.append(f"-> {block.get('name')}({target})")
     return "\n".join(parts)
+
+
+def _message_line(event: dict[str, Any], log: TaskLog) -> str:
+    """Where a message sent while the agent worked reached it (the first echo is the prompt)."""
+    log.replays += 1
+    if log.replays == 1:
+        return ""
+    content = (event.get("message") or {}).get("content")
+    blocks = content if isinstance(content, list) else [{"type": "text", "text": content}]
+    texts = [str(b.get("text")) for b in blocks if isinstance(b, dict) and b.get("text")]
+    text = " ".join(texts).strip()
+    return f"Your message reached the agent: {text[:2000]}" if text else ""
 
 
 def _rate_limit_line(event: dict[str, Any], log: TaskLog) -> str:

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from common.humanize import utc_text
+from common.logging import redacted_head
 from tasks.models import TaskStatus
 from tasks.results import RunResult
 from tasks.waits.limits import NO_LIMIT, RunLimit, run_limit_parse, window_words
@@ -41,34 +42,29 @@ def outcome_values(
         "diff": log.redact(diff_bytes[:max_diff].decode("utf-8", "replace")),
         "diff_truncated": len(diff_bytes) > max_diff,
         "changed_files": _changed_files(outcome.outputs.get("changed_files.txt", b"")),
-        "result_text": log.redact(str(result.get("result", "") or ""))[:20000],
-        "result_is_error": result.get("is_error") if result else None,
+        "result_text": redacted_head(
+            str(result.get("result", "") or ""), max_chars=20000, redact=log.redact
+        )[0],
+        "result_is_error": result.get("is_error") is True if result else None,
         "session_id": str(result.get("session_id", ""))[:128],
     }
-    usage = {
-        "cost_usd": _decimal(result.get("total_cost_usd")),
-        "num_turns": result.get("num_turns") if isinstance(result.get("num_turns"), int) else None,
-        "duration_ms": _count(result, "duration_ms"),
-    }
+    usage, doubtful = agent_usage_parse(result)
+    for name in doubtful:
+        log.note(
+            f"The agent reported {name} as {_shown(result.get(name))}, which cannot be right; "
+            "it is recorded as unknown."
+        )
     verdict = outcome_verdict(outcome, result, limit, egress_refusals=log.egress_refusals)
     return verdict.updated(values, usage=usage, limit=limit_values(limit))
 
 
-def run_limit_of(
-    *,
-    log: TaskLog,
-    result: Mapping[str, Any],
-    now: datetime,
-    gateway_headers: Mapping[str, str] | None = None,
-    gateway_status_429: int = 0,
-) -> RunLimit:
-    """tasks.waits.limits applied to what the log collected (and what the gateway saw, if any)."""
+def run_limit_of(*, log: TaskLog, result: Mapping[str, Any], now: datetime) -> RunLimit:
+    """What the agent's output claims (tasks.waits.limits.run_limit_parse): the log's events,
+    the result."""
     return run_limit_parse(
         rate_limit_events=log.rate_limit_events,
         result=result,
         assistant_errors=log.assistant_errors,
-        gateway_headers=gateway_headers,
-        gateway_status_429=gateway_status_429,
         now=now,
     )
 
@@ -189,17 +185,43 @@ def _changed_files(raw: bytes) -> list[dict[str, str]]:
     return files
 
 
-def _count(values: Mapping[str, Any], name: str) -> int | None:
-    value = values.get(name)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        return None
-    return min(value, 2**53)
+# What the agent's result may say of its own run, and the most each can be; anything else
+# (negative, not a number, NaN, infinite, past the most) is unknown.
+AGENT_NUMBERS: dict[str, tuple[str, Decimal]] = {
+    "total_cost_usd": ("cost_usd", Decimal(100_000)),  # dollars, for one task
+    "num_turns": ("num_turns", Decimal(1_000_000)),
+    "duration_ms": ("duration_ms", Decimal(2**31 - 1)),  # about 24 days; the column's most
+}
 
 
-def _decimal(value: Any) -> Decimal | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
+def agent_usage_parse(result: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The TaskUsage columns from the agent's result (cost in dollars to the micro-dollar,
+    whole turns and milliseconds), and the names of the numbers it gave that cannot be right.
+    The result is the agent's own word: a missing number is unknown, a wrong one is too."""
+    values: dict[str, Any] = {}
+    doubtful = []
+    for name, (column, most) in AGENT_NUMBERS.items():
+        number = _number(result.get(name), most)
+        if number is None and result.get(name) is not None:
+            doubtful.append(name)
+        if number is not None and column != "cost_usd":
+            values[column] = int(number)
+        else:
+            values[column] = number
+    return values, doubtful
+
+
+def _number(value: Any, most: Decimal) -> Decimal | None:
+    """A finite number from 0 to ``most`` (JSON's int or float only), to six decimals."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     try:
-        return Decimal(str(value)).quantize(Decimal("0.000001"))
-    except InvalidOperation:
-        return None
+        number = Decimal(value).quantize(Decimal("0.000001"))
+    except (InvalidOperation, ValueError, OverflowError):
+        return None  # NaN and infinities, or past Decimal's precision
+    return number if number.is_finite() and 0 <= number <= most else None
+
+
+def _shown(value: Any) -> str:
+    """A short, safe picture of what the agent gave, for its log."""
+    return repr(value)[:40]

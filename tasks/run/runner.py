@@ -24,7 +24,7 @@ import os
 import secrets
 import shutil
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import docker
@@ -42,7 +42,9 @@ from tasks.results import RunResult
 from tasks.waits import limit_actions
 from tasks.waits.engine import engine_wait_plan, task_engine_reached
 from tasks.waits.limit_actions import RunAuth
+from tasks.waits.limits import gateway_limit_of, task_limit_choose
 
+from .agent_user import AgentUserUnavailable, agent_uid_for_task
 from .containers import (
     ContainerError,
     ContainerOutcome,
@@ -54,6 +56,7 @@ from .containers import (
     docker_client,
     engine_id,
 )
+from .conversation import conversation_record, transcript_max_bytes
 from .finish import task_finish
 from .gateway import (
     SocketRootUnsafe,
@@ -64,10 +67,18 @@ from .gateway import (
     task_gateway_open,
     task_usage_record,
 )
+from .home import home_put
 from .inputs import ContainerInputs, container_inputs
 from .log import TaskLog
 from .outcome import outcome_result, outcome_values, run_limit_of
-from .workspace import Workspace, workspace_prepare, workspace_record, workspace_remove
+from .setup import Prepared, SetupReady, agent_egress_for_task, setup_phase
+from .workspace import (
+    Workspace,
+    workspace_bundle_keep,
+    workspace_prepare,
+    workspace_pull_request_open,
+    workspace_remove,
+)
 from .worktree import tree_put
 
 logger = logging.getLogger(__name__)
@@ -101,7 +112,7 @@ def task_run(*, task_id: int) -> RunResult | None:
         logger.exception("Task %s crashed in the runner", task_id)
         reason = log.redact(str(exc))
         failed = RunResult(TaskStatus.FAILED, f"The runner failed unexpectedly: {reason}")
-        return task_finish(task_id=task.pk, result=failed)
+        return task_finish(task_id=task.pk, result=failed, redact=log.redact)
     finally:
         workspace_remove(task_id=task.pk)
 
@@ -115,30 +126,55 @@ class _Ready:
     agent_env: dict[str, str]
     workspace: Workspace
     socket_root: Path
+    agent_uid: int  # the host uid the container runs as (tasks.run.agent_user)
+    prepared: Prepared | None = None  # what the environment's setup made, if the task has one
 
 
 def _run(task: CodingTask, log: TaskLog) -> RunResult | None:
     ready = _prepare(task, log)
     if isinstance(ready, RunResult):
-        return task_finish(task_id=task.pk, result=ready)
+        return task_finish(task_id=task.pk, result=ready, redact=log.redact)
     auth = ready.auth
+    # The environment's setup, before any model request (tasks.run.setup).
+    prepared = setup_phase(
+        task=task,
+        ready=SetupReady(ready.client, ready.workspace, ready.socket_root, ready.agent_uid),
+        log=log,
+    )
+    if isinstance(prepared, RunResult):
+        return task_finish(task_id=task.pk, result=prepared, redact=log.redact)
+    egress = prepared.agent_egress if prepared else None
     placeholder = placeholder_new()
-    with task_gateway_open(task, ready.socket_root, auth, placeholder, log) as (gateway, folder):
+    opened = task_gateway_open(
+        task, ready.socket_root, auth, placeholder, log, ready.agent_uid, egress
+    )
+    with opened as (gateway, folder):
         inputs = container_inputs(
             task=task, auth=auth, agent_env=ready.agent_env, placeholder=placeholder
         )
-        log.secrets = inputs.secrets
-        ran = _run_container(task, log, inputs, folder, ready)
+        log.secrets = [*inputs.secrets, *(prepared.secrets if prepared else [])]
+        ran = _run_container(task, log, inputs, folder, replace(ready, prepared=prepared))
         # The container is gone: nothing more can come through the gateway.
         usage = gateway.stop()
         task_usage_record(task.pk, usage)
     if isinstance(ran, RunResult):
-        return task_finish(task_id=task.pk, result=ran)
+        return task_finish(task_id=task.pk, result=ran, redact=log.redact)
     log.finish()
     run_auth = RunAuth(auth.method, auth.source, auth_oauth_credential_id(auth))
+    # What a follow-up starts from is kept before the end is written, when one can be asked for.
+    conversation_record(task=task, outcome=ran, log=log)
+    kept = workspace_bundle_keep(task=task, outcome=ran, log=log, workspace=ready.workspace)
     result = _record_outcome(task, ran, log, usage, auth=run_auth)
-    workspace_record(task=task, outcome=ran, log=log)
+    if kept:
+        workspace_pull_request_open(task=task)
     return result
+
+
+def _output_max_bytes() -> int:
+    """Each output file is read up to the largest any may be (each is checked against its own)."""
+    return max(
+        settings.AGENT_DIFF_MAX_BYTES, settings.AGENT_BUNDLE_MAX_BYTES, transcript_max_bytes()
+    )
 
 
 def _prepare(task: CodingTask, log: TaskLog) -> _Ready | RunResult:
@@ -177,10 +213,11 @@ def _prepare(task: CodingTask, log: TaskLog) -> _Ready | RunResult:
         return RunResult(TaskStatus.CANCELLED, "Cancelled at your request.")
     try:
         root = gateway_socket_root()
-    except SocketRootUnsafe as exc:
+        agent_uid = agent_uid_for_task(task_id=task.pk)
+    except (SocketRootUnsafe, AgentUserUnavailable) as exc:
         log.note(str(exc))
         return RunResult(TaskStatus.FAILED, str(exc))
-    return _Ready(client, auth, agent_env, workspace, root)
+    return _Ready(client, auth, agent_env, workspace, root, agent_uid)
 
 
 def _auth_choose(task: CodingTask, log: TaskLog) -> AuthResolution | RunResult:
@@ -218,9 +255,24 @@ def _run_container(
 ) -> ContainerOutcome | RunResult:
     """The container run to its end; or what the task comes to when it could not run (failed,
     or waiting when the engine went away before the container existed)."""
+    prepared = ready.prepared
+    if prepared is None:
+        image, env = settings.AGENT_IMAGE, inputs.env
+        put = [
+            lambda container: tree_put(
+                container=container, src=ready.workspace.path, uid=ready.agent_uid
+            )
+        ]
+    else:  # the environment's variables first: the runner's own win
+        image, env = prepared.image, {**prepared.variables, **inputs.env}
+        put = [
+            lambda container: home_put(
+                container=container, src=prepared.home_tar, uid=ready.agent_uid
+            )
+        ]
     spec = ContainerSpec(
-        image=settings.AGENT_IMAGE,
-        env=inputs.env,
+        image=image,
+        env=env,
         files=inputs.files,
         labels=container_labels(task_id=task.pk),
         # Unique on the engine: installations sharing one engine number their tasks alike.
@@ -232,7 +284,8 @@ def _run_container(
         pids_limit=settings.AGENT_PIDS_LIMIT or None,
         volumes=inputs.volumes,
         gateway_dir=str(socket_dir),
-        prepare=[lambda container: tree_put(container=container, src=ready.workspace.path)],
+        uid=ready.agent_uid,
+        prepare=put,
     )
 
     def started(container_id: str) -> None:
@@ -245,7 +298,7 @@ def _run_container(
             on_started=started,
             on_output=log.feed,
             should_cancel=lambda: should_cancel(task),
-            max_output_bytes=max(settings.AGENT_DIFF_MAX_BYTES, settings.AGENT_BUNDLE_MAX_BYTES),
+            max_output_bytes=_output_max_bytes(),
         )
     except EngineUnreachable as exc:
         log.note(str(exc))
@@ -271,7 +324,7 @@ def task_follow(*, task_id: int, container_id: str, reason: str) -> RunResult | 
     gateway = None
     try:
         log.secrets = _follow_secrets(task)
-        gateway = task_gateway_again(task, log)
+        gateway = task_gateway_again(task, log, agent_egress_for_task(task_id=task.pk))
         remaining = settings.AGENT_TIMEOUT_SECONDS
         if task.started_at:
             remaining -= (timezone.now() - task.started_at).total_seconds()
@@ -281,15 +334,19 @@ def task_follow(*, task_id: int, container_id: str, reason: str) -> RunResult | 
             timeout_seconds=max(0.0, remaining),
             on_output=log.feed,
             should_cancel=lambda: should_cancel(task),
-            max_output_bytes=max(settings.AGENT_DIFF_MAX_BYTES, settings.AGENT_BUNDLE_MAX_BYTES),
+            max_output_bytes=_output_max_bytes(),
         )
         # Only what went through the new gateway: the first one's count died with it.
         usage = gateway.stop() if gateway is not None else GatewayUsage()
         task_usage_record(task.pk, usage)
         log.finish()
         auth = RunAuth(task.auth_method, task.auth_source, task.runtime.credential_id)
+        conversation_record(task=task, outcome=outcome, log=log)
+        # The dead worker's clone is gone: the bundle is checked without it.
+        kept = workspace_bundle_keep(task=task, outcome=outcome, log=log, workspace=None)
         result = _record_outcome(task, outcome, log, usage, auth=auth)
-        workspace_record(task=task, outcome=outcome, log=log)
+        if kept:
+            workspace_pull_request_open(task=task)
     except Exception as exc:
         logger.exception("Taking over task %s failed", task_id)
         log.note(f"Could not follow the container: {log.redact(str(exc))}")
@@ -297,7 +354,8 @@ def task_follow(*, task_id: int, container_id: str, reason: str) -> RunResult | 
             f"The task was interrupted: {reason}, and its container could not be "
             f"followed ({log.redact(str(exc))}). Submit it again."
         )
-        result = task_finish(task_id=task.pk, result=RunResult(TaskStatus.FAILED, message))
+        failed = RunResult(TaskStatus.FAILED, message)
+        result = task_finish(task_id=task.pk, result=failed, redact=log.redact)
     finally:
         if gateway is not None:
             gateway.stop()
@@ -327,14 +385,16 @@ def _record_outcome(
     *,
     auth: RunAuth,
 ) -> RunResult | None:
-    # The stream first, then what the gateway saw of the same answers (tasks.waits.limits).
-    limit = run_limit_of(
-        log=log,
-        result=outcome_result(outcome=outcome, log=log),
-        now=timezone.now(),
-        gateway_headers=usage.ratelimit_headers,
-        gateway_status_429=usage.status_429,
-    )
+    # Two witnesses (tasks.waits.limits): the agent's own account shapes this task only; what
+    # the gateway saw decides the task when it saw something, and alone reaches the credential.
+    now = timezone.now()
+    claim = run_limit_of(log=log, result=outcome_result(outcome=outcome, log=log), now=now)
+    seen = gateway_limit_of(usage=usage, now=now)
+    limit = task_limit_choose(claim=claim, seen=seen)
+    if unseen := limit_actions.claim_unseen_words(limit):
+        log.note(f"{unseen[:1].upper()}{unseen[1:]}: this task alone is affected.")
     result = outcome_values(outcome=outcome, log=log, limit=limit)
-    result = limit_actions.limits_after_run(task=task, auth=auth, limit=limit, result=result)
-    return task_finish(task_id=task.pk, result=result)
+    result = limit_actions.limits_after_run(
+        task=task, auth=auth, limit=limit, seen=seen, usage=usage, result=result
+    )
+    return task_finish(task_id=task.pk, result=result, redact=log.redact)

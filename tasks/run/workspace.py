@@ -7,6 +7,7 @@ the agent's commits kept on the task for its pull request.
 import logging
 import os
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,17 +16,21 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from hosting.errors import HostingError
-from hosting.git import repository_clone
+from hosting.git import ClonedRepository, bundle_check, bundles_check_out, repository_clone
 from hosting.services import github_token_get, repository_parse
 from tasks.models import CodingTask, PullRequestState, TaskPullRequest, TaskStatus
 from tasks.pull_requests.create import task_pull_request_create
 
+from .chain import chain_start
 from .containers import ContainerOutcome
 from .log import TaskLog
 
 logger = logging.getLogger(__name__)
 
 BUNDLE = "changes.bundle"
+# Per task and worker process, with a random tail: two installations (or test runs) on one host
+# never share one, and the process that made it removes it (tasks.run.runner.task_run).
+WORKSPACE_PREFIX = "claude-runner-task-"
 
 
 @dataclass(frozen=True)
@@ -36,12 +41,24 @@ class Workspace:
     base_branch: str  # where a pull request goes
 
 
-def workspace_dir(*, task_id: int) -> Path:
-    """Per task and worker process: two installations (or test runs) on one host never share
-    one, and the process that made it removes it (tasks.run.runner.task_run)."""
-    return (
-        Path(tempfile.gettempdir()) / "claude-runner-workspaces" / f"task-{task_id}-{os.getpid()}"
-    )
+def _mine(task_id: int) -> str:
+    """The name of this process's clone folder of a task, after WORKSPACE_PREFIX and before
+    the random tail."""
+    return f"{task_id}-{os.getpid()}-"
+
+
+def workspaces_found(*, pattern: str = "*") -> list[Path]:
+    """This worker user's clone folders in the temporary folder matching ``pattern`` (after the
+    prefix): real folders it owns, never a symbolic link or another user's folder of that name."""
+    found = []
+    for folder in Path(tempfile.gettempdir()).glob(WORKSPACE_PREFIX + pattern):
+        try:
+            info = folder.lstat()
+        except OSError:
+            continue
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid():
+            found.append(folder)
+    return found
 
 
 def _token_for(task: CodingTask) -> str:
@@ -60,18 +77,22 @@ def workspace_prepare(*, task: CodingTask) -> Workspace:
     """Clone the task's repository and branch on the worker. Raises HostingError saying why
     not (egress refused, no or bad token, no such repository or branch, ...)."""
     workspaces_stale_remove()
-    folder = workspace_dir(task_id=task.pk)
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    folder.mkdir(mode=0o700)
+    workspace_remove(task_id=task.pk)
+    # A fresh private folder (mode 0700, a name nobody can guess or create first): no other
+    # local user can put a symbolic link where the clone goes, nor read it.
+    folder = Path(tempfile.mkdtemp(prefix=WORKSPACE_PREFIX + _mine(task.pk)))
     # Only .git: the container checks the files out (agent/README.md), half the bytes to copy.
+    start = chain_start(task=task)
     cloned = repository_clone(
         url=task.repo_url,
-        branch=task.branch,
+        branch=task.branch if start is None else "",
         token=_token_for(task),
         dest=folder / "work",
+        commit=start.commit if start is not None else "",
         checkout=False,
     )
+    if start is not None:  # a follow-up: the earlier tasks' commits on top
+        cloned = _earlier_commits_check_out(cloned, start.bundles, folder, task.branch)
     pull_request = TaskPullRequest.objects.filter(pk=task.pk)
     base = pull_request.values_list("base_branch", flat=True).get() or cloned.branch
     pull_request.update(start_commit=cloned.head, base_branch=base)
@@ -80,8 +101,22 @@ def workspace_prepare(*, task: CodingTask) -> Workspace:
     )
 
 
+def _earlier_commits_check_out(
+    cloned: ClonedRepository, bundles: list[bytes], folder: Path, branch: str
+) -> ClonedRepository:
+    paths = []
+    for number, bundle in enumerate(bundles):
+        path = folder / f"earlier-{number}.bundle"
+        path.write_bytes(bundle)
+        paths.append(path)
+    head = bundles_check_out(repo=cloned, bundles=paths) if paths else cloned.head
+    return ClonedRepository(path=cloned.path, head=head, branch=branch)
+
+
 def workspace_remove(*, task_id: int) -> None:
-    shutil.rmtree(workspace_dir(task_id=task_id), ignore_errors=True)
+    """Remove the task's clone made by this process."""
+    for folder in workspaces_found(pattern=_mine(task_id) + "*"):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -97,28 +132,67 @@ def _pid_alive(pid: int) -> bool:
 def workspaces_stale_remove() -> int:
     """Remove the clones that dead worker processes on this host left behind."""
     removed = 0
-    root = workspace_dir(task_id=0).parent
-    for folder in root.glob("task-*-*") if root.is_dir() else ():
-        pid = folder.name.rsplit("-", 1)[-1]
+    for folder in workspaces_found(pattern="*-*-*"):
+        pid = folder.name.removeprefix(WORKSPACE_PREFIX).split("-")[1]
         if pid.isdigit() and not _pid_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
             removed += 1
     return removed
 
 
-def workspace_record(*, task: CodingTask, outcome: ContainerOutcome, log: TaskLog) -> None:
-    """Keep the agent's commits (the bundle) on the task; open the pull request if asked."""
-    bundle = outcome.outputs.get(BUNDLE, b"")
-    if not bundle:
-        return
-    if len(bundle) > settings.AGENT_BUNDLE_MAX_BYTES:
-        log.note(
-            f"The agent's commits are larger than {settings.AGENT_BUNDLE_MAX_BYTES:,} bytes and "
-            "were not kept; no pull request can be made from this task."
+def _bundle_problem(bundle: bytes, size: int, workspace: Workspace | None) -> str:
+    """Why the agent's bundle cannot be kept, in a sentence ("" when it can): over
+    AGENT_BUNDLE_MAX_BYTES, or not a bundle of commits this server would push
+    (hosting.git.bundle_check; against the clone when this process still has it)."""
+    cap = settings.AGENT_BUNDLE_MAX_BYTES
+    if size > cap:
+        return (
+            f"The agent's commits are {size:,} bytes, more than the {cap:,} kept "
+            "(AGENT_BUNDLE_MAX_BYTES)."
         )
-        return
+    folder = workspace.path.parent if workspace is not None else None
+    with tempfile.NamedTemporaryFile(dir=folder, suffix=".bundle") as file:
+        file.write(bundle)
+        file.flush()
+        try:
+            bundle_check(bundle=Path(file.name), repo=workspace.path if workspace else None)
+        except HostingError as exc:
+            return exc.message
+    return ""
+
+
+def workspace_bundle_keep(
+    *, task: CodingTask, outcome: ContainerOutcome, log: TaskLog, workspace: Workspace | None
+) -> bool:
+    """Keep the agent's commits (the bundle) on the task once checked; True when kept. A bundle
+    that fails the check is not kept, and the task's page says why. Called before the task's
+    end is written: a follow-up asked for then starts from them (tasks.run.chain)."""
+    bundle = outcome.outputs.get(BUNDLE, b"")
+    size = outcome.too_large.get(BUNDLE, len(bundle))
+    if not size:
+        return False
+    problem = _bundle_problem(bundle, size, workspace)
+    if problem:
+        why = f"{problem} They were not kept: no pull request can be made from this task."
+        log.note(why)
+        TaskPullRequest.objects.filter(pk=task.pk).update(error=why)
+        return False
     TaskPullRequest.objects.filter(pk=task.pk).update(bundle=bundle)
+    return True
+
+
+def workspace_pull_request_open(*, task: CodingTask) -> None:
+    """Open the pull request of a task that succeeded with its commits kept, if asked."""
     status = CodingTask.objects.values_list("status", flat=True).get(pk=task.pk)
     if task.open_pull_request and status == TaskStatus.SUCCEEDED:
         TaskPullRequest.objects.filter(pk=task.pk).update(state=PullRequestState.PENDING)
         task_pull_request_create(task_id=task.pk)
+
+
+def workspace_record(
+    *, task: CodingTask, outcome: ContainerOutcome, log: TaskLog, workspace: Workspace | None
+) -> None:
+    """Keep the agent's commits (the bundle) on the task once checked; open the pull request
+    if asked."""
+    if workspace_bundle_keep(task=task, outcome=outcome, log=log, workspace=workspace):
+        workspace_pull_request_open(task=task)

@@ -10,21 +10,22 @@ from pathlib import Path
 
 from docker.models.containers import Container
 
-from .containers import AGENT_GID, AGENT_UID, HOME, ContainerError
+from .containers import HOME, ContainerError
 
 
 class TreeError(ContainerError):
     """The working tree could not be put into the container."""
 
 
-def tree_put(*, container: Container, src: Path, name: str = "work") -> None:
-    """Copy the directory ``src`` into the container as ``HOME/name`` (before it starts)."""
+def tree_put(*, container: Container, src: Path, uid: int, name: str = "work") -> None:
+    """Copy the directory ``src`` into the container as ``HOME/name`` (before it starts), owned
+    by uid (and gid), the agent's."""
     command = [
         "tar",
         "-C",
         str(src),
-        f"--owner={AGENT_UID}",
-        f"--group={AGENT_GID}",
+        f"--owner={uid}",
+        f"--group={uid}",
         "--numeric-owner",
         "--transform",
         rf"s,^\.,{name},",

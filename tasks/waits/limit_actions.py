@@ -1,5 +1,6 @@
 """What the runner does about a usage limit or a rejected credential (tasks.waits.limits says
-which): record it on the credential and in the audit log, wait for the reset or fall back to the
+which): record on the credential what the task's gateway saw (and only that), note in the audit
+log what the agent claimed that the gateway did not see, wait for the reset or fall back to the
 user's API key, and announce the task's end (tasks.signals)."""
 
 import logging
@@ -9,11 +10,13 @@ from typing import NamedTuple
 from django.utils import timezone
 
 from accounts.selectors import auth_method_for_user, preferences_get
+from gateway.runtime import GatewayUsage
 from oauth_tokens.models import AuditAction, OAuthCredential
 from oauth_tokens.services import (
     AuditSubject,
     AuthMethod,
     AuthResolution,
+    credential_accepted_record,
     credential_audit_record,
     credential_kind_used,
     credential_limit_record,
@@ -23,7 +26,7 @@ from oauth_tokens.services import (
 from tasks.models import CodingTask, LimitVerdict, TaskStatus, WaitReason
 from tasks.results import RunResult
 
-from .limits import LimitSource, RunLimit
+from .limits import LimitSource, RunLimit, window_words
 from .usage_limit import wait_plan
 
 logger = logging.getLogger(__name__)
@@ -72,7 +75,9 @@ def limited_before_start(
         .values_list("limit_window", flat=True)
         .first()
     )
-    limit = RunLimit(LimitVerdict.LIMITED, LimitSource.STREAM, resets_at=until, window=window or "")
+    limit = RunLimit(
+        LimitVerdict.LIMITED, LimitSource.GATEWAY, resets_at=until, window=window or ""
+    )
     waiting = wait_plan(task=task, limit=limit, now=now).updated(
         limit={"verdict": LimitVerdict.LIMITED, "window": limit.window}
     )
@@ -80,16 +85,43 @@ def limited_before_start(
     return auth, waiting
 
 
+# What the audit log and the worker's log say of a claim the gateway did not see.
+UNSEEN_CLAIM = "claimed by the agent, not seen by the gateway"
+
+
 def limits_after_run(
+    *,
+    task: CodingTask,
+    auth: RunAuth,
+    limit: RunLimit,
+    seen: RunLimit,
+    usage: GatewayUsage,
+    result: RunResult,
+) -> RunResult:
+    """After the container: record on the credential what the gateway saw (seen, usage), and
+    turn a limited task into a waiting one (or a fallback to the user's API key, or a failure
+    past the cap). limit: what the task comes to (tasks.waits.limits.task_limit_choose)."""
+    unseen = claim_unseen_words(limit)
+    _credential_record(task=task, auth=auth, seen=seen, usage=usage, unseen=unseen)
+    _usage_note(task, result.status, auth, unseen)
+    result = _waiting_or_fallback(task=task, auth=auth, limit=limit, result=result)
+    if not unseen:
+        return result
+    return replace(
+        result.updated(limit={"claim_unseen": True}),
+        message=f"{result.message} (The agent said so; the server's gateway did not see it, "
+        "so the credential was left as it was.)",
+    )
+
+
+def _waiting_or_fallback(
     *, task: CodingTask, auth: RunAuth, limit: RunLimit, result: RunResult
 ) -> RunResult:
-    """After the container: record what the run said about the credential, and turn a limited
-    task into a waiting one (or a fallback to the user's API key, or a failure past the cap)."""
-    _credential_record(task=task, auth=auth, limit=limit, status=result.status)
+    """A limited task waits for the reset, or goes straight back to the queue on the user's
+    API key (their choice), or fails past the longest wait."""
     if result.status != TaskStatus.WAITING:
         return result
     if auth.method == AuthMethod.OAUTH and _falls_back(task):
-        # Straight back to the queue, on the user's API key (their choice on the settings page).
         now = timezone.now()
         return replace(
             result.updated(
@@ -101,53 +133,80 @@ def limits_after_run(
     return wait_plan(task=task, limit=limit, now=timezone.now()).over(result)
 
 
-def _credential_record(*, task: CodingTask, auth: RunAuth, limit: RunLimit, status: str) -> None:
-    """What the run said about its credential: its limit state, a rejection, the audit line."""
-    kind = credential_kind_used(method=auth.method, source=auth.source)
-    subject = AuditSubject(
-        credential_kind=kind, user_id=task.owner_id, credential_id=auth.credential_id
-    )
-    if auth.credential_id is not None:
-        _limit_state_record(credential_id=auth.credential_id, limit=limit, status=status, task=task)
-    if limit.auth_failed and auth.credential_id is not None:
+def claim_unseen_words(limit: RunLimit) -> str:
+    """What the audit line and the task's log say of a limit or refusal only the agent's
+    output gave; "" otherwise."""
+    if limit.seen_by_gateway or not (limit.limited or limit.auth_failed):
+        return ""
+    what = "a usage limit" if limit.limited else "a rejected credential"
+    words = limit.detail or window_words(limit.window)
+    return f"{what} {UNSEEN_CLAIM} ({limit.source}: {words})"[:500]
+
+
+def _credential_record(
+    *, task: CodingTask, auth: RunAuth, seen: RunLimit, usage: GatewayUsage, unseen: str
+) -> None:
+    """What the gateway saw of the run's credential: accepted, refused, its limit state. An
+    agent's claim never reaches the credential; it is only logged, as such."""
+    if unseen:
+        logger.warning("Task %s: %s; the credential is left as it was", task.pk, unseen)
+    if auth.credential_id is None:
+        if seen.auth_failed:  # an API key the API refused: the audit line is all there is
+            credential_audit_record(
+                action=AuditAction.REJECTED,
+                subject=_subject(task, auth),
+                user=task.owner,
+                task_id=task.pk,
+                outcome=f"http_{seen.http_status}" if seen.http_status else "rejected",
+                detail=f"{seen.detail} (seen by the task's gateway)",
+            )
+        return
+    if usage.accepted_at is not None:
+        credential_accepted_record(credential_id=auth.credential_id, at=usage.accepted_at)
+    _limit_state_record(credential_id=auth.credential_id, seen=seen, task=task)
+    if seen.auth_failed and usage.auth_refused_at is not None:
         credential_rejected(
             credential_id=auth.credential_id,
-            http_status=limit.http_status,
-            reason=limit.detail,
+            http_status=seen.http_status,
+            reason=seen.detail,
+            at=usage.auth_refused_at,
+            after_refresh=usage.auth_refused_after_refresh,
             task_id=task.pk,
         )
-    elif limit.auth_failed:
-        credential_audit_record(
-            action=AuditAction.REJECTED,
-            subject=subject,
-            user=task.owner,
-            task_id=task.pk,
-            outcome=f"http_{limit.http_status}" if limit.http_status else "rejected",
-            detail=limit.detail,
-        )
-    credential_audit_record(
-        action=AuditAction.USED,
-        subject=subject,
-        user=task.owner,
-        task_id=task.pk,
-        outcome="limited" if limit.limited else status,
+
+
+def _subject(task: CodingTask, auth: RunAuth) -> AuditSubject:
+    kind = credential_kind_used(method=auth.method, source=auth.source)
+    return AuditSubject(
+        credential_kind=kind, user_id=task.owner_id, credential_id=auth.credential_id
     )
 
 
-def _limit_state_record(
-    *, credential_id: int, limit: RunLimit, status: str, task: CodingTask
-) -> None:
-    """The subscription's limit state as this run saw it: limited, close to it, or clear."""
-    if limit.limited or limit.verdict == LimitVerdict.WARNING:
+def _usage_note(task: CodingTask, status: str, auth: RunAuth, unseen: str) -> None:
+    """The audit line of the run: how it ended, and any claim the gateway did not see."""
+    credential_audit_record(
+        action=AuditAction.USED,
+        subject=_subject(task, auth),
+        user=task.owner,
+        task_id=task.pk,
+        outcome="limited" if status == TaskStatus.WAITING else status,
+        detail=unseen,
+    )
+
+
+def _limit_state_record(*, credential_id: int, seen: RunLimit, task: CodingTask) -> None:
+    """The subscription's limit state as the gateway saw it: limited, close to it, or clear
+    (its last answer said "allowed"); nothing when it saw no limit header."""
+    if seen.limited or seen.verdict == LimitVerdict.WARNING:
         credential_limit_record(
             credential_id=credential_id,
-            status="rejected" if limit.limited else "allowed_warning",
-            resets_at=limit.resets_at,
-            window=limit.window,
-            utilization=limit.utilization,
+            status="rejected" if seen.limited else "allowed_warning",
+            resets_at=seen.resets_at,
+            window=seen.window,
+            utilization=seen.utilization,
             task_id=task.pk,
         )
-    elif status == TaskStatus.SUCCEEDED:
+    elif seen.seen_by_gateway and seen.verdict == LimitVerdict.NONE:
         credential_limit_record(
             credential_id=credential_id,
             status="allowed",

@@ -1,27 +1,35 @@
 """Knowing why a run stopped: a subscription usage limit, a near-limit warning, or a rejected
-credential (docs/claude-cli-contract.md#usage-limits-and-auth-failures).
+credential (docs/claude-cli-contract.md#usage-limits-and-auth-failures and
+#what-the-server-trusts).
 
-One parser, three sources, read in this order:
+Two witnesses, trusted differently:
 
-1. the stream's ``rate_limit_event`` lines (structured: status, resetsAt, rateLimitType);
-2. what the gateway saw of the same answers (HTTP 429 and ``anthropic-ratelimit-unified-*``);
-3. the result text, whose wording has changed over time: every known wording is in
-   LIMIT_PATTERNS (one table, a test per row). A reset time that cannot be read still means
-   "limited".
+- the task's gateway (gateway_limit_of): the API's own answers as it relayed them (429 with
+  ``anthropic-ratelimit-unified-*``, 401/403 after its forced refresh). Only this may change
+  credential-wide state (tasks.waits.limit_actions);
+- the agent's own account (run_limit_parse), data from a container that runs whatever the
+  prompt or the repository says: the stream's ``rate_limit_event`` lines, then the result's
+  ``api_error_status``, then the result text, whose wording has changed over time (every known
+  wording is in LIMIT_PATTERNS, one table, a test per row). It shapes only that task's outcome
+  and words.
 
-Authentication failures (401/403, ``"error": "authentication_failed"``) are their own verdict:
-never a success and never a limit.
+task_limit_choose says what the task comes to: the gateway's verdict when it saw one, else the
+agent's. Every reset time, whoever gave it, is capped to LIMIT_RESET_MAX from now; one that
+cannot be read still means "limited". Authentication failures (401/403, ``"error":
+"authentication_failed"``) are their own verdict: never a success and never a limit.
 """
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from common.humanize import limit_window_words
+from gateway.runtime import GatewayUsage
+from oauth_tokens.services import limit_reset_capped
 from tasks.models import LimitVerdict
 
 
@@ -49,6 +57,10 @@ class RunLimit:
     @property
     def auth_failed(self) -> bool:
         return self.verdict == LimitVerdict.AUTH_FAILED
+
+    @property
+    def seen_by_gateway(self) -> bool:
+        return self.source == LimitSource.GATEWAY
 
 
 NO_LIMIT = RunLimit(LimitVerdict.NONE)
@@ -274,21 +286,26 @@ def _from_headers(
     headers: Mapping[str, str], verdict: LimitVerdict, status: int | None
 ) -> RunLimit:
     claim = headers.get(f"{_HEADER}representative-claim", "")
-    utilization = None
-    for short, window in _HEADER_WINDOWS.items():
-        if window == claim:
-            try:
-                utilization = float(headers.get(f"{_HEADER}{short}-utilization", ""))
-            except ValueError:
-                utilization = None
     return RunLimit(
         verdict,
         LimitSource.GATEWAY,
         resets_at=_epoch(headers.get(f"{_HEADER}reset")),
-        window=claim,
-        utilization=utilization,
+        window=claim[:32],
+        utilization=_header_utilization(headers, claim),
         http_status=status,
     )
+
+
+def _header_utilization(headers: Mapping[str, str], claim: str) -> float | None:
+    """The utilization (0..1) the headers give for the claimed window; None when absent."""
+    for short, window in _HEADER_WINDOWS.items():
+        if window == claim:
+            try:
+                value = float(headers.get(f"{_HEADER}{short}-utilization", ""))
+            except ValueError:
+                return None
+            return value if 0 <= value <= 1 else None
+    return None
 
 
 def run_limit_parse(
@@ -296,26 +313,29 @@ def run_limit_parse(
     rate_limit_events: Sequence[Mapping[str, Any]],
     result: Mapping[str, Any],
     assistant_errors: Sequence[str] = (),
-    gateway_headers: Mapping[str, str] | None = None,
-    gateway_status_429: int = 0,
     now: datetime,
 ) -> RunLimit:
-    """Why a run stopped (or that it came close), from the most structured source there is.
+    """What the agent says stopped its run (or that it came close), from the most structured
+    part of its output there is; a claim, never a witness (see the module's docstring).
 
     rate_limit_events: the `rate_limit_info` objects of the stream, in order; result: the
-    result object ({} if none); assistant_errors: the `error` values of assistant messages;
-    gateway_headers: the last `anthropic-ratelimit-*` values the gateway saw (lower-case names).
+    result object ({} if none); assistant_errors: the `error` values of assistant messages.
     """
+    claim = _agent_claim(rate_limit_events, result, assistant_errors, now)
+    return replace(claim, resets_at=limit_reset_capped(resets_at=claim.resets_at, now=now))
+
+
+def _agent_claim(
+    rate_limit_events: Sequence[Mapping[str, Any]],
+    result: Mapping[str, Any],
+    assistant_errors: Sequence[str],
+    now: datetime,
+) -> RunLimit:
     infos = [info for info in rate_limit_events if isinstance(info, Mapping)]
     # 1. the stream: a rejection anywhere in the run stopped it.
     for info in reversed(infos):
         if str(info.get("status", "")) == "rejected":
             return _from_event(info, LimitVerdict.LIMITED)
-    # 2. the gateway's view of the same answers.
-    headers = {k.lower(): v for k, v in (gateway_headers or {}).items()}
-    header_status = headers.get(f"{_HEADER}status", "")
-    if gateway_status_429 and header_status == "rejected":
-        return _from_headers(headers, LimitVerdict.LIMITED, 429)
     api_status = result.get("api_error_status")
     failed = bool(result.get("is_error")) or not result
     text = str(result.get("result", "") or "")
@@ -323,7 +343,7 @@ def run_limit_parse(
     rejected = _auth_failure(api_status, text, assistant_errors, failed=failed)
     if rejected is not None:
         return rejected
-    # 3. the text. Anywhere in a failed run's text; in a "successful" one only when the whole
+    # 2. the text. Anywhere in a failed run's text; in a "successful" one only when the whole
     # answer is the limit message (older CLIs reported a limit as a short success), since an
     # ordinary answer may talk about limits.
     limit_status = api_status == 429 or "rate_limit" in assistant_errors
@@ -332,7 +352,54 @@ def run_limit_parse(
         return found
     if limit_status:
         return RunLimit(LimitVerdict.LIMITED, LimitSource.RESULT, http_status=429)
-    return _close_to_a_limit(infos, headers)
+    return _close_to_a_limit(infos)
+
+
+def gateway_limit_of(*, usage: GatewayUsage, now: datetime) -> RunLimit:
+    """What the task's gateway itself saw of the credential: refused for good (a 401/403 after
+    its forced refresh, or a 401 it could not renew, not followed by an accepted answer), a
+    subscription limit (a 429 whose unified status said "rejected"), close to one, or clear
+    (the last unified status said "allowed": verdict NONE from the gateway). NO_LIMIT when it
+    saw none of that (no request, or an API key's answers without unified headers)."""
+    headers = {k.lower(): v for k, v in usage.ratelimit_headers.items()}
+    if usage.auth_refused:
+        status = 403 if usage.status_403 and not usage.status_401 else 401
+        how = (
+            "after the gateway renewed the token"
+            if usage.auth_refused_after_refresh
+            else "and the token could not be renewed"
+        )
+        return RunLimit(
+            LimitVerdict.AUTH_FAILED,
+            LimitSource.GATEWAY,
+            http_status=status,
+            detail=f"the API answered {status} {how}",
+        )
+    if usage.rate_limit_rejected:
+        return RunLimit(
+            LimitVerdict.LIMITED,
+            LimitSource.GATEWAY,
+            resets_at=limit_reset_capped(resets_at=usage.rate_limit_rejected_reset, now=now),
+            window=usage.rate_limit_rejected_claim[:32],
+            utilization=_header_utilization(headers, usage.rate_limit_rejected_claim),
+            http_status=429,
+        )
+    if usage.rate_limit_status == "allowed_warning":
+        seen = _from_headers(headers, LimitVerdict.WARNING, None)
+        return replace(seen, resets_at=limit_reset_capped(resets_at=seen.resets_at, now=now))
+    if usage.rate_limit_status == "allowed":
+        return RunLimit(LimitVerdict.NONE, LimitSource.GATEWAY)
+    return NO_LIMIT
+
+
+def task_limit_choose(*, claim: RunLimit, seen: RunLimit) -> RunLimit:
+    """What a task comes to: what the gateway saw when it saw a limit or a refusal (its reset
+    time, its window), else the agent's claim (for this task only)."""
+    if seen.limited or seen.auth_failed:
+        return seen
+    if claim.limited or claim.auth_failed:
+        return claim
+    return seen if seen.verdict == LimitVerdict.WARNING else claim
 
 
 def _auth_failure(
@@ -352,17 +419,15 @@ def _auth_failure(
     return None
 
 
-def _close_to_a_limit(infos: list[Mapping[str, Any]], headers: Mapping[str, str]) -> RunLimit:
-    """The latest warning, from the stream first, then the headers; the CLI may say it only
-    per window (status "allowed", a window "allowed_warning"). NO_LIMIT when none."""
+def _close_to_a_limit(infos: list[Mapping[str, Any]]) -> RunLimit:
+    """The latest warning the stream gave; the CLI may say it only per window (status
+    "allowed", a window "allowed_warning"). NO_LIMIT when none."""
     for info in reversed(infos):
         if str(info.get("status", "")) == "allowed_warning":
             return _from_event(info, LimitVerdict.WARNING)
         window = _warning_window(info)
         if window is not None:
             return window
-    if headers.get(f"{_HEADER}status", "") == "allowed_warning":
-        return _from_headers(headers, LimitVerdict.WARNING, None)
     return NO_LIMIT
 
 

@@ -15,6 +15,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from accounts.models import UserPreferences
+from accounts.selectors import preferences_get, task_limits_for_user
 from common.humanize import limited_until_words, utc_text
 from tasks.models import CodingTask, TaskLimit, TaskRuntime, TaskStatus, WaitReason
 from tasks.results import RunResult
@@ -28,6 +30,8 @@ logger = logging.getLogger(__name__)
 UNKNOWN_RESET_WAIT = timedelta(hours=1)
 # A limit said to have reset already is retried after this long.
 PAST_RESET_WAIT = timedelta(minutes=5)
+# A task due again while its owner's running slots are all taken looks again after this long.
+SLOT_WAIT = timedelta(seconds=30)
 
 
 def wait_plan(*, task: CodingTask, limit: RunLimit, now: datetime) -> RunResult:
@@ -66,18 +70,49 @@ def wait_plan(*, task: CodingTask, limit: RunLimit, now: datetime) -> RunResult:
     )
 
 
+def _running_slot_taken(*, task: CodingTask, now: datetime) -> bool:
+    """True, and the task's turn put off by SLOT_WAIT saying why, when its owner already has as
+    many tasks running or queued as they may run at once. Holds the owner's preferences row
+    locked to the end of the caller's transaction, as task submission does, so two resumes are
+    counted one after another."""
+    preferences = UserPreferences.objects.select_for_update().get(
+        pk=preferences_get(user=task.owner).pk
+    )
+    allowed = task_limits_for_user(preferences=preferences).max_running
+    busy = CodingTask.objects.filter(
+        owner_id=task.owner_id, status__in=(TaskStatus.QUEUED, TaskStatus.RUNNING)
+    ).count()
+    if busy < allowed:
+        return False
+    CodingTask.objects.filter(pk=task.pk, status=TaskStatus.WAITING).update(
+        requeue_at=now + SLOT_WAIT,
+        error_message=(
+            f"Ready to run again, after its turn: {busy} of your tasks are running or about to "
+            f"start, and you may run {allowed} at once."
+        ),
+    )
+    return True
+
+
 def task_resume(*, task_id: int, now: datetime | None = None, force: bool = False) -> bool:
     """Waiting -> queued (due now), once: the first caller wins. Not before its time unless
-    forced.
+    forced, and not while its owner's running slots are all taken (it then waits its turn,
+    looked at again by the queue's sweep).
 
     Returns True if this call moved it; the caller then runs it or puts it in the queue.
     """
     now = now or timezone.now()
-    task = CodingTask.objects.filter(pk=task_id, status=TaskStatus.WAITING).first()
+    task = (
+        CodingTask.objects.filter(pk=task_id, status=TaskStatus.WAITING)
+        .select_related("owner")
+        .first()
+    )
     if task is None or (not force and task.requeue_at and task.requeue_at > now):
         return False
     waited = int((now - task.waiting_since).total_seconds()) if task.waiting_since else 0
     with transaction.atomic():
+        if _running_slot_taken(task=task, now=now):
+            return False
         moved = CodingTask.objects.filter(pk=task_id, status=TaskStatus.WAITING).update(
             status=TaskStatus.QUEUED,
             requeue_at=now,

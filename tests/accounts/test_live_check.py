@@ -66,24 +66,36 @@ def text_of(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
-EXPIRED_NO_REFRESH = json.dumps(
-    {"access_token": ACCESS, "expires_at": int((timezone.now() - timedelta(days=2)).timestamp())}
-)
-EXPIRED_REFRESHABLE = cli_file(expiresAt=ms(-timedelta(hours=1)))
-SNAKE_CASE_NO_SCOPES = json.dumps(
-    {
-        "access_token": ACCESS,
-        "refresh_token": REFRESH,
-        "expires_at": int((timezone.now() + timedelta(hours=5)).timestamp()),
-    }
-)
+# Pasted texts with times in them are made when the test runs, not when it is collected: on a
+# loaded machine minutes pass between the two, and "expires in 1 minute" would be a lie.
+def expired_no_refresh() -> str:
+    return json.dumps(
+        {
+            "access_token": ACCESS,
+            "expires_at": int((timezone.now() - timedelta(days=2)).timestamp()),
+        }
+    )
+
+
+def expired_refreshable() -> str:
+    return cli_file(expiresAt=ms(-timedelta(hours=1)))
+
+
+def snake_case_no_scopes() -> str:
+    return json.dumps(
+        {
+            "access_token": ACCESS,
+            "refresh_token": REFRESH,
+            "expires_at": int((timezone.now() + timedelta(hours=5)).timestamp()),
+        }
+    )
 
 
 @pytest.mark.parametrize(
     ("raw", "box", "says", "never_says"),
     [
         pytest.param(
-            EXPIRED_NO_REFRESH,
+            expired_no_refresh,
             "error-box",
             [
                 "Tasks would fail with this token: it expired 2 days ago and has no refresh "
@@ -96,7 +108,7 @@ SNAKE_CASE_NO_SCOPES = json.dumps(
             id="expired-no-refresh",
         ),
         pytest.param(
-            EXPIRED_REFRESHABLE,
+            expired_refreshable,
             "warn-box",
             [
                 "The access token expired 1 hour ago; the server will try the refresh token "
@@ -124,7 +136,7 @@ SNAKE_CASE_NO_SCOPES = json.dumps(
             id="setup-token",
         ),
         pytest.param(
-            SNAKE_CASE_NO_SCOPES,
+            snake_case_no_scopes,
             SUCCESS_CLASS,
             [
                 "JSON with access_token (snake_case)",
@@ -136,7 +148,7 @@ SNAKE_CASE_NO_SCOPES = json.dumps(
             id="snake-case-without-scopes",
         ),
         pytest.param(
-            cli_file(),
+            cli_file,
             SUCCESS_CLASS,
             [
                 "the Claude CLI's credentials file (claudeAiOauth, camelCase)",
@@ -150,7 +162,7 @@ SNAKE_CASE_NO_SCOPES = json.dumps(
             id="camel-case-cli-file",
         ),
         pytest.param(
-            cli_file(refreshToken=None, expiresAt=ms(timedelta(minutes=2))),
+            lambda: cli_file(refreshToken=None, expiresAt=ms(timedelta(minutes=2))),
             "warn-box",
             ["This token expires in 1 minute and has no refresh token", NOT_CHECKED],
             ["Well-formed"],
@@ -166,7 +178,7 @@ SNAKE_CASE_NO_SCOPES = json.dumps(
     ],
 )
 def test_each_state_says_what_it_is_in_the_matching_box(user_client, raw, box, says, never_says):
-    html = live(user_client, raw)
+    html = live(user_client, raw() if callable(raw) else raw)
     text = text_of(html).replace("&#x27;", "'")
     assert box_class(html) == box
     for words in says:
@@ -179,7 +191,7 @@ def test_each_state_says_what_it_is_in_the_matching_box(user_client, raw, box, s
 
 
 def test_a_failure_verdict_is_announced_and_a_good_one_is_not(user_client):
-    assert 'role="alert"' in live(user_client, EXPIRED_NO_REFRESH)
+    assert 'role="alert"' in live(user_client, expired_no_refresh())
     assert 'role="alert"' not in live(user_client, cli_file())
 
 
@@ -285,7 +297,7 @@ def test_saved_tokens_are_not_called_valid_until_the_api_accepted_them(user_clie
 def test_tokens_saved_without_scopes_are_stored_and_shown_without_any(user_client, user):
     user_client.post(
         PAGE,
-        {"oauth_tokens": SNAKE_CASE_NO_SCOPES, "api_key": "", "agent_env": "", "use_oauth": "on"},
+        {"oauth_tokens": snake_case_no_scopes(), "api_key": "", "agent_env": "", "use_oauth": "on"},
     )
     credential = OAuthCredential.objects.get(owner=user)
     assert credential.scopes == []
@@ -312,7 +324,7 @@ def test_the_container_file_for_tokens_saved_without_scopes_names_what_the_cli_n
 
     user_client.post(
         PAGE,
-        {"oauth_tokens": SNAKE_CASE_NO_SCOPES, "api_key": "", "agent_env": "", "use_oauth": "on"},
+        {"oauth_tokens": snake_case_no_scopes(), "api_key": "", "agent_env": "", "use_oauth": "on"},
     )
     auth = auth_method_for_user(user=user)  # not due: no token request
     assert auth.method == "oauth"

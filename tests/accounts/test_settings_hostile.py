@@ -230,7 +230,7 @@ def method_card(client: Client) -> str:
     ("status", "badge", "phrase"),
     [
         (CredentialStatus.REFRESH_FAILED, ">Will fail<", "the next task will fail unless the"),
-        (CredentialStatus.INVALID, ">Not ready<", "token server down"),
+        (CredentialStatus.INVALID, ">Will fail<", "token server down"),
     ],
 )
 def test_expired_unrefreshable_tokens_without_a_key_do_not_say_ready(
@@ -245,7 +245,7 @@ def test_expired_unrefreshable_tokens_without_a_key_do_not_say_ready(
     assert phrase in card
 
 
-def test_expired_failed_tokens_with_an_api_key_to_fall_back_on_are_ready(
+def test_expired_failed_tokens_with_an_api_key_say_they_fall_back_to_it(
     user_client, user, make_credential, settings
 ):
     settings.ANTHROPIC_API_KEY = "sk-ant-api03-server-key-0123456789abcdefghijklmnop"
@@ -253,4 +253,5 @@ def test_expired_failed_tokens_with_an_api_key_to_fall_back_on_are_ready(
     make_credential(user, expires_in=-600, status=CredentialStatus.REFRESH_FAILED)
     card = method_card(user_client)
     assert ">Will fail<" not in card
-    assert ">Ready<" in card
+    assert ">Ready<" not in card
+    assert ">Falls back to the server&#x27;s API key<" in card

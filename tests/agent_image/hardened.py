@@ -70,8 +70,11 @@ def run_hardened(
     env: dict[str, str] | None = None,
     network_mode: str = "none",
     timeout: float = 300,
+    volumes: dict[str, dict[str, str]] | None = None,
+    uid: int = AGENT_UID,
 ) -> HardenedRun:
-    """``bash -c script`` as uid 1000 in ``image``, created with the runner's own arguments."""
+    """``bash -c script`` as ``uid`` (the image's 1000 unless given) in ``image``, created with the
+    runner's own arguments."""
     spec = ContainerSpec(
         image=image,
         env=env or {},
@@ -80,6 +83,8 @@ def run_hardened(
         name=f"claude-runner-test-{uuid.uuid4().hex[:12]}",
         timeout_seconds=timeout,
         network_mode=network_mode,
+        volumes=volumes or {},
+        uid=uid,
     )
     container = client.containers.create(
         **container_create_kwargs(spec), entrypoint=["/bin/bash", "-c", script]

@@ -4,6 +4,8 @@ stand-in that records and forwards nothing (tests/fakes/socket_recorder.py)."""
 
 from __future__ import annotations
 
+import stat
+import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,15 +14,25 @@ from typing import Any
 import docker
 import pytest
 
+from gateway.runtime import placeholder_new
+from oauth_tokens.models import AuthMethod, AuthSource
+from oauth_tokens.services import AuthResolution
+from tasks.models import CodingTask
+from tasks.run.agent_user import agent_uid_for_task
 from tasks.run.containers import (
+    AGENT_UID,
     GATEWAY_MOUNT,
     HOME,
+    HOME_VOLUME,
     TASK_DIR,
     ContainerOutcome,
     ContainerSpec,
     InputFile,
     container_run,
 )
+from tasks.run.gateway import GATEWAY_SOCKET_NAME, task_gateway_open
+from tasks.run.log import TaskLog
+from tests.agent_image.hardened import run_hardened
 from tests.agent_image.helpers import make_bare_repo
 from tests.agent_image.probe import ProbeReport
 from tests.fakes.anthropic_api import FakeAnthropicAPI
@@ -54,6 +66,7 @@ def run_task_container(
     gateway_dir: str | None = None,
     env: dict[str, str] | None = None,
     secret_env: dict[str, str] | None = None,
+    uid: int = AGENT_UID,
 ) -> Run:
     files = [InputFile(f"{TASK_DIR}/prompt.txt", prompt.encode())]
     files += [
@@ -69,6 +82,7 @@ def run_task_container(
         timeout_seconds=120,
         volumes={str(repo): {"bind": str(repo), "mode": "ro"}},
         gateway_dir=gateway_dir,
+        uid=uid,
     )
     output = bytearray()
     inspected: dict[str, Any] = {}
@@ -113,9 +127,14 @@ def test_the_container_is_hardened_and_its_home_goes_with_it(
     assert host["PidsLimit"] == 512
     assert host["NetworkMode"] == "none"
     assert "/tmp" in host["Tmpfs"]
+    # The engine keeps at most 2 x 50 MB of its output, however much the agent prints.
+    assert host["LogConfig"] == {
+        "Type": "json-file",
+        "Config": {"max-size": "50m", "max-file": "2"},
+    }
     assert run.inspect["Config"]["User"] == "1000:1000"
-    # The writable home is an anonymous volume, filled from the image and removed with it.
-    home = next(m for m in run.inspect["Mounts"] if m["Destination"] == HOME)
+    # The writable home is in an anonymous volume, filled from the image and removed with it.
+    home = next(m for m in run.inspect["Mounts"] if m["Destination"] == HOME_VOLUME)
     assert home["Type"] == "volume"
     with pytest.raises(docker.errors.NotFound):
         docker_client.volumes.get(home["Name"])
@@ -226,3 +245,62 @@ def test_a_required_gateway_that_is_not_mounted_stops_before_the_agent(
     assert run.outcome.exit_code == 4, run.describe()
     assert b"must be on the Docker engine's host" in run.outcome.outputs["result.json"]
     assert "PROBE" not in run.output  # the agent never ran
+
+
+def test_each_task_runs_as_a_uid_of_its_own_that_owns_its_home(
+    docker_client: docker.DockerClient, probe_image: str, repo: Path
+) -> None:
+    uid = agent_uid_for_task(task_id=4242)
+    assert uid != AGENT_UID
+    assert agent_uid_for_task(task_id=4243) != uid
+    run = run_task_container(docker_client, probe_image, repo, prompt="hello", uid=uid)
+    assert run.outcome.exit_code == 0, run.describe()
+    assert run.inspect["Config"]["User"] == f"{uid}:{uid}"
+    report = ProbeReport.parse(run.diff)
+    assert report.found, run.describe()
+    assert report.sys["uid"] == str(uid)
+    assert report.writable[HOME] is True
+    assert report.writable[f"{HOME}/work"] is True
+    assert report.writable["/"] is False
+
+
+SOCKET_TRY = (
+    f"if socat -u OPEN:/dev/null UNIX-CONNECT:{GATEWAY_MOUNT}/{GATEWAY_SOCKET_NAME}; "
+    "then echo CONNECTED; else echo REFUSED; fi"
+)
+
+
+@pytest.mark.django_db
+def test_only_the_tasks_uid_reaches_its_gateway_socket(
+    docker_client: docker.DockerClient, test_image: str, user: Any
+) -> None:
+    task = CodingTask.objects.create(owner=user, repo_url="https://github.com/a/b", prompt="p")
+    uid = agent_uid_for_task(task_id=task.pk)
+    root = Path(tempfile.mkdtemp(prefix="gw-", dir="/tmp"))  # a socket path is short
+    root.chmod(0o711)
+    auth = AuthResolution(
+        method=AuthMethod.API_KEY,
+        source=AuthSource.ENVIRONMENT,
+        reason="test",
+        api_key="sk-ant-api03-socket-owner-test",
+    )
+    log = TaskLog(task_id=task.pk, secrets=[], max_bytes=9999)
+    try:
+        with task_gateway_open(task, root, auth, placeholder_new(), log, uid) as (_, folder):
+            found = folder.stat()
+            assert (found.st_uid, found.st_gid, stat.S_IMODE(found.st_mode)) == (uid, uid, 0o700)
+            socket = (folder / GATEWAY_SOCKET_NAME).stat()
+            assert (socket.st_uid, stat.S_IMODE(socket.st_mode)) == (uid, 0o600)
+            mounted = {str(folder): {"bind": GATEWAY_MOUNT, "mode": "ro"}}
+            runs = {
+                who: run_hardened(
+                    docker_client, test_image, script=SOCKET_TRY, volumes=mounted, uid=who
+                )
+                for who in (uid, uid + 1, AGENT_UID)
+            }
+    finally:
+        root.rmdir()
+    assert "CONNECTED" in runs[uid].output, runs[uid].describe()
+    for other in (uid + 1, AGENT_UID):
+        assert "REFUSED" in runs[other].output, runs[other].describe()
+    assert "open to every local user" not in log.text

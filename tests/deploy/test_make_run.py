@@ -14,6 +14,8 @@ import pytest
 
 from .helpers import ROOT, manage, production_env
 
+pytestmark = pytest.mark.deploy
+
 RUN_SH = ROOT / "scripts" / "run.sh"
 
 

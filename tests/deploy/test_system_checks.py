@@ -4,6 +4,8 @@ import pytest
 
 from .helpers import ALL_CLEAR, manage, production_env, readme_production_values
 
+pytestmark = pytest.mark.deploy
+
 
 def test_check_deploy_with_the_documented_production_values_reports_nothing(tmp_path):
     values = readme_production_values()

@@ -5,7 +5,11 @@ import stat
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from .helpers import ROOT
+
+pytestmark = pytest.mark.deploy
 
 TEST_SH = ROOT / "scripts" / "test.sh"
 

@@ -264,3 +264,26 @@ class TunnelProxy(LoopbackServer[TunnelRequest]):
 
     def targets(self) -> list[str]:
         return [r.target for r in self.requests]
+
+
+class PlainPackageRegistry(PackageRegistry):
+    """Both registries over plain HTTP on one loopback port, told apart by the path (/simple/
+    and /files/ are the PyPI index, anything else npm): what a task's gateway reaches with the
+    test-only loopback allowance (AGENT_EGRESS_TEST_ALLOW_LOOPBACK), as clients in the
+    container ask their proxy for ``http://127.0.0.1:<port>/...``."""
+
+    name = "plain-package-registry"
+
+    def start(self) -> Self:
+        LoopbackServer.start(self)
+        self.base_url = f"http://127.0.0.1:{self.port}/"
+        self.pip_index_url = f"{self.base_url}simple/"
+        self.npm_url = self.base_url
+        return self
+
+    def answer(self, host: str, path: str) -> tuple[int, str, bytes]:
+        if path.startswith("http://"):  # absolute-form, as a proxy may pass it on
+            path = "/" + path.split("/", 3)[-1]
+        if path.startswith(("/simple/", "/files/")):
+            return self._pypi(path)
+        return self._npm(path)

@@ -340,7 +340,7 @@ def test_a_replay_refused_again_is_recorded_as_refused_after_refresh(
     assert not usage.auth_refused_unrenewable
 
 
-def test_a_401_that_cannot_be_renewed_and_a_403_are_recorded(start_gateway, fake_api) -> None:
+def test_a_401_or_403_that_cannot_be_renewed_is_recorded(start_gateway, fake_api) -> None:
     gateway, placeholder, _ = start_gateway("api_key", provider=StaticProvider("sk-ant-api03-x"))
     assert post(UnixHTTPConnection(gateway.socket_path), {"x-api-key": placeholder})[0] == 401
     fake_api.auth_revoked()
@@ -352,8 +352,10 @@ def test_a_401_that_cannot_be_renewed_and_a_403_are_recorded(start_gateway, fake
     assert usage.auth_refused_unrenewable
     usage = gateway_403.stop()
     assert (usage.status_401, usage.status_403) == (0, 1)
-    assert not usage.auth_refused_unrenewable
+    # A revoked token answers 403: renewed like a 401 when it can be; this one cannot.
+    assert usage.auth_refused_unrenewable
     assert not usage.auth_refused_after_refresh
+    assert usage.auth_refused
 
 
 def test_a_rate_limit_rejection_records_the_reset_the_api_gave(

@@ -112,3 +112,39 @@ def test_a_rejected_status_without_a_429_is_no_rejection() -> None:
 def test_a_reset_header_is_a_utc_time_or_nothing(value: str) -> None:
     got = epoch_datetime(value)
     assert got is None or (got.tzinfo is UTC and got > datetime(1970, 1, 1, tzinfo=UTC))
+
+
+def test_a_refusal_counts_only_until_the_api_accepts_the_credential_again() -> None:
+    meter = UsageMeter()
+    assert not meter.snapshot().auth_refused
+    meter.response(status=401, headers={}, content_type="", is_message=True).finish()
+    meter.auth_unrenewable()
+    usage = meter.snapshot()
+    assert usage.auth_refused
+    assert usage.accepted_at is None
+    # A 429 is an answer to a credential the API knew: accepted, and the refusal is history.
+    meter.response(status=429, headers={}, content_type="", is_message=True).finish()
+    usage = meter.snapshot()
+    assert usage.accepted_at is not None
+    assert not usage.auth_refused
+    meter.response(status=403, headers={}, content_type="", is_message=True).finish()
+    meter.auth_refused_after_refresh()
+    assert meter.snapshot().auth_refused
+    # An overloaded API says nothing about the credential.
+    meter.response(status=529, headers={}, content_type="", is_message=True).finish()
+    assert meter.snapshot().auth_refused
+
+
+def test_a_rejection_without_a_readable_reset_is_still_a_rejection() -> None:
+    meter = UsageMeter()
+    headers = {
+        "anthropic-ratelimit-unified-status": "rejected",
+        "anthropic-ratelimit-unified-reset": "soon",
+    }
+    meter.response(status=429, headers=headers, content_type="", is_message=True).finish()
+    usage = meter.snapshot()
+    assert usage.rate_limit_rejected
+    assert usage.rate_limit_rejected_reset is None
+    allowed = {"anthropic-ratelimit-unified-status": "allowed"}
+    meter.response(status=200, headers=allowed, content_type="", is_message=True).finish()
+    assert not meter.snapshot().rate_limit_rejected

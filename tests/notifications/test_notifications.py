@@ -179,8 +179,20 @@ def test_a_rejected_credential_says_sign_in_again_once(smtp, listener):
         source=CredentialSource.USER,
         access_token=ACCESS,
     )
-    assert credential_rejected(credential_id=credential.pk, http_status=401, reason="expired")
-    assert not credential_rejected(credential_id=credential.pk, http_status=401, reason="again")
+    assert credential_rejected(
+        credential_id=credential.pk,
+        http_status=401,
+        reason="expired",
+        at=timezone.now(),
+        after_refresh=False,
+    )
+    assert not credential_rejected(
+        credential_id=credential.pk,
+        http_status=401,
+        reason="again",
+        at=timezone.now(),
+        after_refresh=False,
+    )
     queue_sweep()
     assert len(smtp.messages) == 1
     body = body_of(smtp.messages[0])
@@ -200,7 +212,13 @@ def test_the_global_credential_dying_tells_the_superusers(smtp, listener):
         source=CredentialSource.ENVIRONMENT,
         access_token=ACCESS,
     )
-    credential_rejected(credential_id=credential.pk, http_status=403, reason="revoked")
+    credential_rejected(
+        credential_id=credential.pk,
+        http_status=403,
+        reason="revoked",
+        at=timezone.now(),
+        after_refresh=False,
+    )
     assert [m["To"] for m in smtp.messages] == [admin.email]
     assert "global Claude OAuth tokens stopped working" in smtp.messages[0]["Subject"]
 

@@ -6,13 +6,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gateway.usage import GatewayUsage
+from oauth_tokens.services.audit import LIMIT_RESET_MAX
 from tasks.waits.limits import (
     LIMIT_PATTERNS,
+    NO_LIMIT,
     LimitSource,
     LimitVerdict,
     clock_parse,
+    gateway_limit_of,
     limit_text_parse,
     run_limit_parse,
+    task_limit_choose,
 )
 
 NOW = datetime(2026, 12, 1, 21, 30, tzinfo=UTC)
@@ -56,21 +61,106 @@ def test_a_rejected_rate_limit_event_is_read_first():
     assert limit.utilization == 1.0
 
 
-def test_the_gateway_headers_come_second():
+def gateway_saw(**fields) -> GatewayUsage:
+    return GatewayUsage(**fields)
+
+
+def test_the_gateway_decides_the_task_when_it_saw_a_limit():
     headers = {
         "anthropic-ratelimit-unified-status": "rejected",
         "anthropic-ratelimit-unified-reset": str(RESET),
         "anthropic-ratelimit-unified-representative-claim": "seven_day",
         "anthropic-ratelimit-unified-7d-utilization": "1.0",
     }
-    limit = parse(result=LIMITED_RESULT, gateway_headers=headers, gateway_status_429=1)
-    assert (limit.verdict, limit.source, limit.window) == (
+    usage = gateway_saw(
+        status_429=1,
+        ratelimit_headers=headers,
+        rate_limit_status="rejected",
+        rate_limit_rejected=True,
+        rate_limit_rejected_reset=datetime.fromtimestamp(RESET, UTC),
+        rate_limit_rejected_claim="seven_day",
+    )
+    seen = gateway_limit_of(usage=usage, now=NOW)
+    assert (seen.verdict, seen.source, seen.window) == (
         LimitVerdict.LIMITED,
         LimitSource.GATEWAY,
         "seven_day",
     )
-    assert limit.resets_at == datetime.fromtimestamp(RESET, UTC)
-    assert limit.utilization == 1.0
+    assert seen.resets_at == datetime.fromtimestamp(RESET, UTC)
+    assert seen.utilization == 1.0
+    # The agent's words differ (another reset): the gateway's verdict is the task's.
+    claim = parse(result=LIMITED_RESULT)
+    assert task_limit_choose(claim=claim, seen=seen) == seen
+
+
+def test_an_agent_claim_decides_only_when_the_gateway_saw_nothing():
+    claim = parse(result=LIMITED_RESULT)
+    for seen in (
+        NO_LIMIT,
+        gateway_limit_of(usage=gateway_saw(rate_limit_status="allowed"), now=NOW),
+    ):
+        chosen = task_limit_choose(claim=claim, seen=seen)
+        assert chosen == claim
+        assert not chosen.seen_by_gateway
+
+
+@pytest.mark.parametrize(
+    ("fields", "verdict"),
+    [
+        ({}, LimitVerdict.NONE),
+        ({"rate_limit_status": "allowed"}, LimitVerdict.NONE),
+        ({"rate_limit_status": "allowed_warning"}, LimitVerdict.WARNING),
+        (
+            {"status_429": 1, "rate_limit_status": "rejected", "rate_limit_rejected": True},
+            "limited",
+        ),
+        # A 429 without unified headers (a per-minute limit of an API key) is no subscription limit.
+        ({"status_429": 3}, LimitVerdict.NONE),
+        # "rejected" on an answer that was no 429: not a rejection.
+        ({"rate_limit_status": "rejected"}, LimitVerdict.NONE),
+        (
+            {"status_401": 2, "auth_refused_after_refresh": True, "auth_refused_at": NOW},
+            "auth_failed",
+        ),
+        (
+            {"status_401": 1, "auth_refused_unrenewable": True, "auth_refused_at": NOW},
+            "auth_failed",
+        ),
+        # Accepted after the refusal: the credential works.
+        (
+            {
+                "auth_refused_unrenewable": True,
+                "auth_refused_at": NOW,
+                "accepted_at": NOW + timedelta(seconds=1),
+            },
+            LimitVerdict.NONE,
+        ),
+        # A 403 that was not a replay after a refresh is about the request, not the credential.
+        ({"status_403": 1}, LimitVerdict.NONE),
+    ],
+)
+def test_what_the_gateway_saw_is_its_own_verdict(fields, verdict):
+    seen = gateway_limit_of(usage=gateway_saw(**fields), now=NOW)
+    assert seen.verdict == verdict
+
+
+def test_every_reset_time_is_capped_to_seven_days_and_a_margin_whoever_gives_it():
+    far = 9999999999
+    cap = NOW + LIMIT_RESET_MAX
+    assert timedelta(days=8) > LIMIT_RESET_MAX
+    event = {"status": "rejected", "resetsAt": far, "rateLimitType": "seven_day"}
+    assert parse(rate_limit_events=[event]).resets_at == cap
+    text = {"is_error": True, "result": f"Claude AI usage limit reached|{far}"}
+    assert parse(result=text).resets_at == cap
+    usage = gateway_saw(
+        status_429=1,
+        rate_limit_status="rejected",
+        rate_limit_rejected=True,
+        rate_limit_rejected_reset=datetime.fromtimestamp(far, UTC),
+    )
+    assert gateway_limit_of(usage=usage, now=NOW).resets_at == cap
+    # A near reset is left as it is.
+    assert parse(rate_limit_events=[REJECTED]).resets_at == datetime.fromtimestamp(RESET, UTC)
 
 
 def test_the_result_text_comes_last():
@@ -259,3 +349,49 @@ def test_the_parser_never_fails_on_any_text(text):
 )
 def test_any_event_shape_is_read_without_failing(info):
     parse(rate_limit_events=[info], result={"is_error": True})
+
+
+@given(
+    st.one_of(st.integers(), st.floats(allow_nan=True), st.text(max_size=20)),
+    st.text(max_size=200),
+)
+def test_no_claimed_reset_lies_beyond_the_cap(reset, text):
+    cap = NOW + LIMIT_RESET_MAX
+    event = {"status": "rejected", "resetsAt": reset, "rateLimitType": "seven_day"}
+    for limit in (
+        parse(rate_limit_events=[event]),
+        parse(result={"is_error": True, "result": f"Claude AI usage limit reached|{reset}"}),
+        parse(result={"is_error": True, "result": f"You've hit your limit · resets {text}"}),
+    ):
+        assert limit.resets_at is None or limit.resets_at <= cap
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "anthropic-ratelimit-unified-status",
+                "anthropic-ratelimit-unified-reset",
+                "anthropic-ratelimit-unified-representative-claim",
+                "anthropic-ratelimit-unified-5h-utilization",
+                "anthropic-ratelimit-unified-7d-utilization",
+            ]
+        ),
+        st.text(max_size=30),
+    ),
+    st.sampled_from(["", "allowed", "allowed_warning", "rejected"]),
+    st.booleans(),
+)
+def test_any_headers_the_gateway_relayed_make_a_bounded_verdict(headers, status, rejected):
+    usage = GatewayUsage(
+        ratelimit_headers=headers,
+        rate_limit_status=status,
+        rate_limit_rejected=rejected,
+        rate_limit_rejected_claim=headers.get(
+            "anthropic-ratelimit-unified-representative-claim", ""
+        ),
+    )
+    seen = gateway_limit_of(usage=usage, now=NOW)
+    assert seen.resets_at is None or seen.resets_at <= NOW + LIMIT_RESET_MAX
+    assert len(seen.window) <= 32
+    assert seen.utilization is None or 0 <= seen.utilization <= 1

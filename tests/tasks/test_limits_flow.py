@@ -1,13 +1,18 @@
 """What the runner does about a usage limit or a rejected credential: wait and resume, fall
-back to the user's API key, fail past the longest wait, mark a rejected credential dead.
+back to the user's API key, fail past the longest wait, mark a rejected credential dead; and
+that only what the task's gateway saw reaches the credential, never the agent's own words.
 
-The container is scripted here (the stream lines the real CLI prints, from
-docs/claude-cli-contract.md#usage-limits-and-auth-failures); the same paths with the real CLI
-and a real Docker engine are in test_limits_real_cli.py."""
+The container is scripted here: it makes one model call through the task's real gateway to the
+fake Anthropic API (answering as the real one does in each case), then prints the stream lines
+the real CLI prints (docs/claude-cli-contract.md#usage-limits-and-auth-failures). The same paths
+with the real CLI and a real Docker engine are in test_limits_real_cli.py, and a hostile agent
+in a real container in test_hostile_agent.py."""
 
 import html
 import json
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -32,17 +37,44 @@ from tasks.run.containers import ContainerOutcome
 from tasks.run.workspace import Workspace
 from tasks.services import task_cancel, task_create
 from tasks.signals import task_finished
+from tests.fakes.anthropic_api import FakeAnthropicAPI
+from tests.gateway.conftest import UnixHTTPConnection
 from tests.tasks.conftest import set_api_key
 
 TOKEN = "sk-ant-oat01-limits-flow-setup-token-0123456789abcdef"
 KEY = "sk-ant-api03-limits-flow-user-key-0123456789"
 
 
+ALLOWED = {"anthropic-ratelimit-unified-status": "allowed"}
+
+
+@dataclass
+class Run:
+    """One scripted container: how the fake API answers its model call, then what it prints."""
+
+    api: Callable[[FakeAnthropicAPI], None]
+    lines: list[bytes]
+
+
 def line(obj) -> bytes:
     return (json.dumps(obj) + "\n").encode()
 
 
-def limited_run(reset_epoch: int) -> list[bytes]:
+def answers_normally(api: FakeAnthropicAPI) -> None:
+    api.answer_normally()
+    api.response_headers = dict(ALLOWED)
+
+
+def limited_run(reset_epoch: int, *, seen: bool = True) -> Run:
+    """The CLI's account of a rejected five-hour window; seen: the API really answered so."""
+
+    def limited(api: FakeAnthropicAPI) -> None:
+        api.limit_rejected(reset_epoch)
+
+    return Run(limited if seen else answers_normally, _limited_lines(reset_epoch))
+
+
+def _limited_lines(reset_epoch: int) -> list[bytes]:
     return [
         line({"type": "system", "subtype": "init", "claude_code_version": "2.1.332"}),
         line(
@@ -76,7 +108,17 @@ def limited_run(reset_epoch: int) -> list[bytes]:
     ]
 
 
-def ok_run(warning: bool = False) -> list[bytes]:
+def ok_run(warning: bool = False) -> Run:
+    def answer(api: FakeAnthropicAPI) -> None:
+        if warning:
+            api.limit_warning(0.92, int((timezone.now() + timedelta(days=2)).timestamp()))
+        else:
+            answers_normally(api)
+
+    return Run(answer, _ok_lines(warning))
+
+
+def _ok_lines(warning: bool) -> list[bytes]:
     info = {"status": "allowed_warning", "utilization": 0.92, "rateLimitType": "seven_day"}
     return [
         line(
@@ -104,7 +146,17 @@ def ok_run(warning: bool = False) -> list[bytes]:
     ]
 
 
-def rejected_run(status: int) -> list[bytes]:
+def rejected_run(status: int, *, seen: bool = True) -> Run:
+    def refused(api: FakeAnthropicAPI) -> None:
+        if status == 401:
+            api.auth_expired()
+        else:
+            api.auth_revoked()
+
+    return Run(refused if seen else answers_normally, _rejected_lines(status))
+
+
+def _rejected_lines(status: int) -> list[bytes]:
     text = (
         "Failed to authenticate. API Error: 401 OAuth token has expired."
         if status == 401
@@ -117,21 +169,49 @@ def rejected_run(status: int) -> list[bytes]:
     ]
 
 
+def model_call(spec, placeholder: str, *, api_key: bool) -> int:
+    """What the CLI does first: one model call, through the task's gateway, with its
+    placeholder; the status the gateway relayed."""
+    conn = UnixHTTPConnection(Path(spec.gateway_dir) / "gateway.sock")
+    auth = {"x-api-key": placeholder} if api_key else {"authorization": f"Bearer {placeholder}"}
+    body = json.dumps(
+        {"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
+    )
+    conn.request(
+        "POST", "/v1/messages", body=body, headers={**auth, "content-type": "application/json"}
+    )
+    answer = conn.getresponse()
+    answer.read()
+    conn.close()
+    return answer.status
+
+
 @pytest.fixture
-def scripted(monkeypatch, settings):
-    """Containers that print the next scripted run; records the auth each run got."""
+def fake_api(settings):
+    with FakeAnthropicAPI() as api:
+        settings.ANTHROPIC_API_URL = api.url
+        yield api
+
+
+@pytest.fixture
+def scripted(monkeypatch, settings, fake_api, placeholders):
+    """Containers that make the next scripted run's model call and print its lines; records
+    the auth each run got and the status its model call had."""
     settings.AGENT_LIMIT_JITTER_SECONDS = 5
-    runs: list[list[bytes]] = []
+    runs: list[Run] = []
     seen: list[dict] = []
 
     def fake_run(*, client, spec, on_started, on_output, should_cancel, max_output_bytes):
         on_started("c0ffee")
         env_files = {f.path.rsplit("/", 1)[-1] for f in spec.files}
-        seen.append({"api_key": "ANTHROPIC_API_KEY" in env_files})
-        lines = runs.pop(0)
-        for chunk in lines:
+        api_key = "ANTHROPIC_API_KEY" in env_files
+        run = runs.pop(0)
+        run.api(fake_api)
+        status = model_call(spec, placeholders[-1], api_key=api_key)
+        seen.append({"api_key": api_key, "status": status})
+        for chunk in run.lines:
             on_output(chunk)
-        result = json.loads(lines[-1])
+        result = json.loads(run.lines[-1])
         return ContainerOutcome(container_id="c0ffee", exit_code=1 if result.get("is_error") else 0)
 
     monkeypatch.setattr(runner, "docker_client", lambda: object())
@@ -364,3 +444,207 @@ def test_the_when_limited_choice_is_saved_and_checked(client, user):
     answer = client.post(url, {"when_limited": "later"}, follow=True)
     assert "Choose “wait” or “fall back to my API key”" in html.unescape(answer.content.decode())
     assert preferences_get(user=user).when_limited == "api_key"
+
+
+# --- what a task says is data: only the gateway's view reaches the credential -----------------
+
+GLOBAL_TOKEN = "sk-ant-oat01-limits-flow-global-setup-token-0123456789abcdef"
+FAR_RESET = 9999999999  # the year 2286
+
+
+@pytest.fixture
+def global_oauth(settings):
+    """The server's global OAuth on, shared by every user."""
+    settings.CLAUDE_USE_OAUTH = True
+    settings.CLAUDE_ACCESS_TOKEN = GLOBAL_TOKEN
+    settings.CLAUDE_REFRESH_TOKEN = ""
+    settings.CLAUDE_EXPIRES_AT = ""
+
+
+def hostile_event_run() -> Run:
+    """The agent prints a rejected seven-day window that resets in 2286; the API said nothing
+    of the kind."""
+    event = {"status": "rejected", "resetsAt": FAR_RESET, "rateLimitType": "seven_day"}
+    return Run(
+        answers_normally,
+        [
+            line({"type": "rate_limit_event", "rate_limit_info": event}),
+            line({"type": "result", "is_error": False, "result": "done"}),
+        ],
+    )
+
+
+def hostile_answer_run() -> Run:
+    """The final answer is only the limit words (a README can talk the real CLI into it)."""
+    text = "You've hit your limit · resets Dec 31, 11pm (UTC)"
+    return Run(answers_normally, [line({"type": "result", "is_error": False, "result": text})])
+
+
+def hostile_401_run() -> Run:
+    """result.json claims the API refused the credential."""
+    result = {"type": "result", "is_error": True, "api_error_status": 401, "result": "nope"}
+    return Run(answers_normally, [line(result)])
+
+
+HOSTILE_RUNS = {
+    "rate_limit_event resetsAt 9999999999": hostile_event_run,
+    "the answer is the limit message": hostile_answer_run,
+    "result.json api_error_status 401": hostile_401_run,
+}
+
+
+def credential_state(credential: OAuthCredential) -> tuple:
+    credential.refresh_from_db()
+    return (
+        credential.status,
+        credential.limit_status,
+        credential.limited_until,
+        credential.refused_at,
+        credential.last_refresh_error,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("hostile", list(HOSTILE_RUNS))
+def test_a_task_cannot_switch_off_the_shared_credential_for_everyone(
+    scripted, global_oauth, user, other_user, hostile, caplog
+):
+    runs, seen = scripted
+    runs += [HOSTILE_RUNS[hostile](), ok_run()]
+    task = submit(user)
+    assert task.auth_source == "environment"
+    assert seen[0]["status"] == 200  # the API accepted the credential
+    credential = OAuthCredential.objects.get(owner__isnull=True)
+    assert credential_state(credential) == (CredentialStatus.VALID, "", None, None, "")
+    assert credential.last_accepted_at is not None  # what the gateway saw is recorded
+    # The task itself comes to what its agent said, in the agent's words, and no further.
+    assert task.status in (TaskStatus.WAITING, TaskStatus.FAILED)
+    assert task.limit.claim_unseen
+    assert "the server's gateway did not see it" in task.error_message
+    if task.limit.limited_until is not None:
+        assert task.limit.limited_until <= timezone.now() + timedelta(days=7, hours=6)
+    assert task.usage.accepted_at is not None
+    assert not task.usage.auth_refused
+    assert not task.usage.rate_limit_rejected
+    # The audit log and the worker's log say what was claimed and not seen.
+    note = CredentialAuditEvent.objects.get(task_id=task.pk, action=AuditAction.USED)
+    assert "claimed by the agent, not seen by the gateway" in note.detail
+    assert "claimed by the agent, not seen by the gateway" in caplog.text
+    assert "not seen by the gateway" in task.log
+    assert "this task alone is affected" in task.log
+    assert not CredentialAuditEvent.objects.filter(
+        task_id=task.pk, action__in=[AuditAction.LIMITED, AuditAction.REJECTED]
+    ).exists()
+
+    # Another user's next task runs at once on the same credential, and succeeds.
+    other = submit(other_user)
+    assert other.status == TaskStatus.SUCCEEDED, other.error_message
+    assert other.auth_source == "environment"
+    assert len(seen) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_repository_cannot_switch_off_a_users_own_credential(scripted, oauth_user):
+    runs, _ = scripted
+    runs += [hostile_401_run(), hostile_event_run(), ok_run()]
+    first, second = submit(oauth_user), submit(oauth_user)
+    assert first.status == TaskStatus.FAILED
+    # A reset in 2286, capped to a week: still past the longest wait, so this task alone fails.
+    assert second.status == TaskStatus.FAILED
+    assert "AGENT_LIMIT_MAX_WAIT" in second.error_message
+    credential = OAuthCredential.objects.get(owner=oauth_user)
+    assert credential_state(credential)[:4] == (CredentialStatus.VALID, "", None, None)
+    assert submit(oauth_user).status == TaskStatus.SUCCEEDED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_limit_the_gateway_saw_is_capped_too(scripted, oauth_user):
+    runs, _ = scripted
+    runs.append(limited_run(FAR_RESET))
+    task = submit(oauth_user)
+    credential = OAuthCredential.objects.get(owner=oauth_user)
+    assert credential.limit_status == "rejected"
+    cap = timezone.now() + timedelta(days=7, hours=6)
+    assert credential.limited_until is not None
+    assert credential.limited_until <= cap
+    assert credential.limited_until > cap - timedelta(minutes=5)
+    assert task.usage.rate_limit_rejected
+    assert task.usage.rate_limit_reset is not None
+    assert abs(task.usage.rate_limit_reset - credential.limited_until) < timedelta(minutes=1)
+    assert not task.limit.claim_unseen
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("with_key", [False, True], ids=["no API key", "an API key"])
+def test_tokens_the_api_refused_are_dead_for_the_next_task_and_the_card(
+    scripted, client, oauth_user, with_key
+):
+    """The gateway saw the API refuse the setup token (a 401 it cannot renew): the token is
+    dead though it has not expired, the card says so, and the next task falls back to the
+    user's API key or fails at once saying "Sign in again", without a container."""
+    runs, seen = scripted
+    if with_key:
+        set_api_key(oauth_user, KEY)
+    runs += [rejected_run(401), ok_run()]
+    first = submit(oauth_user)
+    assert first.status == TaskStatus.FAILED
+    assert first.usage.auth_refused
+    assert first.usage.status_401 == 1
+    credential = OAuthCredential.objects.get(owner=oauth_user)
+    assert credential.refused_at is not None
+    assert credential.status == CredentialStatus.INVALID
+    rejected = CredentialAuditEvent.objects.get(task_id=first.pk, action=AuditAction.REJECTED)
+    assert "seen by the task's gateway" in rejected.detail
+    assert "HTTP 401" in rejected.detail
+
+    client.force_login(oauth_user)
+    page = html.unescape(client.get(reverse("accounts:code_agent_settings")).content.decode())
+    card = page[page.index('id="auth-method"') : page.index("How the method is chosen")]
+    assert ">Ready<" not in card
+    assert "Refused by the API" in page
+
+    second = submit(oauth_user)
+    if with_key:
+        assert ">Falls back to your API key<" in card
+        assert second.status == TaskStatus.SUCCEEDED, second.error_message
+        assert second.auth_method == "api_key"
+        assert second.auth_fallback
+        assert [s["api_key"] for s in seen] == [False, True]
+    else:
+        assert ">Will fail<" in card
+        assert "Sign in again" in card
+        assert second.status == TaskStatus.FAILED
+        assert "Sign in again" in second.error_message
+        assert len(seen) == 1  # no container for it
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_401_whose_refresh_token_is_refused_too_sends_the_next_task_to_the_api_key(
+    scripted, client, user, make_credential, oauth_settings, token_server
+):
+    """The access token has hours left, the API answers 401, the gateway's forced refresh is
+    refused: the tokens are dead now, and the next task runs on the user's API key."""
+    runs, seen = scripted
+    credential = make_credential(user, expires_in=5 * 3600)
+    token_server.revoke(credential.refresh_token)
+    preferences = preferences_get(user=user)
+    preferences.use_oauth = True
+    preferences.save()
+    set_api_key(user, KEY)
+    runs += [rejected_run(401), ok_run()]
+    first = submit(user)
+    assert first.status == TaskStatus.FAILED
+    assert "Sign in again" in first.error_message
+    assert first.usage.auth_refused
+    credential.refresh_from_db()
+    assert credential.status == CredentialStatus.INVALID
+    assert credential.refused_at is not None
+    assert credential.expires_at > timezone.now() + timedelta(hours=4)  # not expired, yet dead
+    client.force_login(user)
+    page = html.unescape(client.get(reverse("accounts:code_agent_settings")).content.decode())
+    assert ">Falls back to your API key<" in page
+    assert "stop working when the access token expires" not in page
+    second = submit(user)
+    assert second.status == TaskStatus.SUCCEEDED, second.error_message
+    assert (second.auth_method, second.auth_fallback) == ("api_key", True)
+    assert [s["api_key"] for s in seen] == [False, True]

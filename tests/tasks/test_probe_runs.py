@@ -36,6 +36,8 @@ def probe_env(agent_settings, probe_image, oauth_settings, monkeypatch):
     process environment) whatever the method, so every run also checks that key stays out."""
     with FakeAnthropicAPI() as api:
         agent_settings.AGENT_IMAGE = probe_image
+        # The probe reads all of stdin as its prompt: it takes no stream-json messages.
+        agent_settings.AGENT_MESSAGES = False
         agent_settings.ANTHROPIC_API_URL = api.url
         agent_settings.ANTHROPIC_API_KEY = SERVER_KEY
         monkeypatch.setenv("ANTHROPIC_API_KEY", SERVER_KEY)

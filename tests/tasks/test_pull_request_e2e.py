@@ -11,8 +11,8 @@ import subprocess
 import pytest
 
 from hosting.models import GitHubConnection
+from tasks.follow_ups import task_continue
 from tasks.models import CodingTask, PullRequestState, TaskStatus
-from tasks.pull_requests.follow_ups import task_continue
 from tasks.services import task_create
 from tests.agent_image.probe import ProbeReport
 from tests.tasks.conftest import InspectWatcher, set_api_key
@@ -142,6 +142,7 @@ def test_the_probe_finds_no_github_token_in_the_container(e2e, user, probe_image
     """A hostile agent (the probe image) hunts through its environment, every process's
     environment and command line, and every readable file: the clone's token is not there."""
     settings.AGENT_IMAGE = probe_image
+    settings.AGENT_MESSAGES = False  # the probe reads all of stdin as its prompt
     task = task_create(owner=user, repo_url=e2e.url, prompt="look around", open_pull_request=True)
     task.refresh_from_db()
     assert task.status == TaskStatus.SUCCEEDED, (task.error_message, task.log[-3000:])

@@ -12,10 +12,11 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from hosting.git import repository_clone
+from hosting.git import bundles_check_out, repository_clone
 from hosting.models import GitHubConnection
 from tasks.models import CodingTask, PullRequestState, TaskPullRequest, TaskStatus
 from tasks.pull_requests.create import task_pull_request_create
+from tasks.run.chain import chain_start
 from tests.fakes.hosting_world import github_token_new
 from tests.hosting.conftest import agent_commit
 from tests.tasks.conftest import task_make
@@ -134,7 +135,7 @@ def test_continue_pushes_to_the_same_branch_and_the_pull_request_updates(
     assert len(github.api.pulls_created()) == 1
 
     page = user_client.get(reverse("tasks:detail", args=[follow_up.pk])).content.decode()
-    assert "Chain of tasks" in page
+    assert "Conversation" in page
     assert f"Task {first.pk}" in page
     assert "(this one)" in page
     assert "Updated" in page
@@ -143,17 +144,23 @@ def test_continue_pushes_to_the_same_branch_and_the_pull_request_updates(
     assert f"Task {follow_up.pk}" in parent_page
 
 
-def test_continue_needs_a_pull_request_first(github, user, user_client, tmp_path):
+def test_continue_without_a_pull_request_starts_from_the_tasks_commits(
+    github, user, user_client, tmp_path
+):
     connect(user, github.token)
     task = finished_task(github, user, tmp_path, prompt="x")
     page = user_client.get(reverse("tasks:detail", args=[task.pk])).content.decode()
-    assert "Create the pull request first" in page
+    assert "Continue the task" in page
     assert "Create pull request" in page
-    page = user_client.post(
-        reverse("tasks:continue", args=[task.pk]), {"prompt": "more"}, follow=True
-    ).content.decode()
-    assert "Create the pull request first" in page
-    assert CodingTask.objects.count() == 1
+    response = user_client.post(reverse("tasks:continue", args=[task.pk]), {"prompt": "more"})
+    follow_up = CodingTask.objects.exclude(pk=task.pk).get()
+    assert response.url == reverse("tasks:detail", args=[follow_up.pk])
+    assert follow_up.parent == task
+    assert not follow_up.open_pull_request
+    start = chain_start(task=follow_up)
+    assert start is not None
+    assert start.commit == task.pull_request.start_commit
+    assert start.bundles == [bytes(task.pull_request.bundle)]
 
 
 def test_no_changes_no_button(github, user, user_client, tmp_path):
@@ -302,3 +309,36 @@ def test_admin_page_of_a_task_with_a_bundle(github, user, admin_client, tmp_path
     content = page.content.decode()
     assert "Start commit" in content  # the task's pull-request row is shown with it
     assert "bundle" not in content.lower()  # but not its bytes
+
+
+def test_a_follow_up_of_a_task_without_a_pull_request_proposes_the_whole_chain(
+    github, user, user_client, tmp_path, django_capture_on_commit_callbacks
+):
+    connect(user, github.token)
+    first = finished_task(github, user, tmp_path, prompt="First change")
+    user_client.post(reverse("tasks:continue", args=[first.pk]), {"prompt": "Second change"})
+    follow_up = CodingTask.objects.exclude(pk=first.pk).get()
+    # What its run leaves behind: a clone at the first task's start, its commits read in, one
+    # more commit on top.
+    start = chain_start(task=follow_up)
+    assert start is not None
+    work = tmp_path / "follow-up"
+    cloned = repository_clone(
+        url=github.url, branch="", token=github.token, dest=work / "c", commit=start.commit
+    )
+    (work / "first.bundle").write_bytes(start.bundles[0])
+    head = bundles_check_out(repo=cloned, bundles=[work / "first.bundle"])
+    bundle = agent_commit(cloned.path, work / "a", message="Second change", files={"b.txt": "2"})
+    CodingTask.objects.filter(pk=follow_up.pk).update(status=TaskStatus.SUCCEEDED)
+    TaskPullRequest.objects.filter(pk=follow_up.pk).update(
+        start_commit=head, base_branch="main", bundle=bundle.read_bytes()
+    )
+    page = create_pr(user_client, follow_up, django_capture_on_commit_callbacks).content.decode()
+    follow_up.refresh_from_db()
+    assert follow_up.pull_request.state == PullRequestState.OPENED, follow_up.pull_request.error
+    assert github.git.log("acme/app", follow_up.pull_request.branch) == [
+        "Second change",
+        "First change",
+        "initial",
+    ]
+    assert "Pull request #1" in page

@@ -2,14 +2,18 @@
 override per user, checked when a task is submitted, under a lock so a burst cannot slip past."""
 
 import threading
+from collections import Counter
+from datetime import timedelta
 
 import pytest
 from django.db import close_old_connections, connection
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.selectors import preferences_get
-from tasks.models import CodingTask, TaskStatus
-from tasks.services import task_create
+from tasks.models import CodingTask, TaskStatus, WaitReason
+from tasks.queue import queue_sweep
+from tasks.services import task_create, task_run_now_with_api_key
 from tasks.validation import TaskInputError
 
 pytestmark = pytest.mark.django_db
@@ -126,3 +130,72 @@ def test_a_burst_of_submissions_cannot_slip_past_the_limit(no_worker, user):
         thread.join()
     assert CodingTask.objects.filter(owner=user).count() == 5
     assert len(errors) == 7
+
+
+def _all_stopped_by_a_limit(user, now) -> None:
+    CodingTask.objects.filter(owner=user).update(
+        status=TaskStatus.WAITING,
+        waiting_since=now - timedelta(hours=1),
+        requeue_at=now - timedelta(seconds=1),
+        wait_reason=WaitReason.USAGE_LIMIT,
+        error_message="Stopped by the Claude 5-hour limit.",
+    )
+
+
+def test_tasks_waiting_for_a_reset_count_and_come_back_in_turn(no_worker, user):
+    """20 submissions against 2 running + 5 waiting: the 7 accepted ones, stopped by a usage
+    limit, still hold their places; after the reset they come back two at a time."""
+    no_worker.AGENT_MAX_QUEUED_TASKS_PER_USER = 5
+    now = timezone.now()
+    accepted = [submit(user) for _ in range(7)]
+    _all_stopped_by_a_limit(user, now)
+    refused = 0
+    for _ in range(13):
+        with pytest.raises(TaskInputError, match="0 tasks running and 7 tasks waiting"):
+            submit(user)
+        refused += 1
+    assert refused == 13
+    assert CodingTask.objects.filter(owner=user).count() == 7
+
+    # The reset came: only as many as may run at once go back to the queue.
+    swept = queue_sweep(now=now)
+    assert len(swept.resumed) == 2
+    statuses = Counter(CodingTask.objects.filter(owner=user).values_list("status", flat=True))
+    assert statuses == {TaskStatus.QUEUED: 2, TaskStatus.WAITING: 5}
+    waiting = CodingTask.objects.filter(owner=user, status=TaskStatus.WAITING)
+    for task in waiting:
+        assert task.requeue_at is not None
+        assert task.requeue_at > now  # its turn, not failed
+        assert "after its turn" in task.error_message
+        assert "you may run 2 at once" in task.error_message
+
+    # Nothing frees a slot: a later sweep moves none; then two finish and two more come back.
+    assert queue_sweep(now=now + timedelta(seconds=31)).resumed == []
+    CodingTask.objects.filter(owner=user, status=TaskStatus.QUEUED).update(
+        status=TaskStatus.SUCCEEDED
+    )
+    assert len(queue_sweep(now=now + timedelta(seconds=62)).resumed) == 2
+    assert {t.pk for t in accepted} == set(
+        CodingTask.objects.filter(owner=user).values_list("pk", flat=True)
+    )
+
+
+def test_running_now_with_the_api_key_also_waits_for_a_free_slot(no_worker, user):
+    preferences = preferences_get(user=user)
+    preferences.api_key, preferences.api_key_last4 = "sk-ant-api03-" + "k" * 40, "kkkk"
+    preferences.save()
+    for _ in range(2):
+        CodingTask.objects.create(owner=user, repo_url=URL, prompt="p", status=TaskStatus.RUNNING)
+    waiting = CodingTask.objects.create(
+        owner=user, repo_url=URL, prompt="p", status=TaskStatus.WAITING
+    )
+    assert task_run_now_with_api_key(task=waiting) is False
+    waiting.refresh_from_db()
+    assert waiting.status == TaskStatus.WAITING
+    assert waiting.force_api_key  # on the key when its turn comes
+    CodingTask.objects.filter(owner=user, status=TaskStatus.RUNNING).update(
+        status=TaskStatus.FAILED
+    )
+    assert task_run_now_with_api_key(task=waiting) is True
+    waiting.refresh_from_db()
+    assert waiting.status == TaskStatus.QUEUED

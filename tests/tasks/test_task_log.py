@@ -58,6 +58,24 @@ def test_a_runaway_line_is_left_out_not_cut(task):
     assert "secrettail" not in text
 
 
+def test_a_30_mb_line_gives_one_note_and_each_runaway_line_its_own(task):
+    log = TaskLog(task_id=task.pk, secrets=[], max_bytes=1_000_000)
+    chunk = b"z" * 16_384
+    for _ in range(30 * 64):  # 30 MB, as the engine streams it
+        log.feed(chunk)
+    log.feed(b"end of the first\nshort line\n")
+    for _ in range(10):
+        log.feed(chunk)
+    log.feed(b"\nlast\n")
+    log.finish()
+    text = stored(task).log
+    assert text.count("was left out") == 2
+    assert "short line" in text
+    assert "last" in text
+    assert "end of the first" not in text
+    assert "zzzz" not in text
+
+
 def test_nul_characters_never_reach_the_database(task):
     log = TaskLog(task_id=task.pk, secrets=[], max_bytes=1000)
     log.feed(b"binary\x00junk\n")

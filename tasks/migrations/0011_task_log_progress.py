@@ -14,7 +14,7 @@ def forwards(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("tasks", "0008_task_usage_limit_pull_request_runtime"),
+        ("tasks", "0010_task_conversation_and_messages"),
     ]
 
     operations = [

@@ -1,0 +1,36 @@
+"""Where each phase of a task with an environment may connect: one of the egress levels, as an
+EgressPolicy (common.netpolicy: the same rules and address checks as every other policy)."""
+
+from django.conf import settings
+
+from common.netpolicy import (
+    EgressPolicy,
+    egress_policy_for_agents,
+    egress_rules_parse,
+    loopback_allowances_from_settings,
+)
+
+from .models import EgressLevel, Environment
+
+
+def egress_policy_for_level(*, level: str, allow: list[str]) -> EgressPolicy:
+    """The policy of a level: nothing at all, the package registries, the agents' allow list
+    (AGENT_EGRESS_ALLOW) or a custom list. The test suite's loopback allowance applies to all
+    but "none"."""
+    if level == EgressLevel.NONE:
+        return EgressPolicy(rules=())
+    if level == EgressLevel.AGENTS:
+        return egress_policy_for_agents()
+    hosts = settings.AGENT_PACKAGE_REGISTRIES if level == EgressLevel.REGISTRIES else allow
+    return EgressPolicy(
+        rules=egress_rules_parse(list(hosts)), test_loopback=loopback_allowances_from_settings()
+    )
+
+
+def environment_egress_policy(*, environment: Environment, phase: str) -> EgressPolicy:
+    """phase: "setup" (the setup or maintenance script) or "agent"."""
+    if phase == "setup":
+        return egress_policy_for_level(
+            level=environment.setup_egress, allow=environment.setup_allow
+        )
+    return egress_policy_for_level(level=environment.agent_egress, allow=environment.agent_allow)

@@ -1,0 +1,141 @@
+"""Changing environments: save (every edit is a new version), delete, choose one for a task."""
+
+import logging
+from dataclasses import dataclass
+
+from django.contrib.auth.models import User
+from django.db import transaction
+
+from common.errors import InputError
+
+from .cache import snapshots_remove
+from .models import EgressLevel, Environment, TaskEnvironment
+from .selectors import environment_for_task, environment_usable
+from .validation import (
+    allow_list_parse,
+    image_check,
+    patterns_parse,
+    script_check,
+    variables_parse,
+)
+
+logger = logging.getLogger(__name__)
+
+# What the task form's environment choice may say besides an environment's id.
+CHOICE_AUTO = "auto"
+CHOICE_NONE = "none"
+
+
+@dataclass(frozen=True)
+class EnvironmentInput:
+    """An environment as the form gives it: text, checked here."""
+
+    name: str
+    image: str
+    setup_script: str = ""
+    maintenance_script: str = ""
+    variables: str = ""  # NAME=value lines
+    # NAME=value lines; None keeps the saved secrets, "" with clear_secrets removes them.
+    setup_secrets: str | None = None
+    clear_secrets: bool = False
+    setup_egress: str = EgressLevel.REGISTRIES
+    setup_allow: str = ""
+    agent_egress: str = EgressLevel.AGENTS
+    agent_allow: str = ""
+    repo_patterns: str = ""
+    devcontainer: bool = False
+    shared: bool = False
+
+
+def _values(data: EnvironmentInput, *, owner: User) -> dict[str, object]:
+    name = data.name.strip()
+    if not name or len(name) > 100:
+        raise InputError("Give it a name of 1 to 100 characters.", field="name")
+    if data.shared and not owner.is_staff:
+        raise InputError("Only an admin may share an environment.", field="shared")
+    levels = set(EgressLevel.values)
+    for which in ("setup_egress", "agent_egress"):
+        if getattr(data, which) not in levels:
+            raise InputError("Choose one of the network levels.", field=which)
+    values: dict[str, object] = {
+        "name": name,
+        "image": image_check(image=data.image),
+        "setup_script": script_check(script=data.setup_script, field="setup_script"),
+        "maintenance_script": script_check(
+            script=data.maintenance_script, field="maintenance_script"
+        ),
+        "variables": variables_parse(text=data.variables, field="variables"),
+        "setup_egress": data.setup_egress,
+        "setup_allow": allow_list_parse(text=data.setup_allow, field="setup_allow"),
+        "agent_egress": data.agent_egress,
+        "agent_allow": allow_list_parse(text=data.agent_allow, field="agent_allow"),
+        "repo_patterns": patterns_parse(text=data.repo_patterns),
+        "devcontainer": data.devcontainer,
+        "shared": data.shared,
+    }
+    for which in ("setup", "agent"):
+        if getattr(data, f"{which}_egress") == EgressLevel.CUSTOM and not values[f"{which}_allow"]:
+            raise InputError("A custom allow list needs at least one host.", field=f"{which}_allow")
+    if data.clear_secrets:
+        values["setup_secrets"] = None
+    elif data.setup_secrets:
+        values["setup_secrets"] = variables_parse(text=data.setup_secrets, field="setup_secrets")
+    return values
+
+
+@transaction.atomic
+def environment_save(
+    *, owner: User, data: EnvironmentInput, environment: Environment | None = None
+) -> Environment:
+    """Create an environment, or change one of the owner's (its version goes up, so nothing
+    cached for the old one is used again). Raises InputError naming the field at fault;
+    nothing is saved then."""
+    values = _values(data, owner=owner)
+    duplicate = Environment.objects.filter(owner=owner, name=values["name"])
+    if environment is not None:
+        duplicate = duplicate.exclude(pk=environment.pk)
+    if duplicate.exists():
+        raise InputError("You already have an environment of that name.", field="name")
+    if environment is None:
+        return Environment.objects.create(owner=owner, **values)
+    environment = Environment.objects.select_for_update().get(pk=environment.pk, owner=owner)
+    for name, value in values.items():
+        setattr(environment, name, value)
+    environment.version += 1
+    environment.save()
+    transaction.on_commit(lambda: snapshots_remove(environment_id=environment.pk, older=True))
+    logger.info("Environment %s is now version %s", environment.pk, environment.version)
+    return environment
+
+
+def environment_delete(*, environment: Environment) -> None:
+    snapshots_remove(environment_id=environment.pk)
+    environment.delete()
+
+
+def environment_cache_reset(*, environment: Environment) -> int:
+    """The "Reset cache" button: every snapshot of the environment goes; the next task runs
+    setup afresh. How many went."""
+    return snapshots_remove(environment_id=environment.pk)
+
+
+def task_environment_choose(
+    *, task_id: int, owner: User, repo_url: str, choice: str = CHOICE_AUTO
+) -> TaskEnvironment | None:
+    """Record which environment a new task runs with: the matching one ("auto"), none, or one
+    the owner may use (by id). Raises InputError for an id the owner may not use."""
+    if choice == CHOICE_NONE:
+        return None
+    if choice == CHOICE_AUTO or not choice:
+        environment = environment_for_task(user=owner, repo_url=repo_url)
+    else:
+        environment = (
+            environment_usable(user=owner, environment_id=int(choice)) if choice.isdigit() else None
+        )
+        if environment is None:
+            raise InputError("No such environment.", field="environment")
+    if environment is None:
+        return None
+    return TaskEnvironment.objects.create(
+        task_id=task_id, environment=environment, name=environment.name
+    )
