@@ -23,13 +23,12 @@ sys.path.insert(0, str(ROOT))
 
 from task_runner_bench import bare_repo  # noqa: E402
 
+from tasks.run.archives import InputFile, inputs_tar  # noqa: E402
 from tasks.run.containers import (  # noqa: E402
     AGENT_UID,
     APP_LABEL,
     HOME,
     ContainerSpec,
-    InputFile,
-    _tar,
     container_create_kwargs,
     docker_client,
 )
@@ -46,7 +45,7 @@ def main() -> None:
         InputFile(f"{HOME}/task/prompt.txt", b"bench", 0o600),
         InputFile(f"{HOME}/task/secret-env/ANTHROPIC_API_KEY", b"sk-ant-api03-bench", 0o600),
     ]
-    inputs = _tar(files, uid=AGENT_UID)
+    inputs = inputs_tar(files, home=HOME, uid=AGENT_UID)
     env = {"REPO_URL": f"file://{repo}", "REPO_BRANCH": ""}
     labels = {"app": APP_LABEL, "claude-runner.bench": "1"}
     mounts = {repo: {"bind": repo, "mode": "ro"}}

@@ -24,7 +24,8 @@ from django.contrib.auth import get_user_model  # noqa: E402
 
 from accounts.selectors import preferences_get  # noqa: E402
 from tasks.models import CodingTask  # noqa: E402
-from tasks.run.containers import AGENT_UID, APP_LABEL, InputFile, _tar, docker_client  # noqa: E402
+from tasks.run.archives import InputFile, inputs_tar  # noqa: E402
+from tasks.run.containers import AGENT_UID, APP_LABEL, HOME, docker_client  # noqa: E402
 from tasks.run.runner import task_run  # noqa: E402
 
 IMAGE = "claude-runner-agent:test"
@@ -57,11 +58,12 @@ def main() -> None:
     prefs.api_key, prefs.api_key_last4 = key, key[-4:]
     prefs.save()
     client = docker_client()
-    inputs = _tar(
+    inputs = inputs_tar(
         [
             InputFile("/home/agent/task/prompt.txt", b"bench", 0o600),
             InputFile("/home/agent/task/secret-env/ANTHROPIC_API_KEY", key.encode(), 0o600),
         ],
+        home=HOME,
         uid=AGENT_UID,
     )
 
@@ -74,7 +76,7 @@ def main() -> None:
             volumes={repo: {"bind": repo, "mode": "ro"}},
             detach=True,
         )
-        container.put_archive("/home/agent", inputs)  # _tar: paths below the home
+        container.put_archive("/home/agent", inputs)  # inputs_tar: paths below the home
         container.start()
         assert container.wait()["StatusCode"] == 0
         container.remove(force=True)

@@ -26,7 +26,17 @@ def workers_for(cores: int | None, setting: str = "") -> int:
     return min(2 * (cores or 1) + 1, MAX_AUTO_WORKERS)
 
 
-wsgi_app = "config.wsgi:application"
+def app_for(worker_class: str) -> str:
+    """The application a worker class serves: ASGI for gunicorn's asgi worker, else WSGI."""
+    if worker_class not in ("sync", "asgi"):
+        raise ValueError(f"WEB_WORKER_CLASS must be sync or asgi, not {worker_class!r}")
+    return "config.asgi:application" if worker_class == "asgi" else "config.wsgi:application"
+
+
+# asgi: a waiting API client (GET /api/tasks/ID?wait=30) holds a coroutine instead of a whole
+# worker process; sync: every request holds its process until it is answered.
+worker_class = env.str("WEB_WORKER_CLASS", default="sync")
+wsgi_app = app_for(worker_class)
 workers = workers_for(os.cpu_count(), env.str("WEB_WORKERS", default=""))
 bind = f"{env.str('HOST', default='127.0.0.1')}:{env.int('PORT', default=8000)}"
 # Task pages poll every 2 s and admin pages can be slow on a big table: generous, not endless.

@@ -160,6 +160,32 @@ class GitHubProvider:
         )
         return _pull_request(_json(response))
 
+    def pull_request_get(self, repo: RepositoryRef, *, number: int) -> PullRequest:
+        response = self._request(
+            "GET", f"/repos/{repo.full_name}/pulls/{number}", what="read pull requests", repo=repo
+        )
+        return _pull_request(_json(response))
+
+    def issue_comment_create(self, repo: RepositoryRef, *, number: int, body: str) -> str:
+        """Comment on an issue or pull request; the comment's address."""
+        response = self._request(
+            "POST",
+            f"/repos/{repo.full_name}/issues/{number}/comments",
+            json={"body": body},
+            what="comment on issues",
+            repo=repo,
+        )
+        return str(_json(response).get("html_url", ""))
+
+    def comment_reaction_add(self, repo: RepositoryRef, *, comment_id: int, content: str) -> None:
+        self._request(
+            "POST",
+            f"/repos/{repo.full_name}/issues/comments/{comment_id}/reactions",
+            json={"content": content},
+            what="react to comments",
+            repo=repo,
+        )
+
     # --- plumbing ----------------------------------------------------------------------------
 
     def _request(

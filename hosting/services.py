@@ -182,3 +182,31 @@ def pull_request_open(
 def pull_request_find(*, user: User, repo_url: str, head: str) -> PullRequest | None:
     repo = repository_parse(url=repo_url)
     return github_provider_for_user(user=user).pull_request_find(repo, head=head)
+
+
+# --- conversations on GitHub (mentions) --------------------------------------------------------
+
+
+def pull_request_get(*, user: User, repo_url: str, number: int) -> PullRequest:
+    repo = repository_parse(url=repo_url)
+    return github_provider_for_user(user=user).pull_request_get(repo, number=number)
+
+
+def issue_comment_post(*, user: User, repo_url: str, number: int, body: str) -> str:
+    """Comment on an issue or pull request with the user's token; the comment's address."""
+    repo = repository_parse(url=repo_url)
+    text = body if len(body) <= BODY_MAX_CHARS else body[:BODY_MAX_CHARS] + CUT_NOTE
+    return github_provider_for_user(user=user).issue_comment_create(repo, number=number, body=text)
+
+
+def comment_react(*, user: User, repo_url: str, comment_id: int, content: str = "eyes") -> None:
+    repo = repository_parse(url=repo_url)
+    github_provider_for_user(user=user).comment_reaction_add(
+        repo, comment_id=comment_id, content=content
+    )
+
+
+def repository_access_get(*, user: User, repo_url: str) -> RepositoryAccess:
+    """What the user's token may do in the repository (HostingError when it cannot see it)."""
+    repo = repository_parse(url=repo_url)
+    return github_provider_for_user(user=user).repository_access(repo)

@@ -9,6 +9,11 @@ from django.dispatch import Signal
 # kwargs: task_id, event (a TaskEvent value), and for "waiting" the wait number `wait` (1, 2, ...).
 task_finished = Signal()
 
+# A finished run's changes are recorded: its commits kept and, when the task asked for one, its
+# pull request opened or refused. Sent after task_finished, for runs that reached their
+# container's outcome. kwargs: task_id.
+task_recorded = Signal()
+
 # The queue's sweep ran (tasks.queue.queue_sweep): an app with jobs of its own puts back in the
 # queue what is due and not taken, and returns how many. kwargs: now.
 queue_swept = Signal()

@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "hosting",
     "notifications",
     "usage",
+    *("ninja", "api"),  # the JSON API (ninja: its docs page's templates and static files)
 ]
 
 MIDDLEWARE = [
@@ -146,8 +147,8 @@ LOGOUT_REDIRECT_URL = "accounts:login"
 # Users are created by an admin or `createsuperuser`; open sign-up only when asked.
 ACCOUNTS_ALLOW_SIGNUP = env.bool("ACCOUNTS_ALLOW_SIGNUP", default=False)
 
-# Login throttling (django-axes): per (username, address) pair and per address.
-from .login import *  # noqa: E402, F403  (reads the environment .env was loaded into above)
+from .api import *  # noqa: E402, F403  (JSON API; from the environment .env was loaded into)
+from .login import *  # noqa: E402, F403  (login throttling per username and address; the same)
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)

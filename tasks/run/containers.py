@@ -20,7 +20,7 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,8 @@ from django.conf import settings
 from docker.errors import DockerException, NotFound
 from docker.models.containers import Container
 from docker.types import LogConfig, Mount
+
+from .archives import ChunkReader, InputFile, inputs_tar, outputs_untar
 
 logger = logging.getLogger(__name__)
 
@@ -69,13 +71,6 @@ OUTPUT_FILES = {
 }
 # Of no use cut: over the cap, such a file is not read at all (its size is in the tar header).
 OUTPUT_WHOLE_ONLY = {"changes.bundle", "session/transcript.jsonl"}
-
-
-@dataclass
-class InputFile:
-    path: str  # absolute path inside the container
-    data: bytes = field(repr=False)  # may be a credential
-    mode: int = 0o600
 
 
 @dataclass
@@ -151,79 +146,6 @@ def engine_id(*, client: docker.DockerClient) -> str:
     return _engine_ids[key]
 
 
-def _tar(files: list[InputFile], *, uid: int) -> bytes:
-    """The inputs as a tar to extract at HOME (the only writable place before start)."""
-    buffer = io.BytesIO()
-    now = int(time.time())
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        made: set[str] = set()
-        for item in files:
-            if not item.path.startswith(HOME + "/"):
-                raise ValueError(f"input file outside {HOME}: {item.path}")
-            # Explicit directory entries owned by the agent user: put_archive would otherwise
-            # create missing parents as root, and the agent could not delete its secret files.
-            parent = item.path.rsplit("/", 1)[0]
-            dirs = []
-            while parent.startswith(HOME + "/") and parent not in made:
-                dirs.append(parent)
-                parent = parent.rsplit("/", 1)[0]
-            for directory in reversed(dirs):
-                info = tarfile.TarInfo(directory.removeprefix(HOME + "/"))
-                info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o700, now
-                info.uid = info.gid = uid
-                tar.addfile(info)
-                made.add(directory)
-            info = tarfile.TarInfo(item.path.removeprefix(HOME + "/"))
-            info.size, info.mode, info.mtime = len(item.data), item.mode, now
-            info.uid = info.gid = uid
-            tar.addfile(info, io.BytesIO(item.data))
-    return buffer.getvalue()
-
-
-class _ChunkReader(io.RawIOBase):
-    """A file-like view of the docker SDK's archive chunks, so the tar is read as a stream."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._buffer = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target: Any) -> int:
-        while not self._buffer:
-            try:
-                self._buffer = next(self._chunks)
-            except StopIteration:
-                return 0
-        size = min(len(target), len(self._buffer))
-        target[:size] = self._buffer[:size]
-        self._buffer = self._buffer[size:]
-        return size
-
-
-def _untar(
-    chunks: Iterator[bytes], *, wanted: set[str] | None, max_bytes: int
-) -> tuple[dict[str, bytes], dict[str, int]]:
-    """The wanted files (by name below the archived folder), each cut at max_bytes + 1 so the
-    caller can tell it was cut, but for those of OUTPUT_WHOLE_ONLY over max_bytes: their sizes,
-    unread. Nothing else is held in memory, however much the agent wrote."""
-    files: dict[str, bytes] = {}
-    too_large: dict[str, int] = {}
-    with tarfile.open(fileobj=io.BufferedReader(_ChunkReader(chunks)), mode="r|") as tar:
-        for member in tar:
-            name = member.name.split("/", 1)[1] if "/" in member.name else member.name
-            if not member.isfile() or (wanted is not None and name not in wanted):
-                continue
-            if name in OUTPUT_WHOLE_ONLY and member.size > max_bytes:
-                too_large[name] = member.size
-                continue
-            handle = tar.extractfile(member)
-            # Never more than the file holds: a read allocates all it may return up front.
-            files[name] = handle.read(min(member.size, max_bytes + 1)) if handle else b""
-    return files, too_large
-
-
 def container_create_kwargs(spec: ContainerSpec) -> dict[str, Any]:
     """Everything `containers.create` gets for a task: the one place the hardening is set."""
     volumes = dict(spec.volumes)
@@ -278,7 +200,7 @@ def container_run(
     try:
         if spec.uid != AGENT_UID:
             home_give(container, uid=spec.uid)
-        if not container.put_archive(HOME, _tar(spec.files, uid=spec.uid)):
+        if not container.put_archive(HOME, inputs_tar(spec.files, home=HOME, uid=spec.uid)):
             raise ContainerError("Docker refused the task's input files.")
         for prepare in spec.prepare:
             prepare(container)
@@ -302,7 +224,7 @@ def home_give(container: Container, *, uid: int) -> None:
     # The image's home is small; a spool keeps a larger one off the heap.
     with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as spool:
         with (
-            tarfile.open(fileobj=io.BufferedReader(_ChunkReader(chunks)), mode="r|") as source,
+            tarfile.open(fileobj=io.BufferedReader(ChunkReader(chunks)), mode="r|") as source,
             tarfile.open(fileobj=spool, mode="w") as target,
         ):
             for member in source:
@@ -412,7 +334,7 @@ def _collect(
         chunks, _ = container.get_archive(path)
     except NotFound:
         return {}, {}
-    return _untar(chunks, wanted=wanted, max_bytes=max_bytes)
+    return outputs_untar(chunks, wanted=wanted, max_bytes=max_bytes, whole_only=OUTPUT_WHOLE_ONLY)
 
 
 def instance_id() -> str:

@@ -15,7 +15,8 @@ from django.conf import settings
 
 from tasks.models import CarriedOver, CodingTask, TaskConversation, TaskMessage, TranscriptState
 
-from .containers import HOME, TASK_DIR, ContainerOutcome, InputFile
+from .archives import InputFile
+from .containers import HOME, TASK_DIR, ContainerOutcome
 from .log import TaskLog
 
 SESSION_ID = "session/id"

@@ -13,7 +13,8 @@ from pathlib import Path
 import requests
 from docker.models.containers import Container
 
-from .containers import AGENT_UID, HOME, ContainerError, _ChunkReader, container_id_of
+from .archives import ChunkReader
+from .containers import AGENT_UID, HOME, ContainerError, container_id_of
 
 # Runner-written inputs (setup secrets among them) and outputs: never kept.
 LEFT_OUT = frozenset({"task", "out"})
@@ -59,7 +60,7 @@ def home_save(*, container: Container, dest: Path, max_bytes: int, uid: int) -> 
 
 
 def _home_copy(chunks: Iterator[bytes], dest: Path, max_bytes: int, uid: int) -> None:
-    source = io.BufferedReader(_ChunkReader(chunks))
+    source = io.BufferedReader(ChunkReader(chunks))
     total = 0
     with tarfile.open(fileobj=source, mode="r|") as tar_in, tarfile.open(dest, "w") as tar_out:
         for member in tar_in:

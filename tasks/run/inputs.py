@@ -20,7 +20,8 @@ from oauth_tokens.formats import credentials_file_dumps
 from oauth_tokens.services import AuthMethod, AuthResolution
 from tasks.models import CodingTask
 
-from .containers import CREDENTIALS_PATH, TASK_DIR, InputFile
+from .archives import InputFile
+from .containers import CREDENTIALS_PATH, TASK_DIR
 from .conversation import conversation_inputs
 
 # The placeholder's credentials file names only the inference scope: with it the CLI sends its

@@ -165,8 +165,7 @@ def _run(task: CodingTask, log: TaskLog) -> RunResult | None:
     conversation_record(task=task, outcome=ran, log=log)
     kept = workspace_bundle_keep(task=task, outcome=ran, log=log, workspace=ready.workspace)
     result = _record_outcome(task, ran, log, usage, auth=run_auth)
-    if kept:
-        workspace_pull_request_open(task=task)
+    workspace_pull_request_open(task=task, kept=kept)
     return result
 
 
@@ -345,8 +344,7 @@ def task_follow(*, task_id: int, container_id: str, reason: str) -> RunResult | 
         # The dead worker's clone is gone: the bundle is checked without it.
         kept = workspace_bundle_keep(task=task, outcome=outcome, log=log, workspace=None)
         result = _record_outcome(task, outcome, log, usage, auth=auth)
-        if kept:
-            workspace_pull_request_open(task=task)
+        workspace_pull_request_open(task=task, kept=kept)
     except Exception as exc:
         logger.exception("Taking over task %s failed", task_id)
         log.note(f"Could not follow the container: {log.redact(str(exc))}")

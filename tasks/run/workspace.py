@@ -20,6 +20,7 @@ from hosting.git import ClonedRepository, bundle_check, bundles_check_out, repos
 from hosting.services import github_token_get, repository_parse
 from tasks.models import CodingTask, PullRequestState, TaskPullRequest, TaskStatus
 from tasks.pull_requests.create import task_pull_request_create
+from tasks.signals import task_recorded
 
 from .chain import chain_start
 from .containers import ContainerOutcome
@@ -181,12 +182,17 @@ def workspace_bundle_keep(
     return True
 
 
-def workspace_pull_request_open(*, task: CodingTask) -> None:
-    """Open the pull request of a task that succeeded with its commits kept, if asked."""
-    status = CodingTask.objects.values_list("status", flat=True).get(pk=task.pk)
-    if task.open_pull_request and status == TaskStatus.SUCCEEDED:
-        TaskPullRequest.objects.filter(pk=task.pk).update(state=PullRequestState.PENDING)
-        task_pull_request_create(task_id=task.pk)
+def workspace_pull_request_open(*, task: CodingTask, kept: bool) -> None:
+    """Open the pull request of a task that succeeded with its commits kept, if asked. Then,
+    whatever came of it, tell listeners the task's record is complete
+    (tasks.signals.task_recorded)."""
+    try:
+        status = CodingTask.objects.values_list("status", flat=True).get(pk=task.pk)
+        if kept and task.open_pull_request and status == TaskStatus.SUCCEEDED:
+            TaskPullRequest.objects.filter(pk=task.pk).update(state=PullRequestState.PENDING)
+            task_pull_request_create(task_id=task.pk)
+    finally:
+        task_recorded.send_robust(sender=CodingTask, task_id=task.pk)
 
 
 def workspace_record(
@@ -194,5 +200,5 @@ def workspace_record(
 ) -> None:
     """Keep the agent's commits (the bundle) on the task once checked; open the pull request
     if asked."""
-    if workspace_bundle_keep(task=task, outcome=outcome, log=log, workspace=workspace):
-        workspace_pull_request_open(task=task)
+    kept = workspace_bundle_keep(task=task, outcome=outcome, log=log, workspace=workspace)
+    workspace_pull_request_open(task=task, kept=kept)

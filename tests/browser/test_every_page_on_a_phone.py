@@ -9,6 +9,8 @@ from axes.models import AccessAttempt
 from django.urls import reverse
 from django.utils import timezone
 
+from api.models import TokenScope
+from api.services import api_token_create
 from notifications.models import Channel, Delivery, DeliveryStatus, EventKind
 from oauth_tokens.models import (
     AuditAction,
@@ -104,6 +106,7 @@ def site(db, user, make_credential):
         path_info="/accounts/login/",
         failures_since_start=2,
     )
+    api_token_create(owner=user, name="CI-" + LONG_WORD[:96], scope=TokenScope.TASKS)
     return {"task": done, "credential": credential, "user": user}
 
 
@@ -117,6 +120,7 @@ def site_pages(site) -> dict[str, str]:
         "settings": "/accounts/settings/code-agent/",
         "notifications": "/settings/notifications/",
         "usage": "/usage/",
+        "api-tokens": "/settings/api-tokens/",
         "admin": "/admin/",
         "admin-token-health": reverse("admin:oauth_tokens_oauthcredential_dashboard"),
         "admin-credentials": "/admin/oauth_tokens/oauthcredential/",
@@ -130,6 +134,7 @@ def site_pages(site) -> dict[str, str]:
         "admin-github": "/admin/hosting/githubconnection/",
         "admin-preferences": "/admin/accounts/userpreferences/",
         "admin-access-attempts": "/admin/axes/accessattempt/",
+        "admin-api-tokens": "/admin/api/apitoken/",
         "admin-users": "/admin/auth/user/",
         "admin-user": f"/admin/auth/user/{user.pk}/change/",
     }

@@ -83,6 +83,16 @@ def test_gunicorn_workers_follow_the_machine_capped_and_settable():
         workers_for(2, "0")
 
 
+def test_gunicorn_serves_asgi_only_with_its_asgi_worker():
+    sys.path.insert(0, str(ROOT))
+    from config.gunicorn import app_for
+
+    assert app_for("sync") == "config.wsgi:application"
+    assert app_for("asgi") == "config.asgi:application"
+    with pytest.raises(ValueError, match="WEB_WORKER_CLASS must be sync or asgi"):
+        app_for("gevent")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

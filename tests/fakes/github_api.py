@@ -10,7 +10,10 @@ Endpoints: GET /user (with the github-authentication-token-expiration header whe
 has an expiry; X-OAuth-Scopes for classic tokens), GET /repos/{o}/{r} (permissions of the
 token's user), GET and POST /repos/{o}/{r}/pulls (open pull requests; a second one for the same
 head is 422 "A pull request already exists"), and GET /{o}/{r}/pull/{n}, the page a person
-opens (plain HTML). Refusals as GitHub sends them: 401 Bad credentials, 404 Not Found for a
+opens (plain HTML); POST /repos/{o}/{r}/issues/{n}/comments and
+/repos/{o}/{r}/issues/comments/{id}/reactions (recorded in ``comments`` and ``reactions``), GET
+/repos/{o}/{r}/pulls/{n}; ``webhook_delivery`` signs a delivery as GitHub would. Refusals as
+GitHub sends them: 401 Bad credentials, 404 Not Found for a
 repository the token cannot see, 403 "Resource not accessible by personal access token" for a
 token without write, and scripted ones (``fail_next``, ``rate_limit_next``). ``stall_next``
 holds the next matching request before GitHub answers it (a slow GitHub).
@@ -21,6 +24,8 @@ Every request is recorded (method, path, query, body, whether a token came), nev
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import json
 import threading
 import time
@@ -68,6 +73,9 @@ class _Fault:
     headers: dict[str, str]
 
 
+REACTIONS = {"+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"}
+
+
 class _Handler(BaseHTTPRequestHandler):
     owner: FakeGitHubAPI
     protocol_version = "HTTP/1.0"
@@ -97,8 +105,11 @@ class FakeGitHubAPI(LoopbackServer[ApiRequest]):
         self._tokens: dict[str, _Token] = {}
         self._repos: dict[str, _Repo] = {}
         self.pulls: list[dict[str, Any]] = []
+        self.comments: list[dict[str, Any]] = []  # posted on issues and pull requests
+        self.reactions: list[dict[str, Any]] = []  # added to comments
         self._faults: deque[_Fault] = deque()
         self._stalls: dict[str, float] = {}  # path suffix -> seconds, once
+        self._deliveries = 0
         self.head_exists: Callable[[str, str], bool] | None = None
 
     # --- seeding -----------------------------------------------------------------------------
@@ -154,42 +165,36 @@ class FakeGitHubAPI(LoopbackServer[ApiRequest]):
         with self._state:
             self._stalls[path_suffix] = seconds
 
+    def webhook_delivery(
+        self, event: str, payload: dict[str, Any], *, secret: str, delivery: str = ""
+    ) -> tuple[bytes, dict[str, str]]:
+        """A webhook delivery as GitHub sends it: the body, and its headers signed with the
+        installation's secret (X-Hub-Signature-256)."""
+        body = json.dumps(payload).encode()
+        signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        with self._state:
+            self._deliveries += 1
+            number = self._deliveries
+        return body, {
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": delivery or f"00000000-0000-4000-8000-{number:012d}",
+            "X-Hub-Signature-256": f"sha256={signature}",
+        }
+
     def pulls_created(self) -> list[dict[str, Any]]:
-        return [r.body for r in self.requests if r.method == "POST" and r.status == 201]
+        return [
+            r.body
+            for r in self.requests
+            if r.method == "POST" and r.status == 201 and r.path.endswith("/pulls")
+        ]
 
     # --- serving -----------------------------------------------------------------------------
 
     def _handle(self, h: _Handler) -> None:
-        parts = urlsplit(h.path)
-        length = int(h.headers.get("Content-Length") or 0)
-        raw = h.rfile.read(length) if length else b""
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = raw.decode("utf-8", "replace")
-        auth = h.headers.get("Authorization", "")
-        token = auth.split(" ", 1)[1] if auth.lower().startswith(("bearer ", "token ")) else ""
-        record = ApiRequest(h.command, parts.path, parse_qs(parts.query), body, bool(token))
-        self._record(record)
-        with self._state:
-            stall = next((k for k in self._stalls if parts.path.endswith(k)), None)
-            seconds = self._stalls.pop(stall) if stall is not None else 0.0
-        if seconds:
-            time.sleep(seconds)
-        with self._state:
-            fault = next(
-                (
-                    f
-                    for f in self._faults
-                    if f.method == h.command and parts.path.endswith(f.path_suffix)
-                ),
-                None,
-            )
-            if fault is not None:
-                self._faults.remove(fault)
-        if fault is not None:
-            return self._send(h, record, fault.status, fault.body, fault.headers)
-        segments = [s for s in parts.path.split("/") if s]
+        record, token = self._read(h)
+        if self._scripted(h, record):
+            return None
+        segments = [s for s in record.path.split("/") if s]
         if len(segments) == 4 and segments[2] == "pull" and h.command == "GET":
             return self._page(h, record, "/".join(segments[:2]), int(segments[3]))
         user = self._tokens.get(token)
@@ -203,35 +208,128 @@ class FakeGitHubAPI(LoopbackServer[ApiRequest]):
         # Classic tokens: GitHub lists their scopes on every answer.
         h.extra_headers = {"x-oauth-scopes": user.scopes} if user.scopes is not None else {}
         if segments == ["user"]:
-            headers = {}
-            if user.expires:
-                headers["github-authentication-token-expiration"] = user.expires
-            return self._send(
-                h, record, 200, {"login": user.login, "id": 1, "name": user.name}, headers
-            )
+            return self._user(h, record, user)
         if len(segments) >= 3 and segments[0] == "repos":
-            full_name = f"{segments[1]}/{segments[2]}"
-            with self._state:
-                repo = self._repos.get(full_name)
-            if repo is None or token not in repo.grants:
-                return self._send(h, record, 404, {"message": "Not Found"})
-            may_push = repo.grants[token]
-            rest = segments[3:]
-            if not rest and h.command == "GET":
-                return self._send(h, record, 200, self._repo_json(full_name, repo, may_push, user))
-            if rest == ["pulls"] and h.command == "GET":
-                head = (record.query.get("head") or [""])[0]
-                found = [
-                    p
-                    for p in self.pulls
-                    if p["repo"] == full_name
-                    and p["state"] == "open"
-                    and (not head or f"{segments[1]}:{p['head']['ref']}" == head)
-                ]
-                return self._send(h, record, 200, found)
-            if rest == ["pulls"] and h.command == "POST":
-                return self._pull_create(h, record, full_name, may_push, body)
+            return self._repo_route(h, record, user, token, segments)
         return self._send(h, record, 404, {"message": "Not Found"})
+
+    def _read(self, h: _Handler) -> tuple[ApiRequest, str]:
+        """The request as recorded (never its token), and its token."""
+        parts = urlsplit(h.path)
+        length = int(h.headers.get("Content-Length") or 0)
+        raw = h.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode("utf-8", "replace")
+        auth = h.headers.get("Authorization", "")
+        token = auth.split(" ", 1)[1] if auth.lower().startswith(("bearer ", "token ")) else ""
+        record = ApiRequest(h.command, parts.path, parse_qs(parts.query), body, bool(token))
+        self._record(record)
+        return record, token
+
+    def _scripted(self, h: _Handler, record: ApiRequest) -> bool:
+        """Hold the request (stall_next) and answer a scripted fault (fail_next); True if so."""
+        with self._state:
+            stall = next((k for k in self._stalls if record.path.endswith(k)), None)
+            seconds = self._stalls.pop(stall) if stall is not None else 0.0
+        if seconds:
+            time.sleep(seconds)
+        with self._state:
+            fault = next(
+                (
+                    f
+                    for f in self._faults
+                    if f.method == h.command and record.path.endswith(f.path_suffix)
+                ),
+                None,
+            )
+            if fault is not None:
+                self._faults.remove(fault)
+        if fault is None:
+            return False
+        self._send(h, record, fault.status, fault.body, fault.headers)
+        return True
+
+    def _user(self, h: _Handler, record: ApiRequest, user: _Token) -> None:
+        headers = {}
+        if user.expires:
+            headers["github-authentication-token-expiration"] = user.expires
+        return self._send(
+            h, record, 200, {"login": user.login, "id": 1, "name": user.name}, headers
+        )
+
+    def _repo_route(
+        self, h: _Handler, record: ApiRequest, user: _Token, token: str, segments: list[str]
+    ) -> None:
+        full_name = f"{segments[1]}/{segments[2]}"
+        with self._state:
+            repo = self._repos.get(full_name)
+        if repo is None or token not in repo.grants:
+            return self._send(h, record, 404, {"message": "Not Found"})
+        may_push = repo.grants[token]
+        rest, method = segments[3:], h.command
+        if not rest and method == "GET":
+            return self._send(h, record, 200, self._repo_json(full_name, repo, may_push, user))
+        if rest == ["pulls"] and method == "GET":
+            return self._pulls_list(h, record, full_name, segments[1])
+        if rest == ["pulls"] and method == "POST":
+            return self._pull_create(h, record, full_name, may_push, record.body)
+        if len(rest) == 2 and rest[0] == "pulls" and rest[1].isdigit() and method == "GET":
+            return self._pull_get(h, record, full_name, int(rest[1]))
+        if len(rest) == 3 and rest[0] == "issues" and rest[2] == "comments" and method == "POST":
+            return self._comment_create(h, record, full_name, rest[1], user)
+        if rest[:2] == ["issues", "comments"] and rest[3:] == ["reactions"] and method == "POST":
+            return self._reaction_create(h, record, full_name, rest[2], user)
+        return self._send(h, record, 404, {"message": "Not Found"})
+
+    def _pulls_list(self, h: _Handler, record: ApiRequest, full_name: str, owner: str) -> None:
+        head = (record.query.get("head") or [""])[0]
+        found = [
+            p
+            for p in self.pulls
+            if p["repo"] == full_name
+            and p["state"] == "open"
+            and (not head or f"{owner}:{p['head']['ref']}" == head)
+        ]
+        return self._send(h, record, 200, found)
+
+    def _pull_get(self, h: _Handler, record: ApiRequest, full_name: str, number: int) -> None:
+        pull = next(
+            (p for p in self.pulls if p["repo"] == full_name and p["number"] == number), None
+        )
+        if pull is None:
+            return self._send(h, record, 404, {"message": "Not Found"})
+        return self._send(h, record, 200, pull)
+
+    def _comment_create(
+        self, h: _Handler, record: ApiRequest, full_name: str, number: str, user: _Token
+    ) -> None:
+        body = record.body.get("body") if isinstance(record.body, dict) else None
+        if not number.isdigit() or not isinstance(body, str) or not body:
+            return self._send(h, record, 422, {"message": "Validation Failed"})
+        with self._state:
+            comment = {
+                "id": 9000 + len(self.comments),
+                "repo": full_name,
+                "issue": int(number),
+                "body": body,
+                "user": {"login": user.login},
+                "html_url": f"{self.url}/{full_name}/issues/{number}#issuecomment-x",
+            }
+            self.comments.append(comment)
+        return self._send(h, record, 201, comment)
+
+    def _reaction_create(
+        self, h: _Handler, record: ApiRequest, full_name: str, comment_id: str, user: _Token
+    ) -> None:
+        content = record.body.get("content") if isinstance(record.body, dict) else None
+        if not comment_id.isdigit() or content not in REACTIONS:
+            return self._send(h, record, 422, {"message": "Validation Failed"})
+        with self._state:
+            reaction = {"repo": full_name, "comment": int(comment_id), "content": content}
+            self.reactions.append(reaction | {"user": user.login})
+        return self._send(h, record, 201, {"id": 1, "content": content})
 
     def _repo_json(self, full_name: str, repo: _Repo, may_push: bool, user: _Token) -> dict:
         return {

@@ -15,7 +15,8 @@ from django.urls import reverse
 from hosting.errors import HostingError, Refusal
 from hosting.models import GitHubConnection
 from tasks.models import CodingTask, PullRequestState, TaskStatus
-from tasks.run.containers import OUTPUT_FILES, ContainerOutcome, _untar
+from tasks.run.archives import outputs_untar
+from tasks.run.containers import OUTPUT_FILES, OUTPUT_WHOLE_ONLY, ContainerOutcome
 from tasks.run.log import TaskLog
 from tasks.run.workspace import (
     WORKSPACE_PREFIX,
@@ -260,7 +261,12 @@ def test_a_bundle_over_the_cap_is_never_read_into_memory():
     big = 52 * 1024 * 1024
     tracemalloc.start()
     try:
-        files, too_large = _untar(_tar_stream(big), wanted=OUTPUT_FILES, max_bytes=50 * 1024 * 1024)
+        files, too_large = outputs_untar(
+            _tar_stream(big),
+            wanted=OUTPUT_FILES,
+            max_bytes=50 * 1024 * 1024,
+            whole_only=OUTPUT_WHOLE_ONLY,
+        )
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

@@ -1,0 +1,242 @@
+"""Tasks from GitHub comments: a signed webhook delivery whose comment mentions this runner
+(`@<GITHUB_MENTION_NAME> <prompt>`) starts a task as the user whose saved GitHub token belongs to
+the commenter; in a pull request it continues on the pull request's branch. Everything in a
+delivery is data: the prompt is a prompt, and the repository must be the one the delivery names.
+"""
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+
+from hosting.errors import HostingError
+from hosting.markdown import github_references_defuse
+from hosting.models import GitHubConnection
+from hosting.services import (
+    comment_react,
+    issue_comment_post,
+    pull_request_get,
+    repository_access_get,
+    repository_parse,
+)
+from tasks.follow_ups import task_continue
+from tasks.models import CodingTask, TaskPullRequest
+from tasks.pull_requests.create import DONE_STATES
+from tasks.services import task_create
+from tasks.validation import TaskInputError
+
+from .models import GitHubDelivery, TaskMention
+
+logger = logging.getLogger(__name__)
+
+EVENTS = ("issue_comment", "pull_request_review_comment")
+_DELIVERY_ID = re.compile(r"^[A-Za-z0-9-]{1,100}$")
+
+
+class WebhookRefused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+@dataclass(frozen=True)
+class Mention:
+    full_name: str
+    repo_url: str
+    number: int  # the issue or pull request
+    comment_id: int
+    login: str  # who commented
+    prompt: str
+    pull_request: bool
+    head_branch: str = ""  # known from the delivery (review comments)
+    title: str = ""  # of the issue
+
+
+def signature_valid(*, body: bytes, signature: str) -> bool:
+    secret = settings.GITHUB_WEBHOOK_SECRET.encode()
+    expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
+
+
+def _mention_prompt(text: str) -> str | None:
+    """What follows the first @mention of this runner, or None when it is not mentioned."""
+    name = re.escape(settings.GITHUB_MENTION_NAME)
+    found = re.search(rf"(?<![\w@/-])@{name}(?![\w-])", text, re.IGNORECASE)
+    return None if found is None else text[found.end() :].strip()
+
+
+def _text(data: Any, *path: str) -> str:
+    for key in path:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data if isinstance(data, str) else ""
+
+
+def _number(data: Any, *path: str) -> int:
+    for key in path:
+        data = data.get(key) if isinstance(data, dict) else None
+    valid = isinstance(data, int) and not isinstance(data, bool) and 0 < data < 2**53
+    return data if valid else 0
+
+
+def mention_parse(*, event: str, payload: Any) -> Mention | None:
+    """The mention in a delivery, or None when there is nothing to act on."""
+    if event not in EVENTS or _text(payload, "action") != "created":
+        return None
+    prompt = _mention_prompt(_text(payload, "comment", "body"))
+    review = event == "pull_request_review_comment"
+    number = _number(payload, "pull_request" if review else "issue", "number")
+    comment_id = _number(payload, "comment", "id")
+    if prompt is None or not number or not comment_id:
+        return None
+    issue = payload.get("issue") if isinstance(payload, dict) else None
+    return Mention(
+        full_name=_text(payload, "repository", "full_name"),
+        repo_url=_text(payload, "repository", "clone_url"),
+        number=number,
+        comment_id=comment_id,
+        login=_text(payload, "comment", "user", "login"),
+        prompt=prompt,
+        pull_request=review or (isinstance(issue, dict) and bool(issue.get("pull_request"))),
+        head_branch=_text(payload, "pull_request", "head", "ref") if review else "",
+        title=_text(payload, "issue", "title"),
+    )
+
+
+def github_delivery_receive(*, delivery_id: str, event: str, signature: str, body: bytes) -> str:
+    """Act on one delivery; what came of it, in words. Raises WebhookRefused (forged, malformed)."""
+    if not settings.GITHUB_WEBHOOK_SECRET:
+        raise WebhookRefused(404, "GitHub mentions are turned off on this server.")
+    if not signature_valid(body=body, signature=signature):
+        raise WebhookRefused(401, "The signature does not match.")
+    if not _DELIVERY_ID.match(delivery_id):
+        raise WebhookRefused(400, "No valid X-GitHub-Delivery header.")
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        raise WebhookRefused(400, "The body is not valid JSON.") from None
+    try:
+        with transaction.atomic():
+            delivery = GitHubDelivery.objects.create(delivery_id=delivery_id, event=event[:64])
+    except IntegrityError:
+        return "duplicate"  # a redelivery: it was acted on the first time
+    outcome = _act(mention_parse(event=event, payload=payload))
+    GitHubDelivery.objects.filter(pk=delivery.pk).update(outcome=outcome[:255])
+    return outcome
+
+
+def _user_for(login: str) -> User | None:
+    if not login:
+        return None
+    connection = (
+        GitHubConnection.objects.select_related("owner")
+        .filter(login__iexact=login, owner__is_active=True)
+        .first()
+    )
+    return None if connection is None else connection.owner
+
+
+def _act(mention: Mention | None) -> str:
+    if mention is None:
+        return "ignored: no mention"
+    user = _user_for(mention.login)
+    if user is None:
+        return "ignored: the commenter has no connected account"
+    try:
+        if repository_parse(url=mention.repo_url).full_name.lower() != mention.full_name.lower():
+            return "ignored: the repository does not match"
+    except HostingError:
+        return "ignored: not a repository on the configured GitHub"
+    _react(user, mention)
+    try:
+        if not repository_access_get(user=user, repo_url=mention.repo_url).can_push:
+            message = (
+                f"your GitHub token cannot push to {mention.full_name}. Save a token with "
+                "Contents and Pull requests: read and write on the Code agent settings page."
+            )
+            _reply(user, mention, f"I could not start a task: {message}")
+            return f"refused: {message}"
+        parent = _pull_request_task(user, mention) if mention.pull_request else None
+        head = _head_branch(user, mention) if mention.pull_request and parent is None else ""
+        # One transaction: the task's job is queued once its mention is saved, so the reply
+        # at its end always finds where to go.
+        with transaction.atomic():
+            task = _task_start(user, mention, parent=parent, head=head)
+            TaskMention.objects.create(
+                task=task,
+                repo_url=mention.repo_url,
+                number=mention.number,
+                comment_id=mention.comment_id,
+            )
+    except (TaskInputError, HostingError) as exc:
+        _reply(user, mention, f"I could not start a task: {exc.message}")
+        return f"refused: {exc.message}"
+    return f"task {task.pk}"
+
+
+def _head_branch(user: User, mention: Mention) -> str:
+    if mention.head_branch:
+        return mention.head_branch
+    return pull_request_get(user=user, repo_url=mention.repo_url, number=mention.number).head
+
+
+def _task_start(
+    user: User, mention: Mention, *, parent: CodingTask | None, head: str
+) -> CodingTask:
+    """An issue: a new task with a pull request naming the issue. The runner's own pull request
+    (parent): a follow-up whose commits update it. Another pull request: a task on its head."""
+    if parent is not None:
+        return task_continue(parent=parent, prompt=mention.prompt)
+    if mention.pull_request:
+        return task_create(
+            owner=user,
+            repo_url=mention.repo_url,
+            branch=head,
+            prompt=mention.prompt,
+            open_pull_request=True,
+        )
+    # The reference ends up in the pull request's description, so GitHub links the two; the
+    # title is someone else's words, unable to mention or close anything.
+    title = github_references_defuse(mention.title.strip()[:200])
+    reference = f"From {mention.full_name}#{mention.number}: {title}"
+    return task_create(
+        owner=user,
+        repo_url=mention.repo_url,
+        prompt=f"{mention.prompt}\n\n{reference}",
+        open_pull_request=True,
+    )
+
+
+def _pull_request_task(user: User, mention: Mention) -> CodingTask | None:
+    """The user's latest finished task whose pull request this is."""
+    row = (
+        TaskPullRequest.objects.filter(
+            task__owner=user,
+            task__repo_url=mention.repo_url,
+            number=mention.number,
+            state__in=DONE_STATES,
+        )
+        .order_by("-task__created_at")
+        .first()
+    )
+    return None if row is None else CodingTask.objects.select_related("pull_request").get(pk=row.pk)
+
+
+def _react(user: User, mention: Mention) -> None:
+    try:
+        comment_react(user=user, repo_url=mention.repo_url, comment_id=mention.comment_id)
+    except HostingError as exc:
+        logger.info("No reaction to comment %s: %s", mention.comment_id, exc.kind)
+
+
+def _reply(user: User, mention: Mention, text: str) -> None:
+    try:
+        issue_comment_post(user=user, repo_url=mention.repo_url, number=mention.number, body=text)
+    except HostingError as exc:
+        logger.info("No reply in %s#%s: %s", mention.full_name, mention.number, exc.kind)

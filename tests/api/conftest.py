@@ -1,0 +1,28 @@
+import pytest
+from django.core.cache import cache
+
+from api.models import TokenScope
+from api.services import api_token_create
+
+# Real runs in containers (test_github_mentions_e2e.py) use the tasks' Docker settings.
+from tests.tasks.conftest import agent_settings, gateway_socket_root  # noqa: F401
+
+
+@pytest.fixture
+def make_token(db):
+    def make(owner, *, scope: str = TokenScope.TASKS, days: int | None = 90, name: str = "ci"):
+        return api_token_create(owner=owner, name=name, scope=scope, expires_in_days=days)
+
+    return make
+
+
+@pytest.fixture
+def bearer(user, make_token) -> dict[str, str]:
+    """Headers of the user's read + tasks token."""
+    return {"Authorization": f"Bearer {make_token(user).secret}"}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with no request counted against any token."""
+    cache.clear()

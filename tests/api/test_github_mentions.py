@@ -1,0 +1,252 @@
+"""Tasks from GitHub comments, against the fake GitHub API: signed deliveries, one task per
+delivery, the commenter's own account and limits, an eyes reaction, and a reply at the end."""
+
+import hashlib
+import hmac
+from decimal import Decimal
+
+import pytest
+
+from api.models import GitHubDelivery, TaskMention
+from hosting.models import GitHubConnection
+from hosting.services import pull_request_text
+from tasks.models import CodingTask, PullRequestState, TaskStatus
+from tasks.signals import TaskEvent, task_finished, task_recorded
+from tests.tasks.conftest import task_make
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "webhook-secret-for-tests"
+
+
+@pytest.fixture
+def world(github, user, settings):
+    settings.GITHUB_WEBHOOK_SECRET = SECRET
+    GitHubConnection.objects.create(owner=user, token=github.token, login="octo")
+    return github
+
+
+def comment(world, body: str, *, login: str = "octo", number: int = 3, pr: bool = False) -> dict:
+    issue: dict = {"number": number, "title": "The build is red"}
+    if pr:
+        issue["pull_request"] = {"url": "x"}
+    return {
+        "action": "created",
+        "issue": issue,
+        "comment": {"id": 7700 + number, "body": body, "user": {"login": login}},
+        "repository": {"full_name": world.repo, "clone_url": world.url},
+    }
+
+
+def deliver(client, world, payload, *, event="issue_comment", secret=SECRET, delivery=""):
+    body, headers = world.api.webhook_delivery(event, payload, secret=secret, delivery=delivery)
+    return client.post("/api/github/webhook", body, "application/json", headers=headers)
+
+
+def test_a_mention_in_an_issue_starts_a_task_and_reacts(client, user, world):
+    answer = deliver(client, world, comment(world, "Hey @Claude-Runner fix the failing test\nplz"))
+    assert answer.status_code == 200
+    task = CodingTask.objects.get()
+    assert answer.json() == {"outcome": f"task {task.pk}"}
+    assert (task.owner, task.repo_url, task.open_pull_request) == (user, world.url, True)
+    assert task.prompt == "fix the failing test\nplz\n\nFrom acme/app#3: The build is red"
+    # The pull request's description names the issue, so GitHub links them.
+    _title, description = pull_request_text(
+        prompt=task.prompt, summary="", cost_usd=None, task_url="u"
+    )
+    assert "acme/app#3" in description
+    assert TaskMention.objects.get(pk=task.pk).number == 3
+    assert world.api.reactions == [
+        {"repo": world.repo, "comment": 7703, "content": "eyes", "user": "octo"}
+    ]
+
+
+def test_a_redelivery_starts_nothing_new(client, world):
+    payload = comment(world, "@claude-runner do it")
+    first = deliver(client, world, payload, delivery="11111111-2222-4333-8444-555555555555")
+    again = deliver(client, world, payload, delivery="11111111-2222-4333-8444-555555555555")
+    assert first.json()["outcome"].startswith("task ")
+    assert again.json() == {"outcome": "duplicate"}
+    assert CodingTask.objects.count() == 1
+
+
+def test_forged_or_unsigned_deliveries_are_401_and_start_nothing(client, world):
+    forged = deliver(client, world, comment(world, "@claude-runner rm -rf"), secret="guess")
+    assert forged.status_code == 401
+    body, headers = world.api.webhook_delivery(
+        "issue_comment", comment(world, "@claude-runner x"), secret=SECRET
+    )
+    del headers["X-Hub-Signature-256"]
+    assert (
+        client.post("/api/github/webhook", body, "application/json", headers=headers).status_code
+        == 401
+    )
+    tampered = body.replace(b"@claude-runner x", b"@claude-runner y")
+    headers["X-Hub-Signature-256"] = world.api.webhook_delivery(
+        "issue_comment", comment(world, "@claude-runner x"), secret=SECRET
+    )[1]["X-Hub-Signature-256"]
+    assert (
+        client.post(
+            "/api/github/webhook", tampered, "application/json", headers=headers
+        ).status_code
+        == 401
+    )
+    assert not CodingTask.objects.exists()
+    assert not GitHubDelivery.objects.exists()
+
+
+def test_without_a_secret_the_endpoint_is_off(client, world, settings):
+    settings.GITHUB_WEBHOOK_SECRET = ""
+    assert deliver(client, world, comment(world, "@claude-runner x")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("login", "text"),
+    [
+        ("mallory", "@claude-runner steal things"),  # no connected account
+        ("octo", "no mention here"),
+        ("octo", "email me at ops@claude-runner.example"),
+        ("octo", "@claude-runner-bot is someone else"),
+    ],
+)
+def test_unknown_users_and_non_mentions_start_nothing(client, world, login, text):
+    answer = deliver(client, world, comment(world, text, login=login))
+    assert answer.status_code == 200
+    assert answer.json()["outcome"].startswith("ignored")
+    assert not CodingTask.objects.exists()
+    assert world.api.reactions == []
+    assert world.api.comments == []
+
+
+def test_a_repository_the_token_cannot_push_to_gets_a_clear_reply(client, world):
+    world.api.grant(world.token, world.repo, push=False)
+    answer = deliver(client, world, comment(world, "@claude-runner fix it"))
+    assert answer.json()["outcome"].startswith("refused")
+    assert not CodingTask.objects.exists()
+    [reply] = world.api.comments
+    assert "cannot push to acme/app" in reply["body"]
+
+
+def test_a_flood_of_comments_hits_the_users_limits(client, world, settings):
+    settings.AGENT_MAX_RUNNING_TASKS_PER_USER = 0
+    settings.AGENT_MAX_QUEUED_TASKS_PER_USER = 2
+    outcomes = [
+        deliver(client, world, comment(world, f"@claude-runner job {i}", number=i + 1)).json()
+        for i in range(4)
+    ]
+    assert CodingTask.objects.count() == 2
+    assert [o["outcome"].split(":")[0] for o in outcomes[2:]] == ["refused", "refused"]
+    assert all("your limits are" in c["body"] for c in world.api.comments)
+
+
+def test_a_mention_in_the_runners_pull_request_continues_on_its_branch(client, user, world):
+    parent = task_make(
+        user,
+        repo_url=world.url,
+        status=TaskStatus.SUCCEEDED,
+        pull_request={
+            "state": PullRequestState.OPENED,
+            "number": 5,
+            "branch": "claude-runner/5-fix",
+            "url": "https://github.example/acme/app/pull/5",
+        },
+    )
+    answer = deliver(
+        client, world, comment(world, "@claude-runner also the docs", number=5, pr=True)
+    )
+    task = CodingTask.objects.exclude(pk=parent.pk).get()
+    assert answer.json()["outcome"] == f"task {task.pk}"
+    assert (task.parent_id, task.branch, task.prompt) == (
+        parent.pk,
+        "claude-runner/5-fix",
+        "also the docs",
+    )
+
+
+def test_a_review_comment_on_someone_elses_pull_request_works_on_its_branch(client, world):
+    payload = comment(world, "@claude-runner rename this", number=9)
+    del payload["issue"]
+    payload["pull_request"] = {"number": 9, "head": {"ref": "feature/login"}}
+    answer = deliver(client, world, payload, event="pull_request_review_comment")
+    task = CodingTask.objects.get()
+    assert answer.json()["outcome"] == f"task {task.pk}"
+    assert task.branch == "feature/login"
+
+
+def test_the_thread_gets_the_summary_cost_and_pull_request_when_the_task_ends(client, world):
+    deliver(client, world, comment(world, "@claude-runner fix it", number=12))
+    task = CodingTask.objects.get()
+    CodingTask.objects.filter(pk=task.pk).update(
+        status=TaskStatus.SUCCEEDED, result_text="Fixed it. Also see #4 and @someone."
+    )
+    task.usage.cost_usd = Decimal("0.4321")
+    task.usage.save()
+    task.pull_request.state = PullRequestState.OPENED
+    task.pull_request.url = "https://github.example/acme/app/pull/13"
+    task.pull_request.save()
+    task_finished.send(sender=CodingTask, task_id=task.pk, event=TaskEvent.SUCCEEDED, wait=0)
+    assert world.api.comments == []  # it asked for a pull request: the reply waits for it
+    task_recorded.send(sender=CodingTask, task_id=task.pk)
+    task_recorded.send(sender=CodingTask, task_id=task.pk)
+    [reply] = world.api.comments  # once, however often the end is announced
+    assert reply["issue"] == 12
+    text = reply["body"]
+    assert f"Task {task.pk} finished: succeeded." in text
+    assert "> Fixed it." in text
+    assert "#4" not in text  # the agent's words link nothing
+    assert "@someone" not in text
+    assert "Cost: $0.4321" in text
+    assert "Opened pull request: https://github.example/acme/app/pull/13" in text
+    assert f"/tasks/{task.pk}/" in text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{", b"[]", b'{"action": "created", "comment": ' + b"9" * 5000 + b"}", b"\xff\xfe", b""],
+)
+def test_signed_but_malformed_deliveries_are_4xx_or_ignored(client, world, body):
+    signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    headers = {
+        "X-GitHub-Event": "issue_comment",
+        "X-GitHub-Delivery": "abc-123",
+        "X-Hub-Signature-256": signature,
+    }
+    answer = client.post("/api/github/webhook", body, "application/json", headers=headers)
+    assert answer.status_code in (200, 400)
+    assert not CodingTask.objects.exists()
+
+
+def test_a_hostile_delivery_id_is_refused(client, world):
+    payload = comment(world, "@claude-runner x")
+    answer = deliver(client, world, payload, delivery="x" * 5000)
+    assert answer.status_code == 400
+    assert not CodingTask.objects.exists()
+
+
+def test_someone_elses_issue_title_can_neither_mention_nor_close(client, world):
+    payload = comment(world, "@claude-runner look")
+    payload["issue"]["title"] = "Fixes #1, ping @org/team " + "x" * 500
+    deliver(client, world, payload)
+    prompt = CodingTask.objects.get().prompt
+    assert "Fixes #1" not in prompt
+    assert "@org" not in prompt
+    assert len(prompt) < 300
+
+
+def test_the_admin_lists_deliveries_and_their_outcome(admin_client, client, world):
+    deliver(client, world, comment(world, "@claude-runner go"))
+    page = admin_client.get("/admin/api/githubdelivery/").content.decode()
+    assert "issue_comment" in page
+    assert "task " in page
+
+
+def test_a_failed_task_is_answered_when_it_ends(client, world):
+    deliver(client, world, comment(world, "@claude-runner try", number=14))
+    task = CodingTask.objects.get()
+    CodingTask.objects.filter(pk=task.pk).update(
+        status=TaskStatus.FAILED, error_message="The container ran out of time."
+    )
+    task_finished.send(sender=CodingTask, task_id=task.pk, event=TaskEvent.FAILED, wait=0)
+    [reply] = world.api.comments
+    assert f"Task {task.pk} did not finish: failed." in reply["body"]
+    assert "> The container ran out of time." in reply["body"]
