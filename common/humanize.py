@@ -76,3 +76,23 @@ def limited_until_words(*, until: datetime | None, now: datetime) -> str:
     span = f"{hours} h {minutes} min" if hours else f"{minutes} min"
     clock = timezone.localtime(until).strftime("%H:%M")
     return f"limited until {clock} (in {span})" if left else f"limited until {clock} (now)"
+
+
+def duration_words(seconds: float | None) -> str:
+    """A span in the largest units that matter: "0.4 s", "23 s", "11 min 12 s", "2 h 5 min",
+    "3 d 4 h"; "" for None or a negative span (nothing sensible to say)."""
+    if seconds is None or seconds < 0:
+        return ""
+    if seconds < 10 and seconds != int(seconds):
+        return f"{seconds:.1f} s"
+    total = round(seconds)
+    days, rest = divmod(total, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    return f"{secs} s"

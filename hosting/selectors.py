@@ -3,12 +3,16 @@
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib.auth.models import User
+from django.urls import reverse
 from django.utils import timezone
 
 from common.humanize import expiry_words
 
+from .errors import NO_TOKEN_MESSAGE, HostingError
 from .models import GitHubConnection
+from .repositories import github_repository_parse
 
 
 @dataclass(frozen=True)
@@ -38,3 +42,40 @@ def github_connection_status(*, user: User) -> ConnectionStatus | None:
         expired=connection.expires_at is not None and connection.expires_at <= now,
         checked_at=connection.checked_at,
     )
+
+
+@dataclass(frozen=True)
+class PullRequestBlocker:
+    """Why a pull request cannot be made, and where to fix it (no link when only the
+    operator can, or nothing can: a repository on another host)."""
+
+    reason: str
+    fix_url: str = ""
+    fix_words: str = ""
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+def pull_request_host_blocker(
+    *, user: User, repo_url: str | None = None
+) -> PullRequestBlocker | None:
+    """Why the server could not open a pull request for this user (on this repository, when
+    one is given): not on the connected GitHub, no token saved, or the token expired. None
+    when it can. Asks GitHub nothing: what GitHub would refuse shows when it is asked."""
+    if repo_url is not None:
+        try:
+            github_repository_parse(url=repo_url, api_url=settings.GITHUB_API_URL)
+        except HostingError as exc:
+            return PullRequestBlocker(exc.message)
+    status = github_connection_status(user=user)
+    settings_url = reverse("accounts:code_agent_settings") + "#github"
+    if status is None:
+        return PullRequestBlocker(NO_TOKEN_MESSAGE, settings_url, "Connect GitHub")
+    if status.expired:
+        return PullRequestBlocker(
+            f"Your GitHub token {status.expires_words}: pull requests need a new one.",
+            settings_url,
+            "Replace the token",
+        )
+    return None

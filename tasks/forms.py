@@ -28,13 +28,18 @@ class TaskForm(forms.ModelForm):
         }
         help_texts = {
             "branch": "Leave empty for the repository's default branch.",
-            "open_pull_request": "Needs a GitHub token on the Code agent settings page; the "
-            "branch is pushed and the pull request opened by the server, never by the agent.",
+            "open_pull_request": "For a repository on the connected GitHub: the branch is "
+            "pushed and the pull request opened by the server with your token, never by the "
+            "agent.",
         }
         labels = {"open_pull_request": "Open a pull request when done"}
 
     def __init__(
-        self, *args: Any, user: AbstractBaseUser | AnonymousUser | None = None, **kwargs: Any
+        self,
+        *args: Any,
+        user: AbstractBaseUser | AnonymousUser | None = None,
+        pull_requests_blocked: bool = False,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         choices = [(CHOICE_AUTO, "The one matching the repository"), (CHOICE_NONE, "None")]
@@ -46,6 +51,11 @@ class TaskForm(forms.ModelForm):
         field = self.fields["environment"]
         assert isinstance(field, forms.ChoiceField)
         field.choices = choices
+        if pull_requests_blocked:  # shown as not possible; a forged tick is refused on submit
+            self.fields["open_pull_request"].widget.attrs |= {
+                "disabled": True,
+                "aria-describedby": "pull-request-blocked",
+            }
 
 
 class ContinueForm(forms.Form):

@@ -56,11 +56,18 @@ class AgentKind(models.TextChoices):
     # Room for more agents (e.g. codex): each needs an image and an output parser.
 
 
+def live_state_token(*, status: str, cancel_requested: bool, wait_reason: str) -> str:
+    """What a task page's live part shows besides the log, as a short token: when it differs
+    from the one the page was drawn with, the page draws the part again."""
+    return f"{status}.{int(cancel_requested)}.{wait_reason}"
+
+
 class CodingTask(models.Model):
     """One prompt run by an agent against one repository, in one container: what was asked,
     where it stands and what came of it. What a run used, what limits did to it, its pull
     request and the plumbing a worker needs to take it over live beside it, one row each
-    (TaskUsage, TaskLimit, TaskPullRequest, TaskRuntime, TaskConversation), made with the task."""
+    (TaskUsage, TaskLimit, TaskPullRequest, TaskRuntime, TaskConversation, TaskLogProgress),
+    made with the task."""
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="coding_tasks"
@@ -136,7 +143,14 @@ class CodingTask(models.Model):
         adding = self._state.adding
         super().save(*args, **kwargs)
         if adding:  # every reader may follow task.usage (and the others) without asking
-            for model in (TaskUsage, TaskLimit, TaskPullRequest, TaskRuntime, TaskConversation):
+            for model in (
+                TaskUsage,
+                TaskLimit,
+                TaskPullRequest,
+                TaskRuntime,
+                TaskConversation,
+                TaskLogProgress,
+            ):
                 model.objects.create(task=self)
 
     @property
@@ -152,6 +166,12 @@ class CodingTask(models.Model):
         return (
             self.status in (TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.WAITING)
             and not self.cancel_requested
+        )
+
+    @property
+    def live_state(self) -> str:
+        return live_state_token(
+            status=self.status, cancel_requested=self.cancel_requested, wait_reason=self.wait_reason
         )
 
     @property
@@ -354,3 +374,17 @@ class TaskMessage(models.Model):
 
     def __str__(self) -> str:
         return f"Message {self.seq} of task {self.task_id}"
+
+
+class TaskLogProgress(models.Model):
+    """How many characters the task's log has been given in all, over every run. The task row
+    keeps only the log's tail, so this count, never its length, tells a page's poll whether the
+    log moved on and where the part it has not shown yet starts."""
+
+    task = models.OneToOneField(
+        CodingTask, on_delete=models.CASCADE, primary_key=True, related_name="log_progress"
+    )
+    chars_written = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"Log progress of task {self.pk}"

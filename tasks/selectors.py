@@ -1,10 +1,25 @@
+import functools
 from dataclasses import dataclass
+from enum import StrEnum
 
 from django.contrib.auth.models import User
+from django.db import connection
 from django.db.models import QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from .models import CodingTask, TaskConversation, TaskMessage, TaskPullRequest
+from .models import (
+    FINISHED_STATUSES,
+    CodingTask,
+    TaskConversation,
+    TaskLogProgress,
+    TaskMessage,
+    TaskPullRequest,
+    live_state_token,
+)
+
+# Beyond this much new log a poll draws the whole live part again instead of sending a tail.
+LIVE_TAIL_MAX_CHARS = 64 * 1024
 
 
 def tasks_for_user(*, user: User) -> QuerySet[CodingTask]:
@@ -15,7 +30,7 @@ def task_get_for_user(*, user: User, task_id: int) -> CodingTask:
     """The user's own task; another user's task is a 404, as if it did not exist. Without the
     agent's commits (up to AGENT_BUNDLE_MAX_BYTES): pages ask task_bundle_kept instead."""
     return get_object_or_404(
-        CodingTask.objects.select_related("usage", "limit", "pull_request").defer(
+        CodingTask.objects.select_related("usage", "limit", "pull_request", "log_progress").defer(
             "pull_request__bundle"
         ),
         pk=task_id,
@@ -97,3 +112,71 @@ def chain_turns(*, task: CodingTask) -> list[ChainTurn]:
         ChainTurn(link, conversations[link.pk], sent.get(link.pk, []), diff_lines(diff=link.diff))
         for link in chain
     ]
+
+
+class LiveChange(StrEnum):
+    NOTHING = "nothing"
+    LOG = "log"  # only the log moved on: `tail` is the part the page has not shown
+    ALL = "all"  # draw the live part again
+    FINISHED = "finished"  # reload the page once, for the result
+
+
+@dataclass(frozen=True)
+class LivePoll:
+    change: LiveChange
+    state: str = ""
+    tail: str = ""
+    since: int = 0  # the log's count of characters that the page shows after this answer
+
+
+def task_live_poll(*, user: User, task_id: int, state: str, since: int) -> LivePoll:
+    """What changed on the user's task since a page showed `state` and `since` characters of
+    its log: one query of a few columns, with the log's new tail only when there is one (read
+    with its count, so a flush cannot split them); no template. Another user's task is a 404."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _live_poll_sql(),
+            [state.partition(".")[0], since, since + LIVE_TAIL_MAX_CHARS, since, task_id, user.pk],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise Http404("No such task.")
+    status, cancel_requested, wait_reason, count, tail = row
+    if status in FINISHED_STATUSES:
+        return LivePoll(LiveChange.FINISHED)
+    now_state = live_state_token(
+        status=status, cancel_requested=bool(cancel_requested), wait_reason=wait_reason
+    )
+    if now_state == state and count == since:
+        return LivePoll(LiveChange.NOTHING)
+    # A page that shows no log yet ("nothing yet") gets the whole part, as does a stale one;
+    # so does one whose log lost its start meanwhile (a new run's log, or one cut).
+    if now_state != state or since <= 0 or len(tail) != count - since:
+        return LivePoll(LiveChange.ALL)
+    return LivePoll(LiveChange.LOG, state=now_state, tail=tail, since=count)
+
+
+@functools.cache
+def _live_poll_sql() -> str:
+    """The poll's query, written once: every page polls, and building it with the ORM's
+    expressions (a join, a CASE, RIGHT) each time cost more than the rest of the request.
+    The tail is read only for the page's own status and a grown log, never too much."""
+    q = connection.ops.quote_name
+    log, written = f"t.{q('log')}", f"p.{q('chars_written')}"
+    # SQLite has no RIGHT(); a negative start in SUBSTR() counts from the end.
+    tail = (
+        f"SUBSTR({log}, -({written} - %s))"
+        if connection.vendor == "sqlite"
+        else f"RIGHT({log}, CAST({written} - %s AS integer))"
+    )
+    tables = (
+        f"{q(CodingTask._meta.db_table)} t LEFT JOIN {q(TaskLogProgress._meta.db_table)} p "
+        f"ON p.{q('task_id')} = t.{q('id')}"
+    )
+    # Only quoted table and column names are formatted in; every value is a parameter.
+    return (
+        f"SELECT t.{q('status')}, t.{q('cancel_requested')}, t.{q('wait_reason')}, "  # noqa: S608
+        f"COALESCE({written}, 0), CASE WHEN t.{q('status')} = %s AND {written} > %s "
+        f"AND {written} <= %s THEN {tail} ELSE '' END "
+        f"FROM {tables} WHERE t.{q('id')} = %s AND t.{q('owner_id')} = %s"
+    )

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from accounts.models import UserPreferences
 from accounts.selectors import preferences_get, task_limits_for_user
+from hosting.selectors import pull_request_host_blocker
 from tasks.models import AgentKind, CodingTask, TaskPullRequest, TaskStatus
 from tasks.queue import task_enqueue
 from tasks.validation import TaskInputError, branch_name_check, prompt_check, repo_url_check
@@ -35,6 +36,13 @@ def task_create(
         "branch": branch_name_check(branch=branch),
         "prompt": prompt_check(prompt=prompt),
     }
+    if open_pull_request:  # refused now rather than failing after the run
+        blocker = pull_request_host_blocker(user=owner, repo_url=values["repo_url"])
+        if blocker is not None:
+            raise TaskInputError(
+                "open_pull_request",
+                f"{blocker.reason} Or untick it to run the task without a pull request.",
+            )
     _task_limits_check(owner=owner)
     task = CodingTask.objects.create(
         owner=owner,

@@ -7,6 +7,7 @@ app_name = "tasks"
 urlpatterns = [
     path("", views.task_list, name="list"),
     path("<int:task_id>/", views.task_detail, name="detail"),
+    path("<int:task_id>/live/", views.task_live, name="live"),
     path("<int:task_id>/cancel/", views.task_cancel_view, name="cancel"),
     path(
         "<int:task_id>/run-now-with-api-key/",

@@ -107,3 +107,9 @@ def prompt_check(*, prompt: str) -> str:
             f"{settings.AGENT_PROMPT_MAX_CHARS:,}.",
         )
     return text
+
+
+def live_since_parse(*, text: str) -> int:
+    """A task page poll's `since` (how much of the log the page shows): a plain count, or -1
+    for anything else, which makes the poll draw the whole live part. Never raises."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 15 else -1

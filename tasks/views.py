@@ -1,3 +1,5 @@
+from http import HTTPStatus
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
@@ -5,14 +7,15 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRefresh
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+from django_htmx.http import HttpResponseClientRefresh, reswap
 
 from accounts.selectors import preferences_get
 from common.errors import InputError
 from common.http import AuthenticatedRequest
 from environments.selectors import task_environment_get
 from environments.services import CHOICE_AUTO, task_environment_choose
+from hosting.selectors import pull_request_host_blocker
 from tasks.follow_ups import (
     follow_up_blocker,
     run_again_blocker,
@@ -26,15 +29,25 @@ from tasks.pull_requests.follow_ups import task_pull_request_request
 from tasks.waits.usage_limit import wait_words
 
 from .forms import ContinueForm, MessageForm, TaskForm
-from .selectors import chain_turns, diff_lines, task_get_for_user, tasks_for_user
+from .selectors import (
+    LiveChange,
+    chain_turns,
+    diff_lines,
+    task_get_for_user,
+    task_live_poll,
+    tasks_for_user,
+)
 from .services import task_cancel, task_create, task_run_now_with_api_key
-from .validation import TaskInputError
+from .validation import TaskInputError, live_since_parse
 
 
 @never_cache
 @require_http_methods(["GET", "POST"])
 def task_list(request: AuthenticatedRequest) -> HttpResponse:
-    form = TaskForm(request.POST or None, user=request.user)
+    pr_blocker = pull_request_host_blocker(user=request.user)
+    form = TaskForm(
+        request.POST or None, user=request.user, pull_requests_blocked=pr_blocker is not None
+    )
     if request.method == "POST" and form.is_valid():
         values = dict(form.cleaned_data)
         choice = values.pop("environment") or CHOICE_AUTO
@@ -50,37 +63,66 @@ def task_list(request: AuthenticatedRequest) -> HttpResponse:
             messages.success(request, f"Task {task.pk} queued.")
             return redirect("tasks:detail", task_id=task.pk)
     page = Paginator(tasks_for_user(user=request.user), 25).get_page(request.GET.get("page"))
-    return render(request, "tasks/list.html", {"form": form, "page": page})
+    # The table follows its tasks while one of them is queued or running (htmx polls it).
+    live = any(t.status in (TaskStatus.QUEUED, TaskStatus.RUNNING) for t in page.object_list)
+    context = {"form": form, "page": page, "live": live, "pr_blocker": pr_blocker}
+    if request.htmx and request.method == "GET":
+        return render(request, "tasks/_task_table.html", context)
+    return render(request, "tasks/list.html", context)
 
 
 @never_cache
+@require_safe
 def task_detail(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
     task = task_get_for_user(user=request.user, task_id=task_id)
-    context = {
-        "task": task,
+    context = _live_context(request, task) | _follow_up_context(task)
+    context |= {
         "diff": diff_lines(diff=task.diff),
+        "chain": chain_turns(task=task),
+        "continue_form": ContinueForm(),
+        "message_form": MessageForm(),
+    }
+    return render(request, "tasks/detail.html", context)
+
+
+@never_cache
+@require_safe
+def task_live(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
+    """What a task page's poll gets: 204 when nothing changed, the log's new tail when only the
+    log moved on, the whole live part when more did, a reload once the task has finished."""
+    poll = task_live_poll(
+        user=request.user,
+        task_id=task_id,
+        state=request.GET.get("state", "")[:100],
+        since=live_since_parse(text=request.GET.get("since", "")),
+    )
+    if poll.change == LiveChange.NOTHING:
+        return HttpResponse(status=HTTPStatus.NO_CONTENT)
+    if poll.change == LiveChange.FINISHED:
+        return HttpResponseClientRefresh()  # show the full result once, then stop polling
+    if poll.change == LiveChange.LOG:
+        response = render(request, "tasks/_live_tail.html", {"poll": poll})
+        return reswap(response, "none")  # only the out-of-band parts: the tail and the cursor
+    task = task_get_for_user(user=request.user, task_id=task_id)
+    return render(request, "tasks/_live.html", _live_context(request, task))
+
+
+def _live_context(request: AuthenticatedRequest, task: CodingTask) -> dict[str, object]:
+    return {
+        "task": task,
         "wait_words": wait_words(task=task, now=timezone.now()),
         "has_api_key": preferences_get(user=request.user).has_api_key,
         "environment_run": task_environment_get(task_id=task.pk),
     }
-    if not request.htmx:
-        context |= _follow_up_context(task)
-        context |= {
-            "chain": chain_turns(task=task),
-            "continue_form": ContinueForm(),
-            "message_form": MessageForm(),
-        }
-    # HTMX polls only the live part while the task runs.
-    template = "tasks/_live.html" if request.htmx else "tasks/detail.html"
-    if request.htmx and task.is_finished:
-        return HttpResponseClientRefresh()  # show the full result once, then stop polling
-    return render(request, template, context)
 
 
 @never_cache
-@require_POST
+@require_http_methods(["GET", "POST"])
 def task_cancel_view(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
+    """GET asks "cancel this task?" (a page, so it works without JavaScript); POST cancels."""
     task = task_get_for_user(user=request.user, task_id=task_id)
+    if request.method == "GET":
+        return render(request, "tasks/cancel_confirm.html", {"task": task})
     status = task_cancel(task=task)
     if status == TaskStatus.CANCELLED:
         messages.success(request, "Task cancelled.")

@@ -216,6 +216,16 @@ def auth_method_resolve(
                 oauth_error,
             )
             reason = f"Claude OAuth could not be used ({oauth_error}), so the API key is used."
+        elif api_key_only:
+            # OAuth may well be on: the user chose the key for this task only.
+            reason = (
+                "Your API key is used for this task, as you chose instead of waiting for the "
+                "usage limit; your other tasks keep Claude OAuth."
+                if key_source == AuthSource.USER
+                else "The server's API key (ANTHROPIC_API_KEY) is used for this task instead "
+                "of waiting for the usage limit."
+            )
+            info("Auth for user %s: API key from %s, chosen over a wait", user.pk, key_source)
         else:
             reason = (
                 "Your API key is used: Claude OAuth is off."

@@ -20,6 +20,7 @@ from hosting.git import (
     bundles_check_out,
     repository_clone,
 )
+from hosting.selectors import PullRequestBlocker, pull_request_host_blocker
 from hosting.services import (
     github_token_get,
     pull_request_branch_name,
@@ -36,8 +37,16 @@ logger = logging.getLogger(__name__)
 DONE_STATES = (PullRequestState.OPENED, PullRequestState.PUSHED)
 
 
-def pull_request_blocker(*, task: CodingTask) -> str:
-    """Why this task cannot get a pull request now ("" when it can)."""
+def pull_request_blocker(*, task: CodingTask) -> PullRequestBlocker | None:
+    """Why this task cannot get a pull request now, and where to fix it (None when it can):
+    the task's own state first, then what the host needs (hosting.selectors)."""
+    reason = _task_state_blocker(task)
+    if reason:
+        return PullRequestBlocker(reason)
+    return pull_request_host_blocker(user=task.owner, repo_url=task.repo_url)
+
+
+def _task_state_blocker(task: CodingTask) -> str:
     if not task.is_finished:
         return "The task is still running."
     if task.status == TaskStatus.CANCELLED:

@@ -18,8 +18,8 @@ logger = logging.getLogger(__name__)
 def task_pull_request_request(*, task: CodingTask) -> None:
     """Queue the pull request of a finished task. Raises TaskInputError saying why not."""
     blocker = pull_request_blocker(task=task)
-    if blocker:
-        raise TaskInputError(None, blocker)
+    if blocker is not None:
+        raise TaskInputError(None, blocker.reason)
     claimed = TaskPullRequest.objects.filter(
         pk=task.pk, state__in=(PullRequestState.NONE, PullRequestState.FAILED)
     ).update(state=PullRequestState.PENDING, error="")

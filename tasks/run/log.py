@@ -6,8 +6,11 @@ import time
 from collections import deque
 from typing import Any
 
+from django.db import transaction
+from django.db.models import F
+
 from common.logging import secrets_redact
-from tasks.models import CodingTask
+from tasks.models import CodingTask, TaskLogProgress
 
 LOG_FLUSH_SECONDS = 1.0
 MAX_EVENTS = 200  # rate-limit events and errors kept per run (every answer carries one)
@@ -36,8 +39,11 @@ class TaskLog:
         self.rate_limit_events: list[dict[str, Any]] = []  # the rate_limit_info objects
         self.assistant_errors: list[str] = []  # "rate_limit", "authentication_failed", ...
         self.egress_refusals: list[str] = []  # the gateway's "egress refused: ..." lines
+        self.appended = 0  # characters appended in all, kept or cut since
+        self._flushed = 0  # ... of which the database has been told
         self.replays = 0  # user lines the CLI echoed as it took them: the prompt, then messages
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()  # one flush at a time, so writes land in order
         self._last_flush = 0.0
 
     @property
@@ -80,10 +86,18 @@ class TaskLog:
             self._append(f"[gateway] {line}")
 
     def flush(self) -> None:
-        with self._lock:
-            text, truncated = self.text, self.truncated
-            self._last_flush = time.monotonic()
-        CodingTask.objects.filter(pk=self.task_id).update(log=text, log_truncated=truncated)
+        with self._write_lock:
+            with self._lock:
+                text, truncated = self.text, self.truncated
+                added, self._flushed = self.appended - self._flushed, self.appended
+                self._last_flush = time.monotonic()
+            # Together: a poll that reads both sees the count of the text it reads.
+            with transaction.atomic():
+                saved = CodingTask.objects.filter(pk=self.task_id).update(
+                    log=text, log_truncated=truncated
+                )
+                if added and saved:
+                    _progress_add(self.task_id, added)
 
     def redact(self, text: str) -> str:
         """This run's own secret values (the one rule, with its minimum length), then anything
@@ -95,12 +109,21 @@ class TaskLog:
         if not line:
             return
         line += "\n"
+        self.appended += len(line)
         self.lines.append(line)
         self.size += len(line.encode())
         # Keep the tail: the end of a run says most about how it went.
         while self.size > self.max_bytes and len(self.lines) > 1:
             self.size -= len(self.lines.popleft().encode())
             self.truncated = True
+
+
+def _progress_add(task_id: int, added: int) -> None:
+    counted = TaskLogProgress.objects.filter(pk=task_id).update(
+        chars_written=F("chars_written") + added
+    )
+    if not counted:  # a task made without its rows (bulk_create): counted from here on
+        TaskLogProgress.objects.get_or_create(task_id=task_id, defaults={"chars_written": added})
 
 
 def _readable(line: str, log: TaskLog) -> str:
@@ -116,7 +139,7 @@ def _readable(line: str, log: TaskLog) -> str:
     if kind == "system" and event.get("subtype") == "init":
         return (
             f"Claude Code {event.get('claude_code_version', '?')} started "
-            f"(model {event.get('model', '?')}, auth {event.get('apiKeySource', '?')})"
+            f"(model {event.get('model', '?')}, {_credential_words(event.get('apiKeySource'))})"
         )
     if kind == "rate_limit_event":
         return _rate_limit_line(event, log)
@@ -131,6 +154,17 @@ def _readable(line: str, log: TaskLog) -> str:
         verdict = "error" if event.get("is_error") else "done"
         return f"Result ({verdict}): {str(event.get('result', '')).strip()}"
     return ""  # tool results and other chatter: kept in stream.jsonl, not in the log
+
+
+# The CLI's init line names where an API key came from; "none" means it uses no API key, so it
+# runs on the OAuth tokens of its credentials file (docs/claude-cli-contract.md#output-formats).
+_KEY_SOURCE_WORDS = {"none": "signed in with OAuth tokens", "ANTHROPIC_API_KEY": "with an API key"}
+
+
+def _credential_words(source: object) -> str:
+    if not isinstance(source, str) or not source:
+        return "credential not reported"
+    return _KEY_SOURCE_WORDS.get(source, f"API key from {source[:40]}")
 
 
 def _assistant_lines(event: dict[str, Any], log: TaskLog) -> str:

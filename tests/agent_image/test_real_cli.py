@@ -95,6 +95,7 @@ def test_a_oauth_credentials_file(
     with FakeAnthropicAPI(valid_credentials={OAUTH_TOKEN}) as api:
         run = _run(docker_client, cli_image, tmp_path, api, proxy, credentials=creds)
     _assert_success(run)
+    assert run.stream[0]["apiKeySource"] == "none"  # no API key: the OAuth credentials file
     msgs = api.messages_requests()
     assert len(msgs) >= 2  # tool_use turn + final turn
     for r in msgs:

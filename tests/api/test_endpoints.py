@@ -10,6 +10,7 @@ from openapi_spec_validator import validate
 
 from accounts.selectors import preferences_get
 from api.models import TokenScope
+from hosting.models import GitHubConnection
 from tasks.models import CodingTask, PullRequestState, TaskStatus, WaitReason
 from tests.tasks.conftest import set_api_key, task_make
 
@@ -32,7 +33,14 @@ def assert_error(answer, status: int, code: str, field: str | None = None):
     return body
 
 
-def test_submit_list_and_read_a_task(client, user, bearer):
+def github_connect(user, settings) -> None:
+    """A pull request is possible: a saved token, and REPO on that GitHub."""
+    settings.GITHUB_API_URL = "https://api.github.com"
+    GitHubConnection.objects.create(owner=user, token="github_pat_x", login="o")
+
+
+def test_submit_list_and_read_a_task(client, user, bearer, settings):
+    github_connect(user, settings)
     made = post(
         client,
         "/api/tasks",
@@ -171,7 +179,8 @@ def test_continue_on_the_pull_requests_branch(client, user, bearer):
     assert body["chain"] == [parent.pk, body["id"]]
 
 
-def test_pull_request_is_queued_or_refused_with_the_reason(client, user, bearer):
+def test_pull_request_is_queued_or_refused_with_the_reason(client, user, bearer, settings):
+    github_connect(user, settings)
     empty = task_make(user, status=TaskStatus.SUCCEEDED)
     refused = client.post(f"/api/tasks/{empty.pk}/pull-request", headers=bearer)
     assert "no changes" in assert_error(refused, 409, "not_possible")["message"]

@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from tasks.models import CodingTask, TaskStatus
+from tasks.models import CodingTask, TaskLogProgress, TaskStatus
 
 # Chromium reports each refusal as a `securitypolicyviolation` event and a console error.
 COLLECT_VIOLATIONS = """
@@ -139,7 +139,9 @@ def test_htmx_works_under_the_csp(csp_page, live_server, user):
     visit(page, f"{live_server.url}/tasks/{task.pk}/")
     assert page.evaluate("htmx.config.includeIndicatorStyles") is False
     assert page.evaluate("document.querySelectorAll('style').length") == 0
-    CodingTask.objects.filter(pk=task.pk).update(log="first line\nsecond line from the worker\n")
+    log = "first line\nsecond line from the worker\n"
+    CodingTask.objects.filter(pk=task.pk).update(log=log)
+    TaskLogProgress.objects.filter(pk=task.pk).update(chars_written=len(log))  # as TaskLog does
     page.locator("pre.log", has_text="second line from the worker").wait_for(timeout=8000)
     # The indicator rules come from the stylesheet instead.
     hidden = page.evaluate(

@@ -116,6 +116,7 @@ def site_pages(site) -> dict[str, str]:
     return {
         "tasks": "/tasks/",
         "task": f"/tasks/{task.pk}/",
+        "task-cancel": f"/tasks/{task.pk}/cancel/",
         "settings": "/accounts/settings/code-agent/",
         "notifications": "/settings/notifications/",
         "usage": "/usage/",

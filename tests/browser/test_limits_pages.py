@@ -47,10 +47,11 @@ def test_a_waiting_task_counts_down_to_its_resume(logged_in_page, live_server, s
     second = countdown.inner_text()
     assert first != second
     assert second.startswith("2 h 10 min")
-    assert page.locator("button", has_text="Cancel").is_visible()
+    assert page.locator("a", has_text="Cancel").is_visible()
     assert page.locator("button", has_text="Run now with my API key").count() == 0  # no key
     screenshot("limits-01-waiting-task")
-    page.click("button:has-text('Cancel')")
+    page.click("a:has-text('Cancel')")
+    page.click("button:has-text('Yes, cancel the task')")  # it asks first
     page.wait_for_selector(".badge-cancelled")
     task.refresh_from_db()
     assert task.status == TaskStatus.CANCELLED

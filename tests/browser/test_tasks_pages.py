@@ -63,7 +63,7 @@ def test_submit_then_follow_a_task_live_until_its_diff_shows(
     page.locator("pre.diff .add", has_text="+Added by the agent.").wait_for(timeout=8000)
     assert page.locator(".diff .del", has_text="-to be deleted").is_visible()
     assert page.locator("text=Added AGENT_NOTES.md and removed old.txt.").is_visible()
-    assert page.locator("button:has-text('Cancel')").count() == 0
+    assert page.locator("a:has-text('Cancel'), button:has-text('Cancel')").count() == 0
     screenshot("tasks-03-done")
 
     page.goto(f"{live_server.url}/tasks/")

@@ -19,7 +19,12 @@ from accounts.parsers import agent_env_parse, api_key_parse
 from common.errors import InputError
 from oauth_tokens.formats import credential_input_parse, credentials_file_dumps, expiry_parse
 from oauth_tokens.models import OAuthCredential
-from tasks.validation import branch_name_check, prompt_check, repo_url_check
+from tasks.validation import (
+    branch_name_check,
+    live_since_parse,
+    prompt_check,
+    repo_url_check,
+)
 
 from .strategies import (
     any_text,
@@ -202,3 +207,17 @@ def test_a_refused_save_changes_nothing_stored(
         assert _stored(user) == before
     else:  # accepted: start the next example from what is now stored
         json.dumps(_stored(user)[5])
+
+
+@given(st.one_of(any_text, st.integers(min_value=-(10**20), max_value=10**20).map(str)))
+@example("١٢")
+@example("+5")
+@example(" 7")
+@example("9" * 16)
+def test_a_poll_count_is_a_plain_count_or_minus_one(text):
+    count = live_since_parse(text=text)
+    assert count >= -1
+    if count >= 0:
+        assert str(count) == text.lstrip("0") or (count == 0 and set(text) == {"0"})
+    if text.isascii() and text.isdigit() and len(text) <= 15:
+        assert count == int(text)

@@ -193,3 +193,13 @@ class TestEnvironmentSeeding:
         assert reseeded.refresh_token == oauth_settings.CLAUDE_REFRESH_TOKEN
         assert "re-seeded the global credential" in caplog.text
         assert oauth_settings.CLAUDE_REFRESH_TOKEN not in caplog.text
+
+
+def test_run_now_with_my_api_key_never_says_oauth_is_off(oauth_settings, make_credential, user):
+    set_prefs(user, use_oauth=True, api_key=USER_KEY)
+    make_credential(user, expires_in=3600)
+    auth = auth_method_for_user(user=user, api_key_only=True)
+    assert (auth.method, auth.source) == ("api_key", "user")
+    assert "OAuth is off" not in auth.reason
+    assert "as you chose instead of waiting" in auth.reason
+    assert "your other tasks keep Claude OAuth" in auth.reason

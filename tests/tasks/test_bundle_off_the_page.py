@@ -7,6 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from hosting.models import GitHubConnection
 from tasks.models import CodingTask, TaskPullRequest, TaskStatus
 
 pytestmark = pytest.mark.django_db
@@ -24,7 +25,10 @@ def _fetched_bundle(queries: list[dict[str, str]]) -> list[str]:
 
 
 @pytest.mark.parametrize("page", ["tasks:detail", "tasks:pull_request_status"])
-def test_pages_never_read_the_bundle(user, user_client, page):
+def test_pages_never_read_the_bundle(user, user_client, page, settings):
+    # A pull request is possible: a token, and the repository on that GitHub.
+    settings.GITHUB_API_URL = "https://api.github.com"
+    GitHubConnection.objects.create(owner=user, token="github_pat_x", login="o")
     task = CodingTask.objects.create(
         owner=user, repo_url="https://github.com/a/b", prompt="p", status=TaskStatus.SUCCEEDED
     )

@@ -12,6 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from gateway.runtime import placeholder_new
+from hosting.models import GitHubConnection
 from tasks.follow_ups import task_continue, task_message_send, task_run_again
 from tasks.models import (
     CarriedOver,
@@ -81,7 +82,12 @@ def test_an_unfinished_task_is_not_continued_but_takes_messages(user, user_clien
 
 
 @pytest.mark.parametrize("status", [TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.TIMED_OUT])
-def test_run_again_repeats_the_prompt_and_inputs_as_a_new_linked_task(user, user_client, status):
+def test_run_again_repeats_the_prompt_and_inputs_as_a_new_linked_task(
+    user, user_client, status, settings
+):
+    # It asked for a pull request: one is possible (a token, the repository on that GitHub).
+    settings.GITHUB_API_URL = "https://api.github.com"
+    GitHubConnection.objects.create(owner=user, token="github_pat_x", login="o")
     grandparent = finished(user, status=TaskStatus.SUCCEEDED)
     task = finished(user, status=status, parent=grandparent, branch="dev", open_pull_request=True)
     page = user_client.get(reverse("tasks:detail", args=[task.pk])).content.decode()

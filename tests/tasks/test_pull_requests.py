@@ -4,11 +4,13 @@ tests/tasks/test_pull_request_e2e.py runs the whole thing in containers."""
 
 import subprocess
 import time
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from hosting.git import bundles_check_out, repository_clone
 from hosting.models import GitHubConnection
@@ -145,6 +147,7 @@ def test_continue_pushes_to_the_same_branch_and_the_pull_request_updates(
 def test_continue_without_a_pull_request_starts_from_the_tasks_commits(
     github, user, user_client, tmp_path
 ):
+    connect(user, github.token)
     task = finished_task(github, user, tmp_path, prompt="x")
     page = user_client.get(reverse("tasks:detail", args=[task.pk])).content.decode()
     assert "Continue the task" in page
@@ -179,13 +182,11 @@ def test_another_users_task_is_not_found(github, user, other_user, client, tmp_p
 @pytest.mark.parametrize(
     ("case", "words"),
     [
-        ("no_token", "No GitHub token is saved"),
         ("read_only", "may not push to this repository"),
         ("revoked", "refused your token"),
         ("protected", "branch is protected"),
         ("exists", "already exists"),
         ("rate_limit", "rate limit for your token is used up; it resets at"),
-        ("not_github", "not on 127.0.0.1"),
         ("not_found", "no repository acme/app that your token can see"),
     ],
 )
@@ -194,8 +195,7 @@ def test_each_refusal_reaches_the_task_page(
 ):
     task = finished_task(github, user, tmp_path, prompt="Refuse me")
     head = f"claude-runner/{task.pk}-refuse-me"
-    if case != "no_token":
-        connect(user, github.token)
+    connect(user, github.token)
     if case == "read_only":
         reader = github_token_new()
         github.git.grant("acme/app", reader, push=False)
@@ -216,8 +216,6 @@ def test_each_refusal_reaches_the_task_page(
         )
     elif case == "rate_limit":
         github.api.rate_limit_next("GET", "/pulls", reset=int(time.time()) + 900)
-    elif case == "not_github":
-        CodingTask.objects.filter(pk=task.pk).update(repo_url="https://gitlab.com/acme/app.git")
     elif case == "not_found":
         github.api.fail_next("GET", "/pulls", 404, {"message": "Not Found"})
     page = create_pr(user_client, task, django_capture_on_commit_callbacks).content.decode()
@@ -233,6 +231,54 @@ def test_each_refusal_reaches_the_task_page(
         task.refresh_from_db()
         assert task.pull_request.state == PullRequestState.OPENED, task.pull_request.error
         assert "Pull request #1" in page
+
+
+@pytest.mark.parametrize(
+    ("case", "words", "fix"),
+    [
+        ("no_token", "No GitHub token is saved", "Connect GitHub"),
+        ("expired", "Your GitHub token expired", "Replace the token"),
+        ("not_github", "The repository is on gitlab.com, not on 127.0.0.1", ""),
+        ("local", "Pull requests need an https URL of a repository on 127.0.0.1", ""),
+    ],
+)
+def test_create_pull_request_is_offered_only_where_it_can_work(
+    case, words, fix, github, user, user_client, tmp_path, django_capture_on_commit_callbacks
+):
+    task = finished_task(github, user, tmp_path, prompt="Not here")
+    if case != "no_token":
+        connect(user, github.token)
+    if case == "expired":
+        GitHubConnection.objects.filter(owner=user).update(
+            expires_at=timezone.now() - timedelta(days=2)
+        )
+    elif case == "not_github":
+        CodingTask.objects.filter(pk=task.pk).update(repo_url="https://gitlab.com/acme/app.git")
+    elif case == "local":
+        CodingTask.objects.filter(pk=task.pk).update(repo_url="file:///srv/git/app.git")
+    page = user_client.get(reverse("tasks:detail", args=[task.pk])).content.decode()
+    assert "Create pull request</button>" not in page
+    blocked = page.split('id="pull-request-blocked">', 1)[1].split("</p>", 1)[0]
+    assert words in blocked
+    if fix:
+        assert f'<a href="{reverse("accounts:code_agent_settings")}#github">{fix}</a>' in blocked
+    else:
+        assert "<a " not in blocked  # nothing the user can change here
+    # A forged POST is refused the same way, before any job.
+    page = create_pr(user_client, task, django_capture_on_commit_callbacks).content.decode()
+    task.refresh_from_db()
+    assert task.pull_request.state == PullRequestState.NONE
+    assert words in page
+    assert github.api.pulls_created() == []
+
+
+def test_a_token_removed_after_the_click_is_still_refused_by_the_worker(github, user, tmp_path):
+    task = finished_task(github, user, tmp_path, prompt="Too late")
+    TaskPullRequest.objects.filter(pk=task.pk).update(state=PullRequestState.PENDING)
+    task_pull_request_create(task_id=task.pk)  # no token saved any more
+    task.refresh_from_db()
+    assert task.pull_request.state == PullRequestState.FAILED
+    assert "No GitHub token is saved" in task.pull_request.error
 
 
 def test_new_task_form_offers_the_pull_request_option(user_client, settings, tmp_path):

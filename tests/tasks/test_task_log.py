@@ -94,9 +94,28 @@ def test_stream_json_lines_are_shown_as_readable_lines(task):
     )
     log.finish()
     assert stored(task).log == (
-        "Claude Code 2.1.332 started (model m1, auth none)\n"
+        "Claude Code 2.1.332 started (model m1, signed in with OAuth tokens)\n"
         "Hello\n-> Write(/w/a.md)\n"
         "Result (done): All done\n"
     )
     assert log.result_line is not None
     assert log.result_line["result"] == "All done"
+
+
+@pytest.mark.parametrize(
+    ("source", "words"),
+    [
+        ('"ANTHROPIC_API_KEY"', "with an API key"),
+        ('"none"', "signed in with OAuth tokens"),
+        ("null", "credential not reported"),
+        ('"apiKeyHelper"', "API key from apiKeyHelper"),
+    ],
+)
+def test_the_start_line_says_which_credential_the_cli_used(task, source, words):
+    log = TaskLog(task_id=task.pk, secrets=[], max_bytes=10_000)
+    log.feed(
+        b'{"type":"system","subtype":"init","model":"m1","apiKeySource":%s}\n' % source.encode()
+    )
+    log.finish()
+    assert stored(task).log == f"Claude Code ? started (model m1, {words})\n"
+    assert "auth none" not in stored(task).log
