@@ -21,6 +21,7 @@ def test_a_setup_secret_is_seen_by_setup_and_not_by_the_agent(
     env_settings, probe_image, user, local_repo
 ):
     env_settings.AGENT_IMAGE = probe_image
+    env_settings.AGENT_MESSAGES = False  # the probe reads all of stdin as its prompt
     env_settings.AGENT_SETUP_LOG_MAX_BYTES = 32 * 1024 * 1024
     env_settings.AGENT_DIFF_MAX_BYTES = 32 * 1024 * 1024
     set_api_key(user, USER_KEY)
