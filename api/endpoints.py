@@ -103,7 +103,7 @@ def task_create_endpoint(request: HttpRequest, body: TaskIn) -> Status[dict[str,
                 open_pull_request=body.open_pull_request,
             )
             task_environment_choose(
-                task_id=task.pk, owner=owner, repo_url=task.repo_url, choice=str(body.environment)
+                task_id=task.pk, owner=owner, repo_url=task.repo_url, choice=body.environment
             )
     except InputError as exc:  # TaskInputError, or the environment chosen
         raise _input_error(exc, whole="task_limit") from None

@@ -5,7 +5,7 @@ from decimal import Decimal
 from typing import Annotated
 
 from ninja import Field, Schema
-from pydantic import AfterValidator, StrictInt
+from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 
 
 def _no_surrogates(text: str) -> str:
@@ -19,6 +19,21 @@ def _no_surrogates(text: str) -> str:
 Text = Annotated[str, AfterValidator(_no_surrogates)]
 
 
+def _number_as_text(value: object) -> object:
+    # An id may come as a JSON number; the service reads every choice as text.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+# One type rather than a union, so an error names the field alone.
+IdOrWord = Annotated[
+    Text,
+    BeforeValidator(_number_as_text),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "integer"}]}),
+]
+
+
 class ErrorOut(Schema):
     code: str = Field(description="Stable, for scripts: e.g. not_found, invalid_input.")
     message: str = Field(description="What went wrong and what to do, for a human.")
@@ -30,7 +45,7 @@ class TaskIn(Schema):
     prompt: Text
     branch: Text = Field("", description="Empty: the repository's default branch.")
     open_pull_request: bool = Field(False, description="Open a pull request when done.")
-    environment: Text | StrictInt = Field(
+    environment: IdOrWord = Field(
         "auto",
         description='An environment\'s id, "auto" (the one matching the repository, if any) '
         'or "none".',
