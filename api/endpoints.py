@@ -8,13 +8,11 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Query, Schema, Status
 from pydantic import Field
 
 from common.errors import InputError
-from environments.services import task_environment_choose
 from tasks.follow_ups import (
     follow_up_blocker,
     message_check,
@@ -26,7 +24,7 @@ from tasks.follow_ups import (
 from tasks.models import CodingTask, TaskStatus
 from tasks.pull_requests.follow_ups import task_pull_request_request
 from tasks.selectors import task_get_for_user, tasks_for_user
-from tasks.services import task_cancel, task_create, task_run_now_with_api_key
+from tasks.services import task_cancel, task_run_now_with_api_key, task_submit
 from tasks.validation import TaskInputError
 
 from .auth import ApiBearer, token_of, writer_token_of
@@ -94,17 +92,14 @@ class WaitQuery(Schema):
 def task_create_endpoint(request: HttpRequest, body: TaskIn) -> Status[dict[str, Any]]:
     owner = writer_token_of(request).owner
     try:
-        with transaction.atomic():  # the task runs after this commits, its environment set
-            task = task_create(
-                owner=owner,
-                repo_url=body.repository,
-                prompt=body.prompt,
-                branch=body.branch,
-                open_pull_request=body.open_pull_request,
-            )
-            task_environment_choose(
-                task_id=task.pk, owner=owner, repo_url=task.repo_url, choice=body.environment
-            )
+        task = task_submit(
+            owner=owner,
+            repo_url=body.repository,
+            prompt=body.prompt,
+            branch=body.branch,
+            open_pull_request=body.open_pull_request,
+            environment=body.environment,
+        )
     except InputError as exc:  # TaskInputError, or the environment chosen
         raise _input_error(exc, whole="task_limit") from None
     return Status(201, task_detail_json(task=task, new=True))
