@@ -267,7 +267,21 @@ def test_a_shared_environment_of_another_user_may_be_chosen(client, other_user, 
 
 @pytest.mark.parametrize(
     "choice",
-    ["private", "9999", "-1", "²", "\u0661", "9" * 5000, "", "auto ", "x" * 10_000, -1, 10**30],
+    [
+        "private",
+        "9999",
+        "9" * 18,
+        "9" * 19,
+        "-1",
+        "²",
+        "\u0661",
+        "9" * 5000,
+        "",
+        "auto ",
+        "x" * 10_000,
+        -1,
+        10**30,
+    ],
 )
 def test_an_environment_the_user_may_not_use_is_400_naming_environment(
     client, user, other_user, bearer, choice
