@@ -12,22 +12,32 @@ from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Query, Schema, Status
 from pydantic import Field
 
-from tasks.follow_ups import follow_up_blocker, task_continue
+from common.errors import InputError
+from tasks.follow_ups import (
+    follow_up_blocker,
+    message_check,
+    run_again_blocker,
+    task_continue,
+    task_message_send,
+    task_run_again,
+)
 from tasks.models import CodingTask, TaskStatus
 from tasks.pull_requests.follow_ups import task_pull_request_request
 from tasks.selectors import task_get_for_user, tasks_for_user
-from tasks.services import task_cancel, task_create, task_run_now_with_api_key
+from tasks.services import task_cancel, task_run_now_with_api_key, task_submit
 from tasks.validation import TaskInputError
 
 from .auth import ApiBearer, token_of, writer_token_of
 from .error_handlers import error_handlers_install
 from .errors import ApiError
-from .output import auth_status_json, task_detail_json, task_summary_json
+from .output import auth_status_json, message_json, task_detail_json, task_summary_json
 from .schemas import (
     AuthOut,
     CancelOut,
     ContinueIn,
     ErrorOut,
+    MessageIn,
+    MessageSentOut,
     TaskIn,
     TaskListOut,
     TaskOut,
@@ -52,7 +62,7 @@ _ERRORS: dict[int | tuple[int, ...], type[Schema]] = {
 _FIELD_NAMES = {"repo_url": "repository"}
 
 
-def _input_error(exc: TaskInputError, *, whole: str) -> ApiError:
+def _input_error(exc: InputError, *, whole: str) -> ApiError:
     """A refused input (400, the field named) or a refusal of the whole request (409, `whole`)."""
     if exc.field is None:
         return ApiError(409, whole, exc.message)
@@ -82,14 +92,15 @@ class WaitQuery(Schema):
 def task_create_endpoint(request: HttpRequest, body: TaskIn) -> Status[dict[str, Any]]:
     owner = writer_token_of(request).owner
     try:
-        task = task_create(
+        task = task_submit(
             owner=owner,
             repo_url=body.repository,
             prompt=body.prompt,
             branch=body.branch,
             open_pull_request=body.open_pull_request,
+            environment=body.environment,
         )
-    except TaskInputError as exc:
+    except InputError as exc:  # TaskInputError, or the environment chosen
         raise _input_error(exc, whole="task_limit") from None
     return Status(201, task_detail_json(task=task, new=True))
 
@@ -168,6 +179,53 @@ def task_continue_endpoint(
     except TaskInputError as exc:
         raise _input_error(exc, whole="task_limit") from None
     return Status(201, task_detail_json(task=task, new=True))
+
+
+@api.post(
+    "/tasks/{task_id}/run-again",
+    response={201: TaskOut, **_ERRORS},
+    operation_id="task_run_again",
+    summary="Run a failed, timed-out or cancelled task again (same prompt and inputs)",
+)
+def task_run_again_endpoint(request: HttpRequest, task_id: int) -> Status[dict[str, Any]]:
+    writer_token_of(request)
+    task = _own_task(request, task_id)
+    blocker = run_again_blocker(task=task)
+    if blocker:
+        raise ApiError(409, "not_possible", blocker)
+    try:
+        again = task_run_again(task=task)
+    except TaskInputError as exc:
+        raise _input_error(exc, whole="task_limit") from None
+    return Status(201, task_detail_json(task=again, new=True))
+
+
+@api.post(
+    "/tasks/{task_id}/messages",
+    response={201: MessageSentOut, **_ERRORS},
+    operation_id="task_message_send",
+    summary="Send the running agent a message (a finished task: start a follow-up with it)",
+)
+def task_message_endpoint(
+    request: HttpRequest, task_id: int, body: MessageIn
+) -> Status[dict[str, Any]]:
+    writer_token_of(request)
+    task = _own_task(request, task_id)
+    try:
+        text = message_check(text=body.text)
+    except TaskInputError as exc:
+        raise _input_error(exc, whole="invalid_input") from None
+    try:
+        sent = task_message_send(task=task, text=text)
+    except TaskInputError as exc:
+        # The text passed its check: what is left is the task's state or the owner's limits.
+        if exc.field is None:
+            raise ApiError(409, "task_limit", exc.message) from None
+        raise ApiError(409, "not_possible", exc.message) from None
+    if isinstance(sent, CodingTask):
+        follow_up = task_detail_json(task=sent, new=True)
+        return Status(201, {"kind": "follow_up", "message": None, "task": follow_up})
+    return Status(201, {"kind": "message", "message": message_json(message=sent), "task": None})
 
 
 @api.post(

@@ -29,7 +29,7 @@ from hosting.services import (
 from tasks.follow_ups import task_continue
 from tasks.models import CodingTask, TaskPullRequest
 from tasks.pull_requests.create import DONE_STATES
-from tasks.services import task_create
+from tasks.services import task_submit
 from tasks.validation import TaskInputError
 
 from .models import GitHubDelivery, TaskMention
@@ -194,7 +194,7 @@ def _task_start(
     if parent is not None:
         return task_continue(parent=parent, prompt=mention.prompt)
     if mention.pull_request:
-        return task_create(
+        return task_submit(
             owner=user,
             repo_url=mention.repo_url,
             branch=head,
@@ -205,7 +205,7 @@ def _task_start(
     # title is someone else's words, unable to mention or close anything.
     title = github_references_defuse(mention.title.strip()[:200])
     reference = f"From {mention.full_name}#{mention.number}: {title}"
-    return task_create(
+    return task_submit(
         owner=user,
         repo_url=mention.repo_url,
         prompt=f"{mention.prompt}\n\n{reference}",

@@ -7,7 +7,8 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 
 from accounts.selectors import code_agent_status_get
-from tasks.models import CodingTask
+from environments.selectors import task_environment_get
+from tasks.models import CarriedOver, CodingTask, TaskConversation, TaskMessage
 from tasks.selectors import task_chain
 
 _USAGE_FIELDS = (
@@ -20,6 +21,11 @@ _USAGE_FIELDS = (
     "duration_ms",
 )
 _METHOD_BY_STEP = {1: "oauth", 2: "oauth", 3: "api_key"}
+_CARRIED = {
+    CarriedOver.TRANSCRIPT: "resumed",
+    CarriedOver.SUMMARY: "summarised",
+    CarriedOver.NONE: "none",
+}
 
 
 def task_summary_json(*, task: CodingTask) -> dict[str, Any]:
@@ -57,11 +63,44 @@ def _chain_of_new(task: CodingTask) -> list[CodingTask]:
     return chain
 
 
+def message_json(*, message: TaskMessage) -> dict[str, Any]:
+    return {
+        "seq": message.seq,
+        "text": message.text,
+        "created_at": message.created_at,
+        "delivered_at": message.delivered_at,
+    }
+
+
+def _conversation_json(task: CodingTask) -> dict[str, Any]:
+    conversation = TaskConversation.objects.defer("transcript").get(pk=task.pk)
+    return {
+        "carried": _CARRIED.get(CarriedOver(conversation.carried), "none"),
+        "note": conversation.carried_note,
+        "retry_of": conversation.retry_of_id,
+    }
+
+
+def _environment_json(task: CodingTask) -> dict[str, Any] | None:
+    run = task_environment_get(task_id=task.pk)
+    if run is None:
+        return None
+    return {
+        "id": run.environment_id,
+        "name": run.name,
+        "version": run.version,
+        "cache": run.cache,
+        "setup_seconds": run.setup_seconds,
+        "setup_exit_code": run.setup_exit_code,
+    }
+
+
 def task_detail_json(*, task: CodingTask, new: bool = False) -> dict[str, Any]:
     """Everything about one task (select_related usage and pull_request first). `new`: made in
     this request, so nothing continues it yet and its rows are in memory."""
     pull = task.pull_request
     chain = _chain_of_new(task) if new else task_chain(task=task)
+    messages = [] if new else TaskMessage.objects.filter(task=task).order_by("seq")
     return task_summary_json(task=task) | {
         "answer": task.result_text,
         "answer_is_error": task.result_is_error,
@@ -72,6 +111,19 @@ def task_detail_json(*, task: CodingTask, new: bool = False) -> dict[str, Any]:
         "diff": task.diff,
         "diff_truncated": task.diff_truncated,
         "chain": [link.pk for link in chain],
+        # The chain's rows are read without log and diff: its prompts and answers cost nothing.
+        "turns": [
+            {
+                "id": link.pk,
+                "status": link.status,
+                "prompt": link.prompt,
+                "answer": link.result_text,
+            }
+            for link in chain
+        ],
+        "messages": [message_json(message=message) for message in messages],
+        "conversation": _conversation_json(task),
+        "environment": _environment_json(task),
         "pull_request": {
             "state": pull.state,
             "url": pull.url,

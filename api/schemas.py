@@ -5,7 +5,7 @@ from decimal import Decimal
 from typing import Annotated
 
 from ninja import Field, Schema
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 
 
 def _no_surrogates(text: str) -> str:
@@ -19,6 +19,21 @@ def _no_surrogates(text: str) -> str:
 Text = Annotated[str, AfterValidator(_no_surrogates)]
 
 
+def _number_as_text(value: object) -> object:
+    # An id may come as a JSON number; the service reads every choice as text.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+# One type rather than a union, so an error names the field alone.
+IdOrWord = Annotated[
+    Text,
+    BeforeValidator(_number_as_text),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "integer"}]}),
+]
+
+
 class ErrorOut(Schema):
     code: str = Field(description="Stable, for scripts: e.g. not_found, invalid_input.")
     message: str = Field(description="What went wrong and what to do, for a human.")
@@ -30,10 +45,19 @@ class TaskIn(Schema):
     prompt: Text
     branch: Text = Field("", description="Empty: the repository's default branch.")
     open_pull_request: bool = Field(False, description="Open a pull request when done.")
+    environment: IdOrWord = Field(
+        "auto",
+        description='An environment\'s id, "auto" (the one matching the repository, if any) '
+        'or "none".',
+    )
 
 
 class ContinueIn(Schema):
     prompt: Text
+
+
+class MessageIn(Schema):
+    text: Text = Field(description="For the agent; at most AGENT_MESSAGE_MAX_BYTES (64 KB).")
 
 
 class ChangedFileOut(Schema):
@@ -59,6 +83,38 @@ class PullRequestOut(Schema):
     error: str
 
 
+class MessageOut(Schema):
+    seq: int = Field(description="Its place among the task's messages, from 1.")
+    text: str
+    created_at: datetime
+    delivered_at: datetime | None = Field(description="When the running agent took it.")
+
+
+class ConversationOut(Schema):
+    carried: str = Field(
+        description='How the task got the conversation before it: "resumed" (the earlier '
+        'session), "summarised" (the earlier turns in its prompt) or "none".'
+    )
+    note: str
+    retry_of: int | None = Field(description="The task this one runs again.")
+
+
+class TurnOut(Schema):
+    id: int
+    status: str
+    prompt: str
+    answer: str
+
+
+class EnvironmentRunOut(Schema):
+    id: int | None = Field(description="The environment's id (null once it was deleted).")
+    name: str
+    version: int | None = Field(description="The version that ran (null before setup).")
+    cache: str = Field(description='"hit", "miss", or "" before setup.')
+    setup_seconds: float | None
+    setup_exit_code: int | None
+
+
 class TaskSummaryOut(Schema):
     id: int
     status: str
@@ -82,6 +138,10 @@ class TaskOut(TaskSummaryOut):
     diff: str
     diff_truncated: bool
     chain: list[int] = Field(description="Ids of the tasks this one continues, itself, and after.")
+    turns: list[TurnOut] = Field(description="The chain as a conversation: prompts and answers.")
+    messages: list[MessageOut] = Field(description="Messages sent to the task's agent.")
+    conversation: ConversationOut
+    environment: EnvironmentRunOut | None = Field(description="The environment it runs with.")
     pull_request: PullRequestOut
     cancel_requested: bool
     wait_reason: str = Field(description='Why it is not running yet: "", usage_limit, engine.')
@@ -91,6 +151,15 @@ class TaskOut(TaskSummaryOut):
 class TaskListOut(Schema):
     count: int
     items: list[TaskSummaryOut]
+
+
+class MessageSentOut(Schema):
+    kind: str = Field(
+        description='"message": delivered to the running agent; "follow_up": the task had '
+        "finished, so the message started a follow-up task."
+    )
+    message: MessageOut | None
+    task: TaskOut | None = Field(description="The follow-up task, for kind follow_up.")
 
 
 class CancelOut(Schema):

@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 # What the task form's environment choice may say besides an environment's id.
 CHOICE_AUTO = "auto"
 CHOICE_NONE = "none"
+_ID_DIGITS_MAX = 18  # within a 64-bit id
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,12 @@ def environment_cache_reset(*, environment: Environment) -> int:
     return snapshots_remove(environment_id=environment.pk)
 
 
+def _is_id(choice: str) -> bool:
+    # isdigit() alone lets through "²" and Arabic digits, and int() of thousands of digits
+    # raises: only a plain number of sane length can be an id.
+    return choice.isascii() and choice.isdigit() and len(choice) <= _ID_DIGITS_MAX
+
+
 def task_environment_choose(
     *, task_id: int, owner: User, repo_url: str, choice: str = CHOICE_AUTO
 ) -> TaskEnvironment | None:
@@ -130,7 +137,7 @@ def task_environment_choose(
         environment = environment_for_task(user=owner, repo_url=repo_url)
     else:
         environment = (
-            environment_usable(user=owner, environment_id=int(choice)) if choice.isdigit() else None
+            environment_usable(user=owner, environment_id=int(choice)) if _is_id(choice) else None
         )
         if environment is None:
             raise InputError("No such environment.", field="environment")

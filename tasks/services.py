@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from accounts.models import UserPreferences
 from accounts.selectors import preferences_get, task_limits_for_user
+from environments.services import CHOICE_AUTO, task_environment_choose
 from hosting.selectors import pull_request_host_blocker
 from tasks.models import AgentKind, CodingTask, TaskPullRequest, TaskStatus
 from tasks.queue import task_enqueue
@@ -57,6 +58,32 @@ def task_create(
         TaskPullRequest.objects.filter(pk=task.pk).update(base_branch=base)
     task_enqueue(task_id=task.pk)
     logger.info("Task %s queued for user %s", task.pk, owner.pk)
+    return task
+
+
+@transaction.atomic  # it is queued once this commits, its environment recorded
+def task_submit(
+    *,
+    owner: User,
+    repo_url: str,
+    prompt: str,
+    branch: str = "",
+    open_pull_request: bool = False,
+    environment: str = CHOICE_AUTO,
+) -> CodingTask:
+    """A new task as a user submits it (the form, the API, a mention): task_create, then the
+    environment it runs with: an id, "auto" (the matching one) or "none". Raises InputError:
+    TaskInputError, or field "environment" for one the owner may not use (nothing is made)."""
+    task = task_create(
+        owner=owner,
+        repo_url=repo_url,
+        prompt=prompt,
+        branch=branch,
+        open_pull_request=open_pull_request,
+    )
+    task_environment_choose(
+        task_id=task.pk, owner=owner, repo_url=task.repo_url, choice=environment
+    )
     return task
 
 

@@ -2,7 +2,6 @@ from http import HTTPStatus
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -14,7 +13,7 @@ from accounts.selectors import preferences_get
 from common.errors import InputError
 from common.http import AuthenticatedRequest
 from environments.selectors import task_environment_get
-from environments.services import CHOICE_AUTO, task_environment_choose
+from environments.services import CHOICE_AUTO
 from hosting.selectors import pull_request_host_blocker
 from tasks.follow_ups import (
     follow_up_blocker,
@@ -37,7 +36,7 @@ from .selectors import (
     task_live_poll,
     tasks_for_user,
 )
-from .services import task_cancel, task_create, task_run_now_with_api_key
+from .services import task_cancel, task_run_now_with_api_key, task_submit
 from .validation import TaskInputError, live_since_parse
 
 
@@ -52,11 +51,7 @@ def task_list(request: AuthenticatedRequest) -> HttpResponse:
         values = dict(form.cleaned_data)
         choice = values.pop("environment") or CHOICE_AUTO
         try:
-            with transaction.atomic():  # the task runs after this commits, its environment set
-                task = task_create(owner=request.user, **values)
-                task_environment_choose(
-                    task_id=task.pk, owner=request.user, repo_url=task.repo_url, choice=choice
-                )
+            task = task_submit(owner=request.user, environment=choice, **values)
         except InputError as exc:  # TaskInputError, or the environment chosen
             form.add_error(exc.field, exc.message)
         else:

@@ -32,9 +32,9 @@ ALLOWED_IMPORTS: dict[str, frozenset[str]] = {
     # On top: they listen to the lower apps' signals; nothing imports them.
     "notifications": frozenset({"common", "oauth_tokens", "accounts", "tasks"}),
     "usage": frozenset({"common", "oauth_tokens", "accounts", "gateway", "tasks"}),
-    # On top: the JSON API and GitHub mentions act through the tasks', accounts' and hosting's
-    # services; nothing imports it.
-    "api": frozenset({"common", "oauth_tokens", "accounts", "tasks", "hosting"}),
+    # On top: the JSON API and GitHub mentions act through the tasks', accounts', hosting's and
+    # environments' services; nothing imports it.
+    "api": frozenset({"common", "oauth_tokens", "accounts", "tasks", "hosting", "environments"}),
     # The egress rules it applies to the worker's git live in common (common/netpolicy/).
     "hosting": frozenset({"common"}),
 }

@@ -97,6 +97,8 @@ def test_another_users_task_is_404_everywhere(client, other_user, bearer):
         client.post(f"/api/tasks/{theirs.pk}/cancel", headers=bearer),
         post(client, f"/api/tasks/{theirs.pk}/continue", {"prompt": "x"}, bearer),
         client.post(f"/api/tasks/{theirs.pk}/pull-request", headers=bearer),
+        client.post(f"/api/tasks/{theirs.pk}/run-again", headers=bearer),
+        post(client, f"/api/tasks/{theirs.pk}/messages", {"text": "x"}, bearer),
     ):
         assert_error(answer, 404, "not_found")
     assert client.get("/api/tasks", headers=bearer).json()["count"] == 0
@@ -113,6 +115,8 @@ def test_a_read_token_reads_but_changes_nothing(client, user, make_token):
         post(client, f"/api/tasks/{task.pk}/continue", {"prompt": "x"}, read),
         client.post(f"/api/tasks/{task.pk}/pull-request", headers=read),
         client.post(f"/api/tasks/{task.pk}/run-now-with-api-key", headers=read),
+        client.post(f"/api/tasks/{task.pk}/run-again", headers=read),
+        post(client, f"/api/tasks/{task.pk}/messages", {"text": "x"}, read),
     ):
         assert_error(answer, 403, "insufficient_scope")
     assert CodingTask.objects.get().status == TaskStatus.QUEUED
@@ -291,8 +295,18 @@ def test_the_openapi_schema_is_valid_and_documents_every_endpoint(client):
         "/api/tasks/{task_id}/continue",
         "/api/tasks/{task_id}/pull-request",
         "/api/tasks/{task_id}/run-now-with-api-key",
+        "/api/tasks/{task_id}/run-again",
+        "/api/tasks/{task_id}/messages",
         "/api/auth",
     }
+    components = schema["components"]["schemas"]
+    assert {"MessageIn", "MessageSentOut", "EnvironmentRunOut", "TurnOut"} <= set(components)
+    environment = components["TaskIn"]["properties"]["environment"]
+    assert {"type": "integer"} in environment["anyOf"]
+    assert environment["default"] == "auto"
+    assert {"messages", "conversation", "environment", "turns"} <= set(
+        components["TaskOut"]["properties"]
+    )
     operations = [op for path in schema["paths"].values() for op in path.values()]
     assert all(op.get("security") == [{"ApiBearer": []}] for op in operations)
     docs = client.get("/api/docs")

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from api.models import GitHubDelivery, TaskMention
+from environments.models import Environment, TaskEnvironment
 from hosting.models import GitHubConnection
 from hosting.services import pull_request_text
 from tasks.models import CodingTask, PullRequestState, TaskStatus
@@ -59,6 +60,18 @@ def test_a_mention_in_an_issue_starts_a_task_and_reacts(client, user, world):
     assert world.api.reactions == [
         {"repo": world.repo, "comment": 7703, "content": "eyes", "user": "octo"}
     ]
+
+
+def test_a_mention_runs_with_the_users_matching_environment(client, user, other_user, world):
+    Environment.objects.create(
+        owner=other_user, name="theirs", image="img", repo_patterns=[world.url]
+    )
+    mine = Environment.objects.create(
+        owner=user, name="mine", image="img", repo_patterns=[world.url]
+    )
+    deliver(client, world, comment(world, "@claude-runner fix it"))
+    task = CodingTask.objects.get()
+    assert TaskEnvironment.objects.get(pk=task.pk).environment == mine
 
 
 def test_a_redelivery_starts_nothing_new(client, world):

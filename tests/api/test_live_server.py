@@ -88,3 +88,24 @@ def test_the_readme_example_submits_waits_and_prints_the_diff(
     printed = capsys.readouterr().out
     assert "succeeded Fixed." in printed
     assert "+fixed" in printed
+
+
+def test_a_script_messages_a_running_task_then_follows_up_on_it(api, user):
+    running = CodingTask.objects.create(
+        owner=user, repo_url="https://github.com/a/b.git", prompt="p", status=TaskStatus.RUNNING
+    )
+    sent = api("POST", f"/tasks/{running.pk}/messages", json={"text": "Keep the API as it is"})
+    assert sent.status_code == 201
+    assert sent.json()["kind"] == "message"
+    huge = api("POST", f"/tasks/{running.pk}/messages", json={"text": "x" * 1_000_000})
+    assert huge.status_code == 400
+    assert huge.json()["field"] == "text"
+    CodingTask.objects.filter(pk=running.pk).update(status=TaskStatus.FAILED)
+    follow_up = api("POST", f"/tasks/{running.pk}/messages", json={"text": "Try again, smaller"})
+    assert follow_up.json()["kind"] == "follow_up"
+    assert follow_up.json()["task"]["parent_id"] == running.pk
+    again = api("POST", f"/tasks/{running.pk}/run-again")
+    assert again.status_code == 201
+    assert again.json()["conversation"]["retry_of"] == running.pk
+    read = api("GET", f"/tasks/{running.pk}").json()
+    assert [m["text"] for m in read["messages"]] == ["Keep the API as it is"]

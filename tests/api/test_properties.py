@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tasks.models import CodingTask
+from tasks.models import CodingTask, TaskStatus
 from tests.fuzz.strategies import any_text, branch_names, json_text, number_text, repo_urls
 
 pytestmark = pytest.mark.django_db
@@ -64,6 +64,46 @@ def test_any_continue_body_gets_json_never_a_500(client, user, bearer, raw):
         headers=bearer,
     )
     _assert_json_answer(answer, ok=())
+
+
+message_bodies = st.one_of(
+    json_text(["text", "prompt"]),
+    st.lists(st.tuples(st.just("text"), _values), max_size=3).map(
+        lambda pairs: "{" + ",".join(f"{_string(k)}:{v}" for k, v in pairs) + "}"
+    ),
+    any_text,
+)
+
+
+@given(raw=message_bodies, finished=st.booleans())
+def test_any_message_body_gets_json_never_a_500(client, user, bearer, raw, finished):
+    status = TaskStatus.SUCCEEDED if finished else TaskStatus.RUNNING
+    task = CodingTask.objects.create(
+        owner=user, repo_url="https://github.com/a/b.git", status=status
+    )
+    answer = client.post(
+        f"/api/tasks/{task.pk}/messages",
+        raw.encode("utf-8", "surrogatepass"),
+        "application/json",
+        headers=bearer,
+    )
+    _assert_json_answer(answer, ok=(201,))
+    if answer.status_code == 201:
+        assert answer.json()["kind"] == ("follow_up" if finished else "message")
+
+
+@given(raw=task_bodies)
+def test_any_run_again_body_gets_json_never_a_500(client, user, bearer, raw):
+    task = CodingTask.objects.create(
+        owner=user, repo_url="https://github.com/a/b.git", prompt="p", status=TaskStatus.FAILED
+    )
+    answer = client.post(
+        f"/api/tasks/{task.pk}/run-again",
+        raw.encode("utf-8", "surrogatepass"),
+        "application/json",
+        headers=bearer,
+    )
+    _assert_json_answer(answer, ok=(201,))
 
 
 @given(
