@@ -164,7 +164,8 @@ def test_cancel(client, user, bearer):
     }
 
 
-def test_continue_on_the_pull_requests_branch(client, user, bearer):
+def test_continue_on_the_pull_requests_branch(client, user, bearer, settings):
+    github_connect(user, settings)
     running = task_make(user, status=TaskStatus.RUNNING)
     refused = post(client, f"/api/tasks/{running.pk}/continue", {"prompt": "more"}, bearer)
     assert "has not finished yet" in assert_error(refused, 409, "not_possible")["message"]

@@ -222,14 +222,11 @@ def test_the_admin_shows_no_secrets_and_an_edit_is_a_new_version(admin_client, a
 
 def test_a_follow_up_keeps_its_parents_environment_while_it_may(user, other_user):
     from tasks.follow_ups import task_continue
-    from tasks.models import PullRequestState, TaskPullRequest, TaskStatus
+    from tasks.models import TaskStatus
 
     def parent_with(environment: Environment) -> CodingTask:
         parent = CodingTask.objects.create(
             owner=user, repo_url="https://github.com/a/b", prompt="p", status=TaskStatus.SUCCEEDED
-        )
-        TaskPullRequest.objects.filter(pk=parent.pk).update(
-            state=PullRequestState.OPENED, branch="claude/p"
         )
         TaskEnvironment.objects.create(task=parent, environment=environment)
         parent.refresh_from_db()
