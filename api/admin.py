@@ -25,17 +25,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     search_fields = ("owner__username", "name", "prefix")
     list_select_related = ("owner",)
     exclude = ("secret_hash",)
-    readonly_fields = (
-        "owner",
-        "name",
-        "prefix",
-        "scope",
-        "created_at",
-        "expires_at",
-        "last_used_at",
-        "last_used_address",
-        "revoked_at",
-    )
+    readonly_fields = list_display  # metadata only: a token is made and revoked, never edited
     actions = ("revoke",)
 
     @admin.action(description="Revoke the selected tokens")
