@@ -10,8 +10,8 @@ from openapi_spec_validator import validate
 
 from accounts.selectors import preferences_get
 from api.models import TokenScope
-from hosting.models import GitHubConnection
 from tasks.models import CodingTask, PullRequestState, TaskStatus, WaitReason
+from tests.api.conftest import github_connect
 from tests.tasks.conftest import set_api_key, task_make
 
 pytestmark = pytest.mark.django_db
@@ -31,12 +31,6 @@ def assert_error(answer, status: int, code: str, field: str | None = None):
     assert body["message"]
     assert body["field"] == field
     return body
-
-
-def github_connect(user, settings) -> None:
-    """A pull request is possible: a saved token, and REPO on that GitHub."""
-    settings.GITHUB_API_URL = "https://api.github.com"
-    GitHubConnection.objects.create(owner=user, token="github_pat_x", login="o")
 
 
 def test_submit_list_and_read_a_task(client, user, bearer, settings):

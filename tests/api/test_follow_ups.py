@@ -9,6 +9,7 @@ from django.utils import timezone
 from api.models import TokenScope
 from environments.models import CacheUse, Environment, TaskEnvironment
 from tasks.models import CarriedOver, CodingTask, TaskConversation, TaskMessage, TaskStatus
+from tests.api.conftest import github_connect
 from tests.tasks.conftest import task_make
 
 pytestmark = pytest.mark.django_db
@@ -33,7 +34,10 @@ def assert_error(answer, status: int, code: str, field: str | None = None) -> di
 
 
 @pytest.mark.parametrize("status", [TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.TIMED_OUT])
-def test_run_again_repeats_a_failed_task_as_a_new_linked_one(client, user, bearer, status):
+def test_run_again_repeats_a_failed_task_as_a_new_linked_one(
+    client, user, bearer, status, settings
+):
+    github_connect(user, settings)  # it asked for a pull request: one that can be made
     parent = task_make(user, status=TaskStatus.SUCCEEDED)
     task = task_make(
         user,
