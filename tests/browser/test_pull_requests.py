@@ -65,8 +65,10 @@ def test_connect_run_create_pull_request_follow_and_continue(
     page.go_back()
 
     page.fill("#task-continue textarea", "And the README\nMODIFY:README.md")
-    page.get_by_role("button", name="Continue the task").click()
-    page.wait_for_url(lambda url: f"/tasks/{task.pk}/" not in url)
+    # The follow-up runs inside this request (tests run tasks inline): its container, then the
+    # push, which a loaded machine takes well over the default 10 s for.
+    page.get_by_role("button", name="Continue the task").click(timeout=90_000)
+    page.wait_for_url(lambda url: f"/tasks/{task.pk}/" not in url, timeout=90_000)
     expect(page.locator("#task-chain")).to_contain_text(f"Task {task.pk}")
     expect(page.locator("#task-pull-request")).to_contain_text("Updated", timeout=30_000)
     expect(page.locator("#pull-request-link")).to_have_text("Pull request #1")
