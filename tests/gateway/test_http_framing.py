@@ -23,7 +23,10 @@ tokens = st.text(alphabet=TCHARS, min_size=1, max_size=16)
 # Visible ASCII with inner spaces: what a well-formed header value holds.
 values = st.text(alphabet=[chr(c) for c in range(0x21, 0x7F)], min_size=1, max_size=30)
 controls = st.sampled_from([chr(c) for c in [*range(0x00, 0x09), *range(0x0A, 0x20), 0x7F]])
-NOT_FRAMING = tokens.filter(lambda n: n.lower() not in {"content-length", "transfer-encoding"})
+# Names the test sets itself (Host) or that frame the body: a second one is rightly refused.
+NOT_FRAMING = tokens.filter(
+    lambda n: n.lower() not in {"content-length", "transfer-encoding", "host"}
+)
 
 
 def parse(data: bytes) -> tuple[object, bytes] | HttpError:
@@ -277,3 +280,8 @@ def test_a_hostile_target_cannot_forge_a_log_line(
     for line in logged:
         assert line.isprintable(), line
         assert "\x1b" not in line
+
+
+def test_a_second_host_header_in_any_case_is_refused() -> None:
+    # Two Hosts could name two destinations to two readers of the same request.
+    assert refused(parse(head("HOST: elsewhere", "Content-Length: 0")))
