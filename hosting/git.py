@@ -105,6 +105,9 @@ def _git_environment(remote: _Remote, token: str) -> Iterator[dict[str, str]]:
             ("transfer.fsckObjects", "true"),
             ("protocol.allow", "never"),
             ("protocol.https.allow", "always"),
+            # Every clone is thrown away after the task: no background repacking after a fetch.
+            ("maintenance.auto", "false"),
+            ("gc.auto", "0"),
         ]
         if remote.local:
             config.append(("protocol.file.allow", "always"))

@@ -26,6 +26,9 @@ main() {
   scripts/venv.sh requirements-dev.txt
   chromium_ensure
   mkdir -p test-output
+  # Bytecode caches on: every worker otherwise compiles the app and re-rewrites the asserts
+  # of every test module (about 6 s of CPU per worker per run); __pycache__ is git-ignored.
+  unset PYTHONDONTWRITEBYTECODE
   set +e
   # Processes in parallel (pytest-xdist): most of a test's time is waiting on a container, a
   # browser or a server, so more workers than cores pays. TEST_WORKERS=0 runs in this process.

@@ -13,9 +13,13 @@ import ast
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import pytest
+
+# The checks parse every module once between them: one worker runs them all.
+pytestmark = pytest.mark.xdist_group("architecture")
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,6 +87,17 @@ def project_modules(root: Path) -> list[Path]:
     return sorted(found)
 
 
+def _tree(path: Path) -> ast.Module:
+    stat = path.stat()
+    return _parsed(path, stat.st_mtime_ns, stat.st_size)
+
+
+@cache
+def _parsed(path: Path, mtime_ns: int, size: int) -> ast.Module:
+    """One parse per file version for all the checks in a process (they share one worker)."""
+    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
 def _package_of(relative: Path) -> list[str]:
     """The dotted package a module sits in, as a list (``a/b/c.py`` -> ``["a", "b"]``)."""
     parts = list(relative.with_suffix("").parts)
@@ -128,8 +143,7 @@ def wrong_way_imports(
         if importer not in allowed:
             unknown_apps.add(importer)
             continue
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        for line, module, statement in _imported_modules(tree, relative):
+        for line, module, statement in _imported_modules(_tree(path), relative):
             imported = module.split(".")[0]
             if imported in apps and imported != importer and imported not in allowed[importer]:
                 found.append(WrongWayImport(str(relative), line, importer, imported, statement))
@@ -212,8 +226,7 @@ def _imports_of(
 ) -> Iterator[tuple[int, str, str]]:
     """(line, module name, source text) of every project module a module imports; for
     `from package import name`, the submodule when `name` is one."""
-    tree = ast.parse((root / relative).read_text(encoding="utf-8"))
-    for node in ast.walk(tree):
+    for node in ast.walk(_tree(root / relative)):
         if not isinstance(node, ast.Import | ast.ImportFrom):
             continue
         single = ast.Module(body=[node], type_ignores=[])
@@ -310,9 +323,8 @@ def unexplained_lazy_imports(root: Path) -> list[str]:
     found = []
     for path in project_modules(root):
         relative = path.relative_to(root).as_posix()
-        text = path.read_text(encoding="utf-8")
-        lines = text.splitlines()
-        tree = ast.parse(text)
+        lines = path.read_text(encoding="utf-8").splitlines()
+        tree = _tree(path)
         lazy = {
             node
             for function in ast.walk(tree)

@@ -235,7 +235,11 @@ def pasted(draw: st.DrawFn) -> str:
     return json.dumps(flat)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=settings().max_examples * 3 // 4,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(raw=pasted())
 def test_no_verdict_is_both_a_success_box_and_a_failure_sentence(raw):
     form = CodeAgentSettingsForm({"oauth_tokens": raw})

@@ -202,7 +202,7 @@ def test_a_gateway_without_a_box_refuses_the_path(start_gateway) -> None:
 
 
 @given(st.text(max_size=200))
-@settings(max_examples=500)
+@settings(max_examples=settings().max_examples * 5 // 2)  # cheap: more than the profile
 def test_the_query_parser_never_fails_and_keeps_to_its_ranges(query: str) -> None:
     parsed = poll_query_parse(query)
     if parsed is not None:

@@ -243,7 +243,10 @@ def test_a_huge_earlier_conversation_is_cut_in_the_summary(user) -> None:
 
 
 @given(st.binary(max_size=400) | st.text(max_size=400).map(str.encode))
-@hypothesis_settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@hypothesis_settings(
+    max_examples=hypothesis_settings().max_examples * 3 // 2,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 def test_transcript_check_accepts_only_lines_of_json_objects(data: bytes) -> None:
     try:
         text = transcript_check(data=data)
