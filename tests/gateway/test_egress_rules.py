@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from gateway.egress import egress_policy_from_settings
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -34,12 +36,14 @@ def _settings_load(**env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.deploy  # fresh app processes
 def test_settings_refuse_an_over_broad_allow_list() -> None:
     result = _settings_load(AGENT_EGRESS_ALLOW="github.com,*.com")
     assert result.returncode != 0
     assert "AGENT_EGRESS_ALLOW: '*.com' is too broad" in result.stderr
 
 
+@pytest.mark.deploy  # fresh app processes
 def test_settings_refuse_the_test_loopback_allowance_outside_tests() -> None:
     result = _settings_load(AGENT_EGRESS_TEST_ALLOW_LOOPBACK="127.0.0.1:8765")
     assert result.returncode != 0

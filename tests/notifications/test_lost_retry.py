@@ -20,6 +20,7 @@ from tests.tasks.conftest import db_env_for_subprocess, wait_for
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.deploy  # fresh app processes
 @pytest.mark.django_db(transaction=True)
 def test_a_failed_delivery_whose_retry_job_was_lost_is_sent_by_run_workers_sweep(
     settings, webhook, listener

@@ -316,6 +316,7 @@ def _child_env(smtp, webhook) -> dict[str, str]:
     return env
 
 
+@pytest.mark.deploy  # fresh app processes
 @pytest.mark.django_db(transaction=True)
 def test_each_event_is_sent_exactly_once_across_two_worker_processes(smtp, webhook, listener):
     task = make_task(listener)

@@ -371,6 +371,7 @@ _MANAGE = (
 )
 
 
+@pytest.mark.deploy  # fresh app processes
 def test_ctrl_c_finishes_what_is_in_flight_and_exits_130(
     oauth_settings, token_server, make_credential
 ):

@@ -49,6 +49,7 @@ def test_twenty_threads_cause_one_refresh(oauth_settings, token_server, make_cre
     assert set(tokens) == {token_server.last_grant["access_token"]}
 
 
+@pytest.mark.deploy  # fresh app processes
 @pytest.mark.django_db(transaction=True)
 def test_four_processes_cause_one_refresh(oauth_settings, token_server, make_credential, user):
     token_server.delay_seconds = 0.5
