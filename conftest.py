@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings as django_settings
 from hypothesis import HealthCheck, settings
 
-from tests import db_template
+from tests import db_template, post_migrate_rows
 
 pytest_plugins = ["tests.fakes.token_server", "tests.fakes.docker_env", "tests.fakes.hosting_world"]
 
@@ -86,7 +86,9 @@ def django_db_setup(django_db_setup: None, _db_template: _Template | None) -> Ge
         db_template.database_copy(source=template.worker_db, target=template.path)
         db_template.templates_stale_remove(keep=template.path)
         template.lock.close()
+    undo = post_migrate_rows.post_migrate_rows_install()
     yield
+    undo()
     if template is not None and template.copied:
         # Kept for Django (keepdb) but this worker's alone: gone with the run.
         for suffix in ("", "-wal", "-shm"):
