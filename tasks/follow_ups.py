@@ -225,7 +225,13 @@ def late_messages_sweep() -> int:
         .filter(task__status__in=LATE_FOLLOW_UP_STATUSES)
         .values_list("task_id", flat=True)
     )
-    return sum(1 for task_id in sorted(task_ids) if task_late_messages_follow_up(task_id=task_id))
+    made = 0
+    for task_id in sorted(task_ids):
+        try:
+            made += task_late_messages_follow_up(task_id=task_id) is not None
+        except Exception:  # one task's failure leaves the others theirs; the next sweep tries again
+            logger.exception("The late messages of task %s made no follow-up", task_id)
+    return made
 
 
 def _on_task_ending(*, task_id: int, **_: Any) -> None:

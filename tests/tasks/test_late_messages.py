@@ -9,6 +9,7 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
+from tasks import follow_ups
 from tasks.follow_ups import (
     late_messages_sweep,
     task_late_messages_follow_up,
@@ -187,6 +188,24 @@ def test_the_sweep_makes_the_follow_up_that_an_interrupted_end_did_not(user):
     assert queue_sweep().others == 1
     assert [f.prompt for f in follow_ups_of(task)] == ["one more thing"]
     assert queue_sweep().others == 0
+
+
+def test_a_database_error_in_the_follow_up_leaves_the_end_saved_for_the_sweep(user, monkeypatch):
+    task = ending(user)
+    send(task, "still wanted")
+
+    def broken(**_):
+        with connection.cursor() as cursor:  # fails as the database does (a poisoned query)
+            cursor.execute("SELECT no_such_column FROM tasks_codingtask")
+
+    monkeypatch.setattr(follow_ups, "task_continue", broken)
+    finish(task)
+    task.refresh_from_db()
+    assert task.status == TaskStatus.SUCCEEDED
+    assert follow_ups_of(task) == []
+    monkeypatch.undo()
+    assert late_messages_sweep() == 1
+    assert [f.prompt for f in follow_ups_of(task)] == ["still wanted"]
 
 
 def test_a_message_to_the_finished_task_still_starts_its_own_follow_up(user, user_client):
