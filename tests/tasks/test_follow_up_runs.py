@@ -155,7 +155,7 @@ def test_a_message_after_the_agent_answered_everything_becomes_the_follow_up(
     agent_settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
     set_api_key(user, KEY)
     task = task_create(owner=user, repo_url=local_repo, prompt=CLOSE_THEN_LINGER)
-    sent: list[object] = []
+    sent: list[tuple[str, TaskMessage | CodingTask]] = []
 
     def send_once_closed() -> None:
         try:

@@ -5,11 +5,12 @@ finishes it), or left on the page saying why not, for its owner to continue by h
 import html
 import threading
 
+import docker
 import pytest
 from django.db import connection
 from django.urls import reverse
 
-from tasks import follow_ups
+from tasks import follow_ups, recovery
 from tasks.follow_ups import (
     late_messages_sweep,
     task_late_messages_follow_up,
@@ -17,6 +18,7 @@ from tasks.follow_ups import (
 )
 from tasks.models import CodingTask, TaskConversation, TaskMessage, TaskStatus
 from tasks.queue import queue_sweep
+from tasks.recovery import RecoveryReport
 from tasks.results import RunResult
 from tasks.run.conversation import conversation_inputs
 from tasks.run.finish import task_finish
@@ -206,6 +208,21 @@ def test_a_database_error_in_the_follow_up_leaves_the_end_saved_for_the_sweep(us
     monkeypatch.undo()
     assert late_messages_sweep() == 1
     assert [f.prompt for f in follow_ups_of(task)] == ["still wanted"]
+
+
+def test_a_takeover_that_finds_no_container_fails_the_task_and_makes_the_follow_up(user):
+    # Its worker died as a resumed run started, before a container: the messages that came
+    # late to the run before (it had answered everything) are what is left of it.
+    task = ending(user, runner="elsewhere:1")
+    send(task, "kept from the run before")
+    report = RecoveryReport()
+    unused = docker.DockerClient(
+        base_url="unix:///nonexistent.sock", version="1.41"
+    )  # no container to remove
+    recovery._take_over(task, None, "the worker running it stopped", unused, report)
+    task.refresh_from_db()
+    assert (task.status, report.tasks_failed) == (TaskStatus.FAILED, 1)
+    assert [f.prompt for f in follow_ups_of(task)] == ["kept from the run before"]
 
 
 def test_a_message_to_the_finished_task_still_starts_its_own_follow_up(user, user_client):
