@@ -13,17 +13,10 @@ from ninja import NinjaAPI, Query, Schema, Status
 from pydantic import Field
 
 from common.errors import InputError
-from tasks.follow_ups import (
-    follow_up_blocker,
-    message_check,
-    run_again_blocker,
-    task_continue,
-    task_message_send,
-    task_run_again,
-)
+from tasks.follow_ups import TaskNotPossible, task_continue, task_message_send, task_run_again
 from tasks.models import CodingTask, TaskStatus
 from tasks.pull_requests.follow_ups import task_pull_request_request
-from tasks.selectors import task_get_for_user, tasks_for_user
+from tasks.selectors import message_fate, task_get_for_user, tasks_for_user
 from tasks.services import task_cancel, task_run_now_with_api_key, task_submit
 from tasks.validation import TaskInputError
 
@@ -63,7 +56,10 @@ _FIELD_NAMES = {"repo_url": "repository"}
 
 
 def _input_error(exc: InputError, *, whole: str) -> ApiError:
-    """A refused input (400, the field named) or a refusal of the whole request (409, `whole`)."""
+    """A refused input (400, the field named), a request the task's state refuses (409
+    not_possible) or a refusal of the whole request (409, `whole`)."""
+    if isinstance(exc, TaskNotPossible):
+        return ApiError(409, "not_possible", exc.message)
     if exc.field is None:
         return ApiError(409, whole, exc.message)
     field = _FIELD_NAMES.get(exc.field, exc.field)
@@ -171,9 +167,6 @@ def task_continue_endpoint(
 ) -> Status[dict[str, Any]]:
     writer_token_of(request)
     parent = _own_task(request, task_id)
-    blocker = follow_up_blocker(task=parent)
-    if blocker:
-        raise ApiError(409, "not_possible", blocker)
     try:
         task = task_continue(parent=parent, prompt=body.prompt)
     except TaskInputError as exc:
@@ -190,9 +183,6 @@ def task_continue_endpoint(
 def task_run_again_endpoint(request: HttpRequest, task_id: int) -> Status[dict[str, Any]]:
     writer_token_of(request)
     task = _own_task(request, task_id)
-    blocker = run_again_blocker(task=task)
-    if blocker:
-        raise ApiError(409, "not_possible", blocker)
     try:
         again = task_run_again(task=task)
     except TaskInputError as exc:
@@ -212,20 +202,14 @@ def task_message_endpoint(
     writer_token_of(request)
     task = _own_task(request, task_id)
     try:
-        text = message_check(text=body.text)
+        sent = task_message_send(task=task, text=body.text)
     except TaskInputError as exc:
-        raise _input_error(exc, whole="invalid_input") from None
-    try:
-        sent = task_message_send(task=task, text=text)
-    except TaskInputError as exc:
-        # The text passed its check: what is left is the task's state or the owner's limits.
-        if exc.field is None:
-            raise ApiError(409, "task_limit", exc.message) from None
-        raise ApiError(409, "not_possible", exc.message) from None
+        raise _input_error(exc, whole="task_limit") from None
     if isinstance(sent, CodingTask):
         follow_up = task_detail_json(task=sent, new=True)
         return Status(201, {"kind": "follow_up", "message": None, "task": follow_up})
-    return Status(201, {"kind": "message", "message": message_json(message=sent), "task": None})
+    kept = message_json(sent=message_fate(message=sent, task_status=task.status))
+    return Status(201, {"kind": "message", "message": kept, "task": None})
 
 
 @api.post(

@@ -8,8 +8,8 @@ from django.urls import reverse
 
 from accounts.selectors import code_agent_status_get
 from environments.selectors import task_environment_get
-from tasks.models import CarriedOver, CodingTask, TaskConversation, TaskMessage
-from tasks.selectors import task_chain
+from tasks.models import CarriedOver, CodingTask, TaskConversation
+from tasks.selectors import SentMessage, task_chain, task_messages_sent
 
 _USAGE_FIELDS = (
     "input_tokens",
@@ -39,8 +39,12 @@ def task_summary_json(*, task: CodingTask) -> dict[str, Any]:
         "started_at": task.started_at,
         "finished_at": task.finished_at,
         "parent_id": task.parent_id,
-        "url": settings.SITE_URL + reverse("tasks:detail", args=[task.pk]),
+        "url": _task_url(task.pk),
     }
+
+
+def _task_url(task_id: int) -> str:
+    return settings.SITE_URL + reverse("tasks:detail", args=[task_id])
 
 
 def _changed_files(raw: object) -> list[dict[str, str]]:
@@ -63,12 +67,19 @@ def _chain_of_new(task: CodingTask) -> list[CodingTask]:
     return chain
 
 
-def message_json(*, message: TaskMessage) -> dict[str, Any]:
+def message_json(*, sent: SentMessage) -> dict[str, Any]:
+    message = sent.message
+    follow_up = sent.follow_up_id
     return {
         "seq": message.seq,
         "text": message.text,
         "created_at": message.created_at,
         "delivered_at": message.delivered_at,
+        "late": message.late,
+        "state": sent.fate.value,
+        "note": sent.words,
+        "follow_up_id": follow_up,
+        "follow_up_url": None if follow_up is None else _task_url(follow_up),
     }
 
 
@@ -100,7 +111,7 @@ def task_detail_json(*, task: CodingTask, new: bool = False) -> dict[str, Any]:
     this request, so nothing continues it yet and its rows are in memory."""
     pull = task.pull_request
     chain = _chain_of_new(task) if new else task_chain(task=task)
-    messages = [] if new else TaskMessage.objects.filter(task=task).order_by("seq")
+    messages = [] if new else task_messages_sent(task=task)
     return task_summary_json(task=task) | {
         "answer": task.result_text,
         "answer_is_error": task.result_is_error,
@@ -121,7 +132,7 @@ def task_detail_json(*, task: CodingTask, new: bool = False) -> dict[str, Any]:
             }
             for link in chain
         ],
-        "messages": [message_json(message=message) for message in messages],
+        "messages": [message_json(sent=sent) for sent in messages],
         "conversation": _conversation_json(task),
         "environment": _environment_json(task),
         "pull_request": {

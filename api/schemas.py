@@ -88,6 +88,18 @@ class MessageOut(Schema):
     text: str
     created_at: datetime
     delivered_at: datetime | None = Field(description="When the running agent took it.")
+    late: bool = Field(
+        description="Sent once the agent had answered everything and its run was ending: it "
+        "never reaches that run, and becomes a follow-up task when the task finishes."
+    )
+    state: str = Field(
+        description='"waiting" (for the agent\'s next step), "delivered", "late" (becomes a '
+        'follow-up when the task finishes), "follow_up" (became one: follow_up_id) or '
+        '"not_delivered" (reached no agent: note says why; continue the task to send it on).'
+    )
+    note: str = Field(description="Where it stands, in the task page's words.")
+    follow_up_id: int | None = Field(description="The follow-up task it became.")
+    follow_up_url: str | None = Field(description="That task's page.")
 
 
 class ConversationOut(Schema):
@@ -155,8 +167,9 @@ class TaskListOut(Schema):
 
 class MessageSentOut(Schema):
     kind: str = Field(
-        description='"message": delivered to the running agent; "follow_up": the task had '
-        "finished, so the message started a follow-up task."
+        description='"message": kept for the running agent (its state "late" when the agent '
+        "had answered everything: it then becomes a follow-up when the task finishes); "
+        '"follow_up": the task had finished, so the message started a follow-up task.'
     )
     message: MessageOut | None
     task: TaskOut | None = Field(description="The follow-up task, for kind follow_up.")

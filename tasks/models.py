@@ -26,6 +26,11 @@ FINISHED_STATUSES = (
 )
 
 
+# A message that came after the agent's run ended becomes a follow-up by itself when the task
+# ends so; a cancelled task keeps it (the cancel is the owner's later word).
+LATE_FOLLOW_UP_STATUSES = (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.TIMED_OUT)
+
+
 class WaitReason(models.TextChoices):
     """What a task waits for, so its page can say why it is not running yet."""
 
@@ -56,10 +61,14 @@ class AgentKind(models.TextChoices):
     # Room for more agents (e.g. codex): each needs an image and an output parser.
 
 
-def live_state_token(*, status: str, cancel_requested: bool, wait_reason: str) -> str:
+def live_state_token(
+    *, status: str, cancel_requested: bool, wait_reason: str, messages: str = ""
+) -> str:
     """What a task page's live part shows besides the log, as a short token: when it differs
-    from the one the page was drawn with, the page draws the part again."""
-    return f"{status}.{int(cancel_requested)}.{wait_reason}"
+    from the one the page was drawn with, the page draws the part again. ``messages``: the
+    messages' mark (tasks.selectors.messages_mark), "" while there are none."""
+    token = f"{status}.{int(cancel_requested)}.{wait_reason}"
+    return f"{token}.{messages}" if messages else token
 
 
 class CodingTask(models.Model):
@@ -166,12 +175,6 @@ class CodingTask(models.Model):
         return (
             self.status in (TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.WAITING)
             and not self.cancel_requested
-        )
-
-    @property
-    def live_state(self) -> str:
-        return live_state_token(
-            status=self.status, cancel_requested=self.cancel_requested, wait_reason=self.wait_reason
         )
 
     @property
@@ -358,18 +361,41 @@ class TaskConversation(models.Model):
 
 class TaskMessage(models.Model):
     """A message from the owner to a task's running agent, delivered by the task's gateway in
-    order of seq (agent/README.md, "Messages while running")."""
+    order of seq (agent/README.md, "Messages while running"). One sent after the agent had
+    answered everything (`late`) is kept for the follow-up the task's end makes of it
+    (tasks.follow_ups)."""
 
     task = models.ForeignKey(CodingTask, on_delete=models.CASCADE, related_name="messages")
     seq = models.PositiveIntegerField()
     text = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True)
     delivered_at = models.DateTimeField(null=True, blank=True)  # the container confirmed it
+    # Sent once the run's message channel had closed: never handed to that run's agent.
+    late = models.BooleanField(default=False)
+    # The follow-up it went into, and when: the time stays if that task is deleted, so a late
+    # message never starts a second one.
+    follow_up = models.ForeignKey(
+        CodingTask,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="from_messages",
+    )
+    followed_up_at = models.DateTimeField(null=True, blank=True)
+    not_delivered = models.TextField(blank=True, default="")  # why no follow-up could be made
 
     class Meta:
         ordering = ["task", "seq"]
         constraints = [
             models.UniqueConstraint(fields=["task", "seq"], name="task_message_seq_unique")
+        ]
+        indexes = [
+            # The sweep's look for late messages that did not become a follow-up yet.
+            models.Index(
+                fields=["task"],
+                condition=models.Q(late=True, followed_up_at__isnull=True),
+                name="task_message_late_pending",
+            )
         ]
 
     def __str__(self) -> str:

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import docker
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from docker.models.containers import Container
@@ -26,6 +26,7 @@ from tasks.run.containers import (
     engine_id,
 )
 from tasks.run.runner import runner_ident, task_follow
+from tasks.signals import task_ending
 
 logger = logging.getLogger(__name__)
 
@@ -133,13 +134,16 @@ def _take_over(
     if container is not None:  # created, never started: nothing ran
         container_stop_remove(client=client, container_id=container_id_of(container))
         report.containers_removed += 1
-    settled = CodingTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING).update(
-        status=TaskStatus.FAILED,
-        finished_at=timezone.now(),
-        error_message=f"The task was interrupted: {reason}, before its container ran. "
-        "Submit it again.",
-    )
-    TaskRuntime.objects.filter(pk=task.pk).update(gateway_placeholder="")
+    with transaction.atomic():  # its end and what the end makes of it, together
+        settled = CodingTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING).update(
+            status=TaskStatus.FAILED,
+            finished_at=timezone.now(),
+            error_message=f"The task was interrupted: {reason}, before its container ran. "
+            "Submit it again.",
+        )
+        TaskRuntime.objects.filter(pk=task.pk).update(gateway_placeholder="")
+        if settled:
+            task_ending.send_robust(sender=CodingTask, task_id=task.pk, status=TaskStatus.FAILED)
     report.tasks_failed += settled
     logger.warning("Recovered task %s as failed: %s", task.pk, reason)
 

@@ -10,11 +10,13 @@ from django.shortcuts import get_object_or_404
 
 from .models import (
     FINISHED_STATUSES,
+    LATE_FOLLOW_UP_STATUSES,
     CodingTask,
     TaskConversation,
     TaskLogProgress,
     TaskMessage,
     TaskPullRequest,
+    TaskStatus,
     live_state_token,
 )
 
@@ -89,14 +91,88 @@ def task_chain(*, task: CodingTask) -> list[CodingTask]:
     return [*reversed(before), task, *after]
 
 
+class MessageFate(StrEnum):
+    """Where a message to a task's agent stands, as its page and the API say it."""
+
+    WAITING = "waiting"  # for the running agent's next step
+    DELIVERED = "delivered"  # the agent took it
+    LATE = "late"  # came after the agent's run ended: the follow-up the task's end makes
+    FOLLOW_UP = "follow_up"  # went into that follow-up
+    NOT_DELIVERED = "not_delivered"  # reached no agent; `words` says why
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    message: TaskMessage
+    fate: MessageFate
+    words: str  # what the page says of it, after its text
+    follow_up_id: int | None = None
+
+
+def message_fate(*, message: TaskMessage, task_status: str) -> SentMessage:
+    """Where ``message`` stands, its task being in ``task_status``."""
+    finished = task_status in FINISHED_STATUSES
+    if message.delivered_at is not None:
+        return SentMessage(message, MessageFate.DELIVERED, "taken by the agent")
+    if message.followed_up_at is not None:
+        if message.follow_up_id is None:
+            return SentMessage(message, MessageFate.FOLLOW_UP, "became a follow-up (deleted since)")
+        words = f"became follow-up #{message.follow_up_id}"
+        return SentMessage(message, MessageFate.FOLLOW_UP, words, message.follow_up_id)
+    if message.not_delivered:
+        return SentMessage(
+            message, MessageFate.NOT_DELIVERED, f"not delivered: {message.not_delivered}"
+        )
+    if not message.late:
+        if finished:
+            words = "not delivered: the run ended before the agent took it"
+            return SentMessage(message, MessageFate.NOT_DELIVERED, words)
+        return SentMessage(message, MessageFate.WAITING, "waiting for the agent's next step")
+    if task_status == TaskStatus.CANCELLED:
+        words = "not delivered: the task was cancelled before it could become a follow-up"
+        return SentMessage(message, MessageFate.NOT_DELIVERED, words)
+    when = "shortly" if task_status in LATE_FOLLOW_UP_STATUSES else "when the task finishes"
+    words = f"came after the agent had answered everything: it becomes a follow-up {when}"
+    return SentMessage(message, MessageFate.LATE, words)
+
+
+def task_messages_sent(*, task: CodingTask) -> list[SentMessage]:
+    """The messages sent to the task, oldest first, each with where it stands."""
+    return [
+        message_fate(message=message, task_status=task.status)
+        for message in TaskMessage.objects.filter(task=task).order_by("seq")
+    ]
+
+
+def messages_mark(*, sent: list[SentMessage]) -> str:
+    """What a page's poll compares of the messages, as the poll's query computes it
+    (_live_poll_sql): how many, how many delivered, how many late; "" for none. A running
+    task's message changes only those (the rest comes with its end, which reloads the page)."""
+    if not sent:
+        return ""
+    delivered = sum(1 for s in sent if s.message.delivered_at is not None)
+    late = sum(1 for s in sent if s.message.late)
+    return f"{len(sent)}-{delivered}-{late}"
+
+
+def task_live_state(*, task: CodingTask, sent: list[SentMessage]) -> str:
+    """The live part's state token as the poll computes it (task_live_poll)."""
+    return live_state_token(
+        status=task.status,
+        cancel_requested=task.cancel_requested,
+        wait_reason=task.wait_reason,
+        messages=messages_mark(sent=sent),
+    )
+
+
 @dataclass(frozen=True)
 class ChainTurn:
-    """One task of a chain as a turn of the conversation: its prompt, the messages sent while
-    it ran, its answer and its diff."""
+    """One task of a chain as a turn of the conversation: its prompt, the messages sent to
+    it, its answer and its diff."""
 
     task: CodingTask
     conversation: TaskConversation
-    messages: list[TaskMessage]
+    messages: list[SentMessage]
     diff: list[tuple[str, str]]
 
 
@@ -104,10 +180,12 @@ def chain_turns(*, task: CodingTask) -> list[ChainTurn]:
     """The chain (tasks.selectors.task_chain) as turns, oldest first."""
     chain = task_chain(task=task)
     pks = [link.pk for link in chain]
+    statuses = {link.pk: link.status for link in chain}
     conversations = TaskConversation.objects.defer("transcript").in_bulk(pks)
-    sent: dict[int, list[TaskMessage]] = {}
+    sent: dict[int, list[SentMessage]] = {}
     for message in TaskMessage.objects.filter(task_id__in=pks).order_by("seq"):
-        sent.setdefault(message.task_id, []).append(message)
+        fate = message_fate(message=message, task_status=statuses[message.task_id])
+        sent.setdefault(message.task_id, []).append(fate)
     return [
         ChainTurn(link, conversations[link.pk], sent.get(link.pk, []), diff_lines(diff=link.diff))
         for link in chain
@@ -131,8 +209,9 @@ class LivePoll:
 
 def task_live_poll(*, user: User, task_id: int, state: str, since: int) -> LivePoll:
     """What changed on the user's task since a page showed `state` and `since` characters of
-    its log: one query of a few columns, with the log's new tail only when there is one (read
-    with its count, so a flush cannot split them); no template. Another user's task is a 404."""
+    its log: one query of a few columns (the messages' mark among them), with the log's new
+    tail only when there is one (read with its count, so a flush cannot split them); no
+    template. Another user's task is a 404."""
     with connection.cursor() as cursor:
         cursor.execute(
             _live_poll_sql(),
@@ -141,11 +220,14 @@ def task_live_poll(*, user: User, task_id: int, state: str, since: int) -> LiveP
         row = cursor.fetchone()
     if row is None:
         raise Http404("No such task.")
-    status, cancel_requested, wait_reason, count, tail = row
+    status, cancel_requested, wait_reason, count, tail, messages = row
     if status in FINISHED_STATUSES:
         return LivePoll(LiveChange.FINISHED)
     now_state = live_state_token(
-        status=status, cancel_requested=bool(cancel_requested), wait_reason=wait_reason
+        status=status,
+        cancel_requested=bool(cancel_requested),
+        wait_reason=wait_reason,
+        messages=messages or "",
     )
     if now_state == state and count == since:
         return LivePoll(LiveChange.NOTHING)
@@ -173,10 +255,16 @@ def _live_poll_sql() -> str:
         f"{q(CodingTask._meta.db_table)} t LEFT JOIN {q(TaskLogProgress._meta.db_table)} p "
         f"ON p.{q('task_id')} = t.{q('id')}"
     )
+    # The messages' mark (messages_mark): a few rows of one task, read by its (task, seq) index.
+    messages = (
+        "(SELECT CASE WHEN COUNT(*) = 0 THEN '' ELSE COUNT(*) || '-' || "  # noqa: S608
+        f"COUNT(m.{q('delivered_at')}) || '-' || COUNT(CASE WHEN m.{q('late')} THEN 1 END) END "
+        f"FROM {q(TaskMessage._meta.db_table)} m WHERE m.{q('task_id')} = t.{q('id')})"
+    )
     # Only quoted table and column names are formatted in; every value is a parameter.
     return (
         f"SELECT t.{q('status')}, t.{q('cancel_requested')}, t.{q('wait_reason')}, "  # noqa: S608
         f"COALESCE({written}, 0), CASE WHEN t.{q('status')} = %s AND {written} > %s "
-        f"AND {written} <= %s THEN {tail} ELSE '' END "
+        f"AND {written} <= %s THEN {tail} ELSE '' END, {messages} "
         f"FROM {tables} WHERE t.{q('id')} = %s AND t.{q('owner_id')} = %s"
     )

@@ -14,6 +14,12 @@ task_finished = Signal()
 # container's outcome. kwargs: task_id.
 task_recorded = Signal()
 
+# A running task is reaching a finished status (succeeded, failed, timed out, cancelled), sent
+# inside the transaction that saves it: a receiver's writes commit with that status or not at
+# all. A receiver keeps its writes in a savepoint of its own, so that its failure leaves the
+# status to commit. kwargs: task_id, status.
+task_ending = Signal()
+
 # The queue's sweep ran (tasks.queue.queue_sweep): an app with jobs of its own puts back in the
 # queue what is due and not taken, and returns how many. kwargs: now.
 queue_swept = Signal()

@@ -30,10 +30,14 @@ from tasks.waits.usage_limit import wait_words
 from .forms import ContinueForm, MessageForm, TaskForm
 from .selectors import (
     LiveChange,
+    MessageFate,
+    SentMessage,
     chain_turns,
     diff_lines,
     task_get_for_user,
     task_live_poll,
+    task_live_state,
+    task_messages_sent,
     tasks_for_user,
 )
 from .services import task_cancel, task_run_now_with_api_key, task_submit
@@ -70,11 +74,15 @@ def task_list(request: AuthenticatedRequest) -> HttpResponse:
 @require_safe
 def task_detail(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
     task = task_get_for_user(user=request.user, task_id=task_id)
-    context = _live_context(request, task) | _follow_up_context(task)
+    sent = task_messages_sent(task=task)
+    context = _live_context(request, task, sent) | _follow_up_context(task)
+    # Messages that reached no agent wait in the Continue box, for their owner to send on.
+    undelivered = [s.message.text for s in sent if s.fate == MessageFate.NOT_DELIVERED]
     context |= {
         "diff": diff_lines(diff=task.diff),
         "chain": chain_turns(task=task),
-        "continue_form": ContinueForm(),
+        "continue_form": ContinueForm(initial={"prompt": "\n\n".join(undelivered)}),
+        "messages_undelivered": len(undelivered),
         "message_form": MessageForm(),
     }
     return render(request, "tasks/detail.html", context)
@@ -99,12 +107,19 @@ def task_live(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
         response = render(request, "tasks/_live_tail.html", {"poll": poll})
         return reswap(response, "none")  # only the out-of-band parts: the tail and the cursor
     task = task_get_for_user(user=request.user, task_id=task_id)
-    return render(request, "tasks/_live.html", _live_context(request, task))
+    # The live part, and the sent messages' list out of band (the form beside it keeps what
+    # is being typed).
+    context = _live_context(request, task, task_messages_sent(task=task))
+    return render(request, "tasks/_live_poll.html", context)
 
 
-def _live_context(request: AuthenticatedRequest, task: CodingTask) -> dict[str, object]:
+def _live_context(
+    request: AuthenticatedRequest, task: CodingTask, sent: list[SentMessage]
+) -> dict[str, object]:
     return {
         "task": task,
+        "live_state": task_live_state(task=task, sent=sent),
+        "messages_sent": sent,
         "wait_words": wait_words(task=task, now=timezone.now()),
         "has_api_key": preferences_get(user=request.user).has_api_key,
         "environment_run": task_environment_get(task_id=task.pk),
@@ -204,10 +219,19 @@ def task_message_view(request: AuthenticatedRequest, task_id: int) -> HttpRespon
         return redirect("tasks:detail", task_id=task.pk)
     if isinstance(sent, CodingTask):
         messages.success(
-            request, f"Task {task.pk} had finished: your message started task {sent.pk}."
+            request,
+            f"Task {task.pk} had finished: your message started task {sent.pk}, which "
+            f"continues it with your message as its prompt.",
         )
         return redirect("tasks:detail", task_id=sent.pk)
-    messages.success(request, "Message sent: the agent takes it at its next step.")
+    if sent.late:
+        messages.success(
+            request,
+            "Message kept: the agent had answered everything and its run is ending. When the "
+            "task finishes, your message starts a follow-up task.",
+        )
+    else:
+        messages.success(request, "Message sent: the agent takes it at its next step.")
     return redirect("tasks:detail", task_id=task.pk)
 
 

@@ -190,6 +190,7 @@ TASKS_LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "the entry points",
         (
+            "tasks/apps.py",
             "tasks/services.py",
             "tasks/follow_ups.py",
             "tasks/pull_requests/follow_ups.py",

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import transaction
 
 from tasks.models import CarriedOver, CodingTask, TaskConversation, TaskMessage, TranscriptState
 
@@ -141,6 +142,18 @@ def conversation_record(*, task: CodingTask, outcome: ContainerOutcome, log: Tas
         log.note(f"Session not kept for a follow-up: {note}")
 
 
+def messages_reopen(*, task_id: int) -> None:
+    """A run takes messages anew, from the first: a run again after a wait (a usage limit, the
+    engine) has not ended the task, so the messages that came late to the run before it are
+    this run's to deliver. Locked as a message is added: each is late or this run's, never
+    lost between the two."""
+    with transaction.atomic():  # the update holds the row to the end, as a sender's lock does
+        TaskConversation.objects.filter(pk=task_id).update(messages_closed=False)
+        TaskMessage.objects.filter(task_id=task_id, late=True, followed_up_at=None).update(
+            late=False
+        )
+
+
 @dataclass
 class ConversationInputs:
     prompt: str
@@ -155,8 +168,7 @@ def conversation_inputs(*, task: CodingTask) -> ConversationInputs:
     env = {"AGENT_TRANSCRIPT_MAX_BYTES": str(transcript_max_bytes())}
     if settings.AGENT_MESSAGES:
         env["AGENT_MESSAGES"] = "1"
-    # A run again after a wait (a usage limit, the engine) takes messages anew, from the first.
-    TaskConversation.objects.filter(pk=task.pk).update(messages_closed=False)
+    messages_reopen(task_id=task.pk)
     parent = task.parent
     if parent is None or parent.owner_id != task.owner_id:
         return ConversationInputs(task.prompt, [], env)
@@ -199,7 +211,9 @@ def _summary(task: CodingTask) -> str:
     while current is not None and current.pk not in seen and current.owner_id == task.owner_id:
         seen.add(current.pk)
         turn = [f"User: {_cut(current.prompt)}"]
-        for text in TaskMessage.objects.filter(task=current).values_list("text", flat=True):
+        # Late messages never reached that agent: the one they made is a turn of its own.
+        told = TaskMessage.objects.filter(task=current, late=False)
+        for text in told.values_list("text", flat=True):
             turn.append(f"User (while you worked): {_cut(text)}")
         answer = current.result_text or current.error_message or "(no answer)"
         turn.append(f"You ({current.get_status_display().lower()}): {_cut(answer)}")

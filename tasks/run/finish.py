@@ -18,7 +18,7 @@ from tasks.models import (
     TaskUsage,
 )
 from tasks.results import RunResult
-from tasks.signals import TaskEvent, task_finished
+from tasks.signals import TaskEvent, task_ending, task_finished
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,10 @@ def task_finish(
                 TaskUsage.objects.filter(pk=task_id).update(**result.usage)
             if result.limit:
                 TaskLimit.objects.filter(pk=task_id).update(**result.limit)
+            if result.status in FINISHED_STATUSES:
+                # In this transaction: messages sent after the agent's run ended become the
+                # follow-up (tasks.follow_ups) as the task finishes, not a moment later.
+                task_ending.send_robust(sender=CodingTask, task_id=task_id, status=result.status)
     logger.info("Task %s finished: %s", task_id, result.status)
     if not finished:
         return None

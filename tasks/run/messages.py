@@ -1,8 +1,9 @@
 """A task's messages as its gateway hands them to the running agent (gateway.messages): read
 from the task's TaskMessage rows, marked delivered once the container says it has them, and the
-channel closed for good when the agent has answered everything (later messages then become
-follow-ups: tasks.follow_ups). Called from the gateway's worker threads, each call on its own
-database connection, closed before it returns."""
+channel closed for good when the agent has answered everything. A message sent after that is
+late: never handed to this run (nor marked delivered, whatever a container claims), it becomes
+the follow-up when the task finishes (tasks.follow_ups). Called from the gateway's worker
+threads, each call on its own database connection, closed before it returns."""
 
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
@@ -23,9 +24,9 @@ class TaskMessageBox:
             connection.close()  # a gateway thread's connection: never left open
 
     def _fetch(self, *, after: int, final: bool) -> Delivery:
-        TaskMessage.objects.filter(task_id=self.task_id, seq__lte=after, delivered_at=None).update(
-            delivered_at=timezone.now()
-        )
+        TaskMessage.objects.filter(
+            task_id=self.task_id, seq__lte=after, delivered_at=None, late=False
+        ).update(delivered_at=timezone.now())
         with transaction.atomic():
             # Locked as the web side locks it to add a message: none slips past a close.
             closed = (
@@ -34,7 +35,7 @@ class TaskMessageBox:
                 .get(pk=self.task_id)
             )
             messages = list(
-                TaskMessage.objects.filter(task_id=self.task_id, seq__gt=after)
+                TaskMessage.objects.filter(task_id=self.task_id, seq__gt=after, late=False)
                 .order_by("seq")
                 .values_list("seq", "text")
             )

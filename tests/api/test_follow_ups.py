@@ -9,6 +9,8 @@ from django.utils import timezone
 from api.models import TokenScope
 from environments.models import CacheUse, Environment, TaskEnvironment
 from tasks.models import CarriedOver, CodingTask, TaskConversation, TaskMessage, TaskStatus
+from tasks.results import RunResult
+from tasks.run.finish import task_finish
 from tests.api.conftest import github_connect
 from tests.tasks.conftest import task_make
 
@@ -101,6 +103,21 @@ def test_continue_works_for_a_failed_task_with_no_pull_request(client, user, bea
     assert CodingTask.objects.get(pk=body["id"]).open_pull_request is False
 
 
+@pytest.mark.parametrize("status", [TaskStatus.RUNNING, TaskStatus.QUEUED, TaskStatus.WAITING])
+def test_continue_of_an_unfinished_task_is_409_in_the_services_words(client, user, bearer, status):
+    task = task_make(user, status=status)
+    refused = post(client, f"/api/tasks/{task.pk}/continue", {"prompt": "more"}, bearer)
+    assert "not finished yet" in assert_error(refused, 409, "not_possible")["message"]
+    assert CodingTask.objects.count() == 1
+
+
+def test_continue_with_an_empty_prompt_is_400_naming_prompt(client, user, bearer):
+    done = task_make(user, status=TaskStatus.SUCCEEDED)
+    refused = post(client, f"/api/tasks/{done.pk}/continue", {"prompt": "  "}, bearer)
+    assert_error(refused, 400, "invalid_input", "prompt")
+    assert CodingTask.objects.count() == 1
+
+
 # --- messages ----------------------------------------------------------------------------------
 
 
@@ -159,18 +176,50 @@ def test_bad_message_text_is_400_naming_text(client, user, bearer, text, phrase)
     assert not TaskMessage.objects.exists()
 
 
-def test_a_message_when_the_run_is_ending_or_messages_are_off_is_409(
-    client, user, bearer, settings
-):
-    running = task_make(user, status=TaskStatus.RUNNING)
-    TaskConversation.objects.filter(pk=running.pk).update(messages_closed=True)
-    refused = post(client, f"/api/tasks/{running.pk}/messages", {"text": "more"}, bearer)
-    assert "run is ending" in assert_error(refused, 409, "not_possible")["message"]
+def test_a_message_when_messages_are_off_is_409(client, user, bearer, settings):
     settings.AGENT_MESSAGES = False
-    other = task_make(user, status=TaskStatus.RUNNING)
-    refused = post(client, f"/api/tasks/{other.pk}/messages", {"text": "more"}, bearer)
+    running = task_make(user, status=TaskStatus.RUNNING)
+    refused = post(client, f"/api/tasks/{running.pk}/messages", {"text": "more"}, bearer)
     assert "turned off" in assert_error(refused, 409, "not_possible")["message"]
     assert not TaskMessage.objects.exists()
+
+
+def test_a_message_when_the_run_is_ending_is_kept_and_becomes_a_follow_up(
+    client, user, bearer, settings
+):
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    running = task_make(user, status=TaskStatus.RUNNING)
+    TaskConversation.objects.filter(pk=running.pk).update(messages_closed=True)
+    answer = post(client, f"/api/tasks/{running.pk}/messages", {"text": "more"}, bearer)
+    assert answer.status_code == 201, answer.content
+    body = answer.json()
+    assert body["kind"] == "message"
+    kept = body["message"]
+    assert (kept["late"], kept["state"], kept["follow_up_id"]) == (True, "late", None)
+    assert "becomes a follow-up when the task finishes" in kept["note"]
+
+    task_finish(task_id=running.pk, result=RunResult(TaskStatus.SUCCEEDED, ""))
+    follow_up = CodingTask.objects.get(parent=running)
+    assert follow_up.prompt == "more"
+    [message] = client.get(f"/api/tasks/{running.pk}", headers=bearer).json()["messages"]
+    assert (message["state"], message["follow_up_id"]) == ("follow_up", follow_up.pk)
+    assert message["note"] == f"became follow-up #{follow_up.pk}"
+    assert message["follow_up_url"].endswith(f"/tasks/{follow_up.pk}/")
+
+
+def test_a_late_message_the_limits_refuse_says_so_on_read(client, user, bearer, settings):
+    settings.AGENT_MAX_RUNNING_TASKS_PER_USER = 0
+    settings.AGENT_MAX_QUEUED_TASKS_PER_USER = 1
+    task_make(user)  # queued: the one allowed
+    running = task_make(user, status=TaskStatus.RUNNING)
+    TaskConversation.objects.filter(pk=running.pk).update(messages_closed=True)
+    post(client, f"/api/tasks/{running.pk}/messages", {"text": "more"}, bearer)
+    task_finish(task_id=running.pk, result=RunResult(TaskStatus.SUCCEEDED, ""))
+    [message] = client.get(f"/api/tasks/{running.pk}", headers=bearer).json()["messages"]
+    assert message["state"] == "not_delivered"
+    assert message["note"].startswith("not delivered: Not queued: you have 0 tasks running")
+    assert message["text"] == "more"  # nothing lost: continue by hand
+    assert CodingTask.objects.count() == 2
 
 
 def test_a_message_that_would_start_a_follow_up_respects_the_limits(client, user, bearer, settings):

@@ -1,9 +1,13 @@
 """A task page follows its task in a real browser with the cursor poll: the log grows by its
-new tail only, a notice goes once the task moves on, Cancel asks first, the list follows too."""
+new tail only, a notice goes once the task moves on, Cancel asks first, the list follows too,
+and so do the messages sent, a late one up to the follow-up it becomes."""
 
 from django.utils import timezone
 
-from tasks.models import CodingTask, TaskStatus
+from tasks.follow_ups import task_message_send
+from tasks.models import CodingTask, TaskConversation, TaskMessage, TaskStatus
+from tasks.results import RunResult
+from tasks.run.finish import task_finish
 from tasks.run.log import TaskLog
 
 
@@ -112,3 +116,39 @@ def test_the_task_list_follows_a_running_task(logged_in_page, live_server, scree
     page.locator("td .badge", has_text="Failed").wait_for(timeout=10_000)
     assert page.locator("#task-list-live[hx-get]").count() == 0  # stopped polling
     screenshot("task-live-07-list-followed")
+
+
+def test_sent_messages_follow_the_task_and_a_late_one_becomes_a_follow_up(
+    logged_in_page, live_server, screenshot, user, settings
+):
+    settings.AGENT_MESSAGES = True
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    page = logged_in_page
+    task, _ = running_task(user, b"Claude Code 2.1.332 started (model m1)\n")
+    page.goto(f"{live_server.url}/tasks/{task.pk}/")
+    page.fill("#id_text", "half typed")
+    # Sent from elsewhere (the API, another tab): the list shows it, the box keeps its text.
+    task_message_send(task=task, text="Leave the public API as it is")
+    sent = page.locator("#sent-messages")
+    sent.get_by_text("waiting for the agent's next step").wait_for(timeout=8000)
+    assert "Leave the public API as it is" in sent.inner_text()
+    TaskMessage.objects.filter(task=task).update(delivered_at=timezone.now())
+    sent.get_by_text("taken by the agent").wait_for(timeout=8000)
+
+    TaskConversation.objects.filter(pk=task.pk).update(messages_closed=True)
+    task_message_send(task=task, text="And the changelog")
+    sent.get_by_text("it becomes a follow-up when the task finishes").wait_for(timeout=8000)
+    assert page.input_value("#id_text") == "half typed"
+    screenshot("task-live-08-late-message")
+
+    task_finish(task_id=task.pk, result=RunResult(TaskStatus.SUCCEEDED, ""))
+    follow_up = CodingTask.objects.get(parent=task)
+    # The page reloads once the task finished; its conversation now shows the chain.
+    chain = page.locator("#task-chain")
+    link = chain.get_by_role("link", name=f"became follow-up #{follow_up.pk}")
+    link.wait_for(timeout=8000)
+    assert page.input_value("#id_prompt") == ""  # it went into the follow-up: nothing to resend
+    screenshot("task-live-09-late-message-follow-up")
+    link.click()
+    page.wait_for_url(f"**/tasks/{follow_up.pk}/")
+    assert "And the changelog" in page.locator("pre.prompt").first.inner_text()

@@ -1,6 +1,7 @@
 """Follow-ups and messages end to end in real containers (fake-claude image) on the project's
 Docker engine: a failed task on a file:// repository continued with its session resumed and its
-commits underneath, and a message typed while the agent works reaching it in the same run."""
+commits underneath, a message typed while the agent works reaching it in the same run, and one
+typed after the agent answered everything becoming the follow-up."""
 
 import json
 import threading
@@ -13,10 +14,13 @@ from tasks.models import (
     CarriedOver,
     CodingTask,
     TaskConversation,
+    TaskMessage,
     TaskPullRequest,
     TaskStatus,
     TranscriptState,
 )
+from tasks.queue import task_after_run
+from tasks.run.runner import task_run
 from tasks.services import task_create
 from tasks.signals import task_finished
 from tests.tasks.conftest import set_api_key, wait_for
@@ -132,3 +136,57 @@ def test_what_a_follow_up_starts_from_is_kept_before_the_end_is_announced(
     task.refresh_from_db()
     assert task.status == TaskStatus.SUCCEEDED, task.log
     assert seen == [(True, TranscriptState.KEPT)]
+
+
+# The agent answers everything at once: it closes its message channel itself (the poll its
+# entrypoint makes with final=1, through the same gateway), then takes its time to end.
+CLOSE_THEN_LINGER = r"""#!/bin/sh
+head='GET /_runner/messages?after=0&wait=0&final=1 HTTP/1.1\r\nHost: gateway\r\n'
+printf "${head}Authorization: Bearer %s\r\nConnection: close\r\n\r\n" "$ANTHROPIC_API_KEY" \
+    | socat -t 30 - "TCP:${ANTHROPIC_BASE_URL#http://}" | head -n 1 >&2
+sleep 8
+echo '{"type":"result","subtype":"success","is_error":false,"result":"done, nothing more"}'
+"""
+
+
+def test_a_message_after_the_agent_answered_everything_becomes_the_follow_up(
+    agent_settings, user, local_repo
+):
+    agent_settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    set_api_key(user, KEY)
+    task = task_create(owner=user, repo_url=local_repo, prompt=CLOSE_THEN_LINGER)
+    sent: list[tuple[str, TaskMessage | CodingTask]] = []
+
+    def send_once_closed() -> None:
+        try:
+            wait_for(
+                lambda: TaskConversation.objects.filter(pk=task.pk, messages_closed=True).exists(),
+                timeout=60,
+                interval=0.1,
+            )
+            running = CodingTask.objects.get(pk=task.pk)
+            sent.append((running.status, task_message_send(task=running, text="LATE the docs")))
+        finally:
+            connection.close()
+
+    sender = threading.Thread(target=send_once_closed)
+    sender.start()
+    task_after_run(task_id=task.pk, result=task_run(task_id=task.pk))
+    sender.join(timeout=30)
+    task.refresh_from_db()
+    assert task.status == TaskStatus.SUCCEEDED, (task.error_message, task.log)
+    [(status_when_sent, message)] = sent
+    assert status_when_sent == TaskStatus.RUNNING
+    assert isinstance(message, TaskMessage)
+    assert message.late
+    assert "LATE the docs" not in task.log  # the ended run never got it
+    message.refresh_from_db()
+    assert message.delivered_at is None
+    follow_up = CodingTask.objects.get(parent=task)
+    assert message.follow_up == follow_up
+    assert (follow_up.prompt, follow_up.status) == ("LATE the docs", TaskStatus.QUEUED)
+    # And it runs, on the first task's result, with the message as its request.
+    task_run(task_id=follow_up.pk)
+    follow_up.refresh_from_db()
+    assert follow_up.status == TaskStatus.SUCCEEDED, (follow_up.error_message, follow_up.log)
+    assert "LATE the docs" in follow_up.diff

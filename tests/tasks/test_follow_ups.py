@@ -1,6 +1,7 @@
 """Continue any finished task, run a failed or cancelled one again, and message a running agent,
 from the task page: who may, what is refused and why, and what the page shows."""
 
+import html
 import json
 import shutil
 import tempfile
@@ -173,7 +174,7 @@ def test_messages_to_a_running_task_are_numbered_in_order(user, user_client):
     ]
     page = user_client.get(reverse("tasks:detail", args=[task.pk])).content.decode()
     assert "Message sent" in page
-    sent = page[page.index('id="sent-messages"') :]
+    sent = html.unescape(page[page.index('id="sent-messages"') :])
     assert "zweite Nachricht 🙂" in sent
     assert "waiting for the agent's next step" in sent
 
@@ -210,16 +211,6 @@ def test_a_message_after_the_task_ended_becomes_a_follow_up(user, user_client):
     follow_up = CodingTask.objects.exclude(pk=task.pk).get()
     assert response.url == reverse("tasks:detail", args=[follow_up.pk])
     assert (follow_up.parent, follow_up.prompt) == (task, "and the empty case")
-    assert not TaskMessage.objects.exists()
-
-
-@pytest.mark.django_db(transaction=True)  # the box closes its connection, as in its thread
-def test_a_closed_channel_refuses_a_message_instead_of_losing_it(user):
-    task = task_make(user, status=TaskStatus.RUNNING)
-    box = TaskMessageBox(task_id=task.pk)
-    assert box.fetch(after=0, final=True).closed
-    with pytest.raises(TaskInputError, match="starts a follow-up"):
-        task_message_send(task=task, text="too late")
     assert not TaskMessage.objects.exists()
 
 

@@ -3,6 +3,7 @@ new tail when only the log did, and never shows another user's task; words on th
 
 import re
 from datetime import timedelta
+from html import unescape
 
 import pytest
 from django.db import connection
@@ -10,7 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from tasks.models import CodingTask, TaskLogProgress, TaskStatus
+from tasks.follow_ups import task_message_send
+from tasks.models import CodingTask, TaskConversation, TaskLogProgress, TaskMessage, TaskStatus
 from tasks.run.log import TaskLog
 from tasks.selectors import LIVE_TAIL_MAX_CHARS
 from tests.tasks.conftest import task_make
@@ -82,6 +84,45 @@ def test_a_new_status_draws_the_whole_part_again(user_client, user):
     assert cursor(html)["state"] == "running.1."
     CodingTask.objects.filter(pk=task.pk).update(status=TaskStatus.CANCELLED)
     assert poll(user_client, task, cursor(html))["HX-Refresh"] == "true"
+
+
+def sent_list(html_text: str) -> str:
+    """The sent messages' list as the poll swaps it in (out of band), in plain text."""
+    start = html_text.index('<ol class="stack" id="sent-messages"')
+    return unescape(html_text[start : html_text.index("</ol>", start)])
+
+
+def test_the_sent_messages_follow_the_task_without_a_reload(user_client, user, settings):
+    settings.AGENT_MESSAGES = True
+    task = running_with_log(user, "first line\n")
+    params = cursor(user_client.get(reverse("tasks:detail", args=[task.pk])).content.decode())
+    # Sent from elsewhere (the API, another tab): the page's list gets it at its next poll.
+    task_message_send(task=task, text="also the empty case")
+    response = poll(user_client, task, params)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'id="sent-messages" hx-swap-oob="true"' in page
+    assert "also the empty case" in sent_list(page)
+    assert "waiting for the agent's next step" in sent_list(page)
+    params = cursor(page)
+    assert poll(user_client, task, params).status_code == 204
+
+    # The agent takes it.
+    TaskMessage.objects.filter(task=task).update(delivered_at=timezone.now())
+    page = poll(user_client, task, params).content.decode()
+    assert "taken by the agent" in sent_list(page)
+    params = cursor(page)
+
+    # It has answered everything; a message now waits for the task's end, and says so.
+    TaskConversation.objects.filter(pk=task.pk).update(messages_closed=True)
+    assert poll(user_client, task, params).status_code == 204
+    task_message_send(task=task, text="and the docs")
+    page = poll(user_client, task, params).content.decode()
+    assert "it becomes a follow-up when the task finishes" in sent_list(page)
+    params = cursor(page)
+    with CaptureQueriesContext(connection) as queries:
+        assert poll(user_client, task, params).status_code == 204
+    assert len([q for q in queries if "tasks_codingtask" in q["sql"]]) == 1
 
 
 def test_a_log_cut_or_restarted_past_the_page_draws_the_whole_part(user_client, user):
