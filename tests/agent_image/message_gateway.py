@@ -27,6 +27,7 @@ from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 from tests.fakes.anthropic_api import FakeAnthropicAPI
+from tests.fakes.loopback import STOP_POLL_SECONDS
 
 SOCKET_NAME = "gateway.sock"
 MESSAGES_PATH = "/_runner/messages"
@@ -166,7 +167,11 @@ class MessageGateway:
 
         self._server = _Server(self.path, Handler)
         os.chmod(self.path, 0o666)  # noqa: S103 (the container's uid 1000 connects)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": STOP_POLL_SECONDS},
+            daemon=True,
+        ).start()
         return self
 
     def stop(self) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Self
 from urllib.parse import urlsplit
 
+from tests.fakes.loopback import STOP_POLL_SECONDS
 from tests.fakes.tls import self_signed_certificate
 
 GIT = ["git", "-c", "user.name=Fake Git Server", "-c", "user.email=fake@example.invalid"]
@@ -89,7 +90,12 @@ class FakeGitServer:
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.fake = self
         self._httpd.socket = self._context.wrap_socket(self._httpd.socket, server_side=True)
-        threading.Thread(target=self._httpd.serve_forever, name="fake-git", daemon=True).start()
+        threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": STOP_POLL_SECONDS},
+            name="fake-git",
+            daemon=True,
+        ).start()
         return self
 
     def stop(self) -> None:

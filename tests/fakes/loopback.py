@@ -7,6 +7,10 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
+# How often a serving thread looks for a stop: socketserver's default of 0.5 s makes every
+# stop (each test's teardown) wait about that long.
+STOP_POLL_SECONDS = 0.02
+
 
 class _Server(ThreadingHTTPServer):
     # socketserver's default backlog of 5 makes a burst of connections wait a second for a
@@ -28,7 +32,12 @@ class LoopbackServer[Recorded]:
     def start(self) -> Self:
         handler: Any = type("Handler", (self.handler,), {"owner": self})
         self._server = _Server(("127.0.0.1", 0), handler)
-        threading.Thread(target=self._server.serve_forever, name=self.name, daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": STOP_POLL_SECONDS},
+            name=self.name,
+            daemon=True,
+        ).start()
         return self
 
     def stop(self) -> None:

@@ -19,6 +19,8 @@ import threading
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Self
 
+from tests.fakes.loopback import STOP_POLL_SECONDS
+
 SOCKET_NAME = "gateway.sock"
 STAND_IN_BODY = b"socket-recorder: stand-in gateway\n"
 
@@ -82,7 +84,11 @@ class SocketRecorder:
         self._server = _Server(self.path, _Handler)
         self._server.owner = self
         os.chmod(self.path, 0o666)  # noqa: S103 (the container's uid 1000 connects)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": STOP_POLL_SECONDS},
+            daemon=True,
+        ).start()
         return self
 
     def stop(self) -> None:
