@@ -88,6 +88,7 @@ class GatewayLimits:
     buffer_bytes: int = 32 * 1024 * 1024  # request-body bytes held in memory at once
     read_timeout: float = 30.0  # a whole request head; each wait for more of a body
     idle_timeout: float = 300.0  # a kept-alive connection between requests
+    api_read_timeout: float = 600.0  # the model API sending nothing, before or within an answer
 
 
 @dataclass

@@ -251,9 +251,10 @@ class ModelRoute:
         # with the body bytes that came with it, the last chunk with the end of the body.
         pending = response_head(response.status, headers, reason=response.reason or "")
         content = response.content
+        writer = conn.writer
+        transport = writer.transport
+        silence = _SilenceWatch(response, self._session().timeout.sock_read)
         try:
-            writer = conn.writer
-            transport = writer.transport
             chunk = content.read_nowait()
             while True:
                 if chunk:
@@ -261,14 +262,18 @@ class ModelRoute:
                 ended = content.at_eof()
                 if ended:
                     pending += b"0\r\n\r\n"
-                writer.write(pending)
+                transport.write(pending)
                 pending = b""
                 if chunk:
                     counter.feed(chunk)  # after the write: counting never delays a byte
                 if ended:
                     break
                 if transport.get_write_buffer_size() > _WRITE_HIGH_WATER:
-                    await writer.drain()  # a slow reader: wait rather than buffer without end
+                    # A slow reader: wait rather than buffer without end (not the API's
+                    # silence, however long it takes).
+                    silence.client_slow = True
+                    await writer.drain()
+                    silence.client_slow = False
                 chunk = await content.readany()
         except (aiohttp.ClientError, TimeoutError) as exc:
             # The answer is cut: end the client's connection without the last chunk so it
@@ -278,9 +283,51 @@ class ModelRoute:
             self._log(_cut_off_line(call, exc))
             return False
         finally:
+            silence.stop()
             counter.finish()
         await conn.writer.drain()
         return keep_alive
+
+
+class _SilenceWatch:
+    """Ends an answer whose body the API stops sending: ``seconds`` without a byte (while the
+    relay is not waiting for a slow client, ``client_slow``) and the body fails with aiohttp's
+    own read timeout. aiohttp's sock_read does the same with a timer cancelled and set again
+    at every chunk; this one looks at the byte count ``_STEPS`` times per ``seconds``, so a
+    stream of many small events costs one timer, not one per event. sock_read still bounds
+    the wait for the head."""
+
+    _STEPS = 8
+
+    def __init__(self, response: aiohttp.ClientResponse, seconds: float | None) -> None:
+        self._content = response.content
+        self._seconds = seconds
+        self.client_slow = False
+        self._loop = asyncio.get_running_loop()
+        self._seen = self._content.total_bytes
+        self._since = self._loop.time()
+        self._handle: asyncio.TimerHandle | None = None
+        connection = response.connection
+        if seconds is None or connection is None or connection.protocol is None:
+            return  # no bound asked for, or the whole body is already here
+        connection.protocol.read_timeout = None  # for the rest of this answer (as for websockets)
+        self._handle = self._loop.call_later(seconds / self._STEPS, self._check)
+
+    def _check(self) -> None:
+        assert self._seconds is not None
+        now = self._loop.time()
+        seen = self._content.total_bytes
+        if seen != self._seen or self.client_slow:
+            self._seen, self._since = seen, now
+        elif now - self._since >= self._seconds:
+            silent = f"the model API sent nothing for {self._seconds:g} s"
+            self._content.set_exception(aiohttp.SocketTimeoutError(silent))
+            return
+        self._handle = self._loop.call_later(self._seconds / self._STEPS, self._check)
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
 
 
 def _cut_off_line(call: _Call, exc: BaseException) -> str:

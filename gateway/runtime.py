@@ -240,7 +240,11 @@ class TaskGateway:
     async def _serve(self) -> None:
         self._stopping = asyncio.Event()
         self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=600),
+            # sock_read bounds the wait for an answer's head; its body has the model route's
+            # own watch (gateway/model_route.py), with the same bound.
+            timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=30, sock_read=self.limits.api_read_timeout
+            ),
             connector=aiohttp.TCPConnector(limit=64),
             trust_env=False,  # never through a proxy from the environment
         )
