@@ -157,11 +157,17 @@ class _Provider:
         return None
 
 
+def _ticks(thread_id: int | None) -> tuple[int, int]:
+    """A thread's user and kernel CPU time so far, in clock ticks."""
+    fields = Path(f"/proc/self/task/{thread_id}/stat").read_text().rpartition(")")[2].split()
+    return int(fields[11]), int(fields[12])
+
+
 def measure(
     root: Path, *, events: int, delay: float, count: int, concurrency: int, repeat: int
-) -> list[tuple[float, int]]:
-    """(gateway CPU seconds, bytes received) for each of ``repeat`` batches of ``count``
-    requests, after one warm-up batch."""
+) -> list[tuple[float, int, float]]:
+    """(gateway CPU seconds, bytes received, the kernel's share of that CPU) for each of
+    ``repeat`` batches of ``count`` requests, after one warm-up batch."""
     api_end, api_child = multiprocessing.Pipe()
     api = SPAWN.Process(target=_serve_api, args=(api_child, events, delay), daemon=True)
     api.start()
@@ -182,10 +188,11 @@ def measure(
         to_client.send((max(concurrency, count // 5), concurrency))  # warm-up
         to_client.recv()
         for _ in range(repeat):
-            before = time.clock_gettime(clock)
+            before, ticks = time.clock_gettime(clock), _ticks(thread.native_id)
             to_client.send((count, concurrency))
             got = to_client.recv()
-            results.append((time.clock_gettime(clock) - before, got))
+            user, kernel = (b - a for a, b in zip(ticks, _ticks(thread.native_id), strict=True))
+            results.append((time.clock_gettime(clock) - before, got, kernel / (user + kernel or 1)))
         to_client.send("stop")
         client.join(10)
     finally:
@@ -238,15 +245,16 @@ def main() -> None:
             case["delay"] = args.delay_ms / 1000
         runs = measure(root, repeat=args.repeat, **case)
         count = case["count"]
-        per = sorted(cpu / count * 1000 for cpu, _ in runs)
+        per = sorted(cpu / count * 1000 for cpu, _, _ in runs)
+        kernel = statistics.median(share for _, _, share in runs)
         line = (
             f"{name:<8} {count} x {runs[0][1] / count / 1024:.1f} KiB: CPU ms per request "
-            f"min {per[0]:.3f} median {statistics.median(per):.3f}"
+            f"min {per[0]:.3f} median {statistics.median(per):.3f} ({kernel:.0%} in the kernel)"
         )
         if name == "request":
             per_request = per[0]
         elif per_request and name == "bulk":
-            mb = sorted((cpu * 1000 - per_request * count) / (got / 1e6) for cpu, got in runs)
+            mb = sorted((cpu * 1000 - per_request * count) / (got / 1e6) for cpu, got, _ in runs)
             line += f"; per MB beyond a request: min {mb[0]:.2f} median {statistics.median(mb):.2f}"
         elif per_request and name == "paced":
             events = case["events"] + 6  # message_start, ping, block start/stop, delta, stop
