@@ -27,14 +27,16 @@ from .auth import (
     upstream_headers,
 )
 from .body import ByteBudget, RequestBody
-from .http1 import HOP_BY_HOP, HttpConnection, HttpError, Request, log_safe, response_head
+from .http1 import HOP_BY_HOP, HttpConnection, HttpError, Request, log_safe, reason_phrase
 from .usage import UsageMeter
 
 logger = logging.getLogger("gateway")
 
 ALLOWED_CALLS = frozenset({("POST", "/v1/messages"), ("POST", "/v1/messages/count_tokens")})
 # Response headers we re-frame (the body is decoded and sent chunked) or never pass on.
-_RESPONSE_DROP = frozenset({"content-length", "content-encoding"})
+_RESPONSE_DROP = frozenset({b"content-length", b"content-encoding"}) | frozenset(
+    name.encode() for name in HOP_BY_HOP
+)
 _WRITE_HIGH_WATER = 256 * 1024
 _DISCARD_MAX = 1024 * 1024
 _DISCARD_SECONDS = 5.0
@@ -232,15 +234,6 @@ class ModelRoute:
         # An API that answers before it has read the whole body leaves the rest of it on the
         # connection: then the connection ends with this answer.
         keep_alive = call.keep_alive and conn.body_done
-        drop = _RESPONSE_DROP | _connection_names(response)
-        headers = [
-            (name.decode("latin-1"), value.decode("latin-1"))
-            for name, value in response.raw_headers
-            if name.decode("latin-1").lower() not in drop
-        ]
-        headers.append(("transfer-encoding", "chunked"))
-        if not keep_alive:
-            headers.append(("connection", "close"))
         counter = self._meter.response(
             status=response.status,
             headers=response.headers,
@@ -249,7 +242,7 @@ class ModelRoute:
         )
         # Writes are coalesced only with what has already arrived, never by waiting: the head
         # with the body bytes that came with it, the last chunk with the end of the body.
-        pending = response_head(response.status, headers, reason=response.reason or "")
+        pending = _answer_head(response, keep_alive=keep_alive)
         content = response.content
         writer = conn.writer
         transport = writer.transport
@@ -336,10 +329,20 @@ def _cut_off_line(call: _Call, exc: BaseException) -> str:
     return f"model response cut off by the API ({type(exc).__name__})"
 
 
-def _connection_names(response: aiohttp.ClientResponse) -> set[str]:
+def _answer_head(response: aiohttp.ClientResponse, *, keep_alive: bool) -> bytes:
+    """The answer's head for the client: the API's status, its end-to-end headers byte for byte
+    as they came, and the chunked framing of the relayed body."""
     named = {
-        token.strip().lower()
+        # aiohttp decodes header values as UTF-8 with surrogateescape: this gives the bytes back.
+        token.strip().lower().encode("utf-8", "surrogateescape")
         for value in response.headers.getall("connection", [])
         for token in value.split(",")
     }
-    return set(HOP_BY_HOP) | named
+    drop = _RESPONSE_DROP | named
+    reason = (response.reason or reason_phrase(response.status)).encode("latin-1")
+    lines = [b"HTTP/1.1 %d %b" % (response.status, reason)]
+    lines += [b"%b: %b" % pair for pair in response.raw_headers if pair[0].lower() not in drop]
+    lines.append(b"transfer-encoding: chunked")
+    if not keep_alive:
+        lines.append(b"connection: close")
+    return b"\r\n".join(lines) + b"\r\n\r\n"
