@@ -210,7 +210,7 @@ if [ -S "$GATEWAY_SOCKET" ]; then
         [ "$GATEWAY_PORT" -gt 65535 ]; then
         fail_early 4 "AGENT_GATEWAY_PORT is not a port number: $GATEWAY_PORT"
     fi
-    socat "TCP-LISTEN:$GATEWAY_PORT,bind=127.0.0.1,fork,reuseaddr,backlog=128" \
+    socat "TCP-LISTEN:$GATEWAY_PORT,bind=127.0.0.1,fork,reuseaddr,backlog=128,nodelay" \
         "UNIX-CONNECT:$GATEWAY_SOCKET" </dev/null >/dev/null 2>/tmp/gateway-relay.log &
     relay_pid=$!
     for ((tries = 0; tries < 200; tries++)); do   # up to about 2 s

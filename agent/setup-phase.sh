@@ -27,7 +27,7 @@ if [ ! -S "$GATEWAY_SOCKET" ]; then
     say "the gateway socket $GATEWAY_SOCKET is not there"
     exit 4
 fi
-socat "TCP-LISTEN:$GATEWAY_PORT,bind=127.0.0.1,fork,reuseaddr,backlog=128" \
+socat "TCP-LISTEN:$GATEWAY_PORT,bind=127.0.0.1,fork,reuseaddr,backlog=128,nodelay" \
     "UNIX-CONNECT:$GATEWAY_SOCKET" </dev/null >/dev/null 2>/tmp/gateway-relay.log &
 hex="$(printf '0100007F:%04X' "$GATEWAY_PORT")"
 for ((tries = 0; tries < 200; tries++)); do

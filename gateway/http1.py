@@ -19,6 +19,7 @@ import asyncio
 import json
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from http import HTTPStatus
 
 import h11
@@ -88,10 +89,14 @@ class GatewayLimits:
     buffer_bytes: int = 32 * 1024 * 1024  # request-body bytes held in memory at once
     read_timeout: float = 30.0  # a whole request head; each wait for more of a body
     idle_timeout: float = 300.0  # a kept-alive connection between requests
+    api_read_timeout: float = 600.0  # the model API sending nothing, before or within an answer
 
 
 @dataclass
 class Request:
+    """A request head, read-only once made; what is derived from its headers is worked out
+    once (the route asks for each several times)."""
+
     method: str
     target: str
     version: str
@@ -104,18 +109,23 @@ class Request:
         found = self.header_all(name)
         return found[0] if found else None
 
-    @property
-    def keep_alive(self) -> bool:
-        tokens = {t.strip().lower() for v in self.header_all("connection") for t in v.split(",")}
-        if self.version == "HTTP/1.0":
-            return "keep-alive" in tokens
-        return "close" not in tokens
+    @cached_property
+    def _connection_tokens(self) -> frozenset[str]:
+        return frozenset(
+            t.strip().lower() for v in self.header_all("connection") for t in v.split(",")
+        )
 
     @property
+    def keep_alive(self) -> bool:
+        if self.version == "HTTP/1.0":
+            return "keep-alive" in self._connection_tokens
+        return "close" not in self._connection_tokens
+
+    @cached_property
     def chunked(self) -> bool:
         return bool(self.header_all("transfer-encoding"))
 
-    @property
+    @cached_property
     def content_length(self) -> int | None:
         """The declared length (h11 has checked it is plain ASCII digits, one value)."""
         value = self.header("content-length")
@@ -127,8 +137,7 @@ class Request:
 
     def connection_headers(self) -> frozenset[str]:
         """Hop-by-hop names: the fixed ones plus those the Connection header lists."""
-        named = {t.strip().lower() for v in self.header_all("connection") for t in v.split(",")}
-        return HOP_BY_HOP | frozenset(named)
+        return HOP_BY_HOP | self._connection_tokens
 
 
 def head_check(head: bytes) -> None:

@@ -27,14 +27,16 @@ from .auth import (
     upstream_headers,
 )
 from .body import ByteBudget, RequestBody
-from .http1 import HOP_BY_HOP, HttpConnection, HttpError, Request, log_safe, response_head
+from .http1 import HOP_BY_HOP, HttpConnection, HttpError, Request, log_safe, reason_phrase
 from .usage import UsageMeter
 
 logger = logging.getLogger("gateway")
 
 ALLOWED_CALLS = frozenset({("POST", "/v1/messages"), ("POST", "/v1/messages/count_tokens")})
 # Response headers we re-frame (the body is decoded and sent chunked) or never pass on.
-_RESPONSE_DROP = frozenset({"content-length", "content-encoding"})
+_RESPONSE_DROP = frozenset({b"content-length", b"content-encoding"}) | frozenset(
+    name.encode() for name in HOP_BY_HOP
+)
 _WRITE_HIGH_WATER = 256 * 1024
 _DISCARD_MAX = 1024 * 1024
 _DISCARD_SECONDS = 5.0
@@ -232,15 +234,6 @@ class ModelRoute:
         # An API that answers before it has read the whole body leaves the rest of it on the
         # connection: then the connection ends with this answer.
         keep_alive = call.keep_alive and conn.body_done
-        drop = _RESPONSE_DROP | _connection_names(response)
-        headers = [
-            (name.decode("latin-1"), value.decode("latin-1"))
-            for name, value in response.raw_headers
-            if name.decode("latin-1").lower() not in drop
-        ]
-        headers.append(("transfer-encoding", "chunked"))
-        if not keep_alive:
-            headers.append(("connection", "close"))
         counter = self._meter.response(
             status=response.status,
             headers=response.headers,
@@ -249,11 +242,12 @@ class ModelRoute:
         )
         # Writes are coalesced only with what has already arrived, never by waiting: the head
         # with the body bytes that came with it, the last chunk with the end of the body.
-        pending = response_head(response.status, headers, reason=response.reason or "")
+        pending = _answer_head(response, keep_alive=keep_alive)
         content = response.content
+        writer = conn.writer
+        transport = writer.transport
+        silence = _SilenceWatch(response, self._session().timeout.sock_read)
         try:
-            writer = conn.writer
-            transport = writer.transport
             chunk = content.read_nowait()
             while True:
                 if chunk:
@@ -261,14 +255,18 @@ class ModelRoute:
                 ended = content.at_eof()
                 if ended:
                     pending += b"0\r\n\r\n"
-                writer.write(pending)
+                transport.write(pending)
                 pending = b""
                 if chunk:
                     counter.feed(chunk)  # after the write: counting never delays a byte
                 if ended:
                     break
                 if transport.get_write_buffer_size() > _WRITE_HIGH_WATER:
-                    await writer.drain()  # a slow reader: wait rather than buffer without end
+                    # A slow reader: wait rather than buffer without end (not the API's
+                    # silence, however long it takes).
+                    silence.client_slow = True
+                    await writer.drain()
+                    silence.client_slow = False
                 chunk = await content.readany()
         except (aiohttp.ClientError, TimeoutError) as exc:
             # The answer is cut: end the client's connection without the last chunk so it
@@ -278,9 +276,51 @@ class ModelRoute:
             self._log(_cut_off_line(call, exc))
             return False
         finally:
+            silence.stop()
             counter.finish()
         await conn.writer.drain()
         return keep_alive
+
+
+class _SilenceWatch:
+    """Ends an answer whose body the API stops sending: ``seconds`` without a byte (while the
+    relay is not waiting for a slow client, ``client_slow``) and the body fails with aiohttp's
+    own read timeout. aiohttp's sock_read does the same with a timer cancelled and set again
+    at every chunk; this one looks at the byte count ``_STEPS`` times per ``seconds``, so a
+    stream of many small events costs one timer, not one per event. sock_read still bounds
+    the wait for the head."""
+
+    _STEPS = 8
+
+    def __init__(self, response: aiohttp.ClientResponse, seconds: float | None) -> None:
+        self._content = response.content
+        self._seconds = seconds
+        self.client_slow = False
+        self._loop = asyncio.get_running_loop()
+        self._seen = self._content.total_bytes
+        self._since = self._loop.time()
+        self._handle: asyncio.TimerHandle | None = None
+        connection = response.connection
+        if seconds is None or connection is None or connection.protocol is None:
+            return  # no bound asked for, or the whole body is already here
+        connection.protocol.read_timeout = None  # for the rest of this answer (as for websockets)
+        self._handle = self._loop.call_later(seconds / self._STEPS, self._check)
+
+    def _check(self) -> None:
+        assert self._seconds is not None
+        now = self._loop.time()
+        seen = self._content.total_bytes
+        if seen != self._seen or self.client_slow:
+            self._seen, self._since = seen, now
+        elif now - self._since >= self._seconds:
+            silent = f"the model API sent nothing for {self._seconds:g} s"
+            self._content.set_exception(aiohttp.SocketTimeoutError(silent))
+            return
+        self._handle = self._loop.call_later(self._seconds / self._STEPS, self._check)
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
 
 
 def _cut_off_line(call: _Call, exc: BaseException) -> str:
@@ -289,10 +329,20 @@ def _cut_off_line(call: _Call, exc: BaseException) -> str:
     return f"model response cut off by the API ({type(exc).__name__})"
 
 
-def _connection_names(response: aiohttp.ClientResponse) -> set[str]:
+def _answer_head(response: aiohttp.ClientResponse, *, keep_alive: bool) -> bytes:
+    """The answer's head for the client: the API's status, its end-to-end headers byte for byte
+    as they came, and the chunked framing of the relayed body."""
     named = {
-        token.strip().lower()
+        # aiohttp decodes header values as UTF-8 with surrogateescape: this gives the bytes back.
+        token.strip().lower().encode("utf-8", "surrogateescape")
         for value in response.headers.getall("connection", [])
         for token in value.split(",")
     }
-    return set(HOP_BY_HOP) | named
+    drop = _RESPONSE_DROP | named
+    reason = (response.reason or reason_phrase(response.status)).encode("latin-1")
+    lines = [b"HTTP/1.1 %d %b" % (response.status, reason)]
+    lines += [b"%b: %b" % pair for pair in response.raw_headers if pair[0].lower() not in drop]
+    lines.append(b"transfer-encoding: chunked")
+    if not keep_alive:
+        lines.append(b"connection: close")
+    return b"\r\n".join(lines) + b"\r\n\r\n"

@@ -122,9 +122,9 @@ class UsageMeter:
             if status < 500 and status not in (401, 403):
                 usage.accepted_at = datetime.now(tz=UTC)
             seen = {
-                name.lower(): value
+                lowered: value
                 for name, value in headers.items()
-                if name.lower().startswith(RATELIMIT_PREFIX)
+                if (lowered := name.lower()).startswith(RATELIMIT_PREFIX)
             }
             usage.ratelimit_headers.update(seen)
             _rate_limit_note(usage, status, seen)
