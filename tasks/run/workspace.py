@@ -110,7 +110,7 @@ def _earlier_commits_check_out(
         path = folder / f"earlier-{number}.bundle"
         path.write_bytes(bundle)
         paths.append(path)
-    head = bundles_check_out(repo=cloned, bundles=paths) if paths else cloned.head
+    head = bundles_check_out(repo=cloned, bundles=paths, checkout=False) if paths else cloned.head
     return ClonedRepository(path=cloned.path, head=head, branch=branch)
 
 
