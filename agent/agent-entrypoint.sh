@@ -10,7 +10,7 @@
 #           /home/agent/task/resume/{session-id,transcript.jsonl}  an earlier session to resume
 #                                                  (checked and cleaned first; else a fresh one)
 #           env REPO_URL, REPO_BRANCH, CLAUDE_MODEL, CLAUDE_MAX_BUDGET_USD, ANTHROPIC_BASE_URL,
-#               AGENT_TRANSCRIPT_MAX_BYTES, AGENT_MESSAGES, ...
+#               AGENT_TRANSCRIPT_MAX_BYTES, AGENT_RESUME_CLEANED, AGENT_MESSAGES, ...
 #   outputs /home/agent/out/{stream.jsonl,result.json,diff.patch,changed_files.txt,exit_code,
 #           changes.bundle}, /home/agent/out/session/{status.json,id,transcript.jsonl}
 #   messages AGENT_MESSAGES=1: further user messages, asked of the gateway while the agent runs,
@@ -39,6 +39,9 @@ PROJECT_DIR="$CLAUDE_HOME/projects/-home-agent-work"
 RESUME_IN="$TASK/resume"
 SESSION_OUT="$OUT/session"
 TRANSCRIPT_MAX="${AGENT_TRANSCRIPT_MAX_BYTES:-16777216}"
+# 1: the runner cleaned the transcript by the rules below before it put it in (its word, not
+# the file's: the earlier agent could write the file, never this container's environment).
+RESUME_CLEANED="${AGENT_RESUME_CLEANED:-0}"
 UUID_RE='^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
 
 say() { echo "agent-entrypoint: $*" >&2; }
@@ -127,17 +130,21 @@ resume_file_ok() {
 # ($2, under a name built from the checked id, nothing there yet), and $1/ok then holds the
 # lines kept and left out; else $1/err has the first complaint. jq goes on after an error only
 # when it reads line by line (-R without -n): here the first error ends it, and any message
-# counts.
+# counts. A transcript the runner cleaned goes there as it is.
 resume_clean() {
-    jq -n -R -c --arg sid "$resume_id" --arg cwd "$WORK" "$RESUME_CLEAN" \
-        "$RESUME_IN/transcript.jsonl" >"$1/linked" 2>"$1/err" && [ ! -s "$1/err" ] || return
+    local cleaned="$1/linked" kept
+    if [ "$RESUME_CLEANED" = 1 ]; then
+        cleaned="$RESUME_IN/transcript.jsonl"
+    else
+        jq -n -R -c --arg sid "$resume_id" --arg cwd "$WORK" "$RESUME_CLEAN" \
+            "$RESUME_IN/transcript.jsonl" >"$cleaned" 2>"$1/err" && [ ! -s "$1/err" ] || return
+    fi
     if ! { mkdir -p -m 0700 "$PROJECT_DIR" &&
-        (set -C && umask 077 && cat "$1/linked" >"$2"); }; then
+        (set -C && umask 077 && cat "$cleaned" >"$2"); }; then
         echo "could not write $2" >"$1/unwritten"
         return
     fi
-    local kept
-    kept="$(wc -l <"$1/linked")"
+    kept="$(wc -l <"$cleaned")"
     echo "$kept $(($(grep -c '' "$RESUME_IN/transcript.jsonl") - kept))" >"$1/ok"
 }
 # The checks that need no parsing; then the cleaning starts in the background.
@@ -193,6 +200,8 @@ resume_finish() {
 mkdir -p "$OUT"
 [[ "$TRANSCRIPT_MAX" =~ ^[0-9]{1,15}$ ]] ||
     fail_early 2 "AGENT_TRANSCRIPT_MAX_BYTES is not a number of bytes: $TRANSCRIPT_MAX"
+[[ "$RESUME_CLEANED" =~ ^[01]$ ]] ||
+    fail_early 2 "AGENT_RESUME_CLEANED is neither 0 nor 1: $RESUME_CLEANED"
 resume_start
 
 # 0. The gateway relay, before anything that could reach out: the task's only way out is the

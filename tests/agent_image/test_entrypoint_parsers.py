@@ -2,7 +2,8 @@
 transcript before a resume, and the one that turns the gateway's message lines into the CLI's
 input. They are taken from agent/agent-entrypoint.sh as they are and run with the host's
 jq (the agent images carry the same jq 1.6 from Debian bookworm); the shell around them is
-tested in containers (tests/agent_image/test_sessions.py)."""
+tested in containers (tests/agent_image/test_sessions.py). The runner cleans a transcript by
+the same rules before it hands it on (tasks.run.transcript): held to the same oracle here."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from tasks.run.transcript import TranscriptInvalid, transcript_clean
 
 ENTRYPOINT = Path(__file__).resolve().parents[2] / "agent" / "agent-entrypoint.sh"
 JQ = shutil.which("jq")
@@ -35,6 +38,16 @@ def _program(name: str) -> str:
 def _jq(args: list[str], data: bytes) -> subprocess.CompletedProcess[bytes]:
     assert JQ is not None
     return subprocess.run([JQ, *args], input=data, capture_output=True, timeout=60, check=False)
+
+
+def runner_clean(data: bytes) -> list[dict[str, Any]] | None:
+    """What the runner hands on for ``data`` (None: refused)."""
+    try:
+        text = transcript_clean(text=data.decode(), session_id=SID)
+    except TranscriptInvalid:
+        return None
+    assert text.endswith("\n")
+    return [json.loads(line) for line in text.split("\n")[:-1]]
 
 
 def clean(data: bytes) -> list[dict[str, Any]] | None:
@@ -171,6 +184,11 @@ def test_the_cleaned_transcript_is_what_the_rules_say(body: list[dict[str, Any]]
     assert clean(_jsonl(body)) == oracle(json.loads(json.dumps(body)))
 
 
+@given(body=st.lists(lines(), max_size=8))
+def test_the_runner_cleans_by_the_same_rules(body: list[dict[str, Any]]) -> None:
+    assert runner_clean(_jsonl(body)) == oracle(json.loads(json.dumps(body)))
+
+
 @SETTINGS
 @given(
     body=st.lists(lines(), max_size=8),
@@ -182,7 +200,10 @@ def test_whatever_the_file_holds_only_the_conversation_gets_through(
 ) -> None:
     raw = [json.dumps(line).encode() for line in body]
     raw[at:at] = [j.replace(b"\n", b" ").replace(b"\r", b" ") for j in junk]
-    result = clean(b"".join(r + b"\n" for r in raw))
+    data = b"".join(r + b"\n" for r in raw)
+    result = clean(data)
+    if data.decode(errors="replace") == data.decode(errors="ignore"):  # text, as kept
+        assert (runner_clean(data) is None) == (result is None), data
     if result is None:
         return
     known = {line.get("uuid") for line in body}
