@@ -189,10 +189,9 @@ def conversation_inputs(*, task: CodingTask) -> ConversationInputs:
 def _resumable(earlier: TaskConversation) -> tuple[bytes | None, str]:
     """The earlier transcript cleaned for the container, or None and why it cannot be resumed."""
     try:
-        cleaned = transcript_clean(text=earlier.transcript, session_id=earlier.session_id)
+        data = transcript_clean(text=earlier.transcript, session_id=earlier.session_id)
     except TranscriptInvalid as exc:
         return None, f"its transcript cannot be resumed: {exc}"
-    data = cleaned.encode()
     if len(data) > transcript_max_bytes():
         return None, (
             f"its transcript is over {settings.AGENT_TRANSCRIPT_MAX_MB} MiB once cleaned "

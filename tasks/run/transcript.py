@@ -111,9 +111,7 @@ def _nearest_kept(
 
 
 def _dumps(line: dict[str, Any]) -> str:
-    # A lone surrogate (a cut emoji in a tool's output) stays the JSON escape the CLI wrote.
-    text = json.dumps(line, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return json.dumps(line, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 @dataclass
@@ -123,10 +121,10 @@ class _Kept:
     linked: bool  # it has a parentUuid (null included)
 
 
-def transcript_clean(*, text: str, session_id: str) -> str:
+def transcript_clean(*, text: str, session_id: str) -> bytes:
     """Only the conversation of ``text``, relinked (the module's docstring), one JSON object a
-    line; TranscriptInvalid saying why when a line may not be resumed or no user turn is left.
-    Each line is parsed once and held as text: at most one line's objects at a time."""
+    line, in UTF-8; TranscriptInvalid saying why when a line may not be resumed or no user turn
+    is left. Each line is parsed once and held as text: one line's objects at a time."""
     kept: list[_Kept] = []
     dropped: dict[str, str | None] = {}
     users = 0
@@ -157,4 +155,6 @@ def transcript_clean(*, text: str, session_id: str) -> str:
             relinked = json.loads(each.text)
             relinked["parentUuid"] = parent
             out.append(_dumps(relinked))
-    return "".join(f"{line}\n" for line in out)
+    # A lone surrogate (a cut emoji in a tool's output) stays the JSON escape the CLI wrote:
+    # it can only be inside a string.
+    return "".join(f"{line}\n" for line in out).encode("utf-8", "backslashreplace")

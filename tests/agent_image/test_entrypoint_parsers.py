@@ -43,11 +43,11 @@ def _jq(args: list[str], data: bytes) -> subprocess.CompletedProcess[bytes]:
 def runner_clean(data: bytes) -> list[dict[str, Any]] | None:
     """What the runner hands on for ``data`` (None: refused)."""
     try:
-        text = transcript_clean(text=data.decode(), session_id=SID)
+        cleaned = transcript_clean(text=data.decode(), session_id=SID)
     except TranscriptInvalid:
         return None
-    assert text.endswith("\n")
-    return [json.loads(line) for line in text.split("\n")[:-1]]
+    assert cleaned.endswith(b"\n")
+    return [json.loads(line) for line in cleaned.split(b"\n")[:-1]]
 
 
 def clean(data: bytes) -> list[dict[str, Any]] | None:
