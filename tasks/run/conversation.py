@@ -10,6 +10,7 @@ is kept), so that container need not parse it again."""
 
 import json
 import re
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -145,33 +146,61 @@ class ConversationInputs:
     env: dict[str, str] = field(default_factory=dict)
 
 
-def conversation_inputs(*, task: CodingTask) -> ConversationInputs:
+@dataclass
+class EarlierSession:
+    """A follow-up's parent's session: its row, and its transcript being cleaned in a thread of
+    its own (pure computation, no database) while the worker waits on git."""
+
+    row: TaskConversation | None
+    cleaned: Future[tuple[bytes | None, str]] | None = None  # the file, or why none
+
+
+def conversation_earlier(*, task: CodingTask) -> EarlierSession | None:
+    """The session a follow-up may resume (None for a task that resumes none), its transcript's
+    cleaning started: tasks.run.runner asks for it before the clone, conversation_inputs takes
+    it."""
+    parent = task.parent
+    if parent is None or parent.owner_id != task.owner_id:
+        return None
+    row = TaskConversation.objects.filter(pk=parent.pk).first()
+    if (
+        row is None
+        or row.transcript_state != TranscriptState.KEPT
+        or not row.transcript
+        or not UUID_RE.fullmatch(row.session_id)
+    ):
+        return EarlierSession(row)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="transcript-clean")
+    try:
+        return EarlierSession(row, pool.submit(_resumable, row.transcript, row.session_id))
+    finally:
+        pool.shutdown(wait=False)  # the thread ends with its one job
+
+
+def conversation_inputs(
+    *, task: CodingTask, earlier: EarlierSession | None = None
+) -> ConversationInputs:
     """The prompt and resume files of a task's container. A follow-up resumes its parent's
     session when the parent (same owner) kept one; otherwise its prompt carries the earlier
-    prompts and answers, and its conversation row says so for the page."""
+    prompts and answers, and its conversation row says so for the page. ``earlier``: what
+    conversation_earlier gave, when asked for before (else asked for here)."""
     # Always said, so that no variable of an environment can say it instead.
     env = {"AGENT_TRANSCRIPT_MAX_BYTES": str(transcript_max_bytes()), "AGENT_RESUME_CLEANED": "0"}
     if settings.AGENT_MESSAGES:
         env["AGENT_MESSAGES"] = "1"
     # A run again after a wait (a usage limit, the engine) takes messages anew, from the first.
     TaskConversation.objects.filter(pk=task.pk).update(messages_closed=False)
-    parent = task.parent
-    if parent is None or parent.owner_id != task.owner_id:
+    earlier = earlier or conversation_earlier(task=task)
+    if earlier is None:
         return ConversationInputs(task.prompt, [], env)
-    earlier = TaskConversation.objects.filter(pk=parent.pk).first()
-    rows = TaskConversation.objects.filter(pk=task.pk)
-    why = (earlier.transcript_note if earlier else "") or "the earlier run kept no transcript"
-    if (
-        earlier is not None
-        and earlier.transcript_state == TranscriptState.KEPT
-        and earlier.transcript
-        and UUID_RE.fullmatch(earlier.session_id)
-    ):
-        cleaned, why = _resumable(earlier)
+    row, rows = earlier.row, TaskConversation.objects.filter(pk=task.pk)
+    why = (row.transcript_note if row else "") or "the earlier run kept no transcript"
+    if row is not None and earlier.cleaned is not None:
+        cleaned, why = earlier.cleaned.result()
         if cleaned is not None:
             rows.update(carried=CarriedOver.TRANSCRIPT, carried_note="")
             files = [
-                InputFile(f"{RESUME_DIR}/session-id", earlier.session_id.encode(), 0o600),
+                InputFile(f"{RESUME_DIR}/session-id", row.session_id.encode(), 0o600),
                 InputFile(f"{RESUME_DIR}/transcript.jsonl", cleaned, 0o600),
             ]
             return ConversationInputs(task.prompt, files, env | {"AGENT_RESUME_CLEANED": "1"})
@@ -186,10 +215,10 @@ def conversation_inputs(*, task: CodingTask) -> ConversationInputs:
     return ConversationInputs(f"{task.prompt}\n\n{_summary(task)}", [], env)
 
 
-def _resumable(earlier: TaskConversation) -> tuple[bytes | None, str]:
+def _resumable(transcript: str, session_id: str) -> tuple[bytes | None, str]:
     """The earlier transcript cleaned for the container, or None and why it cannot be resumed."""
     try:
-        data = transcript_clean(text=earlier.transcript, session_id=earlier.session_id)
+        data = transcript_clean(text=transcript, session_id=session_id)
     except TranscriptInvalid as exc:
         return None, f"its transcript cannot be resumed: {exc}"
     if len(data) > transcript_max_bytes():
