@@ -14,7 +14,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import models
+from django.db.models.functions import Cast
 
+from common.encryption import text_decrypt
 from tasks.models import CarriedOver, CodingTask, TaskConversation, TaskMessage, TranscriptState
 
 from .archives import InputFile
@@ -148,10 +151,11 @@ class ConversationInputs:
 
 @dataclass
 class EarlierSession:
-    """A follow-up's parent's session: its row, and its transcript being cleaned in a thread of
-    its own (pure computation, no database) while the worker waits on git."""
+    """A follow-up's parent's session, its transcript being decrypted and cleaned in a thread of
+    its own (no database) while the worker waits on git."""
 
-    row: TaskConversation | None
+    session_id: str
+    note: str  # why the earlier run kept no transcript, when it kept none
     cleaned: Future[tuple[bytes | None, str]] | None = None  # the file, or why none
 
 
@@ -162,17 +166,21 @@ def conversation_earlier(*, task: CodingTask) -> EarlierSession | None:
     parent = task.parent
     if parent is None or parent.owner_id != task.owner_id:
         return None
-    row = TaskConversation.objects.filter(pk=parent.pk).first()
-    if (
-        row is None
-        or row.transcript_state != TranscriptState.KEPT
-        or not row.transcript
-        or not UUID_RE.fullmatch(row.session_id)
-    ):
-        return EarlierSession(row)
+    found = (
+        TaskConversation.objects.filter(pk=parent.pk)
+        # The ciphertext, decrypted in the thread with the cleaning (as key rotation reads it).
+        .annotate(ciphertext=Cast("transcript", output_field=models.TextField()))
+        .values_list("session_id", "transcript_state", "transcript_note", "ciphertext")
+        .first()
+    )
+    if found is None:
+        return EarlierSession("", "")
+    session_id, state, note, ciphertext = found
+    if state != TranscriptState.KEPT or not ciphertext or not UUID_RE.fullmatch(session_id):
+        return EarlierSession(session_id, note)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="transcript-clean")
     try:
-        return EarlierSession(row, pool.submit(_resumable, row.transcript, row.session_id))
+        return EarlierSession(session_id, note, pool.submit(_resumable, ciphertext, session_id))
     finally:
         pool.shutdown(wait=False)  # the thread ends with its one job
 
@@ -193,14 +201,14 @@ def conversation_inputs(
     earlier = earlier or conversation_earlier(task=task)
     if earlier is None:
         return ConversationInputs(task.prompt, [], env)
-    row, rows = earlier.row, TaskConversation.objects.filter(pk=task.pk)
-    why = (row.transcript_note if row else "") or "the earlier run kept no transcript"
-    if row is not None and earlier.cleaned is not None:
+    rows = TaskConversation.objects.filter(pk=task.pk)
+    why = earlier.note or "the earlier run kept no transcript"
+    if earlier.cleaned is not None:
         cleaned, why = earlier.cleaned.result()
         if cleaned is not None:
             rows.update(carried=CarriedOver.TRANSCRIPT, carried_note="")
             files = [
-                InputFile(f"{RESUME_DIR}/session-id", row.session_id.encode(), 0o600),
+                InputFile(f"{RESUME_DIR}/session-id", earlier.session_id.encode(), 0o600),
                 InputFile(f"{RESUME_DIR}/transcript.jsonl", cleaned, 0o600),
             ]
             return ConversationInputs(task.prompt, files, env | {"AGENT_RESUME_CLEANED": "1"})
@@ -215,8 +223,11 @@ def conversation_inputs(
     return ConversationInputs(f"{task.prompt}\n\n{_summary(task)}", [], env)
 
 
-def _resumable(transcript: str, session_id: str) -> tuple[bytes | None, str]:
+def _resumable(ciphertext: str, session_id: str) -> tuple[bytes | None, str]:
     """The earlier transcript cleaned for the container, or None and why it cannot be resumed."""
+    transcript = text_decrypt(
+        ciphertext=ciphertext, label=f"{TaskConversation._meta.label}.transcript"
+    )
     try:
         data = transcript_clean(text=transcript, session_id=session_id)
     except TranscriptInvalid as exc:
