@@ -10,14 +10,10 @@ is kept), so that container need not parse it again."""
 
 import json
 import re
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import models
-from django.db.models.functions import Cast
 
-from common.encryption import text_decrypt
 from tasks.models import CarriedOver, CodingTask, TaskConversation, TaskMessage, TranscriptState
 
 from .archives import InputFile
@@ -149,62 +145,31 @@ class ConversationInputs:
     env: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass
-class EarlierSession:
-    """A follow-up's parent's session, its transcript being decrypted and cleaned in a thread of
-    its own (no database) while the worker waits on git."""
-
-    session_id: str
-    note: str  # why the earlier run kept no transcript, when it kept none
-    cleaned: Future[tuple[bytes | None, str]] | None = None  # the file, or why none
-
-
-def conversation_earlier(*, task: CodingTask) -> EarlierSession | None:
-    """The session a follow-up may resume (None for a task that resumes none), its transcript's
-    cleaning started: tasks.run.runner asks for it before the clone, conversation_inputs takes
-    it."""
-    parent = task.parent
-    if parent is None or parent.owner_id != task.owner_id:
-        return None
-    found = (
-        TaskConversation.objects.filter(pk=parent.pk)
-        # The ciphertext, decrypted in the thread with the cleaning (as key rotation reads it).
-        .annotate(ciphertext=Cast("transcript", output_field=models.TextField()))
-        .values_list("session_id", "transcript_state", "transcript_note", "ciphertext")
-        .first()
-    )
-    if found is None:
-        return EarlierSession("", "")
-    session_id, state, note, ciphertext = found
-    if state != TranscriptState.KEPT or not ciphertext or not UUID_RE.fullmatch(session_id):
-        return EarlierSession(session_id, note)
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="transcript-clean")
-    try:
-        return EarlierSession(session_id, note, pool.submit(_resumable, ciphertext, session_id))
-    finally:
-        pool.shutdown(wait=False)  # the thread ends with its one job
-
-
-def conversation_inputs(
-    *, task: CodingTask, earlier: EarlierSession | None = None
-) -> ConversationInputs:
+def conversation_inputs(*, task: CodingTask) -> ConversationInputs:
     """The prompt and resume files of a task's container. A follow-up resumes its parent's
     session when the parent (same owner) kept one; otherwise its prompt carries the earlier
-    prompts and answers, and its conversation row says so for the page. ``earlier``: what
-    conversation_earlier gave, when asked for before (else asked for here)."""
+    prompts and answers, and its conversation row says so for the page."""
     # Always said, so that no variable of an environment can say it instead.
     env = {"AGENT_TRANSCRIPT_MAX_BYTES": str(transcript_max_bytes()), "AGENT_RESUME_CLEANED": "0"}
     if settings.AGENT_MESSAGES:
         env["AGENT_MESSAGES"] = "1"
     # A run again after a wait (a usage limit, the engine) takes messages anew, from the first.
     TaskConversation.objects.filter(pk=task.pk).update(messages_closed=False)
-    earlier = earlier or conversation_earlier(task=task)
-    if earlier is None:
+    parent = task.parent
+    if parent is None or parent.owner_id != task.owner_id:
         return ConversationInputs(task.prompt, [], env)
+    earlier = TaskConversation.objects.filter(pk=parent.pk).first()
     rows = TaskConversation.objects.filter(pk=task.pk)
-    why = earlier.note or "the earlier run kept no transcript"
-    if earlier.cleaned is not None:
-        cleaned, why = earlier.cleaned.result()
+    why = (earlier.transcript_note if earlier else "") or "the earlier run kept no transcript"
+    if (
+        earlier is not None
+        and earlier.transcript_state == TranscriptState.KEPT
+        and earlier.transcript
+        and UUID_RE.fullmatch(earlier.session_id)
+    ):
+        # In this thread: in another, its Python would hold the interpreter from the runner's
+        # own work (each hand back waits for the switch interval), which cost more than it saved.
+        cleaned, why = _resumable(earlier.transcript, earlier.session_id)
         if cleaned is not None:
             rows.update(carried=CarriedOver.TRANSCRIPT, carried_note="")
             files = [
@@ -223,11 +188,8 @@ def conversation_inputs(
     return ConversationInputs(f"{task.prompt}\n\n{_summary(task)}", [], env)
 
 
-def _resumable(ciphertext: str, session_id: str) -> tuple[bytes | None, str]:
+def _resumable(transcript: str, session_id: str) -> tuple[bytes | None, str]:
     """The earlier transcript cleaned for the container, or None and why it cannot be resumed."""
-    transcript = text_decrypt(
-        ciphertext=ciphertext, label=f"{TaskConversation._meta.label}.transcript"
-    )
     try:
         data = transcript_clean(text=transcript, session_id=session_id)
     except TranscriptInvalid as exc:

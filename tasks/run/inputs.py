@@ -22,7 +22,7 @@ from tasks.models import CodingTask
 
 from .archives import InputFile
 from .containers import CREDENTIALS_PATH, TASK_DIR
-from .conversation import EarlierSession, conversation_inputs
+from .conversation import conversation_inputs
 
 # The placeholder's credentials file names only the inference scope: with it the CLI sends its
 # model calls and nothing else (a file with user:profile also makes it fetch the profile from
@@ -52,16 +52,10 @@ def placeholder_expires_at(*, now: datetime | None = None) -> datetime:
 
 
 def container_inputs(
-    *,
-    task: CodingTask,
-    auth: AuthResolution,
-    agent_env: dict[str, str],
-    placeholder: str,
-    earlier: EarlierSession | None = None,
+    *, task: CodingTask, auth: AuthResolution, agent_env: dict[str, str], placeholder: str
 ) -> ContainerInputs:
     """What goes into the container: environment, files written before start (the placeholder
-    credential, never a real one), mounts, and the values to redact from the log. ``earlier``:
-    the session a follow-up resumes, when it was asked for before (tasks.run.conversation)."""
+    credential, never a real one), mounts, and the values to redact from the log."""
     env = {
         **{k: str(v) for k, v in settings.AGENT_EXTRA_ENV.items()},
         "REPO_URL": task.repo_url,
@@ -70,8 +64,7 @@ def container_inputs(
         # The entrypoint stops (exit 4) rather than run without its gateway.
         "AGENT_GATEWAY_REQUIRED": "1",
     }
-    # A follow-up's earlier session or summary.
-    conversation = conversation_inputs(task=task, earlier=earlier)
+    conversation = conversation_inputs(task=task)  # a follow-up's earlier session or summary
     env |= conversation.env
     files = [
         InputFile(f"{TASK_DIR}/prompt.txt", conversation.prompt.encode(), 0o600),

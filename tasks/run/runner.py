@@ -56,12 +56,7 @@ from .containers import (
     docker_client,
     engine_id,
 )
-from .conversation import (
-    EarlierSession,
-    conversation_earlier,
-    conversation_record,
-    transcript_max_bytes,
-)
+from .conversation import conversation_record, transcript_max_bytes
 from .finish import task_finish
 from .gateway import (
     SocketRootUnsafe,
@@ -135,7 +130,6 @@ class _Ready:
     workspace: WorkspaceClone  # a follow-up's earlier commits may still be going in
     socket_root: Path
     agent_uid: int  # the host uid the container runs as (tasks.run.agent_user)
-    earlier: EarlierSession | None  # a follow-up's session to resume, its cleaning under way
     prepared: Prepared | None = None  # what the environment's setup made, if the task has one
 
 
@@ -168,11 +162,7 @@ def _run(task: CodingTask, log: TaskLog) -> RunResult | None:
     )
     with opened as (gateway, folder):
         inputs = container_inputs(
-            task=task,
-            auth=auth,
-            agent_env=ready.agent_env,
-            placeholder=placeholder,
-            earlier=ready.earlier,
+            task=task, auth=auth, agent_env=ready.agent_env, placeholder=placeholder
         )
         log.secrets = [*inputs.secrets, *(prepared.secrets if prepared else [])]
         ran = _run_container(task, log, inputs, folder, replace(ready, prepared=prepared))
@@ -222,8 +212,6 @@ def _prepare(task: CodingTask, log: TaskLog) -> _Ready | RunResult:
             f"Saved environment variable {problem.label} left out: {problem.message} "
             "Replace it on the settings page."
         )
-    # A follow-up's transcript is cleaned in a thread while the clone waits on git.
-    earlier = conversation_earlier(task=task)
     try:  # the repository, cloned here: the container needs no network (or token) for git
         clone = workspace_clone(task=task)
     except HostingError as exc:
@@ -239,7 +227,7 @@ def _prepare(task: CodingTask, log: TaskLog) -> _Ready | RunResult:
     except (SocketRootUnsafe, AgentUserUnavailable) as exc:
         log.note(str(exc))
         return RunResult(TaskStatus.FAILED, str(exc))
-    return _Ready(client, auth, agent_env, clone, root, agent_uid, earlier)
+    return _Ready(client, auth, agent_env, clone, root, agent_uid)
 
 
 def _auth_choose(task: CodingTask, log: TaskLog) -> AuthResolution | RunResult:
