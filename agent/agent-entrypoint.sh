@@ -64,8 +64,9 @@ fail_early() {
 # Resume. The runner put an earlier session's transcript in $RESUME_IN. The file was written
 # in an earlier container, so it is data from an agent: bounded, parsed line by line, and only
 # the conversation is kept (docs/claude-cli-contract.md#resuming-a-session). Anything off: a
-# fresh session, and out/session/status.json says why. The cleaning starts first thing and runs
-# while the relay starts and the repository is checked out; it is finished after step 3.
+# fresh session, and out/session/status.json says why. The checks run while the relay starts,
+# the cleaning then in the background while the repository is checked out; it is finished
+# after step 3.
 # One jq run, each line parsed once (jq's start and its parse are most of the time it takes):
 # each line is checked; kept are user and assistant turns, the attachments the CLI renders as
 # user text, and messages queued mid-turn (as user text). Everything else goes: the system
@@ -145,7 +146,11 @@ resume_clean() {
         return
     fi
     kept="$(wc -l <"$cleaned")"
-    echo "$kept $(($(grep -c '' "$RESUME_IN/transcript.jsonl") - kept))" >"$1/ok"
+    if [ "$RESUME_CLEANED" = 1 ]; then
+        echo "$kept 0" >"$1/ok"
+    else
+        echo "$kept $(($(grep -c '' "$RESUME_IN/transcript.jsonl") - kept))" >"$1/ok"
+    fi
 }
 # The checks that need no parsing; then the cleaning starts in the background.
 resume_start() {
@@ -202,7 +207,6 @@ mkdir -p "$OUT"
     fail_early 2 "AGENT_TRANSCRIPT_MAX_BYTES is not a number of bytes: $TRANSCRIPT_MAX"
 [[ "$RESUME_CLEANED" =~ ^[01]$ ]] ||
     fail_early 2 "AGENT_RESUME_CLEANED is neither 0 nor 1: $RESUME_CLEANED"
-resume_start
 
 # 0. The gateway relay, before anything that could reach out: the task's only way out is the
 #    Unix socket its runner mounted; socat makes it a local HTTP endpoint for the CLI
@@ -230,6 +234,7 @@ if [ -S "$GATEWAY_SOCKET" ]; then
     socat "TCP-LISTEN:$GATEWAY_PORT,bind=127.0.0.1,fork,reuseaddr,backlog=128" \
         "UNIX-CONNECT:$GATEWAY_SOCKET" </dev/null >/dev/null 2>/tmp/gateway-relay.log &
     relay_pid=$!
+    resume_start   # its checks while socat starts
     for ((tries = 0; tries < 200; tries++)); do   # up to about 2 s
         gateway_listening && break
         kill -0 "$relay_pid" 2>/dev/null || break
@@ -245,6 +250,8 @@ elif [ "${AGENT_GATEWAY_REQUIRED:-}" = 1 ]; then
     # The runner started a gateway but its socket is not here: e.g. a remote Docker engine,
     # where the bind mount names a folder on the engine's host, not the worker's.
     fail_early 4 "the gateway socket $GATEWAY_SOCKET is not there; the socket folder must be on the Docker engine's host"
+else
+    resume_start
 fi
 
 # URL without user:password@ (for messages).
