@@ -10,7 +10,7 @@
 #           /home/agent/task/resume/{session-id,transcript.jsonl}  an earlier session to resume
 #                                                  (checked and cleaned first; else a fresh one)
 #           env REPO_URL, REPO_BRANCH, CLAUDE_MODEL, CLAUDE_MAX_BUDGET_USD, ANTHROPIC_BASE_URL,
-#               AGENT_TRANSCRIPT_MAX_BYTES, AGENT_MESSAGES, ...
+#               AGENT_TRANSCRIPT_MAX_BYTES, AGENT_RESUME_CLEANED, AGENT_MESSAGES, ...
 #   outputs /home/agent/out/{stream.jsonl,result.json,diff.patch,changed_files.txt,exit_code,
 #           changes.bundle}, /home/agent/out/session/{status.json,id,transcript.jsonl}
 #   messages AGENT_MESSAGES=1: further user messages, asked of the gateway while the agent runs,
@@ -39,6 +39,9 @@ PROJECT_DIR="$CLAUDE_HOME/projects/-home-agent-work"
 RESUME_IN="$TASK/resume"
 SESSION_OUT="$OUT/session"
 TRANSCRIPT_MAX="${AGENT_TRANSCRIPT_MAX_BYTES:-16777216}"
+# 1: the runner cleaned the transcript by the rules below before it put it in (its word, not
+# the file's: the earlier agent could write the file, never this container's environment).
+RESUME_CLEANED="${AGENT_RESUME_CLEANED:-0}"
 UUID_RE='^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
 
 say() { echo "agent-entrypoint: $*" >&2; }
@@ -61,50 +64,51 @@ fail_early() {
 # Resume. The runner put an earlier session's transcript in $RESUME_IN. The file was written
 # in an earlier container, so it is data from an agent: bounded, parsed line by line, and only
 # the conversation is kept (docs/claude-cli-contract.md#resuming-a-session). Anything off: a
-# fresh session, and out/session/status.json says why. The cleaning starts first thing and runs
-# while the relay starts and the repository is checked out; it is finished after step 3.
-# Pass 1 checks each line and keeps user and assistant turns, the attachments the CLI renders
-# as user text, and messages queued mid-turn (as user text). Everything else goes: the system
+# fresh session, and out/session/status.json says why. The checks run while the relay starts,
+# the cleaning then in the background while the repository is checked out; it is finished
+# after step 3.
+# One jq run, each line parsed once (jq's start and its parse are most of the time it takes):
+# each line is checked; kept are user and assistant turns, the attachments the CLI renders as
+# user text, and messages queued mid-turn (as user text). Everything else goes: the system
 # prompt and tool snapshot, attachments rendered as system turns, bookkeeping. A dropped line
-# that had a uuid becomes a {"__drop": uuid, "p": parent} record.
-# shellcheck disable=SC2016  # jq programs, not shell
-RESUME_PASS1='
+# that had a uuid is remembered as {"__drop": uuid, "p": parent}, so each kept line can be
+# linked to its nearest kept ancestor and the chain the CLI walks back from the last turn stays
+# whole. At least one user turn, or nothing is kept.
+# shellcheck disable=SC2016  # a jq program, not shell
+RESUME_CLEAN='
 def refuse(why): error("line \(input_line_number): \(why)");
 def id: type == "string" and . != "";
-if . == "" then empty else
-[fromjson?] as $a | if ($a | length) == 0 then refuse("not JSON") else $a[0] end | . as $l
-| if ($l | type) != "object" then refuse("not a JSON object")
-  elif ($l | has("__drop")) then refuse("an unknown field __drop")
-  elif ($l | has("sessionId")) and $l.sessionId != $sid then refuse("another session id")
-  elif ($l | has("cwd")) and $l.cwd != $cwd then refuse("a working directory other than \($cwd)")
-  elif ($l | has("uuid")) and ($l.uuid | id | not) then refuse("a uuid that is no string")
-  elif $l.parentUuid != null and ($l.parentUuid | id | not) then
-    refuse("a parentUuid that is no string")
-  elif $l.type == "user" or $l.type == "assistant" then
-    if ($l.message | type) != "object" or $l.message.role != $l.type then
-      refuse("a \($l.type) turn with another role")
-    else $l | del(.rendered, .renderedRole, .attachment) end
-  elif $l.type == "attachment" and ($l.attachment | type) == "object"
-       and $l.attachment.type == "queued_command" then $l | .renderedRole = "user"
-  elif $l.type == "attachment" and $l.renderedRole == "user" then $l
-  elif $l | has("uuid") then {__drop: $l.uuid, p: $l.parentUuid}
-  else empty end
-end'
-# Pass 2 links each kept line to its nearest kept ancestor, so the chain the CLI walks back
-# from the last turn stays whole, and wants at least one user turn.
-RESUME_PASS2='
-(reduce $d[] as $x ({}; .[$x.__drop] = $x.p)) as $m
-| foreach (inputs, null) as $l (false;
-    if $l != null then . or $l.type == "user"
-    elif . then . else error("holds no user turn to resume") end;
-    if $l == null then empty
-    elif $l | has("parentUuid") | not then $l
-    else
-      [$l.parentUuid, 0]
-      | until(.[0] as $p | $p == null or ($m | has($p) | not) or .[1] > 100000;
-              [$m[.[0]], .[1] + 1])
-      | if .[1] > 100000 then error("a loop in the parent chain") else $l + {parentUuid: .[0]} end
-    end)'
+def line_kept:
+  if . == "" then empty else
+  [fromjson?] as $a | if ($a | length) == 0 then refuse("not JSON") else $a[0] end | . as $l
+  | if ($l | type) != "object" then refuse("not a JSON object")
+    elif ($l | has("__drop")) then refuse("an unknown field __drop")
+    elif ($l | has("sessionId")) and $l.sessionId != $sid then refuse("another session id")
+    elif ($l | has("cwd")) and $l.cwd != $cwd then refuse("a working directory other than \($cwd)")
+    elif ($l | has("uuid")) and ($l.uuid | id | not) then refuse("a uuid that is no string")
+    elif $l.parentUuid != null and ($l.parentUuid | id | not) then
+      refuse("a parentUuid that is no string")
+    elif $l.type == "user" or $l.type == "assistant" then
+      if ($l.message | type) != "object" or $l.message.role != $l.type then
+        refuse("a \($l.type) turn with another role")
+      else $l | del(.rendered, .renderedRole, .attachment) end
+    elif $l.type == "attachment" and ($l.attachment | type) == "object"
+         and $l.attachment.type == "queued_command" then $l | .renderedRole = "user"
+    elif $l.type == "attachment" and $l.renderedRole == "user" then $l
+    elif $l | has("uuid") then {__drop: $l.uuid, p: $l.parentUuid}
+    else empty end
+  end;
+[inputs | line_kept] as $lines
+| (reduce ($lines[] | select(has("__drop"))) as $x ({}; .[$x.__drop] = $x.p)) as $m
+| if any($lines[]; .type == "user") then $lines[] | select(has("__drop") | not)
+  else error("holds no user turn to resume") end
+| if has("parentUuid") | not then . else
+    . as $l
+    | [$l.parentUuid, 0]
+    | until(.[0] as $p | $p == null or ($m | has($p) | not) or .[1] > 100000;
+            [$m[.[0]], .[1] + 1])
+    | if .[1] > 100000 then error("a loop in the parent chain") else $l + {parentUuid: .[0]} end
+  end'
 resume_state=none resume_reason="" resume_id="" resume_kept=0 resume_dropped=0 resume_job=""
 resume_refuse() {
     resume_state=refused resume_reason="$1"
@@ -123,22 +127,40 @@ resume_file_ok() {
         return 1
     fi
 }
-# Both passes, in folder $1: leaves $1/linked, or the first complaint in $1/err. jq 1.6 goes on
-# after an error in one line and its exit status tells only of the last: any message counts.
+# The cleaning, in the background, in folder $1: the cleaned file goes where the CLI looks
+# ($2, under a name built from the checked id, nothing there yet), and $1/ok then holds the
+# lines kept and left out; else $1/err has the first complaint. jq goes on after an error only
+# when it reads line by line (-R without -n): here the first error ends it, and any message
+# counts. A transcript the runner cleaned goes there as it is.
 resume_clean() {
-    jq -R -c --arg sid "$resume_id" --arg cwd "$WORK" "$RESUME_PASS1" \
-        "$RESUME_IN/transcript.jsonl" >"$1/pass1" 2>"$1/err" && [ ! -s "$1/err" ] || return
-    grep '^{"__drop":' "$1/pass1" >"$1/dropped"
-    grep -v '^{"__drop":' "$1/pass1" >"$1/kept"
-    jq -n -c --slurpfile d "$1/dropped" "$RESUME_PASS2" "$1/kept" >"$1/linked" 2>"$1/err" &&
-        [ ! -s "$1/err" ] || return
-    rm -f -- "$1/err"
+    local cleaned="$1/linked" kept
+    if [ "$RESUME_CLEANED" = 1 ]; then
+        cleaned="$RESUME_IN/transcript.jsonl"
+    else
+        jq -n -R -c --arg sid "$resume_id" --arg cwd "$WORK" "$RESUME_CLEAN" \
+            "$RESUME_IN/transcript.jsonl" >"$cleaned" 2>"$1/err" && [ ! -s "$1/err" ] || return
+    fi
+    if ! { mkdir -p -m 0700 "$PROJECT_DIR" &&
+        (set -C && umask 077 && cat "$cleaned" >"$2"); }; then
+        echo "could not write $2" >"$1/unwritten"
+        return
+    fi
+    kept="$(wc -l <"$cleaned")"
+    if [ "$RESUME_CLEANED" = 1 ]; then
+        echo "$kept 0" >"$1/ok"
+    else
+        echo "$kept $(($(grep -c '' "$RESUME_IN/transcript.jsonl") - kept))" >"$1/ok"
+    fi
 }
 # The checks that need no parsing; then the cleaning starts in the background.
 resume_start() {
     [ -e "$RESUME_IN" ] || [ -L "$RESUME_IN" ] || return 0
     if [ -L "$RESUME_IN" ] || [ ! -d "$RESUME_IN" ]; then
         resume_refuse "$RESUME_IN is not a folder"
+        return
+    fi
+    if [ -n "${CLAUDE_CONFIG_DIR:-}" ] && [ "$CLAUDE_CONFIG_DIR" != "$CLAUDE_HOME" ]; then
+        resume_refuse "CLAUDE_CONFIG_DIR moves the CLI's sessions away from $CLAUDE_HOME"
         return
     fi
     resume_file_ok "$RESUME_IN/session-id" 64 session-id || return
@@ -156,36 +178,35 @@ resume_start() {
         return
     fi
     resume_tmp="$(mktemp -d /tmp/agent-resume.XXXXXX)"
-    resume_clean "$resume_tmp" &
+    resume_clean "$resume_tmp" "$PROJECT_DIR/$resume_id.jsonl" &
     resume_job=$!
 }
-# The cleaned file goes where the CLI looks, under a name built from the checked id.
+# The cleaning's outcome: resumed, or refused (and nothing left where the CLI looks).
 resume_finish() {
     [ -n "$resume_job" ] || return 0
     wait "$resume_job"
-    local why target="$PROJECT_DIR/$resume_id.jsonl"
-    if [ -n "${CLAUDE_CONFIG_DIR:-}" ] && [ "$CLAUDE_CONFIG_DIR" != "$CLAUDE_HOME" ]; then
-        resume_refuse "CLAUDE_CONFIG_DIR moves the CLI's sessions away from $CLAUDE_HOME"
-    elif [ -e "$resume_tmp/err" ] || [ ! -f "$resume_tmp/linked" ]; then
-        why="$(sed -n '1s/^jq: error ([^)]*): //p' "$resume_tmp/err" 2>/dev/null | cut -c 1-200)"
-        resume_refuse "transcript.jsonl ${why:-could not be read}"
-    elif ! { mkdir -p -m 0700 "$PROJECT_DIR" &&
-        (set -C && umask 077 && cat "$resume_tmp/linked" >"$target"); }; then
-        resume_refuse "could not write $target"
-    else
-        resume_kept="$(wc -l <"$resume_tmp/linked")"
-        resume_dropped="$(($(grep -c '' "$RESUME_IN/transcript.jsonl") - resume_kept))"
+    local why
+    if [ -f "$resume_tmp/ok" ] && read -r resume_kept resume_dropped <"$resume_tmp/ok"; then
         resume_state=resumed
         say "resuming session $resume_id ($resume_kept lines kept, $resume_dropped left out)"
+    elif [ -f "$resume_tmp/unwritten" ]; then
+        resume_refuse "$(cat "$resume_tmp/unwritten")"
+    else
+        why="$(sed -n '1s/^jq: error ([^)]*): //p' "$resume_tmp/err" 2>/dev/null | cut -c 1-200)"
+        resume_refuse "transcript.jsonl ${why:-could not be read}"
     fi
-    [ "$resume_state" = resumed ] || resume_id=""
+    if [ "$resume_state" != resumed ]; then
+        rm -f -- "$PROJECT_DIR/$resume_id.jsonl"
+        resume_id="" resume_kept=0 resume_dropped=0
+    fi
     rm -rf -- "$resume_tmp"
 }
 
 mkdir -p "$OUT"
 [[ "$TRANSCRIPT_MAX" =~ ^[0-9]{1,15}$ ]] ||
     fail_early 2 "AGENT_TRANSCRIPT_MAX_BYTES is not a number of bytes: $TRANSCRIPT_MAX"
-resume_start
+[[ "$RESUME_CLEANED" =~ ^[01]$ ]] ||
+    fail_early 2 "AGENT_RESUME_CLEANED is neither 0 nor 1: $RESUME_CLEANED"
 
 # 0. The gateway relay, before anything that could reach out: the task's only way out is the
 #    Unix socket its runner mounted; socat makes it a local HTTP endpoint for the CLI
@@ -213,6 +234,7 @@ if [ -S "$GATEWAY_SOCKET" ]; then
     socat "TCP-LISTEN:$GATEWAY_PORT,bind=127.0.0.1,fork,reuseaddr,backlog=128,nodelay" \
         "UNIX-CONNECT:$GATEWAY_SOCKET" </dev/null >/dev/null 2>/tmp/gateway-relay.log &
     relay_pid=$!
+    resume_start   # its checks while socat starts
     for ((tries = 0; tries < 200; tries++)); do   # up to about 2 s
         gateway_listening && break
         kill -0 "$relay_pid" 2>/dev/null || break
@@ -228,6 +250,8 @@ elif [ "${AGENT_GATEWAY_REQUIRED:-}" = 1 ]; then
     # The runner started a gateway but its socket is not here: e.g. a remote Docker engine,
     # where the bind mount names a folder on the engine's host, not the worker's.
     fail_early 4 "the gateway socket $GATEWAY_SOCKET is not there; the socket folder must be on the Docker engine's host"
+else
+    resume_start
 fi
 
 # URL without user:password@ (for messages).

@@ -263,7 +263,8 @@ def repository_clone(
     """Clone ``url`` into ``dest`` (which must not exist yet): ``branch``, or the remote's
     default when empty; or exactly ``commit`` when given (a follow-up push needs the very
     revision a task started from). ``token`` may be empty for public repositories.
-    ``checkout=False``: only .git (the files are checked out where the tree is used)."""
+    ``checkout=False``: only .git, its HEAD at the commit (the files are checked out where the
+    tree is used)."""
     remote = git_remote_parse(url=url)
     if branch.startswith("-"):
         raise HostingError(Refusal.INVALID, "A branch name may not start with '-'.")
@@ -280,7 +281,7 @@ def repository_clone(
                 cwd=dest,
             )
             if done.returncode == 0:
-                done = _git(["checkout", "--quiet", "--detach", commit], env=env, cwd=dest)
+                done = _git(_head_to(commit, checkout=checkout), env=env, cwd=dest)
         else:
             args = ["clone", "--quiet", "--no-tags", "--single-branch", *shallow]
             args += [] if checkout else ["--no-checkout"]
@@ -291,10 +292,19 @@ def repository_clone(
         stderr = _redact(done.stderr, token)
         logger.warning("git clone of %s failed: %s", _redact(url, token), stderr)
         raise git_refusal(stderr, action="read", had_token=bool(token))
-    head = _local_git(["rev-parse", "HEAD"], cwd=dest)
+    # A fetched commit is the full id asked for: git resolved it to set HEAD.
+    head = commit or _local_git(["rev-parse", "HEAD"], cwd=dest)
     checked_out = "" if commit else _local_git(["symbolic-ref", "--short", "HEAD"], cwd=dest)
     logger.info("Cloned %s (%s) at %s", _redact(url, token), checked_out or "commit", head[:12])
     return ClonedRepository(path=dest, head=head, branch=checked_out)
+
+
+def _head_to(commit: str, *, checkout: bool) -> list[str]:
+    """The git command that detaches HEAD at ``commit``, its files checked out or (no
+    ``checkout``) only HEAD moved, which fails as well for a commit the clone does not have."""
+    if checkout:
+        return ["checkout", "--quiet", "--detach", commit]
+    return ["update-ref", "--no-deref", "HEAD", commit]
 
 
 def _bundle_limits() -> BundleLimits:
@@ -380,10 +390,11 @@ def _bundle_unpack(*, repo: ClonedRepository, bundle: Path) -> str:
     return contents.tip
 
 
-def bundles_check_out(*, repo: ClonedRepository, bundles: list[Path]) -> str:
+def bundles_check_out(*, repo: ClonedRepository, bundles: list[Path], checkout: bool = True) -> str:
     """Earlier tasks' commits, each bundle built on the one before it (the first on
-    ``repo.head``), read in with the same checks as for a push and checked out detached; the
-    commit they end at. Raises HostingError when one does not build on what came before."""
+    ``repo.head``), read in with the same checks as for a push and checked out detached (no
+    ``checkout``: only HEAD moved there); the commit they end at. Raises HostingError when one
+    does not build on what came before."""
     cwd = repo.path
     head = repo.head
     for bundle in bundles:
@@ -395,7 +406,7 @@ def bundles_check_out(*, repo: ClonedRepository, bundles: list[Path]) -> str:
                 Refusal.GIT_FAILED, "The earlier task's commits do not build on its start."
             ) from None
         head = tip
-    _local_git(["checkout", "--quiet", "--detach", head], cwd=cwd)
+    _local_git(_head_to(head, checkout=checkout), cwd=cwd)
     return head
 
 

@@ -4,8 +4,9 @@ resumes it (agent/README.md, "Resume"; docs/claude-cli-contract.md#resuming-a-se
 there is no transcript to give, the follow-up's prompt carries the earlier prompts and answers.
 
 Everything under out/session was written inside the container, so it is data from the agent:
-size-bounded, checked line by line as JSON objects, stored and handed back as bytes, never
-interpreted here. Only the next container of the same chain and owner gets it."""
+size-bounded, checked line by line as JSON objects, stored as it came. Only the next container
+of the same chain and owner gets it, cleaned first (tasks.run.transcript: only the conversation
+is kept), so that container need not parse it again."""
 
 import json
 import re
@@ -17,24 +18,20 @@ from django.db import transaction
 from tasks.models import CarriedOver, CodingTask, TaskConversation, TaskMessage, TranscriptState
 
 from .archives import InputFile
-from .containers import HOME, TASK_DIR, ContainerOutcome
+from .containers import TASK_DIR, ContainerOutcome
 from .log import TaskLog
+from .transcript import WORK_DIR, TranscriptInvalid, transcript_clean
 
 SESSION_ID = "session/id"
 TRANSCRIPT = "session/transcript.jsonl"
 STATUS = "session/status.json"
 SESSION_FILES = frozenset({SESSION_ID, TRANSCRIPT, STATUS})
 RESUME_DIR = f"{TASK_DIR}/resume"
-WORK_DIR = f"{HOME}/work"
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 STATUS_MAX_BYTES = 64 * 1024
 # The summary of earlier turns in a follow-up's prompt: each text and the whole, in characters.
 SUMMARY_PART_MAX = 4000
 SUMMARY_MAX = 40_000
-
-
-class TranscriptInvalid(ValueError):
-    """The bytes are not a JSONL transcript (the message says where)."""
 
 
 def transcript_max_bytes() -> int:
@@ -165,7 +162,8 @@ def conversation_inputs(*, task: CodingTask) -> ConversationInputs:
     """The prompt and resume files of a task's container. A follow-up resumes its parent's
     session when the parent (same owner) kept one; otherwise its prompt carries the earlier
     prompts and answers, and its conversation row says so for the page."""
-    env = {"AGENT_TRANSCRIPT_MAX_BYTES": str(transcript_max_bytes())}
+    # Always said, so that no variable of an environment can say it instead.
+    env = {"AGENT_TRANSCRIPT_MAX_BYTES": str(transcript_max_bytes()), "AGENT_RESUME_CLEANED": "0"}
     if settings.AGENT_MESSAGES:
         env["AGENT_MESSAGES"] = "1"
     messages_reopen(task_id=task.pk)
@@ -174,19 +172,23 @@ def conversation_inputs(*, task: CodingTask) -> ConversationInputs:
         return ConversationInputs(task.prompt, [], env)
     earlier = TaskConversation.objects.filter(pk=parent.pk).first()
     rows = TaskConversation.objects.filter(pk=task.pk)
+    why = (earlier.transcript_note if earlier else "") or "the earlier run kept no transcript"
     if (
         earlier is not None
         and earlier.transcript_state == TranscriptState.KEPT
         and earlier.transcript
         and UUID_RE.fullmatch(earlier.session_id)
     ):
-        rows.update(carried=CarriedOver.TRANSCRIPT, carried_note="")
-        files = [
-            InputFile(f"{RESUME_DIR}/session-id", earlier.session_id.encode(), 0o600),
-            InputFile(f"{RESUME_DIR}/transcript.jsonl", earlier.transcript.encode(), 0o600),
-        ]
-        return ConversationInputs(task.prompt, files, env)
-    why = (earlier.transcript_note if earlier else "") or "the earlier run kept no transcript"
+        # In this thread: in another, its Python would hold the interpreter from the runner's
+        # own work (each hand back waits for the switch interval), which cost more than it saved.
+        cleaned, why = _resumable(earlier.transcript, earlier.session_id)
+        if cleaned is not None:
+            rows.update(carried=CarriedOver.TRANSCRIPT, carried_note="")
+            files = [
+                InputFile(f"{RESUME_DIR}/session-id", earlier.session_id.encode(), 0o600),
+                InputFile(f"{RESUME_DIR}/transcript.jsonl", cleaned, 0o600),
+            ]
+            return ConversationInputs(task.prompt, files, env | {"AGENT_RESUME_CLEANED": "1"})
     rows.update(
         carried=CarriedOver.SUMMARY,
         carried_note=(
@@ -196,6 +198,20 @@ def conversation_inputs(*, task: CodingTask) -> ConversationInputs:
     )
     # The request first: its first line is also the subject of the run's commit.
     return ConversationInputs(f"{task.prompt}\n\n{_summary(task)}", [], env)
+
+
+def _resumable(transcript: str, session_id: str) -> tuple[bytes | None, str]:
+    """The earlier transcript cleaned for the container, or None and why it cannot be resumed."""
+    try:
+        data = transcript_clean(text=transcript, session_id=session_id)
+    except TranscriptInvalid as exc:
+        return None, f"its transcript cannot be resumed: {exc}"
+    if len(data) > transcript_max_bytes():
+        return None, (
+            f"its transcript is over {settings.AGENT_TRANSCRIPT_MAX_MB} MiB once cleaned "
+            "(AGENT_TRANSCRIPT_MAX_MB)"
+        )
+    return data, ""
 
 
 def _cut(text: str) -> str:

@@ -73,9 +73,12 @@ from .log import TaskLog
 from .outcome import outcome_result, outcome_values, run_limit_of
 from .setup import Prepared, SetupReady, agent_egress_for_task, setup_phase
 from .workspace import (
-    Workspace,
+    CLONE_FAILED,
+    WorkspaceClone,
+    WorkspaceUnusable,
     workspace_bundle_keep,
-    workspace_prepare,
+    workspace_clone,
+    workspace_finished,
     workspace_pull_request_open,
     workspace_remove,
 )
@@ -124,7 +127,7 @@ class _Ready:
     client: docker.DockerClient
     auth: AuthResolution
     agent_env: dict[str, str]
-    workspace: Workspace
+    workspace: WorkspaceClone  # a follow-up's earlier commits may still be going in
     socket_root: Path
     agent_uid: int  # the host uid the container runs as (tasks.run.agent_user)
     prepared: Prepared | None = None  # what the environment's setup made, if the task has one
@@ -136,11 +139,20 @@ def _run(task: CodingTask, log: TaskLog) -> RunResult | None:
         return task_finish(task_id=task.pk, result=ready, redact=log.redact)
     auth = ready.auth
     # The environment's setup, before any model request (tasks.run.setup).
-    prepared = setup_phase(
-        task=task,
-        ready=SetupReady(ready.client, ready.workspace, ready.socket_root, ready.agent_uid),
-        log=log,
-    )
+    try:
+        prepared = setup_phase(
+            task=task,
+            ready=SetupReady(
+                ready.client,
+                lambda: workspace_finished(task=task, clone=ready.workspace, log=log),
+                ready.socket_root,
+                ready.agent_uid,
+            ),
+            log=log,
+        )
+    except WorkspaceUnusable as exc:
+        log.note(str(exc))
+        prepared = RunResult(TaskStatus.FAILED, str(exc))
     if isinstance(prepared, RunResult):
         return task_finish(task_id=task.pk, result=prepared, redact=log.redact)
     egress = prepared.agent_egress if prepared else None
@@ -163,7 +175,8 @@ def _run(task: CodingTask, log: TaskLog) -> RunResult | None:
     run_auth = RunAuth(auth.method, auth.source, auth_oauth_credential_id(auth))
     # What a follow-up starts from is kept before the end is written, when one can be asked for.
     conversation_record(task=task, outcome=ran, log=log)
-    kept = workspace_bundle_keep(task=task, outcome=ran, log=log, workspace=ready.workspace)
+    workspace = ready.workspace.finished()  # waited for before the tree went in
+    kept = workspace_bundle_keep(task=task, outcome=ran, log=log, workspace=workspace)
     result = _record_outcome(task, ran, log, usage, auth=run_auth)
     workspace_pull_request_open(task=task, kept=kept)
     return result
@@ -200,14 +213,12 @@ def _prepare(task: CodingTask, log: TaskLog) -> _Ready | RunResult:
             "Replace it on the settings page."
         )
     try:  # the repository, cloned here: the container needs no network (or token) for git
-        workspace = workspace_prepare(task=task)
+        clone = workspace_clone(task=task)
     except HostingError as exc:
         log.note(exc.message)
-        return RunResult(TaskStatus.FAILED, f"Could not clone the repository: {exc.message}")
-    log.note(
-        f"Cloned {task.repo_url} (branch {workspace.branch}) at {workspace.start_commit[:12]} "
-        "on the worker"
-    )
+        return RunResult(TaskStatus.FAILED, f"{CLONE_FAILED}: {exc.message}")
+    if not clone.reads_earlier_commits:  # nothing more goes in: said at once
+        workspace_finished(task=task, clone=clone, log=log)
     if should_cancel(task):  # cancelled while auth was chosen: no gateway, no container
         return RunResult(TaskStatus.CANCELLED, "Cancelled at your request.")
     try:
@@ -216,7 +227,7 @@ def _prepare(task: CodingTask, log: TaskLog) -> _Ready | RunResult:
     except (SocketRootUnsafe, AgentUserUnavailable) as exc:
         log.note(str(exc))
         return RunResult(TaskStatus.FAILED, str(exc))
-    return _Ready(client, auth, agent_env, workspace, root, agent_uid)
+    return _Ready(client, auth, agent_env, clone, root, agent_uid)
 
 
 def _auth_choose(task: CodingTask, log: TaskLog) -> AuthResolution | RunResult:
@@ -259,7 +270,9 @@ def _run_container(
         image, env = settings.AGENT_IMAGE, inputs.env
         put = [
             lambda container: tree_put(
-                container=container, src=ready.workspace.path, uid=ready.agent_uid
+                container=container,
+                src=workspace_finished(task=task, clone=ready.workspace, log=log).path,
+                uid=ready.agent_uid,
             )
         ]
     else:  # the environment's variables first: the runner's own win

@@ -16,7 +16,7 @@ import secrets
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -81,7 +81,7 @@ class SetupReady:
     """What the runner has ready when setup starts."""
 
     client: docker.DockerClient
-    workspace: Workspace
+    workspace: Callable[[], Workspace]  # waits for a follow-up's earlier commits to be in
     socket_root: Path
     agent_uid: int  # the task's uid (tasks.run.agent_user): setup runs as it too
 
@@ -112,7 +112,7 @@ def setup_phase(
     if environment is None:
         log.note(f"The environment {run.name} was deleted meanwhile; the task runs without one.")
         return None
-    workspace = ready.workspace
+    workspace = ready.workspace()
     plan = _plan(task, environment, workspace, log)
     if isinstance(plan, RunResult):
         return plan
@@ -237,7 +237,7 @@ def _setup_container(
     task: CodingTask, ready: SetupReady, log: TaskLog, plan: _Plan, prepared: Prepared
 ) -> Prepared | RunResult:
     environment, snapshot = plan.environment, plan.snapshot
-    workspace, uid = ready.workspace, ready.agent_uid
+    workspace, uid = ready.workspace(), ready.agent_uid
     cache = CacheUse.MISS if snapshot is None else CacheUse.HIT
     _record(task.pk, cache=cache)
     what = "setup script" if snapshot is None else "maintenance script on the cached snapshot"

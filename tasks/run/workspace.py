@@ -9,6 +9,8 @@ import os
 import shutil
 import stat
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -23,7 +25,7 @@ from tasks.pull_requests.create import task_pull_request_create
 from tasks.signals import task_recorded
 
 from .chain import chain_start
-from .containers import ContainerOutcome
+from .containers import ContainerError, ContainerOutcome
 from .log import TaskLog
 
 logger = logging.getLogger(__name__)
@@ -74,9 +76,52 @@ def _token_for(task: CodingTask) -> str:
     return github_token_get(user=task.owner)
 
 
-def workspace_prepare(*, task: CodingTask) -> Workspace:
-    """Clone the task's repository and branch on the worker. Raises HostingError saying why
-    not (egress refused, no or bad token, no such repository or branch, ...)."""
+class WorkspaceClone:
+    """A task's clone on the worker. A follow-up's earlier commits (its chain's bundles) are
+    read into it by a thread of their own, which mostly waits on git while the runner gets the
+    container ready; finished() waits for them and records where the task starts."""
+
+    def __init__(
+        self,
+        task: CodingTask,
+        cloned: ClonedRepository,
+        reading: Future[ClonedRepository] | None = None,
+    ) -> None:
+        self._task = task
+        self._cloned = cloned
+        self._reading = reading
+        self._finished: Workspace | None = None
+
+    @property
+    def is_finished(self) -> bool:
+        return self._finished is not None
+
+    @property
+    def reads_earlier_commits(self) -> bool:
+        return self._reading is not None
+
+    def finished(self) -> Workspace:
+        """The clone with everything in; HostingError saying why an earlier task's commits
+        could not be read in."""
+        if self._finished is None:
+            cloned = self._reading.result() if self._reading is not None else self._cloned
+            pull_request = TaskPullRequest.objects.filter(pk=self._task.pk)
+            base = pull_request.values_list("base_branch", flat=True).get() or cloned.branch
+            pull_request.update(start_commit=cloned.head, base_branch=base)
+            self._finished = Workspace(
+                path=cloned.path, branch=cloned.branch, start_commit=cloned.head, base_branch=base
+            )
+        return self._finished
+
+
+# The earlier commits being read in, by task: the clone is not removed under them.
+_reading: dict[int, Future[ClonedRepository]] = {}
+
+
+def workspace_clone(*, task: CodingTask) -> WorkspaceClone:
+    """Clone the task's repository and branch on the worker, a follow-up's earlier commits
+    then read in (WorkspaceClone). Raises HostingError saying why not (egress refused, no or
+    bad token, no such repository or branch, ...)."""
     workspaces_stale_remove()
     workspace_remove(task_id=task.pk)
     # A fresh private folder (mode 0700, a name nobody can guess or create first): no other
@@ -92,14 +137,48 @@ def workspace_prepare(*, task: CodingTask) -> Workspace:
         commit=start.commit if start is not None else "",
         checkout=False,
     )
-    if start is not None:  # a follow-up: the earlier tasks' commits on top
-        cloned = _earlier_commits_check_out(cloned, start.bundles, folder, task.branch)
-    pull_request = TaskPullRequest.objects.filter(pk=task.pk)
-    base = pull_request.values_list("base_branch", flat=True).get() or cloned.branch
-    pull_request.update(start_commit=cloned.head, base_branch=base)
-    return Workspace(
-        path=cloned.path, branch=cloned.branch, start_commit=cloned.head, base_branch=base
-    )
+    if start is None:
+        return WorkspaceClone(task, cloned)
+    if not start.bundles:
+        return WorkspaceClone(task, ClonedRepository(cloned.path, cloned.head, task.branch))
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="earlier-commits")
+    try:
+        reading = pool.submit(
+            _earlier_commits_check_out, cloned, start.bundles, folder, task.branch
+        )
+    finally:
+        pool.shutdown(wait=False)  # the thread ends with its one job
+    _reading[task.pk] = reading
+    return WorkspaceClone(task, cloned, reading)
+
+
+CLONE_FAILED = "Could not clone the repository"
+
+
+class WorkspaceUnusable(ContainerError):
+    """An earlier task's commits could not be read into a follow-up's clone."""
+
+
+def workspace_finished(*, task: CodingTask, clone: WorkspaceClone, log: TaskLog) -> Workspace:
+    """The clone with everything in, waited for where it is first needed (the tree put into
+    the container, the environment's setup), and said on the log then. WorkspaceUnusable
+    saying why when an earlier task's commits could not be read in."""
+    said = clone.is_finished
+    try:
+        workspace = clone.finished()
+    except HostingError as exc:
+        raise WorkspaceUnusable(f"{CLONE_FAILED}: {exc.message}") from exc
+    if not said:
+        log.note(
+            f"Cloned {task.repo_url} (branch {workspace.branch}) at "
+            f"{workspace.start_commit[:12]} on the worker"
+        )
+    return workspace
+
+
+def workspace_prepare(*, task: CodingTask) -> Workspace:
+    """The task's clone with everything in (workspace_clone, waited for)."""
+    return workspace_clone(task=task).finished()
 
 
 def _earlier_commits_check_out(
@@ -110,12 +189,15 @@ def _earlier_commits_check_out(
         path = folder / f"earlier-{number}.bundle"
         path.write_bytes(bundle)
         paths.append(path)
-    head = bundles_check_out(repo=cloned, bundles=paths) if paths else cloned.head
+    head = bundles_check_out(repo=cloned, bundles=paths, checkout=False) if paths else cloned.head
     return ClonedRepository(path=cloned.path, head=head, branch=branch)
 
 
 def workspace_remove(*, task_id: int) -> None:
-    """Remove the task's clone made by this process."""
+    """Remove the task's clone made by this process (once nothing is read into it)."""
+    reading = _reading.pop(task_id, None)
+    if reading is not None:
+        futures_wait([reading])  # it ends: each of its git commands has a time limit
     for folder in workspaces_found(pattern=_mine(task_id) + "*"):
         shutil.rmtree(folder, ignore_errors=True)
 

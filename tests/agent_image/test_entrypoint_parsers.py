@@ -1,8 +1,9 @@
-"""Property tests of the entrypoint's parsers of untrusted input: the two jq programs that clean
-a transcript before a resume, and the one that turns the gateway's message lines into the
-CLI's input. They are taken from agent/agent-entrypoint.sh as they are and run with the host's
+"""Property tests of the entrypoint's parsers of untrusted input: the jq program that cleans a
+transcript before a resume, and the one that turns the gateway's message lines into the CLI's
+input. They are taken from agent/agent-entrypoint.sh as they are and run with the host's
 jq (the agent images carry the same jq 1.6 from Debian bookworm); the shell around them is
-tested in containers (tests/agent_image/test_sessions.py)."""
+tested in containers (tests/agent_image/test_sessions.py). The runner cleans a transcript by
+the same rules before it hands it on (tasks.run.transcript): held to the same oracle here."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from tasks.run.transcript import TranscriptInvalid, transcript_clean
 
 ENTRYPOINT = Path(__file__).resolve().parents[2] / "agent" / "agent-entrypoint.sh"
 JQ = shutil.which("jq")
@@ -37,25 +40,26 @@ def _jq(args: list[str], data: bytes) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([JQ, *args], input=data, capture_output=True, timeout=60, check=False)
 
 
-def clean(data: bytes, tmp: Path) -> list[dict[str, Any]] | None:
-    """What the entrypoint installs for ``data`` (None: refused), by its own two passes. jq
-    1.6's exit status tells of the last line only: any error message is a refusal."""
-    first = _jq(
-        ["-R", "-c", "--arg", "sid", SID, "--arg", "cwd", WORK, _program("RESUME_PASS1")], data
-    )
-    if first.returncode != 0 or first.stderr:
+def runner_clean(data: bytes) -> list[dict[str, Any]] | None:
+    """What the runner hands on for ``data`` (None: refused)."""
+    try:
+        cleaned = transcript_clean(text=data.decode(), session_id=SID)
+    except TranscriptInvalid:
         return None
-    lines = first.stdout.decode().split("\n")[:-1]
-    dropped = [line for line in lines if line.startswith('{"__drop":')]
-    kept = [line for line in lines if not line.startswith('{"__drop":')]
-    (tmp / "dropped").write_text("".join(line + "\n" for line in dropped))
-    second = _jq(
-        ["-n", "-c", "--slurpfile", "d", str(tmp / "dropped"), _program("RESUME_PASS2")],
-        "".join(line + "\n" for line in kept).encode(),
+    assert cleaned.endswith(b"\n")
+    return [json.loads(line) for line in cleaned.split(b"\n")[:-1]]
+
+
+def clean(data: bytes) -> list[dict[str, Any]] | None:
+    """What the entrypoint installs for ``data`` (None: refused), by its own program. As in the
+    entrypoint, any error message is a refusal."""
+    done = _jq(
+        ["-n", "-R", "-c", "--arg", "sid", SID, "--arg", "cwd", WORK, _program("RESUME_CLEAN")],
+        data,
     )
-    if second.returncode != 0 or second.stderr:
+    if done.returncode != 0 or done.stderr:
         return None
-    return [json.loads(line) for line in second.stdout.decode().split("\n")[:-1]]
+    return [json.loads(line) for line in done.stdout.decode().split("\n")[:-1]]
 
 
 def _oracle_line(line: dict[str, Any]) -> str:
@@ -166,7 +170,7 @@ def lines(draw: st.DrawFn) -> dict[str, Any]:
     return line
 
 
-# Each example runs jq once or twice: half the profile's examples (conftest.py).
+# Each example runs jq: half the profile's examples (conftest.py).
 SETTINGS = settings(max_examples=max(10, settings().max_examples // 2))
 
 
@@ -176,10 +180,13 @@ def _jsonl(body: list[dict[str, Any]]) -> bytes:
 
 @SETTINGS
 @given(body=st.lists(lines(), max_size=8))
-def test_the_cleaned_transcript_is_what_the_rules_say(
-    body: list[dict[str, Any]], tmp_path: Path
-) -> None:
-    assert clean(_jsonl(body), tmp_path) == oracle(json.loads(json.dumps(body)))
+def test_the_cleaned_transcript_is_what_the_rules_say(body: list[dict[str, Any]]) -> None:
+    assert clean(_jsonl(body)) == oracle(json.loads(json.dumps(body)))
+
+
+@given(body=st.lists(lines(), max_size=8))
+def test_the_runner_cleans_by_the_same_rules(body: list[dict[str, Any]]) -> None:
+    assert runner_clean(_jsonl(body)) == oracle(json.loads(json.dumps(body)))
 
 
 @SETTINGS
@@ -189,11 +196,14 @@ def test_the_cleaned_transcript_is_what_the_rules_say(
     at=st.integers(min_value=0, max_value=8),
 )
 def test_whatever_the_file_holds_only_the_conversation_gets_through(
-    body: list[dict[str, Any]], junk: list[bytes], at: int, tmp_path: Path
+    body: list[dict[str, Any]], junk: list[bytes], at: int
 ) -> None:
     raw = [json.dumps(line).encode() for line in body]
     raw[at:at] = [j.replace(b"\n", b" ").replace(b"\r", b" ") for j in junk]
-    result = clean(b"".join(r + b"\n" for r in raw), tmp_path)
+    data = b"".join(r + b"\n" for r in raw)
+    result = clean(data)
+    if data.decode(errors="replace") == data.decode(errors="ignore"):  # text, as kept
+        assert (runner_clean(data) is None) == (result is None), data
     if result is None:
         return
     known = {line.get("uuid") for line in body}
@@ -206,7 +216,7 @@ def test_whatever_the_file_holds_only_the_conversation_gets_through(
         assert parent is None or parent in kept_ids or parent not in known, (line, result)
 
 
-def test_a_chain_through_dropped_lines_is_relinked(tmp_path: Path) -> None:
+def test_a_chain_through_dropped_lines_is_relinked() -> None:
     chain = [
         {"type": "user", "uuid": "a", "parentUuid": None, "message": {"role": "user"}},
         {
@@ -232,7 +242,7 @@ def test_a_chain_through_dropped_lines_is_relinked(tmp_path: Path) -> None:
         {"type": "assistant", "uuid": "e", "parentUuid": "d", "message": {"role": "assistant"}},
     ]
     data = b"".join(json.dumps(line).encode() + b"\n" for line in chain)
-    result = clean(data, tmp_path)
+    result = clean(data)
     assert result is not None
     assert [(r["uuid"], r["parentUuid"], r.get("renderedRole")) for r in result] == [
         ("a", None, None),

@@ -152,6 +152,40 @@ def test_resume_keeps_the_conversation_and_drops_the_rest(run: Run) -> None:
     assert b"prompt_snapshot" not in r.transcript
 
 
+def test_a_transcript_the_runner_cleaned_is_installed_as_it_came(run: Run) -> None:
+    first, answer = _conversation()
+    # The runner vouches for the file: what it left in (here, a line the entrypoint's own
+    # cleaning would drop) is what the CLI reads.
+    note = {"type": "attachment", "attachment": {"type": "date"}, "renderedRole": "system"}
+    given = b"".join(
+        json.dumps(line, separators=(",", ":")).encode() + b"\n" for line in (first, answer, note)
+    )
+    r = run("REPORT_SESSION", resume=Resume(SID, given), env={"AGENT_RESUME_CLEANED": "1"})
+    assert r.exit_code == 0, r.describe()
+    resume = r.status["resume"]
+    assert (resume["state"], resume["kept_lines"], resume["dropped_lines"]) == ("resumed", 3, 0)
+    assert r.transcript.startswith(given)
+    assert _report(r)["earlier_user_turns"] == 1
+
+
+def test_a_runner_cleaned_transcript_still_has_its_files_checked(run: Run) -> None:
+    r = run(
+        "REPORT_SESSION",
+        resume=Resume("../../../../tmp/evil", _transcript(*_conversation())),
+        env={"AGENT_RESUME_CLEANED": "1"},
+    )
+    assert r.status["resume"]["state"] == "refused"
+    assert "not a UUID" in r.status["resume"]["reason"]
+    assert _report(r)["resumed"] is False
+
+
+def test_a_cleaned_flag_that_is_neither_0_nor_1_stops_before_the_agent(run: Run) -> None:
+    r = run("hello", env={"AGENT_RESUME_CLEANED": "yes"})
+    assert r.exit_code == 2, r.describe()
+    assert r.result is not None
+    assert "AGENT_RESUME_CLEANED" in r.result["result"]
+
+
 def _fifty_megabytes() -> bytes:
     line = json.dumps(_line("user", "x" * 1_000_000)).encode() + b"\n"
     return line * 50

@@ -23,11 +23,15 @@ def private_repo(git_server, token) -> str:
 
 
 def agent_commit(clone: Path, work: Path, *, message: str, files: dict[str, str]) -> Path:
-    """What the container does: a copy of the tree, a commit, a bundle of the new commits."""
+    """What the container does: a copy of the tree (its files checked out when the runner gave
+    only .git), a commit, a bundle of the new commits."""
     subprocess.run(["cp", "-a", f"{clone}/.", str(work)], check=True)
+    git = ["git", "-C", str(work), "-c", "user.name=Agent", "-c", "user.email=a@example.invalid"]
+    listed = subprocess.run([*git, "ls-files"], capture_output=True, text=True, check=True).stdout
+    if not listed:
+        subprocess.run([*git, "reset", "--quiet", "--hard"], check=True)
     for name, text in files.items():
         (work / name).write_text(text)
-    git = ["git", "-C", str(work), "-c", "user.name=Agent", "-c", "user.email=a@example.invalid"]
     base = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout
     subprocess.run([*git, "add", "-A"], check=True)
     subprocess.run([*git, "commit", "-q", "-m", message], check=True)

@@ -4,6 +4,7 @@ commits underneath, a message typed while the agent works reaching it in the sam
 typed after the agent answered everything becoming the follow-up."""
 
 import json
+import subprocess
 import threading
 
 import pytest
@@ -65,6 +66,52 @@ def test_a_failed_task_on_a_local_repository_continues_with_its_session_and_comm
     assert again.status == TaskStatus.FAILED
     assert again.conversation.retry_of_id == first.pk
     assert {f["path"] for f in again.changed_files} == {"AGENT_NOTES.md", "keep.txt"}
+
+
+def test_a_follow_up_whose_earlier_commits_do_not_build_fails_saying_so(
+    agent_settings, user, local_repo
+):
+    set_api_key(user, KEY)
+    first = task_create(owner=user, repo_url=local_repo, prompt="SESSION_UUID first try")
+    first.refresh_from_db()
+    assert first.pull_request.bundle, first.log
+    # Its commits now claim to build on an unrelated commit of the repository.
+    bare = local_repo.removeprefix("file://")
+    git = ["git", "-C", bare, "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    tree = subprocess.run(
+        [*git, "mktree"], input="", capture_output=True, text=True, check=True
+    ).stdout.strip()
+    other = subprocess.run(
+        [*git, "commit-tree", tree, "-m", "unrelated"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    subprocess.run([*git, "update-ref", "refs/heads/unrelated", other], check=True)
+    TaskPullRequest.objects.filter(pk=first.pk).update(start_commit=other)
+    follow_up = task_continue(parent=first, prompt="REPORT_SESSION more")
+    follow_up.refresh_from_db()
+    assert follow_up.status == TaskStatus.FAILED, follow_up.log
+    assert follow_up.error_message.startswith("Could not clone the repository"), (
+        follow_up.error_message
+    )
+    assert "commits" in follow_up.error_message  # the earlier task's, read in on the worker
+    assert "Could not clone the repository" in follow_up.log
+
+
+def test_a_follow_up_reads_the_earlier_commits_in_while_its_container_is_made(
+    agent_settings, user, local_repo
+):
+    set_api_key(user, KEY)
+    first = task_create(owner=user, repo_url=local_repo, prompt="SESSION_UUID MODIFY:keep.txt one")
+    first.refresh_from_db()
+    assert first.pull_request.bundle, first.log
+    follow_up = task_continue(parent=first, prompt="REPORT_SESSION two")
+    follow_up.refresh_from_db()
+    assert follow_up.status == TaskStatus.SUCCEEDED, follow_up.log
+    # Where it started is said and recorded once the commits are in: on top of the first's.
+    start = TaskPullRequest.objects.get(pk=follow_up.pk).start_commit
+    assert start
+    assert start != TaskPullRequest.objects.get(pk=first.pk).start_commit
+    assert f"at {start[:12]} on the worker" in follow_up.log
+    assert {f["path"] for f in follow_up.changed_files} == {"AGENT_NOTES.md"}
 
 
 def test_without_a_transcript_the_follow_up_runs_with_a_summary(agent_settings, user, local_repo):
