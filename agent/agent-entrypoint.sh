@@ -402,7 +402,8 @@ messages_answer() {
 messages_answered() {
     local events replays=0 event
     mapfile -t events <"$turns"
-    [ "${events[-1]:-}" = D ] || return 1
+    # Counted first: bash 5.2 says "bad array subscript" for the last of no events.
+    ((${#events[@]})) && [ "${events[-1]}" = D ] || return 1
     for event in "${events[@]}"; do [ "$event" = R ] && replays=$((replays + 1)); done
     [ "$replays" -ge "$lines_written" ]
 }
