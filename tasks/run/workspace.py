@@ -176,11 +176,6 @@ def workspace_finished(*, task: CodingTask, clone: WorkspaceClone, log: TaskLog)
     return workspace
 
 
-def workspace_prepare(*, task: CodingTask) -> Workspace:
-    """The task's clone with everything in (workspace_clone, waited for)."""
-    return workspace_clone(task=task).finished()
-
-
 def _earlier_commits_check_out(
     cloned: ClonedRepository, bundles: list[bytes], folder: Path, branch: str
 ) -> ClonedRepository:

@@ -22,7 +22,7 @@ from tasks.run.conversation import (
     transcript_check,
 )
 from tasks.run.log import TaskLog
-from tasks.run.workspace import workspace_prepare, workspace_remove
+from tasks.run.workspace import workspace_clone, workspace_remove
 from tests.hosting.conftest import agent_commit
 from tests.tasks.conftest import task_make
 
@@ -295,13 +295,13 @@ def test_a_follow_up_without_a_pull_request_starts_from_the_chains_commits(
     settings.AGENT_ALLOW_LOCAL_REPOS = True
     settings.AGENT_LOCAL_REPOS_ROOT = str(tmp_path)
     first = task_make(user, repo_url=local_repo, status=TaskStatus.FAILED, prompt="one")
-    workspace = workspace_prepare(task=first)
+    workspace = workspace_clone(task=first).finished()
     bundle = agent_commit(workspace.path, tmp_path / "a1", message="one", files={"a.txt": "1"})
     workspace_remove(task_id=first.pk)
     first.pull_request.bundle = bundle.read_bytes()
     first.pull_request.save()
     second = task_make(user, repo_url=local_repo, status=TaskStatus.CANCELLED, parent=first)
-    workspace = workspace_prepare(task=second)
+    workspace = workspace_clone(task=second).finished()
     assert git("-C", str(workspace.path), "log", "--format=%s") == "one\ninitial"
     bundle = agent_commit(workspace.path, tmp_path / "a2", message="two", files={"b.txt": "2"})
     second.pull_request.refresh_from_db()
@@ -310,7 +310,7 @@ def test_a_follow_up_without_a_pull_request_starts_from_the_chains_commits(
     second.pull_request.bundle = bundle.read_bytes()
     second.pull_request.save()
     third = task_make(user, repo_url=local_repo, parent=second, prompt="three")
-    workspace = workspace_prepare(task=third)
+    workspace = workspace_clone(task=third).finished()
     try:
         where = str(workspace.path)
         assert git("-C", where, "log", "--format=%s") == "two\none\ninitial"

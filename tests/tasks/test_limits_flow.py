@@ -193,6 +193,18 @@ def fake_api(settings):
         yield api
 
 
+class _NoClone:
+    """In place of the worker's clone: these containers never look at the repository."""
+
+    reads_earlier_commits = False
+    is_finished = True
+
+    def finished(self) -> Workspace:
+        return Workspace(
+            path=Path("/nonexistent"), branch="main", start_commit="0" * 40, base_branch="main"
+        )
+
+
 @pytest.fixture
 def scripted(monkeypatch, settings, fake_api, placeholders):
     """Containers that make the next scripted run's model call and print its lines; records
@@ -218,13 +230,7 @@ def scripted(monkeypatch, settings, fake_api, placeholders):
     monkeypatch.setattr(runner, "engine_id", lambda client: "fake-engine")
     monkeypatch.setattr(runner, "container_run", fake_run)
     # No clone either: these containers never look at the repository.
-    monkeypatch.setattr(
-        runner,
-        "workspace_prepare",
-        lambda *, task: Workspace(
-            path=Path("/nonexistent"), branch="main", start_commit="0" * 40, base_branch="main"
-        ),
-    )
+    monkeypatch.setattr(runner, "workspace_clone", lambda *, task: _NoClone())
     return runs, seen
 
 

@@ -20,7 +20,7 @@ from tasks.run.containers import OUTPUT_FILES, OUTPUT_WHOLE_ONLY, ContainerOutco
 from tasks.run.log import TaskLog
 from tasks.run.workspace import (
     WORKSPACE_PREFIX,
-    workspace_prepare,
+    workspace_clone,
     workspace_record,
     workspace_remove,
     workspaces_stale_remove,
@@ -38,7 +38,7 @@ def connected(github, user):
 
 def test_private_repository_cloned_with_the_owners_token(connected, user):
     task = CodingTask.objects.create(owner=user, repo_url=connected.url, prompt="p")
-    workspace = workspace_prepare(task=task)
+    workspace = workspace_clone(task=task).finished()
     try:
         # Only .git: the container checks the files out.
         assert (workspace.path / ".git").is_dir()
@@ -62,7 +62,7 @@ def test_the_token_goes_to_the_configured_github_only(connected, user, settings)
     settings.GITHUB_API_URL = "https://api.github.com"
     task = CodingTask.objects.create(owner=user, repo_url=connected.url, prompt="p")
     with pytest.raises(HostingError) as caught:
-        workspace_prepare(task=task)
+        workspace_clone(task=task).finished()
     assert caught.value.kind == Refusal.NO_TOKEN
     assert connected.git.requests
     assert not any(r.token_given for r in connected.git.requests)
@@ -76,7 +76,7 @@ def test_bundle_kept_and_pull_request_opened_when_asked(connected, user, tmp_pat
         open_pull_request=True,
         status=TaskStatus.SUCCEEDED,
     )
-    workspace = workspace_prepare(task=task)
+    workspace = workspace_clone(task=task).finished()
     bundle = agent_commit(workspace.path, tmp_path / "w", message="Add a file", files={"f": "f"})
     outcome = ContainerOutcome("c", 0, outputs={"changes.bundle": bundle.read_bytes()})
     workspace_record(
@@ -146,7 +146,7 @@ def test_a_folder_another_user_prepared_never_receives_the_clone(
     for link in planted:
         link.symlink_to(trap)
     try:
-        workspace = workspace_prepare(task=task)
+        workspace = workspace_clone(task=task).finished()
         folder = workspace.path.parent
         info = folder.lstat()
         assert stat.S_ISDIR(info.st_mode)
@@ -190,7 +190,7 @@ def test_a_bundle_that_is_not_valid_is_not_kept_and_the_page_says_why(
         open_pull_request=True,
         status=TaskStatus.SUCCEEDED,
     )
-    workspace = workspace_prepare(task=task)
+    workspace = workspace_clone(task=task).finished()
     try:
         outcome = ContainerOutcome("c", 0, outputs={"changes.bundle": bundle})
         log = _record(task, outcome, workspace)
@@ -220,7 +220,7 @@ def test_a_bundle_for_another_repository_fails_git_bundle_verify(connected, user
     bundle = tmp_path / "b.bundle"
     subprocess.run([*git, "bundle", "create", "-q", str(bundle), "HEAD~1..HEAD"], check=True)
     task = CodingTask.objects.create(owner=user, repo_url=connected.url, prompt="p")
-    workspace = workspace_prepare(task=task)
+    workspace = workspace_clone(task=task).finished()
     try:
         outcome = ContainerOutcome("c", 0, outputs={"changes.bundle": bundle.read_bytes()})
         _record(task, outcome, workspace)
