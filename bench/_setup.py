@@ -71,3 +71,20 @@ def bench_credentials_create(
         ],
         batch_size=2000,
     )
+
+
+class FixedProvider:
+    """The gateway's credential provider with one fixed token and no refresh: the benches
+    measure the relay, not refreshing."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def cached(self) -> str | None:
+        return self.token
+
+    def current(self) -> str:
+        return self.token
+
+    def refresh_after_401(self, rejected: str) -> str | None:
+        return None

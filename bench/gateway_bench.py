@@ -38,7 +38,7 @@ from collections.abc import Awaitable, Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from _setup import ROOT, django_setup
+from _setup import ROOT, FixedProvider, django_setup
 
 Opener = Callable[[], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
 Results = dict[tuple[str, int], list[tuple[float, float, int]]]
@@ -60,17 +60,6 @@ def _serve_api(conn: Connection, events: int, delay: float) -> None:
         api.final_text = "".join(f"word{n:05d} " * 8 for n in range(events))  # ~80 B per event
         conn.send(api.port)
         conn.recv()
-
-
-class Provider:
-    def cached(self) -> str | None:
-        return REAL_TOKEN
-
-    def current(self) -> str:
-        return REAL_TOKEN
-
-    def refresh_after_401(self, rejected: str) -> str | None:
-        return None
 
 
 async def one_stream(open_conn: Opener, request: bytes) -> tuple[float, float, int]:
@@ -173,7 +162,7 @@ def measure_case(events: int, rounds: int, delay: float) -> tuple[Results, float
     gateway = TaskGateway(
         socket_path=folder / "gateway.sock",
         auth=UpstreamAuth("oauth"),
-        provider=Provider(),
+        provider=FixedProvider(REAL_TOKEN),
         placeholder=placeholder,
         on_log=print,
         setup=GatewaySetup(api_url=f"http://127.0.0.1:{api_port}", egress=EgressPolicy(rules=())),

@@ -40,6 +40,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from _setup import FixedProvider
+
 HERE = Path(__file__).resolve().parent.parent
 REAL_TOKEN = "sk-ant-oat01-bench-real-token"
 # Children are started fresh (not forked): under valgrind only this process is measured.
@@ -124,7 +126,7 @@ def _gateway(root: Path, api_port: int, folder: Path) -> tuple[Any, str]:
     kwargs: dict[str, Any] = {
         "socket_path": folder / "gateway.sock",
         "auth": runtime.UpstreamAuth("oauth"),
-        "provider": _Provider(),
+        "provider": FixedProvider(REAL_TOKEN),
         "placeholder": placeholder,
         "on_log": print,
     }
@@ -144,17 +146,6 @@ def _gateway(root: Path, api_port: int, folder: Path) -> tuple[Any, str]:
 
         gateway._run = profiled  # type: ignore[method-assign]
     return gateway, placeholder
-
-
-class _Provider:
-    def cached(self) -> str | None:
-        return REAL_TOKEN
-
-    def current(self) -> str:
-        return REAL_TOKEN
-
-    def refresh_after_401(self, rejected: str) -> str | None:
-        return None
 
 
 def _ticks(thread_id: int | None) -> tuple[int, int]:

@@ -27,7 +27,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from _setup import ROOT, django_setup
+from _setup import ROOT, FixedProvider, django_setup
 
 sys.path.insert(0, str(ROOT))
 
@@ -48,17 +48,6 @@ def _serve_sink(conn: Connection) -> None:
         conn.send(sink.port)
         conn.recv()
         conn.send((sink.received, len(sink.bodies)))
-
-
-class Provider:
-    def cached(self) -> str | None:
-        return REAL_TOKEN
-
-    def current(self) -> str:
-        return REAL_TOKEN
-
-    def refresh_after_401(self, rejected: str) -> str | None:
-        return None
 
 
 def _head(placeholder: str, length: int, close: bool = True) -> bytes:
@@ -162,7 +151,7 @@ def _gateway(folder: Path, name: str, api_port: int) -> tuple["TaskGateway", str
     gateway = TaskGateway(
         socket_path=folder / name / "gateway.sock",
         auth=UpstreamAuth("oauth"),
-        provider=Provider(),
+        provider=FixedProvider(REAL_TOKEN),
         placeholder=placeholder,
         on_log=lambda line: None,
         setup=GatewaySetup(api_url=f"http://127.0.0.1:{api_port}", egress=EgressPolicy(rules=())),
