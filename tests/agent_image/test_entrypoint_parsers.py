@@ -130,8 +130,11 @@ def _is_allowed(line: dict[str, Any]) -> bool:
     return line.get("type") == "attachment" and line.get("renderedRole") == "user"
 
 
+# The CLI writes its transcript from JavaScript, whose numbers are doubles: integers past 2**53
+# never occur in one (and jq, reading them as doubles, would round them).
+SAFE_INTEGERS = st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    st.none() | st.booleans() | SAFE_INTEGERS | st.text(max_size=20),
     lambda inner: (
         st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
     ),
