@@ -1,23 +1,15 @@
 """git on the worker: clone a repository, and push commits read back from a git bundle.
 
-How the token reaches git: only through the environment of the one git process that needs it,
-read by an askpass helper (a script with no secret in it, answering only for the expected
-host). Never on a command line (visible in /proc/*/cmdline and `ps`), in a URL, in a config file
-written to disk, or in a log: git's stderr is redacted before anyone sees it.
-
-How git is confined: a fresh environment (none of the worker's variables, no user or system git
-config, no credential helpers, no hooks), https only (file:// only for the development-only
-local repositories), no redirects, and curl pinned to the addresses the egress rules checked.
+Each git run gets the environment hosting.git_env builds (the token for that one process only,
+through askpass; no config, hooks or helpers of the worker; curl pinned to checked addresses);
+git's stderr is redacted before anyone sees it.
 """
 
 import logging
-import os
 import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -25,28 +17,15 @@ from typing import BinaryIO
 from django.conf import settings
 
 from common.logging import REDACTED, secrets_redact
-from common.netpolicy import UrlRefused, egress_policy_for_agents, repository_url_check
 
 from .bundle import BundleContents, BundleLimits, bundle_read
 from .errors import HostingError, Refusal
-from .reach import git_host_addresses, unresolved_message
+from .git_env import LOCAL_REMOTE, git_environment, git_remote_parse
+from .reach import unresolved_message
 
 logger = logging.getLogger("hosting.git")
 
-GIT_USERNAME = "x-access-token"
 RESULT_REF = "refs/claude-runner/result"
-_ASKPASS = """#!/bin/sh
-# claude-runner's git askpass: answers from its environment, only for the expected host.
-case "$1" in
-  *"//${CLAUDE_RUNNER_GIT_HOST}'"* | *"@${CLAUDE_RUNNER_GIT_HOST}'"*) ;;
-  *) exit 1 ;;
-esac
-case "$1" in
-  Username*) printf '%s\\n' "$CLAUDE_RUNNER_GIT_USERNAME" ;;
-  Password*) printf '%s\\n' "$CLAUDE_RUNNER_GIT_TOKEN" ;;
-  *) exit 1 ;;
-esac
-"""
 
 
 @dataclass(frozen=True)
@@ -61,82 +40,6 @@ class PushResult:
     branch: str
     head: str  # the commit the branch now points at
     commits: int  # new commits pushed
-
-
-@dataclass(frozen=True)
-class _Remote:
-    url: str
-    host: str
-    port: int
-    local: bool  # a file:// repository (development and tests only)
-
-    @property
-    def netloc(self) -> str:
-        return self.host if self.port == 443 else f"{self.host}:{self.port}"
-
-
-def git_remote_parse(*, url: str) -> _Remote:
-    """The remote git may reach for ``url``, on the rules the task form applies
-    (common.netpolicy): HostingError(INVALID) for its shape, EGRESS_REFUSED for its host."""
-    try:
-        parsed = repository_url_check(
-            url=url,
-            local_allowed=settings.AGENT_ALLOW_LOCAL_REPOS,
-            policy=egress_policy_for_agents(),
-        )
-    except UrlRefused as exc:
-        kind = Refusal.EGRESS_REFUSED if exc.rule == "reach" else Refusal.INVALID
-        raise HostingError(kind, exc.message) from None
-    return _Remote(parsed.url, parsed.host, parsed.port, local=parsed.local)
-
-
-@contextmanager
-def _git_environment(remote: _Remote, token: str) -> Iterator[dict[str, str]]:
-    """The whole environment of one git run against ``remote`` (see the module's docstring)."""
-    scratch = Path(tempfile.mkdtemp(prefix="claude-runner-git-"))
-    try:
-        askpass = scratch / "askpass.sh"
-        askpass.write_text(_ASKPASS)
-        askpass.chmod(0o700)
-        config = [
-            ("credential.helper", ""),  # nothing may store the token
-            ("core.hooksPath", os.devnull),
-            ("http.followRedirects", "false"),
-            ("transfer.fsckObjects", "true"),
-            ("protocol.allow", "never"),
-            ("protocol.https.allow", "always"),
-            # Every clone is thrown away after the task: no background repacking after a fetch.
-            ("maintenance.auto", "false"),
-            ("gc.auto", "0"),
-        ]
-        if remote.local:
-            config.append(("protocol.file.allow", "always"))
-        else:
-            addresses = git_host_addresses(host=remote.host, port=remote.port)
-            pinned = ",".join(f"[{a}]" if ":" in a else a for a in addresses)
-            config.append(("http.curloptResolve", f"{remote.host}:{remote.port}:{pinned}"))
-        if settings.HOSTING_CA_BUNDLE:
-            config.append(("http.sslCAInfo", str(settings.HOSTING_CA_BUNDLE)))
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(scratch),
-            "LANG": "C.UTF-8",
-            "LC_ALL": "C.UTF-8",
-            "GIT_TERMINAL_PROMPT": "0",
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_CONFIG_GLOBAL": os.devnull,
-            "GIT_ASKPASS": str(askpass),
-            "CLAUDE_RUNNER_GIT_HOST": remote.netloc,
-            "CLAUDE_RUNNER_GIT_USERNAME": GIT_USERNAME,
-            "CLAUDE_RUNNER_GIT_TOKEN": token,
-            "GIT_CONFIG_COUNT": str(len(config)),
-        }
-        for index, (key, value) in enumerate(config):
-            env[f"GIT_CONFIG_KEY_{index}"] = key
-            env[f"GIT_CONFIG_VALUE_{index}"] = value
-        yield env
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _redact(text: str, token: str) -> str:
@@ -176,7 +79,7 @@ def _git(
 
 def _local_git(args: list[str], *, cwd: Path) -> str:
     """git on the worker's own clone, no network: the plain answer or HostingError."""
-    with _git_environment(_Remote("", "", 0, local=True), "") as env:
+    with git_environment(LOCAL_REMOTE, "") as env:
         done = _git(args, env=env, cwd=cwd)
     if done.returncode != 0:
         raise HostingError(Refusal.GIT_FAILED, f"git {args[0]} failed: {_redact(done.stderr, '')}")
@@ -271,7 +174,7 @@ def repository_clone(
     if commit and not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit):
         raise HostingError(Refusal.INVALID, "Not a full commit id.")
     shallow = [] if remote.local else ["--depth", "1"]  # the task needs one revision
-    with _git_environment(remote, token) as env:
+    with git_environment(remote, token) as env:
         if commit:
             dest.mkdir(parents=True)
             _git(["init", "--quiet", str(dest)], env=env)
@@ -324,7 +227,7 @@ def bundle_check(*, bundle: Path, repo: Path | None) -> BundleContents:
     contents = bundle_read(path=bundle, limits=_bundle_limits())
     if repo is None:
         return contents
-    with _git_environment(_Remote("", "", 0, local=True), "") as env:
+    with git_environment(LOCAL_REMOTE, "") as env:
         verify = _git(
             ["bundle", "verify", "--quiet", str(bundle)],
             env=env,
@@ -352,7 +255,7 @@ def _bundle_unpack(*, repo: ClonedRepository, bundle: Path) -> str:
     objects = repo.path / ".git" / "objects"
     quarantine = Path(tempfile.mkdtemp(prefix="quarantine-", dir=repo.path / ".git"))
     try:
-        with _git_environment(_Remote("", "", 0, local=True), "") as env:
+        with git_environment(LOCAL_REMOTE, "") as env:
             hash_name = "sha256" if contents.hash_size == 32 else "sha1"
             made = _git(
                 ["init", "--quiet", "--bare", f"--object-format={hash_name}", str(quarantine)],
@@ -433,7 +336,7 @@ def branch_push_from_bundle(
         raise HostingError(
             Refusal.INVALID, "The task made no commits, so there is nothing to push."
         )
-    with _git_environment(remote, token) as env:
+    with git_environment(remote, token) as env:
         done = _git(
             ["push", "--quiet", "--", remote.url, f"{RESULT_REF}:refs/heads/{branch}"],
             env=env,

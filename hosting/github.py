@@ -17,14 +17,13 @@ from common.humanize import utc_text
 from common.logging import secrets_redact
 
 from .errors import HostingError, Refusal
+from .git_env import GIT_USERNAME
 from .providers import PullRequest, PushTarget, RepositoryAccess, TokenInfo
 from .repositories import RepositoryRef
 
 logger = logging.getLogger("hosting.github")
 
 API_VERSION = "2022-11-28"
-# What git sends as the user name with a token (GitHub ignores it; this is its documented form).
-GIT_USERNAME = "x-access-token"
 EXPIRY_HEADER = "github-authentication-token-expiration"
 TOKEN_PREFIXES = ("github_pat_", "ghp_", "gho_", "ghu_", "ghs_")
 _TOKEN_CHARS = re.compile(r"^[A-Za-z0-9_]+$")

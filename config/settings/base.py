@@ -407,7 +407,8 @@ GITHUB_API_TIMEOUT = env.float("GITHUB_API_TIMEOUT", default=15.0)
 # answering), and checks per user per minute (one at a time).
 GITHUB_CHECK_TIMEOUT = env.float("GITHUB_CHECK_TIMEOUT", default=5.0)
 GITHUB_CHECKS_PER_MINUTE = env.int("GITHUB_CHECKS_PER_MINUTE", default=10)
-# CA bundle for git over https and the GitHub API (a private CA); empty = the system's CAs.
+# CA bundle for git over https and the GitHub API (a private CA): set, it alone is trusted;
+# empty = the system's CAs.
 HOSTING_CA_BUNDLE = env.str("HOSTING_CA_BUNDLE", default="")
 # Longest a clone or a push on the worker may take, in seconds.
 HOSTING_GIT_TIMEOUT_SECONDS = env.int("HOSTING_GIT_TIMEOUT_SECONDS", default=600)

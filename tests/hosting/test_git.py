@@ -13,6 +13,7 @@ import pytest
 
 from hosting.errors import HostingError, Refusal
 from hosting.git import branch_push_from_bundle, git_refusal, repository_clone
+from hosting.git_env import git_environment, git_remote_parse
 from tests.hosting.conftest import REPO, agent_commit, new_token
 
 
@@ -160,6 +161,26 @@ def test_worker_environment_does_not_leak_into_git(
     monkeypatch.setenv("GIT_TRACE", str(tmp_path / "trace.log"))
     repository_clone(url=private_repo, branch="", token=token, dest=tmp_path / "c")
     assert not (tmp_path / "trace.log").exists()
+
+
+def _git_config(env: dict[str, str]) -> dict[str, str]:
+    count = int(env["GIT_CONFIG_COUNT"])
+    return {env[f"GIT_CONFIG_KEY_{n}"]: env[f"GIT_CONFIG_VALUE_{n}"] for n in range(count)}
+
+
+def test_with_a_ca_bundle_git_trusts_that_bundle_alone(hosting_settings, git_server):
+    # As the API client does: the system's CA folder (curl's default) is swapped for an empty
+    # one, so a public CA cannot vouch for the operator's private host.
+    remote = git_remote_parse(url=git_server.url(REPO))
+    with git_environment(remote, "") as env:
+        config = _git_config(env)
+        assert config["http.sslCAInfo"] == str(git_server.ca_file)
+        assert list(Path(config["http.sslCAPath"]).iterdir()) == []
+    hosting_settings.HOSTING_CA_BUNDLE = ""
+    with git_environment(remote, "") as env:
+        config = _git_config(env)
+        assert "http.sslCAInfo" not in config
+        assert "http.sslCAPath" not in config  # the system's CAs, for github.com
 
 
 # --- pushing the agent's commits --------------------------------------------------------------
