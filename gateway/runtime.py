@@ -250,6 +250,9 @@ class TaskGateway:
             ),
             connector=aiohttp.TCPConnector(limit=64, socket_factory=upstream_socket),
             trust_env=False,  # never through a proxy from the environment
+            # No cookies of the gateway's own: the API's Set-Cookie goes to the client as it
+            # came, and the client's Cookie header is what goes back (nor a jar to consult).
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
         try:
             listener = Listener(

@@ -217,8 +217,9 @@ class ResponseUsage:
 
     def _event(self, payload: bytes) -> None:
         try:
-            event = json.loads(payload)
-        except ValueError:
+            # SSE is UTF-8: decoded here, json need not guess the encoding of bytes.
+            event = json.loads(payload.decode())
+        except ValueError:  # UnicodeDecodeError too
             return
         if not isinstance(event, dict):
             return
