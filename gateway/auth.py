@@ -92,10 +92,8 @@ def upstream_headers(
     """The request headers for the real API: hop-by-hop (``drop``) and every inbound
     credential removed, the real one added. The CLI's own ``anthropic-beta`` list is kept; for
     OAuth the OAuth beta is added if it is missing."""
-    out: CIMultiDict[str] = CIMultiDict()
-    for name, value in headers:
-        if name not in drop and name not in _REPLACED:
-            out.add(name, value)
+    skip = _REPLACED | drop
+    out: CIMultiDict[str] = CIMultiDict([pair for pair in headers if pair[0] not in skip])
     out["accept-encoding"] = UPSTREAM_ACCEPT_ENCODING
     if auth.kind == "oauth":
         out["authorization"] = f"Bearer {secret}"

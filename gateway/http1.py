@@ -19,7 +19,6 @@ import asyncio
 import json
 import re
 from dataclasses import dataclass
-from functools import cached_property
 from http import HTTPStatus
 
 import h11
@@ -92,15 +91,46 @@ class GatewayLimits:
     api_read_timeout: float = 600.0  # the model API sending nothing, before or within an answer
 
 
-@dataclass
 class Request:
-    """A request head, read-only once made; what is derived from its headers is worked out
-    once (the route asks for each several times)."""
+    """A request head, read-only once made. What the route asks of its headers (the framing,
+    the Connection tokens, Expect) is worked out once here, in one look at the header names."""
 
-    method: str
-    target: str
-    version: str
-    headers: list[tuple[str, str]]  # names lower-cased, in arrival order
+    __slots__ = (
+        "chunked",
+        "connection_tokens",
+        "content_length",
+        "expect_continue",
+        "headers",
+        "keep_alive",
+        "method",
+        "target",
+        "version",
+    )
+
+    def __init__(self, method: str, target: str, version: str, headers: list[tuple[str, str]]):
+        self.method = method
+        self.target = target
+        self.version = version
+        self.headers = headers  # names lower-cased, in arrival order
+        index = dict(headers)  # which names are there, in one pass in C
+        self.chunked = "transfer-encoding" in index
+        # One value at most: h11 has checked it is plain ASCII digits, and merged repeats.
+        length = index.get("content-length")
+        self.content_length = int(length) if length is not None else None
+        self.expect_continue = "expect" in index and (
+            (self.header("expect") or "").lower() == "100-continue"
+        )
+        self.connection_tokens = (
+            frozenset(
+                t.strip().lower() for v in self.header_all("connection") for t in v.split(",")
+            )
+            if "connection" in index
+            else frozenset()
+        )
+        if version == "HTTP/1.0":
+            self.keep_alive = "keep-alive" in self.connection_tokens
+        else:
+            self.keep_alive = "close" not in self.connection_tokens
 
     def header_all(self, name: str) -> list[str]:
         return [value for key, value in self.headers if key == name]
@@ -109,35 +139,13 @@ class Request:
         found = self.header_all(name)
         return found[0] if found else None
 
-    @cached_property
-    def _connection_tokens(self) -> frozenset[str]:
-        return frozenset(
-            t.strip().lower() for v in self.header_all("connection") for t in v.split(",")
-        )
-
-    @property
-    def keep_alive(self) -> bool:
-        if self.version == "HTTP/1.0":
-            return "keep-alive" in self._connection_tokens
-        return "close" not in self._connection_tokens
-
-    @cached_property
-    def chunked(self) -> bool:
-        return bool(self.header_all("transfer-encoding"))
-
-    @cached_property
-    def content_length(self) -> int | None:
-        """The declared length (h11 has checked it is plain ASCII digits, one value)."""
-        value = self.header("content-length")
-        return int(value) if value is not None else None
-
     @property
     def has_body(self) -> bool:
         return self.chunked or bool(self.content_length)
 
     def connection_headers(self) -> frozenset[str]:
         """Hop-by-hop names: the fixed ones plus those the Connection header lists."""
-        return HOP_BY_HOP | self._connection_tokens
+        return HOP_BY_HOP | self.connection_tokens
 
 
 def head_check(head: bytes) -> None:
@@ -160,18 +168,19 @@ def request_from_event(event: h11.Request) -> Request:
     """Our Request from h11's, with the checks h11 leaves to the server."""
     if event.http_version not in (b"1.0", b"1.1"):
         raise HttpError(505, "only HTTP/1.1 is spoken here")
+    # h11's own lower-cased names (it keeps them beside the raw ones); names are tokens, so
+    # ASCII. The version of h11 is pinned (requirements.txt), and the tests read real heads.
     headers = [
-        (name.decode("ascii").lower(), value.decode("latin-1"))
-        for name, value in event.headers.raw_items()
+        (name.decode(), value.decode("latin-1")) for _, name, value in event.headers._full_items
     ]
     request = Request(
-        method=event.method.decode("ascii"),
-        target=event.target.decode("ascii"),
-        version="HTTP/" + event.http_version.decode("ascii"),
-        headers=headers,
+        event.method.decode("ascii"),
+        event.target.decode("ascii"),
+        "HTTP/" + event.http_version.decode("ascii"),
+        headers,
     )
     # h11 lets Transfer-Encoding win (RFC 9112 6.3); a request carrying both is refused here.
-    if request.chunked and request.header("content-length") is not None:
+    if request.chunked and request.content_length is not None:
         raise HttpError(400, "both Transfer-Encoding and Content-Length")
     return request
 
@@ -197,6 +206,7 @@ class HttpConnection:
         self.body_done = True  # the current request's body has all been read
         self._body_bytes = 0
         self._declared: int | None = None  # its Content-Length
+        self._expired = False  # a wait for the client ran out of time: the reader has failed
 
     async def request_next(self) -> Request | None:
         """The next request; None when the client closed the connection, or left it idle,
@@ -220,19 +230,21 @@ class HttpConnection:
         if declared is not None and declared > MAX_BODY_BYTES:
             raise HttpError(413, "request body too large")
         if not request.has_body:
-            await self.body_piece()  # h11's end of the message, already in hand
+            # h11 has framed the head, and its length leaves no body: its end of the message
+            # would say no more (it is asked when a body is chunked, where trailers follow).
+            self._body_end()
         return request
 
     async def _head_read(self) -> bytes | None:
         pending = self._pending
+        loop = asyncio.get_running_loop()
         while True:
             while pending[:2] == b"\r\n":  # empty lines before a request (RFC 9112 2.2)
                 del pending[:2]
             if pending:
                 break
             try:
-                async with asyncio.timeout(self._limits.idle_timeout):
-                    data = await self.reader.read(READ_SIZE)
+                data = await self._read(loop.time() + self._limits.idle_timeout)
             except TimeoutError:
                 return None
             if not data:
@@ -241,14 +253,31 @@ class HttpConnection:
         end = self._head_scan(0)
         if end is None:  # the head is still arriving: it has read_timeout to come whole
             try:
-                async with asyncio.timeout(self._limits.read_timeout):
-                    end = await self._head_end()
+                end = await self._head_end(loop.time() + self._limits.read_timeout)
             except TimeoutError:
                 raise HttpError(408, "the request head did not arrive in time") from None
         head = bytes(pending[:end])
         del pending[:end]
         head_check(head[:-4])
         return head
+
+    async def _read(self, deadline: float) -> bytes:
+        """The client's next bytes; TimeoutError once the loop's clock reaches ``deadline``.
+        The bound is one timer that fails the reader (rather than asyncio.timeout's Python
+        context manager, which cancels the task): a few times cheaper, and every wait of a
+        request has one. A reader that timed out stays failed, so the connection ends."""
+        handle = asyncio.get_running_loop().call_at(deadline, self._expire)
+        try:
+            data = await self.reader.read(READ_SIZE)
+        finally:
+            handle.cancel()
+        if self._expired:  # the bytes came in the same turn of the loop as the deadline
+            raise TimeoutError
+        return data
+
+    def _expire(self) -> None:
+        self._expired = True
+        self.reader.set_exception(TimeoutError())
 
     def _head_scan(self, scanned: int) -> int | None:
         """Where the head in ``_pending`` ends (after its blank line), if it is all there;
@@ -266,11 +295,11 @@ class HttpConnection:
             raise HttpError(431, "request head too large")
         return None
 
-    async def _head_end(self) -> int:
+    async def _head_end(self, deadline: float) -> int:
         pending = self._pending
         while True:
             scanned = len(pending)
-            data = await self.reader.read(READ_SIZE)
+            data = await self._read(deadline)
             if not data:
                 raise HttpError(400, "incomplete request head")
             pending += data
@@ -297,6 +326,10 @@ class HttpConnection:
                 self._body_bytes += len(event.data)
                 if self._body_bytes > MAX_BODY_BYTES:
                     raise HttpError(413, "request body too large")
+                if self._body_bytes == self._declared:
+                    # h11 has given every byte the Content-Length declared: its end of the
+                    # message would only confirm it (no trailers without chunked).
+                    self._body_end()
                 return bytes(event.data)
             if isinstance(event, h11.EndOfMessage) or event is h11.PAUSED:
                 self._body_end()
@@ -306,8 +339,7 @@ class HttpConnection:
     async def _receive(self) -> None:
         assert self._h11 is not None
         try:
-            async with asyncio.timeout(self._limits.read_timeout):
-                data = await self.reader.read(READ_SIZE)
+            data = await self._read(asyncio.get_running_loop().time() + self._limits.read_timeout)
         except TimeoutError:
             raise HttpError(408, "the request body did not arrive in time") from None
         self._h11.receive_data(data)  # b"": the client closed; h11 says what that cut short

@@ -13,12 +13,40 @@ import asyncio
 import logging
 import socket
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 logger = logging.getLogger("gateway")
 
 type Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+type AddrInfo = tuple[int, int, int, str, tuple[Any, ...]]
 
 _RETRY_SECONDS = 0.5
+
+
+class KnownSocket(socket.socket):
+    """A socket whose family and type are plain attributes, set once when it is made. The
+    standard socket turns each read of them into an enum in Python (about 14K instructions),
+    and the loop and aiohttp read them several times for every connection, ours and the
+    upstream's."""
+
+    __slots__ = ("family", "type")
+
+    def __init__(
+        self,
+        family: socket.AddressFamily,
+        kind: socket.SocketKind,
+        proto: int = 0,
+        fileno: int | None = None,
+    ) -> None:
+        super().__init__(family, kind, proto, fileno)
+        self.family = family  # type: ignore[misc]
+        self.type = kind  # type: ignore[misc]
+
+
+def upstream_socket(addr_info: AddrInfo) -> socket.socket:
+    """aiohttp's socket_factory: a KnownSocket for the address it is about to connect."""
+    family, kind, proto, _, _ = addr_info  # enums already (from getaddrinfo or aiohttp)
+    return KnownSocket(family, kind, proto)  # type: ignore[arg-type]
 
 
 class Listener:
@@ -32,6 +60,7 @@ class Listener:
         on_full: Callable[[], None],
     ) -> None:
         self._sock = sock
+        self._family, self._kind = sock.family, sock.type
         self._limit = limit
         self._read_limit = read_limit  # the StreamReader's (a request head's) bound
         self._serve = serve
@@ -63,7 +92,8 @@ class Listener:
     def _accept_ready(self) -> None:
         while len(self.tasks) < self._limit:
             try:
-                conn, _ = self._sock.accept()
+                # socket.accept() without its reads of the listener's family and type.
+                fd, _ = self._sock._accept()  # type: ignore[attr-defined]
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:  # out of file descriptors: wait a moment, never spin
@@ -71,6 +101,7 @@ class Listener:
                 self._pause()
                 self._loop.call_later(_RETRY_SECONDS, self._resume)
                 return
+            conn = KnownSocket(self._family, self._kind, 0, fd)
             conn.setblocking(False)
             task = self._loop.create_task(self._connection(conn))
             self.tasks.add(task)

@@ -119,7 +119,7 @@ class ModelRoute:
             await conn.body_discard(limit=_DISCARD_MAX, seconds=_DISCARD_SECONDS)
             await conn.answer(status, message, close=True, api_error=True)
             return False
-        if (request.header("expect") or "").lower() == "100-continue":
+        if request.expect_continue:
             conn.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         call = _Call(
             request=request,

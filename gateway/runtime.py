@@ -51,7 +51,7 @@ from .auth import PLACEHOLDER_PREFIX, CredentialProvider, UpstreamAuth, placehol
 from .body import ByteBudget
 from .egress import egress_policy_from_settings
 from .http1 import MAX_HEAD_BYTES, GatewayLimits, HttpConnection, HttpError, Request, log_safe
-from .listener import Listener
+from .listener import Listener, upstream_socket
 from .messages import MESSAGES_PATH, MessageBox, MessageRoute
 from .model_route import ALLOWED_CALLS, ModelRoute, RouteCredential, path_query
 from .tunnel import Egress, system_resolve
@@ -248,8 +248,11 @@ class TaskGateway:
             timeout=aiohttp.ClientTimeout(
                 total=None, sock_connect=30, sock_read=self.limits.api_read_timeout
             ),
-            connector=aiohttp.TCPConnector(limit=64),
+            connector=aiohttp.TCPConnector(limit=64, socket_factory=upstream_socket),
             trust_env=False,  # never through a proxy from the environment
+            # No cookies of the gateway's own: the API's Set-Cookie goes to the client as it
+            # came, and the client's Cookie header is what goes back (nor a jar to consult).
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
         try:
             listener = Listener(

@@ -175,7 +175,7 @@ async def _request_send(
             headers=upstream_request_head(request, target),
         )
         up_writer.write(framing.send(event) or b"")
-        if (request.header("expect") or "").lower() == "100-continue":
+        if request.expect_continue:
             conn.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         while piece := await conn.body_piece():
             up_writer.write(framing.send(h11.Data(data=piece)) or b"")

@@ -27,6 +27,8 @@ RATELIMIT_PREFIX = "anthropic-ratelimit-"
 _UNIFIED = RATELIMIT_PREFIX + "unified-"
 _MAX_LINE = 1024 * 1024  # usage events are small; a longer partial line is not one of them
 _MAX_JSON = 8 * 1024 * 1024
+_JSON = json.JSONDecoder()
+_JSON_SPACE = " \t\r\n"  # JSON's whitespace
 _USAGE_MARK = b'"message_'  # in both '"message_start"' and '"message_delta"'
 
 
@@ -216,9 +218,14 @@ class ResponseUsage:
         self._tail = b"" if self._skipping else rest
 
     def _event(self, payload: bytes) -> None:
+        # What json.loads does, without its two wrappers and their regex passes for the
+        # whitespace around the value: SSE is UTF-8, and one JSON value must fill the line.
         try:
-            event = json.loads(payload)
-        except ValueError:
+            text = payload.decode().strip(_JSON_SPACE)
+            event, end = _JSON.raw_decode(text)
+        except ValueError:  # UnicodeDecodeError too
+            return
+        if end != len(text):
             return
         if not isinstance(event, dict):
             return

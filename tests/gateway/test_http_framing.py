@@ -71,6 +71,43 @@ def test_a_well_formed_request_parses_to_what_was_sent(
     assert got == body
 
 
+def parse_all(data: bytes) -> list[tuple[str, bytes]]:
+    """(target, body) of each request on one connection that sent ``data`` at once."""
+
+    async def run() -> list[tuple[str, bytes]]:
+        reader = asyncio.StreamReader(limit=MAX_HEAD_BYTES)
+        reader.feed_data(data)
+        reader.feed_eof()
+        conn = HttpConnection(reader, None, GatewayLimits(read_timeout=5, idle_timeout=5))  # type: ignore[arg-type]
+        found = []
+        while (request := await conn.request_next()) is not None:
+            body = b""
+            while piece := await conn.body_piece():
+                body += piece
+            found.append((request.target, body))
+        return found
+
+    return asyncio.run(run())
+
+
+@given(st.lists(st.tuples(st.binary(max_size=200), st.sampled_from(["length", "chunked", "none"]))))
+def test_pipelined_requests_each_get_their_own_body(sent: list[tuple[bytes, str]]) -> None:
+    data = b""
+    expected = []
+    for number, (body, framing) in enumerate(sent):
+        if framing == "length":
+            data += head(f"Content-Length: {len(body)}").replace(b"/v1/messages", b"/%d" % number)
+            data += body
+        elif framing == "chunked":
+            data += head("Transfer-Encoding: chunked").replace(b"/v1/messages", b"/%d" % number)
+            data += (b"%x\r\n%b\r\n" % (len(body), body) if body else b"") + b"0\r\n\r\n"
+        else:
+            data += head().replace(b"/v1/messages", b"/%d" % number)
+            body = b""
+        expected.append((f"/{number}", body))
+    assert parse_all(data) == expected
+
+
 @given(st.binary(max_size=400))
 def test_any_bytes_after_a_request_line_give_a_request_or_a_refusal(junk: bytes) -> None:
     for data in (junk, b"GET / HTTP/1.1\r\nHost: a\r\n" + junk + b"\r\n\r\n"):
