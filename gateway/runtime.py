@@ -42,7 +42,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-import uvloop
 from django.conf import settings
 
 from common.netpolicy import EgressPolicy, Resolver
@@ -52,6 +51,7 @@ from .body import ByteBudget
 from .egress import egress_policy_from_settings
 from .http1 import MAX_HEAD_BYTES, GatewayLimits, HttpConnection, HttpError, Request, log_safe
 from .listener import Listener, upstream_socket
+from .loop import GatewayLoop
 from .messages import MESSAGES_PATH, MessageBox, MessageRoute
 from .model_route import ALLOWED_CALLS, ModelRoute, RouteCredential, path_query
 from .tunnel import Egress, system_resolve
@@ -204,7 +204,7 @@ class TaskGateway:
     def _run(self) -> None:
         # uvloop: the relay's work per streamed event and per request is libuv's in C, about
         # half of what asyncio's Python loop and transports cost (bench/gateway_cpu_bench.py).
-        loop = uvloop.new_event_loop()
+        loop = GatewayLoop()
         self._loop = loop
         try:
             loop.run_until_complete(self._serve())
