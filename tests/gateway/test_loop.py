@@ -13,8 +13,8 @@ from gateway.loop import GatewayLoop
 class _NoResolver(GatewayLoop):
     """Fails any lookup, so a connect that needed one shows."""
 
-    async def getaddrinfo(self, *args: object, **kwargs: object) -> list[object]:
-        raise AssertionError(f"getaddrinfo{args} was asked")
+    async def getaddrinfo(self, host, port, **kwargs):
+        raise AssertionError(f"getaddrinfo({host!r}, {port!r}) was asked")
 
 
 async def _connect(host: str, port: int) -> socket.socket:
