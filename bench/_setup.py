@@ -1,5 +1,6 @@
 """Shared start-up for benchmarks: Django on a throwaway database (or DATABASE_URL if given)."""
 
+import inspect
 import os
 import subprocess
 import sys
@@ -24,8 +25,9 @@ def docker_host_default() -> None:
         os.environ["DOCKER_HOST"] = out.split("=", 1)[1].strip()
 
 
-def django_setup() -> None:
-    sys.path.insert(0, str(ROOT))
+def django_setup(*, root: Path = ROOT) -> None:
+    """Django of the checkout at ``root`` (this one unless a bench compares another)."""
+    sys.path.insert(0, str(root))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
     if "BENCH_DATABASE_URL" in os.environ:
         os.environ["DATABASE_URL"] = os.environ["BENCH_DATABASE_URL"]
@@ -88,3 +90,32 @@ class FixedProvider:
 
     def refresh_after_401(self, rejected: str) -> str | None:
         return None
+
+
+def gateway_of_checkout(*, api_port: int, folder: Path, token: str) -> tuple[Any, str]:
+    """(a TaskGateway, its placeholder) of the checkout Django was set up from, built with its
+    constructor as that commit has it, relaying to the fake API on ``api_port`` with ``token``."""
+    # After django_setup(): the checkout is chosen by then, and the gateway reads its settings.
+    from gateway import runtime
+
+    try:
+        # The same reason: the checkout's own rules.
+        from common.netpolicy import EgressPolicy
+    except ImportError:
+        # An older checkout, whose rules lived in the gateway.
+        from gateway.egress import EgressPolicy
+
+    placeholder = runtime.placeholder_new()
+    kwargs: dict[str, Any] = {
+        "socket_path": folder / "gateway.sock",
+        "auth": runtime.UpstreamAuth("oauth"),
+        "provider": FixedProvider(token),
+        "placeholder": placeholder,
+        "on_log": print,
+    }
+    api_url, egress = f"http://127.0.0.1:{api_port}", EgressPolicy(rules=())
+    if "setup" in inspect.signature(runtime.TaskGateway).parameters:
+        kwargs["setup"] = runtime.GatewaySetup(api_url=api_url, egress=egress)
+    else:
+        kwargs.update(api_url=api_url, egress=egress)
+    return runtime.TaskGateway(**kwargs), placeholder

@@ -17,8 +17,10 @@ every figure; only ratios within one run compare). Goals: TTFB overhead <= 5 ms 
 the median, total ratio <= 1.10.
 The client runs in its own process (as the CLI runs in a container), so the gateway's thread
 shares its process only with what a task worker runs.
-Run: .venv/bin/python bench/gateway_bench.py [N_EVENTS] [ROUNDS] [DELAY_MS] [PACED_EVENTS]
-     (defaults 200 20 2 50)
+Run: .venv/bin/python bench/gateway_bench.py [--root CHECKOUT] [N_EVENTS] [ROUNDS] [DELAY_MS]
+     [PACED_EVENTS] (defaults 200 20 2 50). --root measures the gateway of another checkout of
+     this project (an older commit) with this file's fake API, client and relay: the fairest
+     before-and-after, run alternately with and without it.
 """
 
 import asyncio
@@ -38,7 +40,7 @@ from collections.abc import Awaitable, Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from _setup import ROOT, FixedProvider, django_setup
+from _setup import ROOT, django_setup, gateway_of_checkout
 
 Opener = Callable[[], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
 Results = dict[tuple[str, int], list[tuple[float, float, int]]]
@@ -51,6 +53,8 @@ RATIO_GOAL = 1.10
 
 
 def _serve_api(conn: Connection, events: int, delay: float) -> None:
+    # Always this checkout's fake API (also when --root measures another checkout's gateway).
+    sys.path.insert(0, str(ROOT))
     # Runs in a child process of its own: the fake API is loaded there, not in the measured one.
     from tests.fakes.anthropic_api import FakeAnthropicAPI
 
@@ -149,24 +153,12 @@ def entrypoint_relay() -> tuple[list[str], str]:
 def measure_case(events: int, rounds: int, delay: float) -> tuple[Results, float, float, list[str]]:
     """One case end to end: its own fake API, gateway and relay. (results, gateway CPU s,
     MB through the gateway, the modes in order)."""
-    # The gateway reads Django's settings: after django_setup() in main().
-    from common.netpolicy import EgressPolicy
-    from gateway.runtime import GatewaySetup, TaskGateway, UpstreamAuth, placeholder_new
-
     parent, child = multiprocessing.Pipe()
     server = multiprocessing.Process(target=_serve_api, args=(child, events, delay), daemon=True)
     server.start()
     api_port = parent.recv()
     folder = Path(tempfile.mkdtemp(prefix="gwb-", dir="/tmp"))
-    placeholder = placeholder_new()
-    gateway = TaskGateway(
-        socket_path=folder / "gateway.sock",
-        auth=UpstreamAuth("oauth"),
-        provider=FixedProvider(REAL_TOKEN),
-        placeholder=placeholder,
-        on_log=print,
-        setup=GatewaySetup(api_url=f"http://127.0.0.1:{api_port}", egress=EgressPolicy(rules=())),
-    )
+    gateway, placeholder = gateway_of_checkout(api_port=api_port, folder=folder, token=REAL_TOKEN)
     gateway.start()
     gw_thread = next(
         t for t in threading.enumerate() if t.name == f"gateway-{gateway.socket_path.parent.name}"
@@ -268,11 +260,19 @@ def _load() -> str:
 
 
 def main() -> None:
-    events = int(sys.argv[1]) if len(sys.argv) > 1 else 200
-    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 20
-    delay_ms = float(sys.argv[3]) if len(sys.argv) > 3 else 2.0
-    paced_events = int(sys.argv[4]) if len(sys.argv) > 4 else 50
-    django_setup()
+    args = sys.argv[1:]
+    root = ROOT
+    if args[:1] == ["--root"]:
+        root = Path(args[1]).resolve()
+        args = args[2:]
+    events = int(args[0]) if len(args) > 0 else 200
+    rounds = int(args[1]) if len(args) > 1 else 20
+    delay_ms = float(args[2]) if len(args) > 2 else 2.0
+    paced_events = int(args[3]) if len(args) > 3 else 50
+    django_setup(root=root)
+    import gateway  # the checkout's, now first on the path
+
+    print(f"gateway of {Path(gateway.__file__).parent.parent}")
     print(f"{os.cpu_count()} CPUs; load average (1/5/15 min) at start: {_load()}")
     if not shutil.which("socat"):
         print("socat not installed: the relay path is skipped")

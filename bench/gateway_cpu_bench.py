@@ -40,7 +40,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from _setup import FixedProvider
+from _setup import gateway_of_checkout
 
 HERE = Path(__file__).resolve().parent.parent
 REAL_TOKEN = "sk-ant-oat01-bench-real-token"
@@ -115,27 +115,8 @@ def _client(conn: Connection, path: str, auth: str) -> None:
 
 
 def _gateway(root: Path, api_port: int, folder: Path) -> tuple[Any, str]:
-    """A TaskGateway of the checkout at ``root`` (its constructor as that commit has it)."""
-    # Imported here: the checkout is chosen on the command line and Django is set up first.
-    import inspect
-
-    from common.netpolicy import EgressPolicy
-    from gateway import runtime
-
-    placeholder = runtime.placeholder_new()
-    kwargs: dict[str, Any] = {
-        "socket_path": folder / "gateway.sock",
-        "auth": runtime.UpstreamAuth("oauth"),
-        "provider": FixedProvider(REAL_TOKEN),
-        "placeholder": placeholder,
-        "on_log": print,
-    }
-    api_url, egress = f"http://127.0.0.1:{api_port}", EgressPolicy(rules=())
-    if "setup" in inspect.signature(runtime.TaskGateway).parameters:
-        kwargs["setup"] = runtime.GatewaySetup(api_url=api_url, egress=egress)
-    else:
-        kwargs.update(api_url=api_url, egress=egress)
-    gateway = runtime.TaskGateway(**kwargs)
+    """A TaskGateway of the checkout at ``root`` (Django is set up from it by then)."""
+    gateway, placeholder = gateway_of_checkout(api_port=api_port, folder=folder, token=REAL_TOKEN)
     if PROFILE:
         run = gateway._run
 
@@ -144,7 +125,7 @@ def _gateway(root: Path, api_port: int, folder: Path) -> tuple[Any, str]:
                 run()
             profile.dump_stats(PROFILE)
 
-        gateway._run = profiled  # type: ignore[method-assign]
+        gateway._run = profiled
     return gateway, placeholder
 
 
