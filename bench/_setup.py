@@ -1,6 +1,7 @@
 """Shared start-up for benchmarks: Django on a throwaway database (or DATABASE_URL if given)."""
 
 import inspect
+import json
 import os
 import subprocess
 import sys
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+# The real credential the gateway benches' fake API accepts (and the gateway puts in).
+BENCH_API_TOKEN = "sk-ant-oat01-bench-real-token"
 
 
 def docker_host_default() -> None:
@@ -92,9 +95,9 @@ class FixedProvider:
         return None
 
 
-def gateway_of_checkout(*, api_port: int, folder: Path, token: str) -> tuple[Any, str]:
+def gateway_of_checkout(*, api_port: int, folder: Path) -> tuple[Any, str]:
     """(a TaskGateway, its placeholder) of the checkout Django was set up from, built with its
-    constructor as that commit has it, relaying to the fake API on ``api_port`` with ``token``."""
+    constructor as that commit has it, relaying to the fake API on ``api_port``."""
     # After django_setup(): the checkout is chosen by then, and the gateway reads its settings.
     from gateway import runtime
 
@@ -109,7 +112,7 @@ def gateway_of_checkout(*, api_port: int, folder: Path, token: str) -> tuple[Any
     kwargs: dict[str, Any] = {
         "socket_path": folder / "gateway.sock",
         "auth": runtime.UpstreamAuth("oauth"),
-        "provider": FixedProvider(token),
+        "provider": FixedProvider(BENCH_API_TOKEN),
         "placeholder": placeholder,
         "on_log": print,
     }
@@ -119,3 +122,32 @@ def gateway_of_checkout(*, api_port: int, folder: Path, token: str) -> tuple[Any
     else:
         kwargs.update(api_url=api_url, egress=egress)
     return runtime.TaskGateway(**kwargs), placeholder
+
+
+def fake_api_serve(conn: Any, events: int, delay: float) -> None:
+    """The gateway benches' fake Anthropic API, in a child process of its own (so it never
+    shares the measured one): answers of ``events`` text events ``delay`` s apart (about 80 B
+    each); sends its port on ``conn``, serves until ``conn`` says stop."""
+    # Always this checkout's fake API, also when a bench measures another checkout's gateway.
+    sys.path.insert(0, str(ROOT))
+    # Loaded in the child only: the measured process never imports the fake.
+    from tests.fakes.anthropic_api import FakeAnthropicAPI
+
+    with FakeAnthropicAPI(valid_credentials={BENCH_API_TOKEN}) as api:
+        api.text_deltas = events
+        api.event_delay_seconds = delay
+        api.final_text = "".join(f"word{n:05d} " * 8 for n in range(events))
+        conn.send(api.port)
+        conn.recv()
+
+
+def streamed_message_body() -> bytes:
+    """The JSON body of a small streamed /v1/messages request."""
+    return json.dumps(
+        {
+            "model": "claude-fake-1",
+            "max_tokens": 1000,
+            "stream": True,
+            "messages": [{"role": "user", "content": "stream please"}],
+        }
+    ).encode()

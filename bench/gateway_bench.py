@@ -24,7 +24,6 @@ Run: .venv/bin/python bench/gateway_bench.py [--root CHECKOUT] [N_EVENTS] [ROUND
 """
 
 import asyncio
-import json
 import multiprocessing
 import os
 import re
@@ -40,30 +39,22 @@ from collections.abc import Awaitable, Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from _setup import ROOT, django_setup, gateway_of_checkout
+from _setup import (
+    BENCH_API_TOKEN,
+    ROOT,
+    django_setup,
+    fake_api_serve,
+    gateway_of_checkout,
+    streamed_message_body,
+)
 
 Opener = Callable[[], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
 Results = dict[tuple[str, int], list[tuple[float, float, int]]]
 
 sys.path.insert(0, str(ROOT))
 
-REAL_TOKEN = "sk-ant-oat01-bench-real-token"
 TTFB_GOAL_MS = 5.0
 RATIO_GOAL = 1.10
-
-
-def _serve_api(conn: Connection, events: int, delay: float) -> None:
-    # Always this checkout's fake API (also when --root measures another checkout's gateway).
-    sys.path.insert(0, str(ROOT))
-    # Runs in a child process of its own: the fake API is loaded there, not in the measured one.
-    from tests.fakes.anthropic_api import FakeAnthropicAPI
-
-    with FakeAnthropicAPI(valid_credentials={REAL_TOKEN}) as api:
-        api.text_deltas = events
-        api.event_delay_seconds = delay
-        api.final_text = "".join(f"word{n:05d} " * 8 for n in range(events))  # ~80 B per event
-        conn.send(api.port)
-        conn.recv()
 
 
 async def one_stream(open_conn: Opener, request: bytes) -> tuple[float, float, int]:
@@ -91,14 +82,7 @@ async def run_round(
 
 
 def request_bytes(auth: str) -> bytes:
-    body = json.dumps(
-        {
-            "model": "claude-fake-1",
-            "max_tokens": 1000,
-            "stream": True,
-            "messages": [{"role": "user", "content": "stream please"}],
-        }
-    ).encode()
+    body = streamed_message_body()
     return (
         f"POST /v1/messages?beta=true HTTP/1.1\r\nHost: api\r\nContent-Type: application/json\r\n"
         f"Authorization: Bearer {auth}\r\nanthropic-beta: oauth-2025-04-20\r\n"
@@ -154,11 +138,13 @@ def measure_case(events: int, rounds: int, delay: float) -> tuple[Results, float
     """One case end to end: its own fake API, gateway and relay. (results, gateway CPU s,
     MB through the gateway, the modes in order)."""
     parent, child = multiprocessing.Pipe()
-    server = multiprocessing.Process(target=_serve_api, args=(child, events, delay), daemon=True)
+    server = multiprocessing.Process(
+        target=fake_api_serve, args=(child, events, delay), daemon=True
+    )
     server.start()
     api_port = parent.recv()
     folder = Path(tempfile.mkdtemp(prefix="gwb-", dir="/tmp"))
-    gateway, placeholder = gateway_of_checkout(api_port=api_port, folder=folder, token=REAL_TOKEN)
+    gateway, placeholder = gateway_of_checkout(api_port=api_port, folder=folder)
     gateway.start()
     gw_thread = next(
         t for t in threading.enumerate() if t.name == f"gateway-{gateway.socket_path.parent.name}"
@@ -167,7 +153,7 @@ def measure_case(events: int, rounds: int, delay: float) -> tuple[Results, float
     gw_clock = time.pthread_getcpuclockid(gw_thread.ident)
     relay = None
     modes: dict[str, tuple[str, str | int, str]] = {
-        "direct": ("tcp", api_port, REAL_TOKEN),
+        "direct": ("tcp", api_port, BENCH_API_TOKEN),
         "gateway": ("unix", str(gateway.socket_path), placeholder),
     }
     if shutil.which("socat"):

@@ -27,7 +27,6 @@ divided by 100, is the instructions per request.
 import argparse
 import asyncio
 import cProfile
-import json
 import multiprocessing
 import os
 import shutil
@@ -40,37 +39,16 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from _setup import gateway_of_checkout
+from _setup import fake_api_serve, gateway_of_checkout, streamed_message_body
 
 HERE = Path(__file__).resolve().parent.parent
-REAL_TOKEN = "sk-ant-oat01-bench-real-token"
 # Children are started fresh (not forked): under valgrind only this process is measured.
 SPAWN = multiprocessing.get_context("spawn")
 PROFILE = ""  # --profile: the gateway thread's cProfile stats of the last case go there
 
 
-def _serve_api(conn: Connection, events: int, delay: float) -> None:
-    sys.path.insert(0, str(HERE))
-    # Here, in a child process of its own: the fake API never shares the measured process.
-    from tests.fakes.anthropic_api import FakeAnthropicAPI
-
-    with FakeAnthropicAPI(valid_credentials={REAL_TOKEN}) as api:
-        api.text_deltas = events
-        api.event_delay_seconds = delay
-        api.final_text = "".join(f"word{n:05d} " * 8 for n in range(events))  # ~80 B per event
-        conn.send(api.port)
-        conn.recv()
-
-
 def _request(auth: str) -> bytes:
-    body = json.dumps(
-        {
-            "model": "claude-fake-1",
-            "max_tokens": 1000,
-            "stream": True,
-            "messages": [{"role": "user", "content": "stream please"}],
-        }
-    ).encode()
+    body = streamed_message_body()
     # About as many headers as the CLI sends through its SDK (x-stainless-*, anthropic-*),
     # so the head framed per request is of a realistic size.
     return (
@@ -116,7 +94,7 @@ def _client(conn: Connection, path: str, auth: str) -> None:
 
 def _gateway(root: Path, api_port: int, folder: Path) -> tuple[Any, str]:
     """A TaskGateway of the checkout at ``root`` (Django is set up from it by then)."""
-    gateway, placeholder = gateway_of_checkout(api_port=api_port, folder=folder, token=REAL_TOKEN)
+    gateway, placeholder = gateway_of_checkout(api_port=api_port, folder=folder)
     if PROFILE:
         run = gateway._run
 
@@ -141,7 +119,7 @@ def measure(
     """(gateway CPU seconds, bytes received, the kernel's share of that CPU) for each of
     ``repeat`` batches of ``count`` requests, after one warm-up batch."""
     api_end, api_child = multiprocessing.Pipe()
-    api = SPAWN.Process(target=_serve_api, args=(api_child, events, delay), daemon=True)
+    api = SPAWN.Process(target=fake_api_serve, args=(api_child, events, delay), daemon=True)
     api.start()
     api_port = api_end.recv()
     folder = Path(tempfile.mkdtemp(prefix="gwc-", dir="/tmp"))
