@@ -43,6 +43,17 @@ def agent_settings(settings, docker_host, test_image, gateway_socket_root, monke
 
 
 @pytest.fixture
+def queued_only(settings):
+    """Tasks and follow-ups stay queued (nothing runs them), within limits of 2 running and 3
+    queued per user, with messages to running agents on."""
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    settings.AGENT_MAX_RUNNING_TASKS_PER_USER = 2
+    settings.AGENT_MAX_QUEUED_TASKS_PER_USER = 3
+    settings.AGENT_MESSAGES = True
+    return settings
+
+
+@pytest.fixture
 def local_repo(tmp_path) -> str:
     """file:// URL of a bare repository with three files and a `feature` branch."""
     src, bare = tmp_path / "src", tmp_path / "repo.git"

@@ -30,19 +30,9 @@ from tasks.validation import TaskInputError
 from tests.gateway.conftest import UnixHTTPConnection
 from tests.tasks.conftest import set_api_key, task_make
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("queued_only")]
 
 URL = "https://github.com/a/b.git"
-
-
-@pytest.fixture(autouse=True)
-def no_worker(settings):
-    # Tasks stay queued: nothing runs them.
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
-    settings.AGENT_MAX_RUNNING_TASKS_PER_USER = 2
-    settings.AGENT_MAX_QUEUED_TASKS_PER_USER = 3
-    settings.AGENT_MESSAGES = True
-    return settings
 
 
 def finished(owner, status=TaskStatus.FAILED, **values) -> CodingTask:

@@ -25,17 +25,7 @@ from tasks.run.finish import task_finish
 from tasks.run.messages import TaskMessageBox
 from tests.tasks.conftest import task_make
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def no_worker(settings):
-    # Follow-ups stay queued: nothing runs them.
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
-    settings.AGENT_MAX_RUNNING_TASKS_PER_USER = 2
-    settings.AGENT_MAX_QUEUED_TASKS_PER_USER = 3
-    settings.AGENT_MESSAGES = True
-    return settings
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("queued_only")]
 
 
 def ending(owner, **values) -> CodingTask:
