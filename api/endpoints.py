@@ -75,7 +75,10 @@ class WaitQuery(Schema):
         0,
         ge=0,
         le=30,
-        description="Seconds to wait for the task to change before answering (at most 30).",
+        description=(
+            "Seconds to wait for the task's status, result or pull request, or a message's state,"
+            " to change before answering (at most 30)."
+        ),
     )
 
 

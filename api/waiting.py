@@ -1,4 +1,4 @@
-"""The waiting client (GET /api/tasks/{id}?wait=N): an async view that polls one cheap row
+"""The waiting client (GET /api/tasks/{id}?wait=N): an async view that polls one cheap query
 until the task changes, so a waiting request holds a coroutine, not a worker thread."""
 
 import asyncio
@@ -6,10 +6,12 @@ import time
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db.models import Count, Q
 
 from tasks.models import CodingTask
 
-# What a client waits for: the task's state and result, not its log growing.
+# What a client waits for: the task's state and result and where each message it sent stands,
+# not its log growing.
 _MARK_FIELDS = (
     "status",
     "started_at",
@@ -23,8 +25,27 @@ _MARK_FIELDS = (
 
 
 def task_state_mark(*, task_id: int) -> tuple[object, ...] | None:
-    """A small fingerprint of what a waiting client cares about (one indexed row)."""
-    return CodingTask.objects.filter(pk=task_id).values_list(*_MARK_FIELDS).first()
+    """A small fingerprint of what a waiting client cares about: one indexed row, and counts
+    of its messages by where they stand (read by their (task, seq) index)."""
+    return (
+        CodingTask.objects.filter(pk=task_id)
+        .annotate(
+            messages_sent=Count("messages"),
+            messages_delivered=Count("messages__delivered_at"),
+            messages_late=Count("messages", filter=Q(messages__late=True)),
+            messages_followed_up=Count("messages__followed_up_at"),
+            messages_not_delivered=Count("messages", filter=~Q(messages__not_delivered="")),
+        )
+        .values_list(
+            *_MARK_FIELDS,
+            "messages_sent",
+            "messages_delivered",
+            "messages_late",
+            "messages_followed_up",
+            "messages_not_delivered",
+        )
+        .first()
+    )
 
 
 async def task_change_wait(*, task_id: int, seconds: float) -> bool:
