@@ -76,7 +76,8 @@ def test_a_message_taken_by_the_agent_wakes_it(client, user, bearer, settings):
 
 
 def test_a_late_message_becoming_a_follow_up_wakes_it(client, user, bearer, settings):
-    """The follow-up is made after the task's end: a client waiting on the ended task sees it."""
+    """A message sent as the task finished becomes a follow-up after its end (the sweep makes
+    it): a client waiting on the ended task sees that."""
     settings.API_WAIT_POLL_SECONDS = 0.05
     task = task_make(user, status=TaskStatus.SUCCEEDED)
     message = TaskMessage.objects.create(task=task, seq=1, text="and the changelog", late=True)
