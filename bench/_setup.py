@@ -151,3 +151,14 @@ def streamed_message_body() -> bytes:
             "messages": [{"role": "user", "content": "stream please"}],
         }
     ).encode()
+
+
+def streamed_message_request(auth: str) -> bytes:
+    """A small streamed /v1/messages request with ``auth`` as its bearer credential, on a
+    connection that closes after the answer."""
+    body = streamed_message_body()
+    return (
+        f"POST /v1/messages?beta=true HTTP/1.1\r\nHost: api\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {auth}\r\nanthropic-beta: oauth-2025-04-20\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode() + body

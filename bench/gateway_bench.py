@@ -46,7 +46,7 @@ from _setup import (
     django_setup,
     fake_api_serve,
     gateway_of_checkout,
-    streamed_message_body,
+    streamed_message_request,
 )
 
 Opener = Callable[[], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
@@ -82,15 +82,6 @@ async def run_round(
     return await asyncio.gather(*(one_stream(open_conn, request) for _ in range(concurrency)))
 
 
-def request_bytes(auth: str) -> bytes:
-    body = streamed_message_body()
-    return (
-        f"POST /v1/messages?beta=true HTTP/1.1\r\nHost: api\r\nContent-Type: application/json\r\n"
-        f"Authorization: Bearer {auth}\r\nanthropic-beta: oauth-2025-04-20\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    ).encode() + body
-
-
 def _opener(kind: str, where: str | int) -> Opener:
     if kind == "unix":
         return lambda: asyncio.open_unix_connection(str(where))
@@ -112,7 +103,9 @@ def _client(conn: Connection, modes: dict[str, tuple[str, str | int, str]], roun
                 for mode, (kind, where, auth) in modes.items():
                     conn.send((mode, concurrency if n is not None else 0))
                     conn.recv()
-                    got = await run_round(_opener(kind, where), request_bytes(auth), concurrency)
+                    got = await run_round(
+                        _opener(kind, where), streamed_message_request(auth), concurrency
+                    )
                     conn.send(got)
 
     asyncio.run(measure())

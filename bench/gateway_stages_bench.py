@@ -35,7 +35,7 @@ from _setup import (
     django_setup,
     fake_api_serve,
     gateway_of_checkout,
-    streamed_message_body,
+    streamed_message_request,
 )
 
 WARM_UP = 20  # requests of each path left out of the figures
@@ -47,15 +47,6 @@ TRACED = (
     "request_end",
 )
 STAMPS: dict[str, list[float]] = {name: [] for name in TRACED}
-
-
-def request_bytes(auth: str) -> bytes:
-    body = streamed_message_body()
-    return (
-        f"POST /v1/messages?beta=true HTTP/1.1\r\nHost: api\r\nContent-Type: application/json\r\n"
-        f"Authorization: Bearer {auth}\r\nanthropic-beta: oauth-2025-04-20\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    ).encode() + body
 
 
 def _client(conn: Connection, api_port: int, socket_path: str, auth: str, count: int) -> None:
@@ -78,7 +69,10 @@ def _client(conn: Connection, api_port: int, socket_path: str, auth: str, count:
 
     async def run() -> dict[str, list[tuple[float, float, float, float]]]:
         got: dict[str, list[tuple[float, float, float, float]]] = {"direct": [], "gateway": []}
-        requests = {"direct": request_bytes(BENCH_API_TOKEN), "gateway": request_bytes(auth)}
+        requests = {
+            "direct": streamed_message_request(BENCH_API_TOKEN),
+            "gateway": streamed_message_request(auth),
+        }
         pause = conn.recv()
         for _ in range(count + WARM_UP):
             for path in ("direct", "gateway"):
@@ -110,6 +104,11 @@ def _trace_every_session() -> None:
         made(self, *args, **kwargs)
 
     aiohttp.ClientSession.__init__ = with_trace  # type: ignore[method-assign]
+
+
+def gaps(earlier: list[float], later: list[float]) -> list[float]:
+    """The time between each request's two stamps."""
+    return [b - a for a, b in zip(earlier, later, strict=True)]
 
 
 def median_us(values: list[float]) -> float:
@@ -154,50 +153,22 @@ def main() -> None:
     }
     direct, through = got["direct"][WARM_UP:], got["gateway"][WARM_UP:]
     stamp = {name: STAMPS[name][WARM_UP:] for name in TRACED}
+    opened = [o for _, o, _, _ in through]
+    first = [f for _, _, f, _ in through]
     stages = [
-        ("client's connection opens", [o - s for s, o, _, _ in through]),
-        (
-            "gateway: accept, frame, body, credential",
-            [r - o for (_, o, _, _), r in zip(through, stamp["request_start"], strict=True)],
-        ),
+        ("client's connection opens", gaps([s for s, _, _, _ in through], opened)),
+        ("gateway: accept, frame, body, credential", gaps(opened, stamp["request_start"])),
         (
             "upstream request starts -> connecting",
-            [
-                c - r
-                for r, c in zip(
-                    stamp["request_start"], stamp["connection_create_start"], strict=True
-                )
-            ],
+            gaps(stamp["request_start"], stamp["connection_create_start"]),
         ),
         (
             "upstream connect",
-            [
-                e - c
-                for c, e in zip(
-                    stamp["connection_create_start"], stamp["connection_create_end"], strict=True
-                )
-            ],
+            gaps(stamp["connection_create_start"], stamp["connection_create_end"]),
         ),
-        (
-            "request head sent",
-            [
-                h - e
-                for e, h in zip(
-                    stamp["connection_create_end"], stamp["request_headers_sent"], strict=True
-                )
-            ],
-        ),
-        (
-            "API answers (its head)",
-            [
-                a - h
-                for h, a in zip(stamp["request_headers_sent"], stamp["request_end"], strict=True)
-            ],
-        ),
-        (
-            "first event reaches the client",
-            [f - a for (_, _, f, _), a in zip(through, stamp["request_end"], strict=True)],
-        ),
+        ("request head sent", gaps(stamp["connection_create_end"], stamp["request_headers_sent"])),
+        ("API answers (its head)", gaps(stamp["request_headers_sent"], stamp["request_end"])),
+        ("first event reaches the client", gaps(stamp["request_end"], first)),
     ]
     print(f"gateway of {Path(gateway.__file__).parent.parent}")
     print(f"{count} requests each way, {pause * 1000:g} ms apart; medians in us")
