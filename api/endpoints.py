@@ -13,12 +13,12 @@ from ninja import NinjaAPI, Query, Schema, Status
 from pydantic import Field
 
 from common.errors import InputError
-from tasks.follow_ups import TaskNotPossible, task_continue, task_message_send, task_run_again
+from tasks.follow_ups import task_continue, task_message_send, task_run_again
 from tasks.models import CodingTask, TaskStatus
 from tasks.pull_requests.follow_ups import task_pull_request_request
 from tasks.selectors import message_fate, task_get_for_user, tasks_for_user
 from tasks.services import task_cancel, task_run_now_with_api_key, task_submit
-from tasks.validation import TaskInputError
+from tasks.validation import TaskInputError, TaskNotPossible
 
 from .auth import ApiBearer, token_of, writer_token_of
 from .error_handlers import error_handlers_install

@@ -29,7 +29,7 @@ from tasks.models import (
 from tasks.run.chain import PULL_REQUEST_DONE
 from tasks.services import task_create
 from tasks.signals import queue_swept, task_ending
-from tasks.validation import TaskInputError, prompt_check
+from tasks.validation import TaskInputError, TaskNotPossible, prompt_check
 
 logger = logging.getLogger(__name__)
 
@@ -37,14 +37,6 @@ RUN_AGAIN_STATUSES = (TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.TIMED_
 # Messages one task may get while it runs: more is a follow-up's job.
 MESSAGES_PER_TASK_MAX = 100
 NOT_DELIVERED_MAX_CHARS = 1000
-
-
-class TaskNotPossible(TaskInputError):
-    """What was asked cannot be done with this task as it stands (not a fault of the input):
-    the message says why. The pages show it; the API answers 409 not_possible."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(None, message)
 
 
 def follow_up_blocker(*, task: CodingTask) -> str:
