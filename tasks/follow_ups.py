@@ -18,6 +18,7 @@ from django.utils import timezone
 from common.errors import InputError
 from environments.selectors import task_environment_get
 from environments.services import task_environment_choose
+from hosting.selectors import pull_request_host_blocker
 from tasks.models import (
     FINISHED_STATUSES,
     LATE_FOLLOW_UP_STATUSES,
@@ -62,6 +63,8 @@ def task_continue(*, parent: CodingTask, prompt: str) -> CodingTask:
         raise TaskNotPossible(blocker)
     pull_request = parent.pull_request
     on_pull_request = pull_request.state in PULL_REQUEST_DONE and bool(pull_request.branch)
+    if on_pull_request:
+        _pull_request_check(task=parent, doing="A follow-up of this task updates its pull request.")
     task = task_create(
         owner=parent.owner,
         repo_url=parent.repo_url,
@@ -82,6 +85,8 @@ def task_run_again(*, task: CodingTask) -> CodingTask:
     blocker = run_again_blocker(task=task)
     if blocker:
         raise TaskNotPossible(blocker)
+    if task.open_pull_request:
+        _pull_request_check(task=task, doing="Running this task again opens a pull request.")
     again = task_create(
         owner=task.owner,
         repo_url=task.repo_url,
@@ -93,6 +98,14 @@ def task_run_again(*, task: CodingTask) -> CodingTask:
     TaskConversation.objects.filter(pk=again.pk).update(retry_of=task)
     _environment_inherit(source=task, task=again)
     return again
+
+
+def _pull_request_check(*, task: CodingTask, doing: str) -> None:
+    """Refuse, as the account's state, a new task whose pull request cannot be made: its
+    request has no pull-request box to untick, unlike the task form (task_create)."""
+    blocker = pull_request_host_blocker(user=task.owner, repo_url=task.repo_url)
+    if blocker is not None:
+        raise TaskNotPossible(f"{doing} {blocker.reason}")
 
 
 def _environment_inherit(*, source: CodingTask, task: CodingTask) -> None:
