@@ -276,6 +276,11 @@ def test_unknown_paths_and_methods_are_json_4xx(client, bearer):
     assert_error(client.put("/api/tasks/1", headers=bearer), 405, "method_not_allowed")
 
 
+def test_the_github_webhook_answers_a_wrong_method_in_the_apis_json(client):
+    refused = assert_error(client.get("/api/github/webhook"), 405, "method_not_allowed")
+    assert "POST" in refused["message"]
+
+
 # --- the schema ------------------------------------------------------------------------------
 
 
