@@ -13,12 +13,12 @@ from ninja import NinjaAPI, Query, Schema, Status
 from pydantic import Field
 
 from common.errors import InputError
-from tasks.follow_ups import TaskNotPossible, task_continue, task_message_send, task_run_again
+from tasks.follow_ups import task_continue, task_message_send, task_run_again
 from tasks.models import CodingTask, TaskStatus
 from tasks.pull_requests.follow_ups import task_pull_request_request
 from tasks.selectors import message_fate, task_get_for_user, tasks_for_user
 from tasks.services import task_cancel, task_run_now_with_api_key, task_submit
-from tasks.validation import TaskInputError
+from tasks.validation import TaskInputError, TaskNotPossible
 
 from .auth import ApiBearer, token_of, writer_token_of
 from .error_handlers import error_handlers_install
@@ -31,6 +31,7 @@ from .schemas import (
     ErrorOut,
     MessageIn,
     MessageSentOut,
+    RunNowOut,
     TaskIn,
     TaskListOut,
     TaskOut,
@@ -233,19 +234,19 @@ def task_pull_request_endpoint(request: HttpRequest, task_id: int) -> Status[dic
 
 @api.post(
     "/tasks/{task_id}/run-now-with-api-key",
-    response={200: CancelOut, **_ERRORS},
+    response={200: RunNowOut, **_ERRORS},
     operation_id="task_run_now_with_api_key",
-    summary="Run a task waiting for a usage limit now, on your API key",
+    summary="Run a task waiting for a usage limit on your API key: now, or when a slot frees",
 )
 def task_run_now_endpoint(request: HttpRequest, task_id: int) -> dict[str, str]:
     writer_token_of(request)
     task = _own_task(request, task_id)
-    if not task_run_now_with_api_key(task=task):
-        raise ApiError(
-            409, "not_possible", "The task is not waiting any more, or you have no API key saved."
-        )
-    task.refresh_from_db(fields=["status"])
-    return {"status": task.status}
+    try:
+        accepted = task_run_now_with_api_key(task=task)
+    except TaskInputError as exc:
+        raise _input_error(exc, whole="not_possible") from None
+    status = TaskStatus.QUEUED if accepted.queued else TaskStatus.WAITING
+    return {"status": status, "message": accepted.message}
 
 
 @api.get(

@@ -30,8 +30,9 @@ def _json_refusal(response: HttpResponse) -> HttpResponse:
     return answer
 
 
-def _api_view(view: Callable[..., Any]) -> Callable[..., Any]:
-    """The view, open without a login session, with a wrong method answered in JSON."""
+def api_view(view: Callable[..., Any]) -> Callable[..., Any]:
+    """The view, open without a login session, with a wrong method answered in JSON (also for
+    a view of /api/ outside the Ninja API, such as the GitHub webhook)."""
     if iscoroutinefunction(view):
 
         async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -50,7 +51,7 @@ def _api_view(view: Callable[..., Any]) -> Callable[..., Any]:
 def api_urls() -> tuple[list[URLPattern | URLResolver], str, str]:
     patterns, app_name, namespace = api.urls
     wrapped: list[URLPattern | URLResolver] = [
-        URLPattern(p.pattern, _api_view(p.callback), p.default_args, p.name)
+        URLPattern(p.pattern, api_view(p.callback), p.default_args, p.name)
         if isinstance(p, URLPattern)
         else p
         for p in patterns

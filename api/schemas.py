@@ -179,6 +179,14 @@ class CancelOut(Schema):
     status: str
 
 
+class RunNowOut(Schema):
+    status: str = Field(
+        description='"queued": it runs now; "waiting": your running slots are all taken, and '
+        "it starts on your API key as soon as one is free."
+    )
+    message: str = Field(description="The same, for a human.")
+
+
 class CredentialOut(Schema):
     kind: str
     source: str

@@ -1,17 +1,17 @@
 """POST /api/github/webhook: GitHub's deliveries (issue and review comments)."""
 
-from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from .mentions import WebhookRefused, github_delivery_receive
+from .routes import api_view
 
 _BODY_MAX_BYTES = 1024 * 1024  # GitHub caps payloads at 25 MB; a comment event is far smaller
 
 
 @csrf_exempt  # GitHub signs the body instead (X-Hub-Signature-256)
-@login_not_required
+@api_view  # no login session; a wrong method is the API's JSON 405
 @require_POST
 def github_webhook(request: HttpRequest) -> JsonResponse:
     if int(request.headers.get("Content-Length") or 0) > _BODY_MAX_BYTES:

@@ -18,6 +18,7 @@ from django.utils import timezone
 from common.errors import InputError
 from environments.selectors import task_environment_get
 from environments.services import task_environment_choose
+from hosting.selectors import pull_request_host_blocker
 from tasks.models import (
     FINISHED_STATUSES,
     LATE_FOLLOW_UP_STATUSES,
@@ -29,7 +30,7 @@ from tasks.models import (
 from tasks.run.chain import PULL_REQUEST_DONE
 from tasks.services import task_create
 from tasks.signals import queue_swept, task_ending
-from tasks.validation import TaskInputError, prompt_check
+from tasks.validation import TaskInputError, TaskNotPossible, prompt_check
 
 logger = logging.getLogger(__name__)
 
@@ -37,14 +38,6 @@ RUN_AGAIN_STATUSES = (TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.TIMED_
 # Messages one task may get while it runs: more is a follow-up's job.
 MESSAGES_PER_TASK_MAX = 100
 NOT_DELIVERED_MAX_CHARS = 1000
-
-
-class TaskNotPossible(TaskInputError):
-    """What was asked cannot be done with this task as it stands (not a fault of the input):
-    the message says why. The pages show it; the API answers 409 not_possible."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(None, message)
 
 
 def follow_up_blocker(*, task: CodingTask) -> str:
@@ -70,6 +63,8 @@ def task_continue(*, parent: CodingTask, prompt: str) -> CodingTask:
         raise TaskNotPossible(blocker)
     pull_request = parent.pull_request
     on_pull_request = pull_request.state in PULL_REQUEST_DONE and bool(pull_request.branch)
+    if on_pull_request:
+        _pull_request_check(task=parent, doing="A follow-up of this task updates its pull request.")
     task = task_create(
         owner=parent.owner,
         repo_url=parent.repo_url,
@@ -90,6 +85,8 @@ def task_run_again(*, task: CodingTask) -> CodingTask:
     blocker = run_again_blocker(task=task)
     if blocker:
         raise TaskNotPossible(blocker)
+    if task.open_pull_request:
+        _pull_request_check(task=task, doing="Running this task again opens a pull request.")
     again = task_create(
         owner=task.owner,
         repo_url=task.repo_url,
@@ -101,6 +98,14 @@ def task_run_again(*, task: CodingTask) -> CodingTask:
     TaskConversation.objects.filter(pk=again.pk).update(retry_of=task)
     _environment_inherit(source=task, task=again)
     return again
+
+
+def _pull_request_check(*, task: CodingTask, doing: str) -> None:
+    """Refuse, as the account's state, a new task whose pull request cannot be made: its
+    request has no pull-request box to untick, unlike the task form (task_create)."""
+    blocker = pull_request_host_blocker(user=task.owner, repo_url=task.repo_url)
+    if blocker is not None:
+        raise TaskNotPossible(f"{doing} {blocker.reason}")
 
 
 def _environment_inherit(*, source: CodingTask, task: CodingTask) -> None:

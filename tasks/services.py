@@ -1,6 +1,7 @@
 """Actions on coding tasks: submit, cancel, run a waiting task now on the owner's API key."""
 
 import logging
+from dataclasses import dataclass
 
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -13,7 +14,13 @@ from environments.services import CHOICE_AUTO, task_environment_choose
 from hosting.selectors import pull_request_host_blocker
 from tasks.models import AgentKind, CodingTask, TaskPullRequest, TaskStatus
 from tasks.queue import task_enqueue
-from tasks.validation import TaskInputError, branch_name_check, prompt_check, repo_url_check
+from tasks.validation import (
+    TaskInputError,
+    TaskNotPossible,
+    branch_name_check,
+    prompt_check,
+    repo_url_check,
+)
 from tasks.waits.usage_limit import task_resume
 
 logger = logging.getLogger(__name__)
@@ -142,16 +149,38 @@ def task_cancel(*, task: CodingTask) -> str:
     return task.status
 
 
-def task_run_now_with_api_key(*, task: CodingTask) -> bool:
-    """A task waiting for a usage limit runs now on the owner's own API key. False if it is not
-    waiting or the owner has no API key saved."""
-    if not preferences_get(user=task.owner).has_api_key:
-        return False
-    if not CodingTask.objects.filter(pk=task.pk, status=TaskStatus.WAITING).update(
-        force_api_key=True
-    ):
-        return False
-    if not task_resume(task_id=task.pk, force=True):
-        return False
-    task_enqueue(task_id=task.pk)
-    return True
+@dataclass(frozen=True)
+class RunNowAccepted:
+    """ "Run now with my API key", accepted. queued False: the owner's running slots are all
+    taken, and the task runs on the key as soon as one is free (the queue's sweep looks again)."""
+
+    queued: bool
+    message: str
+
+
+@transaction.atomic
+def task_run_now_with_api_key(*, task: CodingTask) -> RunNowAccepted:
+    """A task waiting for a usage limit runs on the owner's own API key: now, or when one of
+    their running slots frees. Raises TaskNotPossible, having changed nothing, when the task is
+    not waiting or the owner has no API key saved."""
+    # Locked in task_resume's order (the owner's preferences, then the task): a resume or a
+    # cancel meanwhile waits for this answer instead of changing what it was decided on.
+    preferences = UserPreferences.objects.select_for_update().get(
+        pk=preferences_get(user=task.owner).pk
+    )
+    waiting = CodingTask.objects.select_for_update().filter(pk=task.pk, status=TaskStatus.WAITING)
+    if waiting.values_list("pk", flat=True).first() is None:
+        raise TaskNotPossible("The task is not waiting any more.")
+    if not preferences.has_api_key:
+        raise TaskNotPossible(
+            "You have no API key saved: save one on the Code agent settings page first."
+        )
+    waiting.update(force_api_key=True)
+    if task_resume(task_id=task.pk, force=True):
+        task_enqueue(task_id=task.pk)
+        return RunNowAccepted(queued=True, message="Running now with your API key.")
+    return RunNowAccepted(
+        queued=False,
+        message="Your running slots are all taken: the task starts on your API key as soon as "
+        "one is free.",
+    )

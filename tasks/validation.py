@@ -16,6 +16,14 @@ class TaskInputError(InputError):
         super().__init__(message, field=field)
 
 
+class TaskNotPossible(TaskInputError):
+    """What was asked cannot be done with this task as it stands (not a fault of the input):
+    the message says why. The pages show it; the API answers 409 not_possible."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(None, message)
+
+
 _BAD_REF_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 # Legal for git, but never in a real branch and a classic injection vector: refused too.
 _SHELL_CHARS = re.compile(r"[$;`|&<>()'\"!]")

@@ -147,14 +147,13 @@ def task_cancel_view(request: AuthenticatedRequest, task_id: int) -> HttpRespons
 @require_POST
 def task_run_now_with_api_key_view(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
     task = task_get_for_user(user=request.user, task_id=task_id)
-    if task_run_now_with_api_key(task=task):
-        messages.success(request, "Running now with your API key.")
+    try:
+        accepted = task_run_now_with_api_key(task=task)
+    except TaskInputError as exc:
+        messages.warning(request, exc.message)
     else:
-        messages.warning(
-            request,
-            "Not started: the task is not waiting any more, you have no API key saved, or your "
-            "running slots are all taken (it then starts by itself when one is free).",
-        )
+        level = messages.SUCCESS if accepted.queued else messages.INFO
+        messages.add_message(request, level, accepted.message)
     return redirect("tasks:detail", task_id=task.pk)
 
 

@@ -276,6 +276,11 @@ def test_unknown_paths_and_methods_are_json_4xx(client, bearer):
     assert_error(client.put("/api/tasks/1", headers=bearer), 405, "method_not_allowed")
 
 
+def test_the_github_webhook_answers_a_wrong_method_in_the_apis_json(client):
+    refused = assert_error(client.get("/api/github/webhook"), 405, "method_not_allowed")
+    assert "POST" in refused["message"]
+
+
 # --- the schema ------------------------------------------------------------------------------
 
 
@@ -332,6 +337,37 @@ def test_a_task_waiting_for_a_usage_limit_says_so_and_runs_now_on_the_api_key(
     theirs = task_make(other_user, status=TaskStatus.WAITING)
     theirs_path = f"/api/tasks/{theirs.pk}/run-now-with-api-key"
     assert_error(client.post(theirs_path, headers=bearer), 404, "not_found")
+    assert CodingTask.objects.get(pk=task.pk).force_api_key is False  # refused: unchanged
     answer = client.post(path, headers=bearer)
-    assert answer.json() == {"status": "queued"}
+    assert answer.status_code == 200
+    assert answer.json() == {"status": "queued", "message": "Running now with your API key."}
     assert CodingTask.objects.get(pk=task.pk).force_api_key is True
+    again = client.post(path, headers=bearer)
+    assert "not waiting any more" in assert_error(again, 409, "not_possible")["message"]
+
+
+def test_run_now_while_the_running_slots_are_taken_starts_when_one_frees(
+    client, user, bearer, settings
+):
+    settings.AGENT_MAX_RUNNING_TASKS_PER_USER = 1
+    set_api_key(user, "sk-ant-api03-" + "k" * 40)
+    task_make(user, status=TaskStatus.RUNNING, started_at=timezone.now())
+    reset = timezone.now() + timedelta(hours=2)
+    task = task_make(
+        user,
+        status=TaskStatus.WAITING,
+        wait_reason=WaitReason.USAGE_LIMIT,
+        waiting_since=timezone.now(),
+        requeue_at=reset,
+        limit={"limited_until": reset, "verdict": "limited"},
+    )
+    answer = client.post(f"/api/tasks/{task.pk}/run-now-with-api-key", headers=bearer)
+    assert answer.status_code == 200, answer.content
+    body = answer.json()
+    assert body["status"] == "waiting"
+    assert "running slots are all taken" in body["message"]
+    assert "as soon as one is free" in body["message"]
+    task.refresh_from_db()
+    assert task.force_api_key is True  # on the key when its turn comes
+    assert task.requeue_at is not None
+    assert task.requeue_at < reset  # its turn, not the reset

@@ -2,13 +2,22 @@
 same rules (finished or failed only, the owner's limits, the message cap, whose environment)."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from api.models import TokenScope
 from environments.models import CacheUse, Environment, TaskEnvironment
-from tasks.models import CarriedOver, CodingTask, TaskConversation, TaskMessage, TaskStatus
+from hosting.models import GitHubConnection
+from tasks.models import (
+    CarriedOver,
+    CodingTask,
+    PullRequestState,
+    TaskConversation,
+    TaskMessage,
+    TaskStatus,
+)
 from tasks.results import RunResult
 from tasks.run.finish import task_finish
 from tests.api.conftest import github_connect
@@ -115,6 +124,32 @@ def test_continue_with_an_empty_prompt_is_400_naming_prompt(client, user, bearer
     done = task_make(user, status=TaskStatus.SUCCEEDED)
     refused = post(client, f"/api/tasks/{done.pk}/continue", {"prompt": "  "}, bearer)
     assert_error(refused, 400, "invalid_input", "prompt")
+    assert CodingTask.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("action", "body"),
+    [("continue", {"prompt": "more"}), ("run-again", {}), ("messages", {"text": "more"})],
+)
+def test_a_pull_request_task_after_the_github_token_expired_is_409_saying_so(
+    client, user, bearer, settings, action, body
+):
+    # The request has no pull-request box to untick: the account needs a new token.
+    github_connect(user, settings)
+    GitHubConnection.objects.filter(owner=user).update(
+        expires_at=timezone.now() - timedelta(days=1)
+    )
+    task = task_make(
+        user,
+        status=TaskStatus.FAILED,
+        open_pull_request=True,
+        pull_request={"state": PullRequestState.OPENED, "branch": "claude/fix-1"},
+    )
+    refused = post(client, f"/api/tasks/{task.pk}/{action}", body, bearer)
+    message = assert_error(refused, 409, "not_possible")["message"]
+    assert "GitHub token expired" in message
+    assert "need a new one" in message
+    assert "untick" not in message
     assert CodingTask.objects.count() == 1
 
 

@@ -5,12 +5,14 @@ import html
 import json
 import shutil
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from gateway.runtime import placeholder_new
 from hosting.models import GitHubConnection
@@ -104,6 +106,26 @@ def test_a_succeeded_task_is_not_run_again(user, user_client):
     page = user_client.get(reverse("tasks:detail", args=[task.pk])).content.decode()
     assert "Run again</button>" not in page
     user_client.post(reverse("tasks:run_again", args=[task.pk]))
+    assert CodingTask.objects.count() == 1
+
+
+def test_continuing_a_pull_request_after_the_github_token_expired_says_to_replace_it(
+    user, user_client, settings
+):
+    settings.GITHUB_API_URL = "https://api.github.com"
+    GitHubConnection.objects.create(
+        owner=user, token="github_pat_x", login="o", expires_at=timezone.now() - timedelta(days=1)
+    )
+    parent = finished(
+        user, open_pull_request=True, pull_request={"state": "opened", "branch": "claude/fix-1"}
+    )
+    answer = user_client.post(
+        reverse("tasks:continue", args=[parent.pk]), {"prompt": "more"}, follow=True
+    )
+    said = " ".join(str(message) for message in answer.context["messages"])
+    assert "updates its pull request" in said
+    assert "GitHub token expired" in said
+    assert "untick" not in said
     assert CodingTask.objects.count() == 1
 
 

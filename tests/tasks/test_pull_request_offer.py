@@ -57,7 +57,9 @@ def test_an_expired_token_says_so(user_client, user):
     assert "Your GitHub token expired 3" in page
     assert "Replace the token</a>" in page
     response = submit(user_client, open_pull_request="on")
-    assert "expired" in response.context["form"].errors["open_pull_request"][0]
+    error = response.context["form"].errors["open_pull_request"][0]
+    assert "expired" in error
+    assert "untick it" in error  # the box is right there
     assert CodingTask.objects.count() == 0
 
 

@@ -14,7 +14,8 @@ from accounts.selectors import preferences_get
 from tasks.models import CodingTask, TaskStatus, WaitReason
 from tasks.queue import queue_sweep
 from tasks.services import task_create, task_run_now_with_api_key
-from tasks.validation import TaskInputError
+from tasks.validation import TaskInputError, TaskNotPossible
+from tests.tasks.conftest import set_api_key
 
 pytestmark = pytest.mark.django_db
 
@@ -180,22 +181,44 @@ def test_tasks_waiting_for_a_reset_count_and_come_back_in_turn(no_worker, user):
     )
 
 
-def test_running_now_with_the_api_key_also_waits_for_a_free_slot(no_worker, user):
-    preferences = preferences_get(user=user)
-    preferences.api_key, preferences.api_key_last4 = "sk-ant-api03-" + "k" * 40, "kkkk"
-    preferences.save()
+def _page_says(user_client, name: str, task: CodingTask) -> str:
+    answer = user_client.post(reverse(name, args=[task.pk]), follow=True)
+    return " ".join(str(message) for message in answer.context["messages"])
+
+
+def test_running_now_with_the_api_key_also_waits_for_a_free_slot(no_worker, user, user_client):
+    set_api_key(user, "sk-ant-api03-" + "k" * 40)
     for _ in range(2):
         CodingTask.objects.create(owner=user, repo_url=URL, prompt="p", status=TaskStatus.RUNNING)
     waiting = CodingTask.objects.create(
         owner=user, repo_url=URL, prompt="p", status=TaskStatus.WAITING
     )
-    assert task_run_now_with_api_key(task=waiting) is False
+    said = _page_says(user_client, "tasks:run_now_with_api_key", waiting)
+    assert "running slots are all taken" in said
+    assert "starts on your API key as soon as one is free" in said
     waiting.refresh_from_db()
     assert waiting.status == TaskStatus.WAITING
     assert waiting.force_api_key  # on the key when its turn comes
     CodingTask.objects.filter(owner=user, status=TaskStatus.RUNNING).update(
         status=TaskStatus.FAILED
     )
-    assert task_run_now_with_api_key(task=waiting) is True
+    assert task_run_now_with_api_key(task=waiting).queued
     waiting.refresh_from_db()
     assert waiting.status == TaskStatus.QUEUED
+
+
+def test_running_now_with_the_api_key_refused_changes_nothing(no_worker, user, user_client):
+    waiting = CodingTask.objects.create(
+        owner=user, repo_url=URL, prompt="p", status=TaskStatus.WAITING
+    )
+    said = _page_says(user_client, "tasks:run_now_with_api_key", waiting)
+    assert "no API key saved" in said
+    set_api_key(user, "sk-ant-api03-" + "k" * 40)
+    finished = CodingTask.objects.create(
+        owner=user, repo_url=URL, prompt="p", status=TaskStatus.SUCCEEDED
+    )
+    assert "not waiting any more" in _page_says(user_client, "tasks:run_now_with_api_key", finished)
+    with pytest.raises(TaskNotPossible):
+        task_run_now_with_api_key(task=finished)
+    assert not CodingTask.objects.filter(force_api_key=True).exists()
+    assert CodingTask.objects.get(pk=waiting.pk).status == TaskStatus.WAITING
