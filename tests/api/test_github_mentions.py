@@ -1,5 +1,6 @@
 """Tasks from GitHub comments, against the fake GitHub API: signed deliveries, one task per
-delivery, the commenter's own account and limits, an eyes reaction, and a reply at the end."""
+comment, confirmed with GitHub (the comment, its author, its thread, its words), the commenter's
+own account and limits, an eyes reaction, and a reply at the end."""
 
 import hashlib
 import hmac
@@ -27,16 +28,46 @@ def world(github, user, settings):
     return github
 
 
-def comment(world, body: str, *, login: str = "octo", number: int = 3, pr: bool = False) -> dict:
-    issue: dict = {"number": number, "title": "The build is red"}
-    if pr:
-        issue["pull_request"] = {"url": "x"}
-    return {
+def comment(
+    world,
+    body: str,
+    *,
+    login: str = "octo",
+    number: int = 3,
+    pr: bool = False,
+    review: bool = False,
+) -> dict:
+    """A comment written on GitHub (an issue comment, or a pull request ``review`` comment), and
+    the delivery GitHub sends for it."""
+    written = world.api.comment_add(world.repo, number, body, login=login, review=review)
+    payload: dict = {
         "action": "created",
-        "issue": issue,
-        "comment": {"id": 7700 + number, "body": body, "user": {"login": login}},
+        "comment": {"id": written["id"], "body": body, "user": dict(written["user"])},
         "repository": {"full_name": world.repo, "clone_url": world.url},
     }
+    if review:
+        payload["pull_request"] = {"number": number}
+    else:
+        payload["issue"] = {"number": number, "title": "The build is red"}
+        if pr:
+            payload["issue"]["pull_request"] = {"url": "x"}
+    return payload
+
+
+def pull_add(world, number: int, *, head: str, head_repo: str = "") -> None:
+    """A pull request on GitHub, from ``head`` in ``head_repo`` (a fork) or in the repository."""
+    world.api.pulls.append(
+        {
+            "repo": world.repo,
+            "number": number,
+            "state": "open",
+            "title": "A change",
+            "body": "",
+            "html_url": f"https://github.example/{world.repo}/pull/{number}",
+            "head": {"ref": head, "repo": {"full_name": head_repo or world.repo}},
+            "base": {"ref": "main", "repo": {"full_name": world.repo}},
+        }
+    )
 
 
 def deliver(client, world, payload, *, event="issue_comment", secret=SECRET, delivery=""):
@@ -45,7 +76,8 @@ def deliver(client, world, payload, *, event="issue_comment", secret=SECRET, del
 
 
 def test_a_mention_in_an_issue_starts_a_task_and_reacts(client, user, world):
-    answer = deliver(client, world, comment(world, "Hey @Claude-Runner fix the failing test\nplz"))
+    payload = comment(world, "Hey @Claude-Runner fix the failing test\nplz")
+    answer = deliver(client, world, payload)
     assert answer.status_code == 200
     task = CodingTask.objects.get()
     assert answer.json() == {"outcome": f"task {task.pk}"}
@@ -58,7 +90,7 @@ def test_a_mention_in_an_issue_starts_a_task_and_reacts(client, user, world):
     assert "acme/app#3" in description
     assert TaskMention.objects.get(pk=task.pk).number == 3
     assert world.api.reactions == [
-        {"repo": world.repo, "comment": 7703, "content": "eyes", "user": "octo"}
+        {"repo": world.repo, "comment": payload["comment"]["id"], "content": "eyes", "user": "octo"}
     ]
 
 
@@ -177,9 +209,8 @@ def test_a_mention_in_the_runners_pull_request_continues_on_its_branch(client, u
 
 
 def test_a_review_comment_on_someone_elses_pull_request_works_on_its_branch(client, world):
-    payload = comment(world, "@claude-runner rename this", number=9)
-    del payload["issue"]
-    payload["pull_request"] = {"number": 9, "head": {"ref": "feature/login"}}
+    pull_add(world, 9, head="feature/login")
+    payload = comment(world, "@claude-runner rename this", number=9, review=True)
     answer = deliver(client, world, payload, event="pull_request_review_comment")
     task = CodingTask.objects.get()
     assert answer.json()["outcome"] == f"task {task.pk}"
