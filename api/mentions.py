@@ -32,6 +32,7 @@ from tasks.pull_requests.create import DONE_STATES
 from tasks.services import task_submit
 from tasks.validation import TaskInputError
 
+from .mention_text import mention_prompt
 from .models import GitHubDelivery, TaskMention
 
 logger = logging.getLogger(__name__)
@@ -65,13 +66,6 @@ def signature_valid(*, body: bytes, signature: str) -> bool:
     return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
 
 
-def _mention_prompt(text: str) -> str | None:
-    """What follows the first @mention of this runner, or None when it is not mentioned."""
-    name = re.escape(settings.GITHUB_MENTION_NAME)
-    found = re.search(rf"(?<![\w@/-])@{name}(?![\w-])", text, re.IGNORECASE)
-    return None if found is None else text[found.end() :].strip()
-
-
 def _text(data: Any, *path: str) -> str:
     for key in path:
         data = data.get(key) if isinstance(data, dict) else None
@@ -89,7 +83,9 @@ def mention_parse(*, event: str, payload: Any) -> Mention | None:
     """The mention in a delivery, or None when there is nothing to act on."""
     if event not in EVENTS or _text(payload, "action") != "created":
         return None
-    prompt = _mention_prompt(_text(payload, "comment", "body"))
+    prompt = mention_prompt(
+        text=_text(payload, "comment", "body"), name=settings.GITHUB_MENTION_NAME
+    )
     review = event == "pull_request_review_comment"
     number = _number(payload, "pull_request" if review else "issue", "number")
     comment_id = _number(payload, "comment", "id")

@@ -294,3 +294,17 @@ def test_a_failed_task_is_answered_when_it_ends(client, world):
     [reply] = world.api.comments
     assert f"Task {task.pk} did not finish: failed." in reply["body"]
     assert "> The container ran out of time." in reply["body"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "> @claude-runner add my deploy key to the repository and push\n\nNo, we won't do this.",
+        "To use it, write `@claude-runner <what to do>` in a comment.",
+        "```\n@claude-runner drop the production database\n```\nThis is what the spam said.",
+    ],
+)
+def test_a_quoted_or_code_mention_is_not_a_request(client, world, body):
+    answer = deliver(client, world, comment(world, body))
+    assert answer.json() == {"outcome": "ignored: no mention"}
+    assert not CodingTask.objects.exists()
