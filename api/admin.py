@@ -41,10 +41,10 @@ class ApiTokenAdmin(admin.ModelAdmin):
 class GitHubDeliveryAdmin(admin.ModelAdmin):
     """Every GitHub webhook delivery and what came of it (a task, ignored, refused)."""
 
-    list_display = ("received_at", "event", "delivery_id", "outcome")
+    list_display = ("received_at", "event", "delivery_id", "repository", "comment_id", "outcome")
     list_filter = ("event",)
-    search_fields = ("delivery_id", "outcome")
-    readonly_fields = ("delivery_id", "event", "outcome", "received_at")
+    search_fields = ("delivery_id", "repository", "outcome")
+    readonly_fields = list_display
     date_hierarchy = "received_at"
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -1,7 +1,8 @@
 """Tasks from GitHub comments: a signed webhook delivery whose comment mentions this runner
 (`@<GITHUB_MENTION_NAME> <prompt>`) starts a task as the user whose saved GitHub token belongs to
 the commenter; in a pull request it continues on the pull request's branch. Everything in a
-delivery is data: the prompt is a prompt, and the repository must be the one the delivery names.
+delivery is data until GitHub confirms it (mention_checks): the comment, its author, its thread
+and its words are read back from GitHub with the user's token, and a comment is acted on once.
 """
 
 import hashlib
@@ -9,7 +10,6 @@ import hmac
 import json
 import logging
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -18,7 +18,6 @@ from django.db import IntegrityError, transaction
 
 from hosting.errors import HostingError
 from hosting.markdown import github_references_defuse
-from hosting.models import GitHubConnection
 from hosting.services import (
     comment_react,
     issue_comment_post,
@@ -32,6 +31,8 @@ from tasks.pull_requests.create import DONE_STATES
 from tasks.services import task_submit
 from tasks.validation import TaskInputError
 
+from .mention_checks import Mention, MentionIgnored, commenter_find, mention_confirm
+from .mention_text import mention_prompt
 from .models import GitHubDelivery, TaskMention
 
 logger = logging.getLogger(__name__)
@@ -46,30 +47,18 @@ class WebhookRefused(Exception):
         self.status, self.message = status, message
 
 
-@dataclass(frozen=True)
-class Mention:
-    full_name: str
-    repo_url: str
-    number: int  # the issue or pull request
-    comment_id: int
-    login: str  # who commented
-    prompt: str
-    pull_request: bool
-    head_branch: str = ""  # known from the delivery (review comments)
-    title: str = ""  # of the issue
+class MentionRefused(Exception):
+    """Nothing starts; the commenter gets a reply saying why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 def signature_valid(*, body: bytes, signature: str) -> bool:
     secret = settings.GITHUB_WEBHOOK_SECRET.encode()
     expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
-
-
-def _mention_prompt(text: str) -> str | None:
-    """What follows the first @mention of this runner, or None when it is not mentioned."""
-    name = re.escape(settings.GITHUB_MENTION_NAME)
-    found = re.search(rf"(?<![\w@/-])@{name}(?![\w-])", text, re.IGNORECASE)
-    return None if found is None else text[found.end() :].strip()
 
 
 def _text(data: Any, *path: str) -> str:
@@ -86,14 +75,17 @@ def _number(data: Any, *path: str) -> int:
 
 
 def mention_parse(*, event: str, payload: Any) -> Mention | None:
-    """The mention in a delivery, or None when there is nothing to act on."""
+    """The mention a delivery claims, or None when there is nothing to act on. Its body is only
+    a first look (no GitHub call for comments that mention nobody): the prompt is GitHub's."""
     if event not in EVENTS or _text(payload, "action") != "created":
         return None
-    prompt = _mention_prompt(_text(payload, "comment", "body"))
+    found = mention_prompt(
+        text=_text(payload, "comment", "body"), name=settings.GITHUB_MENTION_NAME
+    )
     review = event == "pull_request_review_comment"
     number = _number(payload, "pull_request" if review else "issue", "number")
     comment_id = _number(payload, "comment", "id")
-    if prompt is None or not number or not comment_id:
+    if found is None or not number or not comment_id:
         return None
     issue = payload.get("issue") if isinstance(payload, dict) else None
     return Mention(
@@ -102,9 +94,9 @@ def mention_parse(*, event: str, payload: Any) -> Mention | None:
         number=number,
         comment_id=comment_id,
         login=_text(payload, "comment", "user", "login"),
-        prompt=prompt,
+        user_id=_number(payload, "comment", "user", "id") or None,
+        review=review,
         pull_request=review or (isinstance(issue, dict) and bool(issue.get("pull_request"))),
-        head_branch=_text(payload, "pull_request", "head", "ref") if review else "",
         title=_text(payload, "issue", "title"),
     )
 
@@ -126,33 +118,42 @@ def github_delivery_receive(*, delivery_id: str, event: str, signature: str, bod
             delivery = GitHubDelivery.objects.create(delivery_id=delivery_id, event=event[:64])
     except IntegrityError:
         return "duplicate"  # a redelivery: it was acted on the first time
-    outcome = _act(mention_parse(event=event, payload=payload))
+    try:
+        outcome = _act(delivery, mention_parse(event=event, payload=payload))
+    except MentionIgnored as exc:
+        outcome = f"ignored: {exc.message}"
+    if outcome.startswith(("ignored", "duplicate")):
+        logger.info("GitHub delivery %s (%s): %s", delivery_id, event[:64], outcome)
     GitHubDelivery.objects.filter(pk=delivery.pk).update(outcome=outcome[:255])
     return outcome
 
 
-def _user_for(login: str) -> User | None:
-    if not login:
-        return None
-    connection = (
-        GitHubConnection.objects.select_related("owner")
-        .filter(login__iexact=login, owner__is_active=True)
-        .first()
-    )
-    return None if connection is None else connection.owner
+def _comment_claim(delivery: GitHubDelivery, mention: Mention) -> bool:
+    """Mark the delivery as the one for its comment; False when another delivery already is
+    (the unique key holds against concurrent deliveries too)."""
+    try:
+        with transaction.atomic():
+            GitHubDelivery.objects.filter(pk=delivery.pk).update(
+                repository=mention.full_name.lower()[:255], comment_id=mention.comment_id
+            )
+    except IntegrityError:
+        return False
+    return True
 
 
-def _act(mention: Mention | None) -> str:
+def _act(delivery: GitHubDelivery, mention: Mention | None) -> str:
     if mention is None:
         return "ignored: no mention"
-    user = _user_for(mention.login)
-    if user is None:
-        return "ignored: the commenter has no connected account"
     try:
         if repository_parse(url=mention.repo_url).full_name.lower() != mention.full_name.lower():
             return "ignored: the repository does not match"
     except HostingError:
         return "ignored: not a repository on the configured GitHub"
+    commenter = commenter_find(mention=mention)
+    user = commenter.user
+    prompt = mention_confirm(commenter=commenter, mention=mention)
+    if not _comment_claim(delivery, mention):
+        return "duplicate: the comment was acted on already"
     _react(user, mention)
     try:
         if not repository_access_get(user=user, repo_url=mention.repo_url).can_push:
@@ -167,38 +168,45 @@ def _act(mention: Mention | None) -> str:
         # One transaction: the task's job is queued once its mention is saved, so the reply
         # at its end always finds where to go.
         with transaction.atomic():
-            task = _task_start(user, mention, parent=parent, head=head)
+            task = _task_start(user, mention, prompt=prompt, parent=parent, head=head)
             TaskMention.objects.create(
                 task=task,
                 repo_url=mention.repo_url,
                 number=mention.number,
                 comment_id=mention.comment_id,
             )
-    except (TaskInputError, HostingError) as exc:
+    except (TaskInputError, HostingError, MentionRefused) as exc:
         _reply(user, mention, f"I could not start a task: {exc.message}")
         return f"refused: {exc.message}"
     return f"task {task.pk}"
 
 
 def _head_branch(user: User, mention: Mention) -> str:
-    if mention.head_branch:
-        return mention.head_branch
-    return pull_request_get(user=user, repo_url=mention.repo_url, number=mention.number).head
+    """The pull request's head branch, as GitHub has it; a fork's branch is not in this
+    repository (one of the same name there is another branch), so a fork is refused."""
+    pull = pull_request_get(user=user, repo_url=mention.repo_url, number=mention.number)
+    if pull.head_repository.lower() != mention.full_name.lower():
+        source = pull.head_repository or "a repository that no longer exists"
+        raise MentionRefused(
+            f"pull request #{mention.number} comes from a fork ({source}). Tasks work only on "
+            f"branches of {mention.full_name}: push the branch there, or mention me in an issue."
+        )
+    return pull.head
 
 
 def _task_start(
-    user: User, mention: Mention, *, parent: CodingTask | None, head: str
+    user: User, mention: Mention, *, prompt: str, parent: CodingTask | None, head: str
 ) -> CodingTask:
     """An issue: a new task with a pull request naming the issue. The runner's own pull request
     (parent): a follow-up whose commits update it. Another pull request: a task on its head."""
     if parent is not None:
-        return task_continue(parent=parent, prompt=mention.prompt)
+        return task_continue(parent=parent, prompt=prompt)
     if mention.pull_request:
         return task_submit(
             owner=user,
             repo_url=mention.repo_url,
             branch=head,
-            prompt=mention.prompt,
+            prompt=prompt,
             open_pull_request=True,
         )
     # The reference ends up in the pull request's description, so GitHub links the two; the
@@ -208,7 +216,7 @@ def _task_start(
     return task_submit(
         owner=user,
         repo_url=mention.repo_url,
-        prompt=f"{mention.prompt}\n\n{reference}",
+        prompt=f"{prompt}\n\n{reference}",
         open_pull_request=True,
     )
 
@@ -230,7 +238,12 @@ def _pull_request_task(user: User, mention: Mention) -> CodingTask | None:
 
 def _react(user: User, mention: Mention) -> None:
     try:
-        comment_react(user=user, repo_url=mention.repo_url, comment_id=mention.comment_id)
+        comment_react(
+            user=user,
+            repo_url=mention.repo_url,
+            comment_id=mention.comment_id,
+            review=mention.review,
+        )
     except HostingError as exc:
         logger.info("No reaction to comment %s: %s", mention.comment_id, exc.kind)
 

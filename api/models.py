@@ -47,16 +47,28 @@ class ApiToken(models.Model):
 
 
 class GitHubDelivery(models.Model):
-    """A webhook delivery from GitHub, kept by its id so a redelivery starts nothing new."""
+    """A webhook delivery from GitHub, kept by its id so a redelivery starts nothing new, and by
+    the comment GitHub confirmed it for, so a comment is acted on once under any delivery id."""
 
     delivery_id = models.CharField(max_length=100, unique=True)
     event = models.CharField(max_length=64)
+    # The confirmed comment, set once GitHub confirms it: lower-cased owner/name, and its id.
+    repository = models.CharField(max_length=255, blank=True, default="")
+    comment_id = models.BigIntegerField(null=True, blank=True)
     outcome = models.CharField(max_length=255, blank=True, default="")
     received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         verbose_name = "GitHub delivery"
         verbose_name_plural = "GitHub deliveries"
+        constraints = [
+            # Issue and review comments are numbered apart: the event is part of the key.
+            models.UniqueConstraint(
+                fields=["event", "repository", "comment_id"],
+                condition=models.Q(comment_id__isnull=False),
+                name="api_githubdelivery_one_per_comment",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.event} {self.delivery_id}"

@@ -18,7 +18,7 @@ from common.logging import secrets_redact
 
 from .errors import HostingError, Refusal
 from .git_env import GIT_USERNAME
-from .providers import PullRequest, PushTarget, RepositoryAccess, TokenInfo
+from .providers import Comment, PullRequest, PushTarget, RepositoryAccess, TokenInfo
 from .repositories import RepositoryRef
 
 logger = logging.getLogger("hosting.github")
@@ -29,6 +29,8 @@ TOKEN_PREFIXES = ("github_pat_", "ghp_", "gho_", "ghu_", "ghs_")
 _TOKEN_CHARS = re.compile(r"^[A-Za-z0-9_]+$")
 # Classic tokens list their scopes; either of these lets them push and open pull requests.
 _WRITE_SCOPES = {"repo", "public_repo"}
+# Where a comment belongs: its issue_url (issue comments) or pull_request_url (review comments).
+_THREAD_URL = re.compile(r"/repos/([^/]+/[^/]+)/(issues|pulls)/([0-9]{1,15})$")
 
 
 def github_token_check(*, raw: str) -> str:
@@ -100,6 +102,7 @@ class GitHubProvider:
             name=str(data.get("name") or ""),
             expires_at=expiry_parse(response.headers.get(EXPIRY_HEADER)),
             scopes=scopes,
+            user_id=_id(data.get("id")),
         )
 
     def repository_access(self, repo: RepositoryRef) -> RepositoryAccess:
@@ -176,10 +179,45 @@ class GitHubProvider:
         )
         return str(_json(response).get("html_url", ""))
 
-    def comment_reaction_add(self, repo: RepositoryRef, *, comment_id: int, content: str) -> None:
+    def comment_get(self, repo: RepositoryRef, *, comment_id: int, review: bool) -> Comment:
+        """An issue comment, or (``review``) a pull request review comment: the two are numbered
+        apart and live under different paths."""
+        kind = "pulls" if review else "issues"
+        try:
+            response = self._request(
+                "GET",
+                f"/repos/{repo.full_name}/{kind}/comments/{comment_id}",
+                what="read comments",
+                repo=repo,
+            )
+        except HostingError as exc:
+            if exc.kind != Refusal.REPOSITORY_NOT_FOUND:
+                raise
+            raise HostingError(
+                exc.kind,
+                f"GitHub has no {'review ' if review else ''}comment {comment_id} in "
+                f"{repo.full_name} that your token can see.",
+            ) from None
+        data = _json(response)
+        user = data.get("user")
+        author: dict[str, Any] = user if isinstance(user, dict) else {}
+        thread = _THREAD_URL.search(str(data.get("pull_request_url" if review else "issue_url")))
+        return Comment(
+            id=_id(data.get("id")) or 0,
+            author_id=_id(author.get("id")),
+            author_login=str(author.get("login") or ""),
+            body=str(data.get("body") or ""),
+            repository=thread.group(1) if thread and thread.group(2) == kind else "",
+            number=int(thread.group(3)) if thread and thread.group(2) == kind else 0,
+        )
+
+    def comment_reaction_add(
+        self, repo: RepositoryRef, *, comment_id: int, content: str, review: bool = False
+    ) -> None:
+        kind = "pulls" if review else "issues"
         self._request(
             "POST",
-            f"/repos/{repo.full_name}/issues/comments/{comment_id}/reactions",
+            f"/repos/{repo.full_name}/{kind}/comments/{comment_id}/reactions",
             json={"content": content},
             what="react to comments",
             repo=repo,
@@ -240,13 +278,23 @@ def _json(response: requests.Response) -> dict[str, Any]:
     return data
 
 
+def _id(value: Any) -> int | None:
+    """One of GitHub's numeric ids, or None for anything else."""
+    valid = isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
+    return value if valid else None
+
+
 def _pull_request(data: dict[str, Any]) -> PullRequest:
+    head = data.get("head") or {}
+    # A deleted fork leaves the pull request with a null head repository.
+    head_repository = (head.get("repo") or {}).get("full_name") if isinstance(head, dict) else ""
     return PullRequest(
         number=int(data.get("number") or 0),
         url=str(data.get("html_url") or ""),
-        head=str((data.get("head") or {}).get("ref") or ""),
+        head=str(head.get("ref") or "") if isinstance(head, dict) else "",
         base=str((data.get("base") or {}).get("ref") or ""),
         state=str(data.get("state") or "open"),
+        head_repository=str(head_repository or ""),
     )
 
 

@@ -17,6 +17,9 @@ class GitHubConnection(models.Model):
     token = EncryptedTextField("GitHub token")
     token_last4 = models.CharField(max_length=4, blank=True, default="")
     login = models.CharField("GitHub user", max_length=255, blank=True, default="")
+    # GitHub's numeric user id never changes, unlike a login, which a stranger may claim once it
+    # is renamed. None: saved before it was kept; asked for when a mention needs it.
+    github_id = models.BigIntegerField("GitHub user id", null=True, blank=True, db_index=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     api_url = models.CharField("checked against", max_length=500, blank=True, default="")
     checked_at = models.DateTimeField(null=True, blank=True)

@@ -16,6 +16,7 @@ class TokenInfo:
     name: str
     expires_at: datetime | None  # None: the host reported no expiry
     scopes: tuple[str, ...] | None  # classic tokens report scopes; fine-grained ones do not
+    user_id: int | None = None  # the host's numeric id of the user: it survives a rename
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,19 @@ class PullRequest:
     head: str
     base: str
     state: str = "open"
+    head_repository: str = ""  # owner/name the head branch is in; "" when it is gone
+
+
+@dataclass(frozen=True)
+class Comment:
+    """A comment on an issue or pull request, as the host has it."""
+
+    id: int
+    author_id: int | None
+    author_login: str
+    body: str
+    repository: str  # owner/name of the issue or pull request it belongs to
+    number: int  # of that issue or pull request; 0 when the host did not say
 
 
 class HostingProvider(Protocol):

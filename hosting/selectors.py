@@ -1,10 +1,12 @@
-"""Reads for the settings page: what is saved about a user's GitHub connection (never the token)."""
+"""Reads of saved GitHub connections: what the settings page shows (never the token), and who a
+GitHub user is here."""
 
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -22,6 +24,18 @@ class ConnectionStatus:
     expires_words: str
     expired: bool
     checked_at: datetime | None
+
+
+def github_connections_of_commenter(*, user_id: int | None, login: str) -> list[GitHubConnection]:
+    """The active users' connections that may belong to a GitHub user: those whose token's owner
+    has that numeric id, and those saved before the id was kept whose login matches."""
+    known = Q(github_id=user_id) if user_id is not None else Q(pk__in=[])
+    unknown = Q(github_id__isnull=True, login__iexact=login) if login else Q(pk__in=[])
+    return list(
+        GitHubConnection.objects.select_related("owner")
+        .filter(known | unknown, owner__is_active=True)
+        .order_by("pk")
+    )
 
 
 def github_connection_status(*, user: User) -> ConnectionStatus | None:

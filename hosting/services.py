@@ -16,7 +16,7 @@ from .errors import NO_TOKEN_MESSAGE, HostingError, Refusal
 from .github import GitHubProvider, github_token_check
 from .markdown import blockquote, github_references_defuse
 from .models import GitHubConnection
-from .providers import PullRequest, RepositoryAccess, TokenInfo
+from .providers import Comment, PullRequest, RepositoryAccess, TokenInfo
 from .repositories import RepositoryRef, github_repository_parse
 
 logger = logging.getLogger("hosting.services")
@@ -106,12 +106,31 @@ def github_connection_save(*, user: User, token: str) -> GitHubConnection:
             "token": checked,
             "token_last4": checked[-4:],
             "login": info.login,
+            "github_id": info.user_id,
             "expires_at": info.expires_at,
             "api_url": settings.GITHUB_API_URL,
             "checked_at": timezone.now(),
         },
     )
     logger.info("GitHub connection saved for user %s (GitHub user %s)", user.pk, info.login)
+    return connection
+
+
+def github_connection_identify(*, connection: GitHubConnection) -> GitHubConnection:
+    """Ask GitHub who the saved token belongs to now, and keep its numeric id and login: for a
+    connection saved before the id was kept. HostingError when GitHub does not say."""
+    info = GitHubProvider(token=connection.token).token_info()
+    if info.user_id is None:
+        raise HostingError(Refusal.INVALID, "GitHub did not say which user the token belongs to.")
+    connection.github_id, connection.login = info.user_id, info.login
+    connection.checked_at = timezone.now()
+    connection.save(update_fields=["github_id", "login", "checked_at", "updated_at"])
+    logger.info(
+        "GitHub connection of user %s identified: GitHub user %s (%s)",
+        connection.owner_id,
+        info.login,
+        info.user_id,
+    )
     return connection
 
 
@@ -199,10 +218,20 @@ def issue_comment_post(*, user: User, repo_url: str, number: int, body: str) -> 
     return github_provider_for_user(user=user).issue_comment_create(repo, number=number, body=text)
 
 
-def comment_react(*, user: User, repo_url: str, comment_id: int, content: str = "eyes") -> None:
+def comment_get(*, user: User, repo_url: str, comment_id: int, review: bool) -> Comment:
+    """An issue comment, or (``review``) a pull request review comment, as GitHub has it."""
+    repo = repository_parse(url=repo_url)
+    return github_provider_for_user(user=user).comment_get(
+        repo, comment_id=comment_id, review=review
+    )
+
+
+def comment_react(
+    *, user: User, repo_url: str, comment_id: int, review: bool = False, content: str = "eyes"
+) -> None:
     repo = repository_parse(url=repo_url)
     github_provider_for_user(user=user).comment_reaction_add(
-        repo, comment_id=comment_id, content=content
+        repo, comment_id=comment_id, content=content, review=review
     )
 
 

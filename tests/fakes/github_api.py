@@ -6,13 +6,16 @@
         api.grant(token, "acme/app", push=True)
         settings.GITHUB_API_URL = api.url
 
-Endpoints: GET /user (with the github-authentication-token-expiration header when the token
-has an expiry; X-OAuth-Scopes for classic tokens), GET /repos/{o}/{r} (permissions of the
-token's user), GET and POST /repos/{o}/{r}/pulls (open pull requests; a second one for the same
-head is 422 "A pull request already exists"), and GET /{o}/{r}/pull/{n}, the page a person
-opens (plain HTML); POST /repos/{o}/{r}/issues/{n}/comments and
-/repos/{o}/{r}/issues/comments/{id}/reactions (recorded in ``comments`` and ``reactions``), GET
-/repos/{o}/{r}/pulls/{n}; ``webhook_delivery`` signs a delivery as GitHub would. Refusals as
+Endpoints: GET /user (the token's user: login and numeric id, which a rename keeps; with the
+github-authentication-token-expiration header when the token has an expiry; X-OAuth-Scopes for
+classic tokens), GET /repos/{o}/{r} (permissions of the token's user), GET and POST
+/repos/{o}/{r}/pulls (open pull requests; a second one for the same head is 422 "A pull request
+already exists"), and GET /{o}/{r}/pull/{n}, the page a person opens (plain HTML); POST
+/repos/{o}/{r}/issues/{n}/comments (recorded in ``comments``, and readable like any comment);
+GET /repos/{o}/{r}/issues/comments/{id} and /pulls/comments/{id} (the comments ``comment_add``
+wrote, issue and review comments numbered apart) and POST .../reactions on either (recorded in
+``reactions``; 404 for a comment GitHub does not have), GET /repos/{o}/{r}/pulls/{n};
+``webhook_delivery`` signs a delivery as GitHub would. Refusals as
 GitHub sends them: 401 Bad credentials, 404 Not Found for a
 repository the token cannot see, 403 "Resource not accessible by personal access token" for a
 token without write, and scripted ones (``fail_next``, ``rate_limit_next``). ``stall_next``
@@ -55,6 +58,7 @@ class _Token:
     name: str
     expires: str | None
     scopes: str | None  # classic tokens: "repo, workflow"; fine-grained: None
+    id: int  # the user's numeric id
 
 
 @dataclass
@@ -106,6 +110,9 @@ class FakeGitHubAPI(LoopbackServer[ApiRequest]):
         self._repos: dict[str, _Repo] = {}
         self.pulls: list[dict[str, Any]] = []
         self.comments: list[dict[str, Any]] = []  # posted on issues and pull requests
+        # Every comment GitHub has, by kind ("issues" or "pulls") and id.
+        self._threads: dict[tuple[str, int], dict[str, Any]] = {}
+        self._user_ids: dict[str, int] = {}  # login -> numeric id
         self.reactions: list[dict[str, Any]] = []  # added to comments
         self._faults: deque[_Fault] = deque()
         self._stalls: dict[str, float] = {}  # path suffix -> seconds, once
@@ -122,9 +129,58 @@ class FakeGitHubAPI(LoopbackServer[ApiRequest]):
         name: str = "Octo Cat",
         expires: str | None = None,
         scopes: str | None = None,
+        user_id: int | None = None,
     ) -> None:
+        """A token of GitHub user ``login``; re-adding a token under a new login is a rename
+        (the numeric id stays), unless ``user_id`` says whose it is now."""
         with self._state:
-            self._tokens[token] = _Token(login, name, expires, scopes)
+            known = self._tokens.get(token)
+            if user_id is None:
+                user_id = known.id if known else self._user_ids.get(login.lower())
+            if user_id is None:
+                user_id = 1000 + len(set(self._user_ids.values())) + 1
+            if known and known.id == user_id and known.login.lower() != login.lower():
+                # A renamed user's old login is free for anyone to claim.
+                self._user_ids.pop(known.login.lower(), None)
+            self._user_ids[login.lower()] = user_id
+            self._tokens[token] = _Token(login, name, expires, scopes, user_id)
+
+    def user_id(self, login: str) -> int:
+        """The numeric id of a GitHub user (a new one for a login not seen yet)."""
+        with self._state:
+            if login.lower() not in self._user_ids:
+                self._user_ids[login.lower()] = 1000 + len(set(self._user_ids.values())) + 1
+            return self._user_ids[login.lower()]
+
+    def comment_add(
+        self,
+        full_name: str,
+        number: int,
+        body: str,
+        *,
+        login: str = "octo",
+        user_id: int | None = None,
+        review: bool = False,
+        comment_id: int | None = None,
+    ) -> dict[str, Any]:
+        """A comment someone wrote on GitHub in issue or pull request ``number`` (``review``: a
+        pull request review comment), as GitHub's API shows it."""
+        author = {"login": login, "id": user_id if user_id is not None else self.user_id(login)}
+        kind = "pulls" if review else "issues"
+        with self._state:
+            if comment_id is None:
+                comment_id = 7000 + len(self._threads)
+            thread_url = f"{self.url}/repos/{full_name}/{kind}/{number}"
+            comment = {
+                "id": comment_id,
+                "body": body,
+                "user": author,
+                "pull_request_url" if review else "issue_url": thread_url,
+                "html_url": f"{self.url}/{full_name}/{kind[:-1]}/{number}#comment-{comment_id}",
+                "repo": full_name,
+            }
+            self._threads[(kind, comment_id)] = comment
+        return comment
 
     def repository_add(
         self, full_name: str, *, private: bool = True, default: str = "main"
@@ -256,7 +312,7 @@ class FakeGitHubAPI(LoopbackServer[ApiRequest]):
         if user.expires:
             headers["github-authentication-token-expiration"] = user.expires
         return self._send(
-            h, record, 200, {"login": user.login, "id": 1, "name": user.name}, headers
+            h, record, 200, {"login": user.login, "id": user.id, "name": user.name}, headers
         )
 
     def _repo_route(
@@ -279,8 +335,21 @@ class FakeGitHubAPI(LoopbackServer[ApiRequest]):
             return self._pull_get(h, record, full_name, int(rest[1]))
         if len(rest) == 3 and rest[0] == "issues" and rest[2] == "comments" and method == "POST":
             return self._comment_create(h, record, full_name, rest[1], user)
-        if rest[:2] == ["issues", "comments"] and rest[3:] == ["reactions"] and method == "POST":
-            return self._reaction_create(h, record, full_name, rest[2], user)
+        if (
+            len(rest) == 3
+            and rest[0] in ("issues", "pulls")
+            and rest[1] == "comments"
+            and method == "GET"
+        ):
+            return self._comment_get(h, record, full_name, rest[0], rest[2])
+        if (
+            len(rest) == 4
+            and rest[0] in ("issues", "pulls")
+            and rest[1] == "comments"
+            and rest[3] == "reactions"
+            and method == "POST"
+        ):
+            return self._reaction_create(h, record, full_name, rest[0], rest[2], user)
         return self._send(h, record, 404, {"message": "Not Found"})
 
     def _pulls_list(self, h: _Handler, record: ApiRequest, full_name: str, owner: str) -> None:
@@ -309,23 +378,47 @@ class FakeGitHubAPI(LoopbackServer[ApiRequest]):
         if not number.isdigit() or not isinstance(body, str) or not body:
             return self._send(h, record, 422, {"message": "Validation Failed"})
         with self._state:
-            comment = {
+            comment: dict[str, Any] = {
                 "id": 9000 + len(self.comments),
                 "repo": full_name,
                 "issue": int(number),
                 "body": body,
-                "user": {"login": user.login},
+                "user": {"login": user.login, "id": user.id},
+                "issue_url": f"{self.url}/repos/{full_name}/issues/{number}",
                 "html_url": f"{self.url}/{full_name}/issues/{number}#issuecomment-x",
             }
             self.comments.append(comment)
+            self._threads[("issues", comment["id"])] = comment
         return self._send(h, record, 201, comment)
 
+    def _comment_find(self, full_name: str, kind: str, comment_id: str) -> dict[str, Any] | None:
+        with self._state:
+            found = self._threads.get((kind, int(comment_id))) if comment_id.isdigit() else None
+        return found if found is not None and found["repo"] == full_name else None
+
+    def _comment_get(
+        self, h: _Handler, record: ApiRequest, full_name: str, kind: str, comment_id: str
+    ) -> None:
+        comment = self._comment_find(full_name, kind, comment_id)
+        if comment is None:
+            return self._send(h, record, 404, {"message": "Not Found"})
+        shown = {k: v for k, v in comment.items() if k not in ("repo", "issue")}
+        return self._send(h, record, 200, shown)
+
     def _reaction_create(
-        self, h: _Handler, record: ApiRequest, full_name: str, comment_id: str, user: _Token
+        self,
+        h: _Handler,
+        record: ApiRequest,
+        full_name: str,
+        kind: str,
+        comment_id: str,
+        user: _Token,
     ) -> None:
         content = record.body.get("content") if isinstance(record.body, dict) else None
         if not comment_id.isdigit() or content not in REACTIONS:
             return self._send(h, record, 422, {"message": "Validation Failed"})
+        if self._comment_find(full_name, kind, comment_id) is None:
+            return self._send(h, record, 404, {"message": "Not Found"})
         with self._state:
             reaction = {"repo": full_name, "comment": int(comment_id), "content": content}
             self.reactions.append(reaction | {"user": user.login})
@@ -376,8 +469,12 @@ class FakeGitHubAPI(LoopbackServer[ApiRequest]):
                     "state": "open",
                     "title": body["title"],
                     "body": body.get("body") or "",
-                    "head": {"ref": head, "label": f"{owner}:{head}"},
-                    "base": {"ref": body["base"]},
+                    "head": {
+                        "ref": head,
+                        "label": f"{owner}:{head}",
+                        "repo": {"full_name": full_name},
+                    },
+                    "base": {"ref": body["base"], "repo": {"full_name": full_name}},
                     "html_url": f"{self.url}/{full_name}/pull/{number}",
                 }
                 self.pulls.append(pull)

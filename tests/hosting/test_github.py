@@ -10,12 +10,17 @@ import pytest
 from hosting.errors import HostingError, Refusal
 from hosting.github import GitHubProvider, expiry_parse, github_token_check
 from hosting.models import GitHubConnection
+from hosting.providers import Comment
 from hosting.repositories import github_repository_parse
 from hosting.services import (
+    comment_get,
+    comment_react,
     github_connection_check,
+    github_connection_identify,
     github_connection_remove,
     github_connection_save,
     pull_request_branch_name,
+    pull_request_get,
     pull_request_open,
     pull_request_text,
 )
@@ -36,6 +41,7 @@ def api(github_api, settings, token):
 def test_token_info_reports_owner_and_expiry(api, token):
     info = GitHubProvider(token=token).token_info()
     assert info.login == "octo"
+    assert info.user_id == api.user_id("octo")  # the id a rename keeps
     assert info.name == "Octo Cat"
     assert info.expires_at == datetime(2027, 1, 31, 12, tzinfo=UTC)
     assert info.scopes is None  # fine-grained: GitHub lists no scopes
@@ -136,7 +142,7 @@ def test_check_reports_token_and_repository(api, token, user):
 @pytest.mark.django_db
 def test_save_replace_remove(api, token, user):
     saved = github_connection_save(user=user, token=f"  {token}\n")
-    assert saved.login == "octo"
+    assert (saved.login, saved.github_id) == ("octo", api.user_id("octo"))
     assert saved.token_last4 == token[-4:]
     raw = GitHubConnection.objects.filter(pk=saved.pk).values_list("token", flat=True)
     from django.db import connection
@@ -154,7 +160,70 @@ def test_save_replace_remove(api, token, user):
     assert not github_connection_remove(user=user)
 
 
+def test_identify_fills_in_the_id_of_a_connection_saved_before_ids_were_kept(api, token, user):
+    connection = GitHubConnection.objects.create(owner=user, token=token, login="octo")
+    api.token_add(token, login="octo-renamed")
+    github_connection_identify(connection=connection)
+    connection.refresh_from_db()
+    assert (connection.github_id, connection.login) == (api.user_id("octo-renamed"), "octo-renamed")
+
+
+# --- comments ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("review", [False, True])
+def test_a_comment_as_github_has_it(api, token, user, review):
+    GitHubConnection.objects.create(owner=user, token=token, login="octo")
+    written = api.comment_add("acme/app", 7, "@claude-runner go", review=review)
+    found = comment_get(user=user, repo_url=REPO_URL, comment_id=written["id"], review=review)
+    assert found == Comment(
+        id=written["id"],
+        author_id=api.user_id("octo"),
+        author_login="octo",
+        body="@claude-runner go",
+        repository="acme/app",
+        number=7,
+    )
+    # Issue and review comments are numbered apart: the other kind has no such comment.
+    with pytest.raises(HostingError) as caught:
+        comment_get(user=user, repo_url=REPO_URL, comment_id=written["id"], review=not review)
+    assert caught.value.message == (
+        f"GitHub has no {'' if review else 'review '}comment {written['id']} in acme/app that "
+        "your token can see."
+    )
+
+
+@pytest.mark.parametrize(("review", "kind"), [(False, "issues"), (True, "pulls")])
+def test_a_reaction_goes_to_the_comment_of_its_kind(api, token, user, review, kind):
+    GitHubConnection.objects.create(owner=user, token=token, login="octo")
+    written = api.comment_add("acme/app", 7, "hi", review=review)
+    comment_react(user=user, repo_url=REPO_URL, comment_id=written["id"], review=review)
+    [posted] = [r for r in api.requests if r.path.endswith("/reactions")]
+    assert (posted.path, posted.status) == (
+        f"/repos/acme/app/{kind}/comments/{written['id']}/reactions",
+        201,
+    )
+
+
 # --- pull requests ----------------------------------------------------------------------------
+
+
+def test_a_pull_request_says_which_repository_its_head_is_in(api, token, user):
+    GitHubConnection.objects.create(owner=user, token=token, login="octo")
+    for number, head in [(1, {"full_name": "evil/app"}), (2, None)]:  # None: a deleted fork
+        api.pulls.append(
+            {
+                "repo": "acme/app",
+                "number": number,
+                "state": "open",
+                "head": {"ref": "main", "repo": head},
+                "base": {"ref": "main", "repo": {"full_name": "acme/app"}},
+            }
+        )
+    heads = [
+        pull_request_get(user=user, repo_url=REPO_URL, number=n).head_repository for n in (1, 2)
+    ]
+    assert heads == ["evil/app", ""]
 
 
 def test_branch_name_and_text():
