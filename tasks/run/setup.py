@@ -6,7 +6,8 @@ on a cached snapshot with the task's commit checked out onto it. Setup secrets g
 container only, and only when it runs on the repository's own commits; what it leaves in the
 home (but the runner's inputs) is what the agent's container starts from, and after a fresh
 setup on the base branch's remote commit it is also kept as the snapshot (environments.cache);
-tasks.run.setup_rights decides both.
+tasks.run.setup_rights decides both. An environment its owner may no longer use fails the task
+before anything of it is used.
 
 A failing setup ends the task before any model request, with the exit code and the end of its
 log; the setup log is its own section on the task page.
@@ -34,7 +35,7 @@ from environments.devcontainer import PATH as DEVCONTAINER_PATH
 from environments.devcontainer import DevContainer, devcontainer_parse
 from environments.egress import environment_egress_policy
 from environments.models import CacheUse, Environment, EnvironmentSnapshot, TaskEnvironment
-from environments.selectors import task_environment_get
+from environments.selectors import environment_usable, task_environment_get
 from environments.validation import image_check, images_allowed
 from gateway.credentials import api_key_provider
 from gateway.egress import egress_policy_with_api
@@ -116,6 +117,11 @@ def setup_phase(
     if environment is None:
         log.note(f"The environment {run.name} was deleted meanwhile; the task runs without one.")
         return None
+    # Chosen when the task was made: its owner may have lost it since (no longer shared).
+    if environment_usable(user=task.owner, environment_id=environment.pk) is None:
+        message = f"The environment {run.name} is no longer available to you; the task did not run."
+        log.note(message)
+        return _setup_failed(task.pk, message)
     workspace = ready.workspace()
     plan = _plan(task, environment, workspace, log)
     if isinstance(plan, RunResult):

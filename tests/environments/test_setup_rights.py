@@ -1,7 +1,8 @@
 """What a setup may have and write, decided from what the task's checkout holds: the setup
 secrets only on the repository's own commits, the snapshot only from the base branch's commit
-as fetched. No Docker: the setup phase runs with real clones and rows, its container replaced
-by one that records the inputs the runner prepared and leaves a home behind."""
+as fetched; and a task runs only with an environment its owner may still use. No Docker: the
+setup phase runs with real clones and rows, its container replaced by one that records the
+inputs the runner prepared and leaves a home behind."""
 
 import io
 import subprocess
@@ -315,3 +316,34 @@ def test_a_follow_up_on_its_parents_pull_request_branch_gets_no_setup_secrets(
         workspace_remove(task_id=follow_up.pk)
     assert _secret_files(setups[0]) == {}
     assert WITHHELD in TaskEnvironment.objects.get(pk=follow_up.pk).setup_log
+
+
+# The environment is checked again when the task runs -------------------------------------------
+
+
+def test_a_task_runs_only_with_an_environment_its_owner_may_still_use(
+    admin, user, local_repo, setups
+):
+    shared = _environment(admin, name="builder", shared=True, setup_script="echo hi")
+    task = _first_task(user, local_repo, shared)
+    # The admin stops sharing it, and gives it secrets, before the task runs.
+    environment_save(
+        owner=admin,
+        environment=shared,
+        data=EnvironmentInput(
+            name="builder", image=IMAGE, setup_script="echo hi", shared=False,
+            setup_secrets=f"ADMIN_TOKEN={SECRET}",
+        ),
+    )  # fmt: skip
+    workspace = workspace_clone(task=task).finished()
+    try:
+        result, log = _setup(task, workspace)
+    finally:
+        workspace_remove(task_id=task.pk)
+    assert not setups  # no setup container, with the admin's secrets or without
+    assert isinstance(result, RunResult)
+    assert result.status == TaskStatus.FAILED
+    assert "The environment builder is no longer available to you" in result.message
+    assert result.message in log.text
+    run = TaskEnvironment.objects.get(pk=task.pk)
+    assert (run.cache, run.version, run.setup_log) == (CacheUse.NONE, None, "")
