@@ -3,7 +3,8 @@
 # runner puts this file in /home/agent/task/ and runs it instead of the image's entrypoint, in a
 # container hardened like the agent's, before the agent's own container:
 #   inputs  /home/agent/task/setup.sh          the environment's setup or maintenance script
-#           /home/agent/task/secret-env/NAME   one setup secret per file (exported, then deleted)
+#           /home/agent/task/secret-env/NAME   one setup secret per file (exported, then deleted);
+#                                              none on a checkout holding an agent's commits
 #           /home/agent/work/.git              a fresh clone (setup), or
 #           /home/agent/next/.git              the task's clone, to check out onto the snapshot
 #                                              already in /home/agent (maintenance)

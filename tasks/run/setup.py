@@ -3,8 +3,11 @@ container of its own hardened like the agent's, with a gateway of its own on a f
 (the environment's setup egress rules; no model credential behind it, and the container never
 learns its placeholder), the setup script runs on a fresh checkout, or the maintenance script
 on a cached snapshot with the task's commit checked out onto it. Setup secrets go to this
-container only. What it leaves in the home (but the runner's inputs) is what the agent's
-container starts from; after a fresh setup it is also kept as the snapshot (environments.cache).
+container only, and only when it runs on the repository's own commits; what it leaves in the
+home (but the runner's inputs) is what the agent's container starts from, and after a fresh
+setup on the base branch's remote commit it is also kept as the snapshot (environments.cache);
+tasks.run.setup_rights decides both. An environment its owner may no longer use fails the task
+before anything of it is used.
 
 A failing setup ends the task before any model request, with the exit code and the end of its
 log; the setup log is its own section on the task page.
@@ -32,7 +35,7 @@ from environments.devcontainer import PATH as DEVCONTAINER_PATH
 from environments.devcontainer import DevContainer, devcontainer_parse
 from environments.egress import environment_egress_policy
 from environments.models import CacheUse, Environment, EnvironmentSnapshot, TaskEnvironment
-from environments.selectors import task_environment_get
+from environments.selectors import environment_usable, task_environment_get
 from environments.validation import image_check, images_allowed
 from gateway.credentials import api_key_provider
 from gateway.egress import egress_policy_with_api
@@ -56,6 +59,7 @@ from .gateway import GATEWAY_SOCKET_NAME, socket_dir_give
 from .home import home_put, home_save
 from .log import TaskLog
 from .setup_log import SetupLog
+from .setup_rights import SetupRights, setup_rights
 from .workspace import Workspace
 from .worktree import tree_put
 
@@ -93,7 +97,8 @@ class _Plan:
     key: SnapshotKey
     snapshot: EnvironmentSnapshot | None
     script: str
-    setup_secrets: dict[str, str] = field(repr=False)
+    rights: SetupRights
+    setup_secrets: dict[str, str] = field(repr=False)  # what the container gets: maybe none
 
 
 def _record(task_id: int, **values: object) -> None:
@@ -112,6 +117,11 @@ def setup_phase(
     if environment is None:
         log.note(f"The environment {run.name} was deleted meanwhile; the task runs without one.")
         return None
+    # Chosen when the task was made: its owner may have lost it since (no longer shared).
+    if environment_usable(user=task.owner, environment_id=environment.pk) is None:
+        message = f"The environment {run.name} is no longer available to you; the task did not run."
+        log.note(message)
+        return _setup_failed(task.pk, message)
     workspace = ready.workspace()
     plan = _plan(task, environment, workspace, log)
     if isinstance(plan, RunResult):
@@ -124,7 +134,8 @@ def setup_phase(
         home_tar=workspace.path.parent / HOME_TAR,
         variables=dict(environment.variables),
         agent_egress=agent_egress,
-        secrets=list(plan.setup_secrets.values()),
+        # Redacted even when withheld: a value that shows up anyway never reaches a page.
+        secrets=list((environment.setup_secrets or {}).values()),
     )
     _record(task.pk, version=environment.version)
     snapshot = plan.snapshot
@@ -166,9 +177,9 @@ def _plan(
     script = environment.setup_script if fresh else environment.maintenance_script
     if devcontainer is not None:
         script = f"{script}\n{devcontainer.script(fresh=fresh)}"
-    return _Plan(
-        environment, image, key, snapshot, script.strip(), dict(environment.setup_secrets or {})
-    )
+    rights = setup_rights(workspace=workspace)
+    secrets = dict(environment.setup_secrets or {}) if rights.secrets else {}
+    return _Plan(environment, image, key, snapshot, script.strip(), rights, secrets)
 
 
 def _devcontainer(workspace: Workspace, log: TaskLog) -> DevContainer | InputError | None:
@@ -247,6 +258,11 @@ def _setup_container(
         max_bytes=settings.AGENT_SETUP_LOG_MAX_BYTES,
         on_flush=lambda text, cut: _record(task.pk, setup_log=text, setup_log_truncated=cut),
     )
+    if environment.has_setup_secrets and not plan.rights.secrets:
+        setup_log.note(
+            f"The setup secrets are withheld: {plan.rights.why_not}; they go only to a setup on "
+            "the repository's own commits, so a step that needs them (a private registry) may fail."
+        )
     files = [
         InputFile(f"{TASK_DIR}/setup-phase.sh", PHASE_SCRIPT.read_bytes(), 0o700),
         InputFile(f"{TASK_DIR}/setup.sh", plan.script.encode(), 0o600),
@@ -333,14 +349,10 @@ def _setup_container(
 def _snapshot_keep(
     task: CodingTask, plan: _Plan, workspace: Workspace, prepared: Prepared, log: TaskLog
 ) -> None:
-    """After a fresh setup: its home becomes the cached snapshot, unless the task started from
-    another branch than its base."""
-    if workspace.branch != workspace.base_branch:
-        # A follow-up's branch holds the agent's commits: what setup ran of them is not kept.
-        log.note(
-            f"Not cached: the task starts from {workspace.branch}, not its base branch "
-            f"{workspace.base_branch}"
-        )
+    """After a fresh setup: its home becomes the cached snapshot, only when the setup ran on
+    the base branch's commit as fetched from the remote (setup_rights)."""
+    if not plan.rights.snapshot:
+        log.note(f"Not cached: {plan.rights.why_not}")
         return
     try:
         kept = snapshot_store(key=plan.key, commit=workspace.start_commit, source=prepared.home_tar)

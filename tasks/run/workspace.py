@@ -42,6 +42,12 @@ class Workspace:
     branch: str  # what was checked out
     start_commit: str
     base_branch: str  # where a pull request goes
+    # What the clone holds, for what its setup may do (tasks.run.setup_rights): the branch
+    # and commit fetched from the remote as they were ("" when cloned at an earlier task's
+    # start), and whether the task continues an earlier task's work (a follow-up).
+    remote_branch: str = ""
+    remote_commit: str = ""
+    continues_task: bool = False
 
 
 def _mine(task_id: int) -> str:
@@ -86,10 +92,13 @@ class WorkspaceClone:
         task: CodingTask,
         cloned: ClonedRepository,
         reading: Future[ClonedRepository] | None = None,
+        *,
+        fetched: bool = False,
     ) -> None:
         self._task = task
         self._cloned = cloned
         self._reading = reading
+        self._fetched = fetched  # cloned is the remote's branch as it was
         self._finished: Workspace | None = None
 
     @property
@@ -108,8 +117,15 @@ class WorkspaceClone:
             pull_request = TaskPullRequest.objects.filter(pk=self._task.pk)
             base = pull_request.values_list("base_branch", flat=True).get() or cloned.branch
             pull_request.update(start_commit=cloned.head, base_branch=base)
+            remote = self._cloned if self._fetched else None
             self._finished = Workspace(
-                path=cloned.path, branch=cloned.branch, start_commit=cloned.head, base_branch=base
+                path=cloned.path,
+                branch=cloned.branch,
+                start_commit=cloned.head,
+                base_branch=base,
+                remote_branch=remote.branch if remote else "",
+                remote_commit=remote.head if remote else "",
+                continues_task=self._task.parent_id is not None,
             )
         return self._finished
 
@@ -138,7 +154,7 @@ def workspace_clone(*, task: CodingTask) -> WorkspaceClone:
         checkout=False,
     )
     if start is None:
-        return WorkspaceClone(task, cloned)
+        return WorkspaceClone(task, cloned, fetched=True)
     if not start.bundles:
         return WorkspaceClone(task, ClonedRepository(cloned.path, cloned.head, task.branch))
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="earlier-commits")

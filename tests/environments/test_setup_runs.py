@@ -134,8 +134,8 @@ def test_a_task_without_an_environment_runs_as_before(env_settings, user, local_
 
 
 def test_a_task_on_another_branch_than_its_base_is_not_cached(env_settings, user, local_repo):
-    """A follow-up clones its pull request's branch (the agent's commits) with the parent's
-    base: what setup ran of those commits never becomes a later task's start."""
+    """A task on another branch than its base: what setup ran there never becomes the start
+    of a later task on the base branch."""
     set_api_key(user, "sk-ant-api03-environment-test-key-0004")
     make_environment(user, pattern=local_repo, setup_script=SETUP)
     with transaction.atomic():
