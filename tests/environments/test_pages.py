@@ -96,6 +96,33 @@ def test_bad_input_is_a_field_error_and_nothing_is_saved(user_client, fields, fi
     assert not Environment.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"repo_patterns": "*"},  # refused by the service
+        {"setup_egress": "nonsense"},  # refused by the form itself
+        {"setup_secrets": f"NPM_TOKEN={SECRET}\nNPM_TOKEN={SECRET}"},  # by the secrets' parser
+    ],
+)
+def test_a_refused_form_never_shows_the_typed_setup_secrets_back(user_client, user, fields):
+    response = _post(
+        user_client, reverse("environments:create"), **{"setup_secrets": f"T={SECRET}", **fields}
+    )
+    assert response.status_code == 200
+    assert SECRET not in response.content.decode()
+    assert "type them again" in " ".join(response.context["form"].errors["setup_secrets"])
+    assert not Environment.objects.exists()
+    # The same on the edit page: the saved secrets stay as they were.
+    environment = Environment.objects.create(
+        owner=user, name="python", image="claude-runner-agent:2.1.332", setup_secrets={"T": "x" * 9}
+    )
+    url = reverse("environments:edit", args=[environment.pk])
+    response = _post(user_client, url, **{"setup_secrets": f"T={SECRET}", **fields})
+    assert SECRET not in response.content.decode()
+    environment.refresh_from_db()
+    assert environment.setup_secrets == {"T": "x" * 9} and environment.version == 1
+
+
 def test_an_image_not_allowed_is_refused_by_the_service_too(user):
     from common.errors import InputError
     from environments.services import EnvironmentInput, environment_save
