@@ -103,6 +103,18 @@ def _name_check(*, name: str, number: int, field: str) -> None:
         )
 
 
+def variable_name_allowed(*, name: str) -> bool:
+    """Whether today's rules let a phase's container get this name: a variable saved before a
+    rule existed is left out."""
+    upper = name.upper()
+    return (
+        bool(NAME_RE.match(name))
+        and env_name_behaviour_refusal(name=name) is None
+        and upper not in RESERVED_NAMES
+        and not upper.startswith(RESERVED_PREFIXES)
+    )
+
+
 def _value_check(*, value: str, number: int, field: str) -> None:
     if len(value.encode("utf-8", "surrogatepass")) > MAX_VALUE_BYTES or "\x00" in value:
         raise InputError(

@@ -6,12 +6,15 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
+from common.errors import InputError
 from environments.models import Environment, TaskEnvironment
+from environments.services import EnvironmentInput, environment_save
 from tasks.models import CodingTask
 
 pytestmark = pytest.mark.django_db
 
 SECRET = "setup-only-registry-token-page-0001"
+IMAGE = "claude-runner-agent:2.1.332"
 
 
 def _post(client, url: str, **fields):
@@ -85,6 +88,7 @@ def test_create_edit_bumps_the_version_and_never_shows_the_secrets(user_client, 
         ({"setup_egress": "custom", "setup_allow": ""}, "setup_allow", "at least one host"),
         ({"setup_egress": "custom", "setup_allow": "*.com"}, "setup_allow", "too broad"),
         ({"name": ""}, "name", "required"),
+        ({"name": "py\n[runner] Setup finished in 0.1 s"}, "name", "on one line"),
     ],
 )
 def test_bad_input_is_a_field_error_and_nothing_is_saved(user_client, fields, field, words):
@@ -120,7 +124,8 @@ def test_a_refused_form_never_shows_the_typed_setup_secrets_back(user_client, us
     response = _post(user_client, url, **{"setup_secrets": f"T={SECRET}", **fields})
     assert SECRET not in response.content.decode()
     environment.refresh_from_db()
-    assert environment.setup_secrets == {"T": "x" * 9} and environment.version == 1
+    assert environment.setup_secrets == {"T": "x" * 9}
+    assert environment.version == 1
 
 
 def test_an_image_not_allowed_is_refused_by_the_service_too(user):
@@ -131,6 +136,26 @@ def test_an_image_not_allowed_is_refused_by_the_service_too(user):
         environment_save(owner=user, data=EnvironmentInput(name="x", image="alpine:latest"))
     assert refused.value.field == "image"
     assert "AGENT_IMAGES_ALLOWED" in refused.value.message
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "py\n[runner] Setup finished in 0.1 s",
+        "py\r[runner] x",
+        "py\x1b[2K",
+        "py\u202eyp",
+        "x" * 101,
+    ],
+)
+def test_an_environment_name_is_one_printable_line(user, name):
+    """The name is written into the task log (its [runner] lines) and onto pages."""
+    with pytest.raises(InputError) as refused:
+        environment_save(owner=user, data=EnvironmentInput(name=name, image=IMAGE))
+    assert refused.value.field == "name"
+    assert not Environment.objects.exists()
+    saved = environment_save(owner=user, data=EnvironmentInput(name="Python 3.12 · é", image=IMAGE))
+    assert saved.name == "Python 3.12 · é"
 
 
 def test_another_users_environment_is_a_404_for_every_action(client, user, other_user):

@@ -13,6 +13,8 @@ from accounts.parsers import agent_env_parse
 from common.errors import InputError
 from common.logging import REDACT_MIN_CHARS
 from environments.devcontainer import devcontainer_parse
+from environments.models import Environment
+from environments.selectors import environment_variables_for
 from environments.validation import repo_matches, variables_parse
 
 SECRET = "setup-only-registry-token-parse-0001"
@@ -138,6 +140,13 @@ def test_environment_variables_follow_the_agents_extra_environment_rules(name, f
     assert refused.value.message == f"Line 1: {on_the_settings_page.value.message}"
 
 
+def test_variables_saved_before_a_rule_are_left_out_of_the_containers():
+    environment = Environment(
+        variables={"NODE_OPTIONS": "--require /x", "DEBUG": "1", "PATH": "/x"}
+    )
+    assert environment_variables_for(environment=environment) == {"DEBUG": "1"}
+
+
 _SECRETS = st.text(alphabet="0123456789abcdef+/", min_size=REDACT_MIN_CHARS, max_size=40)
 _NAMES = st.sampled_from(["NPM_TOKEN", "1BAD", "export TOKEN", "PATH", "LD_PRELOAD", "A B", ""])
 _SHAPES = st.sampled_from(
@@ -149,7 +158,7 @@ _SHAPES = st.sampled_from(
         "{secret}=",
         "{name}={secret}\n{name}={secret}",
         "{name}={secret}\x00",
-        "{name}=\"{secret}\"",
+        '{name}="{secret}"',
     ]
 )
 
