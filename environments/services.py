@@ -1,7 +1,9 @@
 """Changing environments: save (every edit is a new version), delete, choose one for a task."""
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -48,6 +50,48 @@ class EnvironmentInput:
     repo_patterns: str = ""
     devcontainer: bool = False
     shared: bool = False
+
+
+def environment_input_from_json(*, fields: Mapping[str, Any]) -> EnvironmentInput:
+    """The admin's form as the page would have typed it: its JSON lists and object as lines,
+    so environment_values_check judges both alike. Raises InputError for a wrong shape."""
+    variables = fields.get("variables")
+    if not isinstance(variables, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and _one_line(k) and "=" not in k and _one_line(v)
+        for k, v in variables.items()
+    ):
+        raise InputError(
+            'Give a JSON object of names to one-line text values, e.g. {"NODE_ENV": "test"}.',
+            field="variables",
+        )
+    return EnvironmentInput(
+        name=fields.get("name") or "",
+        image=fields.get("image") or "",
+        setup_script=fields.get("setup_script") or "",
+        maintenance_script=fields.get("maintenance_script") or "",
+        variables="\n".join(f"{k}={v}" for k, v in variables.items()),
+        setup_egress=fields.get("setup_egress") or "",
+        setup_allow=_json_lines(fields.get("setup_allow"), field="setup_allow"),
+        agent_egress=fields.get("agent_egress") or "",
+        agent_allow=_json_lines(fields.get("agent_allow"), field="agent_allow"),
+        repo_patterns=_json_lines(fields.get("repo_patterns"), field="repo_patterns"),
+        devcontainer=bool(fields.get("devcontainer")),
+        shared=bool(fields.get("shared")),
+    )
+
+
+def _one_line(text: str) -> bool:
+    return "\n" not in text and "\r" not in text
+
+
+def _json_lines(value: object, *, field: str) -> str:
+    # A string would be read letter by letter as a list: only a list of one-line texts will do.
+    if not isinstance(value, list) or not all(isinstance(v, str) and _one_line(v) for v in value):
+        raise InputError(
+            'Give a JSON list of texts, one entry each, e.g. ["https://github.com/acme/*"].',
+            field=field,
+        )
+    return "\n".join(value)
 
 
 NAME_MAX_CHARS = 100

@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from common.errors import InputError
+from environments.admin import EnvironmentAdminForm
 from environments.models import Environment, TaskEnvironment
 from environments.services import EnvironmentInput, environment_save
 from tasks.models import CodingTask
@@ -272,6 +273,57 @@ def test_the_admin_shows_no_secrets_and_an_edit_is_a_new_version(admin_client, a
     assert environment.setup_secrets == {"TOKEN": SECRET}
     refused = admin_client.post(url, {**form, "image": "alpine:latest"})
     assert "AGENT_IMAGES_ALLOWED" in refused.content.decode()
+
+
+def _admin_form(owner, **fields) -> EnvironmentAdminForm:
+    data = {
+        "owner": owner.pk, "name": "x", "image": IMAGE, "setup_script": "",
+        "maintenance_script": "", "variables": "{}", "setup_egress": "registries",
+        "setup_allow": "[]", "agent_egress": "agents", "agent_allow": "[]",
+        "repo_patterns": "[]", **fields,
+    }  # fmt: skip
+    return EnvironmentAdminForm(data=data)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "words"),
+    [
+        ({"variables": '{"LD_PRELOAD": "/home/agent/x.so"}'}, "variables", "cannot be set here"),
+        ({"variables": '{"NODE_OPTIONS": "--require /x"}'}, "variables", "run other code"),
+        ({"variables": '{"HOME": "/x"}'}, "variables", "set by the runner"),
+        ({"variables": '["not", "a", "mapping"]'}, "variables", "JSON object"),
+        ({"variables": '{"A": "1\\nB=2"}'}, "variables", "one-line"),
+        ({"agent_allow": '["not a host"]'}, "agent_allow", "full host name"),
+        ({"repo_patterns": '"https://github.com/acme/*"'}, "repo_patterns", "JSON list"),
+        ({"repo_patterns": '["*"]'}, "repo_patterns", "matches no repository"),
+        ({"name": "py\n[runner] x"}, "name", "on one line"),
+        ({"image": "alpine:latest"}, "image", "AGENT_IMAGES_ALLOWED"),
+    ],
+)
+def test_the_admin_form_checks_what_the_environment_page_checks(admin_user, fields, field, words):
+    form = _admin_form(admin_user, **fields)
+    assert not form.is_valid(), f"{fields} accepted"
+    assert words in " ".join(map(str, form.errors[field])), form.errors
+
+
+def test_the_admin_form_keeps_to_the_owners_rights(admin_user, user):
+    # A user's environment: no sharing, no agent list beyond AGENT_EGRESS_ALLOW.
+    assert "shared" in _admin_form(user, shared="on").errors
+    widened = _admin_form(user, agent_egress="custom", agent_allow='["*"]')
+    assert "AGENT_EGRESS_ALLOW" in " ".join(map(str, widened.errors["agent_allow"]))
+    # An admin's environment with setup secrets is not shared from here either.
+    secret = Environment.objects.create(
+        owner=admin_user, name="x", image=IMAGE, setup_secrets={"TOKEN": SECRET}
+    )
+    data = {**_admin_form(admin_user).data, "shared": "on"}
+    form = EnvironmentAdminForm(data=data, instance=secret)
+    assert "other users' repositories would run with them" in " ".join(
+        map(str, form.errors["shared"])
+    )
+    # What passes is saved as the page would save it.
+    form = _admin_form(admin_user, name=" ok ", variables='{"NODE_ENV": "test"}')
+    assert form.is_valid(), form.errors
+    assert form.save().name == "ok"
 
 
 def test_a_follow_up_keeps_its_parents_environment_while_it_may(user, other_user):

@@ -15,6 +15,7 @@ from common.logging import REDACT_MIN_CHARS
 from environments.devcontainer import devcontainer_parse
 from environments.models import Environment
 from environments.selectors import environment_variables_for
+from environments.services import environment_input_from_json
 from environments.validation import repo_matches, variables_parse
 
 SECRET = "setup-only-registry-token-parse-0001"
@@ -209,3 +210,26 @@ def test_patterns_parse_gives_patterns_or_a_field_error(text):
     else:
         assert all(p.lower().startswith("https://") for p in patterns)
         assert all(p.isprintable() and len(p) <= 500 for p in patterns)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner),
+    max_leaves=8,
+)
+
+
+@given(variables=_JSON, allow=_JSON, patterns=_JSON)
+def test_the_admins_json_becomes_the_pages_lines_or_a_field_error(variables, allow, patterns):
+    fields = {"name": "x", "variables": variables, "agent_allow": allow, "setup_allow": [],
+              "repo_patterns": patterns}  # fmt: skip
+    try:
+        data = environment_input_from_json(fields=fields)
+    except InputError as exc:
+        assert exc.field in ("variables", "agent_allow", "repo_patterns")
+    else:
+        # One NAME=value line per variable: the page's parser sees each of them alone.
+        assert isinstance(variables, dict)
+        assert len(data.variables.split("\n")) == max(len(variables), 1)
+        assert isinstance(allow, list)
+        assert data.agent_allow.split("\n") == (allow or [""])
