@@ -80,3 +80,11 @@ def env_name_behaviour_refusal(*, name: str) -> str | None:
     if reason is None:
         reason = next((r for prefix, r in _ENV_PREFIX_RULES if upper.startswith(prefix)), None)
     return reason
+
+
+def env_name_refused_message(*, name: str, reason: str) -> str:
+    """What the settings page and the environment page say of a refused name: the same words."""
+    return (
+        f"{name.upper()} cannot be set here, because it would override how the agent "
+        f"authenticates or runs: {reason}."
+    )

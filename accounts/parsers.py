@@ -25,7 +25,7 @@ from oauth_tokens.formats import (
     token_kind_by_prefix,
 )
 
-from .env_rules import env_name_behaviour_refusal
+from .env_rules import env_name_behaviour_refusal, env_name_refused_message
 
 
 class SettingsInputError(InputError):
@@ -236,10 +236,7 @@ def _env_name_valid(name: str, value: str) -> str | None:
 def _env_name_not_reserved(name: str, value: str) -> str | None:
     reserved = agent_env_name_refusal(name=name)
     if reserved:
-        return (
-            f"{name.upper()} cannot be set here, because it would override how the agent "
-            f"authenticates or runs: {reserved}."
-        )
+        return env_name_refused_message(name=name, reason=reserved)
     return None
 
 

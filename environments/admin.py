@@ -1,3 +1,5 @@
+from typing import Any
+
 from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
@@ -5,7 +7,7 @@ from django.http import HttpRequest
 from common.errors import InputError
 
 from .models import Environment, EnvironmentSnapshot, TaskEnvironment
-from .validation import image_check
+from .services import environment_input_from_json, environment_values_check
 
 
 class EnvironmentAdminForm(forms.ModelForm):
@@ -27,11 +29,22 @@ class EnvironmentAdminForm(forms.ModelForm):
             "devcontainer",
         )
 
-    def clean_image(self) -> str:
+    def clean(self) -> dict[str, Any]:
+        """The environment page's checks, the same function: the values it gives are saved."""
+        super().clean()
+        cleaned = self.cleaned_data
+        owner = cleaned.get("owner")
+        if owner is None or self.errors:  # those errors already say what to fix
+            return cleaned
+        saved = self.instance if self.instance.pk else None
         try:
-            return image_check(image=self.cleaned_data["image"])
+            data = environment_input_from_json(fields=cleaned)
+            values = environment_values_check(owner=owner, data=data, environment=saved)
         except InputError as exc:
-            raise forms.ValidationError(exc.message) from None
+            self.add_error(exc.field if exc.field in self.fields else None, exc.message)
+            return cleaned
+        cleaned.update(values)
+        return cleaned
 
 
 @admin.register(Environment)

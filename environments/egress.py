@@ -6,6 +6,7 @@ from django.conf import settings
 from common.netpolicy import (
     EgressPolicy,
     egress_policy_for_agents,
+    egress_rule_within,
     egress_rules_parse,
     loopback_allowances_from_settings,
 )
@@ -27,10 +28,27 @@ def egress_policy_for_level(*, level: str, allow: list[str]) -> EgressPolicy:
     )
 
 
+def agent_allow_outside(*, entries: list[str]) -> list[str]:
+    """The entries of a custom list for the agent that reach beyond the server's allow list for
+    agents (AGENT_EGRESS_ALLOW): only an admin may widen it."""
+    bounds = egress_rules_parse(settings.AGENT_EGRESS_ALLOW)
+    return [
+        entry
+        for entry, rule in zip(entries, egress_rules_parse(entries), strict=True)
+        if not egress_rule_within(rule, bounds)
+    ]
+
+
 def environment_egress_policy(*, environment: Environment, phase: str) -> EgressPolicy:
-    """phase: "setup" (the setup or maintenance script) or "agent"."""
+    """phase: "setup" (the setup or maintenance script) or "agent". A non-admin's custom list
+    for the agent keeps only what AGENT_EGRESS_ALLOW allows today (the list may have shrunk, or
+    the owner stopped being an admin, since it was saved)."""
     if phase == "setup":
         return egress_policy_for_level(
             level=environment.setup_egress, allow=environment.setup_allow
         )
-    return egress_policy_for_level(level=environment.agent_egress, allow=environment.agent_allow)
+    allow = list(environment.agent_allow)
+    if environment.agent_egress == EgressLevel.CUSTOM and not environment.owner.is_staff:
+        outside = set(agent_allow_outside(entries=allow))
+        allow = [entry for entry in allow if entry not in outside]
+    return egress_policy_for_level(level=environment.agent_egress, allow=allow)

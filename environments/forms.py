@@ -6,6 +6,17 @@ from .models import EgressLevel, Environment
 from .validation import images_allowed
 
 SCRIPT_ATTRS = {"rows": 8, "spellcheck": "false", "class": "mono"}
+SECRETS_NOT_KEPT = (
+    "Nothing was saved, and the setup secrets you typed are not shown back: type them again."
+)
+
+
+class SecretTextarea(forms.Textarea):
+    """A textarea that is always empty when the page comes back: what was typed into it never
+    reaches the page again, also when the form is refused."""
+
+    def format_value(self, value: Any) -> str | None:
+        return None
 
 
 class EnvironmentForm(forms.Form):
@@ -33,7 +44,7 @@ class EnvironmentForm(forms.Form):
     )
     setup_secrets = forms.CharField(
         required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "autocomplete": "off"}),
+        widget=SecretTextarea(attrs={"rows": 3, "spellcheck": "false", "autocomplete": "off"}),
         help_text="NAME=value, one per line. Encrypted, never shown again, given to the setup "
         "and maintenance scripts only, never to the agent. Whatever your script writes to disk "
         "with them stays there, and the agent can read that: do not write them into files. "
@@ -78,6 +89,11 @@ class EnvironmentForm(forms.Form):
         image.choices = [(i, i) for i in images_allowed()]
         if not can_share:
             del self.fields["shared"]
+
+    def secrets_not_kept(self) -> None:
+        """On a refused form: say that typed setup secrets must be typed again."""
+        if self.data.get("setup_secrets", "").strip():
+            self.add_error("setup_secrets", SECRETS_NOT_KEPT)
 
     @staticmethod
     def initial_for(environment: Environment) -> dict[str, Any]:

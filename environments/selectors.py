@@ -5,7 +5,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from .models import Environment, TaskEnvironment
-from .validation import repo_matches
+from .validation import repo_matches, variable_name_allowed
 
 type AnyUser = AbstractBaseUser | AnonymousUser
 
@@ -48,6 +48,25 @@ def environment_for_task(*, user: AnyUser, repo_url: str) -> Environment | None:
         if best is None or rank < best:
             best, chosen = rank, environment
     return chosen
+
+
+def environment_secrets_for(*, environment: Environment, user_id: int) -> dict[str, str]:
+    """The setup secrets a task of user_id's setup gets: its owner's alone. A shared
+    environment's setup runs each user's repository code, so another user's task gets none
+    (sharing one with secrets is refused; this holds for one saved before that rule)."""
+    if environment.owner_id != user_id:
+        return {}
+    return dict(environment.setup_secrets or {})
+
+
+def environment_variables_for(*, environment: Environment) -> dict[str, str]:
+    """The variables both phases' containers get: those today's rules allow (one saved before
+    a rule existed, NODE_OPTIONS say, is left out)."""
+    return {
+        name: value
+        for name, value in environment.variables.items()
+        if isinstance(value, str) and variable_name_allowed(name=name)
+    }
 
 
 def task_environment_get(*, task_id: int) -> TaskEnvironment | None:

@@ -6,30 +6,16 @@ import re
 
 from django.conf import settings
 
+from accounts.env_rules import env_name_behaviour_refusal, env_name_refused_message
 from common.errors import InputError
+from common.logging import REDACT_MIN_CHARS
 from common.netpolicy import UrlRefused, egress_rules_parse, repository_url_parse
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
-# Names the runner sets itself, or that would change what a phase is or where it connects.
-RESERVED_PREFIXES = ("AGENT_", "ANTHROPIC_", "CLAUDE_", "DOCKER_")
-RESERVED_NAMES = frozenset(
-    {
-        "HOME",
-        "PATH",
-        "USER",
-        "SHELL",
-        "BASH_ENV",
-        "ENV",
-        "LD_PRELOAD",
-        "LD_LIBRARY_PATH",
-        "REPO_URL",
-        "REPO_BRANCH",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "NO_PROXY",
-        "ALL_PROXY",
-    }
-)
+# Names the runner sets in a phase's container itself; the names that change how programs run or
+# where traffic goes are the agent's extra-variable rules (accounts.env_rules), applied first.
+RESERVED_PREFIXES = ("DOCKER_",)
+RESERVED_NAMES = frozenset({"HOME", "PATH", "USER", "SHELL", "REPO_URL", "REPO_BRANCH"})
 MAX_VARIABLES = 50
 MAX_VALUE_BYTES = 16 * 1024
 MAX_PATTERNS = 20
@@ -71,8 +57,12 @@ def script_check(*, script: str, field: str) -> str:
 
 
 def variables_parse(*, text: str, field: str) -> dict[str, str]:
-    """``NAME=value`` lines (blank lines and ``#`` comments skipped) as a dict."""
+    """``NAME=value`` lines (blank lines and ``#`` comments skipped) as a dict. Messages name the
+    line by its number and never quote what it holds: a value, or a secret pasted in the wrong
+    shape, is not repeated. Setup secrets (field "setup_secrets") must be long enough for the
+    logs to hide them (REDACT_MIN_CHARS)."""
     found: dict[str, str] = {}
+    lines: dict[str, int] = {}
     for number, raw in enumerate(text.replace("\r\n", "\n").split("\n"), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -83,14 +73,12 @@ def variables_parse(*, text: str, field: str) -> dict[str, str]:
             raise InputError(f"Line {number}: write NAME=value.", field=field)
         _name_check(name=name, number=number, field=field)
         if name in found:
-            raise InputError(f"Line {number}: {name} is given twice.", field=field)
-        if len(value.encode()) > MAX_VALUE_BYTES or "\x00" in value:
             raise InputError(
-                f"Line {number}: the value of {name} is over {MAX_VALUE_BYTES:,} bytes or holds "
-                "a NUL character.",
+                f"Line {number} gives the same name as line {lines[name]}; keep one of them.",
                 field=field,
             )
-        found[name] = value
+        _value_check(value=value, number=number, field=field)
+        found[name], lines[name] = value, number
         if len(found) > MAX_VARIABLES:
             raise InputError(f"At most {MAX_VARIABLES} variables.", field=field)
     return found
@@ -99,14 +87,47 @@ def variables_parse(*, text: str, field: str) -> dict[str, str]:
 def _name_check(*, name: str, number: int, field: str) -> None:
     if not NAME_RE.match(name):
         raise InputError(
-            f"Line {number}: {name[:40]!r} is not a variable name (letters, digits and _, not "
-            "starting with a digit).",
+            f"Line {number}: what comes before the first = is not a variable name (letters, "
+            "digits and _, not starting with a digit, at most 100; no spaces, quotes or "
+            "'export').",
             field=field,
         )
+    reason = env_name_behaviour_refusal(name=name)
+    if reason is not None:
+        message = env_name_refused_message(name=name, reason=reason)
+        raise InputError(f"Line {number}: {message}", field=field)
     upper = name.upper()
     if upper in RESERVED_NAMES or upper.startswith(RESERVED_PREFIXES):
         raise InputError(
             f"Line {number}: {name} is set by the runner and cannot be given here.", field=field
+        )
+
+
+def variable_name_allowed(*, name: str) -> bool:
+    """Whether today's rules let a phase's container get this name: a variable saved before a
+    rule existed is left out."""
+    upper = name.upper()
+    return (
+        bool(NAME_RE.match(name))
+        and env_name_behaviour_refusal(name=name) is None
+        and upper not in RESERVED_NAMES
+        and not upper.startswith(RESERVED_PREFIXES)
+    )
+
+
+def _value_check(*, value: str, number: int, field: str) -> None:
+    if len(value.encode("utf-8", "surrogatepass")) > MAX_VALUE_BYTES or "\x00" in value:
+        raise InputError(
+            f"Line {number}: the value is over {MAX_VALUE_BYTES:,} bytes or holds a NUL character.",
+            field=field,
+        )
+    # The setup log hides a secret only from this length up (common.logging).
+    if field == "setup_secrets" and len(value) < REDACT_MIN_CHARS:
+        raise InputError(
+            f"Line {number}: the secret is shorter than {REDACT_MIN_CHARS} characters, and the "
+            f"setup log hides only secrets of at least {REDACT_MIN_CHARS}. Use a longer one, or "
+            "put a value that is not secret in the variables.",
+            field=field,
         )
 
 

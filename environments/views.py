@@ -34,6 +34,7 @@ def _saved(
 ) -> Environment | None:
     """The environment saved from a valid form; None (with the errors on the form) if not."""
     if not form.is_valid():
+        form.secrets_not_kept()
         return None
     data = form.cleaned_data
     entered = EnvironmentInput(
@@ -45,6 +46,7 @@ def _saved(
         return environment_save(owner=request.user, data=entered, environment=environment)
     except InputError as exc:
         form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        form.secrets_not_kept()
         return None
 
 

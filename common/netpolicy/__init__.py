@@ -35,6 +35,7 @@ from .rules import (
     DEFAULT_EGRESS_ALLOW,
     EgressRule,
     egress_rule_parse,
+    egress_rule_within,
     egress_rules_parse,
     loopback_allowances_parse,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "egress_policy_for_agents",
     "egress_resolve_check",
     "egress_rule_parse",
+    "egress_rule_within",
     "egress_rules_parse",
     "host_literal_is_forbidden",
     "host_name_problem",

@@ -60,6 +60,25 @@ class EgressRule:
         return host if self.port is None else f"{host}:{self.port}"
 
 
+def egress_rule_within(rule: EgressRule, bounds: Iterable[EgressRule]) -> bool:
+    """Whether every host and port ``rule`` lets through, one of ``bounds`` lets through too:
+    a list made of such rules reaches nothing the bounds do not."""
+    return any(_covers(bound, rule) for bound in bounds)
+
+
+def _covers(bound: EgressRule, rule: EgressRule) -> bool:
+    if bound.port is not None and bound.port != rule.port:
+        return False
+    if bound.kind == "exact" or rule.kind == "any":
+        return bound.kind == rule.kind and bound.host == rule.host
+    if rule.kind == "exact" and ip_literal(rule.host) is not None:
+        return False  # wildcards never match an address
+    if bound.kind == "any":
+        return True
+    same_base = rule.kind == "subdomains" and rule.host == bound.host
+    return same_base or rule.host.endswith("." + bound.host)
+
+
 def port_parse(text: str, entry: str) -> int:
     if not _PORT.match(text) or int(text) > 65535:
         raise InputError(

@@ -17,6 +17,7 @@ from common.netpolicy import (
     egress_check,
     egress_resolve_check,
     egress_rule_parse,
+    egress_rule_within,
     egress_rules_parse,
 )
 
@@ -117,6 +118,75 @@ def test_matching_exact_subdomains_ports_and_ip_literals() -> None:
     assert star.matches("example.org", 443)
     assert not star.matches("140.82.112.3", 443)  # a wildcard never matches an address
     assert egress_rule_parse("140.82.112.3").matches("140.82.112.3", 443)
+
+
+@pytest.mark.parametrize(
+    ("entry", "bounds", "within"),
+    [
+        ("github.com", "github.com", True),
+        ("github.com:443", "github.com", True),
+        ("github.com", "github.com:443", False),  # every port is more than one
+        ("api.github.com", "*.github.com", True),
+        ("*.api.github.com", "*.github.com", True),
+        ("*.github.com", "*.github.com:443", False),
+        ("github.com", "*.github.com", False),  # strict subdomains only
+        ("evilgithub.com", "*.github.com", False),
+        ("*", "github.com,*.github.com", False),
+        ("*:443", "*", True),
+        ("example.org", "*", True),
+        ("140.82.112.3", "*", False),  # a wildcard never matches an address
+        ("140.82.112.3", "140.82.112.3", True),
+        ("*.github.com", "github.com", False),
+    ],
+)
+def test_a_rule_is_within_bounds_only_when_they_let_through_all_it_does(
+    entry: str, bounds: str, within: bool
+) -> None:
+    assert egress_rule_within(egress_rule_parse(entry), egress_rules_parse(bounds)) is within
+
+
+_RULE_HOSTS = st.sampled_from(
+    [
+        "*",
+        "*.github.com",
+        "*.api.github.com",
+        "github.com",
+        "api.github.com",
+        "x.api.github.com",
+        "pypi.org",
+        "*.pypi.org",
+        "140.82.112.3",
+    ]
+)
+_RULES = st.builds(
+    lambda host, port: egress_rule_parse(host if port is None else f"{host}:{port}"),
+    _RULE_HOSTS,
+    st.sampled_from([None, 443, 22]),
+)
+
+
+@given(
+    rule=_RULES,
+    bounds=st.lists(_RULES, max_size=3),
+    host=st.sampled_from(
+        [
+            "github.com",
+            "api.github.com",
+            "x.api.github.com",
+            "a.x.api.github.com",
+            "pypi.org",
+            "files.pypi.org",
+            "evil.example",
+            "140.82.112.3",
+        ]
+    ),
+    port=st.sampled_from([443, 22, 80]),
+)
+def test_a_rule_within_bounds_reaches_nothing_they_refuse(
+    rule: EgressRule, bounds: list[EgressRule], host: str, port: int
+) -> None:
+    if egress_rule_within(rule, bounds) and rule.matches(host, port):
+        assert any(bound.matches(host, port) for bound in bounds)
 
 
 def test_sync_check_judges_every_resolved_address_and_keeps_the_checked_ones() -> None:

@@ -6,12 +6,16 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
+from common.errors import InputError
+from environments.admin import EnvironmentAdminForm
 from environments.models import Environment, TaskEnvironment
+from environments.services import EnvironmentInput, environment_save
 from tasks.models import CodingTask
 
 pytestmark = pytest.mark.django_db
 
 SECRET = "setup-only-registry-token-page-0001"
+IMAGE = "claude-runner-agent:2.1.332"
 
 
 def _post(client, url: str, **fields):
@@ -77,12 +81,15 @@ def test_create_edit_bumps_the_version_and_never_shows_the_secrets(user_client, 
         ({"repo_patterns": "https://github.com/[abc]/*"}, "repo_patterns", "no brackets"),
         ({"setup_script": "x" * 70_000}, "setup_script", "the limit is 65,536"),
         ({"variables": "PATH=/evil"}, "variables", "set by the runner"),
-        ({"variables": "ANTHROPIC_BASE_URL=http://x"}, "variables", "set by the runner"),
+        ({"variables": "ANTHROPIC_BASE_URL=http://x"}, "variables", "cannot be set here"),
+        ({"variables": "NODE_OPTIONS=--require=/x"}, "variables", "run other code"),
+        ({"setup_secrets": "DB_PASSWORD=hunter2"}, "setup_secrets", "shorter than 8"),
         ({"variables": "1BAD=x"}, "variables", "not a variable name"),
         ({"variables": "NOEQUALS"}, "variables", "write NAME=value"),
         ({"setup_egress": "custom", "setup_allow": ""}, "setup_allow", "at least one host"),
         ({"setup_egress": "custom", "setup_allow": "*.com"}, "setup_allow", "too broad"),
         ({"name": ""}, "name", "required"),
+        ({"name": "py\n[runner] Setup finished in 0.1 s"}, "name", "on one line"),
     ],
 )
 def test_bad_input_is_a_field_error_and_nothing_is_saved(user_client, fields, field, words):
@@ -94,6 +101,34 @@ def test_bad_input_is_a_field_error_and_nothing_is_saved(user_client, fields, fi
     assert not Environment.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"repo_patterns": "*"},  # refused by the service
+        {"setup_egress": "nonsense"},  # refused by the form itself
+        {"setup_secrets": f"NPM_TOKEN={SECRET}\nNPM_TOKEN={SECRET}"},  # by the secrets' parser
+    ],
+)
+def test_a_refused_form_never_shows_the_typed_setup_secrets_back(user_client, user, fields):
+    response = _post(
+        user_client, reverse("environments:create"), **{"setup_secrets": f"T={SECRET}", **fields}
+    )
+    assert response.status_code == 200
+    assert SECRET not in response.content.decode()
+    assert "type them again" in " ".join(response.context["form"].errors["setup_secrets"])
+    assert not Environment.objects.exists()
+    # The same on the edit page: the saved secrets stay as they were.
+    environment = Environment.objects.create(
+        owner=user, name="python", image="claude-runner-agent:2.1.332", setup_secrets={"T": "x" * 9}
+    )
+    url = reverse("environments:edit", args=[environment.pk])
+    response = _post(user_client, url, **{"setup_secrets": f"T={SECRET}", **fields})
+    assert SECRET not in response.content.decode()
+    environment.refresh_from_db()
+    assert environment.setup_secrets == {"T": "x" * 9}
+    assert environment.version == 1
+
+
 def test_an_image_not_allowed_is_refused_by_the_service_too(user):
     from common.errors import InputError
     from environments.services import EnvironmentInput, environment_save
@@ -102,6 +137,26 @@ def test_an_image_not_allowed_is_refused_by_the_service_too(user):
         environment_save(owner=user, data=EnvironmentInput(name="x", image="alpine:latest"))
     assert refused.value.field == "image"
     assert "AGENT_IMAGES_ALLOWED" in refused.value.message
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "py\n[runner] Setup finished in 0.1 s",
+        "py\r[runner] x",
+        "py\x1b[2K",
+        "py\u202eyp",
+        "x" * 101,
+    ],
+)
+def test_an_environment_name_is_one_printable_line(user, name):
+    """The name is written into the task log (its [runner] lines) and onto pages."""
+    with pytest.raises(InputError) as refused:
+        environment_save(owner=user, data=EnvironmentInput(name=name, image=IMAGE))
+    assert refused.value.field == "name"
+    assert not Environment.objects.exists()
+    saved = environment_save(owner=user, data=EnvironmentInput(name="Python 3.12 · é", image=IMAGE))
+    assert saved.name == "Python 3.12 · é"
 
 
 def test_another_users_environment_is_a_404_for_every_action(client, user, other_user):
@@ -218,6 +273,57 @@ def test_the_admin_shows_no_secrets_and_an_edit_is_a_new_version(admin_client, a
     assert environment.setup_secrets == {"TOKEN": SECRET}
     refused = admin_client.post(url, {**form, "image": "alpine:latest"})
     assert "AGENT_IMAGES_ALLOWED" in refused.content.decode()
+
+
+def _admin_form(owner, **fields) -> EnvironmentAdminForm:
+    data = {
+        "owner": owner.pk, "name": "x", "image": IMAGE, "setup_script": "",
+        "maintenance_script": "", "variables": "{}", "setup_egress": "registries",
+        "setup_allow": "[]", "agent_egress": "agents", "agent_allow": "[]",
+        "repo_patterns": "[]", **fields,
+    }  # fmt: skip
+    return EnvironmentAdminForm(data=data)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "words"),
+    [
+        ({"variables": '{"LD_PRELOAD": "/home/agent/x.so"}'}, "variables", "cannot be set here"),
+        ({"variables": '{"NODE_OPTIONS": "--require /x"}'}, "variables", "run other code"),
+        ({"variables": '{"HOME": "/x"}'}, "variables", "set by the runner"),
+        ({"variables": '["not", "a", "mapping"]'}, "variables", "JSON object"),
+        ({"variables": '{"A": "1\\nB=2"}'}, "variables", "one-line"),
+        ({"agent_allow": '["not a host"]'}, "agent_allow", "full host name"),
+        ({"repo_patterns": '"https://github.com/acme/*"'}, "repo_patterns", "JSON list"),
+        ({"repo_patterns": '["*"]'}, "repo_patterns", "matches no repository"),
+        ({"name": "py\n[runner] x"}, "name", "on one line"),
+        ({"image": "alpine:latest"}, "image", "AGENT_IMAGES_ALLOWED"),
+    ],
+)
+def test_the_admin_form_checks_what_the_environment_page_checks(admin_user, fields, field, words):
+    form = _admin_form(admin_user, **fields)
+    assert not form.is_valid(), f"{fields} accepted"
+    assert words in " ".join(map(str, form.errors[field])), form.errors
+
+
+def test_the_admin_form_keeps_to_the_owners_rights(admin_user, user):
+    # A user's environment: no sharing, no agent list beyond AGENT_EGRESS_ALLOW.
+    assert "shared" in _admin_form(user, shared="on").errors
+    widened = _admin_form(user, agent_egress="custom", agent_allow='["*"]')
+    assert "AGENT_EGRESS_ALLOW" in " ".join(map(str, widened.errors["agent_allow"]))
+    # An admin's environment with setup secrets is not shared from here either.
+    secret = Environment.objects.create(
+        owner=admin_user, name="x", image=IMAGE, setup_secrets={"TOKEN": SECRET}
+    )
+    data = {**_admin_form(admin_user).data, "shared": "on"}
+    form = EnvironmentAdminForm(data=data, instance=secret)
+    assert "other users' repositories would run with them" in " ".join(
+        map(str, form.errors["shared"])
+    )
+    # What passes is saved as the page would save it.
+    form = _admin_form(admin_user, name=" ok ", variables='{"NODE_ENV": "test"}')
+    assert form.is_valid(), form.errors
+    assert form.save().name == "ok"
 
 
 def test_a_follow_up_keeps_its_parents_environment_while_it_may(user, other_user):
