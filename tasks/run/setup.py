@@ -35,7 +35,12 @@ from environments.devcontainer import PATH as DEVCONTAINER_PATH
 from environments.devcontainer import DevContainer, devcontainer_parse
 from environments.egress import environment_egress_policy
 from environments.models import CacheUse, Environment, EnvironmentSnapshot, TaskEnvironment
-from environments.selectors import environment_usable, task_environment_get
+from environments.selectors import (
+    environment_secrets_for,
+    environment_usable,
+    environment_variables_for,
+    task_environment_get,
+)
 from environments.validation import image_check, images_allowed
 from gateway.credentials import api_key_provider
 from gateway.egress import egress_policy_with_api
@@ -132,7 +137,7 @@ def setup_phase(
     prepared = Prepared(
         image=plan.image,
         home_tar=workspace.path.parent / HOME_TAR,
-        variables=dict(environment.variables),
+        variables=environment_variables_for(environment=environment),
         agent_egress=agent_egress,
         # Redacted even when withheld: a value that shows up anyway never reaches a page.
         secrets=list((environment.setup_secrets or {}).values()),
@@ -178,7 +183,11 @@ def _plan(
     if devcontainer is not None:
         script = f"{script}\n{devcontainer.script(fresh=fresh)}"
     rights = setup_rights(workspace=workspace)
-    secrets = dict(environment.setup_secrets or {}) if rights.secrets else {}
+    secrets = (
+        environment_secrets_for(environment=environment, user_id=task.owner_id)
+        if rights.secrets
+        else {}
+    )
     return _Plan(environment, image, key, snapshot, script.strip(), rights, secrets)
 
 
@@ -262,6 +271,11 @@ def _setup_container(
         setup_log.note(
             f"The setup secrets are withheld: {plan.rights.why_not}; they go only to a setup on "
             "the repository's own commits, so a step that needs them (a private registry) may fail."
+        )
+    elif environment.has_setup_secrets and not plan.setup_secrets:
+        setup_log.note(
+            "The setup secrets are withheld: a shared environment's secrets go to its owner's "
+            "tasks alone, so a step that needs them (a private registry) may fail."
         )
     files = [
         InputFile(f"{TASK_DIR}/setup-phase.sh", PHASE_SCRIPT.read_bytes(), 0o700),

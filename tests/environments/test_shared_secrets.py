@@ -102,9 +102,6 @@ def test_an_admins_setup_secrets_never_reach_another_users_repository_code(admin
     assert environment_secrets_for(environment=mine, user_id=user.pk) == {}
 
 
-@pytest.mark.xfail(
-    strict=True, reason="tasks/run/setup.py's _plan does not ask environment_secrets_for yet"
-)
 def test_a_users_setup_on_an_admins_shared_environment_runs_without_its_secrets(
     admin, user, tmp_path
 ):
