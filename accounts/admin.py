@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from .models import UserPreferences
+from .parsers import agent_env_name_labels
 
 
 @admin.register(UserPreferences)
@@ -36,7 +37,7 @@ class UserPreferencesAdmin(admin.ModelAdmin):
 
     @admin.display(description="Extra agent environment (names only)")
     def agent_env_names(self, obj: UserPreferences) -> str:
-        return ", ".join(sorted(obj.agent_env or {})) or "none"
+        return ", ".join(sorted(agent_env_name_labels(env=obj.agent_env or {}))) or "none"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # created on first use

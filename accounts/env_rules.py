@@ -2,8 +2,13 @@
 traffic goes: one variable is enough to make git run a shell command (GIT_CONFIG_* with
 an ext:: rewrite), load code into every process (LD_PRELOAD, NODE_OPTIONS, BASH_ENV) or send
 traffic past the task's gateway (*_PROXY). accounts.parsers applies them with the reserved names,
-to input and to variables saved before a rule existed alike.
+to input and to variables saved before a rule existed alike; environments.validation too.
+
+A name with the shape of a secret (a token pasted as the name by mistake) is refused as well,
+and never repeated back.
 """
+
+from common.logging import secret_shape_find
 
 _SET_BY_SERVER = "the server sets it for every task"
 _RUNS_OTHER_CODE = (
@@ -87,4 +92,16 @@ def env_name_refused_message(*, name: str, reason: str) -> str:
     return (
         f"{name.upper()} cannot be set here, because it would override how the agent "
         f"authenticates or runs: {reason}."
+    )
+
+
+def env_name_secret_refusal(*, name: str) -> str | None:
+    """What to say of a name that has the shape of a secret (None: it has not). It never repeats
+    the name: that is the secret."""
+    kind = secret_shape_find(text=name)
+    if kind is None:
+        return None
+    return (
+        f"This name looks like {kind}. Put the token in the value, under a name such as "
+        "GITHUB_TOKEN, not in the name; and since it was pasted here, consider replacing it."
     )

@@ -15,6 +15,8 @@ from common.humanize import expiry_words
 from oauth_tokens.formats import CredentialKind, InputFormat, ParsedCredential
 from oauth_tokens.services import credential_expired, refresh_buffer
 
+from .parsers import agent_env_name_labels
+
 __all__ = [
     "KIND_LABELS",
     "NO_SCOPES",
@@ -147,4 +149,5 @@ def agent_env_describe(*, env: dict[str, str]) -> InputDescription:
             facts=[("Understood", "no variables: saving removes the saved ones")]
         )
     count = f"{len(env)} variable{'s' if len(env) != 1 else ''}"
-    return InputDescription(facts=[("Understood", count), ("Names", ", ".join(env))])
+    names = ", ".join(agent_env_name_labels(env=env))
+    return InputDescription(facts=[("Understood", count), ("Names", names)])

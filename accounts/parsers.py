@@ -14,7 +14,6 @@ from typing import Any
 from common.errors import InputError
 from common.logging import REDACT_MIN_CHARS
 from oauth_tokens.formats import (
-    ANTHROPIC_PREFIX,
     API_KEY_PREFIX,
     KIND_ACCESS_TOKEN,
     KIND_REFRESH_TOKEN,
@@ -25,7 +24,7 @@ from oauth_tokens.formats import (
     token_kind_by_prefix,
 )
 
-from .env_rules import env_name_behaviour_refusal, env_name_refused_message
+from .env_rules import env_name_behaviour_refusal, env_name_refused_message, env_name_secret_refusal
 
 
 class SettingsInputError(InputError):
@@ -137,10 +136,16 @@ def _env_name_label(name: str, position: int) -> str:
         0 < len(name) <= 64
         and name.isascii()
         and name.isprintable()
-        and ANTHROPIC_PREFIX not in name
+        and env_name_secret_refusal(name=name) is None
     ):
         return name
     return f"variable #{position}"
+
+
+def agent_env_name_labels(*, env: Mapping[str, Any]) -> list[str]:
+    """The saved names as pages show them: one that is not shown (a token's shape, too long,
+    not printable) as its position."""
+    return [_env_name_label(name, position) for position, name in enumerate(env, start=1)]
 
 
 class _Pairs(list):
@@ -222,6 +227,10 @@ def _env_item_check(name: str, item: Any, *, label: str) -> str:
 EnvRule = Callable[[str, str], str | None]
 
 
+def _env_name_not_secret(name: str, value: str) -> str | None:
+    return env_name_secret_refusal(name=name)
+
+
 def _env_name_valid(name: str, value: str) -> str | None:
     if not name:
         return "A variable name is empty."
@@ -269,6 +278,7 @@ def _env_value_size(name: str, value: str) -> str | None:
 
 
 AGENT_ENV_RULES: list[EnvRule] = [
+    _env_name_not_secret,
     _env_name_valid,
     _env_name_not_reserved,
     _env_value_no_nul,

@@ -35,6 +35,7 @@ from .live_check import scopes_words
 from .models import UserPreferences
 from .parsers import (
     SavedVariableProblem,
+    agent_env_name_labels,
     agent_env_saved_problems,
     agent_env_unprotected,
     agent_env_usable,
@@ -287,7 +288,7 @@ def code_agent_status_get(*, user: User) -> CodeAgentStatus:
         use_oauth=preferences.use_oauth,
         tokens=tokens,
         api_key_last4=preferences.api_key_last4,
-        agent_env_names=sorted(preferences.agent_env or {}),
+        agent_env_names=sorted(agent_env_name_labels(env=preferences.agent_env or {})),
         method=method_preview_get(
             user=user, api_key_last4=preferences.api_key_last4, tokens=tokens
         ),

@@ -17,6 +17,12 @@ REDACTED = "[redacted]"
 _ANTHROPIC_TOKEN = re.compile(r"sk-ant-[A-Za-z0-9_\-]+")
 # GitHub tokens: fine-grained github_pat_..., classic ghp_..., and the app/OAuth kinds.
 _GITHUB_TOKEN = re.compile(r"\b(?:github_pat_|gh[pousr]_)[A-Za-z0-9_]{16,}")
+# Every shape above, named for messages: secrets_redact hides them and secret_shape_find names
+# them, so "looks like a secret" means the same everywhere.
+_SECRET_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("an Anthropic key or token", _ANTHROPIC_TOKEN),
+    ("a GitHub token", _GITHUB_TOKEN),
+)
 # Values of fields known to be secret, in JSON, keyword, header or query-string form.
 _SECRET_NAMES = (
     r"access_?token|refresh_?token|accessToken|refreshToken|api_?key|x-api-key|"
@@ -70,10 +76,16 @@ def secrets_redact(text: str, *, values: Iterable[str] = ()) -> str:
     pattern = _configured_secrets(_settings_secrets() + tuple(values))
     if pattern is not None:
         text = pattern.sub(REDACTED, text)
-    text = _ANTHROPIC_TOKEN.sub(REDACTED, text)
-    text = _GITHUB_TOKEN.sub(REDACTED, text)
+    for _kind, shape in _SECRET_SHAPES:
+        text = shape.sub(REDACTED, text)
     text = _SECRET_FIELD.sub(lambda m: f"{m['name']}{m['quote']}{REDACTED}", text)
     return _BEARER.sub(lambda m: f"{m['name']}{REDACTED}", text)
+
+
+def secret_shape_find(*, text: str) -> str | None:
+    """What kind of secret ``text`` holds by its shape ("a GitHub token"), or None: the shapes
+    secrets_redact hides. For input that should never hold one, such as a variable's name."""
+    return next((kind for kind, shape in _SECRET_SHAPES if shape.search(text)), None)
 
 
 # Read past a cut before redacting, then dropped: a secret the cut splits is never half shown.

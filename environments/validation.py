@@ -6,7 +6,11 @@ import re
 
 from django.conf import settings
 
-from accounts.env_rules import env_name_behaviour_refusal, env_name_refused_message
+from accounts.env_rules import (
+    env_name_behaviour_refusal,
+    env_name_refused_message,
+    env_name_secret_refusal,
+)
 from common.errors import InputError
 from common.logging import REDACT_MIN_CHARS
 from common.netpolicy import UrlRefused, egress_rules_parse, repository_url_parse
@@ -85,6 +89,9 @@ def variables_parse(*, text: str, field: str) -> dict[str, str]:
 
 
 def _name_check(*, name: str, number: int, field: str) -> None:
+    secret = env_name_secret_refusal(name=name)
+    if secret is not None:
+        raise InputError(f"Line {number}: {secret}", field=field)
     if not NAME_RE.match(name):
         raise InputError(
             f"Line {number}: what comes before the first = is not a variable name (letters, "
@@ -109,6 +116,7 @@ def variable_name_allowed(*, name: str) -> bool:
     upper = name.upper()
     return (
         bool(NAME_RE.match(name))
+        and env_name_secret_refusal(name=name) is None
         and env_name_behaviour_refusal(name=name) is None
         and upper not in RESERVED_NAMES
         and not upper.startswith(RESERVED_PREFIXES)

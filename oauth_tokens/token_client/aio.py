@@ -17,6 +17,17 @@ from .rules import RefreshAttempts
 _BAD_URL_ERRORS = (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError)
 
 
+def _never_sent(exc: BaseException) -> bool:
+    """Whether the request certainly never left, as sync.py's rule: no connection was made
+    (refused, unreachable, DNS, connect timeout). A read timeout (SocketTimeoutError), a
+    disconnect, TLS or a proxy may come after the request was sent."""
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return True
+    return isinstance(exc, aiohttp.ClientConnectorError) and not isinstance(
+        exc, (aiohttp.ClientSSLError, aiohttp.ClientProxyConnectionError)
+    )
+
+
 def token_session_new(*, concurrency: int) -> aiohttp.ClientSession:
     """A session for a run of refreshes: at most `concurrency` connections, reused when the
     server keeps them alive. Create and close it inside the running event loop."""
@@ -58,12 +69,14 @@ async def token_refresh_request_async(
                 allow_redirects=False,
             ) as response:
                 body = await response.read()
-        except TimeoutError:  # aiohttp's ServerTimeoutError is one too
-            attempts.timed_out(timeout)
         except _BAD_URL_ERRORS as exc:
             raise attempts.bad_url(exc) from None
-        except (aiohttp.ClientError, OSError) as exc:
-            attempts.connection_failed(exc)
+        # TimeoutError: aiohttp's ServerTimeoutError (connect or read) is one too.
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            timed_out = timeout if isinstance(exc, TimeoutError) else None
+            if not _never_sent(exc):
+                raise attempts.unanswered(exc, timeout=timed_out) from None
+            attempts.not_sent(exc, timeout=timed_out)
         else:
             grant = attempts.answered(
                 status=response.status,

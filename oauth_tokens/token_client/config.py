@@ -22,6 +22,9 @@ DEFAULT_USER_AGENT = "axios/1.7.9"
 # RefreshError.code of a refusal by the token endpoint's edge, and the setting that fixes it.
 EDGE_BLOCKED = "edge_blocked"
 USER_AGENT_SETTING = "CLAUDE_OAUTH_USER_AGENT"
+# RefreshError.code of a refresh whose request may have reached the endpoint but got no answer:
+# not sent again, since the endpoint may have spent the single-use refresh token.
+NO_ANSWER = "no_answer"
 # How the refresh outcome, the audit log and the admin name an edge block.
 EDGE_BLOCKED_WORDS = "the token endpoint refused this client (User-Agent?)"
 

@@ -9,7 +9,12 @@ configured, so this still runs in a bare process (bench/).
 The request mirrors what the real Claude Code CLI sends
 (docs/claude-cli-contract.md#refresh-request): a JSON body with grant_type, refresh_token,
 client_id and scope. Refresh tokens rotate and are single use, so a 400 invalid_grant is final
-and never retried.
+and never retried, and a request is sent again only when the first one certainly never reached
+the endpoint (refused, unreachable, a name that does not resolve, a connect timeout). Once it may
+have reached it (no answer in time, the connection broken after sending), the endpoint may have
+spent the token on an answer we never read: a second request would only earn invalid_grant, so
+the refresh ends there (code NO_ANSWER, not permanent: the next scheduled refresh tells). Each
+transport maps its own exceptions onto these two cases (not_sent, unanswered).
 
 The endpoint's edge refuses some clients before the token is read
 (docs/claude-cli-contract.md#token-endpoint-edge): a 429 or 404 without an OAuth error, or any
@@ -33,6 +38,7 @@ from urllib.parse import urlsplit
 from .config import (
     EDGE_BLOCKED,
     EDGE_BLOCKED_WORDS,
+    NO_ANSWER,
     USER_AGENT_SETTING,
     RefreshConfig,
     RefreshError,
@@ -87,19 +93,21 @@ class RefreshAttempts:
         while True:
             timeout = attempts.start()          # raises RefreshError: out of time
             send attempts.request, connect and read timeout `timeout`, no redirects
-              timed out              -> attempts.timed_out(timeout)
               unusable URL           -> raise attempts.bad_url(exc)
-              any other send failure -> attempts.connection_failed(exc)
+              certainly never sent   -> attempts.not_sent(exc, timeout=)
+              (refused, unreachable, DNS, connect timeout)
+              any other failure      -> raise attempts.unanswered(exc, timeout=)
+              (read timeout, reset after sending, broken answer: it may have arrived)
               answered               -> grant = attempts.answered(status=, retry_after=, body=,
                                         content_type=) (raises a final RefreshError);
                                         return grant if not None
             sleep(attempts.wait())              # raises RefreshError: no attempt or time left
 
-    Retries connection errors, timeouts, 5xx and rate limits (429 with an OAuth error) with
-    exponential backoff and full jitter (429/5xx Retry-After is honoured); an edge block is
-    final at once. Bounded by config.max_attempts and
-    config.max_total_seconds (or an earlier `deadline` on the same clock); a wait that would
-    cross the deadline is never started.
+    Retries requests that never reached the endpoint, 5xx and rate limits (429 with an OAuth
+    error) with exponential backoff and full jitter (429/5xx Retry-After is honoured); an edge
+    block, and a request that may have arrived without an answer, are final at once. Bounded by
+    config.max_attempts and config.max_total_seconds (or an earlier `deadline` on the same
+    clock); a wait that would cross the deadline is never started.
     """
 
     def __init__(
@@ -148,21 +156,44 @@ class RefreshAttempts:
         # Cap the per-request timeout by what is left, so one slow request can't blow the budget.
         return min(self.config.timeout_seconds, remaining)
 
-    def timed_out(self, timeout: float) -> None:
-        self.last = _Failure("timeout", None, f"no answer within {timeout:.1f} s")
+    def not_sent(self, exc: BaseException, *, timeout: float | None = None) -> None:
+        """The request certainly never reached the endpoint (`timeout`: no connection within
+        it): the refresh token was not used, so trying again is safe."""
+        name = type(exc).__name__
+        if timeout is not None:
+            self.last = _Failure("timeout", None, f"no connection within {timeout:.1f} s")
+        else:
+            self.last = _Failure("connection", None, f"{name} connecting to {self._host}")
         logger.warning(
-            "token refresh attempt %d/%d: timeout after %.1f s",
+            "token refresh attempt %d/%d: not sent (%s)",
             self.attempt,
             self.config.max_attempts,
-            timeout,
+            "connect timeout" if timeout is not None else name,
         )
 
-    def connection_failed(self, exc: BaseException) -> None:
-        # Connection refused/reset, DNS, TLS, truncated body: all transient from here.
+    def unanswered(self, exc: BaseException, *, timeout: float | None = None) -> RefreshError:
+        """The request may have reached the endpoint but no answer came (`timeout`: none within
+        it): the final error. The endpoint may have spent the refresh token, so sending it again
+        would only be refused; whether it did, the next refresh tells."""
         name = type(exc).__name__
-        self.last = _Failure("connection", None, f"{name} talking to {self._host}")
+        if timeout is not None:
+            what = f"did not answer within {timeout:.1f} s"
+        else:
+            what = f"did not answer: the connection broke ({name}) before an answer was read"
         logger.warning(
-            "token refresh attempt %d/%d: %s", self.attempt, self.config.max_attempts, name
+            "token refresh attempt %d/%d: the token endpoint %s; not sent again",
+            self.attempt,
+            self.config.max_attempts,
+            what,
+        )
+        return RefreshError(
+            f"The OAuth token endpoint {what}. The refresh request may have reached it, so it "
+            "was not sent again (each refresh token works once). The next refresh tells: if "
+            "the endpoint refuses it, sign in again (claude setup-token or copy a fresh "
+            "credentials file).",
+            permanent=False,
+            code=NO_ANSWER,
+            attempts=self.attempt,
         )
 
     def bad_url(self, exc: BaseException) -> RefreshError:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 import requests
+from urllib3.exceptions import ConnectTimeoutError
 
 from .config import RefreshConfig, TokenGrant
 from .rules import RefreshAttempts
@@ -20,6 +21,20 @@ _BAD_URL_ERRORS = (
 )
 
 _local = threading.local()
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """Whether the request certainly never left: no connection was made (refused, unreachable,
+    DNS, connect timeout). urllib3 reports those as ConnectTimeoutError or its subclass
+    NewConnectionError inside the MaxRetryError that requests wraps; anything else (a read
+    timeout, a reset, TLS, a proxy) may come after the request was sent."""
+    if isinstance(exc, (requests.exceptions.ProxyError, requests.exceptions.SSLError)):
+        return False
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if not isinstance(exc, requests.ConnectionError) or not exc.args:
+        return False
+    return isinstance(getattr(exc.args[0], "reason", None), ConnectTimeoutError)
 
 
 def _thread_session() -> requests.Session:
@@ -39,7 +54,8 @@ def token_refresh_request(
     clock: Callable[[], float] = time.monotonic,
 ) -> TokenGrant:
     """Exchange a refresh token for a new grant, retrying transient failures (RefreshAttempts
-    says which and how long to wait). Raises RefreshError."""
+    says which and how long to wait; never a request that may have reached the endpoint).
+    Raises RefreshError."""
     attempts = RefreshAttempts(refresh_token=refresh_token, config=config, clock=clock)
     http = session if session is not None else _thread_session()
     request = attempts.request
@@ -53,12 +69,13 @@ def token_refresh_request(
                 timeout=(timeout, timeout),
                 allow_redirects=False,
             )
-        except requests.Timeout:
-            attempts.timed_out(timeout)
         except _BAD_URL_ERRORS as exc:
             raise attempts.bad_url(exc) from None
         except requests.RequestException as exc:
-            attempts.connection_failed(exc)
+            timed_out = timeout if isinstance(exc, requests.Timeout) else None
+            if not _never_sent(exc):
+                raise attempts.unanswered(exc, timeout=timed_out) from None
+            attempts.not_sent(exc, timeout=timed_out)
         else:
             with response:
                 grant = attempts.answered(

@@ -7,14 +7,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from accounts.live_check import agent_env_describe
 from accounts.parsers import (
     SettingsInputError,
+    agent_env_name_labels,
     agent_env_name_refusal,
     agent_env_parse,
     agent_env_saved_problems,
+    agent_env_unprotected,
     agent_env_usable,
     api_key_parse,
 )
+from common.errors import InputError
+from environments.validation import variable_name_allowed, variables_parse
 
 KEY = "sk-ant-api03-" + "k" * 80 + "-LAST"
 
@@ -47,6 +52,57 @@ def test_agent_env_does_not_echo_a_secret_used_as_a_name():
     with pytest.raises(SettingsInputError) as error:
         agent_env_parse(raw='{"sk-ant-api03-pasted-as-a-name": "x"}')
     assert error.value.field == "variable #1"
+
+
+# A token pasted as a name: the shapes common.logging redacts.
+SECRET_SHAPED_NAMES = st.builds(
+    str.__add__,
+    st.sampled_from(
+        ["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "sk-ant-api03-", "sk-ant-oat01-"]
+    ),
+    st.from_regex(r"[A-Za-z0-9_]{16,60}", fullmatch=True),
+)
+
+
+@given(
+    name=SECRET_SHAPED_NAMES,
+    value=st.text(max_size=20),
+    others=st.dictionaries(
+        st.from_regex(r"[A-Z][A-Z0-9_]{0,10}", fullmatch=True), st.text(max_size=10), max_size=3
+    ),
+)
+def test_no_error_or_page_text_ever_holds_a_secret_shaped_name(name, value, others):
+    env = {**others, name: value}
+    with pytest.raises(SettingsInputError) as error:
+        agent_env_parse(raw=json.dumps(env))
+    assert name not in str(error.value)
+    shown = [
+        *agent_env_name_labels(env=env),
+        *agent_env_unprotected(env=env),
+        *(f"{p.label} {p.message}" for p in agent_env_saved_problems(env=env)),
+        *(f"{label} {text}" for label, text in agent_env_describe(env=env).facts),
+    ]
+    assert not any(name in line for line in shown)
+    assert name not in agent_env_usable(env=env)
+    # The environment page's variables follow the same rule.
+    lines = "\n".join(f"{n}=x" for n in [*others, name])
+    with pytest.raises(InputError) as env_error:
+        variables_parse(text=lines, field="variables")
+    assert name not in str(env_error.value)
+    assert not variable_name_allowed(name=name)
+
+
+def test_a_github_token_as_a_name_is_refused_with_what_to_do():
+    token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+    with pytest.raises(SettingsInputError) as error:
+        agent_env_parse(raw=json.dumps({"OK": "1", token: "GITHUB_TOKEN"}))
+    assert error.value.field == "variable #2"
+    assert "looks like a GitHub token" in error.value.message
+    assert "Put the token in the value" in error.value.message
+    with pytest.raises(InputError) as env_error:
+        variables_parse(text=f"OK=1\n{token}=GITHUB_TOKEN", field="variables")
+    assert str(env_error.value).startswith("variables: Line 2: This name looks like a GitHub")
+    assert token not in str(env_error.value)
 
 
 # --- names that change how programs run or where traffic goes ---------------------------

@@ -255,3 +255,21 @@ def test_expired_failed_tokens_with_an_api_key_say_they_fall_back_to_it(
     assert ">Will fail<" not in card
     assert ">Ready<" not in card
     assert ">Falls back to the server&#x27;s API key<" in card
+
+
+def test_a_github_token_pasted_as_a_variable_name_is_not_shown_back(user_client, user):
+    """Keys and values swapped by mistake ({"ghp_...": "GITHUB_TOKEN"}): the token has the
+    shape of a valid variable name, yet it is refused, never saved, and never printed on the
+    settings page or in the live check."""
+    token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"  # classic PAT shape, 40 chars
+    swapped = json.dumps({token: "GITHUB_TOKEN"})
+    live = user_client.post(
+        "/accounts/settings/code-agent/validate/agent_env/", {"agent_env": swapped}
+    ).content.decode()
+    posted = save(user_client, agent_env=swapped).content.decode()
+    page = user_client.get("/accounts/settings/code-agent/").content.decode()
+    assert token not in live
+    assert token not in posted
+    assert token not in page
+    assert "looks like a GitHub token" in live
+    assert nothing_saved(user)

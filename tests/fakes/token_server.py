@@ -1,7 +1,7 @@
 """A real OAuth token endpoint on loopback that behaves like Claude's.
 
 Refresh tokens are single use and rotate (a second use gets 400 invalid_grant), the body must
-be JSON with client_id and scope, and faults (5xx, 429 + Retry-After, delays, hangs) can be
+be JSON with client_id and scope, and faults (5xx, 429 + Retry-After, delays, hangs, resets) can be
 scripted. Like the real endpoint's edge (docs/claude-cli-contract.md#token-endpoint-edge) it turns
 away User-Agents by prefix before reading anything: `claude-cli/` with 404 and an empty body,
 `claude-code/` with 429 and an HTML page (`edge_blocks`, changeable while running). Every
@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -72,6 +74,7 @@ class Fault:
     body: Any = None  # dict/list → JSON, str/bytes → sent as is, None → a default JSON error
     headers: Mapping[str, str] = field(default_factory=dict)
     hang: bool = False  # never answer (until the server closes), to provoke client timeouts
+    reset: bool = False  # read the request, then reset the connection without answering
 
 
 class _Server(ThreadingHTTPServer):
@@ -224,6 +227,12 @@ class FakeTokenServer:
         with self._lock:
             self._faults.extend([Fault(hang=True)] * times)
 
+    def reset_next(self, times: int = 1) -> None:
+        """Reset the connection of the next `times` requests once they are read (the client
+        sees a connection reset after sending)."""
+        with self._lock:
+            self._faults.extend([Fault(reset=True)] * times)
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
@@ -292,6 +301,12 @@ class FakeTokenServer:
             return
         # Wait on the stop event rather than sleeping so close() is never held up.
         if self.delay_seconds > 0 and self._stop.wait(self.delay_seconds):
+            return
+        if fault is not None and fault.reset:
+            # Linger 0: closing sends a RST instead of a FIN.
+            h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            h.close_connection = True
+            h.connection.close()
             return
         if self.hang or (fault is not None and fault.hang):
             self._stop.wait(_HANG_MAX_SECONDS)

@@ -7,6 +7,7 @@ transaction=True.
 
 import threading
 import time
+from collections import Counter
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -223,3 +224,23 @@ def test_a_database_error_stops_new_work_but_saves_what_is_in_flight(
     rows = OAuthCredential.objects.filter(pk__in=[c.pk for c in credentials])
     assert {r.refresh_token for r in rows if r.refresh_count} == set(token_server.issued_at)
     assert all(row.refresh_claim == "" for row in rows)
+
+
+def test_a_late_answer_is_not_followed_by_a_second_request(
+    oauth_settings, token_server, make_credential
+):
+    """The batch transport keeps the single refresh's rule: a request the endpoint may have
+    received is not sent again; the credential says so and is not marked invalid."""
+    token_server.delay_seconds = 2.5  # answers after the client's 2 s read timeout
+    credentials = _credentials(make_credential, 2, expires_in=-10)
+    summary = credentials_refresh_many(credential_ids=[c.pk for c in credentials])
+    sent = Counter(r.body["refresh_token"] for r in token_server.requests)
+    assert sorted(sent) == sorted(c.refresh_token for c in credentials)
+    assert set(sent.values()) == {1}
+    assert summary.failed == 2
+    assert {(o.code, o.permanent) for o in summary.outcomes} == {("no_answer", False)}
+    for credential in credentials:
+        credential.refresh_from_db()
+        assert credential.status == CredentialStatus.REFRESH_FAILED
+        assert credential.last_refresh_error_code == "no_answer"
+        assert "did not answer within 2.0 s" in credential.last_refresh_error

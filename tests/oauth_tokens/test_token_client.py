@@ -70,6 +70,50 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}/v1/oauth/token"
 
 
+class EndpointLater:
+    """A token endpoint that the first attempt cannot reach, and a FakeTokenServer on the same
+    port from the first wait between attempts on (`opened`: the transport's `sleep`).
+
+    first="refused": nothing listens, so connecting is refused. first="connect_timeout": a
+    listener whose accept queue is full and that never accepts, so connecting times out.
+    """
+
+    def __init__(self, *, first: str, hang: bool) -> None:
+        self.hang = hang
+        self.server: FakeTokenServer | None = None
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._fillers: list[socket.socket] = []
+        if first == "refused":
+            self._listener.close()
+            return
+        self._listener.listen(0)
+        for _ in range(3):  # fill the accept queue: later SYNs are dropped
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", self.port))
+            self._fillers.append(filler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1/oauth/token"
+
+    def opened(self, seconds: float) -> None:
+        if self.server is None:
+            for sock in (*self._fillers, self._listener):
+                sock.close()
+            self.server = FakeTokenServer(port=self.port).start()
+            self.server.hang = self.hang
+
+    def close(self) -> None:
+        for sock in (*self._fillers, self._listener):
+            sock.close()
+        if self.server is not None:
+            self.server.close()
+
+
 # -- defaults and success ------------------------------------------------------------------
 
 
@@ -220,28 +264,62 @@ def test_connection_refused_is_retried_then_fails_bounded() -> None:
     assert time.monotonic() - start < 5
 
 
-def test_timeout_when_server_hangs(token_server: FakeTokenServer) -> None:
-    token_server.hang = True
+def test_a_read_timeout_ends_the_refresh_without_resending_the_token(
+    token_server: FakeTokenServer,
+) -> None:
+    # The endpoint answers after the client gave up, having spent the token: a second request
+    # with it would only be refused.
+    token_server.delay_seconds = 0.6
+    token = token_server.issue()
     start = time.monotonic()
     with pytest.raises(RefreshError) as info:
         token_refresh_request(
-            refresh_token=token_server.issue(),
-            config=config(token_server.url, timeout_seconds=0.2, max_attempts=2),
+            refresh_token=token,
+            config=config(token_server.url, timeout_seconds=0.2, max_attempts=4),
+            sleep=SleepRecorder(),
         )
-    elapsed = time.monotonic() - start
     err = info.value
-    assert (err.code, err.permanent, err.attempts) == ("timeout", False, 2)
-    assert token_server.request_count == 2
-    assert 0.35 < elapsed < 3
+    assert (err.code, err.status, err.permanent, err.attempts) == ("no_answer", None, False, 1)
+    assert token_server.request_count == 1
+    assert time.monotonic() - start < 0.55
+    assert "did not answer within 0.2 s" in str(err)
+    assert "not sent again" in str(err)
+    time.sleep(0.6)
+    assert token_server.refresh_count == 1
+    assert not token_server.is_valid(token)
 
 
-def test_timeout_once_then_success(token_server: FakeTokenServer) -> None:
-    old = token_server.issue()
-    token_server.hang_next()
-    grant = token_refresh_request(
-        refresh_token=old, config=config(token_server.url, timeout_seconds=0.2)
-    )
-    assert grant.attempts == 2
+def test_a_reset_after_sending_is_not_retried(token_server: FakeTokenServer) -> None:
+    token_server.reset_next()
+    sleeps = SleepRecorder()
+    with pytest.raises(RefreshError) as info:
+        token_refresh_request(
+            refresh_token=token_server.issue(), config=config(token_server.url), sleep=sleeps
+        )
+    err = info.value
+    assert (err.code, err.permanent, err.attempts) == ("no_answer", False, 1)
+    assert token_server.request_count == 1
+    assert sleeps.calls == []
+    assert "the connection broke" in str(err)
+
+
+@pytest.mark.parametrize("first", ["refused", "connect_timeout"])
+def test_a_request_that_never_left_is_retried_one_that_may_have_arrived_is_not(
+    first: str,
+) -> None:
+    endpoint = EndpointLater(first=first, hang=True)
+    try:
+        with pytest.raises(RefreshError) as info:
+            token_refresh_request(
+                refresh_token="sk-ant-ort01-sent-once",
+                config=config(endpoint.url, timeout_seconds=0.3, max_attempts=4),
+                sleep=endpoint.opened,
+            )
+        assert endpoint.server is not None
+        assert (info.value.code, info.value.attempts) == ("no_answer", 2)
+        assert endpoint.server.request_count == 1
+    finally:
+        endpoint.close()
 
 
 def test_429_retry_after_seconds_is_honoured(token_server: FakeTokenServer) -> None:
@@ -344,7 +422,7 @@ def test_deadline_caps_a_slow_request_in_real_time(token_server: FakeTokenServer
             config=config(token_server.url, timeout_seconds=10, max_total_seconds=0.5),
         )
     elapsed = time.monotonic() - start
-    assert info.value.code == "deadline"
+    assert info.value.code == "no_answer"  # the request may have arrived: not sent again
     assert info.value.permanent is False
     assert elapsed < 2  # the 10 s per-request timeout was capped by the 0.5 s budget
 

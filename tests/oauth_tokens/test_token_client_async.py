@@ -21,6 +21,7 @@ from tests.fakes.token_server import FakeTokenServer
 from tests.oauth_tokens.test_token_client import (
     CLI_CLIENT_ID,
     CLI_SCOPE,
+    EndpointLater,
     FakeClock,
     closed_port_url,
     config,
@@ -162,19 +163,57 @@ def test_an_earlier_deadline_than_the_budget_is_kept(token_server: FakeTokenServ
             deadline=time.monotonic() + 0.4,
         )
     )
-    assert err.code == "deadline"
+    assert err.code == "no_answer"  # the request may have arrived: not sent again
     assert err.permanent is False
     assert time.monotonic() - started < 2
 
 
-def test_timeout_when_server_hangs(token_server: FakeTokenServer) -> None:
-    token_server.hang = True
+def test_a_read_timeout_ends_the_refresh_without_resending_the_token(
+    token_server: FakeTokenServer,
+) -> None:
+    token_server.delay_seconds = 0.6
+    token = token_server.issue()
     started = time.monotonic()
-    cfg = config(token_server.url, timeout_seconds=0.2, max_attempts=2)
-    err = refused(lambda: refresh(token_server.issue(), cfg))
-    assert (err.code, err.permanent, err.attempts) == ("timeout", False, 2)
-    assert token_server.request_count == 2
-    assert 0.35 < time.monotonic() - started < 3
+    cfg = config(token_server.url, timeout_seconds=0.2, max_attempts=4)
+    err = refused(lambda: refresh(token, cfg, sleep=AsyncSleepRecorder()))
+    assert (err.code, err.status, err.permanent, err.attempts) == ("no_answer", None, False, 1)
+    assert token_server.request_count == 1
+    assert time.monotonic() - started < 0.55
+    assert "did not answer within 0.2 s" in str(err)
+    time.sleep(0.6)
+    assert token_server.refresh_count == 1
+    assert not token_server.is_valid(token)
+
+
+def test_a_reset_after_sending_is_not_retried(token_server: FakeTokenServer) -> None:
+    token_server.reset_next()
+    sleeps = AsyncSleepRecorder()
+    err = refused(lambda: refresh(token_server.issue(), config(token_server.url), sleep=sleeps))
+    assert (err.code, err.permanent, err.attempts) == ("no_answer", False, 1)
+    assert token_server.request_count == 1
+    assert sleeps.calls == []
+
+
+def _opened_async(endpoint: EndpointLater) -> Callable[[float], Awaitable[None]]:
+    async def sleep(seconds: float) -> None:
+        endpoint.opened(seconds)
+
+    return sleep
+
+
+@pytest.mark.parametrize("first", ["refused", "connect_timeout"])
+def test_a_request_that_never_left_is_retried_one_that_may_have_arrived_is_not(
+    first: str,
+) -> None:
+    endpoint = EndpointLater(first=first, hang=True)
+    try:
+        cfg = config(endpoint.url, timeout_seconds=0.3, max_attempts=4)
+        err = refused(lambda: refresh("sk-ant-ort01-sent-once", cfg, sleep=_opened_async(endpoint)))
+        assert endpoint.server is not None
+        assert (err.code, err.attempts) == ("no_answer", 2)
+        assert endpoint.server.request_count == 1
+    finally:
+        endpoint.close()
 
 
 def test_connection_refused_is_retried_then_fails() -> None:
