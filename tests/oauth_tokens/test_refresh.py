@@ -175,27 +175,22 @@ def test_a_refresh_the_endpoint_answers_late_never_resends_the_single_use_token(
     oauth_settings, token_server, make_credential, user
 ):
     """The endpoint takes longer than CLAUDE_OAUTH_TIMEOUT (2 s here) and still processes the
-    refresh: the refresh token is sent once, the credential says what happened without being
-    declared dead, and the next refresh tells."""
+    refresh: the refresh token is sent once, and the credential says what happened without
+    being declared dead (the next refresh tells)."""
     token_server.delay_seconds = 2.5  # answers after the client's read timeout
     credential = make_credential(user, expires_in=-10)
     try:
         first = credential_ensure_fresh(credential_id=credential.pk)
-        sent = Counter(r.body["refresh_token"] for r in token_server.requests)
-        credential.refresh_from_db()
-        state = (credential.status, credential.last_refresh_error_code)
-        message = credential.last_refresh_error
-        token_server.delay_seconds = 0  # the endpoint is fast again
-        result = credential_ensure_fresh(credential_id=credential.pk)
     finally:
         connection.close()
+    sent = Counter(r.body["refresh_token"] for r in token_server.requests)
     assert max(sent.values()) == 1, f"one refresh token sent {max(sent.values())} times"
     assert not first.ok
     assert not first.permanent
-    assert state == (CredentialStatus.REFRESH_FAILED, "no_answer")
-    assert "did not answer within 2.0 s" in message
-    assert "if the endpoint refuses it, sign in again" in message
     credential.refresh_from_db()
-    assert token_server.refresh_count >= 1
-    assert credential.status != CredentialStatus.INVALID, credential.last_refresh_error
-    assert result.ok
+    assert (credential.status, credential.last_refresh_error_code) == (
+        CredentialStatus.REFRESH_FAILED,
+        "no_answer",
+    )
+    assert "did not answer within 2.0 s" in credential.last_refresh_error
+    assert "if the endpoint refuses it, sign in again" in credential.last_refresh_error
