@@ -118,10 +118,12 @@ def _waiting_or_fallback(
     *, task: CodingTask, auth: RunAuth, limit: RunLimit, result: RunResult
 ) -> RunResult:
     """A limited task waits for the reset, or goes straight back to the queue on the user's
-    API key (their choice), or fails past the longest wait."""
+    API key (their choice, and only for a limit the gateway saw: an agent could otherwise print
+    one to run on a key billed per token), or fails past the longest wait."""
     if result.status != TaskStatus.WAITING:
         return result
-    if auth.method == AuthMethod.OAUTH and _falls_back(task):
+    falls_back = auth.method == AuthMethod.OAUTH and _falls_back(task)
+    if falls_back and limit.seen_by_gateway:
         now = timezone.now()
         return replace(
             result.updated(
@@ -130,7 +132,13 @@ def _waiting_or_fallback(
             message=f"{result.message} Running again on your API key (your choice).",
             requeue_at=now,
         )
-    return wait_plan(task=task, limit=limit, now=timezone.now()).over(result)
+    waited = wait_plan(task=task, limit=limit, now=timezone.now()).over(result)
+    if not falls_back:
+        return waited
+    return replace(
+        waited,
+        message=f"{waited.message} Not moved to your API key: only a limit the API gave does that.",
+    )
 
 
 def claim_unseen_words(limit: RunLimit) -> str:

@@ -349,6 +349,36 @@ def test_the_user_can_choose_to_fall_back_to_their_api_key(scripted, oauth_user)
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("claim", ["rate_limit_event", "429 result"])
+def test_a_limit_only_the_agent_claims_never_moves_the_task_to_the_users_api_key(
+    scripted, oauth_user, claim
+):
+    """The user chose "fall back to my API key"; the agent prints a limit the API never gave.
+    The task waits for the claimed reset on the subscription; the key, billed per token, is
+    not used."""
+    runs, seen = scripted
+    set_api_key(oauth_user, KEY)
+    prefs = preferences_get(user=oauth_user)
+    prefs.when_limited = "api_key"
+    prefs.save()
+    reset = timezone.now() + timedelta(hours=2)
+    run = limited_run(int(reset.timestamp()), seen=False)
+    if claim == "429 result":  # no stream event: the result's status and words alone
+        run.lines = run.lines[-1:]
+    runs += [run, ok_run()]
+    task = submit(oauth_user)
+    assert seen == [{"api_key": False, "status": 200}]  # no second container, on the key
+    assert task.status == TaskStatus.WAITING, task.error_message
+    assert (task.auth_method, task.auth_fallback, task.force_api_key) == ("oauth", False, False)
+    assert task.requeue_at is not None
+    assert task.requeue_at > timezone.now() + timedelta(hours=1)
+    assert "Not moved to your API key" in task.error_message
+    assert "the server's gateway did not see it" in task.error_message
+    credential = OAuthCredential.objects.get(owner=oauth_user)
+    assert credential_state(credential)[:4] == (CredentialStatus.VALID, "", None, None)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_run_now_with_my_api_key_and_cancel_a_waiting_task(scripted, client, oauth_user):
     runs, seen = scripted
     set_api_key(oauth_user, KEY)
