@@ -611,6 +611,27 @@ def test_a_limit_the_gateway_saw_is_capped_too(scripted, oauth_user):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_401_the_agent_claims_does_not_override_a_limit_the_gateway_saw(scripted, oauth_user):
+    """The API answered 429 "rejected"; the agent's result says 401. The task waits for the
+    reset the API gave, and the credential is limited, not dead."""
+    runs, _ = scripted
+    reset = (timezone.now() + timedelta(hours=2)).replace(microsecond=0)
+
+    def limited(api: FakeAnthropicAPI) -> None:
+        api.limit_rejected(int(reset.timestamp()))
+
+    claim = {"type": "result", "is_error": True, "api_error_status": 401, "result": "nope"}
+    runs.append(Run(limited, [line(claim)]))
+    task = submit(oauth_user)
+    assert task.status == TaskStatus.WAITING, task.error_message
+    assert "Sign in again" not in task.error_message
+    assert task.limit.limited_until == reset
+    assert not task.limit.auth_rejected
+    credential = OAuthCredential.objects.get(owner=oauth_user)
+    assert credential_state(credential)[:3] == (CredentialStatus.VALID, "rejected", reset)
+
+
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("with_key", [False, True], ids=["no API key", "an API key"])
 def test_tokens_the_api_refused_are_dead_for_the_next_task_and_the_card(
     scripted, client, oauth_user, with_key
