@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db import DataError
 from django.urls import reverse
 from django.utils import timezone
 
@@ -629,6 +630,37 @@ def test_a_401_the_agent_claims_does_not_override_a_limit_the_gateway_saw(script
     assert not task.limit.auth_rejected
     credential = OAuthCredential.objects.get(owner=oauth_user)
     assert credential_state(credential)[:3] == (CredentialStatus.VALID, "rejected", reset)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("saw", ["a 429 rejection", "a refused token"])
+def test_what_the_gateway_saw_reaches_the_credential_though_the_agents_files_fail_the_run(
+    scripted, monkeypatch, oauth_user, saw
+):
+    """Keeping what the agent left (its session) fails the run: the credential still holds
+    what the API answered, so the next task does not start on it."""
+    runs, seen = scripted
+    reset = (timezone.now() + timedelta(hours=2)).replace(microsecond=0)
+    runs.append(
+        limited_run(int(reset.timestamp())) if saw == "a 429 rejection" else rejected_run(401)
+    )
+
+    def unstorable(*, task, outcome, log) -> None:
+        raise DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+
+    monkeypatch.setattr(runner, "conversation_record", unstorable)
+    task = submit(oauth_user)
+    assert task.status == TaskStatus.FAILED
+    assert "The runner failed unexpectedly" in task.error_message
+    credential = OAuthCredential.objects.get(owner=oauth_user)
+    if saw == "a 429 rejection":
+        assert credential_state(credential)[:3] == (CredentialStatus.VALID, "rejected", reset)
+        assert submit(oauth_user).status == TaskStatus.WAITING
+    else:
+        assert credential_state(credential)[0] == CredentialStatus.INVALID
+        assert credential.refused_at is not None
+        assert "Sign in again" in submit(oauth_user).error_message
+    assert len(seen) == 1  # no container for the next task
 
 
 @pytest.mark.django_db(transaction=True)
