@@ -595,6 +595,29 @@ def test_a_repository_cannot_switch_off_a_users_own_credential(scripted, oauth_u
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_403_about_the_request_leaves_the_users_credential_alone(scripted, oauth_user):
+    """The container asks for what the plan does not include (a model, say): the API answers
+    403 permission_error about the request, and the CLI calls it an authentication failure.
+    That task fails; the token is not marked refused, and the next task runs on it."""
+    runs, seen = scripted
+
+    def not_on_this_plan(api: FakeAnthropicAPI) -> None:
+        api.answer_normally()
+        message = "Your organization does not have access to this model."
+        api.error_answer = (403, "permission_error", message)
+
+    runs += [Run(not_on_this_plan, _rejected_lines(403)), ok_run()]
+    first = submit(oauth_user)
+    assert seen[0]["status"] == 403
+    assert first.status == TaskStatus.FAILED
+    assert "the server's gateway did not see it" in first.error_message
+    assert not first.usage.auth_refused
+    credential = OAuthCredential.objects.get(owner=oauth_user)
+    assert credential_state(credential)[:4] == (CredentialStatus.VALID, "", None, None)
+    assert submit(oauth_user).status == TaskStatus.SUCCEEDED
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_limit_the_gateway_saw_is_capped_too(scripted, oauth_user):
     runs, _ = scripted
     runs.append(limited_run(FAR_RESET))
