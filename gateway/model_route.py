@@ -12,6 +12,7 @@ same credential and is allowed for the CLI's token counting; every other path is
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +41,11 @@ _RESPONSE_DROP = frozenset({b"content-length", b"content-encoding"}) | frozenset
 _WRITE_HIGH_WATER = 256 * 1024
 _DISCARD_MAX = 1024 * 1024
 _DISCARD_SECONDS = 5.0
+# A 403 is about the credential only when the API's error says the OAuth token was revoked
+# (docs/claude-cli-contract.md#what-the-server-trusts): any other 403 is about the request,
+# which the container chose. That error is a short JSON object: a 403's first bytes tell.
+_REVOKED = "OAuth token has been revoked"
+_REFUSAL_HEAD_MAX = 2048
 
 
 @dataclass(frozen=True)
@@ -172,21 +178,26 @@ class ModelRoute:
             except (aiohttp.ClientError, TimeoutError) as exc:
                 return await self._unsent(call, conn, exc)
             async with response:
-                # A 403 too: the API answers it for a revoked token, which only a renewal can
-                # tell from a refusal of the credential itself.
-                if attempt == 1 and response.status in (401, 403):
-                    fresh = await self._renewed(secret, call, response.status)
-                    if fresh is not None:
-                        await response.read()
-                        secret = fresh
-                        continue
-                elif attempt == 2 and response.status in (401, 403):
-                    self._meter.auth_refused_after_refresh()
-                    self._log(
-                        f"model API answered {response.status} to the replay with the "
-                        "refreshed OAuth token"
-                    )
-                return await self._relay(response, call, conn)
+                head = b""
+                if response.status in (401, 403):
+                    head = await _refusal_head(response)
+                    refused = _credential_refused(response.status, head)
+                    # A revoked token too: only a renewal can tell it from a dead credential.
+                    if refused and attempt == 1:
+                        fresh = await self._renewed(secret, call, response.status)
+                        if fresh is not None:
+                            await response.read()
+                            secret = fresh
+                            continue
+                    elif refused:
+                        self._meter.auth_refused_after_refresh()
+                        self._log(
+                            f"model API answered {response.status} to the replay with the "
+                            "refreshed OAuth token"
+                        )
+                    else:
+                        self._log("model API answered 403 about the request, not the credential")
+                return await self._relay(response, call, conn, head)
         return False  # not reached: the second attempt always relays
 
     async def _unsent(self, call: _Call, conn: HttpConnection, exc: BaseException) -> bool:
@@ -200,7 +211,7 @@ class ModelRoute:
         return await self._fail(call, conn, 502, "The gateway could not reach the model API.")
 
     async def _renewed(self, rejected: str, call: _Call, status: int) -> str | None:
-        """A fresh credential to replay with after a 401 or 403, or None to pass it on."""
+        """A fresh credential to replay with after a 401 or a revoked 403, or None to pass it on."""
         if self._auth.kind != "oauth":
             self._meter.auth_unrenewable()
             return None
@@ -228,9 +239,10 @@ class ModelRoute:
         return fresh
 
     async def _relay(
-        self, response: aiohttp.ClientResponse, call: _Call, conn: HttpConnection
+        self, response: aiohttp.ClientResponse, call: _Call, conn: HttpConnection, head: bytes
     ) -> bool:
-        """Stream the answer to the client chunk by chunk as it arrives (never buffered)."""
+        """Stream the answer to the client chunk by chunk as it arrives (never buffered); head:
+        the first bytes of its body, already read to judge a refusal."""
         # An API that answers before it has read the whole body leaves the rest of it on the
         # connection: then the connection ends with this answer.
         keep_alive = call.keep_alive and conn.body_done
@@ -243,6 +255,9 @@ class ModelRoute:
         # Writes are coalesced only with what has already arrived, never by waiting: the head
         # with the body bytes that came with it, the last chunk with the end of the body.
         pending = _answer_head(response, keep_alive=keep_alive)
+        if head:
+            pending += b"%x\r\n%b\r\n" % (len(head), head)
+            counter.feed(head)
         content = response.content
         writer = conn.writer
         transport = writer.transport
@@ -321,6 +336,35 @@ class _SilenceWatch:
     def stop(self) -> None:
         if self._handle is not None:
             self._handle.cancel()
+
+
+async def _refusal_head(response: aiohttp.ClientResponse) -> bytes:
+    """The first bytes of a 403's body (up to _REFUSAL_HEAD_MAX), to read its error; b"" for
+    any other answer, whose body is left to the relay alone."""
+    if response.status != 403:
+        return b""
+    content = response.content
+    head = b""
+    try:
+        while len(head) < _REFUSAL_HEAD_MAX and not content.at_eof():
+            head += await content.read(_REFUSAL_HEAD_MAX - len(head))
+    except (aiohttp.ClientError, TimeoutError):
+        pass  # the relay meets the same error and cuts the answer off after these bytes
+    return head
+
+
+def _credential_refused(status: int, head: bytes) -> bool:
+    """Whether an answer refuses the credential itself: a 401 always; a 403 only when its error
+    message says the OAuth token was revoked."""
+    if status != 403:
+        return status == 401
+    try:
+        answer = json.loads(head)
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or longer than the head
+        return False
+    error = answer.get("error") if isinstance(answer, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    return isinstance(message, str) and message.startswith(_REVOKED)
 
 
 def _cut_off_line(call: _Call, exc: BaseException) -> str:

@@ -52,13 +52,14 @@ class GatewayUsage:
     status_429: int = 0
     status_529: int = 0
     ratelimit_headers: dict[str, str] = field(default_factory=dict)  # last seen values
-    #: OAuth tokens the gateway renewed by force after the API answered 401 or 403 (each time
-    #: it then replayed the request, unless the body was too large to keep).
+    #: OAuth tokens the gateway renewed by force after the API refused them: a 401, or a 403
+    #: saying the token was revoked (each time it then replayed the request, unless the body
+    #: was too large to keep).
     auth_refreshed_after_401: int = 0
-    #: The API refused (401 or 403) a request the gateway had replayed with a token it had just
-    #: renewed by force: the credential itself is refused, not merely stale.
+    #: The API refused the token (as above) in a request the gateway had replayed with a token
+    #: it had just renewed by force: the credential itself is refused, not merely stale.
     auth_refused_after_refresh: bool = False
-    #: The API answered 401 or 403 and the gateway had no way to renew the credential (an API
+    #: The API refused the credential (as above) and the gateway had no way to renew it (an API
     #: key, a token without a refresh token, removed tokens, or a refresh that failed).
     auth_refused_unrenewable: bool = False
     #: The last ``anthropic-ratelimit-unified-status`` the API sent ("" when none came):

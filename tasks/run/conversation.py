@@ -29,6 +29,7 @@ SESSION_FILES = frozenset({SESSION_ID, TRANSCRIPT, STATUS})
 RESUME_DIR = f"{TASK_DIR}/resume"
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 STATUS_MAX_BYTES = 64 * 1024
+_SURROGATES = re.compile("[\ud800-\udfff]")
 # The summary of earlier turns in a follow-up's prompt: each text and the whole, in characters.
 SUMMARY_PART_MAX = 4000
 SUMMARY_MAX = 40_000
@@ -92,6 +93,13 @@ def _part(status: dict[str, object], key: str) -> dict[str, object]:
     return value if isinstance(value, dict) else {}
 
 
+def _said(value: object, log: TaskLog) -> str:
+    """A reason from the agent's status.json as text a column can hold: redacted as the log is,
+    which drops NULs (PostgreSQL text cannot hold them), and each lone surrogate (JSON may spell
+    one, UTF-8 cannot) as U+FFFD."""
+    return _SURROGATES.sub("\ufffd", log.redact(str(value)))
+
+
 def conversation_record(*, task: CodingTask, outcome: ContainerOutcome, log: TaskLog) -> None:
     """Keep what the run handed back of its session; note on the log when nothing is kept."""
     outputs = outcome.outputs
@@ -108,7 +116,7 @@ def conversation_record(*, task: CodingTask, outcome: ContainerOutcome, log: Tas
         export = _part(status, "export")
         too_large = export.get("state") == "too_large"
         state = TranscriptState.TOO_LARGE if too_large else TranscriptState.MISSING
-        note = str(export.get("reason") or "The run handed back no transcript.")
+        note = _said(export.get("reason") or "The run handed back no transcript.", log)
     elif len(data) > limit or not values["session_id"]:
         state = TranscriptState.TOO_LARGE if len(data) > limit else TranscriptState.REFUSED
         note = (
@@ -132,7 +140,8 @@ def conversation_record(*, task: CodingTask, outcome: ContainerOutcome, log: Tas
     if resume.get("state") == "refused":
         values["carried_note"] = (
             "The earlier session could not be resumed "
-            f"({str(resume.get('reason') or 'no reason given')[:300]}); the agent started afresh."
+            f"({_said(resume.get('reason') or 'no reason given', log)[:300]}); the agent started "
+            "afresh."
         )
     TaskConversation.objects.filter(pk=task.pk).update(**values)
     if note:

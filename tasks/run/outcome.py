@@ -127,7 +127,10 @@ def outcome_verdict(
     text = str(result.get("result", "") or "").strip()
     if result.get("subtype") == "entrypoint_error":
         return _entrypoint_verdict(outcome.exit_code, text, egress_refusals or [])
-    if limit.auth_failed or result.get("api_error_status") in (401, 403):
+    # A limit the gateway saw outranks a 401 the agent's result claims: the task waits for the
+    # API's reset (docs/claude-cli-contract.md#what-the-server-trusts, precedence 2).
+    seen_limit = limit.limited and limit.seen_by_gateway
+    if limit.auth_failed or (result.get("api_error_status") in (401, 403) and not seen_limit):
         if not limit.auth_failed:
             limit = run_limit_parse(rate_limit_events=[], result=result, now=datetime.now(tz=UTC))
         return RunResult(TaskStatus.FAILED, auth_rejected_message(limit))

@@ -42,7 +42,7 @@ from tasks.results import RunResult
 from tasks.waits import limit_actions
 from tasks.waits.engine import engine_wait_plan, task_engine_reached
 from tasks.waits.limit_actions import RunAuth
-from tasks.waits.limits import gateway_limit_of, task_limit_choose
+from tasks.waits.limits import RunLimit, task_limit_choose
 
 from .agent_user import AgentUserUnavailable, agent_uid_for_task
 from .containers import (
@@ -169,15 +169,17 @@ def _run(task: CodingTask, log: TaskLog) -> RunResult | None:
         # The container is gone: nothing more can come through the gateway.
         usage = gateway.stop()
         task_usage_record(task.pk, usage)
+    run_auth = RunAuth(auth.method, auth.source, auth_oauth_credential_id(auth))
+    # What the gateway saw reaches the credential first: no file the agent wrote can stop it.
+    seen = limit_actions.credential_facts_record(task=task, auth=run_auth, usage=usage)
     if isinstance(ran, RunResult):
         return task_finish(task_id=task.pk, result=ran, redact=log.redact)
     log.finish()
-    run_auth = RunAuth(auth.method, auth.source, auth_oauth_credential_id(auth))
     # What a follow-up starts from is kept before the end is written, when one can be asked for.
     conversation_record(task=task, outcome=ran, log=log)
     workspace = ready.workspace.finished()  # waited for before the tree went in
     kept = workspace_bundle_keep(task=task, outcome=ran, log=log, workspace=workspace)
-    result = _record_outcome(task, ran, log, usage, auth=run_auth)
+    result = _record_outcome(task, ran, log, seen, auth=run_auth)
     workspace_pull_request_open(task=task, kept=kept)
     return result
 
@@ -351,12 +353,14 @@ def task_follow(*, task_id: int, container_id: str, reason: str) -> RunResult | 
         # Only what went through the new gateway: the first one's count died with it.
         usage = gateway.stop() if gateway is not None else GatewayUsage()
         task_usage_record(task.pk, usage)
-        log.finish()
         auth = RunAuth(task.auth_method, task.auth_source, task.runtime.credential_id)
+        # What the gateway saw reaches the credential first: no file the agent wrote can stop it.
+        seen = limit_actions.credential_facts_record(task=task, auth=auth, usage=usage)
+        log.finish()
         conversation_record(task=task, outcome=outcome, log=log)
         # The dead worker's clone is gone: the bundle is checked without it.
         kept = workspace_bundle_keep(task=task, outcome=outcome, log=log, workspace=None)
-        result = _record_outcome(task, outcome, log, usage, auth=auth)
+        result = _record_outcome(task, outcome, log, seen, auth=auth)
         workspace_pull_request_open(task=task, kept=kept)
     except Exception as exc:
         logger.exception("Taking over task %s failed", task_id)
@@ -392,20 +396,17 @@ def _record_outcome(
     task: CodingTask,
     outcome: ContainerOutcome,
     log: TaskLog,
-    usage: GatewayUsage,
+    seen: RunLimit,
     *,
     auth: RunAuth,
 ) -> RunResult | None:
     # Two witnesses (tasks.waits.limits): the agent's own account shapes this task only; what
-    # the gateway saw decides the task when it saw something, and alone reaches the credential.
+    # the gateway saw (seen, already on the credential) decides the task when it saw something.
     now = timezone.now()
     claim = run_limit_of(log=log, result=outcome_result(outcome=outcome, log=log), now=now)
-    seen = gateway_limit_of(usage=usage, now=now)
     limit = task_limit_choose(claim=claim, seen=seen)
     if unseen := limit_actions.claim_unseen_words(limit):
         log.note(f"{unseen[:1].upper()}{unseen[1:]}: this task alone is affected.")
     result = outcome_values(outcome=outcome, log=log, limit=limit)
-    result = limit_actions.limits_after_run(
-        task=task, auth=auth, limit=limit, seen=seen, usage=usage, result=result
-    )
+    result = limit_actions.limits_after_run(task=task, auth=auth, limit=limit, result=result)
     return task_finish(task_id=task.pk, result=result, redact=log.redact)

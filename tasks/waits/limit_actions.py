@@ -26,7 +26,7 @@ from oauth_tokens.services import (
 from tasks.models import CodingTask, LimitVerdict, TaskStatus, WaitReason
 from tasks.results import RunResult
 
-from .limits import LimitSource, RunLimit, window_words
+from .limits import LimitSource, RunLimit, gateway_limit_of, window_words
 from .usage_limit import wait_plan
 
 logger = logging.getLogger(__name__)
@@ -89,20 +89,24 @@ def limited_before_start(
 UNSEEN_CLAIM = "claimed by the agent, not seen by the gateway"
 
 
+def credential_facts_record(*, task: CodingTask, auth: RunAuth, usage: GatewayUsage) -> RunLimit:
+    """As soon as the gateway has stopped, before any file the agent wrote is read (nothing it
+    left can then keep these off the credential): record on the credential what the gateway
+    saw of it. Returns that view (tasks.waits.limits.gateway_limit_of)."""
+    seen = gateway_limit_of(usage=usage, now=timezone.now())
+    _credential_record(task=task, auth=auth, seen=seen, usage=usage)
+    return seen
+
+
 def limits_after_run(
-    *,
-    task: CodingTask,
-    auth: RunAuth,
-    limit: RunLimit,
-    seen: RunLimit,
-    usage: GatewayUsage,
-    result: RunResult,
+    *, task: CodingTask, auth: RunAuth, limit: RunLimit, result: RunResult
 ) -> RunResult:
-    """After the container: record on the credential what the gateway saw (seen, usage), and
-    turn a limited task into a waiting one (or a fallback to the user's API key, or a failure
-    past the cap). limit: what the task comes to (tasks.waits.limits.task_limit_choose)."""
+    """After the container, once credential_facts_record has run: note the run in the audit log
+    and turn a limited task into a waiting one (or a fallback to the user's API key, or a
+    failure past the cap). limit: what the task comes to (tasks.waits.limits.task_limit_choose)."""
     unseen = claim_unseen_words(limit)
-    _credential_record(task=task, auth=auth, seen=seen, usage=usage, unseen=unseen)
+    if unseen:
+        logger.warning("Task %s: %s; the credential is left as it was", task.pk, unseen)
     _usage_note(task, result.status, auth, unseen)
     result = _waiting_or_fallback(task=task, auth=auth, limit=limit, result=result)
     if not unseen:
@@ -118,10 +122,12 @@ def _waiting_or_fallback(
     *, task: CodingTask, auth: RunAuth, limit: RunLimit, result: RunResult
 ) -> RunResult:
     """A limited task waits for the reset, or goes straight back to the queue on the user's
-    API key (their choice), or fails past the longest wait."""
+    API key (their choice, and only for a limit the gateway saw: an agent could otherwise print
+    one to run on a key billed per token), or fails past the longest wait."""
     if result.status != TaskStatus.WAITING:
         return result
-    if auth.method == AuthMethod.OAUTH and _falls_back(task):
+    falls_back = auth.method == AuthMethod.OAUTH and _falls_back(task)
+    if falls_back and limit.seen_by_gateway:
         now = timezone.now()
         return replace(
             result.updated(
@@ -130,7 +136,13 @@ def _waiting_or_fallback(
             message=f"{result.message} Running again on your API key (your choice).",
             requeue_at=now,
         )
-    return wait_plan(task=task, limit=limit, now=timezone.now()).over(result)
+    waited = wait_plan(task=task, limit=limit, now=timezone.now()).over(result)
+    if not falls_back:
+        return waited
+    return replace(
+        waited,
+        message=f"{waited.message} Not moved to your API key: only a limit the API gave does that.",
+    )
 
 
 def claim_unseen_words(limit: RunLimit) -> str:
@@ -144,12 +156,10 @@ def claim_unseen_words(limit: RunLimit) -> str:
 
 
 def _credential_record(
-    *, task: CodingTask, auth: RunAuth, seen: RunLimit, usage: GatewayUsage, unseen: str
+    *, task: CodingTask, auth: RunAuth, seen: RunLimit, usage: GatewayUsage
 ) -> None:
     """What the gateway saw of the run's credential: accepted, refused, its limit state. An
-    agent's claim never reaches the credential; it is only logged, as such."""
-    if unseen:
-        logger.warning("Task %s: %s; the credential is left as it was", task.pk, unseen)
+    agent's claim never reaches the credential (limits_after_run only logs it, as such)."""
     if auth.credential_id is None:
         if seen.auth_failed:  # an API key the API refused: the audit line is all there is
             credential_audit_record(

@@ -22,7 +22,8 @@ one JSON message otherwise. The script, so that a run changes a file:
 JSON (recorded too).
 
 Knobs (plain attributes, changeable while running): ``rejected_credentials`` (tokens answered
-401 even when ``valid_credentials`` is None), ``next_statuses`` (the next /v1/messages calls
+401 even when ``valid_credentials`` is None), ``revoked_credentials`` (tokens answered 403
+"OAuth token has been revoked", as ``auth_revoked``), ``next_statuses`` (the next /v1/messages calls
 answer these error statuses, e.g. 429 or 529), ``response_headers`` (added to every
 /v1/messages answer, e.g. ``anthropic-ratelimit-*``), ``hold_last_event`` (a stream waits for
 ``release_last_event`` before its last event; ``held_timed_out`` says if it had to give up),
@@ -59,6 +60,12 @@ from tests.fakes.loopback import LoopbackServer
 HELLO_FILE = "HELLO_FROM_AGENT.md"
 HELLO_CONTENT = "Hello from the agent (written through the fake Anthropic API).\n"
 FINAL_TEXT = "Done: I wrote HELLO_FROM_AGENT.md."
+# What the real API answers a revoked OAuth token (docs/claude-cli-contract.md).
+REVOKED_ANSWER = (
+    403,
+    "permission_error",
+    "OAuth token has been revoked. Please obtain a new token.",
+)
 
 
 @dataclass
@@ -123,6 +130,7 @@ class FakeAnthropicAPI(LoopbackServer[RecordedRequest]):
         self.write_tool = write_tool
         self.model = model
         self.rejected_credentials: set[str] = set()
+        self.revoked_credentials: set[str] = set()
         self.next_statuses: deque[int] = deque()
         self.response_headers: dict[str, str] = {}
         self.hold_last_event = False
@@ -175,11 +183,7 @@ class FakeAnthropicAPI(LoopbackServer[RecordedRequest]):
 
     def auth_revoked(self) -> None:
         self.response_headers = {}
-        self.error_answer = (
-            403,
-            "permission_error",
-            "OAuth token has been revoked. Please obtain a new token.",
-        )
+        self.error_answer = REVOKED_ANSWER
 
     def answer_normally(self) -> None:
         self.response_headers = {}
@@ -401,6 +405,10 @@ class _Handler(BaseHTTPRequestHandler):
         req = self._read()
         self.owner._record(req)
         if req.method == "POST" and req.path in ("/v1/messages", "/v1/messages/count_tokens"):
+            if req.bearer_token in self.owner.revoked_credentials:
+                status, kind, text = REVOKED_ANSWER
+                self._json(req, status, {"type": "error", "error": {"type": kind, "message": text}})
+                return
             if not self.owner.credentials_ok(req):
                 self._json(
                     req,

@@ -389,3 +389,61 @@ def test_what_the_container_sends_never_sets_the_credential_facts(
     assert (usage.rate_limit_status, usage.rate_limit_rejected_reset) == ("", None)
     assert usage.ratelimit_headers == {}
     assert (usage.status_401, usage.status_403, usage.status_429) == (0, 0, 0)
+
+
+NOT_ON_THIS_PLAN = "Your organization does not have access to this model."
+ABOUT_THE_REQUEST = {
+    "a model the plan cannot use": NOT_ON_THIS_PLAN,
+    # The container chose the model's name; an error that quotes it is still about the request.
+    "an error quoting the request": "Model 'OAuth token has been revoked' is not available.",
+    "a long error": NOT_ON_THIS_PLAN + " Ask your administrator." * 400,
+}
+
+
+@pytest.mark.parametrize("message", list(ABOUT_THE_REQUEST.values()), ids=list(ABOUT_THE_REQUEST))
+@pytest.mark.parametrize("fresh", [REAL_OAUTH + "-fresh", None], ids=["renewable", "not"])
+def test_a_403_about_the_request_leaves_the_credential_alone(
+    start_gateway, fake_api: FakeAnthropicAPI, message: str, fresh: str | None
+) -> None:
+    """The API refuses what the container asked for, not the credential: the answer reaches
+    the client as it came, and the token is neither renewed nor recorded as refused."""
+    fake_api.error_answer = (403, "permission_error", message)
+    provider = StaticProvider(REAL_OAUTH, fresh=fresh)
+    gateway, placeholder, lines = start_gateway(provider=provider)
+    status, body = post(
+        UnixHTTPConnection(gateway.socket_path), {"authorization": f"Bearer {placeholder}"}
+    )
+    assert status == 403
+    sent = {"type": "error", "error": {"type": "permission_error", "message": message}}
+    assert body == json.dumps(sent).encode()
+    assert provider.refresh_calls == []
+    assert len(fake_api.requests) == 1
+    assert lines == ["model API answered 403 about the request, not the credential"]
+    usage = gateway.stop()
+    assert (usage.status_403, usage.auth_refreshed_after_401) == (1, 0)
+    assert (usage.auth_refused_unrenewable, usage.auth_refused_after_refresh) == (False, False)
+    assert not usage.auth_refused
+
+
+def test_a_revoked_token_is_renewed_once_and_replayed(
+    start_gateway, fake_api: FakeAnthropicAPI
+) -> None:
+    fake_api.revoked_credentials = {"sk-ant-oat01-stale"}
+    provider = StaticProvider("sk-ant-oat01-stale", fresh=REAL_OAUTH)
+    gateway, placeholder, lines = start_gateway(provider=provider)
+    conn = UnixHTTPConnection(gateway.socket_path)
+    assert post(conn, {"authorization": f"Bearer {placeholder}"})[0] == 200
+    assert provider.refresh_calls == ["sk-ant-oat01-stale"]
+    assert [r.bearer_token for r in fake_api.requests] == ["sk-ant-oat01-stale", REAL_OAUTH]
+    assert lines == ["model API answered 403: refreshed the OAuth token and replayed the request"]
+    # Revoked again after the renewal: the credential itself is refused.
+    provider.fresh = "sk-ant-oat01-fresher"
+    fake_api.revoked_credentials |= {REAL_OAUTH, provider.fresh}
+    status, body = post(conn, {"authorization": f"Bearer {placeholder}"})
+    assert status == 403
+    assert json.loads(body)["error"]["message"].startswith("OAuth token has been revoked")
+    assert lines[-1] == "model API answered 403 to the replay with the refreshed OAuth token"
+    usage = gateway.stop()
+    assert (usage.requests, usage.status_403, usage.auth_refreshed_after_401) == (2, 1, 2)
+    assert usage.auth_refused_after_refresh
+    assert usage.auth_refused

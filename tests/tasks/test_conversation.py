@@ -141,6 +141,25 @@ def test_no_transcript_says_why_from_the_status(user) -> None:
     assert kept.transcript_note == "no session id in the stream"
 
 
+@pytest.mark.parametrize(
+    ("reason", "kept_as"),
+    [("gone\x00", "gone"), ("half \ud800 of a pair", "half \ufffd of a pair")],
+    ids=["NUL", "lone surrogate"],
+)
+def test_the_status_reasons_are_kept_as_text_any_database_holds(user, reason, kept_as) -> None:
+    """status.json is the container's: a reason PostgreSQL text or UTF-8 cannot hold is still
+    said on the page, without the characters that would fail the run."""
+    task = task_make(user, status=TaskStatus.FAILED)
+    status = {
+        "export": {"state": "missing", "reason": reason},
+        "resume": {"state": "refused", "reason": reason},
+    }
+    kept = record(task, **{"session/status.json": json.dumps(status).encode()})
+    assert kept.transcript_state == TranscriptState.MISSING
+    assert kept.transcript_note == kept_as
+    assert f"could not be resumed ({kept_as})" in kept.carried_note
+
+
 def test_a_transcript_too_large_to_read_at_all_is_said_so(user) -> None:
     task = task_make(user, status=TaskStatus.SUCCEEDED)
     log = TaskLog(task_id=task.pk, secrets=[], max_bytes=10_000)

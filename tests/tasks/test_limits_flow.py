@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db import DataError
 from django.urls import reverse
 from django.utils import timezone
 
@@ -349,6 +350,36 @@ def test_the_user_can_choose_to_fall_back_to_their_api_key(scripted, oauth_user)
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("claim", ["rate_limit_event", "429 result"])
+def test_a_limit_only_the_agent_claims_never_moves_the_task_to_the_users_api_key(
+    scripted, oauth_user, claim
+):
+    """The user chose "fall back to my API key"; the agent prints a limit the API never gave.
+    The task waits for the claimed reset on the subscription; the key, billed per token, is
+    not used."""
+    runs, seen = scripted
+    set_api_key(oauth_user, KEY)
+    prefs = preferences_get(user=oauth_user)
+    prefs.when_limited = "api_key"
+    prefs.save()
+    reset = timezone.now() + timedelta(hours=2)
+    run = limited_run(int(reset.timestamp()), seen=False)
+    if claim == "429 result":  # no stream event: the result's status and words alone
+        run.lines = run.lines[-1:]
+    runs += [run, ok_run()]
+    task = submit(oauth_user)
+    assert seen == [{"api_key": False, "status": 200}]  # no second container, on the key
+    assert task.status == TaskStatus.WAITING, task.error_message
+    assert (task.auth_method, task.auth_fallback, task.force_api_key) == ("oauth", False, False)
+    assert task.requeue_at is not None
+    assert task.requeue_at > timezone.now() + timedelta(hours=1)
+    assert "Not moved to your API key" in task.error_message
+    assert "the server's gateway did not see it" in task.error_message
+    credential = OAuthCredential.objects.get(owner=oauth_user)
+    assert credential_state(credential)[:4] == (CredentialStatus.VALID, "", None, None)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_run_now_with_my_api_key_and_cancel_a_waiting_task(scripted, client, oauth_user):
     runs, seen = scripted
     set_api_key(oauth_user, KEY)
@@ -564,6 +595,29 @@ def test_a_repository_cannot_switch_off_a_users_own_credential(scripted, oauth_u
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_403_about_the_request_leaves_the_users_credential_alone(scripted, oauth_user):
+    """The container asks for what the plan does not include (a model, say): the API answers
+    403 permission_error about the request, and the CLI calls it an authentication failure.
+    That task fails; the token is not marked refused, and the next task runs on it."""
+    runs, seen = scripted
+
+    def not_on_this_plan(api: FakeAnthropicAPI) -> None:
+        api.answer_normally()
+        message = "Your organization does not have access to this model."
+        api.error_answer = (403, "permission_error", message)
+
+    runs += [Run(not_on_this_plan, _rejected_lines(403)), ok_run()]
+    first = submit(oauth_user)
+    assert seen[0]["status"] == 403
+    assert first.status == TaskStatus.FAILED
+    assert "the server's gateway did not see it" in first.error_message
+    assert not first.usage.auth_refused
+    credential = OAuthCredential.objects.get(owner=oauth_user)
+    assert credential_state(credential)[:4] == (CredentialStatus.VALID, "", None, None)
+    assert submit(oauth_user).status == TaskStatus.SUCCEEDED
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_limit_the_gateway_saw_is_capped_too(scripted, oauth_user):
     runs, _ = scripted
     runs.append(limited_run(FAR_RESET))
@@ -578,6 +632,58 @@ def test_a_limit_the_gateway_saw_is_capped_too(scripted, oauth_user):
     assert task.usage.rate_limit_reset is not None
     assert abs(task.usage.rate_limit_reset - credential.limited_until) < timedelta(minutes=1)
     assert not task.limit.claim_unseen
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_401_the_agent_claims_does_not_override_a_limit_the_gateway_saw(scripted, oauth_user):
+    """The API answered 429 "rejected"; the agent's result says 401. The task waits for the
+    reset the API gave, and the credential is limited, not dead."""
+    runs, _ = scripted
+    reset = (timezone.now() + timedelta(hours=2)).replace(microsecond=0)
+
+    def limited(api: FakeAnthropicAPI) -> None:
+        api.limit_rejected(int(reset.timestamp()))
+
+    claim = {"type": "result", "is_error": True, "api_error_status": 401, "result": "nope"}
+    runs.append(Run(limited, [line(claim)]))
+    task = submit(oauth_user)
+    assert task.status == TaskStatus.WAITING, task.error_message
+    assert "Sign in again" not in task.error_message
+    assert task.limit.limited_until == reset
+    assert not task.limit.auth_rejected
+    credential = OAuthCredential.objects.get(owner=oauth_user)
+    assert credential_state(credential)[:3] == (CredentialStatus.VALID, "rejected", reset)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("saw", ["a 429 rejection", "a refused token"])
+def test_what_the_gateway_saw_reaches_the_credential_though_the_agents_files_fail_the_run(
+    scripted, monkeypatch, oauth_user, saw
+):
+    """Keeping what the agent left (its session) fails the run: the credential still holds
+    what the API answered, so the next task does not start on it."""
+    runs, seen = scripted
+    reset = (timezone.now() + timedelta(hours=2)).replace(microsecond=0)
+    runs.append(
+        limited_run(int(reset.timestamp())) if saw == "a 429 rejection" else rejected_run(401)
+    )
+
+    def unstorable(*, task, outcome, log) -> None:
+        raise DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+
+    monkeypatch.setattr(runner, "conversation_record", unstorable)
+    task = submit(oauth_user)
+    assert task.status == TaskStatus.FAILED
+    assert "The runner failed unexpectedly" in task.error_message
+    credential = OAuthCredential.objects.get(owner=oauth_user)
+    if saw == "a 429 rejection":
+        assert credential_state(credential)[:3] == (CredentialStatus.VALID, "rejected", reset)
+        assert submit(oauth_user).status == TaskStatus.WAITING
+    else:
+        assert credential_state(credential)[0] == CredentialStatus.INVALID
+        assert credential.refused_at is not None
+        assert "Sign in again" in submit(oauth_user).error_message
+    assert len(seen) == 1  # no container for the next task
 
 
 @pytest.mark.django_db(transaction=True)
