@@ -74,6 +74,18 @@ def test_a_grown_log_sends_only_its_new_tail(user_client, user):
     assert poll(user_client, task, cursor(html)).status_code == 204
 
 
+def test_the_logs_new_tail_shows_direction_characters_as_escapes(user_client, user):
+    task = running_with_log(user, "first line\n")
+    params = cursor(user_client.get(reverse("tasks:detail", args=[task.pk])).content.decode())
+    log = TaskLog(task_id=task.pk, secrets=[], max_bytes=10_000)
+    log.appended = log._flushed = int(params["since"])  # the same run, going on
+    log.feed("Wrote invoice\u202egpj.sh\n".encode())
+    log.flush()
+    html = poll(user_client, task, params).content.decode()
+    assert "Wrote invoice\\u202egpj.sh\n" in html
+    assert "\u202e" not in html
+
+
 def test_a_new_status_draws_the_whole_part_again(user_client, user):
     task = running_with_log(user, "first line\n")
     params = cursor(user_client.get(reverse("tasks:detail", args=[task.pk])).content.decode())
