@@ -254,9 +254,9 @@ class LivePoll:
 
 def task_live_poll(*, user: User, task_id: int, state: str, since: int) -> LivePoll:
     """What changed on the user's task since a page showed `state` and `since` characters of
-    its log: one query of a few columns (the messages' mark among them), with the log's new
-    tail only when there is one (read with its count, so a flush cannot split them); no
-    template. Another user's task is a 404."""
+    its log: one query of a few columns (the messages' mark and the live facts among them), with
+    the log's new tail only when there is one (read with its count, so a flush cannot split
+    them); no template. Another user's task is a 404."""
     with connection.cursor() as cursor:
         cursor.execute(
             _live_poll_sql(),
