@@ -119,6 +119,9 @@ class TaskEnvironment(models.Model):
     setup_log = models.TextField(blank=True, default="")
     setup_log_truncated = models.BooleanField(default=False)
     snapshot_bytes = models.BigIntegerField(null=True, blank=True)
+    # One more at each write of the setup phase (task_environment_record): an open task page's
+    # poll compares it, as the setup log is too long to compare on every poll.
+    revision = models.PositiveIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"Environment of task {self.pk}"

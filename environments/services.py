@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import F
 
 from common.errors import InputError
 
@@ -222,6 +223,12 @@ def _is_id(choice: str) -> bool:
     # isdigit() alone lets through "²" and Arabic digits, and int() of thousands of digits
     # raises: only a plain number of sane length can be an id.
     return choice.isascii() and choice.isdigit() and len(choice) <= _ID_DIGITS_MAX
+
+
+def task_environment_record(*, task_id: int, **values: object) -> None:
+    """What the task's setup phase did so far (its log, cache, time, exit code), written with one
+    more revision, so an open page of the task draws it again."""
+    TaskEnvironment.objects.filter(pk=task_id).update(**values, revision=F("revision") + 1)
 
 
 def task_environment_choose(

@@ -23,6 +23,8 @@ from http import HTTPStatus
 
 import h11
 
+from common.text import text_visible
+
 MAX_HEAD_BYTES = 64 * 1024
 MAX_BODY_BYTES = 64 * 1024 * 1024  # a model request with images and long context fits
 READ_SIZE = 64 * 1024
@@ -63,21 +65,12 @@ class HttpError(Exception):
 
 def log_safe(text: str, limit: int = _LOG_LIMIT) -> str:
     """Text from the container, made safe to log: every character that is not printable
-    (controls, line and paragraph separators, bidi overrides) becomes a visible escape, so it
-    can neither end a log line nor restyle a terminal; cut to ``limit`` characters. Applying it
-    twice changes nothing."""
+    (controls, line and paragraph separators, bidi overrides) becomes a visible escape
+    (common.text.text_visible), so it can neither end a log line nor restyle a terminal; cut to
+    ``limit`` characters. Applying it twice changes nothing."""
     if len(text) > limit:
         text = text[:limit] + "..."
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else _escape(c) for c in text)
-
-
-def _escape(char: str) -> str:
-    code = ord(char)
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+    return text_visible(text)
 
 
 @dataclass(frozen=True)

@@ -62,13 +62,16 @@ class AgentKind(models.TextChoices):
 
 
 def live_state_token(
-    *, status: str, cancel_requested: bool, wait_reason: str, messages: str = ""
+    *, status: str, cancel_requested: bool, wait_reason: str, messages: str = "", facts: str = ""
 ) -> str:
     """What a task page's live part shows besides the log, as a short token: when it differs
     from the one the page was drawn with, the page draws the part again. ``messages``: the
-    messages' mark (tasks.selectors.messages_mark), "" while there are none."""
+    messages' mark (tasks.selectors.messages_mark), "" while there are none; ``facts``: the
+    mark of the rest it shows (tasks.selectors.live_facts_mark), "" while none is set."""
     token = f"{status}.{int(cancel_requested)}.{wait_reason}"
-    return f"{token}.{messages}" if messages else token
+    if messages or facts:
+        token = f"{token}.{messages}"
+    return f"{token}.{facts}" if facts else token
 
 
 class CodingTask(models.Model):

@@ -1,4 +1,6 @@
 import functools
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -7,6 +9,8 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+
+from environments.models import TaskEnvironment
 
 from .models import (
     FINISHED_STATUSES,
@@ -22,6 +26,29 @@ from .models import (
 
 # Beyond this much new log a poll draws the whole live part again instead of sending a tail.
 LIVE_TAIL_MAX_CHARS = 64 * 1024
+
+# What the live part shows besides the status, cancel, wait reason, messages and log, as the
+# poll reads it: the credential the run chose (recorded once the task runs) and how it ended,
+# from the task's row; the environment's setup facts, and its revision for the setup log (too
+# long to read on every poll).
+LIVE_TASK_FACTS = (
+    "auth_method",
+    "auth_source",
+    "auth_refreshed",
+    "auth_fallback",
+    "auth_note",
+    "exit_code",
+    "error_message",
+)
+LIVE_ENVIRONMENT_FACTS = (
+    "version",
+    "cache",
+    "setup_seconds",
+    "setup_exit_code",
+    "setup_log_truncated",
+    "snapshot_bytes",
+    "revision",
+)
 
 
 def tasks_for_user(*, user: User) -> QuerySet[CodingTask]:
@@ -155,13 +182,31 @@ def messages_mark(*, sent: list[SentMessage]) -> str:
     return f"{len(sent)}-{delivered}-{late}"
 
 
-def task_live_state(*, task: CodingTask, sent: list[SentMessage]) -> str:
+def live_facts_mark(*, facts: Sequence[object]) -> str:
+    """A short mark of the values of LIVE_TASK_FACTS then LIVE_ENVIRONMENT_FACTS (None for a
+    task without an environment), alike whether the ORM or the poll's query read them; "" while
+    none is set."""
+    if not any(facts):
+        return ""
+    # A database's 0 and 1 are the ORM's False and True.
+    text = "\x1f".join(
+        "" if v is None else str(int(v)) if isinstance(v, bool) else str(v) for v in facts
+    )
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=6).hexdigest()
+
+
+def task_live_state(
+    *, task: CodingTask, sent: list[SentMessage], environment_run: TaskEnvironment | None
+) -> str:
     """The live part's state token as the poll computes it (task_live_poll)."""
+    facts = [getattr(task, name) for name in LIVE_TASK_FACTS]
+    facts += [getattr(environment_run, name, None) for name in LIVE_ENVIRONMENT_FACTS]
     return live_state_token(
         status=task.status,
         cancel_requested=task.cancel_requested,
         wait_reason=task.wait_reason,
         messages=messages_mark(sent=sent),
+        facts=live_facts_mark(facts=facts),
     )
 
 
@@ -209,9 +254,9 @@ class LivePoll:
 
 def task_live_poll(*, user: User, task_id: int, state: str, since: int) -> LivePoll:
     """What changed on the user's task since a page showed `state` and `since` characters of
-    its log: one query of a few columns (the messages' mark among them), with the log's new
-    tail only when there is one (read with its count, so a flush cannot split them); no
-    template. Another user's task is a 404."""
+    its log: one query of a few columns (the messages' mark and the live facts among them), with
+    the log's new tail only when there is one (read with its count, so a flush cannot split
+    them); no template. Another user's task is a 404."""
     with connection.cursor() as cursor:
         cursor.execute(
             _live_poll_sql(),
@@ -220,7 +265,7 @@ def task_live_poll(*, user: User, task_id: int, state: str, since: int) -> LiveP
         row = cursor.fetchone()
     if row is None:
         raise Http404("No such task.")
-    status, cancel_requested, wait_reason, count, tail, messages = row
+    status, cancel_requested, wait_reason, count, tail, messages, *facts = row
     if status in FINISHED_STATUSES:
         return LivePoll(LiveChange.FINISHED)
     now_state = live_state_token(
@@ -228,6 +273,7 @@ def task_live_poll(*, user: User, task_id: int, state: str, since: int) -> LiveP
         cancel_requested=bool(cancel_requested),
         wait_reason=wait_reason,
         messages=messages or "",
+        facts=live_facts_mark(facts=facts),
     )
     if now_state == state and count == since:
         return LivePoll(LiveChange.NOTHING)
@@ -253,7 +299,12 @@ def _live_poll_sql() -> str:
     )
     tables = (
         f"{q(CodingTask._meta.db_table)} t LEFT JOIN {q(TaskLogProgress._meta.db_table)} p "
-        f"ON p.{q('task_id')} = t.{q('id')}"
+        f"ON p.{q('task_id')} = t.{q('id')} LEFT JOIN {q(TaskEnvironment._meta.db_table)} e "
+        f"ON e.{q('task_id')} = t.{q('id')}"
+    )
+    facts = ", ".join(
+        [f"t.{q(name)}" for name in LIVE_TASK_FACTS]
+        + [f"e.{q(name)}" for name in LIVE_ENVIRONMENT_FACTS]
     )
     # The messages' mark (messages_mark): a few rows of one task, read by its (task, seq) index.
     messages = (
@@ -265,6 +316,6 @@ def _live_poll_sql() -> str:
     return (
         f"SELECT t.{q('status')}, t.{q('cancel_requested')}, t.{q('wait_reason')}, "  # noqa: S608
         f"COALESCE({written}, 0), CASE WHEN t.{q('status')} = %s AND {written} > %s "
-        f"AND {written} <= %s THEN {tail} ELSE '' END, {messages} "
+        f"AND {written} <= %s THEN {tail} ELSE '' END, {messages}, {facts} "
         f"FROM {tables} WHERE t.{q('id')} = %s AND t.{q('owner_id')} = %s"
     )

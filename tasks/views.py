@@ -116,13 +116,14 @@ def task_live(request: AuthenticatedRequest, task_id: int) -> HttpResponse:
 def _live_context(
     request: AuthenticatedRequest, task: CodingTask, sent: list[SentMessage]
 ) -> dict[str, object]:
+    environment_run = task_environment_get(task_id=task.pk)
     return {
         "task": task,
-        "live_state": task_live_state(task=task, sent=sent),
+        "live_state": task_live_state(task=task, sent=sent, environment_run=environment_run),
         "messages_sent": sent,
         "wait_words": wait_words(task=task, now=timezone.now()),
         "has_api_key": preferences_get(user=request.user).has_api_key,
-        "environment_run": task_environment_get(task_id=task.pk),
+        "environment_run": environment_run,
     }
 
 

@@ -291,15 +291,8 @@ def _watch(
         finally:
             exited.set()
 
-    def stream() -> None:
-        try:
-            for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
-                on_output(chunk)
-        except (DockerException, requests.RequestException):
-            logger.warning("Log stream of container %s ended early", container.id)
-
     waiter = threading.Thread(target=wait, daemon=True)
-    streamer = threading.Thread(target=stream, daemon=True)
+    streamer = threading.Thread(target=_output_read, args=(container, on_output), daemon=True)
     waiter.start()
     streamer.start()
     deadline = time.monotonic() + timeout_seconds
@@ -325,6 +318,28 @@ def _watch(
         timed_out=timed_out,
         cancelled=cancelled,
     )
+
+
+def _output_read(container: Container, on_output: Callable[[bytes], None]) -> None:
+    """The container's output to its reader, chunk by chunk, to the stream's end. The output is
+    the agent's: whatever a chunk does to the reader, the stream goes on with the next (a reader
+    stopped here would lose the rest of the run's log and what limits read from it). Only the
+    first failure is logged whole: an agent could repeat it for every chunk."""
+    failed = 0
+    try:
+        for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
+            try:
+                on_output(chunk)
+            except Exception:
+                if not failed:
+                    logger.exception(
+                        "Reading container %s's output failed; reading on", container.id
+                    )
+                failed += 1
+    except (DockerException, requests.RequestException):
+        logger.warning("Log stream of container %s ended early", container.id)
+    if failed > 1:
+        logger.error("%d chunks of container %s's output could not be read", failed, container.id)
 
 
 def _collect(

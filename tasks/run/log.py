@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import F
 
 from common.logging import secrets_redact
+from common.text import text_storable
 from tasks.models import CodingTask, TaskLogProgress
 
 LOG_FLUSH_SECONDS = 1.0
@@ -101,8 +102,9 @@ class TaskLog:
 
     def redact(self, text: str) -> str:
         """This run's own secret values (the one rule, with its minimum length), then anything
-        that looks like a token; no NULs (PostgreSQL text cannot hold them)."""
-        return secrets_redact(text, values=self.secrets).replace("\x00", "")
+        that looks like a token; only what a text column holds (common.text.text_storable), made so
+        first: a NUL inside a secret cannot hide it from the redaction."""
+        return secrets_redact(text_storable(text), values=self.secrets)
 
     def _append(self, line: str) -> None:
         line = self.redact(_readable(line, self))
@@ -127,24 +129,27 @@ def _progress_add(task_id: int, added: int) -> None:
 
 
 def _readable(line: str, log: TaskLog) -> str:
-    """One stream-json line as a short human line; other lines as they are."""
+    """One stream-json line as a short human line; other lines as they are. The line is the
+    agent's: any JSON may come, and a field of a shape not known here is left out, never fatal."""
     stripped = line.strip()
     if not stripped.startswith("{"):
         return line.rstrip()
     try:
         event = json.loads(stripped)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
+        return line.rstrip()
+    if not isinstance(event, dict):
         return line.rstrip()
     kind = event.get("type")
     if kind == "system" and event.get("subtype") == "init":
         return (
-            f"Claude Code {event.get('claude_code_version', '?')} started "
-            f"(model {event.get('model', '?')}, {_credential_words(event.get('apiKeySource'))})"
+            f"Claude Code {_word(event.get('claude_code_version'))} started "
+            f"(model {_word(event.get('model'))}, {_credential_words(event.get('apiKeySource'))})"
         )
     if kind == "rate_limit_event":
         return _rate_limit_line(event, log)
     if kind == "system" and event.get("subtype") == "api_retry":
-        return f"API request failed (HTTP {event.get('error_status', '?')}); the CLI retries"
+        return f"API request failed (HTTP {_word(event.get('error_status'))}); the CLI retries"
     if kind == "assistant":
         return _assistant_lines(event, log)
     if kind == "user" and event.get("isReplay") is True:
@@ -152,8 +157,22 @@ def _readable(line: str, log: TaskLog) -> str:
     if kind == "result":
         log.result_line = event
         verdict = "error" if event.get("is_error") else "done"
-        return f"Result ({verdict}): {str(event.get('result', '')).strip()}"
+        return f"Result ({verdict}): {_text(event.get('result')).strip()}"
     return ""  # tool results and other chatter: kept in stream.jsonl, not in the log
+
+
+def _word(value: object) -> str:
+    """A name or number the line gives, as it is; "?" for anything else."""
+    if isinstance(value, str) and value:
+        return value[:200]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)[:40]
+    return "?"
+
+
+def _text(value: object) -> str:
+    """Text the line gives; nothing for any other value."""
+    return value if isinstance(value, str) else ""
 
 
 # The CLI's init line names where an API key came from; "none" means it uses no API key, so it
@@ -167,18 +186,31 @@ def _credential_words(source: object) -> str:
     return _KEY_SOURCE_WORDS.get(source, f"API key from {source[:40]}")
 
 
+def _blocks(message: object) -> list[dict[str, Any]]:
+    """A message's content blocks: a string is one text block, anything else not a block is
+    left out."""
+    content = message.get("content") if isinstance(message, dict) else None
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    if isinstance(content, list):
+        return [block for block in content if isinstance(block, dict)]
+    return []
+
+
 def _assistant_lines(event: dict[str, Any], log: TaskLog) -> str:
     """An assistant message: its text and the tools it calls (and its error, for tasks.waits)."""
     error = event.get("error")
     if isinstance(error, str) and len(log.assistant_errors) < MAX_EVENTS:
         log.assistant_errors.append(error[:64])
     parts = []
-    for block in (event.get("message") or {}).get("content") or []:
-        if block.get("type") == "text" and block.get("text"):
-            parts.append(block["text"].strip())
+    for block in _blocks(event.get("message")):
+        text = _text(block.get("text")).strip()
+        if block.get("type") == "text" and text:
+            parts.append(text)
         elif block.get("type") == "tool_use":
-            target = (block.get("input") or {}).get("file_path") or ""
-            parts.append(f"-> {block.get('name')}({target})")
+            tool_input = block.get("input")
+            target = tool_input.get("file_path") if isinstance(tool_input, dict) else None
+            parts.append(f"-> {_word(block.get('name'))}({_text(target)})")
     return "\n".join(parts)
 
 
@@ -187,10 +219,8 @@ def _message_line(event: dict[str, Any], log: TaskLog) -> str:
     log.replays += 1
     if log.replays == 1:
         return ""
-    content = (event.get("message") or {}).get("content")
-    blocks = content if isinstance(content, list) else [{"type": "text", "text": content}]
-    texts = [str(b.get("text")) for b in blocks if isinstance(b, dict) and b.get("text")]
-    text = " ".join(texts).strip()
+    texts = [_text(block.get("text")) for block in _blocks(event.get("message"))]
+    text = " ".join(t for t in texts if t).strip()
     return f"Your message reached the agent: {text[:2000]}" if text else ""
 
 
@@ -204,9 +234,12 @@ def _rate_limit_line(event: dict[str, Any], log: TaskLog) -> str:
     status = info.get("status")
     if status == "allowed":
         return ""  # every answer carries one
-    window = info.get("rateLimitType") or "usage"
+    window = info.get("rateLimitType")
+    window = window if isinstance(window, str) and window else "usage"
     if status == "allowed_warning":
         used = info.get("utilization")
-        share = f" ({used:.0%} used)" if isinstance(used, int | float) else ""
-        return f"Usage warning: close to the {window} limit{share}"
-    return f"Usage limit: {status} ({window} window)"
+        # A share as a percentage; a number past any share is not one (and may not format).
+        shown = isinstance(used, int | float) and not isinstance(used, bool) and 0 <= used <= 10
+        share = f" ({used:.0%} used)" if shown else ""
+        return f"Usage warning: close to the {window[:40]} limit{share}"
+    return f"Usage limit: {_word(status)} ({window[:40]} window)"

@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from common.humanize import utc_text
 from common.logging import redacted_head
+from common.text import text_storable
 from tasks.models import TaskStatus
 from tasks.results import RunResult
 from tasks.waits.limits import NO_LIMIT, RunLimit, run_limit_parse, window_words
@@ -41,12 +42,12 @@ def outcome_values(
         "exit_code": outcome.exit_code,
         "diff": log.redact(diff_bytes[:max_diff].decode("utf-8", "replace")),
         "diff_truncated": len(diff_bytes) > max_diff,
-        "changed_files": _changed_files(outcome.outputs.get("changed_files.txt", b"")),
+        "changed_files": _changed_files(outcome.outputs.get("changed_files.txt", b""), log),
         "result_text": redacted_head(
             str(result.get("result", "") or ""), max_chars=20000, redact=log.redact
         )[0],
         "result_is_error": result.get("is_error") is True if result else None,
-        "session_id": str(result.get("session_id", ""))[:128],
+        "session_id": _session_id(result.get("session_id"), log),
     }
     usage, doubtful = agent_usage_parse(result)
     for name in doubtful:
@@ -87,7 +88,7 @@ def outcome_result(*, outcome: ContainerOutcome, log: TaskLog) -> dict[str, Any]
             parsed = json.loads(raw)
             if isinstance(parsed, dict):
                 return parsed
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
             pass
     return log.result_line or {}
 
@@ -179,13 +180,22 @@ def _entrypoint_verdict(exit_code: int | None, text: str, egress_refusals: list[
     return RunResult(TaskStatus.FAILED, f"The agent container refused its input: {text}")
 
 
-def _changed_files(raw: bytes) -> list[dict[str, str]]:
+def _changed_files(raw: bytes, log: TaskLog) -> list[dict[str, str]]:
+    """The changed files' list the container wrote: each name redacted as the diff is, and
+    both fields only what a column holds."""
     files = []
     for line in raw.decode("utf-8", "replace").splitlines():
         status, _, path = line.partition("\t")
+        path = log.redact(path.split("\t")[-1])
         if path:
-            files.append({"status": status[:1], "path": path.split("\t")[-1]})
+            files.append({"status": text_storable(status)[:1], "path": path})
     return files
+
+
+def _session_id(value: object, log: TaskLog) -> str:
+    """The session id the result names (shown on the page): redacted, only what a column
+    holds; nothing when it is not text."""
+    return log.redact(value)[:128] if isinstance(value, str) else ""
 
 
 # What the agent's result may say of its own run, and the most each can be; anything else

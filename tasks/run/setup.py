@@ -34,13 +34,14 @@ from environments.cache import SnapshotKey, snapshot_find, snapshot_owner_id, sn
 from environments.devcontainer import PATH as DEVCONTAINER_PATH
 from environments.devcontainer import DevContainer, devcontainer_parse
 from environments.egress import environment_egress_policy
-from environments.models import CacheUse, Environment, EnvironmentSnapshot, TaskEnvironment
+from environments.models import CacheUse, Environment, EnvironmentSnapshot
 from environments.selectors import (
     environment_secrets_for,
     environment_usable,
     environment_variables_for,
     task_environment_get,
 )
+from environments.services import task_environment_record
 from environments.validation import image_check, images_allowed
 from gateway.credentials import api_key_provider
 from gateway.egress import egress_policy_with_api
@@ -106,10 +107,6 @@ class _Plan:
     setup_secrets: dict[str, str] = field(repr=False)  # what the container gets: maybe none
 
 
-def _record(task_id: int, **values: object) -> None:
-    TaskEnvironment.objects.filter(pk=task_id).update(**values)
-
-
 def setup_phase(
     *, task: CodingTask, ready: SetupReady, log: TaskLog
 ) -> Prepared | RunResult | None:
@@ -142,11 +139,16 @@ def setup_phase(
         # Redacted even when withheld: a value that shows up anyway never reaches a page.
         secrets=list((environment.setup_secrets or {}).values()),
     )
-    _record(task.pk, version=environment.version)
+    task_environment_record(task_id=task.pk, version=environment.version)
     snapshot = plan.snapshot
     if snapshot is not None and snapshot.commit == workspace.start_commit and not plan.script:
         # Nothing to check out and nothing to run: the agent starts from a copy of the snapshot.
-        _record(task.pk, cache=CacheUse.HIT, setup_seconds=0.0, snapshot_bytes=snapshot.size_bytes)
+        task_environment_record(
+            task_id=task.pk,
+            cache=CacheUse.HIT,
+            setup_seconds=0.0,
+            snapshot_bytes=snapshot.size_bytes,
+        )
         log.note(
             f"Environment {environment.name} v{environment.version}: cache hit, nothing to run"
         )
@@ -222,7 +224,7 @@ def _pinned(snapshot: EnvironmentSnapshot, workspace: Workspace) -> Path:
 
 
 def _setup_failed(task_id: int, message: str) -> RunResult:
-    _record(task_id, cache=CacheUse.NONE)
+    task_environment_record(task_id=task_id, cache=CacheUse.NONE)
     return RunResult(TaskStatus.FAILED, message)
 
 
@@ -259,13 +261,15 @@ def _setup_container(
     environment, snapshot = plan.environment, plan.snapshot
     workspace, uid = ready.workspace(), ready.agent_uid
     cache = CacheUse.MISS if snapshot is None else CacheUse.HIT
-    _record(task.pk, cache=cache)
+    task_environment_record(task_id=task.pk, cache=cache)
     what = "setup script" if snapshot is None else "maintenance script on the cached snapshot"
     log.note(f"Environment {environment.name} v{environment.version}: running the {what}")
     setup_log = SetupLog(
         secrets=[*prepared.secrets, *log.secrets],
         max_bytes=settings.AGENT_SETUP_LOG_MAX_BYTES,
-        on_flush=lambda text, cut: _record(task.pk, setup_log=text, setup_log_truncated=cut),
+        on_flush=lambda text, cut: task_environment_record(
+            task_id=task.pk, setup_log=text, setup_log_truncated=cut
+        ),
     )
     if environment.has_setup_secrets and not plan.rights.secrets:
         setup_log.note(
@@ -347,13 +351,15 @@ def _setup_container(
             return _setup_failed(task.pk, f"Setup failed: {exc}")
     seconds = time.monotonic() - started
     setup_log.finish()
-    _record(task.pk, setup_seconds=round(seconds, 3), setup_exit_code=outcome.exit_code)
+    task_environment_record(
+        task_id=task.pk, setup_seconds=round(seconds, 3), setup_exit_code=outcome.exit_code
+    )
     failed = _verdict(outcome, setup_log)
     if failed is not None:
         log.note(failed.message)
         return failed
     size = prepared.home_tar.stat().st_size
-    _record(task.pk, snapshot_bytes=size)
+    task_environment_record(task_id=task.pk, snapshot_bytes=size)
     log.note(f"Setup finished in {seconds:.1f} s")
     if snapshot is None:
         _snapshot_keep(task, plan, workspace, prepared, log)

@@ -1,8 +1,16 @@
-"""The task log: streamed, redacted line by line, capped with the tail kept."""
+"""The task log: streamed, redacted line by line, capped with the tail kept; whatever a line
+from the agent holds, the lines after it still reach the page."""
+
+import json
+import logging
 
 import pytest
+from docker.errors import NotFound
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tasks.models import CodingTask
+from tasks.run.containers import container_follow
 from tasks.run.log import MAX_LINE_BYTES, TaskLog
 
 pytestmark = pytest.mark.django_db
@@ -119,3 +127,152 @@ def test_the_start_line_says_which_credential_the_cli_used(task, source, words):
     log.finish()
     assert stored(task).log == f"Claude Code ? started (model m1, {words})\n"
     assert "auth none" not in stored(task).log
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"type":"assistant","message":"a string, not an object"}',
+        b'{"type":"assistant","message":{"content":["a string block"]}}',
+        b'{"type":"assistant","message":{"content":{"text":"an object"}}}',
+        b'{"type":"assistant","message":{"content":[{"type":"text","text":["a list"]}]}}',
+        b'{"type":"assistant","message":{"content":[{"type":"tool_use","input":"a string"}]}}',
+        b'{"type":"user","isReplay":true,"message":"a string"}',
+        b'{"type":"rate_limit_event","rate_limit_info":{"status":"allowed_warning",'
+        b'"utilization":1e400}}',
+        b'{"type":"rate_limit_event","rate_limit_info":{"status":"allowed_warning",'
+        b'"utilization":' + b"9" * 400 + b"}}",
+        b'{"type":"result","result":"a lone \\ud800 surrogate"}',
+        b'{"type":"result","result":' + b"[" * 50_000 + b"}",
+    ],
+)
+def test_a_line_of_an_odd_shape_never_stops_the_log(task, line):
+    log = TaskLog(task_id=task.pk, secrets=[], max_bytes=10_000)
+    log.feed(line + b"\nthe agent goes on\n")
+    log.finish()
+    assert stored(task).log.endswith("the agent goes on\n")
+
+
+def test_a_string_content_is_shown_as_the_agents_text(task):
+    log = TaskLog(task_id=task.pk, secrets=[], max_bytes=10_000)
+    log.feed(b'{"type":"assistant","message":{"content":"Reading the tests"}}\n')
+    log.feed(b'{"type":"result","result":"done \\ud800 here"}\n')
+    log.finish()
+    assert stored(task).log == "Reading the tests\nResult (done): done \ufffd here\n"
+
+
+# Any JSON, with the fields and words the log reads among the keys and values; and lines
+# shaped like the stream's events, with any JSON where the log looks for a field.
+WORDS = st.sampled_from(
+    ["type", "subtype", "message", "content", "text", "name", "input", "file_path", "result",
+     "is_error", "error", "isReplay", "rate_limit_info", "status", "utilization",
+     "rateLimitType", "apiKeySource", "model", "claude_code_version", "error_status",
+     "assistant", "user", "result", "system", "init", "rate_limit_event", "api_retry",
+     "tool_use", "allowed", "allowed_warning", "rejected", "none"]
+)  # fmt: skip
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**40), max_value=10**40),
+    st.floats(),
+    WORDS,
+    st.text(st.characters(exclude_categories=()), max_size=10),  # lone surrogates too
+)
+JSON_VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(WORDS | st.text(), inner),
+    max_leaves=12,
+)
+
+
+def fields(*names: str, among: st.SearchStrategy = JSON_VALUES) -> st.SearchStrategy:
+    """Objects with some of ``names``, each any JSON (or ``among``)."""
+    return st.fixed_dictionaries({}, optional=dict.fromkeys(names, JSON_VALUES | among))
+
+
+BLOCKS = fields("type", "text", "name", "input", among=WORDS | fields("file_path"))
+MESSAGES = fields("content", among=st.lists(BLOCKS | JSON_VALUES, max_size=3))
+EVENTS = st.fixed_dictionaries(
+    {"type": st.sampled_from(["assistant", "user", "result", "system", "rate_limit_event"])},
+    optional={
+        "subtype": st.sampled_from(["init", "api_retry"]),
+        "isReplay": st.booleans(),
+        "message": JSON_VALUES | MESSAGES,
+        "rate_limit_info": JSON_VALUES
+        | fields("status", "utilization", "rateLimitType", among=WORDS | st.floats(0, 2)),
+        **dict.fromkeys(
+            ("error", "result", "is_error", "model", "apiKeySource", "error_status"),
+            JSON_VALUES,
+        ),
+    },
+)
+LINES = st.lists(
+    st.one_of(
+        (JSON_VALUES | EVENTS).map(lambda value: json.dumps(value).encode()),
+        st.binary(max_size=200),
+    ),
+    max_size=6,
+)
+
+
+@given(lines=LINES)
+def test_no_line_from_the_agent_stops_the_lines_after_it(task, lines):
+    log = TaskLog(task_id=task.pk, secrets=[], max_bytes=100_000)
+    for line in lines:
+        log.feed(line + b"\n")
+    log.feed(b"the agent goes on\n")
+    log.finish()
+    assert stored(task).log.endswith("the agent goes on\n")
+
+
+class StreamOnly:
+    """A container that has exited: its output, nothing to collect."""
+
+    id = "c0ffee"
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+
+    def logs(self, **_: object):
+        yield from self.chunks
+
+    def wait(self) -> dict[str, int]:
+        return {"StatusCode": 0}
+
+    def get_archive(self, path: str):
+        raise NotFound(path)
+
+    def remove(self, **_: object) -> None:
+        pass
+
+
+class Engine:
+    def __init__(self, container: StreamOnly) -> None:
+        self.containers = self
+        self.container = container
+
+    def get(self, container_id: str) -> StreamOnly:
+        return self.container
+
+
+def test_the_output_is_read_on_after_a_chunk_its_reader_fails_on(caplog):
+    read = []
+
+    def reader(chunk: bytes) -> None:
+        if chunk == b"odd":
+            raise AttributeError("'str' object has no attribute 'get'")
+        read.append(chunk)
+
+    container = StreamOnly([b"first\n", b"odd", b"after\n"])
+    with caplog.at_level(logging.ERROR, logger="tasks.run.containers"):
+        outcome = container_follow(
+            client=Engine(container),  # type: ignore[arg-type]  # a stand-in for the engine
+            container_id=container.id,
+            timeout_seconds=30,
+            on_output=reader,
+            should_cancel=lambda: False,
+            max_output_bytes=1000,
+        )
+    assert read == [b"first\n", b"after\n"]
+    assert outcome.exit_code == 0
+    assert "Reading container c0ffee's output failed" in caplog.text

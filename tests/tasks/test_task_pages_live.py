@@ -11,6 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from environments.models import TaskEnvironment
+from environments.services import task_environment_record
 from tasks.follow_ups import task_message_send
 from tasks.models import CodingTask, TaskConversation, TaskLogProgress, TaskMessage, TaskStatus
 from tasks.run.log import TaskLog
@@ -74,6 +76,18 @@ def test_a_grown_log_sends_only_its_new_tail(user_client, user):
     assert poll(user_client, task, cursor(html)).status_code == 204
 
 
+def test_the_logs_new_tail_shows_direction_characters_as_escapes(user_client, user):
+    task = running_with_log(user, "first line\n")
+    params = cursor(user_client.get(reverse("tasks:detail", args=[task.pk])).content.decode())
+    log = TaskLog(task_id=task.pk, secrets=[], max_bytes=10_000)
+    log.appended = log._flushed = int(params["since"])  # the same run, going on
+    log.feed("Wrote invoice\u202egpj.sh\n".encode())
+    log.flush()
+    html = poll(user_client, task, params).content.decode()
+    assert "Wrote invoice\\u202egpj.sh\n" in html
+    assert "\u202e" not in html
+
+
 def test_a_new_status_draws_the_whole_part_again(user_client, user):
     task = running_with_log(user, "first line\n")
     params = cursor(user_client.get(reverse("tasks:detail", args=[task.pk])).content.decode())
@@ -84,6 +98,39 @@ def test_a_new_status_draws_the_whole_part_again(user_client, user):
     assert cursor(html)["state"] == "running.1."
     CodingTask.objects.filter(pk=task.pk).update(status=TaskStatus.CANCELLED)
     assert poll(user_client, task, cursor(html))["HX-Refresh"] == "true"
+
+
+def test_the_setup_reaches_an_open_page_while_the_task_runs(user_client, user):
+    task = running_with_log(user, "Environment node v1: running the setup script\n")
+    TaskEnvironment.objects.create(task=task, name="node")
+    params = cursor(user_client.get(reverse("tasks:detail", args=[task.pk])).content.decode())
+    # The setup phase writes its facts and its log as it goes (tasks.run.setup).
+    task_environment_record(task_id=task.pk, cache="miss")
+    task_environment_record(task_id=task.pk, setup_log="npm ci: added 812 packages\n")
+    html = poll(user_client, task, params).content.decode()
+    assert "added 812 packages" in html
+    assert "Cache miss: setup ran" in html
+    params = cursor(html)
+    assert poll(user_client, task, params).status_code == 204
+    # A log the same length as before, as one cut to its size limit stays: still drawn again.
+    task_environment_record(task_id=task.pk, setup_log="npm ci: added 999 packages\n")
+    assert "added 999 packages" in poll(user_client, task, params).content.decode()
+
+
+def test_the_credential_a_run_chose_reaches_an_open_page(user_client, user):
+    task = running_with_log(user, "Cloning\n")
+    params = cursor(user_client.get(reverse("tasks:detail", args=[task.pk])).content.decode())
+    # The runner records the credential once the task is running (tasks.run.runner).
+    CodingTask.objects.filter(pk=task.pk).update(
+        auth_method="api_key",
+        auth_source="user",
+        auth_fallback=True,
+        auth_note="OAuth tokens unusable; falling back to your API key",
+    )
+    html = poll(user_client, task, params).content.decode()
+    assert "<strong>fallback</strong>" in html
+    assert "user API key (fallback)" in html
+    assert poll(user_client, task, cursor(html)).status_code == 204
 
 
 def sent_list(html_text: str) -> str:

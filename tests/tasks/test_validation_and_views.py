@@ -225,6 +225,23 @@ def test_detail_polls_while_running_and_shows_the_diff_when_done(user_client, us
     assert finished["HX-Refresh"] == "true"
 
 
+def test_direction_characters_from_the_agent_are_shown_as_escapes(user_client, user):
+    # "invoice\u202egpj.sh" reads "invoicehs.jpg" when the override acts.
+    done = make_task(
+        user,
+        status=TaskStatus.SUCCEEDED,
+        diff="diff --git a/invoice\u202egpj.sh b/invoice\u202egpj.sh\n+echo \u2066hi\u2069\n",
+        changed_files=[{"status": "A", "path": "invoice\u202egpj.sh"}],
+        log="Wrote invoice\u202egpj.sh\u200f\n",
+    )
+    page = user_client.get(reverse("tasks:detail", args=[done.pk])).content.decode()
+    for char in ("\u202e", "\u2066", "\u2069", "\u200f"):
+        assert char not in page
+    assert "<code>invoice\\u202egpj.sh</code>" in page
+    assert '<span class="add">+echo \\u2066hi\\u2069</span>' in page
+    assert "Wrote invoice\\u202egpj.sh\\u200f" in page
+
+
 def test_cancel_queued_task_from_the_page(user_client, user):
     task = make_task(user)
     response = user_client.post(reverse("tasks:cancel", args=[task.pk]), follow=True)
