@@ -1,5 +1,6 @@
 import pytest
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from environments.models import Environment
@@ -16,6 +17,29 @@ def env_settings(agent_settings, tmp_path):  # noqa: F811
     agent_settings.AGENT_SETUP_TIMEOUT_SECONDS = 120
     agent_settings.AGENT_IMAGES_ALLOWED = []
     return agent_settings
+
+
+# The image of setups decided without Docker (the decision never pulls it).
+PLAN_IMAGE = "claude-runner-agent:2.1.332"
+
+
+@pytest.fixture
+def plan_settings(settings, tmp_path):
+    """A setup decided without Docker: local repositories in this test's folder, the cache
+    beside them, jobs queued and never run."""
+    settings.AGENT_IMAGE = PLAN_IMAGE
+    settings.AGENT_IMAGES_ALLOWED = []
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    settings.AGENT_ALLOW_LOCAL_REPOS = True
+    settings.AGENT_LOCAL_REPOS_ROOT = str(tmp_path)
+    settings.AGENT_ENV_CACHE_DIR = str(tmp_path / "env-cache")
+    return settings
+
+
+@pytest.fixture
+def admin(db):
+    """An admin: who may share an environment with every user."""
+    return get_user_model().objects.create_user("boss", password="pw-boss-123", is_staff=True)
 
 
 def make_environment(owner, *, pattern: str = "", **fields) -> Environment:

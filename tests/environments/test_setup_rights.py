@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from environments.cache import SnapshotKey, snapshot_find
 from environments.models import CacheUse, Environment, TaskEnvironment
@@ -26,29 +25,13 @@ from tasks.run.setup import Prepared, SetupReady, setup_phase
 from tasks.run.setup_rights import setup_rights
 from tasks.run.workspace import Workspace, workspace_clone, workspace_remove
 from tasks.services import task_create, task_submit
+from tests.environments.conftest import PLAN_IMAGE as IMAGE
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("plan_settings")]
 
-IMAGE = "claude-runner-agent:2.1.332"
 SECRET = "setup-only-registry-token-rights-0001"
 WITHHELD = "[runner] The setup secrets are withheld: "
 AGENTS_COMMAND = 'echo \\"$NPM_TOKEN\\" > ~/work/.leak'
-
-
-@pytest.fixture(autouse=True)
-def _settings(settings, tmp_path):
-    settings.AGENT_IMAGE = IMAGE
-    settings.AGENT_IMAGES_ALLOWED = []
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
-    settings.AGENT_ALLOW_LOCAL_REPOS = True
-    settings.AGENT_LOCAL_REPOS_ROOT = str(tmp_path)
-    settings.AGENT_ENV_CACHE_DIR = str(tmp_path / "env-cache")
-    return settings
-
-
-@pytest.fixture
-def admin(db):
-    return get_user_model().objects.create_user("boss", password="pw-boss-123", is_staff=True)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ rule goes to its owner's tasks only."""
 import subprocess
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from common.errors import InputError
@@ -17,27 +16,12 @@ from tasks.run.log import TaskLog
 from tasks.run.setup import _plan
 from tasks.run.workspace import workspace_clone, workspace_remove
 from tasks.services import task_submit
+from tests.environments.conftest import PLAN_IMAGE as IMAGE
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("plan_settings")]
 
-IMAGE = "claude-runner-agent:2.1.332"
 SECRET = "setup-only-registry-token-shared-0001"
 WHY = "other users' repositories would run with them"
-
-
-@pytest.fixture(autouse=True)
-def _settings(settings, tmp_path):
-    settings.AGENT_IMAGE = IMAGE
-    settings.AGENT_IMAGES_ALLOWED = []
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
-    settings.AGENT_ALLOW_LOCAL_REPOS = True
-    settings.AGENT_LOCAL_REPOS_ROOT = str(tmp_path)
-    settings.AGENT_ENV_CACHE_DIR = str(tmp_path / "env-cache")
-
-
-@pytest.fixture
-def admin(db):
-    return get_user_model().objects.create_user("boss", password="pw-boss-123", is_staff=True)
 
 
 def _save(owner, environment=None, **fields) -> Environment:
