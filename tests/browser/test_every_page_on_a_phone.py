@@ -6,11 +6,13 @@ from decimal import Decimal
 
 import pytest
 from axes.models import AccessAttempt
+from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
 from api.models import TokenScope
 from api.services import api_token_create
+from environments.services import EnvironmentInput, environment_save
 from notifications.models import Channel, Delivery, DeliveryStatus, EventKind
 from oauth_tokens.models import (
     AuditAction,
@@ -107,7 +109,17 @@ def site(db, user, make_credential):
         failures_since_start=2,
     )
     api_token_create(owner=user, name="CI-" + LONG_WORD[:96], scope=TokenScope.TASKS)
-    return {"task": done, "credential": credential, "user": user}
+    environment = environment_save(
+        owner=user,
+        data=EnvironmentInput(
+            name="Node and Python toolchain for " + LONG_WORD[:60],
+            image=settings.AGENT_IMAGE,
+            setup_script="npm ci && pip install -e .[test] && " + "echo " + LONG_WORD,
+            variables="NODE_ENV=test\nLONG=" + LONG_WORD,
+            repo_patterns=LONG_URL.removesuffix(".git") + "\nhttps://github.com/acme/*",
+        ),
+    )
+    return {"task": done, "credential": credential, "user": user, "environment": environment}
 
 
 def site_pages(site) -> dict[str, str]:
@@ -121,6 +133,9 @@ def site_pages(site) -> dict[str, str]:
         "notifications": "/settings/notifications/",
         "usage": "/usage/",
         "api-tokens": "/settings/api-tokens/",
+        "environments": "/environments/",
+        "environment-new": "/environments/new/",
+        "environment": f"/environments/{site['environment'].pk}/",
         "admin": "/admin/",
         "admin-token-health": reverse("admin:oauth_tokens_oauthcredential_dashboard"),
         "admin-credentials": "/admin/oauth_tokens/oauthcredential/",
