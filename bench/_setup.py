@@ -28,6 +28,14 @@ def docker_host_default() -> None:
         os.environ["DOCKER_HOST"] = out.split("=", 1)[1].strip()
 
 
+def root_and_args(args: list[str]) -> tuple[Path, list[str]]:
+    """The checkout a bench measures (``--root CHECKOUT`` first, else this one) and the rest of
+    its arguments."""
+    if args[:1] == ["--root"]:
+        return Path(args[1]).resolve(), args[2:]
+    return ROOT, args
+
+
 def django_setup(*, root: Path = ROOT) -> None:
     """Django of the checkout at ``root`` (this one unless a bench compares another)."""
     sys.path.insert(0, str(root))

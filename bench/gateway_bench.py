@@ -46,6 +46,7 @@ from _setup import (
     django_setup,
     fake_api_serve,
     gateway_of_checkout,
+    root_and_args,
     streamed_message_request,
 )
 
@@ -243,11 +244,7 @@ def _load() -> str:
 
 
 def main() -> None:
-    args = sys.argv[1:]
-    root = ROOT
-    if args[:1] == ["--root"]:
-        root = Path(args[1]).resolve()
-        args = args[2:]
+    root, args = root_and_args(sys.argv[1:])
     events = int(args[0]) if len(args) > 0 else 200
     rounds = int(args[1]) if len(args) > 1 else 20
     delay_ms = float(args[2]) if len(args) > 2 else 2.0

@@ -31,10 +31,10 @@ from typing import Any
 
 from _setup import (
     BENCH_API_TOKEN,
-    ROOT,
     django_setup,
     fake_api_serve,
     gateway_of_checkout,
+    root_and_args,
     streamed_message_request,
 )
 
@@ -116,11 +116,7 @@ def median_us(values: list[float]) -> float:
 
 
 def main() -> None:
-    args = sys.argv[1:]
-    root = ROOT
-    if args[:1] == ["--root"]:
-        root = Path(args[1]).resolve()
-        args = args[2:]
+    root, args = root_and_args(sys.argv[1:])
     count = int(args[0]) if args else 300
     pause = float(args[1]) / 1000 if len(args) > 1 else 0.005
     django_setup(root=root)

@@ -2,7 +2,7 @@
 URL rules, scopes) apply alike, and every error is JSON with a stable code."""
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -314,9 +314,8 @@ def test_the_openapi_schema_is_valid_and_documents_every_endpoint(client):
     assert b"/api/openapi.json" in docs.content or b"swagger" in docs.content
 
 
-def test_a_task_waiting_for_a_usage_limit_says_so_and_runs_now_on_the_api_key(
-    client, user, other_user, bearer
-):
+def waiting_for_a_limit(user) -> tuple[CodingTask, datetime]:
+    """A task of the user's waiting two hours for a usage limit's reset, and that reset."""
     reset = timezone.now() + timedelta(hours=2)
     task = task_make(
         user,
@@ -326,6 +325,13 @@ def test_a_task_waiting_for_a_usage_limit_says_so_and_runs_now_on_the_api_key(
         requeue_at=reset,
         limit={"limited_until": reset, "verdict": "limited"},
     )
+    return task, reset
+
+
+def test_a_task_waiting_for_a_usage_limit_says_so_and_runs_now_on_the_api_key(
+    client, user, other_user, bearer
+):
+    task, reset = waiting_for_a_limit(user)
     body = client.get(f"/api/tasks/{task.pk}", headers=bearer).json()
     assert body["status"] == "waiting"
     assert body["wait_reason"] == "usage_limit"
@@ -352,15 +358,7 @@ def test_run_now_while_the_running_slots_are_taken_starts_when_one_frees(
     settings.AGENT_MAX_RUNNING_TASKS_PER_USER = 1
     set_api_key(user, "sk-ant-api03-" + "k" * 40)
     task_make(user, status=TaskStatus.RUNNING, started_at=timezone.now())
-    reset = timezone.now() + timedelta(hours=2)
-    task = task_make(
-        user,
-        status=TaskStatus.WAITING,
-        wait_reason=WaitReason.USAGE_LIMIT,
-        waiting_since=timezone.now(),
-        requeue_at=reset,
-        limit={"limited_until": reset, "verdict": "limited"},
-    )
+    task, reset = waiting_for_a_limit(user)
     answer = client.post(f"/api/tasks/{task.pk}/run-now-with-api-key", headers=bearer)
     assert answer.status_code == 200, answer.content
     body = answer.json()
