@@ -7,6 +7,8 @@ tasks.run.chain (where a follow-up starts) and tasks.run.conversation (the sessi
 
 import contextlib
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +20,6 @@ from django.utils import timezone
 from common.errors import InputError
 from environments.selectors import task_environment_get
 from environments.services import task_environment_choose
-from hosting.selectors import pull_request_host_blocker
 from tasks.models import (
     FINISHED_STATUSES,
     LATE_FOLLOW_UP_STATUSES,
@@ -30,7 +31,7 @@ from tasks.models import (
 from tasks.run.chain import PULL_REQUEST_DONE
 from tasks.services import task_create
 from tasks.signals import queue_swept, task_ending
-from tasks.validation import TaskInputError, TaskNotPossible, prompt_check
+from tasks.validation import PullRequestBlocked, TaskInputError, TaskNotPossible, prompt_check
 
 logger = logging.getLogger(__name__)
 
@@ -63,16 +64,15 @@ def task_continue(*, parent: CodingTask, prompt: str) -> CodingTask:
         raise TaskNotPossible(blocker)
     pull_request = parent.pull_request
     on_pull_request = pull_request.state in PULL_REQUEST_DONE and bool(pull_request.branch)
-    if on_pull_request:
-        _pull_request_check(task=parent, doing="A follow-up of this task updates its pull request.")
-    task = task_create(
-        owner=parent.owner,
-        repo_url=parent.repo_url,
-        branch=pull_request.branch if on_pull_request else parent.branch,
-        prompt=prompt,
-        open_pull_request=on_pull_request,
-        parent=parent,
-    )
+    with _pull_request_words("A follow-up of this task updates its pull request."):
+        task = task_create(
+            owner=parent.owner,
+            repo_url=parent.repo_url,
+            branch=pull_request.branch if on_pull_request else parent.branch,
+            prompt=prompt,
+            open_pull_request=on_pull_request,
+            parent=parent,
+        )
     _environment_inherit(source=parent, task=task)
     logger.info("Task %s continues task %s", task.pk, parent.pk)
     return task
@@ -85,27 +85,28 @@ def task_run_again(*, task: CodingTask) -> CodingTask:
     blocker = run_again_blocker(task=task)
     if blocker:
         raise TaskNotPossible(blocker)
-    if task.open_pull_request:
-        _pull_request_check(task=task, doing="Running this task again opens a pull request.")
-    again = task_create(
-        owner=task.owner,
-        repo_url=task.repo_url,
-        branch=task.branch,
-        prompt=task.prompt,
-        open_pull_request=task.open_pull_request,
-        parent=task.parent,
-    )
+    with _pull_request_words("Running this task again opens a pull request."):
+        again = task_create(
+            owner=task.owner,
+            repo_url=task.repo_url,
+            branch=task.branch,
+            prompt=task.prompt,
+            open_pull_request=task.open_pull_request,
+            parent=task.parent,
+        )
     TaskConversation.objects.filter(pk=again.pk).update(retry_of=task)
     _environment_inherit(source=task, task=again)
     return again
 
 
-def _pull_request_check(*, task: CodingTask, doing: str) -> None:
-    """Refuse, as the account's state, a new task whose pull request cannot be made: its
-    request has no pull-request box to untick, unlike the task form (task_create)."""
-    blocker = pull_request_host_blocker(user=task.owner, repo_url=task.repo_url)
-    if blocker is not None:
-        raise TaskNotPossible(f"{doing} {blocker.reason}")
+@contextmanager
+def _pull_request_words(doing: str) -> Iterator[None]:
+    """A pull request task_create cannot make, said as the account's state: these requests
+    have no pull-request box to untick, unlike the task form."""
+    try:
+        yield
+    except PullRequestBlocked as exc:
+        raise TaskNotPossible(f"{doing} {exc.reason}") from None
 
 
 def _environment_inherit(*, source: CodingTask, task: CodingTask) -> None:

@@ -15,6 +15,7 @@ from hosting.selectors import pull_request_host_blocker
 from tasks.models import AgentKind, CodingTask, TaskPullRequest, TaskStatus
 from tasks.queue import task_enqueue
 from tasks.validation import (
+    PullRequestBlocked,
     TaskInputError,
     TaskNotPossible,
     branch_name_check,
@@ -47,10 +48,7 @@ def task_create(
     if open_pull_request:  # refused now rather than failing after the run
         blocker = pull_request_host_blocker(user=owner, repo_url=values["repo_url"])
         if blocker is not None:
-            raise TaskInputError(
-                "open_pull_request",
-                f"{blocker.reason} Or untick it to run the task without a pull request.",
-            )
+            raise PullRequestBlocked(blocker.reason)
     _task_limits_check(owner=owner)
     task = CodingTask.objects.create(
         owner=owner,

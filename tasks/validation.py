@@ -24,6 +24,17 @@ class TaskNotPossible(TaskInputError):
         super().__init__(None, message)
 
 
+class PullRequestBlocked(TaskInputError):
+    """The task would open a pull request that cannot be made now (``reason``: the account's
+    state). On the form its box can be unticked; a request without one words it its own way."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            "open_pull_request", f"{reason} Or untick it to run the task without a pull request."
+        )
+        self.reason = reason
+
+
 _BAD_REF_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 # Legal for git, but never in a real branch and a classic injection vector: refused too.
 _SHELL_CHARS = re.compile(r"[$;`|&<>()'\"!]")
