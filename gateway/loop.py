@@ -8,26 +8,17 @@ the gateway's egress rules have checked: those connect at once, the way uvloop t
 """
 
 import asyncio
-import ipaddress
 import socket
 from typing import Any
 
 import uvloop
 
-
-def _numeric(host: object) -> bool:
-    if not isinstance(host, str):
-        return False
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+from common.netpolicy import ip_literal
 
 
 class GatewayLoop(uvloop.Loop):
     async def sock_connect(self, sock: socket.socket, address: Any) -> None:
-        if sock.family not in (socket.AF_INET, socket.AF_INET6) or not _numeric(address[0]):
+        if sock.family not in (socket.AF_INET, socket.AF_INET6) or ip_literal(address[0]) is None:
             await super().sock_connect(sock, address)
             return
         try:

@@ -255,15 +255,13 @@ class ModelRoute:
         # Writes are coalesced only with what has already arrived, never by waiting: the head
         # with the body bytes that came with it, the last chunk with the end of the body.
         pending = _answer_head(response, keep_alive=keep_alive)
-        if head:
-            pending += b"%x\r\n%b\r\n" % (len(head), head)
-            counter.feed(head)
         content = response.content
         writer = conn.writer
         transport = writer.transport
         silence = _SilenceWatch(response, self._session().timeout.sock_read)
         try:
-            chunk = content.read_nowait()
+            # A refusal's first bytes, read to judge it, go out as the first chunk.
+            chunk = head or content.read_nowait()
             while True:
                 if chunk:
                     pending += b"%x\r\n%b\r\n" % (len(chunk), chunk)
