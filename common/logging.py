@@ -11,6 +11,8 @@ from functools import lru_cache
 
 from django.conf import settings
 
+from common.text import text_storable
+
 REDACTED = "[redacted]"
 
 # Anthropic keys and OAuth tokens: sk-ant-api03-..., sk-ant-oat01-..., sk-ant-ort01-...
@@ -69,10 +71,13 @@ def secrets_redact(text: str, *, values: Iterable[str] = ()) -> str:
     """Replace anything that looks like a token or a known secret value with [redacted].
 
     ``values``: more known secrets (a task's credentials and extra environment); like the
-    server's own, only those of at least REDACT_MIN_CHARS characters are replaced.
+    server's own, only those of at least REDACT_MIN_CHARS characters are replaced. The result
+    is text any column holds (common.text.text_storable), made so first: a NUL inside a secret
+    cannot hide it.
     """
     if not text:
         return text
+    text = text_storable(text)
     pattern = _configured_secrets(_settings_secrets() + tuple(values))
     if pattern is not None:
         text = pattern.sub(REDACTED, text)

@@ -29,7 +29,6 @@ SESSION_FILES = frozenset({SESSION_ID, TRANSCRIPT, STATUS})
 RESUME_DIR = f"{TASK_DIR}/resume"
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 STATUS_MAX_BYTES = 64 * 1024
-_SURROGATES = re.compile("[\ud800-\udfff]")
 # The summary of earlier turns in a follow-up's prompt: each text and the whole, in characters.
 SUMMARY_PART_MAX = 4000
 SUMMARY_MAX = 40_000
@@ -95,9 +94,8 @@ def _part(status: dict[str, object], key: str) -> dict[str, object]:
 
 def _said(value: object, log: TaskLog) -> str:
     """A reason from the agent's status.json as text a column can hold: redacted as the log is,
-    which drops NULs (PostgreSQL text cannot hold them), and each lone surrogate (JSON may spell
-    one, UTF-8 cannot) as U+FFFD."""
-    return _SURROGATES.sub("\ufffd", log.redact(str(value)))
+    which also drops NULs and replaces lone surrogates (secrets_redact)."""
+    return log.redact(str(value))
 
 
 def conversation_record(*, task: CodingTask, outcome: ContainerOutcome, log: TaskLog) -> None:

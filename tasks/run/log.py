@@ -10,7 +10,6 @@ from django.db import transaction
 from django.db.models import F
 
 from common.logging import secrets_redact
-from common.text import text_storable
 from tasks.models import CodingTask, TaskLogProgress
 
 LOG_FLUSH_SECONDS = 1.0
@@ -102,9 +101,8 @@ class TaskLog:
 
     def redact(self, text: str) -> str:
         """This run's own secret values (the one rule, with its minimum length), then anything
-        that looks like a token; only what a text column holds (common.text.text_storable), made so
-        first: a NUL inside a secret cannot hide it from the redaction."""
-        return secrets_redact(text_storable(text), values=self.secrets)
+        that looks like a token; only what a text column holds (secrets_redact)."""
+        return secrets_redact(text, values=self.secrets)
 
     def _append(self, line: str) -> None:
         line = self.redact(_readable(line, self))

@@ -86,7 +86,7 @@ class SetupLog:
             return self.redact("".join(list(self.lines)[-lines:])).strip()
 
     def redact(self, text: str) -> str:
-        return secrets_redact(text, values=self.secrets).replace("\x00", "")
+        return secrets_redact(text, values=self.secrets)
 
     def _append(self, line: str) -> None:
         line = line.rstrip("\r")[:MAX_LINE_CHARS] + "\n"
