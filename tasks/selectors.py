@@ -40,15 +40,9 @@ LIVE_TASK_FACTS = (
     "exit_code",
     "error_message",
 )
-LIVE_ENVIRONMENT_FACTS = (
-    "version",
-    "cache",
-    "setup_seconds",
-    "setup_exit_code",
-    "setup_log_truncated",
-    "snapshot_bytes",
-    "revision",
-)
+# Every write of a run's setup facts (environments.services.task_environment_record) bumps its
+# revision: that one column tells the poll they changed.
+LIVE_ENVIRONMENT_FACTS = ("revision",)
 
 
 def tasks_for_user(*, user: User) -> QuerySet[CodingTask]:
