@@ -69,8 +69,7 @@ def commenter_find(*, mention: Mention) -> Commenter:
         same = github_connections_of_commenter(user_id=connection.github_id, login="")
         if len(same) > 1:
             raise _ambiguous(mention.login, same)
-    if connection.github_id is None:
-        raise MentionIgnored("GitHub did not say whose the commenter's saved token is")
+    assert connection.github_id is not None  # known, or github_connection_identify raised
     return Commenter(user=connection.owner, github_id=connection.github_id)
 
 

@@ -29,7 +29,7 @@ from tasks.follow_ups import task_continue
 from tasks.models import CodingTask, TaskPullRequest
 from tasks.pull_requests.create import DONE_STATES
 from tasks.services import task_submit
-from tasks.validation import TaskInputError
+from tasks.validation import TaskInputError, TaskNotPossible
 
 from .mention_checks import Mention, MentionIgnored, commenter_find, mention_confirm
 from .mention_text import mention_prompt
@@ -45,14 +45,6 @@ class WebhookRefused(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status, self.message = status, message
-
-
-class MentionRefused(Exception):
-    """Nothing starts; the commenter gets a reply saying why."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 def signature_valid(*, body: bytes, signature: str) -> bool:
@@ -175,7 +167,7 @@ def _act(delivery: GitHubDelivery, mention: Mention | None) -> str:
                 number=mention.number,
                 comment_id=mention.comment_id,
             )
-    except (TaskInputError, HostingError, MentionRefused) as exc:
+    except (TaskInputError, HostingError) as exc:
         _reply(user, mention, f"I could not start a task: {exc.message}")
         return f"refused: {exc.message}"
     return f"task {task.pk}"
@@ -187,7 +179,7 @@ def _head_branch(user: User, mention: Mention) -> str:
     pull = pull_request_get(user=user, repo_url=mention.repo_url, number=mention.number)
     if pull.head_repository.lower() != mention.full_name.lower():
         source = pull.head_repository or "a repository that no longer exists"
-        raise MentionRefused(
+        raise TaskNotPossible(
             f"pull request #{mention.number} comes from a fork ({source}). Tasks work only on "
             f"branches of {mention.full_name}: push the branch there, or mention me in an issue."
         )
