@@ -25,7 +25,7 @@ def text_visible(text: str, *, keep: str = "") -> str:
         bare = bare.replace(char, "")
     if bare.isprintable():
         return text
-    return _maybe_hidden(keep).sub(lambda run: _run_visible(run.group(), keep), text)
+    return _maybe_hidden(keep).sub(lambda run: _run_visible(run.group()), text)
 
 
 @functools.cache
@@ -34,10 +34,11 @@ def _maybe_hidden(keep: str) -> re.Pattern[str]:
     return re.compile(f"[^\\x20-\\x7e{re.escape(keep)}]+")
 
 
-def _run_visible(run: str, keep: str) -> str:
+def _run_visible(run: str) -> str:
+    """A run _maybe_hidden found, which never holds a ``keep`` character."""
     if run.isprintable():
         return run
-    return "".join(c if c.isprintable() or c in keep else _escape(c) for c in run)
+    return "".join(c if c.isprintable() else _escape(c) for c in run)
 
 
 def _escape(char: str) -> str:
