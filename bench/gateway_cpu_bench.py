@@ -31,7 +31,6 @@ import multiprocessing
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -39,9 +38,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from _setup import fake_api_serve, gateway_of_checkout, streamed_message_body
+from _setup import ROOT, django_setup, fake_api_serve, gateway_of_checkout, streamed_message_body
 
-HERE = Path(__file__).resolve().parent.parent
 # Children are started fresh (not forked): under valgrind only this process is measured.
 SPAWN = multiprocessing.get_context("spawn")
 PROFILE = ""  # --profile: the gateway thread's cProfile stats of the last case go there
@@ -92,8 +90,8 @@ def _client(conn: Connection, path: str, auth: str) -> None:
     asyncio.run(serve())
 
 
-def _gateway(root: Path, api_port: int, folder: Path) -> tuple[Any, str]:
-    """A TaskGateway of the checkout at ``root`` (Django is set up from it by then)."""
+def _gateway(api_port: int, folder: Path) -> tuple[Any, str]:
+    """A TaskGateway of the checkout Django was set up from."""
     gateway, placeholder = gateway_of_checkout(api_port=api_port, folder=folder)
     if PROFILE:
         run = gateway._run
@@ -114,7 +112,7 @@ def _ticks(thread_id: int | None) -> tuple[int, int]:
 
 
 def measure(
-    root: Path, *, events: int, delay: float, count: int, concurrency: int, repeat: int
+    *, events: int, delay: float, count: int, concurrency: int, repeat: int
 ) -> list[tuple[float, int, float]]:
     """(gateway CPU seconds, bytes received, the kernel's share of that CPU) for each of
     ``repeat`` batches of ``count`` requests, after one warm-up batch."""
@@ -123,7 +121,7 @@ def measure(
     api.start()
     api_port = api_end.recv()
     folder = Path(tempfile.mkdtemp(prefix="gwc-", dir="/tmp"))
-    gateway, placeholder = _gateway(root, api_port, folder)
+    gateway, placeholder = _gateway(api_port, folder)
     gateway.start()
     thread = next(t for t in threading.enumerate() if t.name.startswith("gateway-"))
     assert thread.ident is not None
@@ -154,19 +152,9 @@ def measure(
     return results
 
 
-def _django(root: Path) -> None:
-    sys.path.insert(0, str(root))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
-    os.environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp(prefix='gwc-')}/bench.sqlite3"
-    # After the checkout is on sys.path: its own settings.
-    import django
-
-    django.setup()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--root", type=Path, default=HERE)
+    parser.add_argument("--root", type=Path, default=ROOT)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--only", choices=("request", "bulk", "paced"))
     parser.add_argument("--count", type=int, default=0, help="requests per batch")
@@ -178,7 +166,7 @@ def main() -> None:
     global PROFILE
     PROFILE = args.profile
     root = args.root.resolve()
-    _django(root)
+    django_setup(root=root)
     print(f"gateway of {root}; load average {os.getloadavg()[0]:.2f}")
     cases: dict[str, dict[str, Any]] = {
         "request": {"events": 2, "delay": 0.0, "count": 200, "concurrency": 1},
@@ -193,7 +181,7 @@ def main() -> None:
             case[option] = getattr(args, option) or case[option]
         if args.delay_ms >= 0:
             case["delay"] = args.delay_ms / 1000
-        runs = measure(root, repeat=args.repeat, **case)
+        runs = measure(repeat=args.repeat, **case)
         count = case["count"]
         per = sorted(cpu / count * 1000 for cpu, _, _ in runs)
         kernel = statistics.median(share for _, _, share in runs)
