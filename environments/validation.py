@@ -88,39 +88,36 @@ def variables_parse(*, text: str, field: str) -> dict[str, str]:
     return found
 
 
-def _name_check(*, name: str, number: int, field: str) -> None:
+def _name_problem(name: str) -> str | None:
+    """Why today's rules refuse a variable's name (never repeating it when it looks like a
+    secret), or None."""
     secret = env_name_secret_refusal(name=name)
     if secret is not None:
-        raise InputError(f"Line {number}: {secret}", field=field)
+        return secret
     if not NAME_RE.match(name):
-        raise InputError(
-            f"Line {number}: what comes before the first = is not a variable name (letters, "
-            "digits and _, not starting with a digit, at most 100; no spaces, quotes or "
-            "'export').",
-            field=field,
+        return (
+            "what comes before the first = is not a variable name (letters, digits and _, not "
+            "starting with a digit, at most 100; no spaces, quotes or 'export')."
         )
     reason = env_name_behaviour_refusal(name=name)
     if reason is not None:
-        message = env_name_refused_message(name=name, reason=reason)
-        raise InputError(f"Line {number}: {message}", field=field)
+        return env_name_refused_message(name=name, reason=reason)
     upper = name.upper()
     if upper in RESERVED_NAMES or upper.startswith(RESERVED_PREFIXES):
-        raise InputError(
-            f"Line {number}: {name} is set by the runner and cannot be given here.", field=field
-        )
+        return f"{name} is set by the runner and cannot be given here."
+    return None
+
+
+def _name_check(*, name: str, number: int, field: str) -> None:
+    problem = _name_problem(name)
+    if problem is not None:
+        raise InputError(f"Line {number}: {problem}", field=field)
 
 
 def variable_name_allowed(*, name: str) -> bool:
     """Whether today's rules let a phase's container get this name: a variable saved before a
     rule existed is left out."""
-    upper = name.upper()
-    return (
-        bool(NAME_RE.match(name))
-        and env_name_secret_refusal(name=name) is None
-        and env_name_behaviour_refusal(name=name) is None
-        and upper not in RESERVED_NAMES
-        and not upper.startswith(RESERVED_PREFIXES)
-    )
+    return _name_problem(name) is None
 
 
 def _value_check(*, value: str, number: int, field: str) -> None:
