@@ -30,6 +30,12 @@ from .models import UserPreferences
 from .selectors import preferences_get
 
 
+def preferences_lock(*, user: User) -> UserPreferences:
+    """The user's preferences, locked to the end of the caller's transaction: who changes them,
+    or counts the user's tasks against their limits, goes one at a time."""
+    return UserPreferences.objects.select_for_update().get(pk=preferences_get(user=user).pk)
+
+
 @transaction.atomic
 def admin_user_ensure(*, username: str = "admin") -> tuple[str, str | None]:
     """Create the first superuser when none exists. Returns (username, password or None)."""
@@ -55,7 +61,7 @@ def code_agent_settings_save(
 
     Returns what changed, in words, for the confirmation message.
     """
-    preferences = UserPreferences.objects.select_for_update().get(pk=preferences_get(user=user).pk)
+    preferences = preferences_lock(user=user)
     changes: list[str] = []
     data: dict[str, Any] = {"use_oauth": use_oauth}
     if preferences.use_oauth != use_oauth:

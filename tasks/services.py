@@ -8,8 +8,8 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from accounts.models import UserPreferences
-from accounts.selectors import preferences_get, task_limits_for_user
+from accounts.selectors import task_limits_for_user
+from accounts.services import preferences_lock
 from environments.services import CHOICE_AUTO, task_environment_choose
 from hosting.selectors import pull_request_host_blocker
 from tasks.models import AgentKind, CodingTask, TaskPullRequest, TaskStatus
@@ -100,7 +100,7 @@ def _task_limits_check(*, owner: User) -> None:
     it fits while waiting < free running slots + the waiting limit, where waiting counts the
     tasks queued and those waiting for a usage limit to reset (they run again by themselves).
     """
-    preferences = UserPreferences.objects.select_for_update().get(pk=preferences_get(user=owner).pk)
+    preferences = preferences_lock(user=owner)
     limits = task_limits_for_user(preferences=preferences)
     counts = dict(
         CodingTask.objects.filter(
@@ -163,9 +163,7 @@ def task_run_now_with_api_key(*, task: CodingTask) -> RunNowAccepted:
     not waiting or the owner has no API key saved."""
     # Locked in task_resume's order (the owner's preferences, then the task): a resume or a
     # cancel meanwhile waits for this answer instead of changing what it was decided on.
-    preferences = UserPreferences.objects.select_for_update().get(
-        pk=preferences_get(user=task.owner).pk
-    )
+    preferences = preferences_lock(user=task.owner)
     waiting = CodingTask.objects.select_for_update().filter(pk=task.pk, status=TaskStatus.WAITING)
     if waiting.values_list("pk", flat=True).first() is None:
         raise TaskNotPossible("The task is not waiting any more.")

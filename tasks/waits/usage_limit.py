@@ -15,8 +15,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from accounts.models import UserPreferences
-from accounts.selectors import preferences_get, task_limits_for_user
+from accounts.selectors import task_limits_for_user
+from accounts.services import preferences_lock
 from common.humanize import limited_until_words, utc_text
 from tasks.models import CodingTask, TaskLimit, TaskRuntime, TaskStatus, WaitReason
 from tasks.results import RunResult
@@ -75,9 +75,7 @@ def _running_slot_taken(*, task: CodingTask, now: datetime) -> bool:
     many tasks running or queued as they may run at once. Holds the owner's preferences row
     locked to the end of the caller's transaction, as task submission does, so two resumes are
     counted one after another."""
-    preferences = UserPreferences.objects.select_for_update().get(
-        pk=preferences_get(user=task.owner).pk
-    )
+    preferences = preferences_lock(user=task.owner)
     allowed = task_limits_for_user(preferences=preferences).max_running
     busy = CodingTask.objects.filter(
         owner_id=task.owner_id, status__in=(TaskStatus.QUEUED, TaskStatus.RUNNING)
