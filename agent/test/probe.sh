@@ -73,7 +73,9 @@ find /home /tmp /run /etc /var /opt /srv /mnt /root \
     -type f -readable -size -$((MAX_DUMP_BYTES + 1))c -print0 2>/dev/null |
     while IFS= read -r -d '' f; do
         [ "$f" = "$FINDINGS" ] && continue
-        report file "$f" <"$f" 2>/dev/null
+        # At most the size find saw: a file still growing (the entrypoint's copy of this very
+        # output, under /home) would otherwise be read for as long as it is written.
+        head -c "$MAX_DUMP_BYTES" -- "$f" 2>/dev/null | report file "$f"
     done
 
 # 1c. token-shaped text in every readable file (one grep over the whole tree)
