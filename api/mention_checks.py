@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 from hosting.errors import HostingError
 from hosting.models import GitHubConnection
 from hosting.selectors import github_connections_of_commenter
-from hosting.services import comment_get, github_connection_identify
+from hosting.services import comment_get, github_connection_identify, issue_get
 
 from .mention_text import mention_prompt
 
@@ -39,8 +39,15 @@ class Mention:
     login: str  # who commented, by the delivery
     user_id: int | None  # their numeric GitHub id, by the delivery
     review: bool  # a pull request review comment (numbered apart from issue comments)
-    pull_request: bool
-    title: str = ""  # of the issue
+
+
+@dataclass(frozen=True)
+class MentionConfirmed:
+    """What GitHub says of a mention's comment and its thread."""
+
+    prompt: str  # the comment's words after the mention
+    pull_request: bool  # the thread is a pull request, not an issue
+    title: str  # the issue's ("" for a pull request: nothing reads it)
 
 
 @dataclass(frozen=True)
@@ -83,9 +90,10 @@ def _ambiguous(login: str, connections: list[GitHubConnection]) -> MentionIgnore
     )
 
 
-def mention_confirm(*, commenter: Commenter, mention: Mention) -> str:
+def mention_confirm(*, commenter: Commenter, mention: Mention) -> MentionConfirmed:
     """The prompt, from the comment as GitHub has it, once GitHub confirms the delivery's
-    claims with the commenter's token."""
+    claims with the commenter's token; and what its thread is, from GitHub too (the delivery's
+    title would go into the prompt, and its "pull request" would choose the branch)."""
     try:
         comment = comment_get(
             user=commenter.user,
@@ -108,4 +116,12 @@ def mention_confirm(*, commenter: Commenter, mention: Mention) -> str:
     prompt = mention_prompt(text=comment.body, name=settings.GITHUB_MENTION_NAME)
     if prompt is None:
         raise MentionIgnored("the comment on GitHub does not mention the runner")
-    return prompt
+    if mention.review:  # review comments exist on pull requests alone
+        return MentionConfirmed(prompt=prompt, pull_request=True, title="")
+    try:
+        thread = issue_get(user=commenter.user, repo_url=mention.repo_url, number=mention.number)
+    except HostingError as exc:
+        raise MentionIgnored(f"GitHub does not confirm #{mention.number}: {exc.message}") from None
+    if thread.number != mention.number:
+        raise MentionIgnored(f"GitHub answered with #{thread.number}, not #{mention.number}")
+    return MentionConfirmed(prompt=prompt, pull_request=thread.pull_request, title=thread.title)

@@ -31,7 +31,13 @@ from tasks.pull_requests.create import DONE_STATES
 from tasks.services import task_submit
 from tasks.validation import TaskInputError, TaskNotPossible
 
-from .mention_checks import Mention, MentionIgnored, commenter_find, mention_confirm
+from .mention_checks import (
+    Mention,
+    MentionConfirmed,
+    MentionIgnored,
+    commenter_find,
+    mention_confirm,
+)
 from .mention_text import mention_prompt
 from .models import GitHubDelivery, TaskMention
 
@@ -68,7 +74,8 @@ def _number(data: Any, *path: str) -> int:
 
 def mention_parse(*, event: str, payload: Any) -> Mention | None:
     """The mention a delivery claims, or None when there is nothing to act on. Its body is only
-    a first look (no GitHub call for comments that mention nobody): the prompt is GitHub's."""
+    a first look (no GitHub call for comments that mention nobody): the prompt, and what the
+    thread is, are GitHub's."""
     if event not in EVENTS or _text(payload, "action") != "created":
         return None
     found = mention_prompt(
@@ -79,7 +86,6 @@ def mention_parse(*, event: str, payload: Any) -> Mention | None:
     comment_id = _number(payload, "comment", "id")
     if found is None or not number or not comment_id:
         return None
-    issue = payload.get("issue") if isinstance(payload, dict) else None
     return Mention(
         full_name=_text(payload, "repository", "full_name"),
         repo_url=_text(payload, "repository", "clone_url"),
@@ -88,8 +94,6 @@ def mention_parse(*, event: str, payload: Any) -> Mention | None:
         login=_text(payload, "comment", "user", "login"),
         user_id=_number(payload, "comment", "user", "id") or None,
         review=review,
-        pull_request=review or (isinstance(issue, dict) and bool(issue.get("pull_request"))),
-        title=_text(payload, "issue", "title"),
     )
 
 
@@ -143,7 +147,7 @@ def _act(delivery: GitHubDelivery, mention: Mention | None) -> str:
         return "ignored: not a repository on the configured GitHub"
     commenter = commenter_find(mention=mention)
     user = commenter.user
-    prompt = mention_confirm(commenter=commenter, mention=mention)
+    confirmed = mention_confirm(commenter=commenter, mention=mention)
     if not _comment_claim(delivery, mention):
         return "duplicate: the comment was acted on already"
     _react(user, mention)
@@ -155,12 +159,13 @@ def _act(delivery: GitHubDelivery, mention: Mention | None) -> str:
             )
             _reply(user, mention, f"I could not start a task: {message}")
             return f"refused: {message}"
-        parent = _pull_request_task(user, mention) if mention.pull_request else None
-        head = _head_branch(user, mention) if mention.pull_request and parent is None else ""
+        pull_request = confirmed.pull_request
+        parent = _pull_request_task(user, mention) if pull_request else None
+        head = _head_branch(user, mention) if pull_request and parent is None else ""
         # One transaction: the task's job is queued once its mention is saved, so the reply
         # at its end always finds where to go.
         with transaction.atomic():
-            task = _task_start(user, mention, prompt=prompt, parent=parent, head=head)
+            task = _task_start(user, mention, confirmed, parent=parent, head=head)
             TaskMention.objects.create(
                 task=task,
                 repo_url=mention.repo_url,
@@ -187,13 +192,19 @@ def _head_branch(user: User, mention: Mention) -> str:
 
 
 def _task_start(
-    user: User, mention: Mention, *, prompt: str, parent: CodingTask | None, head: str
+    user: User,
+    mention: Mention,
+    confirmed: MentionConfirmed,
+    *,
+    parent: CodingTask | None,
+    head: str,
 ) -> CodingTask:
     """An issue: a new task with a pull request naming the issue. The runner's own pull request
     (parent): a follow-up whose commits update it. Another pull request: a task on its head."""
+    prompt = confirmed.prompt
     if parent is not None:
         return task_continue(parent=parent, prompt=prompt)
-    if mention.pull_request:
+    if confirmed.pull_request:
         return task_submit(
             owner=user,
             repo_url=mention.repo_url,
@@ -203,7 +214,7 @@ def _task_start(
         )
     # The reference ends up in the pull request's description, so GitHub links the two; the
     # title is someone else's words, unable to mention or close anything.
-    title = github_references_defuse(mention.title.strip()[:200])
+    title = github_references_defuse(confirmed.title.strip()[:200])
     reference = f"From {mention.full_name}#{mention.number}: {title}"
     return task_submit(
         owner=user,

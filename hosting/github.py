@@ -18,7 +18,7 @@ from common.logging import secrets_redact
 
 from .errors import HostingError, Refusal
 from .git_env import GIT_USERNAME
-from .providers import Comment, PullRequest, PushTarget, RepositoryAccess, TokenInfo
+from .providers import Comment, Issue, PullRequest, PushTarget, RepositoryAccess, TokenInfo
 from .repositories import RepositoryRef
 
 logger = logging.getLogger("hosting.github")
@@ -178,6 +178,28 @@ class GitHubProvider:
             repo=repo,
         )
         return str(_json(response).get("html_url", ""))
+
+    def issue_get(self, repo: RepositoryRef, *, number: int) -> Issue:
+        """Issue or pull request ``number``: GitHub's issues endpoint answers for both, and
+        marks a pull request with a ``pull_request`` key."""
+        try:
+            response = self._request(
+                "GET", f"/repos/{repo.full_name}/issues/{number}", what="read issues", repo=repo
+            )
+        except HostingError as exc:
+            if exc.kind != Refusal.REPOSITORY_NOT_FOUND:
+                raise
+            raise HostingError(
+                exc.kind,
+                f"GitHub has no issue or pull request #{number} in {repo.full_name} that your "
+                "token can see.",
+            ) from None
+        data = _json(response)
+        return Issue(
+            number=_id(data.get("number")) or 0,
+            title=str(data.get("title") or ""),
+            pull_request=isinstance(data.get("pull_request"), dict),
+        )
 
     def comment_get(self, repo: RepositoryRef, *, comment_id: int, review: bool) -> Comment:
         """An issue comment, or (``review``) a pull request review comment: the two are numbered

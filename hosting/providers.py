@@ -57,6 +57,15 @@ class Comment:
     number: int  # of that issue or pull request; 0 when the host did not say
 
 
+@dataclass(frozen=True)
+class Issue:
+    """An issue or pull request (the host numbers them together), as the host has it."""
+
+    number: int
+    title: str
+    pull_request: bool
+
+
 class HostingProvider(Protocol):
     """One user's view of one git host (the token is given when the provider is made)."""
 

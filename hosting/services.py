@@ -16,7 +16,7 @@ from .errors import NO_TOKEN_MESSAGE, HostingError, Refusal
 from .github import GitHubProvider, github_token_check
 from .markdown import blockquote, github_references_defuse
 from .models import GitHubConnection
-from .providers import Comment, PullRequest, RepositoryAccess, TokenInfo
+from .providers import Comment, Issue, PullRequest, RepositoryAccess, TokenInfo
 from .repositories import RepositoryRef, github_repository_parse
 
 logger = logging.getLogger("hosting.services")
@@ -216,6 +216,12 @@ def issue_comment_post(*, user: User, repo_url: str, number: int, body: str) -> 
     repo = repository_parse(url=repo_url)
     text = body if len(body) <= BODY_MAX_CHARS else body[:BODY_MAX_CHARS] + CUT_NOTE
     return github_provider_for_user(user=user).issue_comment_create(repo, number=number, body=text)
+
+
+def issue_get(*, user: User, repo_url: str, number: int) -> Issue:
+    """Issue or pull request ``number`` as GitHub has it: its title, and which of the two."""
+    repo = repository_parse(url=repo_url)
+    return github_provider_for_user(user=user).issue_get(repo, number=number)
 
 
 def comment_get(*, user: User, repo_url: str, comment_id: int, review: bool) -> Comment:

@@ -24,8 +24,10 @@ def test_issue_mention_to_pull_request_and_reply_then_a_commit_from_the_pull_req
     repository = {"full_name": github.repo, "clone_url": github.url}
 
     def deliver(payload: dict) -> dict:
-        # The comment is on GitHub before GitHub announces it.
+        # The comment, and the issue it is in, are on GitHub before GitHub announces it.
         number = payload["issue"]["number"]
+        if "title" in payload["issue"]:
+            github.api.issue_add(github.repo, number, payload["issue"]["title"])
         written = github.api.comment_add(
             github.repo, number, payload["comment"]["body"], comment_id=payload["comment"]["id"]
         )

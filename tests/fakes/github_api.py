@@ -14,7 +14,8 @@ already exists"), and GET /{o}/{r}/pull/{n}, the page a person opens (plain HTML
 /repos/{o}/{r}/issues/{n}/comments (recorded in ``comments``, and readable like any comment);
 GET /repos/{o}/{r}/issues/comments/{id} and /pulls/comments/{id} (the comments ``comment_add``
 wrote, issue and review comments numbered apart) and POST .../reactions on either (recorded in
-``reactions``; 404 for a comment GitHub does not have), GET /repos/{o}/{r}/pulls/{n};
+``reactions``; 404 for a comment GitHub does not have), GET /repos/{o}/{r}/pulls/{n}, GET
+/repos/{o}/{r}/issues/{n} (the issues ``issue_add`` wrote, and pull requests as issues);
 ``webhook_delivery`` signs a delivery as GitHub would. Refusals as
 GitHub sends them: 401 Bad credentials, 404 Not Found for a
 repository the token cannot see, 403 "Resource not accessible by personal access token" for a
@@ -112,6 +113,7 @@ class FakeGitHubAPI(LoopbackServer[ApiRequest]):
         self.comments: list[dict[str, Any]] = []  # posted on issues and pull requests
         # Every comment GitHub has, by kind ("issues" or "pulls") and id.
         self._threads: dict[tuple[str, int], dict[str, Any]] = {}
+        self._issues: dict[tuple[str, int], str] = {}  # (repository, number) -> title
         self._user_ids: dict[str, int] = {}  # login -> numeric id
         self.reactions: list[dict[str, Any]] = []  # added to comments
         self._faults: deque[_Fault] = deque()
@@ -181,6 +183,11 @@ class FakeGitHubAPI(LoopbackServer[ApiRequest]):
             }
             self._threads[(kind, comment_id)] = comment
         return comment
+
+    def issue_add(self, full_name: str, number: int, title: str) -> None:
+        """An issue on GitHub (pull requests, in ``pulls``, are issues too)."""
+        with self._state:
+            self._issues[(full_name, number)] = title
 
     def repository_add(
         self, full_name: str, *, private: bool = True, default: str = "main"
@@ -333,6 +340,8 @@ class FakeGitHubAPI(LoopbackServer[ApiRequest]):
             return self._pull_create(h, record, full_name, may_push, record.body)
         if len(rest) == 2 and rest[0] == "pulls" and rest[1].isdigit() and method == "GET":
             return self._pull_get(h, record, full_name, int(rest[1]))
+        if len(rest) == 2 and rest[0] == "issues" and rest[1].isdigit() and method == "GET":
+            return self._issue_get(h, record, full_name, int(rest[1]))
         if len(rest) == 3 and rest[0] == "issues" and rest[2] == "comments" and method == "POST":
             return self._comment_create(h, record, full_name, rest[1], user)
         if (
@@ -370,6 +379,20 @@ class FakeGitHubAPI(LoopbackServer[ApiRequest]):
         if pull is None:
             return self._send(h, record, 404, {"message": "Not Found"})
         return self._send(h, record, 200, pull)
+
+    def _issue_get(self, h: _Handler, record: ApiRequest, full_name: str, number: int) -> None:
+        """An issue, or a pull request as the issues endpoint shows one."""
+        pull = next(
+            (p for p in self.pulls if p["repo"] == full_name and p["number"] == number), None
+        )
+        with self._state:
+            title = self._issues.get((full_name, number))
+        if pull is not None:
+            shown = {"number": number, "title": pull["title"]}
+            return self._send(h, record, 200, {**shown, "pull_request": {"url": pull["html_url"]}})
+        if title is None:
+            return self._send(h, record, 404, {"message": "Not Found"})
+        return self._send(h, record, 200, {"number": number, "title": title})
 
     def _comment_create(
         self, h: _Handler, record: ApiRequest, full_name: str, number: str, user: _Token
@@ -462,7 +485,10 @@ class FakeGitHubAPI(LoopbackServer[ApiRequest]):
                 exists = True
             else:
                 exists = False
-                number = len([p for p in self.pulls if p["repo"] == full_name]) + 1
+                # Issues and pull requests share their numbers, as on GitHub.
+                taken = [p["number"] for p in self.pulls if p["repo"] == full_name]
+                taken += [n for (repo, n) in self._issues if repo == full_name]
+                number = max(taken, default=0) + 1
                 pull = {
                     "repo": full_name,
                     "number": number,

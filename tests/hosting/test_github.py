@@ -10,7 +10,7 @@ import pytest
 from hosting.errors import HostingError, Refusal
 from hosting.github import GitHubProvider, expiry_parse, github_token_check
 from hosting.models import GitHubConnection
-from hosting.providers import Comment
+from hosting.providers import Comment, Issue
 from hosting.repositories import github_repository_parse
 from hosting.services import (
     comment_get,
@@ -19,6 +19,7 @@ from hosting.services import (
     github_connection_identify,
     github_connection_remove,
     github_connection_save,
+    issue_get,
     pull_request_branch_name,
     pull_request_get,
     pull_request_open,
@@ -202,6 +203,26 @@ def test_a_reaction_goes_to_the_comment_of_its_kind(api, token, user, review, ki
     assert (posted.path, posted.status) == (
         f"/repos/acme/app/{kind}/comments/{written['id']}/reactions",
         201,
+    )
+
+
+def test_an_issue_or_a_pull_request_by_its_number(api, token, user):
+    """GitHub numbers the two together, and its issues endpoint answers for both."""
+    GitHubConnection.objects.create(owner=user, token=token, login="octo")
+    api.issue_add("acme/app", 4, "The build is red")
+    pull = pull_request_open(
+        user=user, repo_url=REPO_URL, head="claude-runner/x", base="main", title="Fix", body=""
+    )
+    assert pull.number == 5  # after issue 4
+    found = [issue_get(user=user, repo_url=REPO_URL, number=n) for n in (4, 5)]
+    assert found == [
+        Issue(number=4, title="The build is red", pull_request=False),
+        Issue(number=5, title="Fix", pull_request=True),
+    ]
+    with pytest.raises(HostingError) as caught:
+        issue_get(user=user, repo_url=REPO_URL, number=6)
+    assert caught.value.message == (
+        "GitHub has no issue or pull request #6 in acme/app that your token can see."
     )
 
 
