@@ -31,6 +31,14 @@ def prompt(text: str) -> str | None:
         "<!-- @claude-runner hidden in a template -->",
         "<code>@claude-runner x</code> and <PRE>\n@claude-runner y\n</pre>",
         "<blockquote>\n@claude-runner quoted in HTML\n</blockquote>",
+        # In list items, read at the item's indentation (as GitHub renders them).
+        "10. Install it:\n    ```\n    @claude-runner x\n    ```",
+        "- > @claude-runner quoted in a list item",
+        "1. step\n   - ~~~\n     @claude-runner in a nested item's fence\n     ~~~",
+        "-\tsee:\n\n          @claude-runner in the item's indented code block",
+        "- \n      @claude-runner code after an empty item",
+        # A lazy line continues the item's paragraph: the item goes on after it.
+        "10. text\nlazy\n    > @claude-runner quoted in the item",
         "email me at ops@claude-runner.example",
         "@claude-runner-bot is someone else",
         "no mention here",
@@ -62,6 +70,14 @@ def test_mentions_in_quotes_code_and_html_do_not_count(text):
             "Text\n    @claude-runner indented, but inside a paragraph",
             "indented, but inside a paragraph",
         ),
+        ("- @claude-runner fix the list item's words", "fix the list item's words"),
+        # A line indented less than its item ends it, and the fence inside it.
+        ("- ```\n  x\n@claude-runner after the item", "after the item"),
+        (
+            "> quote\n- @claude-runner a list after it is no continuation",
+            "a list after it is no continuation",
+        ),
+        ("1. one\n\n    @claude-runner the item's paragraph", "the item's paragraph"),
     ],
 )
 def test_the_prompt_is_the_text_after_the_first_real_mention(text, expected):
@@ -99,6 +115,25 @@ hidden_mentions = st.one_of(
     st.builds(lambda w: f"<!-- {_mention(w)} -->", inner_line),
     st.builds(lambda w: f"<code>{_mention(w)}</code>", inner_line),
 )
+
+
+list_markers = st.builds(
+    lambda marker, spaces: marker + " " * spaces,
+    st.sampled_from(["-", "*", "+", "1.", "7)", "10.", "123456789)"]),
+    st.integers(1, 4),
+)
+
+
+@given(before=own_words, marker=list_markers, first=st.booleans(), hidden=hidden_mentions)
+def test_a_mention_inside_a_quote_or_code_in_a_list_item_never_counts(
+    before, marker, first, hidden
+):
+    """The hidden block is the item's first block, or follows its first line, indented to the
+    item's text."""
+    indent = " " * len(marker)
+    block = hidden.replace("\n", "\n" + indent)
+    item = f"{marker}{block}" if first else f"{marker}{before}\n{indent}{block}"
+    assert prompt(f"{before}\n\n{item}") is None
 
 
 @given(
