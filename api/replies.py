@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from hosting.errors import HostingError
-from hosting.markdown import blockquote, github_references_defuse
+from hosting.markdown import agent_words_quote
 from hosting.services import issue_comment_post
 from tasks.models import CodingTask, TaskStatus
 from tasks.pull_requests.create import DONE_STATES
@@ -25,14 +25,14 @@ _ENDINGS = (TaskEvent.SUCCEEDED, TaskEvent.FAILED)
 
 
 def mention_reply_text(*, task: CodingTask) -> str:
-    """The reply: what happened, the agent's words quoted (unable to mention or link anything),
+    """The reply: what happened, the agent's words quoted (unable to mention, link or reorder),
     the cost, the pull request, and the task's page."""
     done = task.status == "succeeded"
     lines = [f"Task {task.pk} {'finished' if done else 'did not finish'}: {task.status}."]
     summary = (task.result_text or task.error_message).strip()
     if summary:
         cut = summary[:SUMMARY_MAX_CHARS] + ("…" if len(summary) > SUMMARY_MAX_CHARS else "")
-        lines += ["", blockquote(github_references_defuse(cut))]
+        lines += ["", agent_words_quote(cut)]
     if task.usage.cost_usd is not None:
         lines += ["", f"Cost: ${task.usage.cost_usd:.4f}"]
     pull = task.pull_request

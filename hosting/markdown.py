@@ -1,4 +1,5 @@
-"""Someone else's words in a pull request's Markdown: quoted, and unable to act on GitHub.
+"""Someone else's words in a pull request's Markdown: quoted, and unable to act on GitHub or to
+reorder what GitHub shows around them.
 
 GitHub acts on text it finds in a description: ``@user`` and ``@org/team`` notify people,
 ``#12``, ``GH-12``, ``owner/repo#12`` and issue URLs link issues (and leave a mark in them), and
@@ -10,6 +11,8 @@ keeps every word readable while none of those patterns matches any more.
 from __future__ import annotations
 
 import re
+
+from common.text import text_visible
 
 ZERO_WIDTH_SPACE = "\u200b"
 
@@ -40,3 +43,10 @@ def github_references_defuse(text: str) -> str:
 def blockquote(text: str) -> str:
     """``text`` as a Markdown blockquote: every line marked, so nothing in it ends the quote."""
     return "\n".join(f"> {line}" if line.strip() else ">" for line in text.splitlines())
+
+
+def agent_words_quote(text: str) -> str:
+    """An agent's words as a blockquote that can act on nothing and hide nothing: direction and
+    other invisible characters as visible escapes (before the defusing adds its own), every
+    reference defused, every line quoted (a CR ends a line like LF: the quote marks it too)."""
+    return blockquote(github_references_defuse(text_visible(text, keep="\t\n\r")))

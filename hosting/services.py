@@ -14,7 +14,7 @@ from django.utils.text import slugify
 from .check_quota import github_check_admit, github_check_release
 from .errors import NO_TOKEN_MESSAGE, HostingError, Refusal
 from .github import GitHubProvider, github_token_check
-from .markdown import blockquote, github_references_defuse
+from .markdown import agent_words_quote, blockquote
 from .models import GitHubConnection
 from .providers import Comment, Issue, PullRequest, RepositoryAccess, TokenInfo
 from .repositories import RepositoryRef, github_repository_parse
@@ -170,10 +170,10 @@ def pull_request_text(
     if summary.strip():
         intro = (
             "_The agent's own words, quoted as it wrote them; mentions, issue references and "
-            "closing keywords in them are defused._\n\n"
+            "closing keywords in them are defused, and invisible characters shown as escapes._\n\n"
         )
         room = BODY_MAX_CHARS - len(prompt_part) - len(heading) - len(intro) - len(footer)
-        agent_part = intro + _cut(blockquote(github_references_defuse(summary.strip())), room)
+        agent_part = intro + _cut(agent_words_quote(summary.strip()), room)
     else:
         agent_part = "_The agent gave no summary._"
     return title, prompt_part + heading + agent_part + footer

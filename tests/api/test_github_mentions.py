@@ -227,7 +227,8 @@ def test_the_thread_gets_the_summary_cost_and_pull_request_when_the_task_ends(cl
     deliver(client, world, comment(world, "@claude-runner fix it", number=12))
     task = CodingTask.objects.get()
     CodingTask.objects.filter(pk=task.pk).update(
-        status=TaskStatus.SUCCEEDED, result_text="Fixed it. Also see #4 and @someone."
+        status=TaskStatus.SUCCEEDED,
+        result_text="Fixed it. Also see #4 and @someone. Renamed invoice\u202egpj.sh",
     )
     task.usage.cost_usd = Decimal("0.4321")
     task.usage.save()
@@ -245,6 +246,8 @@ def test_the_thread_gets_the_summary_cost_and_pull_request_when_the_task_ends(cl
     assert "> Fixed it." in text
     assert "#4" not in text  # the agent's words link nothing
     assert "@someone" not in text
+    assert "Renamed invoice\\u202egpj.sh" in text  # nor reorders what GitHub shows
+    assert "\u202e" not in text
     assert "Cost: $0.4321" in text
     assert "Opened pull request: https://github.example/acme/app/pull/13" in text
     assert f"/tasks/{task.pk}/" in text

@@ -12,6 +12,7 @@ from decimal import Decimal
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from common.text import text_visible
 from hosting.services import pull_request_text
 
 _NAME = r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}"
@@ -92,7 +93,19 @@ def test_no_summary_can_ping_link_or_close(summary):
     assert not MENTION.search(section), (summary, MENTION.search(section))
     assert not REFERENCE.search(section), (summary, REFERENCE.search(section))
     assert not CLOSING.search(section), (summary, CLOSING.search(section))
+    # Every line is there to read, with what would hide or reorder text as escapes.
     shown = section.replace(ZERO_WIDTH, "")
-    for line in summary.replace(ZERO_WIDTH, "").strip().splitlines():
+    for line in text_visible(summary.strip(), keep="\t\n\r").splitlines():
         if line.strip():
             assert f"> {line}" in shown
+    assert all(char.isprintable() or char in "\t\n" or char == ZERO_WIDTH for char in section)
+
+
+def test_direction_characters_in_the_summary_are_shown_as_escapes():
+    # "invoice\u202egpj.sh" reads "invoicehs.jpg" when the override acts.
+    _title, body = pull_request_text(
+        prompt="p", summary="Added invoice\u202egpj.sh\r\nDone\u2029x", cost_usd=None, task_url="u"
+    )
+    section = _agent_section(body)
+    assert "\u202e" not in section
+    assert "> Added invoice\\u202egpj.sh\n> Done\\u2029x" in section

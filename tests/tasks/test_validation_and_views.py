@@ -233,6 +233,7 @@ def test_direction_characters_from_the_agent_are_shown_as_escapes(user_client, u
         diff="diff --git a/invoice\u202egpj.sh b/invoice\u202egpj.sh\n+echo \u2066hi\u2069\n",
         changed_files=[{"status": "A", "path": "invoice\u202egpj.sh"}],
         log="Wrote invoice\u202egpj.sh\u200f\n",
+        result_text="Renamed it to invoice\u202egpj.sh",
     )
     page = user_client.get(reverse("tasks:detail", args=[done.pk])).content.decode()
     for char in ("\u202e", "\u2066", "\u2069", "\u200f"):
@@ -240,6 +241,18 @@ def test_direction_characters_from_the_agent_are_shown_as_escapes(user_client, u
     assert "<code>invoice\\u202egpj.sh</code>" in page
     assert '<span class="add">+echo \\u2066hi\\u2069</span>' in page
     assert "Wrote invoice\\u202egpj.sh\\u200f" in page
+    assert "Renamed it to invoice\\u202egpj.sh" in page
+    # The answer again in a follow-up's conversation, and a message built from the agent's words.
+    follow_up = make_task(
+        user,
+        parent=done,
+        status=TaskStatus.FAILED,
+        error_message="Claude rejected the credentials (\u202edetail).",
+    )
+    page = user_client.get(reverse("tasks:detail", args=[follow_up.pk])).content.decode()
+    assert "\u202e" not in page
+    assert page.count("Renamed it to invoice\\u202egpj.sh") == 1
+    assert page.count("Claude rejected the credentials (\\u202edetail).") == 2  # box, answer
 
 
 def test_cancel_queued_task_from_the_page(user_client, user):
