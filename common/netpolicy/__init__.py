@@ -27,6 +27,7 @@ from .decision import (
     egress_addresses_check,
     egress_check,
     egress_name_check,
+    egress_policy_within,
     egress_resolve_check,
     system_resolve,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "egress_name_check",
     "egress_policy_any_public",
     "egress_policy_for_agents",
+    "egress_policy_within",
     "egress_resolve_check",
     "egress_rule_parse",
     "egress_rule_within",

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .addresses import address_is_forbidden, host_literal_is_forbidden, ip_literal
 from .names import host_normalize, hostname_valid
-from .rules import EgressRule
+from .rules import EgressRule, egress_rule_within
 
 #: async resolver: (host, port) -> the addresses the name stands for, as strings
 type Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -39,6 +39,26 @@ class EgressPolicy:
     test_loopback: frozenset[tuple[str, int]] = field(default_factory=frozenset)
     #: every public host and address passes, whatever ``rules`` say (webhooks)
     any_public: bool = False
+
+
+def egress_policy_within(*, policy: EgressPolicy, bounds: EgressPolicy) -> EgressPolicy:
+    """``policy`` cut down to what ``bounds`` allows too: the rules of each that the other
+    covers whole (two overlapping wildcards that neither covers are dropped, never widened),
+    the loopback allowances of both. Its API host stays ``policy``'s."""
+    if bounds.any_public:
+        rules = policy.rules
+    elif policy.any_public:
+        rules = bounds.rules
+    else:
+        kept = [rule for rule in policy.rules if egress_rule_within(rule, bounds.rules)]
+        kept += [rule for rule in bounds.rules if egress_rule_within(rule, policy.rules)]
+        rules = tuple(dict.fromkeys(kept))
+    return replace(
+        policy,
+        rules=rules,
+        test_loopback=policy.test_loopback & bounds.test_loopback,
+        any_public=policy.any_public and bounds.any_public,
+    )
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from common.errors import InputError
-from common.netpolicy import EgressPolicy
+from common.netpolicy import EgressPolicy, egress_policy_within
 from environments.cache import SnapshotKey, snapshot_find, snapshot_owner_id, snapshot_store
 from environments.devcontainer import PATH as DEVCONTAINER_PATH
 from environments.devcontainer import DevContainer, devcontainer_parse
@@ -105,6 +105,8 @@ class _Plan:
     script: str
     rights: SetupRights
     setup_secrets: dict[str, str] = field(repr=False)  # what the container gets: maybe none
+    egress: EgressPolicy  # where the setup may connect
+    egress_cut: bool  # less than the setup's own level: no more than the agent's (rights)
 
 
 def setup_phase(
@@ -190,7 +192,14 @@ def _plan(
         if rights.secrets
         else {}
     )
-    return _Plan(environment, image, key, snapshot, script.strip(), rights, secrets)
+    own = environment_egress_policy(environment=environment, phase="setup")
+    egress = own
+    if not rights.network:
+        agents = environment_egress_policy(environment=environment, phase="agent")
+        egress = egress_policy_within(policy=own, bounds=agents)
+    return _Plan(
+        environment, image, key, snapshot, script.strip(), rights, secrets, egress, egress != own
+    )
 
 
 def _devcontainer(workspace: Workspace, log: TaskLog) -> DevContainer | InputError | None:
@@ -271,16 +280,7 @@ def _setup_container(
             task_id=task.pk, setup_log=text, setup_log_truncated=cut
         ),
     )
-    if environment.has_setup_secrets and not plan.rights.secrets:
-        setup_log.note(
-            f"The setup secrets are withheld: {plan.rights.why_not}; they go only to a setup on "
-            "the repository's own commits, so a step that needs them (a private registry) may fail."
-        )
-    elif environment.has_setup_secrets and not plan.setup_secrets:
-        setup_log.note(
-            "The setup secrets are withheld: a shared environment's secrets go to its owner's "
-            "tasks alone, so a step that needs them (a private registry) may fail."
-        )
+    _setup_notes(plan, setup_log)
     files = [
         InputFile(f"{TASK_DIR}/setup-phase.sh", PHASE_SCRIPT.read_bytes(), 0o700),
         InputFile(f"{TASK_DIR}/setup.sh", plan.script.encode(), 0o600),
@@ -307,9 +307,8 @@ def _setup_container(
                 uid=uid,
             )
 
-    policy = environment_egress_policy(environment=environment, phase="setup")
     started = time.monotonic()
-    with _setup_gateway(task, ready, policy, setup_log, log) as socket_dir:
+    with _setup_gateway(task, ready, plan.egress, setup_log, log) as socket_dir:
         spec = ContainerSpec(
             image=plan.image,
             env={
@@ -364,6 +363,25 @@ def _setup_container(
     if snapshot is None:
         _snapshot_keep(task, plan, workspace, prepared, log)
     return prepared
+
+
+def _setup_notes(plan: _Plan, setup_log: SetupLog) -> None:
+    """What the setup runs without, first in its log."""
+    if plan.environment.has_setup_secrets and not plan.rights.secrets:
+        setup_log.note(
+            f"The setup secrets are withheld: {plan.rights.why_not}; they go only to a setup on "
+            "the repository's own commits, so a step that needs them (a private registry) may fail."
+        )
+    elif plan.environment.has_setup_secrets and not plan.setup_secrets:
+        setup_log.note(
+            "The setup secrets are withheld: a shared environment's secrets go to its owner's "
+            "tasks alone, so a step that needs them (a private registry) may fail."
+        )
+    if plan.egress_cut:
+        setup_log.note(
+            f"The setup reaches no host the agent may not reach: {plan.rights.why_not}, and what "
+            "it runs may be that agent's; a step that needs more (a package registry) may fail."
+        )
 
 
 def _snapshot_keep(

@@ -5,8 +5,8 @@ snapshot every later task on that branch starts from (README "Environments").
 
 A follow-up's checkout holds an earlier task's work (its commits read in from their bundles,
 or its pull-request branch): whatever its setup runs there (a package.json script, a
-devcontainer.json command) may be the earlier agent's, so it runs without the secrets and
-its home stays the follow-up's own."""
+devcontainer.json command) may be the earlier agent's, so it runs without the secrets, reaches
+no host the agent may not reach, and its home stays the follow-up's own."""
 
 from dataclasses import dataclass
 
@@ -18,6 +18,9 @@ class SetupRights:
     secrets: bool  # the environment's setup secrets go into the setup container
     snapshot: bool  # a fresh setup's home becomes the cached snapshot of the base branch
     why_not: str  # why not, in words that follow "Not cached: " ("" when both hold)
+    # The setup's own egress level; else no more than the agent's too (the code it runs may
+    # be an earlier agent's, which would reach through setup what the agent may not).
+    network: bool = True
 
 
 def setup_rights(*, workspace: Workspace) -> SetupRights:
@@ -27,12 +30,14 @@ def setup_rights(*, workspace: Workspace) -> SetupRights:
             secrets=False,
             snapshot=False,
             why_not="the task continues an earlier one, whose agent's commits its checkout holds",
+            network=False,
         )
     if not workspace.remote_commit or workspace.start_commit != workspace.remote_commit:
         return SetupRights(
             secrets=False,
             snapshot=False,
             why_not="the checkout is not a commit as fetched from the repository",
+            network=False,
         )
     if workspace.remote_branch != workspace.base_branch:
         # The repository's own commits, but not the branch the snapshot would be found for.

@@ -15,6 +15,7 @@ from common.netpolicy import (
     EgressPolicy,
     EgressRule,
     egress_check,
+    egress_policy_within,
     egress_resolve_check,
     egress_rule_parse,
     egress_rule_within,
@@ -187,6 +188,69 @@ def test_a_rule_within_bounds_reaches_nothing_they_refuse(
 ) -> None:
     if egress_rule_within(rule, bounds) and rule.matches(host, port):
         assert any(bound.matches(host, port) for bound in bounds)
+
+
+PUBLIC = "140.82.112.3"  # what every name resolves to here
+_PORTS = st.sampled_from([443, 22, 8080, 9090])
+_HOSTS = st.sampled_from(
+    [
+        "github.com",
+        "api.github.com",
+        "x.api.github.com",
+        "pypi.org",
+        "files.pypi.org",
+        "evil.example",
+        "140.82.112.3",
+    ]
+)
+_POLICIES = st.builds(
+    lambda rules, public, loopback: EgressPolicy(
+        rules=tuple(rules), any_public=public, test_loopback=frozenset(loopback)
+    ),
+    st.lists(_RULES, max_size=3),
+    st.booleans(),
+    st.sets(st.sampled_from([("127.0.0.1", 8080), ("127.0.0.1", 9090)])),
+)
+
+
+def _name_allowed(policy: EgressPolicy, host: str, port: int) -> bool:
+    return egress_check(host=host, port=port, policy=policy, resolve=lambda h, p: [PUBLIC]).allowed
+
+
+@given(policy=_POLICIES, bounds=_POLICIES, host=_HOSTS | st.just("127.0.0.1"), port=_PORTS)
+def test_a_policy_cut_to_bounds_reaches_nothing_either_refuses(
+    policy: EgressPolicy, bounds: EgressPolicy, host: str, port: int
+) -> None:
+    cut = egress_policy_within(policy=policy, bounds=bounds)
+    if _name_allowed(cut, host, port):
+        assert _name_allowed(policy, host, port)
+        assert _name_allowed(bounds, host, port)
+
+
+@pytest.mark.parametrize(
+    ("policy", "bounds", "reached"),
+    [
+        # The package registries, cut to the default agents' list: the registries on it.
+        (
+            ["registry.npmjs.org", "pypi.org", "files.pythonhosted.org", "proxy.golang.org"],
+            list(DEFAULT_EGRESS_ALLOW),
+            {"registry.npmjs.org", "pypi.org", "files.pythonhosted.org"},
+        ),
+        (["*.github.com"], ["api.github.com:443"], {"api.github.com"}),  # the narrower of two
+        (["*"], ["pypi.org"], {"pypi.org"}),
+        (["pypi.org"], [], set()),  # an agent with no network: none for its code in setup
+    ],
+)
+def test_a_policy_cut_to_bounds_keeps_what_both_reach(
+    policy: list[str], bounds: list[str], reached: set[str]
+) -> None:
+    cut = egress_policy_within(
+        policy=EgressPolicy(rules=egress_rules_parse(policy)),
+        bounds=EgressPolicy(rules=egress_rules_parse(bounds)),
+    )
+    hosts = {"registry.npmjs.org", "pypi.org", "files.pythonhosted.org", "proxy.golang.org"}
+    hosts |= {"api.github.com", "evil.example"}
+    assert {host for host in hosts if _name_allowed(cut, host, 443)} == reached
 
 
 def test_sync_check_judges_every_resolved_address_and_keeps_the_checked_ones() -> None:

