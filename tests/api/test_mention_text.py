@@ -39,6 +39,11 @@ def prompt(text: str) -> str | None:
         "- \n      @claude-runner code after an empty item",
         # A lazy line continues the item's paragraph: the item goes on after it.
         "10. text\nlazy\n    > @claude-runner quoted in the item",
+        # The next item of an open list, whatever its number.
+        "1. first\n10. > @claude-runner quoted in the list's next item",
+        # A heading ends what was above it: the indented lines under it are code.
+        "## Logs\n    @claude-runner in the code block under a heading",
+        "Title\n---\n    @claude-runner in the code block under an underlined heading",
         "email me at ops@claude-runner.example",
         "@claude-runner-bot is someone else",
         "no mention here",
@@ -78,6 +83,14 @@ def test_mentions_in_quotes_code_and_html_do_not_count(text):
             "a list after it is no continuation",
         ),
         ("1. one\n\n    @claude-runner the item's paragraph", "the item's paragraph"),
+        (
+            "Text\n2. @claude-runner no list: the paragraph goes on",
+            "no list: the paragraph goes on",
+        ),
+        (
+            "# @claude-runner a heading's words are the commenter's",
+            "a heading's words are the commenter's",
+        ),
     ],
 )
 def test_the_prompt_is_the_text_after_the_first_real_mention(text, expected):
@@ -115,6 +128,21 @@ hidden_mentions = st.one_of(
     st.builds(lambda w: f"<!-- {_mention(w)} -->", inner_line),
     st.builds(lambda w: f"<code>{_mention(w)}</code>", inner_line),
 )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A numbered line that does not start at 1 cannot interrupt a paragraph (CommonMark):
+        # it is the paragraph's text, no list item, so what follows is indented code.
+        "The log says:\n2. step two\n\n    @claude-runner deploy to production",
+        "Notes\n3) foo\n\n    @claude-runner in an indented code block",
+        # The same inside an item: "2. this" continues "Run:", and the code is the item's.
+        "- Run:\n  2. this\n\n      @claude-runner in the item's indented code block",
+    ],
+)
+def test_a_numbered_line_that_cannot_start_a_list_opens_no_item(text):
+    assert prompt(text) is None
 
 
 list_markers = st.builds(
