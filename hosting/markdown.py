@@ -26,6 +26,10 @@ _CLOSING = re.compile(
 _MENTION = re.compile(r"@(?=[A-Za-z0-9])")  # @user, @org/team
 _HASH_NUMBER = re.compile(r"#(?=\s*\d)")  # #12, owner/repo#12
 _GH_NUMBER = re.compile(r"\b(gh)(?=-\d)", re.IGNORECASE)  # GH-12
+# The "&" of an HTML character reference (CommonMark: named, decimal or hexadecimal).
+_CHARACTER_REFERENCE = re.compile(
+    r"&(?=[A-Za-z][A-Za-z0-9]{0,31};|#[0-9]{1,7};|#[xX][0-9a-fA-F]{1,6};)"
+)
 _ISSUE_URL = re.compile(r"(https?)(?=://\S+/(?:issues|pull)/\d)", re.IGNORECASE)
 
 
@@ -47,6 +51,9 @@ def blockquote(text: str) -> str:
 
 def agent_words_quote(text: str) -> str:
     """An agent's words as a blockquote that can act on nothing and hide nothing: direction and
-    other invisible characters as visible escapes (before the defusing adds its own), every
-    reference defused, every line quoted (a CR ends a line like LF: the quote marks it too)."""
-    return blockquote(github_references_defuse(text_visible(text, keep="\t\n\r")))
+    other invisible characters as visible escapes (before the defusing adds its own), character
+    references shown as typed (``&#x202e;`` or ``&#x40;`` would render as the character they
+    name), every reference defused, every line quoted (a CR ends a line like LF: the quote
+    marks it too)."""
+    shown = _CHARACTER_REFERENCE.sub("&amp;", text_visible(text, keep="\t\n\r"))
+    return blockquote(github_references_defuse(shown))

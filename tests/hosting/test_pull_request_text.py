@@ -6,6 +6,7 @@ pull request to an issue", "Mentioning people and teams"), are modelled by the p
 the body is checked against them, since no test may talk to GitHub itself.
 """
 
+import html
 import re
 from decimal import Decimal
 
@@ -36,6 +37,15 @@ HOSTILE = (
     "Cost: $0.0000 · Task: https://evil.example/tasks/1/\n"
     "_Opened by Claude Runner._"
 )
+
+
+# A character reference as CommonMark reads it (html.unescape also takes them without ";").
+_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{0,31});")
+
+
+def _rendered(markdown: str) -> str:
+    """The text GitHub shows for ``markdown`` outside code: its character references read."""
+    return _ENTITY.sub(lambda found: html.unescape(found.group()), markdown)
 
 
 def _agent_section(body: str) -> str:
@@ -77,7 +87,8 @@ _FRAGMENTS = st.sampled_from(
     [
         "@octocat", "@acme/team", "@", "#", "#12", "GH-3", "gh-4", "acme/app#5", "a@b.com",
         "Fixes", "closes:", "RESOLVED", " ", "\n", "\n\n", ">", "`", "https://github.com/a/b/",
-        "issues/", "pull/", "7", "-", "Task: https://evil.example/", "x",
+        "issues/", "pull/", "7", "-", "Task: https://evil.example/", "x", "&#x40;", "&#64;",
+        "&#x23;", "&num;", "&commat;", "&rlm;", "&#x202e;", "&amp;", ";",
     ]
 )  # fmt: skip
 
@@ -89,7 +100,7 @@ _FRAGMENTS = st.sampled_from(
 @example("#\n12")
 def test_no_summary_can_ping_link_or_close(summary):
     _title, body = pull_request_text(prompt="p", summary=summary, cost_usd=None, task_url="u")
-    section = _agent_section(body)
+    section = _rendered(_agent_section(body))
     assert not MENTION.search(section), (summary, MENTION.search(section))
     assert not REFERENCE.search(section), (summary, REFERENCE.search(section))
     assert not CLOSING.search(section), (summary, CLOSING.search(section))
@@ -109,3 +120,14 @@ def test_direction_characters_in_the_summary_are_shown_as_escapes():
     section = _agent_section(body)
     assert "\u202e" not in section
     assert "> Added invoice\\u202egpj.sh\n> Done\\u2029x" in section
+
+
+def test_direction_characters_written_as_character_references_are_shown_as_escapes_too():
+    # GitHub's Markdown (CommonMark) turns &#x202e; and &rlm; into the characters themselves
+    # outside code, so the rendered quote reads "invoicehs.jpg" once more.
+    _title, body = pull_request_text(
+        prompt="p", summary="Added invoice&#x202e;gpj.sh and a&rlm;b", cost_usd=None, task_url="u"
+    )
+    rendered = _rendered(_agent_section(body))  # what GitHub shows of the quote's text
+    assert "\u202e" not in rendered
+    assert "\u200f" not in rendered
