@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
+from common.text import text_visible
 from hosting.errors import HostingError
 from hosting.markdown import github_references_defuse
 from hosting.services import (
@@ -213,8 +214,8 @@ def _task_start(
             open_pull_request=True,
         )
     # The reference ends up in the pull request's description, so GitHub links the two; the
-    # title is someone else's words, unable to mention or close anything.
-    title = github_references_defuse(confirmed.title.strip()[:200])
+    # title is someone else's words, unable to mention, close, reorder or hide anything.
+    title = github_references_defuse(text_visible(confirmed.title.strip()[:200]))
     reference = f"From {mention.full_name}#{mention.number}: {title}"
     return task_submit(
         owner=user,

@@ -7,6 +7,7 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 
 from common.humanize import utc_text
+from common.text import text_visible
 from oauth_tokens.models import OAuthCredential
 from tasks.models import CodingTask
 
@@ -48,7 +49,8 @@ def task_event(*, task_id: int, event: str, wait: int = 0) -> Event | None:
     }[event]
     lines = [f"Task {task.pk} {words}.", f"Repository: {task.repo_url}"]
     if event in ("failed", "waiting") and task.error_message:
-        lines.append(task.error_message)
+        # It may quote the agent: shown as the task page shows it, nothing reordered or hidden.
+        lines.append(text_visible(task.error_message, keep="\t\n"))
     if event == "waiting" and task.requeue_at:
         lines.append(f"It runs again by itself at about {utc_text(task.requeue_at)}.")
     cost, until = task.usage.cost_usd, task.limit.limited_until

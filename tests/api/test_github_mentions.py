@@ -286,6 +286,17 @@ def test_someone_elses_issue_title_can_neither_mention_nor_close(client, world):
     assert len(prompt) < 300
 
 
+def test_someone_elses_issue_title_cannot_reorder_the_prompt_or_the_pull_request(client, world):
+    """The title is a stranger's words in the prompt (the task page shows it as it is, the pull
+    request's description quotes it): a direction override in it reorders both."""
+    payload = comment(world, "@claude-runner look")
+    world.api.issue_add(world.repo, 3, "Crash in invoice\u202egpj.sh")
+    deliver(client, world, payload)
+    prompt = CodingTask.objects.get().prompt
+    assert "\u202e" not in prompt
+    assert "invoice\\u202egpj.sh" in prompt
+
+
 def test_the_admin_lists_deliveries_and_their_outcome(admin_client, client, world):
     deliver(client, world, comment(world, "@claude-runner go"))
     page = admin_client.get("/admin/api/githubdelivery/").content.decode()

@@ -596,3 +596,25 @@ def test_the_notifications_page_is_never_cached(client, listener, method):
     client.force_login(listener)
     response = getattr(client, method)(reverse("notifications:settings"), {"events": []})
     assert "no-store" in response["Cache-Control"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_direction_characters_in_a_failed_tasks_message_are_shown_as_escapes(
+    smtp, webhook, listener
+):
+    # The error message may quote the agent's answer (tasks.run.finish): the task page shows
+    # its direction characters as escapes, and so should the mail and the webhook.
+    task = make_task(
+        listener,
+        status=TaskStatus.FAILED,
+        error_message="The agent says: renamed invoice\u202egpj.sh",
+    )
+    announce(task, "failed")
+    queue_sweep()
+
+    assert len(smtp.messages) == 1
+    assert len(webhook.bodies) == 1
+    mail = body_of(smtp.messages[0])
+    assert "invoice\\u202egpj.sh" in mail
+    assert "\u202e" not in mail
+    assert "\u202e" not in webhook.bodies[0]["text"]
