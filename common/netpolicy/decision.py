@@ -44,14 +44,24 @@ class EgressPolicy:
 def egress_policy_within(*, policy: EgressPolicy, bounds: EgressPolicy) -> EgressPolicy:
     """``policy`` cut down to what ``bounds`` allows too: the rules of each that the other
     covers whole (two overlapping wildcards that neither covers are dropped, never widened),
-    the loopback allowances of both. Its API host stays ``policy``'s."""
+    the loopback allowances of both; a policy the bounds cover whole comes back as it was. Its
+    API host stays ``policy``'s."""
+    covered = bounds.any_public or (
+        not policy.any_public and all(egress_rule_within(r, bounds.rules) for r in policy.rules)
+    )
+    if covered and policy.test_loopback <= bounds.test_loopback:
+        return policy
     if bounds.any_public:
         rules = policy.rules
     elif policy.any_public:
         rules = bounds.rules
     else:
         kept = [rule for rule in policy.rules if egress_rule_within(rule, bounds.rules)]
-        kept += [rule for rule in bounds.rules if egress_rule_within(rule, policy.rules)]
+        kept += [
+            rule
+            for rule in bounds.rules
+            if egress_rule_within(rule, policy.rules) and not egress_rule_within(rule, kept)
+        ]
         rules = tuple(dict.fromkeys(kept))
     return replace(
         policy,

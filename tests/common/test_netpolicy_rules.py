@@ -227,6 +227,18 @@ def test_a_policy_cut_to_bounds_reaches_nothing_either_refuses(
         assert _name_allowed(bounds, host, port)
 
 
+@given(policy=_POLICIES, bounds=_POLICIES)
+def test_a_policy_the_bounds_cover_whole_is_not_cut(
+    policy: EgressPolicy, bounds: EgressPolicy
+) -> None:
+    bounds = EgressPolicy(
+        rules=bounds.rules + policy.rules,
+        any_public=bounds.any_public or policy.any_public,
+        test_loopback=bounds.test_loopback | policy.test_loopback,
+    )
+    assert egress_policy_within(policy=policy, bounds=bounds) == policy
+
+
 @pytest.mark.parametrize(
     ("policy", "bounds", "reached"),
     [
