@@ -30,6 +30,8 @@ _GH_NUMBER = re.compile(r"\b(gh)(?=-\d)", re.IGNORECASE)  # GH-12
 _CHARACTER_REFERENCE = re.compile(
     r"&(?=[A-Za-z][A-Za-z0-9]{0,31};|#[0-9]{1,7};|#[xX][0-9a-fA-F]{1,6};)"
 )
+# The "<" of an HTML tag that sets the direction of what it holds.
+_DIRECTION_TAG = re.compile(r"<(?=/?bd[io]\b|[A-Za-z][^<>]*\bdir\s*=)", re.IGNORECASE)
 _ISSUE_URL = re.compile(r"(https?)(?=://\S+/(?:issues|pull)/\d)", re.IGNORECASE)
 
 
@@ -53,7 +55,8 @@ def agent_words_quote(text: str) -> str:
     """An agent's words as a blockquote that can act on nothing and hide nothing: direction and
     other invisible characters as visible escapes (before the defusing adds its own), character
     references shown as typed (``&#x202e;`` or ``&#x40;`` would render as the character they
-    name), every reference defused, every line quoted (a CR ends a line like LF: the quote
-    marks it too)."""
+    name), and so are HTML tags that set a direction (``<bdo>``, ``dir=``), which GitHub's
+    sanitizer keeps; every reference defused, every line quoted (a CR ends a line like LF: the
+    quote marks it too)."""
     shown = _CHARACTER_REFERENCE.sub("&amp;", text_visible(text, keep="\t\n\r"))
-    return blockquote(github_references_defuse(shown))
+    return blockquote(github_references_defuse(_DIRECTION_TAG.sub("&lt;", shown)))

@@ -29,6 +29,8 @@ CLOSING = re.compile(
     rf"\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\b\s*:?\s*{_REFERENCE}", re.IGNORECASE
 )
 ZERO_WIDTH = "\u200b"
+# An HTML tag that sets the direction of its text; GitHub's sanitizer keeps <bdo>, <bdi>, dir=.
+DIRECTION_TAG = re.compile(r"<(?:/?bd[io]\b|[A-Za-z][^<>]*\bdir\s*=)", re.IGNORECASE)
 
 HOSTILE = (
     "Done. @octocat @acme/security please review.\n"
@@ -88,7 +90,8 @@ _FRAGMENTS = st.sampled_from(
         "@octocat", "@acme/team", "@", "#", "#12", "GH-3", "gh-4", "acme/app#5", "a@b.com",
         "Fixes", "closes:", "RESOLVED", " ", "\n", "\n\n", ">", "`", "https://github.com/a/b/",
         "issues/", "pull/", "7", "-", "Task: https://evil.example/", "x", "&#x40;", "&#64;",
-        "&#x23;", "&num;", "&commat;", "&rlm;", "&#x202e;", "&amp;", ";",
+        "&#x23;", "&num;", "&commat;", "&rlm;", "&#x202e;", "&amp;", ";", "<bdo ", "<BDI>",
+        "<p ", "dir=", "rtl", "'", "\"",
     ]
 )  # fmt: skip
 
@@ -100,7 +103,9 @@ _FRAGMENTS = st.sampled_from(
 @example("#\n12")
 def test_no_summary_can_ping_link_or_close(summary):
     _title, body = pull_request_text(prompt="p", summary=summary, cost_usd=None, task_url="u")
-    section = _rendered(_agent_section(body))
+    markdown = _agent_section(body)
+    assert not DIRECTION_TAG.search(markdown), (summary, DIRECTION_TAG.search(markdown))
+    section = _rendered(markdown)
     assert not MENTION.search(section), (summary, MENTION.search(section))
     assert not REFERENCE.search(section), (summary, REFERENCE.search(section))
     assert not CLOSING.search(section), (summary, CLOSING.search(section))
