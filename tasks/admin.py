@@ -1,8 +1,49 @@
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import admin
+from django.db import models
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
+from common.text import text_visible
+
 from .models import CodingTask, TaskLimit, TaskPullRequest, TaskRuntime, TaskUsage
+
+
+def _shown_visibly(
+    admin_class: type[admin.options.BaseModelAdmin], model: type[Model], names: list[str]
+) -> list[str]:
+    """The read-only fields ``names``, each free text one replaced by a display of the admin's
+    (``<name>_shown``) through text_visible, and left out of its form: the agent's words (its
+    log, answer, diff) and what was made of them can hold characters that reorder or hide what
+    is around them."""
+    shown, replaced = [], []
+    for name in names:
+        if _free_text(model, name):
+            setattr(admin_class, f"{name}_shown", staticmethod(_visible(model, name)))
+            replaced.append(name)
+            name = f"{name}_shown"
+        shown.append(name)
+    admin_class.exclude = [*(admin_class.exclude or ()), *replaced]
+    return shown
+
+
+def _free_text(model: type[Model], name: str) -> bool:
+    field = model._meta.get_field(name)
+    return isinstance(field, models.CharField | models.TextField) and not field.choices
+
+
+def _visible(model: type[Model], name: str) -> Callable[[Model], str]:
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field)  # _free_text chose it
+
+    @admin.display(description=field.verbose_name)
+    def shown(obj: Model) -> str:
+        value = getattr(obj, name)
+        return "" if value is None else text_visible(str(value), keep="\t\n")
+
+    return shown
 
 
 class _ReadOnlyInline(admin.StackedInline):
@@ -12,8 +53,10 @@ class _ReadOnlyInline(admin.StackedInline):
     extra = 0
     max_num = 1
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
-        return [f.name for f in self.model._meta.fields if f.name not in (self.exclude or ())]
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        names = [f.name for f in cls.model._meta.fields if f.name not in (cls.exclude or ())]
+        cls.readonly_fields = _shown_visibly(cls, cls.model, names)
 
     def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
@@ -54,9 +97,13 @@ class CodingTaskAdmin(admin.ModelAdmin):
     list_filter = ("status", "auth_method", "agent")
     search_fields = ("owner__username", "repo_url")
     list_select_related = ("owner",)
-    readonly_fields = [f.name for f in CodingTask._meta.fields]
     inlines = (TaskUsageInline, TaskLimitInline, TaskPullRequestInline, TaskRuntimeInline)
     date_hierarchy = "created_at"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # tasks are submitted by users through the app
+
+
+CodingTaskAdmin.readonly_fields = _shown_visibly(
+    CodingTaskAdmin, CodingTask, [f.name for f in CodingTask._meta.fields]
+)

@@ -255,6 +255,27 @@ def test_direction_characters_from_the_agent_are_shown_as_escapes(user_client, u
     assert page.count("Claude rejected the credentials (\\u202edetail).") == 2  # box, answer
 
 
+def test_the_admin_shows_the_agents_words_with_escapes_too(admin_client, user):
+    task = make_task(
+        user,
+        status=TaskStatus.FAILED,
+        log="Wrote invoice\u202egpj.sh\n",
+        result_text="Renamed invoice\u202egpj.sh",
+        error_message="The agent says \u2066hi\u2069",
+        diff="+echo \u200fx\n",
+        limit={"detail": "limit\u202e"},
+        pull_request={"error": "push refused\u202e"},
+    )
+    page = admin_client.get(reverse("admin:tasks_codingtask_change", args=[task.pk]))
+    html = page.content.decode()
+    assert page.status_code == 200
+    for char in ("\u202e", "\u2066", "\u2069", "\u200f"):
+        assert char not in html
+    assert "Wrote invoice\\u202egpj.sh" in html
+    assert "push refused\\u202e" in html
+    assert ">failed<" in html or "Failed" in html  # a field with choices shows its label
+
+
 def test_cancel_queued_task_from_the_page(user_client, user):
     task = make_task(user)
     response = user_client.post(reverse("tasks:cancel", args=[task.pk]), follow=True)
