@@ -226,18 +226,26 @@ def _task_start(
 
 
 def _pull_request_task(user: User, mention: Mention) -> CodingTask | None:
-    """The user's latest finished task whose pull request this is."""
-    row = (
-        TaskPullRequest.objects.filter(
-            task__owner=user,
-            task__repo_url=mention.repo_url,
-            number=mention.number,
-            state__in=DONE_STATES,
-        )
-        .order_by("-task__created_at")
-        .first()
-    )
-    return None if row is None else CodingTask.objects.select_related("pull_request").get(pk=row.pk)
+    """The user's latest finished task whose pull request this is: in the same repository,
+    however its URL was written when the task was made (with or without .git, its case)."""
+    here = _repository_key(mention.repo_url)
+    if here is None:
+        return None
+    rows = TaskPullRequest.objects.filter(
+        task__owner=user, number=mention.number, state__in=DONE_STATES
+    ).order_by("-task__created_at")
+    for row in rows.select_related("task").only("task__repo_url"):
+        if _repository_key(row.task.repo_url) == here:
+            return CodingTask.objects.select_related("pull_request").get(pk=row.pk)
+    return None
+
+
+def _repository_key(url: str) -> tuple[str, int, str] | None:
+    try:
+        repo = repository_parse(url=url)
+    except HostingError:
+        return None  # not on the configured GitHub: no pull request of the runner's there
+    return repo.host, repo.port, repo.full_name.lower()
 
 
 def _react(user: User, mention: Mention) -> None:

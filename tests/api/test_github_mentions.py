@@ -214,6 +214,27 @@ def test_a_mention_in_the_runners_pull_request_continues_on_its_branch(client, u
     )
 
 
+def test_the_runners_pull_request_is_found_however_its_task_spelled_the_repository(
+    client, user, world
+):
+    """The task was made with the URL as its owner typed it (no .git, other case); the delivery
+    names the clone URL. It is the same repository, so the mention continues the task."""
+    pull_add(world, 5, head="claude-runner/5-fix")
+    parent = task_make(
+        user,
+        repo_url=world.url.removesuffix(".git").replace("acme/app", "Acme/App"),
+        status=TaskStatus.SUCCEEDED,
+        pull_request={
+            "state": PullRequestState.OPENED,
+            "number": 5,
+            "branch": "claude-runner/5-fix",
+        },
+    )
+    deliver(client, world, comment(world, "@claude-runner also the docs", number=5, pr=True))
+    task = CodingTask.objects.exclude(pk=parent.pk).get()
+    assert (task.parent_id, task.branch) == (parent.pk, "claude-runner/5-fix")
+
+
 def test_a_review_comment_on_someone_elses_pull_request_works_on_its_branch(client, world):
     pull_add(world, 9, head="feature/login")
     payload = comment(world, "@claude-runner rename this", number=9, review=True)
