@@ -182,19 +182,12 @@ class GitHubProvider:
     def issue_get(self, repo: RepositoryRef, *, number: int) -> Issue:
         """Issue or pull request ``number``: GitHub's issues endpoint answers for both, and
         marks a pull request with a ``pull_request`` key."""
-        try:
-            response = self._request(
-                "GET", f"/repos/{repo.full_name}/issues/{number}", what="read issues", repo=repo
-            )
-        except HostingError as exc:
-            if exc.kind != Refusal.REPOSITORY_NOT_FOUND:
-                raise
-            raise HostingError(
-                exc.kind,
-                f"GitHub has no issue or pull request #{number} in {repo.full_name} that your "
-                "token can see.",
-            ) from None
-        data = _json(response)
+        data = self._read(
+            repo,
+            f"/repos/{repo.full_name}/issues/{number}",
+            what="read issues",
+            missing=f"issue or pull request #{number}",
+        )
         return Issue(
             number=_id(data.get("number")) or 0,
             title=str(data.get("title") or ""),
@@ -205,22 +198,12 @@ class GitHubProvider:
         """An issue comment, or (``review``) a pull request review comment: the two are numbered
         apart and live under different paths."""
         kind = "pulls" if review else "issues"
-        try:
-            response = self._request(
-                "GET",
-                f"/repos/{repo.full_name}/{kind}/comments/{comment_id}",
-                what="read comments",
-                repo=repo,
-            )
-        except HostingError as exc:
-            if exc.kind != Refusal.REPOSITORY_NOT_FOUND:
-                raise
-            raise HostingError(
-                exc.kind,
-                f"GitHub has no {'review ' if review else ''}comment {comment_id} in "
-                f"{repo.full_name} that your token can see.",
-            ) from None
-        data = _json(response)
+        data = self._read(
+            repo,
+            f"/repos/{repo.full_name}/{kind}/comments/{comment_id}",
+            what="read comments",
+            missing=f"{'review ' if review else ''}comment {comment_id}",
+        )
         user = data.get("user")
         author: dict[str, Any] = user if isinstance(user, dict) else {}
         thread = _THREAD_URL.search(str(data.get("pull_request_url" if review else "issue_url")))
@@ -246,6 +229,19 @@ class GitHubProvider:
         )
 
     # --- plumbing ----------------------------------------------------------------------------
+
+    def _read(self, repo: RepositoryRef, path: str, *, what: str, missing: str) -> dict[str, Any]:
+        """GET ``path`` in ``repo``: its JSON object. GitHub answers 404 alike for what it does
+        not have and for what the token may not see; the refusal names ``missing``."""
+        try:
+            response = self._request("GET", path, what=what, repo=repo)
+        except HostingError as exc:
+            if exc.kind != Refusal.REPOSITORY_NOT_FOUND:
+                raise
+            raise HostingError(
+                exc.kind, f"GitHub has no {missing} in {repo.full_name} that your token can see."
+            ) from None
+        return _json(response)
 
     def _request(
         self,
