@@ -2,7 +2,6 @@
 `manage.py run_worker` alone (no cron), puts it back when it is due."""
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ from notifications.models import Delivery, DeliveryStatus
 from notifications.services import settings_get
 from tasks.models import CodingTask, TaskStatus
 from tasks.signals import task_finished
-from tests.tasks.conftest import db_env_for_subprocess, wait_for
+from tests.tasks.conftest import db_env_for_subprocess, wait_for, worker_stop
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,8 +68,7 @@ def test_a_failed_delivery_whose_retry_job_was_lost_is_sent_by_run_workers_sweep
             timeout=60,
         )
     finally:
-        worker.send_signal(signal.SIGTERM)
-        output, _ = worker.communicate(timeout=40)
+        output = worker_stop(worker)
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.SENT, (delivery.last_error, output[-3000:])
     assert delivery.attempts == 2

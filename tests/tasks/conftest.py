@@ -1,7 +1,9 @@
 import contextlib
 import hashlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -130,6 +132,21 @@ class InspectWatcher:
     @property
     def text(self) -> str:
         return json.dumps(self.inspected)
+
+
+def worker_stop(process: subprocess.Popen) -> str:
+    """Stop a worker started in a session of its own (start_new_session=True) as an operator's
+    SIGTERM does; what is still running 40 s later, the whole process group (a worker of its
+    own holding its output open too), is killed. Its output."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        output, _ = process.communicate(timeout=40)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate(timeout=30)
+    return output or ""
 
 
 def wait_for(predicate, timeout: float = 60, interval: float = 0.2):

@@ -6,7 +6,6 @@ Real worker processes and real containers (the fake-claude image); the subscript
 be limited for a few seconds, so the task waits from the start without a container.
 """
 
-import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from oauth_tokens.services import credential_limit_record, credential_store
 from tasks.models import CodingTask, TaskStatus
 from tasks.queue import run_coding_task
 from tasks.services import task_create
-from tests.tasks.conftest import wait_for
+from tests.tasks.conftest import wait_for, worker_stop
 from tests.tasks.test_workers import REDIS_URL, ROOT, worker_env
 
 pytestmark = [pytest.mark.docker, pytest.mark.django_db(transaction=True)]
@@ -64,22 +63,11 @@ def _waiting_with_its_job_lost(user, local_repo: str, lose: Callable[[], None]) 
     return task
 
 
-def _stop(process: subprocess.Popen) -> str:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        output, _ = process.communicate(timeout=40)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        output, _ = process.communicate()
-    return output or ""
-
-
 def _runs_after_the_reset(task: CodingTask, worker: subprocess.Popen) -> None:
     try:
         wait_for(lambda: CodingTask.objects.get(pk=task.pk).is_finished, timeout=120)
     finally:
-        output = _stop(worker)
+        output = worker_stop(worker)
     done = CodingTask.objects.get(pk=task.pk)
     assert done.status == TaskStatus.SUCCEEDED, (done.error_message, done.log, output[-3000:])
     assert done.started_at is not None

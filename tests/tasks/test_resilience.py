@@ -28,7 +28,7 @@ from tasks.run.runner import task_run
 from tasks.services import task_create
 from tasks.waits.engine import engine_retry_delay
 from tests.fakes.anthropic_api import FakeAnthropicAPI
-from tests.tasks.conftest import set_api_key, wait_for
+from tests.tasks.conftest import set_api_key, wait_for, worker_stop
 from tests.tasks.test_workers import REDIS_URL, ROOT, worker_env
 
 pytestmark = [pytest.mark.docker, pytest.mark.django_db(transaction=True)]
@@ -49,17 +49,6 @@ def _children(pid: int) -> set[int]:
         if parent == pid and b"db_worker" in cmdline:
             found.add(int(entry.name))
     return found
-
-
-def _stop(process: subprocess.Popen) -> str:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        output, _ = process.communicate(timeout=40)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate()
-    return output or ""
 
 
 def _model_call_from_inside(container, placeholder: str) -> str:
@@ -151,7 +140,7 @@ def test_a_killed_worker_is_restarted_and_its_task_still_succeeds(
 
             wait_for(lambda: CodingTask.objects.get(pk=task.pk).is_finished, timeout=90)
         finally:
-            output = _stop(supervisor)
+            output = worker_stop(supervisor)
     task.refresh_from_db()
     assert task.status == TaskStatus.SUCCEEDED, (task.error_message, output[-3000:])
     paths = {f["path"] for f in task.changed_files}
@@ -245,7 +234,7 @@ def test_a_queued_task_waits_for_the_engine_and_runs_when_it_is_back(
         engine_relay.start(docker_host.removeprefix("unix://"))  # the engine is back
         wait_for(lambda: CodingTask.objects.get(pk=task.pk).is_finished, timeout=90)
     finally:
-        output = _stop(worker)
+        output = worker_stop(worker)
     task.refresh_from_db()
     assert task.status == TaskStatus.SUCCEEDED, (task.error_message, output[-3000:])
     assert task.waiting_since is None
@@ -357,7 +346,7 @@ def test_celery_sweep_takes_over_the_task_of_a_killed_pool_process(
         )
         wait_for(lambda: CodingTask.objects.get(pk=task.pk).is_finished, timeout=90)
     finally:
-        output = _stop(worker)
+        output = worker_stop(worker)
     task.refresh_from_db()
     assert task.status == TaskStatus.SUCCEEDED, (task.error_message, output[-3000:])
     assert "modified by fake-claude" in task.diff

@@ -86,7 +86,7 @@ class Command(BaseCommand):
         died = False
         for slot in self.slots:
             if slot.process is None:
-                if now >= slot.restart_at:
+                if now >= slot.restart_at and not self.stopping:
                     self._start(slot)
             elif not slot.alive:
                 died = True
@@ -100,6 +100,10 @@ class Command(BaseCommand):
             [sys.executable, str(manage), "db_worker", "--worker-id", worker_id]
         )
         slot.started = time.monotonic()
+        if self.stopping:
+            # The stop came while it was starting, before _stop could see it: it would never
+            # hear of the stop, and this command would wait for it for ever.
+            slot.process.send_signal(self.stopping[0])
 
     def _schedule_restart(self, slot: _Slot, now: float) -> None:
         assert slot.process is not None
