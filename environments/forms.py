@@ -3,7 +3,7 @@ from typing import Any
 from django import forms
 
 from .models import EgressLevel, Environment
-from .validation import images_allowed
+from .validation import NAME_MAX_CHARS, images_allowed
 
 SCRIPT_ATTRS = {"rows": 8, "spellcheck": "false", "class": "mono"}
 SECRETS_NOT_KEPT = (
@@ -22,7 +22,7 @@ class SecretTextarea(forms.Textarea):
 class EnvironmentForm(forms.Form):
     """Text as typed; environments.services checks it (one place for the rules)."""
 
-    name = forms.CharField(max_length=100)
+    name = forms.CharField(max_length=NAME_MAX_CHARS)
     image = forms.ChoiceField(choices=())
     setup_script = forms.CharField(
         required=False,

@@ -17,6 +17,7 @@ from .egress import agent_allow_outside
 from .models import EgressLevel, Environment, TaskEnvironment
 from .selectors import environment_for_task, environment_usable
 from .validation import (
+    NAME_MAX_CHARS,
     allow_list_parse,
     image_check,
     patterns_parse,
@@ -95,7 +96,6 @@ def _json_lines(value: object, *, field: str) -> str:
     return "\n".join(value)
 
 
-NAME_MAX_CHARS = 100
 _SHARED_SECRETS = (
     "other users' repositories would run with them: a shared environment's setup runs each "
     "user's repository code (its package scripts, its devcontainer.json)"

@@ -23,6 +23,7 @@ RESERVED_NAMES = frozenset({"HOME", "PATH", "USER", "SHELL", "REPO_URL", "REPO_B
 MAX_VARIABLES = 50
 MAX_VALUE_BYTES = 16 * 1024
 MAX_PATTERNS = 20
+NAME_MAX_CHARS = 100  # an environment's name (its column holds as many)
 MAX_PATTERN_CHARS = 500
 MAX_ALLOW_ENTRIES = 100
 

@@ -6,7 +6,7 @@ from django.db import models
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
-from common.text import text_visible
+from common.templatetags.text_marks import visible
 
 from .models import CodingTask, TaskLimit, TaskPullRequest, TaskRuntime, TaskUsage
 
@@ -15,9 +15,9 @@ def _shown_visibly(
     admin_class: type[admin.options.BaseModelAdmin], model: type[Model], names: list[str]
 ) -> list[str]:
     """The read-only fields ``names``, each free text one replaced by a display of the admin's
-    (``<name>_shown``) through text_visible, and left out of its form: the agent's words (its
-    log, answer, diff) and what was made of them can hold characters that reorder or hide what
-    is around them."""
+    (``<name>_shown``) as the task page shows it (the ``visible`` filter), and left out of its
+    form: the agent's words (its log, answer, diff) and what was made of them can hold
+    characters that reorder or hide what is around them."""
     shown, replaced = [], []
     for name in names:
         if _free_text(model, name):
@@ -40,8 +40,7 @@ def _visible(model: type[Model], name: str) -> Callable[[Model], str]:
 
     @admin.display(description=field.verbose_name)
     def shown(obj: Model) -> str:
-        value = getattr(obj, name)
-        return "" if value is None else text_visible(str(value), keep="\t\n")
+        return visible(getattr(obj, name))
 
     return shown
 

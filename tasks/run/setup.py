@@ -107,6 +107,7 @@ class _Plan:
     setup_secrets: dict[str, str] = field(repr=False)  # what the container gets: maybe none
     egress: EgressPolicy  # where the setup may connect
     egress_cut: bool  # less than the setup's own level: no more than the agent's (rights)
+    agent_egress: EgressPolicy  # where the agent may connect (without the model API's route)
 
 
 def setup_phase(
@@ -122,31 +123,30 @@ def setup_phase(
         log.note(f"The environment {run.name} was deleted meanwhile; the task runs without one.")
         return None
     # Chosen when the task was made: its owner may have lost it since (no longer shared).
-    if environment_usable(user=task.owner, environment_id=environment.pk) is None:
+    usable = environment_usable(user=task.owner, environment_id=environment.pk)
+    if usable is None:
         message = f"The environment {run.name} is no longer available to you; the task did not run."
         log.note(message)
         return _setup_failed(task.pk, message)
+    environment = usable  # with its owner, whom the agent's egress rules ask about
     workspace = ready.workspace()
     plan = _plan(task, environment, workspace, log)
     if isinstance(plan, RunResult):
         return plan
-    agent_egress = egress_policy_with_api(
-        environment_egress_policy(environment=environment, phase="agent")
-    )
     prepared = Prepared(
         image=plan.image,
         home_tar=workspace.path.parent / HOME_TAR,
         variables=environment_variables_for(environment=environment),
-        agent_egress=agent_egress,
+        agent_egress=egress_policy_with_api(plan.agent_egress),
         # Redacted even when withheld: a value that shows up anyway never reaches a page.
         secrets=list((environment.setup_secrets or {}).values()),
     )
-    task_environment_record(task_id=task.pk, version=environment.version)
     snapshot = plan.snapshot
     if snapshot is not None and snapshot.commit == workspace.start_commit and not plan.script:
         # Nothing to check out and nothing to run: the agent starts from a copy of the snapshot.
         task_environment_record(
             task_id=task.pk,
+            version=environment.version,
             cache=CacheUse.HIT,
             setup_seconds=0.0,
             snapshot_bytes=snapshot.size_bytes,
@@ -192,13 +192,24 @@ def _plan(
         if rights.secrets
         else {}
     )
+    agent_egress = environment_egress_policy(environment=environment, phase="agent")
     own = environment_egress_policy(environment=environment, phase="setup")
     egress = own
-    if not rights.network:
-        agents = environment_egress_policy(environment=environment, phase="agent")
-        egress = egress_policy_within(policy=own, bounds=agents)
+    if not rights.secrets:
+        # Not the repository's own commits: what the setup runs may be an earlier agent's,
+        # which would reach through setup what the agent itself may not.
+        egress = egress_policy_within(policy=own, bounds=agent_egress)
     return _Plan(
-        environment, image, key, snapshot, script.strip(), rights, secrets, egress, egress != own
+        environment,
+        image,
+        key,
+        snapshot,
+        script.strip(),
+        rights,
+        secrets,
+        egress,
+        egress != own,
+        agent_egress,
     )
 
 
@@ -270,7 +281,7 @@ def _setup_container(
     environment, snapshot = plan.environment, plan.snapshot
     workspace, uid = ready.workspace(), ready.agent_uid
     cache = CacheUse.MISS if snapshot is None else CacheUse.HIT
-    task_environment_record(task_id=task.pk, cache=cache)
+    task_environment_record(task_id=task.pk, version=environment.version, cache=cache)
     what = "setup script" if snapshot is None else "maintenance script on the cached snapshot"
     log.note(f"Environment {environment.name} v{environment.version}: running the {what}")
     setup_log = SetupLog(

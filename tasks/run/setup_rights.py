@@ -15,12 +15,11 @@ from .workspace import Workspace
 
 @dataclass(frozen=True)
 class SetupRights:
-    secrets: bool  # the environment's setup secrets go into the setup container
+    # The environment's setup secrets go into the setup container; without them, the setup
+    # reaches no host the agent may not reach either (tasks.run.setup).
+    secrets: bool
     snapshot: bool  # a fresh setup's home becomes the cached snapshot of the base branch
     why_not: str  # why not, in words that follow "Not cached: " ("" when both hold)
-    # The setup's own egress level; else no more than the agent's too (the code it runs may
-    # be an earlier agent's, which would reach through setup what the agent may not).
-    network: bool = True
 
 
 def setup_rights(*, workspace: Workspace) -> SetupRights:
@@ -30,14 +29,12 @@ def setup_rights(*, workspace: Workspace) -> SetupRights:
             secrets=False,
             snapshot=False,
             why_not="the task continues an earlier one, whose agent's commits its checkout holds",
-            network=False,
         )
     if not workspace.remote_commit or workspace.start_commit != workspace.remote_commit:
         return SetupRights(
             secrets=False,
             snapshot=False,
             why_not="the checkout is not a commit as fetched from the repository",
-            network=False,
         )
     if workspace.remote_branch != workspace.base_branch:
         # The repository's own commits, but not the branch the snapshot would be found for.
