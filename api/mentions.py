@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from common.text import text_visible
 from hosting.errors import HostingError
 from hosting.markdown import github_references_defuse
+from hosting.repositories import RepositoryRef
 from hosting.services import (
     comment_react,
     issue_comment_post,
@@ -27,8 +28,9 @@ from hosting.services import (
     repository_parse,
 )
 from tasks.follow_ups import task_continue
-from tasks.models import CodingTask, TaskPullRequest
+from tasks.models import CodingTask
 from tasks.pull_requests.create import DONE_STATES
+from tasks.selectors import tasks_for_user
 from tasks.services import task_submit
 from tasks.validation import TaskInputError, TaskNotPossible
 
@@ -142,10 +144,11 @@ def _act(delivery: GitHubDelivery, mention: Mention | None) -> str:
     if mention is None:
         return "ignored: no mention"
     try:
-        if repository_parse(url=mention.repo_url).full_name.lower() != mention.full_name.lower():
-            return "ignored: the repository does not match"
+        repo = repository_parse(url=mention.repo_url)
     except HostingError:
         return "ignored: not a repository on the configured GitHub"
+    if repo.full_name.lower() != mention.full_name.lower():
+        return "ignored: the repository does not match"
     commenter = commenter_find(mention=mention)
     user = commenter.user
     confirmed = mention_confirm(commenter=commenter, mention=mention)
@@ -161,7 +164,7 @@ def _act(delivery: GitHubDelivery, mention: Mention | None) -> str:
             _reply(user, mention, f"I could not start a task: {message}")
             return f"refused: {message}"
         pull_request = confirmed.pull_request
-        parent = _pull_request_task(user, mention) if pull_request else None
+        parent = _pull_request_task(user, repo, mention.number) if pull_request else None
         head = _head_branch(user, mention) if pull_request and parent is None else ""
         # One transaction: the task's job is queued once its mention is saved, so the reply
         # at its end always finds where to go.
@@ -225,27 +228,29 @@ def _task_start(
     )
 
 
-def _pull_request_task(user: User, mention: Mention) -> CodingTask | None:
+def _pull_request_task(user: User, repo: RepositoryRef, number: int) -> CodingTask | None:
     """The user's latest finished task whose pull request this is: in the same repository,
     however its URL was written when the task was made (with or without .git, its case)."""
-    here = _repository_key(mention.repo_url)
-    if here is None:
-        return None
-    rows = TaskPullRequest.objects.filter(
-        task__owner=user, number=mention.number, state__in=DONE_STATES
-    ).order_by("-task__created_at")
-    for row in rows.select_related("task").only("task__repo_url"):
-        if _repository_key(row.task.repo_url) == here:
-            return CodingTask.objects.select_related("pull_request").get(pk=row.pk)
-    return None
+    candidates = (
+        tasks_for_user(user=user)
+        .filter(pull_request__number=number, pull_request__state__in=DONE_STATES)
+        .select_related("pull_request")
+        .defer("pull_request__bundle")
+        .order_by("-created_at")
+    )
+    return next((task for task in candidates if _same_repository(task.repo_url, repo)), None)
 
 
-def _repository_key(url: str) -> tuple[str, int, str] | None:
+def _same_repository(url: str, repo: RepositoryRef) -> bool:
     try:
-        repo = repository_parse(url=url)
+        other = repository_parse(url=url)
     except HostingError:
-        return None  # not on the configured GitHub: no pull request of the runner's there
-    return repo.host, repo.port, repo.full_name.lower()
+        return False  # not on the configured GitHub: no pull request of the runner's there
+    return (other.host, other.port, other.full_name.lower()) == (
+        repo.host,
+        repo.port,
+        repo.full_name.lower(),
+    )
 
 
 def _react(user: User, mention: Mention) -> None:

@@ -207,13 +207,15 @@ class GitHubProvider:
         user = data.get("user")
         author: dict[str, Any] = user if isinstance(user, dict) else {}
         thread = _THREAD_URL.search(str(data.get("pull_request_url" if review else "issue_url")))
+        if thread is not None and thread.group(2) != kind:
+            thread = None  # a thread of the other kind: not where the comment was looked for
         return Comment(
             id=_id(data.get("id")) or 0,
             author_id=_id(author.get("id")),
             author_login=str(author.get("login") or ""),
             body=str(data.get("body") or ""),
-            repository=thread.group(1) if thread and thread.group(2) == kind else "",
-            number=int(thread.group(3)) if thread and thread.group(2) == kind else 0,
+            repository=thread.group(1) if thread else "",
+            number=int(thread.group(3)) if thread else 0,
         )
 
     def comment_reaction_add(
@@ -303,13 +305,14 @@ def _id(value: Any) -> int | None:
 
 
 def _pull_request(data: dict[str, Any]) -> PullRequest:
-    head = data.get("head") or {}
+    head = data.get("head")
+    head = head if isinstance(head, dict) else {}
     # A deleted fork leaves the pull request with a null head repository.
-    head_repository = (head.get("repo") or {}).get("full_name") if isinstance(head, dict) else ""
+    head_repository = (head.get("repo") or {}).get("full_name")
     return PullRequest(
         number=int(data.get("number") or 0),
         url=str(data.get("html_url") or ""),
-        head=str(head.get("ref") or "") if isinstance(head, dict) else "",
+        head=str(head.get("ref") or ""),
         base=str((data.get("base") or {}).get("ref") or ""),
         state=str(data.get("state") or "open"),
         head_repository=str(head_repository or ""),
