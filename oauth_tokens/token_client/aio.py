@@ -74,9 +74,7 @@ async def token_refresh_request_async(
         # TimeoutError: aiohttp's ServerTimeoutError (connect or read) is one too.
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             timed_out = timeout if isinstance(exc, TimeoutError) else None
-            if not _never_sent(exc):
-                raise attempts.unanswered(exc, timeout=timed_out) from None
-            attempts.not_sent(exc, timeout=timed_out)
+            attempts.send_failed(exc, timeout=timed_out, never_sent=_never_sent(exc))
         else:
             grant = attempts.answered(
                 status=response.status,

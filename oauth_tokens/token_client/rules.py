@@ -51,6 +51,7 @@ logger = logging.getLogger("oauth_tokens.token_client")
 
 # Don't start a request (or a wait before one) if less than this would be left for it.
 _MIN_ATTEMPT_SECONDS = 0.05
+_SIGN_IN_AGAIN = "sign in again (claude setup-token or copy a fresh credentials file)"
 # OAuth error codes (RFC 6749 section 5.2) passed through as RefreshError.code.
 _OAUTH_ERROR_CODES = frozenset(
     {
@@ -94,10 +95,8 @@ class RefreshAttempts:
             timeout = attempts.start()          # raises RefreshError: out of time
             send attempts.request, connect and read timeout `timeout`, no redirects
               unusable URL           -> raise attempts.bad_url(exc)
-              certainly never sent   -> attempts.not_sent(exc, timeout=)
-              (refused, unreachable, DNS, connect timeout)
-              any other failure      -> raise attempts.unanswered(exc, timeout=)
-              (read timeout, reset after sending, broken answer: it may have arrived)
+              any other failure      -> attempts.send_failed(exc, timeout=, never_sent=)
+              (never_sent: refused, unreachable, DNS, connect timeout; else it may have arrived)
               answered               -> grant = attempts.answered(status=, retry_after=, body=,
                                         content_type=) (raises a final RefreshError);
                                         return grant if not None
@@ -120,8 +119,7 @@ class RefreshAttempts:
     ) -> None:
         if not refresh_token:
             raise RefreshError(
-                "No refresh token stored; sign in again (claude setup-token or copy a fresh "
-                "credentials file)",
+                f"No refresh token stored; {_SIGN_IN_AGAIN}",
                 permanent=True,
                 code="invalid_grant",
                 attempts=0,
@@ -156,9 +154,16 @@ class RefreshAttempts:
         # Cap the per-request timeout by what is left, so one slow request can't blow the budget.
         return min(self.config.timeout_seconds, remaining)
 
-    def not_sent(self, exc: BaseException, *, timeout: float | None = None) -> None:
-        """The request certainly never reached the endpoint (`timeout`: no connection within
-        it): the refresh token was not used, so trying again is safe."""
+    def send_failed(self, exc: BaseException, *, timeout: float | None, never_sent: bool) -> None:
+        """No answer (`timeout`: none within it). A request that certainly never reached the
+        endpoint did not use the refresh token: it is tried again. Any other may have, and the
+        endpoint may have spent the token, so sending it again would only be refused: this
+        raises the final error (whether it was spent, the next refresh tells)."""
+        if not never_sent:
+            raise self._unanswered(exc, timeout=timeout) from None
+        self._not_sent(exc, timeout=timeout)
+
+    def _not_sent(self, exc: BaseException, *, timeout: float | None = None) -> None:
         name = type(exc).__name__
         if timeout is not None:
             self.last = _Failure("timeout", None, f"no connection within {timeout:.1f} s")
@@ -171,10 +176,7 @@ class RefreshAttempts:
             "connect timeout" if timeout is not None else name,
         )
 
-    def unanswered(self, exc: BaseException, *, timeout: float | None = None) -> RefreshError:
-        """The request may have reached the endpoint but no answer came (`timeout`: none within
-        it): the final error. The endpoint may have spent the refresh token, so sending it again
-        would only be refused; whether it did, the next refresh tells."""
+    def _unanswered(self, exc: BaseException, *, timeout: float | None = None) -> RefreshError:
         name = type(exc).__name__
         if timeout is not None:
             what = f"did not answer within {timeout:.1f} s"
@@ -189,8 +191,7 @@ class RefreshAttempts:
         return RefreshError(
             f"The OAuth token endpoint {what}. The refresh request may have reached it, so it "
             "was not sent again (each refresh token works once). The next refresh tells: if "
-            "the endpoint refuses it, sign in again (claude setup-token or copy a fresh "
-            "credentials file).",
+            f"the endpoint refuses it, {_SIGN_IN_AGAIN}.",
             permanent=False,
             code=NO_ANSWER,
             attempts=self.attempt,
@@ -327,7 +328,7 @@ def _final_message(status: int, error: str, description: str) -> str:
     if error == "invalid_grant":
         return (
             "OAuth token endpoint said invalid_grant: the refresh token was already used or "
-            "revoked; sign in again (claude setup-token or copy a fresh credentials file)" + server
+            f"revoked; {_SIGN_IN_AGAIN}" + server
         )
     if error == "invalid_client":
         return (

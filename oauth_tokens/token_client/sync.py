@@ -73,9 +73,7 @@ def token_refresh_request(
             raise attempts.bad_url(exc) from None
         except requests.RequestException as exc:
             timed_out = timeout if isinstance(exc, requests.Timeout) else None
-            if not _never_sent(exc):
-                raise attempts.unanswered(exc, timeout=timed_out) from None
-            attempts.not_sent(exc, timeout=timed_out)
+            attempts.send_failed(exc, timeout=timed_out, never_sent=_never_sent(exc))
         else:
             with response:
                 grant = attempts.answered(
