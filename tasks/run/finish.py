@@ -36,10 +36,9 @@ ERROR_MESSAGE_MAX_CHARS = 8 * 1024
 
 
 def error_message_bound(text: str, *, redact: Callable[[str], str] = secrets_redact) -> str:
-    """``text`` redacted (``redact``: the run's own secrets too, as its log is) and cut to
-    ERROR_MESSAGE_MAX_CHARS with a mark saying so; no NULs (PostgreSQL text cannot hold them)."""
+    """``text`` redacted (``redact``: the run's own secrets too, as its log is; either makes it
+    storable, no NULs) and cut to ERROR_MESSAGE_MAX_CHARS with a mark saying so."""
     kept, cut = redacted_head(text, max_chars=ERROR_MESSAGE_MAX_CHARS, redact=redact)
-    kept = kept.replace("\x00", "")
     return f"{kept} […cut: the message was {len(text):,} characters long]" if cut else kept
 
 

@@ -73,7 +73,6 @@ class Fault:
     status: int = 503
     body: Any = None  # dict/list → JSON, str/bytes → sent as is, None → a default JSON error
     headers: Mapping[str, str] = field(default_factory=dict)
-    hang: bool = False  # never answer (until the server closes), to provoke client timeouts
     reset: bool = False  # read the request, then reset the connection without answering
 
 
@@ -222,11 +221,6 @@ class FakeTokenServer:
         with self._lock:
             self._faults.extend([fault] * times)
 
-    def hang_next(self, times: int = 1) -> None:
-        """Never answer the next `times` requests (client sees a read timeout)."""
-        with self._lock:
-            self._faults.extend([Fault(hang=True)] * times)
-
     def reset_next(self, times: int = 1) -> None:
         """Reset the connection of the next `times` requests once they are read (the client
         sees a connection reset after sending)."""
@@ -308,7 +302,7 @@ class FakeTokenServer:
             h.close_connection = True
             h.connection.close()
             return
-        if self.hang or (fault is not None and fault.hang):
+        if self.hang:
             self._stop.wait(_HANG_MAX_SECONDS)
             return  # close without answering
         if fault is not None:

@@ -75,11 +75,11 @@ class EndpointLater:
     port from the first wait between attempts on (`opened`: the transport's `sleep`).
 
     first="refused": nothing listens, so connecting is refused. first="connect_timeout": a
-    listener whose accept queue is full and that never accepts, so connecting times out.
+    listener whose accept queue is full and that never accepts, so connecting times out. The
+    server that opens never answers: a second attempt would time out reading.
     """
 
-    def __init__(self, *, first: str, hang: bool) -> None:
-        self.hang = hang
+    def __init__(self, *, first: str) -> None:
         self.server: FakeTokenServer | None = None
         self._listener = socket.socket()
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -105,7 +105,7 @@ class EndpointLater:
             for sock in (*self._fillers, self._listener):
                 sock.close()
             self.server = FakeTokenServer(port=self.port).start()
-            self.server.hang = self.hang
+            self.server.hang = True
 
     def close(self) -> None:
         for sock in (*self._fillers, self._listener):
@@ -307,7 +307,7 @@ def test_a_reset_after_sending_is_not_retried(token_server: FakeTokenServer) -> 
 def test_a_request_that_never_left_is_retried_one_that_may_have_arrived_is_not(
     first: str,
 ) -> None:
-    endpoint = EndpointLater(first=first, hang=True)
+    endpoint = EndpointLater(first=first)
     try:
         with pytest.raises(RefreshError) as info:
             token_refresh_request(
