@@ -43,15 +43,14 @@ class EgressRule:
     port: int | None  # None: every port
 
     def matches(self, host: str, port: int) -> bool:
-        if self.port is not None and self.port != port:
-            return False
+        return (self.port is None or self.port == port) and self.host_matches(host)
+
+    def host_matches(self, host: str) -> bool:
         if self.kind == "exact":
             return host == self.host
         if ip_literal(host) is not None:
             return False  # wildcards never match an address, only names
-        if self.kind == "any":
-            return True
-        return host.endswith("." + self.host)
+        return self.kind == "any" or host.endswith("." + self.host)
 
     def __str__(self) -> str:
         host = {"exact": self.host, "subdomains": f"*.{self.host}", "any": "*"}[self.kind]
@@ -69,14 +68,13 @@ def egress_rule_within(rule: EgressRule, bounds: Iterable[EgressRule]) -> bool:
 def _covers(bound: EgressRule, rule: EgressRule) -> bool:
     if bound.port is not None and bound.port != rule.port:
         return False
-    if bound.kind == "exact" or rule.kind == "any":
-        return bound.kind == rule.kind and bound.host == rule.host
-    if rule.kind == "exact" and ip_literal(rule.host) is not None:
-        return False  # wildcards never match an address
-    if bound.kind == "any":
-        return True
-    same_base = rule.kind == "subdomains" and rule.host == bound.host
-    return same_base or rule.host.endswith("." + bound.host)
+    if rule.kind == "exact":
+        return bound.host_matches(rule.host)
+    if bound.kind != "subdomains":
+        return bound.kind == "any"
+    # Subdomains of the rule's base are the bound's when the base is the bound's or under it.
+    base = rule.host
+    return rule.kind == "subdomains" and (base == bound.host or base.endswith("." + bound.host))
 
 
 def port_parse(text: str, entry: str) -> int:
